@@ -1,0 +1,82 @@
+"""alberta_eqx: continual (streaming) learning with meta-learned step-sizes, in JAX and
+Equinox. Learners, optimizers and normalizers are `eqx.Module` pytrees holding both
+their hyperparameters and their state; every update returns a new module."""
+
+from importlib.metadata import version as _version
+
+from alberta_eqx.learners import (
+    AbstractLearner,
+    LinearLearner,
+    StepMetrics,
+    StepSizeSnapshot,
+    UpdateResult,
+)
+from alberta_eqx.normalizers import (
+    AbstractNormalizer,
+    EMANormalizer,
+    OnlineNormalizer,
+    WelfordNormalizer,
+)
+from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
+from alberta_eqx.runners import (
+    NormalizerHistory,
+    NormalizerTrackingConfig,
+    RunResult,
+    StepSizeHistory,
+    StepSizeTrackingConfig,
+    metrics_to_dicts,
+    run_learning_loop,
+    run_learning_loop_batched,
+)
+from alberta_eqx.streams import (
+    AbruptChangeStream,
+    AbstractSequentialStream,
+    AbstractStream,
+    CyclicStream,
+    DynamicScaleShiftStream,
+    PeriodicChangeStream,
+    RandomWalkStream,
+    ScaleDriftStream,
+    ScaledStreamWrapper,
+    SuttonExperiment1Stream,
+    TimeStep,
+    make_scale_range,
+)
+
+__version__ = _version("alberta_eqx")
+
+__all__ = [
+    "IDBD",
+    "LMS",
+    "AbruptChangeStream",
+    "AbstractLearner",
+    "AbstractNormalizer",
+    "AbstractOptimizer",
+    "AbstractSequentialStream",
+    "AbstractStream",
+    "Autostep",
+    "CyclicStream",
+    "DynamicScaleShiftStream",
+    "EMANormalizer",
+    "LinearLearner",
+    "NormalizerHistory",
+    "NormalizerTrackingConfig",
+    "OnlineNormalizer",
+    "PeriodicChangeStream",
+    "RandomWalkStream",
+    "RunResult",
+    "ScaleDriftStream",
+    "ScaledStreamWrapper",
+    "StepMetrics",
+    "StepSizeHistory",
+    "StepSizeSnapshot",
+    "StepSizeTrackingConfig",
+    "SuttonExperiment1Stream",
+    "TimeStep",
+    "UpdateResult",
+    "WelfordNormalizer",
+    "make_scale_range",
+    "metrics_to_dicts",
+    "run_learning_loop",
+    "run_learning_loop_batched",
+]

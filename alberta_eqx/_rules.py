@@ -1,0 +1,136 @@
+"""LMS, IDBD and Autostep, written once, over any pytree of parameters.
+
+Every rule here takes the loss gradient `g = dL/dtheta` and the curvature `c = z**2`
+(`z = dy/dtheta`, the gradient of the prediction) as pytrees shaped like the
+parameters, and returns the *update* to add to the parameters (the optax convention)
+with the new per-parameter state. For a linear model with loss `delta**2 / 2` we have
+`g = -delta * x` and `c = x**2`, and the rules reduce exactly to the papers' per-weight
+forms (ALGORITHMS.md); a bias is a weight whose input is 1 (`g = -delta`, `c = 1`).
+
+The linear optimizers (`alberta_eqx.optimizers`) and the optax transformations
+(`alberta_eqx.optax`) both call these functions; nothing else implements the rules.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, PyTree
+
+Params = PyTree[Array]
+
+
+def lms(step_size: ArrayLike, g: Params) -> Params:
+    """LMS (Widrow-Hoff): `w <- w + alpha * delta * x`, i.e. the update `-alpha * g`."""
+    return jax.tree.map(lambda g: -step_size * g, g)
+
+
+class IDBDState(NamedTuple):
+    """IDBD's per-parameter state (Sutton 1992, Figure 2).
+
+    **Fields:**
+
+    - `log_step_size`: `beta_i`, with `alpha_i = exp(beta_i)`.
+    - `trace`: `h_i`, a decaying trace of recent weight changes.
+    """
+
+    log_step_size: Params
+    trace: Params
+
+
+def idbd_init(params: Params, initial_step_size: ArrayLike) -> IDBDState:
+    """`beta_i = ln(alpha_init)`, `h_i = 0`."""
+    return IDBDState(
+        log_step_size=jax.tree.map(lambda p: jnp.full_like(p, jnp.log(initial_step_size)), params),
+        trace=jax.tree.map(jnp.zeros_like, params),
+    )
+
+
+def idbd(
+    state: IDBDState, g: Params, c: Params, meta_step_size: ArrayLike
+) -> tuple[Params, IDBDState]:
+    """One IDBD step (Sutton 1992, Figure 2), in the paper's order.
+
+    No clip guards `beta`: the rule is exactly the published one, and a meta
+    step-size large enough to make it diverge shows up as non-finite values.
+    """
+
+    def leaf(beta, h, g, c):
+        beta = beta - meta_step_size * g * h  # beta_i += theta delta x_i h_i, OLD h_i
+        alpha = jnp.exp(beta)  # the NEW alpha_i ...
+        update = -alpha * g  # ... moves the weight: w_i += alpha_i delta x_i
+        h = h * jnp.maximum(1 - alpha * c, 0) - alpha * g  # h_i [1 - alpha_i x_i^2]^+ + ...
+        return update, beta, h
+
+    out = jax.tree.map(leaf, state.log_step_size, state.trace, g, c)
+    update, beta, h = _unzip(out, g, 3)
+    return update, IDBDState(log_step_size=beta, trace=h)
+
+
+class AutostepState(NamedTuple):
+    """Autostep's per-parameter state (Mahmood et al. 2012, Table 1).
+
+    **Fields:**
+
+    - `step_size`: `alpha_i`.
+    - `trace`: `h_i`.
+    - `normalizer`: `v_i`, the self-regulated running magnitude of `delta x_i h_i`.
+    """
+
+    step_size: Params
+    trace: Params
+    normalizer: Params
+
+
+def autostep_init(params: Params, initial_step_size: ArrayLike) -> AutostepState:
+    """`alpha_i = alpha_init`, `h_i = v_i = 0`."""
+    return AutostepState(
+        step_size=jax.tree.map(lambda p: jnp.full_like(p, initial_step_size), params),
+        trace=jax.tree.map(jnp.zeros_like, params),
+        normalizer=jax.tree.map(jnp.zeros_like, params),
+    )
+
+
+def autostep(
+    state: AutostepState,
+    g: Params,
+    c: Params,
+    meta_step_size: ArrayLike,
+    tau: ArrayLike,
+) -> tuple[Params, AutostepState]:
+    """One Autostep step (Mahmood et al. 2012, Table 1).
+
+    The overshoot guard `M` sums `alpha_i * c_i` over every element of every leaf, so
+    it spans all the parameters (a linear learner's bias included).
+    """
+
+    def meta(alpha, h, v, g, c):
+        dxh = -g * h  # delta x_i h_i
+        abs_dxh = jnp.abs(dxh)
+        # v_i <- max(|delta x_i h_i|, v_i + (1/tau) alpha_i x_i^2 (|delta x_i h_i| - v_i))
+        v = jnp.maximum(abs_dxh, v + alpha * c * (abs_dxh - v) / tau)
+        # alpha_i <- alpha_i exp(mu delta x_i h_i / v_i) where v_i != 0
+        nonzero = v != 0
+        ratio = jnp.where(nonzero, dxh / jnp.where(nonzero, v, 1), 0)
+        return alpha * jnp.exp(meta_step_size * ratio), v
+
+    alpha, v = _unzip(
+        jax.tree.map(meta, state.step_size, state.trace, state.normalizer, g, c), g, 2
+    )
+    # M <- max(sum_i alpha_i x_i^2, 1), over all parameters
+    effective = jax.tree.map(lambda a, c: jnp.sum(a * c), alpha, c)
+    m = jnp.maximum(sum(jax.tree.leaves(effective)), 1)
+
+    def apply(alpha, h, g, c):
+        alpha = alpha / m
+        update = -alpha * g  # w_i += alpha_i delta x_i
+        h = h * (1 - alpha * c) - alpha * g  # h_i (1 - alpha_i x_i^2) + alpha_i delta x_i
+        return update, alpha, h
+
+    update, alpha, h = _unzip(jax.tree.map(apply, alpha, state.trace, g, c), g, 3)
+    return update, AutostepState(step_size=alpha, trace=h, normalizer=v)
+
+
+def _unzip(tree: PyTree, like: Params, n: int) -> tuple[Params, ...]:
+    """Turn a tree shaped like `like` whose leaves are n-tuples into n trees."""
+    return jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0,) * n), tree)

@@ -1,0 +1,231 @@
+"""Learners: a model, its optimizer and (optionally) a feature normalizer, as one module.
+
+Every learner follows one interface, which the runners rely on:
+`predict(x)` and `update(x, y) -> (new_learner, UpdateResult)`.
+"""
+
+import abc
+from typing import NamedTuple
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from alberta_eqx._checks import positive_int
+from alberta_eqx.normalizers import AbstractNormalizer
+from alberta_eqx.optimizers import LMS, AbstractOptimizer
+
+
+class StepMetrics(NamedTuple):
+    """What one update reports (each a scalar; stacked over steps by the runners).
+
+    **Fields:**
+
+    - `squared_error`: `delta**2`.
+    - `error`: `delta = y* - y`, with `y` the prediction made before the update.
+    - `mean_step_size`: the mean of the per-weight step-sizes of this update (the bias
+      excluded, as in 0.2.x).
+    - `normalizer_mean_var`: the mean of the normalizer's per-feature variances after
+      this step; None for a learner without a normalizer.
+    """
+
+    squared_error: Float[Array, "*batch"]
+    error: Float[Array, "*batch"]
+    mean_step_size: Float[Array, "*batch"]
+    normalizer_mean_var: Float[Array, "*batch"] | None = None
+
+
+class UpdateResult(NamedTuple):
+    """The outcome of `learner.update(x, y)` besides the new learner.
+
+    **Fields:**
+
+    - `prediction`: the prediction for `x` made before the update.
+    - `error`: `y* - prediction`.
+    - `metrics`: the step's `StepMetrics`.
+    """
+
+    prediction: Float[Array, ""]
+    error: Float[Array, ""]
+    metrics: StepMetrics
+
+
+class StepSizeSnapshot(NamedTuple):
+    """Per-weight step-sizes at one moment (stacked over recordings in a history).
+
+    **Fields:**
+
+    - `step_sizes`: one per weight (the bias excluded).
+    - `bias_step_sizes`: the bias's step-size; None without a bias or when not asked.
+    - `normalizers`: Autostep's per-weight `v_i`; None for other optimizers.
+    """
+
+    step_sizes: Float[Array, "*records n"]
+    bias_step_sizes: Float[Array, "*records"] | None
+    normalizers: Float[Array, "*records n"] | None
+
+
+class AbstractLearner(eqx.Module):
+    """An online learner: it predicts, then learns from every example it is shown."""
+
+    normalizer: eqx.AbstractVar[AbstractNormalizer | None]
+
+    @abc.abstractmethod
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        """The prediction for `x` (without learning from it)."""
+
+    @abc.abstractmethod
+    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["AbstractLearner", UpdateResult]:
+        """Predict `x`, learn from the target `y`, return the new learner and the result."""
+
+    @abc.abstractmethod
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        """The current per-weight step-sizes, for tracking."""
+
+    @property
+    @abc.abstractmethod
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading batch axes of this learner's arrays: `()` for one learner,
+        `(k,)` for `k` learners built with `eqx.filter_vmap` (a hyperparameter grid)."""
+
+
+def _target(y: ArrayLike, dtype) -> Float[Array, ""]:
+    """A scalar target; the 0.2.x streams give shape `(1,)`, which is accepted too."""
+    y = jnp.asarray(y)
+    if y.shape not in ((), (1,)):
+        raise ValueError(f"y must be a scalar (or shape (1,)), got shape {y.shape}")
+    if not jnp.issubdtype(y.dtype, jnp.floating) and not jnp.issubdtype(y.dtype, jnp.integer):
+        raise TypeError(f"y must be real, got dtype {y.dtype}")
+    return jnp.reshape(y, ()).astype(dtype)
+
+
+class LinearLearner(AbstractLearner):
+    """A linear predictor `y = w . x + b`, trained online by a step-size rule.
+
+    The bias is a weight whose input is the constant 1, so it follows exactly the
+    same per-weight rule as the other weights (and, in Autostep, counts in `M`).
+    With a normalizer this is 0.2.x's `NormalizedLinearLearner`: the normalizer's
+    statistics update on every step, and prediction and learning use the
+    normalised features.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of input features.
+    - `optimizer`: the step-size rule (`LMS`, `IDBD`, `Autostep`, ...).
+    - `normalizer`: an optional online feature normalizer.
+    - `use_bias`: whether to learn a bias.
+    - `dtype`: the floating-point dtype of weights and state (default: JAX's default
+      float, float32 unless `jax_enable_x64` is on).
+    """
+
+    weights: Float[Array, " n"]
+    bias: Float[Array, ""] | None
+    optimizer: AbstractOptimizer
+    normalizer: AbstractNormalizer | None
+    feature_dim: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        feature_dim: int,
+        optimizer: AbstractOptimizer | None = None,
+        normalizer: AbstractNormalizer | None = None,
+        use_bias: bool = True,
+        *,
+        dtype=None,
+    ):
+        self.feature_dim = positive_int("feature_dim", feature_dim)
+        if optimizer is None:
+            optimizer = LMS(0.01)
+        if not isinstance(optimizer, AbstractOptimizer):
+            raise TypeError(
+                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), "
+                f"got {type(optimizer).__name__}"
+            )
+        if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
+            raise TypeError(
+                f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
+            )
+        dtype = dtype or jnp.result_type(float)
+        self.weights = jnp.zeros(feature_dim, dtype)
+        self.bias = jnp.zeros((), dtype) if use_bias else None
+        self.optimizer = optimizer.init(self._params)
+        self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
+
+    @property
+    def use_bias(self) -> bool:
+        return self.bias is not None
+
+    @property
+    def _params(self) -> tuple[Array, ...]:
+        return (self.weights,) if self.bias is None else (self.weights, self.bias)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.weights.shape[:-1]
+
+    def _check_x(self, x: ArrayLike) -> Float[Array, " n"]:
+        x = jnp.asarray(x)
+        if x.shape != (self.feature_dim,):
+            raise ValueError(
+                f"x must have shape ({self.feature_dim},) for this learner, got {x.shape}"
+            )
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"x must be a real floating-point array, got dtype {x.dtype}")
+        return x.astype(self.weights.dtype)
+
+    def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        y = jnp.dot(self.weights, x)
+        return y if self.bias is None else y + self.bias
+
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        x = self._check_x(x)
+        if self.normalizer is not None:
+            x = self.normalizer.normalize(x)
+        return self._linear(x)
+
+    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["LinearLearner", UpdateResult]:
+        x = self._check_x(x)
+        y = _target(y, self.weights.dtype)
+        normalizer = self.normalizer
+        if normalizer is not None:
+            normalizer, x = normalizer.update(x)
+        prediction = self._linear(x)
+        delta = y - prediction
+        # Loss delta**2/2: gradient -delta * z and curvature z**2, with z = x (and 1
+        # for the bias).
+        z = (x,) if self.bias is None else (x, jnp.ones_like(delta))
+        g = tuple(-delta * zi for zi in z)
+        c = tuple(zi * zi for zi in z)
+        updates, optimizer = self.optimizer.step(g, c)
+        params = tuple(p + u for p, u in zip(self._params, updates, strict=True))
+        new = eqx.tree_at(
+            lambda s: (s.weights, s.bias, s.optimizer, s.normalizer),
+            self,
+            (params[0], params[1] if len(params) > 1 else None, optimizer, normalizer),
+            is_leaf=lambda n: n is None,
+        )
+        metrics = StepMetrics(
+            squared_error=delta * delta,
+            error=delta,
+            mean_step_size=jnp.mean(optimizer.step_sizes(params)[0]),
+            normalizer_mean_var=None if normalizer is None else jnp.mean(normalizer.var),
+        )
+        return new, UpdateResult(prediction=prediction, error=delta, metrics=metrics)
+
+    @property
+    def step_sizes(self) -> Float[Array, "*batch n"]:
+        """The per-weight step-sizes used by the latest update (the bias excluded)."""
+        return self.optimizer.step_sizes(self._params)[0]
+
+    @property
+    def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """The bias's step-size (None without a bias)."""
+        return None if self.bias is None else self.optimizer.step_sizes(self._params)[1]
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        v = self.optimizer.normalizers
+        return StepSizeSnapshot(
+            step_sizes=self.step_sizes,
+            bias_step_sizes=self.bias_step_size if include_bias else None,
+            normalizers=None if v is None else v[0],
+        )

@@ -1,0 +1,398 @@
+"""Compiled learning loops: a learner against a stream, for one seed or many.
+
+The loop runs in blocks. For each block the stream generates all of its steps in one
+vectorised call (`AbstractStream.chunk`), and a `lax.scan` then runs only the learner
+over them, so the sequential part is exactly the learner's recurrence. Tracking
+reshapes that scan into units of `interval` steps and records the learner at the end
+of each unit, rather than writing conditionally into a carried buffer.
+
+Everything is compiled once per structure with `eqx.filter_jit`: a second call with
+the same learner type, stream type, step count and options runs without tracing.
+"""
+
+import math
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from alberta_eqx._checks import positive_int
+from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot
+from alberta_eqx.streams import AbstractStream, TimeStep
+
+
+class StepSizeTrackingConfig(NamedTuple):
+    """Record per-weight step-sizes (and Autostep's `v_i`) every `interval` steps.
+
+    **Fields:**
+
+    - `interval`: record after every `interval`-th update (steps `interval - 1`,
+      `2 interval - 1`, ...), `num_steps // interval` recordings in all.
+    - `include_bias`: also record the bias's step-size.
+    """
+
+    interval: int
+    include_bias: bool = True
+
+
+class NormalizerTrackingConfig(NamedTuple):
+    """Record the normalizer's per-feature mean and variance every `interval` steps."""
+
+    interval: int
+
+
+class StepSizeHistory(NamedTuple):
+    """Recorded step-sizes; each array has a leading axis over recordings (after any
+    batch axes).
+
+    **Fields:**
+
+    - `step_sizes`: `(recordings, n)` per-weight step-sizes.
+    - `bias_step_sizes`: `(recordings,)`, or None.
+    - `recording_indices`: `(recordings,)` the step after whose update each was taken.
+    - `normalizers`: `(recordings, n)` Autostep's `v_i`, or None for other optimizers.
+    """
+
+    step_sizes: Float[Array, "... n"]
+    bias_step_sizes: Float[Array, "..."] | None
+    recording_indices: Int[Array, "..."]
+    normalizers: Float[Array, "... n"] | None = None
+
+
+class NormalizerHistory(NamedTuple):
+    """Recorded normalizer statistics: `means` and `variances` of shape
+    `(recordings, n)`, and `recording_indices` of shape `(recordings,)`."""
+
+    means: Float[Array, "... n"]
+    variances: Float[Array, "... n"]
+    recording_indices: Int[Array, "..."]
+
+
+class RunResult(NamedTuple):
+    """What a run returns. Batched runs add leading axes to every array: `(seeds,)`,
+    or `(configurations, seeds)` for a hyperparameter grid.
+
+    **Fields:**
+
+    - `learner`: the learner after the last step.
+    - `metrics`: `StepMetrics` with one entry per step (or per window of
+      `metrics_window` steps, averaged).
+    - `step_size_history`: a `StepSizeHistory`, or None when not tracked.
+    - `normalizer_history`: a `NormalizerHistory`, or None when not tracked.
+    """
+
+    learner: AbstractLearner
+    metrics: StepMetrics
+    step_size_history: StepSizeHistory | None
+    normalizer_history: NormalizerHistory | None
+
+
+class _Plan(NamedTuple):
+    """The static shape of a run (hashable, so it keys the compilation cache)."""
+
+    num_steps: int
+    block: int  # steps generated and learned per outer iteration
+    unit: int  # steps between snapshots (1: no snapshots)
+    window: int  # steps averaged into one metrics entry
+    step_size_tracking: StepSizeTrackingConfig | None
+    normalizer_tracking: NormalizerTrackingConfig | None
+
+
+# Floats generated per block across the whole batch: big enough that per-block costs
+# vanish, small enough to stay in cache-friendly memory.
+_BLOCK_BUDGET = 1 << 21
+
+
+def _make_plan(
+    learner: AbstractLearner,
+    stream: AbstractStream,
+    num_steps: int,
+    step_size_tracking: StepSizeTrackingConfig | None,
+    normalizer_tracking: NormalizerTrackingConfig | None,
+    metrics_window: int,
+    batch_size: int,
+) -> _Plan:
+    num_steps = positive_int("num_steps", num_steps)
+    window = positive_int("metrics_window", metrics_window)
+    if num_steps % window:
+        raise ValueError(
+            f"num_steps ({num_steps}) must be a multiple of metrics_window ({window})"
+        )
+    if not isinstance(learner, AbstractLearner):
+        raise TypeError(f"learner must be an AbstractLearner, got {type(learner).__name__}")
+    if not isinstance(stream, AbstractStream):
+        raise TypeError(f"stream must be an AbstractStream, got {type(stream).__name__}")
+    if learner.feature_dim != stream.feature_dim:
+        raise ValueError(
+            f"the learner's feature_dim ({learner.feature_dim}) does not match the "
+            f"stream's feature_dim ({stream.feature_dim})"
+        )
+    intervals = []
+    for name, config in (
+        ("step_size_tracking", step_size_tracking),
+        ("normalizer_tracking", normalizer_tracking),
+    ):
+        if config is None:
+            continue
+        interval = positive_int(f"{name}.interval", config.interval)
+        if interval > num_steps:
+            raise ValueError(f"{name}.interval ({interval}) must be <= num_steps ({num_steps})")
+        intervals.append(interval)
+    if normalizer_tracking is not None and learner.normalizer is None:
+        raise ValueError("normalizer_tracking was given but the learner has no normalizer")
+    unit = math.gcd(*intervals) if intervals else 1
+    return _Plan(
+        num_steps=num_steps,
+        block=_block_size(num_steps, math.lcm(unit, window), stream.feature_dim, batch_size),
+        unit=unit,
+        window=window,
+        step_size_tracking=step_size_tracking,
+        normalizer_tracking=normalizer_tracking,
+    )
+
+
+def _block_size(num_steps: int, multiple: int, feature_dim: int, batch_size: int) -> int:
+    """Steps per block: a multiple of `multiple` within the memory budget, preferably
+    one that divides `num_steps` (the tail block compiles separately)."""
+    units = num_steps // multiple
+    if units == 0:
+        return num_steps
+    budget = max(1, _BLOCK_BUDGET // (batch_size * (feature_dim + 1) * multiple))
+    budget = min(budget, units)
+    divisors = {
+        d for i in range(1, math.isqrt(units) + 1) if units % i == 0 for d in (i, units // i)
+    }
+    best = max(d for d in divisors if d <= budget)
+    if num_steps % multiple == 0 and 4 * best >= budget:
+        return best * multiple
+    return budget * multiple
+
+
+def _learn(learner: AbstractLearner, timesteps: TimeStep, plan: _Plan):
+    """Run the learner over a block of `timesteps`: the sequential part of the loop."""
+
+    def step(learner, timestep):
+        learner, result = learner.update(timestep.observation, timestep.target)
+        return learner, result.metrics
+
+    def snapshot(learner):
+        ss = plan.step_size_tracking
+        norm = plan.normalizer_tracking
+        return (
+            None if ss is None else learner.step_size_snapshot(ss.include_bias),
+            None if norm is None else (learner.normalizer.mean, learner.normalizer.var),
+        )
+
+    n = timesteps.target.shape[0]
+    if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
+        learner, metrics = jax.lax.scan(step, learner, timesteps)
+        return learner, metrics, None
+
+    def unit(learner, unit_timesteps):
+        learner, metrics = jax.lax.scan(step, learner, unit_timesteps)
+        return learner, (metrics, snapshot(learner))
+
+    whole = n - n % plan.unit
+    head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), timesteps)
+    learner, (metrics, records) = jax.lax.scan(unit, learner, head)
+    metrics = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), metrics)
+    if whole < n:
+        tail = jax.tree.map(lambda a: a[whole:], timesteps)
+        learner, tail_metrics = jax.lax.scan(step, learner, tail)
+        metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, tail_metrics)
+    return learner, metrics, records
+
+
+def _block(learner, stream, stream_state, t0, num_steps: int, plan: _Plan):
+    timesteps, stream_state = stream.chunk(stream_state, t0, num_steps)
+    learner, metrics, records = _learn(learner, timesteps, plan)
+    if plan.window > 1:
+        metrics = jax.tree.map(lambda a: a.reshape(-1, plan.window).mean(axis=1), metrics)
+    return learner, stream_state, metrics, records
+
+
+def _run(learner: AbstractLearner, stream: AbstractStream, key: PRNGKeyArray, plan: _Plan):
+    """One learner on one seed; the batched runners vmap this."""
+    stream_state = stream.init(key)
+    num_blocks, tail = divmod(plan.num_steps, plan.block)
+
+    def body(carry, t0):
+        learner, stream_state = carry
+        learner, stream_state, metrics, records = _block(
+            learner, stream, stream_state, t0, plan.block, plan
+        )
+        return (learner, stream_state), (metrics, records)
+
+    starts = jnp.arange(num_blocks, dtype=jnp.int32) * plan.block
+    (learner, stream_state), (metrics, records) = jax.lax.scan(
+        body, (learner, stream_state), starts
+    )
+    flatten = lambda tree: jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)  # noqa: E731
+    metrics, records = flatten(metrics), flatten(records)
+    if tail:
+        t0 = jnp.asarray(num_blocks * plan.block, jnp.int32)
+        learner, stream_state, tail_metrics, tail_records = _block(
+            learner, stream, stream_state, t0, tail, plan
+        )
+        join = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
+        metrics = jax.tree.map(join, metrics, tail_metrics)
+        records = jax.tree.map(join, records, tail_records)
+    return RunResult(learner, metrics, *_histories(records, plan))
+
+
+def _histories(records, plan: _Plan):
+    """Split the per-unit snapshots into each tracker's history at its own interval."""
+    if records is None:
+        return None, None
+    step_sizes, normalizer = records
+
+    def every(interval: int):
+        stride = interval // plan.unit
+        count = plan.num_steps // interval
+        pick = lambda a: a[stride - 1 :: stride][:count]  # noqa: E731
+        indices = jnp.arange(1, count + 1, dtype=jnp.int32) * interval - 1
+        return pick, indices
+
+    ss_history = norm_history = None
+    if plan.step_size_tracking is not None:
+        pick, indices = every(plan.step_size_tracking.interval)
+        snap: StepSizeSnapshot = jax.tree.map(pick, step_sizes)
+        ss_history = StepSizeHistory(
+            snap.step_sizes, snap.bias_step_sizes, indices, snap.normalizers
+        )
+    if plan.normalizer_tracking is not None:
+        pick, indices = every(plan.normalizer_tracking.interval)
+        means, variances = jax.tree.map(pick, normalizer)
+        norm_history = NormalizerHistory(means, variances, indices)
+    return ss_history, norm_history
+
+
+@eqx.filter_jit
+def _run_single(learner, stream, key, plan: _Plan) -> RunResult:
+    return _run(learner, stream, key, plan)
+
+
+@eqx.filter_jit
+def _run_seeds(learner, stream, keys, plan: _Plan) -> RunResult:
+    return eqx.filter_vmap(_run, in_axes=(None, None, 0, None))(learner, stream, keys, plan)
+
+
+@eqx.filter_jit
+def _run_grid(learners, stream, keys, plan: _Plan) -> RunResult:
+    # Seeds outside, configurations inside: the stream's work depends only on the
+    # seed's key, so vmap leaves it unbatched over configurations and every
+    # configuration of a seed learns from the one generated stream.
+    per_seed = eqx.filter_vmap(_run, in_axes=(eqx.if_array(0), None, None, None))
+    over_seeds = eqx.filter_vmap(per_seed, in_axes=(None, None, 0, None), out_axes=eqx.if_array(1))
+    return over_seeds(learners, stream, keys, plan)
+
+
+def _check_keys(keys, batched: bool):
+    keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
+    typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    name = "keys" if batched else "key"
+    expected_ndim = (1 if batched else 0) + (0 if typed else 1)
+    if not typed and (keys.dtype != jnp.uint32 or keys.shape[-1:] != (2,)):
+        raise TypeError(
+            f"{name} must be a JAX PRNG key (jax.random.key or jax.random.PRNGKey), "
+            f"got dtype {keys.dtype} and shape {keys.shape}"
+        )
+    if keys.ndim != expected_ndim:
+        what = "a batch of keys, one per seed" if batched else "a single key"
+        raise ValueError(f"{name} must be {what}, got shape {keys.shape}")
+    return keys
+
+
+def run_learning_loop(
+    learner: AbstractLearner,
+    stream: AbstractStream,
+    num_steps: int,
+    key: PRNGKeyArray,
+    *,
+    step_size_tracking: StepSizeTrackingConfig | None = None,
+    normalizer_tracking: NormalizerTrackingConfig | None = None,
+    metrics_window: int = 1,
+) -> RunResult:
+    """Run `learner` on `stream` for `num_steps` steps, compiled.
+
+    **Arguments:**
+
+    - `learner`: any learner (`LinearLearner`, ...), already built.
+    - `stream`: the stream; its `feature_dim` must match the learner's.
+    - `num_steps`: how many examples to learn from.
+    - `key`: the stream's random key.
+    - `step_size_tracking`: record step-sizes every `interval` steps.
+    - `normalizer_tracking`: record the normalizer's statistics every `interval` steps.
+    - `metrics_window`: average the metrics over windows of this many steps, so long
+      runs keep `num_steps / metrics_window` entries (must divide `num_steps`).
+
+    **Returns:** a `RunResult`.
+    """
+    key = _check_keys(key, batched=False)
+    if learner.batch_shape != ():
+        raise ValueError(
+            f"learner has batch shape {learner.batch_shape}: use run_learning_loop_batched"
+        )
+    plan = _make_plan(
+        learner, stream, num_steps, step_size_tracking, normalizer_tracking, metrics_window, 1
+    )
+    return _run_single(learner, stream, key, plan)
+
+
+def run_learning_loop_batched(
+    learner: AbstractLearner,
+    stream: AbstractStream,
+    num_steps: int,
+    keys: PRNGKeyArray,
+    *,
+    step_size_tracking: StepSizeTrackingConfig | None = None,
+    normalizer_tracking: NormalizerTrackingConfig | None = None,
+    metrics_window: int = 1,
+) -> RunResult:
+    """Run many seeds at once, and optionally many hyperparameter configurations.
+
+    With a plain learner, seed `i` runs on stream key `keys[i]` and every array in the
+    result gains a leading `(seeds,)` axis. With a learner carrying a leading batch
+    axis of configurations (built with `eqx.filter_vmap`, for example
+    `eqx.filter_vmap(lambda a: LinearLearner(20, LMS(a)))(alphas)`), every
+    configuration runs on every seed, as one compiled program, and the result's
+    arrays lead with `(configurations, seeds)`. Each seed's stream is generated once
+    and shared by all configurations.
+
+    Arguments as `run_learning_loop`, with `keys` a batch of keys (for example
+    `jax.random.split(key, 30)`).
+    """
+    keys = _check_keys(keys, batched=True)
+    batch = learner.batch_shape
+    if len(batch) > 1:
+        raise ValueError(f"learner may carry at most one batch axis, got {batch}")
+    plan = _make_plan(
+        learner,
+        stream,
+        num_steps,
+        step_size_tracking,
+        normalizer_tracking,
+        metrics_window,
+        keys.shape[0],
+    )
+    if batch:
+        return _run_grid(learner, stream, keys, plan)
+    return _run_seeds(learner, stream, keys, plan)
+
+
+def metrics_to_dicts(metrics: StepMetrics) -> list[dict[str, float]]:
+    """The 0.2.x layout: one dict per step with the keys `squared_error`, `error`,
+    `mean_step_size` (and `normalizer_mean_var` when present)."""
+    columns = {k: np.asarray(v) for k, v in metrics._asdict().items() if v is not None}
+    lengths = {v.shape for v in columns.values()}
+    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+        raise ValueError(
+            f"metrics_to_dicts takes one run's metrics (1-D per field), got shapes {lengths}"
+        )
+    return [
+        {k: float(v[i]) for k, v in columns.items()}
+        for i in range(next(iter(columns.values())).shape[0])
+    ]

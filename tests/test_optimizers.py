@@ -1,0 +1,212 @@
+"""Every rule against an independent float64 transcription of the published equations."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference
+
+from alberta_eqx import IDBD, LMS, Autostep, EMANormalizer, LinearLearner, WelfordNormalizer
+
+
+def _data(seed, steps=300, n=6, scale=1.0):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(steps, n)) * rng.uniform(0.3, 2.0, size=n)
+    w_true = rng.normal(size=n)
+    ys = (xs @ w_true + 0.3 * rng.normal(size=steps)) * scale
+    # flip the target halfway so the step-sizes have something to adapt to
+    ys[steps // 2 :] *= -1
+    return xs, ys
+
+
+def _run(learner, xs, ys):
+    """Weights (bias last) and step-sizes after every step, from a scan."""
+
+    def step(learner, xy):
+        learner, _ = learner.update(*xy)
+        params = (
+            learner.weights
+            if learner.bias is None
+            else jnp.append(learner.weights, learner.bias)
+        )
+        alphas = (
+            learner.step_sizes
+            if learner.bias is None
+            else jnp.append(learner.step_sizes, learner.bias_step_size)
+        )
+        return learner, (params, alphas)
+
+    xs = jnp.asarray(xs, jnp.float32)
+    ys = jnp.asarray(ys, jnp.float32)
+    _, (w, a) = jax.lax.scan(step, learner, (xs, ys))
+    return np.asarray(w), np.asarray(a)
+
+
+def _columns(per_leaf):
+    """(steps, n) and (steps,) leaves side by side: weights first, bias last."""
+    return np.hstack([np.asarray(a).reshape(a.shape[0], -1) for a in per_leaf])
+
+
+def _augment(xs, use_bias):
+    return np.hstack([xs, np.ones((len(xs), 1))]) if use_bias else xs
+
+
+# float32 against float64 over 300 steps of a recurrence: relative agreement to ~1e-4.
+RTOL, ATOL = 2e-4, 2e-5
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lms_matches_reference(use_bias, seed):
+    xs, ys = _data(seed)
+    w, a = _run(LinearLearner(xs.shape[1], LMS(0.02), use_bias=use_bias), xs, ys)
+    ref = reference.lms(_augment(xs, use_bias), ys, 0.02)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(a, np.stack([r[1] for r in ref]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize(("seed", "alpha0", "theta"), [(0, 0.05, 0.01), (1, 0.01, 0.05)])
+def test_idbd_matches_figure_2(use_bias, seed, alpha0, theta):
+    xs, ys = _data(seed)
+    w, a = _run(LinearLearner(xs.shape[1], IDBD(alpha0, theta), use_bias=use_bias), xs, ys)
+    ref = reference.idbd(_augment(xs, use_bias), ys, alpha0, theta)
+    ref_a = np.stack([r[1] for r in ref])
+    # the step-sizes must actually have moved, or this test would prove little
+    assert np.max(np.abs(np.log(ref_a[-1] / alpha0))) > 0.1
+    np.testing.assert_allclose(a, ref_a, rtol=RTOL)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize(("seed", "alpha0", "mu", "tau"), [(0, 0.02, 1e-2, 1e4), (1, 0.1, 0.05, 100.0)])
+def test_autostep_matches_table_1(use_bias, seed, alpha0, mu, tau):
+    xs, ys = _data(seed)
+    learner = LinearLearner(xs.shape[1], Autostep(alpha0, mu, tau), use_bias=use_bias)
+
+    def step(learner, xy):
+        learner, _ = learner.update(*xy)
+        v = learner.optimizer.normalizers
+        return learner, (learner.optimizer.state.step_size, v)
+
+    _, (alphas, vs) = jax.lax.scan(
+        step, learner, (jnp.asarray(xs, jnp.float32), jnp.asarray(ys, jnp.float32))
+    )
+    w, _ = _run(learner, xs, ys)
+    ref = reference.autostep(_augment(xs, use_bias), ys, alpha0, mu, tau)
+    ref_a = np.stack([r[1] for r in ref])
+    assert np.max(np.abs(np.log(ref_a[-1] / alpha0))) > 0.1
+    np.testing.assert_allclose(_columns(alphas), ref_a, rtol=RTOL)
+    np.testing.assert_allclose(
+        _columns(vs),
+        np.stack([r[2] for r in ref]),
+        rtol=RTOL,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=RTOL, atol=ATOL)
+
+
+def test_autostep_overshoot_guard_counts_the_bias():
+    """With one big input the guard M binds: sum_i alpha_i x_i^2 (bias included) <= 1."""
+    learner = LinearLearner(2, Autostep(initial_step_size=0.6))
+    learner, _ = learner.update(jnp.array([1.0, 1.0]), jnp.array(3.0))
+    total = jnp.sum(learner.step_sizes * 1.0) + learner.bias_step_size
+    np.testing.assert_allclose(total, 1.0, rtol=1e-6)
+    without_bias = LinearLearner(2, Autostep(initial_step_size=0.6), use_bias=False)
+    without_bias, _ = without_bias.update(jnp.array([1.0, 1.0]), jnp.array(3.0))
+    np.testing.assert_allclose(jnp.sum(without_bias.step_sizes), 1.0, rtol=1e-6)
+
+
+def test_idbd_with_zero_meta_step_size_is_lms():
+    xs, ys = _data(3)
+    w_idbd, a_idbd = _run(LinearLearner(xs.shape[1], IDBD(0.03, 0.0)), xs, ys)
+    w_lms, a_lms = _run(LinearLearner(xs.shape[1], LMS(0.03)), xs, ys)
+    np.testing.assert_allclose(a_idbd, a_lms, rtol=1e-6)
+    np.testing.assert_allclose(w_idbd, w_lms, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_normalizer_matches_recurrence():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(3.0, 2.0, size=(200, 4))
+    ref = reference.ema_normalizer(xs, 0.9, 1e-8)
+    norm = EMANormalizer(decay=0.9).init(4)
+
+    def step(norm, x):
+        norm, x_hat = norm.update(x)
+        return norm, (x_hat, norm.mean, norm.var)
+
+    _, (x_hat, mean, var) = jax.lax.scan(step, norm, jnp.asarray(xs, jnp.float32))
+    np.testing.assert_allclose(mean, np.stack([r[1] for r in ref]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(var, np.stack([r[2] for r in ref]), rtol=1e-4)
+    np.testing.assert_allclose(x_hat[1:], np.stack([r[0] for r in ref])[1:], rtol=1e-3, atol=1e-4)
+
+
+def test_welford_matches_numpy():
+    rng = np.random.default_rng(1)
+    xs = rng.normal(-2.0, 5.0, size=(500, 3))
+    norm = WelfordNormalizer().init(3)
+    for x in xs[:2]:
+        norm, _ = norm.update(jnp.asarray(x, jnp.float32))
+    np.testing.assert_allclose(norm.var, np.var(xs[:2], axis=0, ddof=1), rtol=1e-4)
+    norm, _ = jax.lax.scan(lambda n, x: (n.update(x)[0], None), norm, jnp.asarray(xs[2:], jnp.float32))
+    np.testing.assert_allclose(norm.mean, xs.mean(axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(norm.var, xs.var(axis=0, ddof=1), rtol=1e-4)
+
+
+def test_normalized_learner_learns_on_normalised_features():
+    """With a normalizer the weights learn on x_hat: the same as a plain learner fed the
+    normalizer's outputs."""
+    xs, ys = _data(4, n=3)
+    xs = xs * 50 + 7
+    learner = LinearLearner(3, IDBD(0.05, 0.01), normalizer=EMANormalizer(0.99))
+    norm = EMANormalizer(0.99).init(3)
+    plain = LinearLearner(3, IDBD(0.05, 0.01))
+    for x, y in zip(jnp.asarray(xs[:50], jnp.float32), ys[:50], strict=True):
+        learner, result = learner.update(x, y)
+        norm, x_hat = norm.update(x)
+        plain, plain_result = plain.update(x_hat, y)
+        np.testing.assert_allclose(result.prediction, plain_result.prediction, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(learner.weights, plain.weights, rtol=1e-5, atol=1e-6)
+    assert result.metrics.normalizer_mean_var is not None
+
+
+def test_hyperparameters_are_leaves_that_vmap():
+    """A vector of step-sizes builds one batched learner with eqx.filter_vmap."""
+    alphas = jnp.array([0.01, 0.02, 0.04])
+    learners = eqx.filter_vmap(lambda a: LinearLearner(4, IDBD(a, 0.01)))(alphas)
+    assert learners.batch_shape == (3,)
+    np.testing.assert_allclose(learners.step_sizes[:, 0], alphas, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: LMS(0.0), "step_size"),
+        (lambda: LMS(-1.0), "step_size"),
+        (lambda: LMS(float("nan")), "step_size"),
+        (lambda: IDBD(0.0, 0.01), "initial_step_size"),
+        (lambda: IDBD(0.01, -0.1), "meta_step_size"),
+        (lambda: Autostep(0.01, 0.01, 0.0), "tau"),
+        (lambda: Autostep(0.01, -1.0), "meta_step_size"),
+        (lambda: EMANormalizer(decay=0.0), "decay"),
+        (lambda: EMANormalizer(decay=1.5), "decay"),
+        (lambda: LinearLearner(0), "feature_dim"),
+    ],
+)
+def test_bad_hyperparameters_name_the_argument(build, name):
+    with pytest.raises(ValueError, match=name):
+        build()
+
+
+def test_bad_shapes_and_types_are_refused():
+    learner = LinearLearner(3)
+    with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):
+        learner.update(jnp.ones(4), 1.0)
+    # jaxtyping's runtime check (on in the tests) or the learner's own check
+    with pytest.raises(TypeError, match=r"x must be a real floating-point|parameter 'x'"):
+        learner.update(jnp.ones(3, jnp.int32), 1.0)
+    with pytest.raises(ValueError, match="y must be a scalar"):
+        learner.update(jnp.ones(3), jnp.ones(2))
+    with pytest.raises(TypeError, match="optimizer"):
+        LinearLearner(3, optimizer="idbd")
