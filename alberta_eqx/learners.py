@@ -68,6 +68,7 @@ class StepSizeSnapshot(NamedTuple):
 class AbstractLearner(eqx.Module):
     """An online learner: it predicts, then learns from every example it is shown."""
 
+    feature_dim: eqx.AbstractVar[int]
     normalizer: eqx.AbstractVar[AbstractNormalizer | None]
 
     @abc.abstractmethod
@@ -75,7 +76,9 @@ class AbstractLearner(eqx.Module):
         """The prediction for `x` (without learning from it)."""
 
     @abc.abstractmethod
-    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["AbstractLearner", UpdateResult]:
+    def update(
+        self, x: Float[Array, " n"], y: ArrayLike
+    ) -> tuple["AbstractLearner", UpdateResult]:
         """Predict `x`, learn from the target `y`, return the new learner and the result."""
 
     @abc.abstractmethod

@@ -6,6 +6,7 @@ and the new normalizer (the 0.2.x `OnlineNormalizer.normalize` semantics).
 """
 
 import abc
+
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float

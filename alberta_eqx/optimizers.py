@@ -7,6 +7,7 @@ shared with the optax transformations in `alberta_eqx.optax`.
 """
 
 import abc
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp

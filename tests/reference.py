@@ -63,10 +63,9 @@ def autostep(xs, ys, alpha0, mu, tau):
 
 def ema_normalizer(xs, decay, eps):
     """The 0.2.x OnlineNormalizer recurrence (ALGORITHMS.md). Returns (x_hat, mean, var)."""
-    mean, var, count = np.zeros(xs.shape[1]), np.ones(xs.shape[1]), 0
+    mean, var = np.zeros(xs.shape[1]), np.ones(xs.shape[1])
     out = []
-    for x in xs:
-        count += 1
+    for count, x in enumerate(xs, start=1):
         d = min(decay, 1 - 1 / (count + 1))
         new_mean = mean + (1 - d) * (x - mean)
         var = np.maximum(d * var + (1 - d) * (x - mean) * (x - new_mean), eps)

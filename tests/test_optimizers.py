@@ -26,9 +26,7 @@ def _run(learner, xs, ys):
     def step(learner, xy):
         learner, _ = learner.update(*xy)
         params = (
-            learner.weights
-            if learner.bias is None
-            else jnp.append(learner.weights, learner.bias)
+            learner.weights if learner.bias is None else jnp.append(learner.weights, learner.bias)
         )
         alphas = (
             learner.step_sizes
@@ -80,7 +78,9 @@ def test_idbd_matches_figure_2(use_bias, seed, alpha0, theta):
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
-@pytest.mark.parametrize(("seed", "alpha0", "mu", "tau"), [(0, 0.02, 1e-2, 1e4), (1, 0.1, 0.05, 100.0)])
+@pytest.mark.parametrize(
+    ("seed", "alpha0", "mu", "tau"), [(0, 0.02, 1e-2, 1e4), (1, 0.1, 0.05, 100.0)]
+)
 def test_autostep_matches_table_1(use_bias, seed, alpha0, mu, tau):
     xs, ys = _data(seed)
     learner = LinearLearner(xs.shape[1], Autostep(alpha0, mu, tau), use_bias=use_bias)
@@ -149,7 +149,9 @@ def test_welford_matches_numpy():
     for x in xs[:2]:
         norm, _ = norm.update(jnp.asarray(x, jnp.float32))
     np.testing.assert_allclose(norm.var, np.var(xs[:2], axis=0, ddof=1), rtol=1e-4)
-    norm, _ = jax.lax.scan(lambda n, x: (n.update(x)[0], None), norm, jnp.asarray(xs[2:], jnp.float32))
+    norm, _ = jax.lax.scan(
+        lambda n, x: (n.update(x)[0], None), norm, jnp.asarray(xs[2:], jnp.float32)
+    )
     np.testing.assert_allclose(norm.mean, xs.mean(axis=0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(norm.var, xs.var(axis=0, ddof=1), rtol=1e-4)
 
@@ -166,7 +168,9 @@ def test_normalized_learner_learns_on_normalised_features():
         learner, result = learner.update(x, y)
         norm, x_hat = norm.update(x)
         plain, plain_result = plain.update(x_hat, y)
-        np.testing.assert_allclose(result.prediction, plain_result.prediction, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            result.prediction, plain_result.prediction, rtol=1e-5, atol=1e-5
+        )
     np.testing.assert_allclose(learner.weights, plain.weights, rtol=1e-5, atol=1e-6)
     assert result.metrics.normalizer_mean_var is not None
 

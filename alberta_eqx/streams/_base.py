@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, Key, PRNGKeyArray, UInt32
 
 
 class TimeStep(NamedTuple):
@@ -92,7 +92,9 @@ class AbstractSequentialStream(AbstractStream):
         return timesteps, state
 
 
-def step_keys(key: PRNGKeyArray, t0: Int[Array, ""], num_steps: int) -> PRNGKeyArray:
+def step_keys(
+    key: PRNGKeyArray, t0: Int[Array, ""], num_steps: int
+) -> Key[Array, " steps"] | UInt32[Array, "steps 2"]:
     """The per-step keys `fold_in(key, t)` for `t = t0 .. t0 + num_steps - 1`."""
     ts = jnp.asarray(t0) + jnp.arange(num_steps)
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, ts)

@@ -1,0 +1,214 @@
+"""The published experiments, each one compiled program over all configurations and
+seeds. The test suite and the command line both call these.
+
+- Sutton (1992), Experiment 1 (Figure 3): tracking error of LMS and IDBD.
+- Sutton (1992), Experiment 2 (Figure 4): the step-sizes IDBD learns.
+- Mahmood et al. (2012): Autostep's invariance to the scale of the target.
+"""
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from alberta_eqx.learners import LinearLearner
+from alberta_eqx.optimizers import IDBD, LMS, Autostep
+from alberta_eqx.runners import (
+    StepSizeHistory,
+    StepSizeTrackingConfig,
+    run_learning_loop_batched,
+)
+from alberta_eqx.streams import ScaledStreamWrapper, SuttonExperiment1Stream
+
+
+class Sweep(NamedTuple):
+    """Final-window mean squared error over a swept hyperparameter.
+
+    **Fields:**
+
+    - `values`: the swept hyperparameter, shape `(configurations,)`.
+    - `per_seed`: the error of each configuration on each seed, `(configurations, seeds)`;
+      non-finite where a run diverged.
+    - `mean`, `stderr`: over the seeds whose run stayed finite, `(configurations,)`.
+    - `diverged`: how many seeds' runs became non-finite, `(configurations,)`.
+    """
+
+    values: np.ndarray
+    per_seed: np.ndarray
+    mean: np.ndarray
+    stderr: np.ndarray
+    diverged: np.ndarray
+
+    @property
+    def best(self) -> tuple[float, float]:
+        """`(value, mean error)` of the configuration with the lowest mean error."""
+        i = int(np.nanargmin(self.mean))
+        return float(self.values[i]), float(self.mean[i])
+
+
+def _sweep(values, per_seed) -> Sweep:
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    finite = np.isfinite(per_seed)
+    count = finite.sum(axis=1)
+    masked = np.where(finite, per_seed, 0.0)
+    mean = np.where(count > 0, masked.sum(axis=1) / np.maximum(count, 1), np.nan)
+    var = np.where(finite, (per_seed - mean[:, None]) ** 2, 0.0).sum(axis=1)
+    stderr = np.where(
+        count > 1, np.sqrt(var / np.maximum(count - 1, 1) / np.maximum(count, 1)), np.nan
+    )
+    return Sweep(np.asarray(values), per_seed, mean, stderr, per_seed.shape[1] - count)
+
+
+def _final_window_error(learners, stream, num_steps, eval_steps, keys) -> np.ndarray:
+    result = run_learning_loop_batched(
+        learners, stream, num_steps, keys, metrics_window=eval_steps
+    )
+    return np.asarray(result.metrics.squared_error[..., -1])
+
+
+class Experiment1(NamedTuple):
+    """Sutton (1992) Experiment 1: `lms` over step-sizes, `idbd` over meta step-sizes."""
+
+    lms: Sweep
+    idbd: Sweep
+
+
+def sutton1992_experiment1(
+    *,
+    num_seeds: int = 30,
+    lms_step_sizes: Sequence[float] = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07),
+    idbd_meta_step_sizes: Sequence[float] = (0.001, 0.002, 0.005, 0.01, 0.015, 0.02),
+    initial_step_size: float = 0.05,
+    num_steps: int = 30_000,
+    eval_steps: int = 10_000,
+    seed: int = 0,
+) -> Experiment1:
+    """Sutton (1992), Experiment 1 (Figure 3): 20 N(0, 1) inputs, the target the sum of
+    the first five with signs in {+1, -1}, one sign flipping every 20 examples. After
+    `num_steps - eval_steps` examples, the mean squared error over the last
+    `eval_steps`. No bias, as in the paper. Paper: best LMS about 3.5 (near
+    alpha = 0.04); IDBD about 1.5 over a broad range of theta.
+    """
+    stream = SuttonExperiment1Stream()
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    dim = stream.feature_dim
+    lms = eqx.filter_vmap(lambda a: LinearLearner(dim, LMS(a), use_bias=False))(
+        jnp.asarray(lms_step_sizes)
+    )
+    idbd = eqx.filter_vmap(
+        lambda theta: LinearLearner(dim, IDBD(initial_step_size, theta), use_bias=False)
+    )(jnp.asarray(idbd_meta_step_sizes))
+    return Experiment1(
+        lms=_sweep(lms_step_sizes, _final_window_error(lms, stream, num_steps, eval_steps, keys)),
+        idbd=_sweep(
+            idbd_meta_step_sizes, _final_window_error(idbd, stream, num_steps, eval_steps, keys)
+        ),
+    )
+
+
+class Experiment2(NamedTuple):
+    """Sutton (1992) Experiment 2: the step-sizes IDBD ends with.
+
+    **Fields:**
+
+    - `relevant`: `(seeds, 5)` final step-sizes of the five relevant inputs.
+    - `irrelevant`: `(seeds, 15)` final step-sizes of the fifteen irrelevant inputs.
+    - `history`: the step-sizes recorded along the way, `(seeds, recordings, 20)`.
+    """
+
+    relevant: np.ndarray
+    irrelevant: np.ndarray
+    history: StepSizeHistory
+
+
+def sutton1992_experiment2(
+    *,
+    num_seeds: int = 4,
+    meta_step_size: float = 0.001,
+    initial_step_size: float = 0.05,
+    num_steps: int = 250_000,
+    record_every: int = 1_000,
+    seed: int = 0,
+) -> Experiment2:
+    """Sutton (1992), Experiment 2 (Figure 4): IDBD with theta = 0.001 on the
+    Experiment 1 task for 250,000 examples. Paper: the relevant step-sizes come to
+    0.13 +- 0.015, the irrelevant ones below 0.007.
+    """
+    stream = SuttonExperiment1Stream()
+    learner = LinearLearner(
+        stream.feature_dim, IDBD(initial_step_size, meta_step_size), use_bias=False
+    )
+    result = run_learning_loop_batched(
+        learner,
+        stream,
+        num_steps,
+        jax.random.split(jax.random.key(seed), num_seeds),
+        step_size_tracking=StepSizeTrackingConfig(record_every, include_bias=False),
+        metrics_window=record_every,
+    )
+    alphas = np.asarray(result.learner.step_sizes)
+    return Experiment2(alphas[:, :5], alphas[:, 5:], result.step_size_history)
+
+
+class AutostepScale(NamedTuple):
+    """Autostep against LMS with the target rescaled by each of `scales`.
+
+    **Fields:**
+
+    - `scales`: `(k,)` the target scale factors.
+    - `autostep`, `lms`: `(k, seeds)` final-window mean squared errors.
+    - `step_sizes`: `(k, seeds, recordings, 21)` Autostep's step-sizes (weights and
+      bias) recorded along the run.
+    """
+
+    scales: np.ndarray
+    autostep: np.ndarray
+    lms: np.ndarray
+    step_sizes: np.ndarray
+
+
+def autostep_scale(
+    *,
+    scales: Sequence[float] = (1e-3, 1.0, 1e3),
+    num_seeds: int = 4,
+    meta_step_size: float = 1e-2,
+    tau: float = 1e4,
+    num_steps: int = 30_000,
+    eval_steps: int = 10_000,
+    record_every: int = 100,
+    seed: int = 0,
+) -> AutostepScale:
+    """Mahmood et al. (2012): Autostep (`mu = 1e-2`, `tau = 1e4`, step-sizes from
+    `0.1 / n`, with a bias) on the Experiment 1 task with the target multiplied by
+    each scale, against LMS at the same fixed step-size. Its step-size trajectory
+    should not depend on the scale, and its error should scale as the square.
+    """
+    base = SuttonExperiment1Stream()
+    dim = base.feature_dim
+    alpha0 = 0.1 / (dim + 1)
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    errors, lms_errors, alphas = [], [], []
+    for scale in scales:
+        stream = ScaledStreamWrapper(base, jnp.ones(dim), target_scale=scale)
+        result = run_learning_loop_batched(
+            LinearLearner(dim, Autostep(alpha0, meta_step_size, tau)),
+            stream,
+            num_steps,
+            keys,
+            step_size_tracking=StepSizeTrackingConfig(record_every),
+            metrics_window=eval_steps,
+        )
+        errors.append(result.metrics.squared_error[:, -1])
+        history = result.step_size_history
+        alphas.append(np.concatenate([history.step_sizes, history.bias_step_sizes[..., None]], -1))
+        lms_errors.append(
+            _final_window_error(
+                LinearLearner(dim, LMS(alpha0)), stream, num_steps, eval_steps, keys
+            )
+        )
+    return AutostepScale(
+        np.asarray(scales), np.asarray(errors), np.asarray(lms_errors), np.asarray(alphas)
+    )

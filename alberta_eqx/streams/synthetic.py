@@ -1,0 +1,587 @@
+"""Synthetic non-stationary streams (the 0.2.x set, same parameters and meaning).
+
+Each stream generates a whole chunk of steps in one vectorised call. Step `t`'s draws
+come from `fold_in(key, t)`; state that evolves (drifting weights, flipped signs, a
+clipped log-scale walk) is advanced over a chunk with `cumsum`, `cumprod` or
+`associative_scan`; piecewise-constant targets are looked up from their segment
+index, drawn from `fold_in` of the segment number.
+"""
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+
+from alberta_eqx import _checks
+from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
+
+
+def _float():
+    return jnp.result_type(float)
+
+
+def _normals(keys, size: int) -> Float[Array, "steps size"]:
+    """One vector of `size` standard normals per step key."""
+    return jax.vmap(lambda k: jax.random.normal(k, (size,), _float()))(keys)
+
+
+def _segment_draws(key, t0, num_steps: int, interval: int, draw) -> Array:
+    """Per-step values that are constant over segments of `interval` steps and redrawn
+    (as `draw(fold_in(key, segment))`) at each `t % interval == 0`. Only the segments
+    the chunk touches are drawn."""
+    first = t0 // interval
+    count = min(num_steps, (num_steps - 1) // interval + 2)
+    segments = jax.vmap(lambda s: draw(jax.random.fold_in(key, s)))(first + jnp.arange(count))
+    ts = t0 + jnp.arange(num_steps)
+    return segments[ts // interval - first]
+
+
+class WalkState(NamedTuple):
+    """State of a stream whose target weights follow a random walk."""
+
+    key: PRNGKeyArray
+    weights: Float[Array, " n"]
+
+
+class RandomWalkStream(AbstractStream):
+    """A linear target whose weights drift by a Gaussian random walk:
+    `w_t = w_{t-1} + drift_rate N(0, I)`, `y_t = w_t . x_t + noise_std N(0, 1)`.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `drift_rate`: the standard deviation of each weight's change per step.
+    - `noise_std`: the standard deviation of the target noise.
+    - `feature_std`: the standard deviation of the features.
+    """
+
+    dim: int = eqx.field(static=True)
+    drift_rate: Float[Array, ""]
+    noise_std: Float[Array, ""]
+    feature_std: Float[Array, ""]
+
+    def __init__(
+        self,
+        feature_dim: int,
+        drift_rate: ArrayLike = 0.001,
+        noise_std: ArrayLike = 0.1,
+        feature_std: ArrayLike = 1.0,
+    ):
+        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.drift_rate = _checks.non_negative("drift_rate", drift_rate)
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+        self.feature_std = _checks.positive("feature_std", feature_std)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.dim
+
+    def init(self, key: PRNGKeyArray) -> WalkState:
+        key, init_key = jax.random.split(key)
+        return WalkState(key, jax.random.normal(init_key, (self.dim,), _float()))
+
+    def chunk(
+        self, state: WalkState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, WalkState]:
+        d = self.dim
+        z = _normals(step_keys(state.key, t0, num_steps), 2 * d + 1)
+        weights = state.weights + self.drift_rate * jnp.cumsum(z[:, :d], axis=0)
+        x = self.feature_std * z[:, d : 2 * d]
+        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
+        return TimeStep(x, y), WalkState(state.key, weights[-1])
+
+
+class KeyState(NamedTuple):
+    """State of a stream whose every step is a function of its key and step index."""
+
+    key: PRNGKeyArray
+
+
+class AbruptChangeStream(AbstractStream):
+    """A linear target whose weights are redrawn from N(0, I) every `change_interval`
+    steps (at `t = 0, change_interval, ...`) and constant in between.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `change_interval`: steps between abrupt changes.
+    - `noise_std`, `feature_std`: as in `RandomWalkStream`.
+    """
+
+    dim: int = eqx.field(static=True)
+    change_interval: int = eqx.field(static=True)
+    noise_std: Float[Array, ""]
+    feature_std: Float[Array, ""]
+
+    def __init__(
+        self,
+        feature_dim: int,
+        change_interval: int = 1000,
+        noise_std: ArrayLike = 0.1,
+        feature_std: ArrayLike = 1.0,
+    ):
+        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.change_interval = _checks.positive_int("change_interval", change_interval)
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+        self.feature_std = _checks.positive("feature_std", feature_std)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.dim
+
+    def init(self, key: PRNGKeyArray) -> KeyState:
+        return KeyState(key)
+
+    def chunk(
+        self, state: KeyState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, KeyState]:
+        d = self.dim
+        step_key, weight_key = jax.random.split(state.key)
+        weights = _segment_draws(
+            weight_key,
+            t0,
+            num_steps,
+            self.change_interval,
+            lambda k: jax.random.normal(k, (d,), _float()),
+        )
+        z = _normals(step_keys(step_key, t0, num_steps), d + 1)
+        x = self.feature_std * z[:, :d]
+        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
+        return TimeStep(x, y), state
+
+
+class SignsState(NamedTuple):
+    """State of `SuttonExperiment1Stream`: the relevant inputs' current signs."""
+
+    key: PRNGKeyArray
+    signs: Float[Array, " relevant"]
+
+
+class SuttonExperiment1Stream(AbstractStream):
+    """Sutton (1992), Experiment 1: `x ~ N(0, I)`, target `sum_k s_k x_k` over the
+    first `num_relevant` inputs with signs `s_k` in {+1, -1} (all +1 at the start);
+    at every `t > 0` with `t % change_interval == 0`, one sign chosen at random flips.
+
+    **Arguments:**
+
+    - `num_relevant`: inputs that carry the target.
+    - `num_irrelevant`: inputs that do not.
+    - `change_interval`: steps between sign flips.
+    """
+
+    num_relevant: int = eqx.field(static=True)
+    num_irrelevant: int = eqx.field(static=True)
+    change_interval: int = eqx.field(static=True)
+
+    def __init__(self, num_relevant: int = 5, num_irrelevant: int = 15, change_interval: int = 20):
+        self.num_relevant = _checks.positive_int("num_relevant", num_relevant)
+        if isinstance(num_irrelevant, int) and num_irrelevant == 0:
+            self.num_irrelevant = 0
+        else:
+            self.num_irrelevant = _checks.positive_int("num_irrelevant", num_irrelevant)
+        self.change_interval = _checks.positive_int("change_interval", change_interval)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.num_relevant + self.num_irrelevant
+
+    def init(self, key: PRNGKeyArray) -> SignsState:
+        return SignsState(key, jnp.ones(self.num_relevant, _float()))
+
+    def chunk(
+        self, state: SignsState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, SignsState]:
+        r = self.num_relevant
+
+        def draw(key):
+            x_key, flip_key = jax.random.split(key)
+            return (
+                jax.random.normal(x_key, (self.feature_dim,), _float()),
+                jax.random.randint(flip_key, (), 0, r),
+            )
+
+        x, which = jax.vmap(draw)(step_keys(state.key, t0, num_steps))
+        ts = t0 + jnp.arange(num_steps)
+        flips = (ts > 0) & (ts % self.change_interval == 0)
+        masks = jnp.where(flips[:, None] & (jnp.arange(r) == which[:, None]), -1.0, 1.0)
+        signs = state.signs * jnp.cumprod(masks.astype(_float()), axis=0)  # exact: +-1 products
+        y = jnp.sum(signs * x[:, :r], axis=-1)
+        return TimeStep(x, y), SignsState(state.key, signs[-1])
+
+
+class CyclicState(NamedTuple):
+    """State of `CyclicStream`: its fixed weight configurations."""
+
+    key: PRNGKeyArray
+    configurations: Float[Array, "k n"]
+
+
+class CyclicStream(AbstractStream):
+    """A linear target cycling through `num_configurations` fixed weight vectors
+    (drawn at `init`), each active for `cycle_length` steps.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `cycle_length`: steps each configuration stays active.
+    - `num_configurations`: how many configurations to cycle through.
+    - `noise_std`, `feature_std`: as in `RandomWalkStream`.
+    """
+
+    dim: int = eqx.field(static=True)
+    cycle_length: int = eqx.field(static=True)
+    num_configurations: int = eqx.field(static=True)
+    noise_std: Float[Array, ""]
+    feature_std: Float[Array, ""]
+
+    def __init__(
+        self,
+        feature_dim: int,
+        cycle_length: int = 500,
+        num_configurations: int = 4,
+        noise_std: ArrayLike = 0.1,
+        feature_std: ArrayLike = 1.0,
+    ):
+        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.cycle_length = _checks.positive_int("cycle_length", cycle_length)
+        self.num_configurations = _checks.positive_int("num_configurations", num_configurations)
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+        self.feature_std = _checks.positive("feature_std", feature_std)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.dim
+
+    def init(self, key: PRNGKeyArray) -> CyclicState:
+        key, init_key = jax.random.split(key)
+        shape = (self.num_configurations, self.dim)
+        return CyclicState(key, jax.random.normal(init_key, shape, _float()))
+
+    def chunk(
+        self, state: CyclicState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, CyclicState]:
+        d = self.dim
+        ts = t0 + jnp.arange(num_steps)
+        weights = state.configurations[(ts // self.cycle_length) % self.num_configurations]
+        z = _normals(step_keys(state.key, t0, num_steps), d + 1)
+        x = self.feature_std * z[:, :d]
+        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
+        return TimeStep(x, y), state
+
+
+class PeriodicState(NamedTuple):
+    """State of `PeriodicChangeStream`: base weights and phases."""
+
+    key: PRNGKeyArray
+    base_weights: Float[Array, " n"]
+    phases: Float[Array, " n"]
+
+
+class PeriodicChangeStream(AbstractStream):
+    """A linear target whose weights oscillate:
+    `w_t = base + amplitude sin(2 pi t / period + phase)`, with a random phase per weight.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `period`: steps per oscillation.
+    - `amplitude`: the oscillation's amplitude.
+    - `noise_std`, `feature_std`: as in `RandomWalkStream`.
+    """
+
+    dim: int = eqx.field(static=True)
+    period: int = eqx.field(static=True)
+    amplitude: Float[Array, ""]
+    noise_std: Float[Array, ""]
+    feature_std: Float[Array, ""]
+
+    def __init__(
+        self,
+        feature_dim: int,
+        period: int = 1000,
+        amplitude: ArrayLike = 1.0,
+        noise_std: ArrayLike = 0.1,
+        feature_std: ArrayLike = 1.0,
+    ):
+        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.period = _checks.positive_int("period", period)
+        self.amplitude = _checks.non_negative("amplitude", amplitude)
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+        self.feature_std = _checks.positive("feature_std", feature_std)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.dim
+
+    def init(self, key: PRNGKeyArray) -> PeriodicState:
+        key, weight_key, phase_key = jax.random.split(key, 3)
+        return PeriodicState(
+            key,
+            jax.random.normal(weight_key, (self.dim,), _float()),
+            jax.random.uniform(phase_key, (self.dim,), _float(), 0, 2 * jnp.pi),
+        )
+
+    def chunk(
+        self, state: PeriodicState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, PeriodicState]:
+        d = self.dim
+        ts = (t0 + jnp.arange(num_steps)).astype(_float())
+        weights = state.base_weights + self.amplitude * jnp.sin(
+            2 * jnp.pi * ts[:, None] / self.period + state.phases
+        )
+        z = _normals(step_keys(state.key, t0, num_steps), d + 1)
+        x = self.feature_std * z[:, :d]
+        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
+        return TimeStep(x, y), state
+
+
+class ScaledStreamWrapper(AbstractStream):
+    """Another stream with every observation multiplied by per-feature scales (and,
+    optionally, every target by `target_scale`).
+
+    **Arguments:**
+
+    - `inner_stream`: the stream to wrap.
+    - `feature_scales`: one factor per feature (see `make_scale_range`).
+    - `target_scale`: a factor for the target (1 leaves it alone).
+    """
+
+    inner_stream: AbstractStream
+    feature_scales: Float[Array, " n"]
+    target_scale: Float[Array, ""]
+
+    def __init__(
+        self,
+        inner_stream: AbstractStream,
+        feature_scales: ArrayLike,
+        target_scale: ArrayLike = 1.0,
+    ):
+        scales = jnp.asarray(feature_scales, _float())
+        if scales.shape != (inner_stream.feature_dim,):
+            raise ValueError(
+                f"feature_scales must have shape ({inner_stream.feature_dim},) to match "
+                f"the inner stream's feature_dim, got {scales.shape}"
+            )
+        self.inner_stream = inner_stream
+        self.feature_scales = scales
+        self.target_scale = _checks.as_float("target_scale", target_scale)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.inner_stream.feature_dim
+
+    def init(self, key: PRNGKeyArray):
+        return self.inner_stream.init(key)
+
+    def chunk(self, state, t0: Int[Array, ""], num_steps: int):
+        timesteps, state = self.inner_stream.chunk(state, t0, num_steps)
+        return TimeStep(
+            timesteps.observation * self.feature_scales, timesteps.target * self.target_scale
+        ), state
+
+
+def make_scale_range(
+    feature_dim: int,
+    min_scale: float = 0.001,
+    max_scale: float = 1000.0,
+    log_spaced: bool = True,
+) -> Float[Array, " n"]:
+    """`feature_dim` scale factors from `min_scale` to `max_scale`, log-spaced by
+    default, for `ScaledStreamWrapper`."""
+    _checks.positive_int("feature_dim", feature_dim)
+    if log_spaced:
+        _checks.positive("min_scale", min_scale)
+        return jnp.logspace(
+            jnp.log10(min_scale), jnp.log10(max_scale), feature_dim, dtype=_float()
+        )
+    return jnp.linspace(min_scale, max_scale, feature_dim, dtype=_float())
+
+
+class DynamicScaleShiftStream(AbstractStream):
+    """Abruptly changing weights and feature scales: weights redrawn from N(0, I)
+    every `weight_change_interval` steps, per-feature scales redrawn log-uniformly in
+    `[min_scale, max_scale]` every `scale_change_interval` steps (both at `t = 0`
+    too). The observation is `scales * x_raw`; the target uses the raw features, so
+    only the representation changes, not the task.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `scale_change_interval`, `weight_change_interval`: steps between changes.
+    - `min_scale`, `max_scale`: the range of the scales.
+    - `noise_std`: the standard deviation of the target noise.
+    """
+
+    dim: int = eqx.field(static=True)
+    scale_change_interval: int = eqx.field(static=True)
+    weight_change_interval: int = eqx.field(static=True)
+    min_scale: Float[Array, ""]
+    max_scale: Float[Array, ""]
+    noise_std: Float[Array, ""]
+
+    def __init__(
+        self,
+        feature_dim: int,
+        scale_change_interval: int = 2000,
+        weight_change_interval: int = 1000,
+        min_scale: ArrayLike = 0.01,
+        max_scale: ArrayLike = 100.0,
+        noise_std: ArrayLike = 0.1,
+    ):
+        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.scale_change_interval = _checks.positive_int(
+            "scale_change_interval", scale_change_interval
+        )
+        self.weight_change_interval = _checks.positive_int(
+            "weight_change_interval", weight_change_interval
+        )
+        self.min_scale = _checks.positive("min_scale", min_scale)
+        self.max_scale = _checks.positive("max_scale", max_scale)
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.dim
+
+    def init(self, key: PRNGKeyArray) -> KeyState:
+        return KeyState(key)
+
+    def chunk(
+        self, state: KeyState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, KeyState]:
+        d = self.dim
+        step_key, weight_key, scale_key = jax.random.split(state.key, 3)
+        weights = _segment_draws(
+            weight_key,
+            t0,
+            num_steps,
+            self.weight_change_interval,
+            lambda k: jax.random.normal(k, (d,), _float()),
+        )
+        log_min, log_max = jnp.log(self.min_scale), jnp.log(self.max_scale)
+        scales = _segment_draws(
+            scale_key,
+            t0,
+            num_steps,
+            self.scale_change_interval,
+            lambda k: jnp.exp(jax.random.uniform(k, (d,), _float(), log_min, log_max)),
+        )
+        z = _normals(step_keys(step_key, t0, num_steps), d + 1)
+        raw = z[:, :d]
+        y = jnp.sum(weights * raw, axis=-1) + self.noise_std * z[:, -1]
+        return TimeStep(raw * scales, y), state
+
+
+class ScaleDriftState(NamedTuple):
+    """State of `ScaleDriftStream`: drifting weights and log-scales."""
+
+    key: PRNGKeyArray
+    weights: Float[Array, " n"]
+    log_scales: Float[Array, " n"]
+
+
+def clipped_walk(
+    start: Float[Array, " n"], increments: Float[Array, "steps n"], low, high
+) -> Float[Array, "steps n"]:
+    """`s_t = clip(s_{t-1} + a_t, low, high)` for every step, by an associative scan.
+
+    Maps `s -> clip(s + a, L, H)` are closed under composition: applying
+    `(a1, L1, H1)` then `(a2, L2, H2)` is
+    `(a1 + a2, clip(L1 + a2, L2, H2), clip(H1 + a2, L2, H2))`.
+    """
+
+    def compose(first, second):
+        a1, lo1, hi1 = first
+        a2, lo2, hi2 = second
+        return a1 + a2, jnp.clip(lo1 + a2, lo2, hi2), jnp.clip(hi1 + a2, lo2, hi2)
+
+    low = jnp.broadcast_to(low, increments.shape).astype(increments.dtype)
+    high = jnp.broadcast_to(high, increments.shape).astype(increments.dtype)
+    shift, lo, hi = jax.lax.associative_scan(compose, (increments, low, high))
+    return jnp.clip(start + shift, lo, hi)
+
+
+class ScaleDriftStream(AbstractStream):
+    """Drifting weights (a random walk, as `RandomWalkStream`) and drifting feature
+    scales: the log-scales follow a random walk clipped to
+    `[min_log_scale, max_log_scale]`, starting at 0. The observation is
+    `exp(log_scales) * x_raw`; the target uses the raw features.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `weight_drift_rate`: the standard deviation of each weight's change per step.
+    - `scale_drift_rate`: the standard deviation of each log-scale's change per step.
+    - `min_log_scale`, `max_log_scale`: the walls of the log-scale walk.
+    - `noise_std`: the standard deviation of the target noise.
+    """
+
+    dim: int = eqx.field(static=True)
+    weight_drift_rate: Float[Array, ""]
+    scale_drift_rate: Float[Array, ""]
+    min_log_scale: Float[Array, ""]
+    max_log_scale: Float[Array, ""]
+    noise_std: Float[Array, ""]
+
+    def __init__(
+        self,
+        feature_dim: int,
+        weight_drift_rate: ArrayLike = 0.001,
+        scale_drift_rate: ArrayLike = 0.01,
+        min_log_scale: ArrayLike = -4.0,
+        max_log_scale: ArrayLike = 4.0,
+        noise_std: ArrayLike = 0.1,
+    ):
+        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.weight_drift_rate = _checks.non_negative("weight_drift_rate", weight_drift_rate)
+        self.scale_drift_rate = _checks.non_negative("scale_drift_rate", scale_drift_rate)
+        self.min_log_scale = _checks.as_float("min_log_scale", min_log_scale)
+        self.max_log_scale = _checks.as_float("max_log_scale", max_log_scale)
+        if (
+            not isinstance(min_log_scale, jax.core.Tracer)
+            and not isinstance(max_log_scale, jax.core.Tracer)
+            and not float(min_log_scale) <= 0 <= float(max_log_scale)
+        ):
+            raise ValueError(
+                f"min_log_scale <= 0 <= max_log_scale is required (the walk starts at 0), "
+                f"got min_log_scale={min_log_scale}, max_log_scale={max_log_scale}"
+            )
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.dim
+
+    def init(self, key: PRNGKeyArray) -> ScaleDriftState:
+        key, weight_key = jax.random.split(key)
+        return ScaleDriftState(
+            key,
+            jax.random.normal(weight_key, (self.dim,), _float()),
+            jnp.zeros(self.dim, _float()),
+        )
+
+    def chunk(
+        self, state: ScaleDriftState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, ScaleDriftState]:
+        d = self.dim
+        z = _normals(step_keys(state.key, t0, num_steps), 3 * d + 1)
+        weights = state.weights + self.weight_drift_rate * jnp.cumsum(z[:, :d], axis=0)
+        log_scales = clipped_walk(
+            state.log_scales,
+            self.scale_drift_rate * z[:, d : 2 * d],
+            self.min_log_scale,
+            self.max_log_scale,
+        )
+        raw = z[:, 2 * d : 3 * d]
+        y = jnp.sum(weights * raw, axis=-1) + self.noise_std * z[:, -1]
+        new_state = ScaleDriftState(state.key, weights[-1], log_scales[-1])
+        return TimeStep(raw * jnp.exp(log_scales), y), new_state
+
+
+# The 0.2.x names.
+RandomWalkTarget = RandomWalkStream
+AbruptChangeTarget = AbruptChangeStream
+CyclicTarget = CyclicStream
+PeriodicChangeTarget = PeriodicChangeStream
