@@ -1,5 +1,7 @@
 """The synthetic streams: chunks equal steps, and each stream means what it says."""
 
+import itertools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -113,7 +115,7 @@ def test_abrupt_change_is_piecewise_constant():
     x, y = _noiseless(AbruptChangeStream, feature_dim=3, change_interval=60)
     segments = [_exact_linear_fit(x[i : i + 60], y[i : i + 60]) for i in range(0, 240, 60)]
     assert all(residual < 1e-4 for _, residual in segments)
-    assert all(not np.allclose(a[0], b[0], atol=1e-2) for a, b in zip(segments, segments[1:]))
+    assert all(not np.allclose(a[0], b[0], atol=1e-2) for a, b in itertools.pairwise(segments))
     # a window straddling a change is not one linear map
     assert _exact_linear_fit(x[30:90], y[30:90])[1] > 1e-2
 
