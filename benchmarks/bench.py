@@ -1,0 +1,310 @@
+"""Throughput of alberta_eqx's runners, side by side with alberta-framework and a floor.
+
+    python benchmarks/bench.py                      # full table, writes benchmarks/results.json
+    python benchmarks/bench.py --quick              # small sizes, a smoke run
+
+Run it with `.venv-anchor/bin/python` (made by `../shared/tools/anchor-venv.sh`) to time
+alberta-framework 0.2.2 in the same process, on the same JAX: every case then also
+reports the ratio. Every figure is the median of `--repeats` runs after a warm-up
+call (which is also timed: the "first call" column includes tracing and compilation).
+
+The *floor* is the least any runner could cost: the stream's draws generated in bulk
+up front, plus a hand-fused `lax.scan` of the bare IDBD recurrence over them.
+"""
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+import alberta_eqx as ae
+import alberta_eqx.experiments
+
+try:
+    import alberta_framework as af
+except ImportError:  # it needs Python >= 3.13
+    af = None
+
+
+def _block(tree):
+    return jax.tree.map(lambda a: a.block_until_ready() if isinstance(a, jax.Array) else a, tree)
+
+
+def timed(fn: Callable[[], object], repeats: int) -> dict:
+    """First-call time, then the median (and spread) of `repeats` further calls."""
+    start = time.perf_counter()
+    _block(fn())
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _block(fn())
+        times.append(time.perf_counter() - start)
+    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times)}
+
+
+def _optimizer(name: str):
+    return {"LMS": ae.LMS(0.01), "IDBD": ae.IDBD(0.01, 0.01), "Autostep": ae.Autostep(0.01)}[name]
+
+
+def _af_optimizer(name: str):
+    return {"LMS": af.LMS(0.01), "IDBD": af.IDBD(0.01, 0.01), "Autostep": af.Autostep(0.01)}[name]
+
+
+def ours_single(name, dim, steps):
+    learner = ae.LinearLearner(dim, _optimizer(name))
+    stream = ae.RandomWalkStream(dim)
+    key = jax.random.key(0)
+    return lambda: ae.run_learning_loop(learner, stream, steps, key).metrics.squared_error
+
+
+def ours_batched(name, dim, steps, seeds):
+    learner = ae.LinearLearner(dim, _optimizer(name))
+    stream = ae.RandomWalkStream(dim)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    return lambda: ae.run_learning_loop_batched(learner, stream, steps, keys).metrics.squared_error
+
+
+def theirs_single(name, dim, steps):
+    learner = af.LinearLearner(optimizer=_af_optimizer(name))
+    stream = af.RandomWalkStream(dim)
+    key = jax.random.key(0)
+    return lambda: af.run_learning_loop(learner, stream, steps, key)[1]
+
+
+def theirs_batched(name, dim, steps, seeds):
+    learner = af.LinearLearner(optimizer=_af_optimizer(name))
+    stream = af.RandomWalkStream(dim)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    return lambda: af.run_learning_loop_batched(learner, stream, steps, keys).metrics
+
+
+def floor(dim, steps, seeds):
+    """The least a runner could cost: the stream's draws generated in bulk, block by
+    block (the same per-step draws as `RandomWalkStream.chunk`, so memory stays
+    bounded), then a hand-fused `lax.scan` of bare IDBD over each block."""
+    stream = ae.RandomWalkStream(dim)
+    block = max(1, min(steps, (1 << 21) // (seeds * (dim + 1))))
+    num_blocks = steps // block
+
+    @jax.jit
+    def generate(states, t0):
+        return jax.vmap(lambda s: stream.chunk(s, t0, block))(states)
+
+    @jax.jit
+    def learn(carry, xs, ys):
+        def one(carry, xs, ys):
+            def body(carry, xy):
+                w, b, beta, h, bb, bh = carry
+                x, y = xy
+                delta = y - (w @ x + b)
+                beta = beta + 0.01 * delta * x * h
+                alpha = jnp.exp(beta)
+                w = w + alpha * delta * x
+                h = h * jnp.maximum(1 - alpha * x * x, 0) + alpha * delta * x
+                bb = bb + 0.01 * delta * bh
+                ba = jnp.exp(bb)
+                b = b + ba * delta
+                bh = bh * jnp.maximum(1 - ba, 0) + ba * delta
+                return (w, b, beta, h, bb, bh), delta * delta
+
+            return jax.lax.scan(body, carry, (xs, ys))
+
+        return jax.vmap(one)(carry, xs, ys)
+
+    keys = jax.random.split(jax.random.key(0), seeds)
+    zeros = jnp.zeros((seeds, dim))
+    log = jnp.log(0.01)
+    start = (
+        zeros,
+        jnp.zeros(seeds),
+        jnp.full((seeds, dim), log),
+        zeros,
+        jnp.full(seeds, log),
+        jnp.zeros(seeds),
+    )
+
+    def run():
+        states, carry, out = jax.vmap(stream.init)(keys), start, None
+        for i in range(num_blocks):
+            (timesteps, states) = generate(states, jnp.int32(i * block))
+            carry, out = learn(carry, timesteps.observation, timesteps.target)
+        return out
+
+    return run
+
+
+def grid_ours(seeds, steps):
+    """Sutton (1992) Figure 3 as one program: 8 LMS step-sizes and 6 IDBD meta
+    step-sizes, `seeds` seeds each."""
+
+    def run():
+        result = ae.experiments.sutton1992_experiment1(num_seeds=seeds, num_steps=steps)
+        return result.lms.mean, result.idbd.mean
+
+    return run
+
+
+def grid_theirs(steps):
+    """The same 14 configurations on 0.2.2, one seed each, one after another."""
+    stream = af.SuttonExperiment1Stream()
+
+    def run():
+        out = []
+        for alpha in (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07):
+            learner = af.LinearLearner(optimizer=af.LMS(alpha))
+            out.append(
+                af.run_learning_loop(learner, stream, steps, jax.random.key(0))[1][:, 0].mean()
+            )
+        for theta in (0.001, 0.002, 0.005, 0.01, 0.015, 0.02):
+            learner = af.LinearLearner(optimizer=af.IDBD(0.05, theta))
+            out.append(
+                af.run_learning_loop(learner, stream, steps, jax.random.key(0))[1][:, 0].mean()
+            )
+        return jnp.stack(out)
+
+    return run
+
+
+def tracking(dim, steps, interval):
+    learner = ae.LinearLearner(dim, ae.IDBD(0.01, 0.01))
+    stream = ae.RandomWalkStream(dim)
+    key = jax.random.key(0)
+    config = None if interval is None else ae.StepSizeTrackingConfig(interval)
+    return lambda: ae.run_learning_loop(learner, stream, steps, key, step_size_tracking=config)
+
+
+def single_event_latency(repeats: int) -> dict:
+    """Median latency of one compiled `update` called from Python per event (12
+    features, IDBD), with `jax.jit` and with `eqx.filter_jit`."""
+    learner = ae.LinearLearner(12, ae.IDBD(0.01, 0.01))
+    xs = jax.random.normal(jax.random.key(0), (repeats + 10, 12))
+    ys = xs.sum(-1)
+    results = {}
+    for name, jit in (("jax.jit", jax.jit), ("eqx.filter_jit", eqx.filter_jit)):
+        step = jit(lambda learner, x, y: learner.update(x, y))
+        current = learner
+        current, _ = step(current, xs[0], ys[0])
+        times = []
+        for x, y in zip(xs[1:], ys[1:], strict=True):
+            start = time.perf_counter()
+            current, result = step(current, x, y)
+            result.error.block_until_ready()
+            times.append(time.perf_counter() - start)
+        results[name] = statistics.median(times) * 1e6
+    if af is not None:
+        learner = af.LinearLearner(optimizer=af.IDBD(0.01, 0.01))
+        state = learner.init(12)
+        step = jax.jit(learner.update)
+        _block(step(state, xs[0], ys[0:1]))
+        times = []
+        for x, y in zip(xs[1:], ys[1:], strict=True):
+            start = time.perf_counter()
+            result = step(state, x, y[None])
+            state = result.state
+            result.error.block_until_ready()
+            times.append(time.perf_counter() - start)
+        results["alberta-framework 0.2.2, jax.jit"] = statistics.median(times) * 1e6
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--out", default="benchmarks/results.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.seeds, args.repeats, args.dims = 2_000, 4, 2, [10]
+
+    rows = []
+
+    def report(case, ours, theirs=None, units=1):
+        row = {
+            "case": case,
+            "first_call_s": ours["first_s"],
+            "median_s": ours["median_s"],
+            "steps_per_s": units / ours["median_s"],
+        }
+        if theirs is not None:
+            row["anchor_median_s"] = theirs["median_s"]
+            row["anchor_steps_per_s"] = units / theirs["median_s"]
+            row["speedup"] = theirs["median_s"] / ours["median_s"]
+        rows.append(row)
+        extra = f"  x{row['speedup']:.1f} vs 0.2.2" if theirs else ""
+        print(
+            f"{case:<44} {row['steps_per_s']:>14,.0f}/s  first {ours['first_s']:6.2f}s"
+            f"  median {ours['median_s']:7.3f}s{extra}",
+            flush=True,
+        )
+
+    n, s, r = args.steps, args.seeds, args.repeats
+    for dim in args.dims:
+        for name in ("LMS", "IDBD", "Autostep"):
+            theirs = timed(theirs_single(name, dim, n), r) if af else None
+            report(f"{name} d={dim} 1 seed", timed(ours_single(name, dim, n), r), theirs, n)
+        theirs = timed(theirs_batched("IDBD", dim, n, s), r) if af else None
+        report(f"IDBD d={dim} {s} seeds", timed(ours_batched("IDBD", dim, n, s), r), theirs, n * s)
+        report(f"floor (IDBD) d={dim} 1 seed", timed(floor(dim, n, 1), r), None, n)
+        report(f"floor (IDBD) d={dim} {s} seeds", timed(floor(dim, n, s), r), None, n * s)
+
+    untracked = timed(tracking(10, n, None), r)
+    tracked = timed(tracking(10, n, 100), r)
+    report("IDBD d=10 1 seed, untracked", untracked, None, n)
+    report("IDBD d=10 1 seed, step-sizes every 100", tracked, None, n)
+    overhead = tracked["median_s"] / untracked["median_s"] - 1
+    print(f"tracking overhead: {100 * overhead:+.1f}%")
+
+    grid_steps = 30_000
+    ours = timed(grid_ours(s, grid_steps), 1)
+    theirs = timed(grid_theirs(grid_steps), 1) if af else None
+    print(
+        f"Sutton Fig. 3 grid, 14 configs x {s} seeds x {grid_steps} steps: first call (compile "
+        f"included) {ours['first_s']:.2f}s"
+        + (f"; 0.2.2 with ONE seed each: {theirs['first_s']:.2f}s" if theirs else "")
+    )
+    latency = single_event_latency(200 if args.quick else 2000)
+    for name, us in latency.items():
+        print(f"single event, LinearLearner(12, IDBD) update via {name}: {us:.1f} us")
+
+    out = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "devices": [str(d) for d in jax.devices()],
+        },
+        "versions": {
+            "python": sys.version.split()[0],
+            "jax": jax.__version__,
+            "alberta_eqx": ae.__version__,
+            "alberta_framework": getattr(af, "__version__", None),
+        },
+        "args": vars(args),
+        "rows": rows,
+        "tracking_overhead": overhead,
+        "grid": {
+            "ours_first_s": ours["first_s"],
+            "anchor_one_seed_s": theirs and theirs["first_s"],
+        },
+        "single_event_us": latency,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=2)
+    print(f"peak RSS {out['peak_rss_mb']:.0f} MB; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
