@@ -11,6 +11,7 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
+from alberta_eqx.nonlinear import MLPLearner
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -34,6 +35,7 @@ from alberta_eqx.streams import (
     AbstractStream,
     CyclicStream,
     DynamicScaleShiftStream,
+    NonlinearTeacherStream,
     PeriodicChangeStream,
     RandomWalkStream,
     ScaleDriftStream,
@@ -59,6 +61,8 @@ __all__ = [
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "LinearLearner",
+    "MLPLearner",
+    "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
     "OnlineNormalizer",

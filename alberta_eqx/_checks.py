@@ -11,7 +11,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array, ArrayLike, Float
 
 
 def _concrete(value: ArrayLike) -> np.ndarray | None:
@@ -76,3 +76,13 @@ def cast_floating(tree, dtype):
     """`tree` with every floating-point array leaf cast to `dtype`, so that a learner
     built in float64 computes in float64 throughout."""
     return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
+
+
+def scalar_target(y: ArrayLike, dtype) -> Float[Array, ""]:
+    """A scalar target; the 0.2.x streams give shape `(1,)`, which is accepted too."""
+    y = jnp.asarray(y)
+    if y.shape not in ((), (1,)):
+        raise ValueError(f"y must be a scalar (or shape (1,)), got shape {y.shape}")
+    if not jnp.issubdtype(y.dtype, jnp.floating) and not jnp.issubdtype(y.dtype, jnp.integer):
+        raise TypeError(f"y must be real, got dtype {y.dtype}")
+    return jnp.reshape(y, ()).astype(dtype)

@@ -37,6 +37,11 @@ class IDBDState(NamedTuple):
     log_step_size: Params
     trace: Params
 
+    @property
+    def step_size(self) -> Params:
+        """`alpha_i = exp(beta_i)`: the step-sizes of the latest update."""
+        return jax.tree.map(jnp.exp, self.log_step_size)
+
 
 def idbd_init(params: Params, initial_step_size: ArrayLike) -> IDBDState:
     """`beta_i = ln(alpha_init)`, `h_i = 0`."""

@@ -11,7 +11,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from alberta_eqx._checks import positive_int
+from alberta_eqx._checks import positive_int, scalar_target
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 
@@ -90,16 +90,6 @@ class AbstractLearner(eqx.Module):
     def batch_shape(self) -> tuple[int, ...]:
         """The leading batch axes of this learner's arrays: `()` for one learner,
         `(k,)` for `k` learners built with `eqx.filter_vmap` (a hyperparameter grid)."""
-
-
-def _target(y: ArrayLike, dtype) -> Float[Array, ""]:
-    """A scalar target; the 0.2.x streams give shape `(1,)`, which is accepted too."""
-    y = jnp.asarray(y)
-    if y.shape not in ((), (1,)):
-        raise ValueError(f"y must be a scalar (or shape (1,)), got shape {y.shape}")
-    if not jnp.issubdtype(y.dtype, jnp.floating) and not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"y must be real, got dtype {y.dtype}")
-    return jnp.reshape(y, ()).astype(dtype)
 
 
 class LinearLearner(AbstractLearner):
@@ -188,7 +178,7 @@ class LinearLearner(AbstractLearner):
 
     def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["LinearLearner", UpdateResult]:
         x = self._check_x(x)
-        y = _target(y, self.weights.dtype)
+        y = scalar_target(y, self.weights.dtype)
         normalizer = self.normalizer
         if normalizer is not None:
             normalizer, x = normalizer.update(x)

@@ -97,7 +97,7 @@ class IDBD(AbstractOptimizer):
         return updates, eqx.tree_at(lambda o: o.state, self, state)
 
     def step_sizes(self, params: Params) -> Params:
-        return jax.tree.map(jnp.exp, _initialised(self.state).log_step_size)
+        return _initialised(self.state).step_size
 
 
 class Autostep(AbstractOptimizer):

@@ -171,6 +171,19 @@ def _block_size(num_steps: int, multiple: int, feature_dim: int, batch_size: int
     return budget * multiple
 
 
+def _filter_scan(f, init, xs):
+    """`lax.scan` whose carry may hold non-array leaves (an `eqx.nn.MLP`'s activation
+    function, say): only the arrays are carried, the rest is closed over."""
+    dynamic, static = eqx.partition(init, eqx.is_array)
+
+    def body(dynamic, x):
+        carry, out = f(eqx.combine(dynamic, static), x)
+        return eqx.filter(carry, eqx.is_array), out
+
+    dynamic, out = jax.lax.scan(body, dynamic, xs)
+    return eqx.combine(dynamic, static), out
+
+
 def _learn(learner: AbstractLearner, timesteps: TimeStep, plan: _Plan):
     """Run the learner over a block of `timesteps`: the sequential part of the loop."""
 
@@ -188,20 +201,20 @@ def _learn(learner: AbstractLearner, timesteps: TimeStep, plan: _Plan):
 
     n = timesteps.target.shape[0]
     if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
-        learner, metrics = jax.lax.scan(step, learner, timesteps)
+        learner, metrics = _filter_scan(step, learner, timesteps)
         return learner, metrics, None
 
     def unit(learner, unit_timesteps):
-        learner, metrics = jax.lax.scan(step, learner, unit_timesteps)
+        learner, metrics = _filter_scan(step, learner, unit_timesteps)
         return learner, (metrics, snapshot(learner))
 
     whole = n - n % plan.unit
     head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), timesteps)
-    learner, (metrics, records) = jax.lax.scan(unit, learner, head)
+    learner, (metrics, records) = _filter_scan(unit, learner, head)
     metrics = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), metrics)
     if whole < n:
         tail = jax.tree.map(lambda a: a[whole:], timesteps)
-        learner, tail_metrics = jax.lax.scan(step, learner, tail)
+        learner, tail_metrics = _filter_scan(step, learner, tail)
         metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, tail_metrics)
     return learner, metrics, records
 
@@ -227,7 +240,7 @@ def _run(learner: AbstractLearner, stream: AbstractStream, key: PRNGKeyArray, pl
         return (learner, stream_state), (metrics, records)
 
     starts = jnp.arange(num_blocks, dtype=jnp.int32) * plan.block
-    (learner, stream_state), (metrics, records) = jax.lax.scan(
+    (learner, stream_state), (metrics, records) = _filter_scan(
         body, (learner, stream_state), starts
     )
     flatten = lambda tree: jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)  # noqa: E731

@@ -23,6 +23,7 @@ from alberta_eqx.streams.synthetic import (
     clipped_walk,
     make_scale_range,
 )
+from alberta_eqx.streams.teacher import NonlinearTeacherStream, TeacherState
 
 __all__ = [
     "AbruptChangeStream",
@@ -32,6 +33,7 @@ __all__ = [
     "CyclicStream",
     "CyclicTarget",
     "DynamicScaleShiftStream",
+    "NonlinearTeacherStream",
     "PeriodicChangeStream",
     "PeriodicChangeTarget",
     "RandomWalkStream",
@@ -40,6 +42,7 @@ __all__ = [
     "ScaledStreamWrapper",
     "StreamState",
     "SuttonExperiment1Stream",
+    "TeacherState",
     "TimeStep",
     "clipped_walk",
     "make_scale_range",
