@@ -17,11 +17,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot
-from alberta_eqx.streams import AbstractStream, TimeStep
+from alberta_eqx.streams import AbstractStream, StreamState, TimeStep
 
 
 class StepSizeTrackingConfig(NamedTuple):
@@ -82,12 +82,15 @@ class RunResult(NamedTuple):
       `metrics_window` steps, averaged).
     - `step_size_history`: a `StepSizeHistory`, or None when not tracked.
     - `normalizer_history`: a `NormalizerHistory`, or None when not tracked.
+    - `stream_state`: the stream's state after the last step. To continue the run,
+      pass `learner` and this back with `start_step` advanced by `num_steps`.
     """
 
     learner: AbstractLearner
     metrics: StepMetrics
     step_size_history: StepSizeHistory | None
     normalizer_history: NormalizerHistory | None
+    stream_state: StreamState
 
 
 class _Plan(NamedTuple):
@@ -227,9 +230,8 @@ def _block(learner, stream, stream_state, t0, num_steps: int, plan: _Plan):
     return learner, stream_state, metrics, records
 
 
-def _run(learner: AbstractLearner, stream: AbstractStream, key: PRNGKeyArray, plan: _Plan):
-    """One learner on one seed; the batched runners vmap this."""
-    stream_state = stream.init(key)
+def _run(learner: AbstractLearner, stream: AbstractStream, stream_state, start, plan: _Plan):
+    """One learner on one seed from step `start`; the batched runners vmap this."""
     num_blocks, tail = divmod(plan.num_steps, plan.block)
 
     def body(carry, t0):
@@ -239,24 +241,24 @@ def _run(learner: AbstractLearner, stream: AbstractStream, key: PRNGKeyArray, pl
         )
         return (learner, stream_state), (metrics, records)
 
-    starts = jnp.arange(num_blocks, dtype=jnp.int32) * plan.block
+    starts = start + jnp.arange(num_blocks, dtype=jnp.int32) * plan.block
     (learner, stream_state), (metrics, records) = _filter_scan(
         body, (learner, stream_state), starts
     )
     flatten = lambda tree: jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)  # noqa: E731
     metrics, records = flatten(metrics), flatten(records)
     if tail:
-        t0 = jnp.asarray(num_blocks * plan.block, jnp.int32)
+        t0 = start + num_blocks * plan.block
         learner, stream_state, tail_metrics, tail_records = _block(
             learner, stream, stream_state, t0, tail, plan
         )
         join = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
         metrics = jax.tree.map(join, metrics, tail_metrics)
         records = jax.tree.map(join, records, tail_records)
-    return RunResult(learner, metrics, *_histories(records, plan))
+    return RunResult(learner, metrics, *_histories(records, plan, start), stream_state)
 
 
-def _histories(records, plan: _Plan):
+def _histories(records, plan: _Plan, start):
     """Split the per-unit snapshots into each tracker's history at its own interval."""
     if records is None:
         return None, None
@@ -266,7 +268,7 @@ def _histories(records, plan: _Plan):
         stride = interval // plan.unit
         count = plan.num_steps // interval
         pick = lambda a: a[stride - 1 :: stride][:count]  # noqa: E731
-        indices = jnp.arange(1, count + 1, dtype=jnp.int32) * interval - 1
+        indices = start + jnp.arange(1, count + 1, dtype=jnp.int32) * interval - 1
         return pick, indices
 
     ss_history = norm_history = None
@@ -284,23 +286,33 @@ def _histories(records, plan: _Plan):
 
 
 @eqx.filter_jit
-def _run_single(learner, stream, key, plan: _Plan) -> RunResult:
-    return _run(learner, stream, key, plan)
+def _run_single(learner, stream, stream_state, start, plan: _Plan) -> RunResult:
+    return _run(learner, stream, stream_state, start, plan)
 
 
 @eqx.filter_jit
-def _run_seeds(learner, stream, keys, plan: _Plan) -> RunResult:
-    return eqx.filter_vmap(_run, in_axes=(None, None, 0, None))(learner, stream, keys, plan)
+def _run_batched(learners, stream, stream_states, start, plan: _Plan, grid: bool, paired: bool):
+    """Seeds outside, configurations (if `grid`) inside. The stream's work depends
+    only on the seed's state, so vmap leaves it unbatched over configurations: every
+    configuration of a seed learns from the one generated stream. With `paired`,
+    the learners carry a seed axis too (the last batch axis), as a batched result's
+    learner does."""
+    run = _run
+    if grid:
+        run = eqx.filter_vmap(_run, in_axes=(eqx.if_array(0), None, None, None, None))
+    learner_axis = eqx.if_array(1 if grid else 0) if paired else None
+    over_seeds = eqx.filter_vmap(
+        run,
+        in_axes=(learner_axis, None, eqx.if_array(0), None, None),
+        out_axes=eqx.if_array(1 if grid else 0),
+    )
+    return over_seeds(learners, stream, stream_states, start, plan)
 
 
-@eqx.filter_jit
-def _run_grid(learners, stream, keys, plan: _Plan) -> RunResult:
-    # Seeds outside, configurations inside: the stream's work depends only on the
-    # seed's key, so vmap leaves it unbatched over configurations and every
-    # configuration of a seed learns from the one generated stream.
-    per_seed = eqx.filter_vmap(_run, in_axes=(eqx.if_array(0), None, None, None))
-    over_seeds = eqx.filter_vmap(per_seed, in_axes=(None, None, 0, None), out_axes=eqx.if_array(1))
-    return over_seeds(learners, stream, keys, plan)
+def _start(start_step: int) -> Array:
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
+        raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
+    return jnp.asarray(start_step, jnp.int32)
 
 
 def _check_keys(keys, batched: bool):
@@ -328,6 +340,8 @@ def run_learning_loop(
     step_size_tracking: StepSizeTrackingConfig | None = None,
     normalizer_tracking: NormalizerTrackingConfig | None = None,
     metrics_window: int = 1,
+    stream_state: StreamState | None = None,
+    start_step: int = 0,
 ) -> RunResult:
     """Run `learner` on `stream` for `num_steps` steps, compiled.
 
@@ -341,6 +355,9 @@ def run_learning_loop(
     - `normalizer_tracking`: record the normalizer's statistics every `interval` steps.
     - `metrics_window`: average the metrics over windows of this many steps, so long
       runs keep `num_steps / metrics_window` entries (must divide `num_steps`).
+    - `stream_state`, `start_step`: continue a run: the stream state of a previous
+      result (instead of `stream.init(key)`) and the index of the next step. A run
+      split into segments this way learns from the same examples as one long run.
 
     **Returns:** a `RunResult`.
     """
@@ -352,7 +369,9 @@ def run_learning_loop(
     plan = _make_plan(
         learner, stream, num_steps, step_size_tracking, normalizer_tracking, metrics_window, 1
     )
-    return _run_single(learner, stream, key, plan)
+    if stream_state is None:
+        stream_state = stream.init(key)
+    return _run_single(learner, stream, stream_state, _start(start_step), plan)
 
 
 def run_learning_loop_batched(
@@ -364,24 +383,38 @@ def run_learning_loop_batched(
     step_size_tracking: StepSizeTrackingConfig | None = None,
     normalizer_tracking: NormalizerTrackingConfig | None = None,
     metrics_window: int = 1,
+    stream_states: StreamState | None = None,
+    start_step: int = 0,
 ) -> RunResult:
     """Run many seeds at once, and optionally many hyperparameter configurations.
 
     With a plain learner, seed `i` runs on stream key `keys[i]` and every array in the
-    result gains a leading `(seeds,)` axis. With a learner carrying a leading batch
-    axis of configurations (built with `eqx.filter_vmap`, for example
+    result gains a leading `(seeds,)` axis. To continue such a run, pass its
+    `learner` (which has a seed axis) with `stream_states=result.stream_state`.
+
+    With a learner carrying a leading batch axis of configurations (built with
+    `eqx.filter_vmap`, for example
     `eqx.filter_vmap(lambda a: LinearLearner(20, LMS(a)))(alphas)`), every
     configuration runs on every seed, as one compiled program, and the result's
     arrays lead with `(configurations, seeds)`. Each seed's stream is generated once
     and shared by all configurations.
 
     Arguments as `run_learning_loop`, with `keys` a batch of keys (for example
-    `jax.random.split(key, 30)`).
+    `jax.random.split(key, 30)`) and `stream_states` (to continue a run) batched over
+    seeds.
     """
     keys = _check_keys(keys, batched=True)
+    num_seeds = keys.shape[0]
     batch = learner.batch_shape
-    if len(batch) > 1:
-        raise ValueError(f"learner may carry at most one batch axis, got {batch}")
+    # With stream states (a continued run) the learner's last batch axis is the seeds';
+    # otherwise one axis is configurations and two are (configurations, seeds).
+    paired = stream_states is not None or len(batch) == 2
+    grid = len(batch) == (2 if paired else 1)
+    if len(batch) > 2 or (paired and batch[-1:] != (num_seeds,)) or (paired and not batch):
+        raise ValueError(
+            f"learner batch shape {batch} does not fit {num_seeds} seeds: expected (), "
+            f"(configurations,), (configurations, seeds) or, continuing a run, (seeds,)"
+        )
     plan = _make_plan(
         learner,
         stream,
@@ -391,9 +424,9 @@ def run_learning_loop_batched(
         metrics_window,
         keys.shape[0],
     )
-    if batch:
-        return _run_grid(learner, stream, keys, plan)
-    return _run_seeds(learner, stream, keys, plan)
+    if stream_states is None:
+        stream_states = eqx.filter_vmap(stream.init)(keys)
+    return _run_batched(learner, stream, stream_states, _start(start_step), plan, grid, paired)
 
 
 def metrics_to_dicts(metrics: StepMetrics) -> list[dict[str, float]]:

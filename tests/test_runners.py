@@ -228,3 +228,33 @@ def test_bad_arguments(kwargs, error, match):
     } | kwargs
     with pytest.raises(error, match=match):
         run_learning_loop(**args)
+
+
+def test_a_run_in_segments_equals_one_run():
+    """Continuing from a result's learner and stream state learns from the same
+    examples as one long run (what progress reporting and checkpoints rely on)."""
+    stream = RandomWalkStream(4)
+    learner = LinearLearner(4, Autostep(0.02))
+    key = jax.random.key(8)
+    tracking = StepSizeTrackingConfig(100)
+    whole = run_learning_loop(learner, stream, 600, key, step_size_tracking=tracking)
+    first = run_learning_loop(learner, stream, 300, key, step_size_tracking=tracking)
+    second = run_learning_loop(
+        first.learner,
+        stream,
+        300,
+        key,
+        step_size_tracking=tracking,
+        stream_state=first.stream_state,
+        start_step=300,
+    )
+    _close(np.concatenate([first.metrics.error, second.metrics.error]), whole.metrics.error)
+    _close(second.learner.weights, whole.learner.weights)
+    np.testing.assert_array_equal(second.step_size_history.recording_indices, [399, 499, 599])
+    keys = jax.random.split(key, 3)
+    batched = run_learning_loop_batched(learner, stream, 600, keys)
+    part = run_learning_loop_batched(learner, stream, 200, keys)
+    rest = run_learning_loop_batched(
+        part.learner, stream, 400, keys, stream_states=part.stream_state, start_step=200
+    )
+    _close(rest.metrics.error, batched.metrics.error[:, 200:])
