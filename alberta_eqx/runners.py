@@ -306,7 +306,10 @@ def _run_batched(learners, stream, stream_states, start, plan: _Plan, grid: bool
         in_axes=(learner_axis, None, eqx.if_array(0), None, None),
         out_axes=eqx.if_array(1 if grid else 0),
     )
-    return over_seeds(learners, stream, stream_states, start, plan)
+    result = over_seeds(learners, stream, stream_states, start, plan)
+    if grid:  # the stream state is per seed: vmap broadcast it over configurations
+        result = result._replace(stream_state=jax.tree.map(lambda a: a[0], result.stream_state))
+    return result
 
 
 def _start(start_step: int) -> Array:

@@ -6,7 +6,7 @@ seeds. The test suite and the command line both call these.
 - Mahmood et al. (2012): Autostep's invariance to the scale of the target.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -17,6 +17,7 @@ import numpy as np
 from alberta_eqx.learners import LinearLearner
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.runners import (
+    RunResult,
     StepSizeHistory,
     StepSizeTrackingConfig,
     run_learning_loop_batched,
@@ -62,11 +63,39 @@ def _sweep(values, per_seed) -> Sweep:
     return Sweep(np.asarray(values), per_seed, mean, stderr, per_seed.shape[1] - count)
 
 
-def _final_window_error(learners, stream, num_steps, eval_steps, keys) -> np.ndarray:
-    result = run_learning_loop_batched(
-        learners, stream, num_steps, keys, metrics_window=eval_steps
+Progress = Callable[[int], None]
+
+
+def _in_segments(
+    learners, stream, num_steps: int, keys, segment: int, progress: Progress | None, **options
+) -> list[RunResult]:
+    """`run_learning_loop_batched` in segments of `segment` steps, calling
+    `progress(segment)` after each. Learners are paired with seeds from the start,
+    so that every segment runs the same compiled program."""
+    num_seeds = keys.shape[0]
+    axis = len(learners.batch_shape)
+    learners = jax.tree.map(
+        lambda a: jnp.repeat(jnp.expand_dims(a, axis), num_seeds, axis) if eqx.is_array(a) else a,
+        learners,
     )
-    return np.asarray(result.metrics.squared_error[..., -1])
+    states = eqx.filter_vmap(stream.init)(keys)
+    results = []
+    for start in range(0, num_steps, segment):
+        result = run_learning_loop_batched(
+            learners, stream, segment, keys, stream_states=states, start_step=start, **options
+        )
+        learners, states = result.learner, result.stream_state
+        results.append(result)
+        if progress is not None:
+            progress(segment)
+    return results
+
+
+def _final_window_error(learners, stream, num_steps, eval_steps, keys, progress=None):
+    results = _in_segments(
+        learners, stream, num_steps, keys, eval_steps, progress, metrics_window=eval_steps
+    )
+    return np.asarray(results[-1].metrics.squared_error[..., -1])
 
 
 class Experiment1(NamedTuple):
@@ -85,6 +114,7 @@ def sutton1992_experiment1(
     num_steps: int = 30_000,
     eval_steps: int = 10_000,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Experiment1:
     """Sutton (1992), Experiment 1 (Figure 3): 20 N(0, 1) inputs, the target the sum of
     the first five with signs in {+1, -1}, one sign flipping every 20 examples. After
@@ -103,7 +133,7 @@ def sutton1992_experiment1(
     learners = eqx.filter_vmap(
         lambda alpha, theta: LinearLearner(stream.feature_dim, IDBD(alpha, theta), use_bias=False)
     )(alphas, thetas)
-    errors = _final_window_error(learners, stream, num_steps, eval_steps, keys)
+    errors = _final_window_error(learners, stream, num_steps, eval_steps, keys, progress)
     k = len(lms_step_sizes)
     return Experiment1(
         lms=_sweep(lms_step_sizes, errors[:k]), idbd=_sweep(idbd_meta_step_sizes, errors[k:])
@@ -133,25 +163,32 @@ def sutton1992_experiment2(
     num_steps: int = 250_000,
     record_every: int = 1_000,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Experiment2:
     """Sutton (1992), Experiment 2 (Figure 4): IDBD with theta = 0.001 on the
     Experiment 1 task for 250,000 examples. Paper: the relevant step-sizes come to
-    0.13 +- 0.015, the irrelevant ones below 0.007.
+    0.13 +- 0.015, the irrelevant ones below 0.007. (`num_steps` must be a multiple
+    of `10 * record_every`: the run goes in ten segments, for `progress`.)
     """
     stream = SuttonExperiment1Stream()
     learner = LinearLearner(
         stream.feature_dim, IDBD(initial_step_size, meta_step_size), use_bias=False
     )
-    result = run_learning_loop_batched(
+    results = _in_segments(
         learner,
         stream,
         num_steps,
         jax.random.split(jax.random.key(seed), num_seeds),
+        num_steps // 10,
+        progress,
         step_size_tracking=StepSizeTrackingConfig(record_every, include_bias=False),
         metrics_window=record_every,
     )
-    alphas = np.asarray(result.learner.step_sizes)
-    return Experiment2(alphas[:, :5], alphas[:, 5:], result.step_size_history)
+    alphas = np.asarray(results[-1].learner.step_sizes)
+    history = jax.tree.map(
+        lambda *parts: jnp.concatenate(parts, axis=1), *(r.step_size_history for r in results)
+    )
+    return Experiment2(alphas[:, :5], alphas[:, 5:], history)
 
 
 class AutostepScale(NamedTuple):
