@@ -48,6 +48,7 @@ def timed(fn: Callable[[], object], repeats: int) -> dict:
         start = time.perf_counter()
         _block(fn())
         times.append(time.perf_counter() - start)
+    times = times or [first]
     return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times)}
 
 

@@ -72,6 +72,11 @@ def _in_segments(
     """`run_learning_loop_batched` in segments of `segment` steps, calling
     `progress(segment)` after each. Learners are paired with seeds from the start,
     so that every segment runs the same compiled program."""
+    if segment >= num_steps:
+        result = run_learning_loop_batched(learners, stream, num_steps, keys, **options)
+        if progress is not None:
+            progress(num_steps)
+        return [result]
     num_seeds = keys.shape[0]
     axis = len(learners.batch_shape)
     learners = jax.tree.map(
@@ -92,8 +97,10 @@ def _in_segments(
 
 
 def _final_window_error(learners, stream, num_steps, eval_steps, keys, progress=None):
+    # one call when nobody watches; segments (one per window) to report progress
+    segment = num_steps if progress is None else eval_steps
     results = _in_segments(
-        learners, stream, num_steps, keys, eval_steps, progress, metrics_window=eval_steps
+        learners, stream, num_steps, keys, segment, progress, metrics_window=eval_steps
     )
     return np.asarray(results[-1].metrics.squared_error[..., -1])
 
