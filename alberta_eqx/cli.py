@@ -123,6 +123,7 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
                 ax.errorbar(sweep.values, sweep.mean, yerr=sweep.stderr, marker="o")
                 ax.axhline(paper, ls="--", c="gray", label=f"paper ~{paper}")
                 ax.set_xlabel(xlabel)
+                ax.tick_params(axis="x", labelrotation=45)
                 ax.legend()
             axes[0].set_ylabel("MSE, steps 20,000-30,000")
             axes[0].set_ylim(0, 6)
