@@ -47,6 +47,15 @@ def _normals(keys, size: int) -> Float[Array, "steps size"]:
     return _per_step(lambda k: jax.random.normal(k, (size,), _float()), keys, size)
 
 
+def _linear_targets(key, t0, num_steps: int, weights, feature_std, noise_std) -> TimeStep:
+    """`x_t = feature_std N(0, I)` and `y_t = w_t . x_t + noise_std N(0, 1)`, given each
+    step's weights `w_t` (shape `(num_steps, n)`)."""
+    d = weights.shape[-1]
+    z = _normals(step_keys(key, t0, num_steps), d + 1)
+    x = feature_std * z[:, :d]
+    return TimeStep(x, jnp.sum(weights * x, axis=-1) + noise_std * z[:, -1])
+
+
 def _segment_draws(key, t0, num_steps: int, interval: int, draw) -> Array:
     """Per-step values that are constant over segments of `interval` steps and redrawn
     (as `draw(fold_in(key, segment))`) at each `t % interval == 0`. Only the segments
@@ -166,10 +175,10 @@ class AbruptChangeStream(AbstractStream):
             self.change_interval,
             lambda k: jax.random.normal(k, (d,), _float()),
         )
-        z = _normals(step_keys(step_key, t0, num_steps), d + 1)
-        x = self.feature_std * z[:, :d]
-        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
-        return TimeStep(x, y), state
+        timesteps = _linear_targets(
+            step_key, t0, num_steps, weights, self.feature_std, self.noise_std
+        )
+        return timesteps, state
 
 
 class SignsState(NamedTuple):
@@ -280,13 +289,12 @@ class CyclicStream(AbstractStream):
     def chunk(
         self, state: CyclicState, t0: Int[Array, ""], num_steps: int
     ) -> tuple[TimeStep, CyclicState]:
-        d = self.dim
         ts = t0 + jnp.arange(num_steps)
         weights = state.configurations[(ts // self.cycle_length) % self.num_configurations]
-        z = _normals(step_keys(state.key, t0, num_steps), d + 1)
-        x = self.feature_std * z[:, :d]
-        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
-        return TimeStep(x, y), state
+        timesteps = _linear_targets(
+            state.key, t0, num_steps, weights, self.feature_std, self.noise_std
+        )
+        return timesteps, state
 
 
 class PeriodicState(NamedTuple):
@@ -344,15 +352,14 @@ class PeriodicChangeStream(AbstractStream):
     def chunk(
         self, state: PeriodicState, t0: Int[Array, ""], num_steps: int
     ) -> tuple[TimeStep, PeriodicState]:
-        d = self.dim
         ts = (t0 + jnp.arange(num_steps)).astype(_float())
         weights = state.base_weights + self.amplitude * jnp.sin(
             2 * jnp.pi * ts[:, None] / self.period + state.phases
         )
-        z = _normals(step_keys(state.key, t0, num_steps), d + 1)
-        x = self.feature_std * z[:, :d]
-        y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
-        return TimeStep(x, y), state
+        timesteps = _linear_targets(
+            state.key, t0, num_steps, weights, self.feature_std, self.noise_std
+        )
+        return timesteps, state
 
 
 class ScaledStreamWrapper(AbstractStream):
