@@ -20,11 +20,13 @@ from alberta_eqx.normalizers import (
 )
 from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
 from alberta_eqx.runners import (
+    Divergence,
     NormalizerHistory,
     NormalizerTrackingConfig,
     RunResult,
     StepSizeHistory,
     StepSizeTrackingConfig,
+    find_divergence,
     metrics_to_dicts,
     run_learning_loop,
     run_learning_loop_batched,
@@ -58,6 +60,7 @@ __all__ = [
     "AbstractStream",
     "Autostep",
     "CyclicStream",
+    "Divergence",
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "LinearLearner",
@@ -79,6 +82,7 @@ __all__ = [
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
+    "find_divergence",
     "make_scale_range",
     "metrics_to_dicts",
     "run_learning_loop",

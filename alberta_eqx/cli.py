@@ -203,6 +203,12 @@ def _run(args) -> None:
         for s in range(args.seeds):
             for i, step in enumerate(steps):
                 writer.writerow([int(step), s, *(float(v[s, i]) for v in columns.values())])
+    diverged = ae.find_divergence(result._replace(metrics=metrics), window)
+    for s in np.flatnonzero(np.asarray(diverged.diverged)):
+        print(
+            f"seed {s} diverged: first non-finite metrics at step "
+            f"{int(diverged.first_step[s])} (its numbers are NaN/inf from there)"
+        )
     mse = columns["squared_error"]
     final = mse[:, -1]
     print(

@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot
@@ -430,6 +430,43 @@ def run_learning_loop_batched(
     if stream_states is None:
         stream_states = eqx.filter_vmap(stream.init)(keys)
     return _run_batched(learner, stream, stream_states, _start(start_step), plan, grid, paired)
+
+
+class Divergence(NamedTuple):
+    """Which runs of a (batched) result became non-finite, and when.
+
+    **Fields:**
+
+    - `diverged`: per run (shape: the result's batch axes), whether any metric or
+      any of the final learner's arrays is non-finite.
+    - `first_step`: the first step whose metrics are non-finite (the first step of
+      that window, with `metrics_window > 1`), or -1 where the metrics stayed finite.
+    """
+
+    diverged: Bool[Array, "*batch"]
+    first_step: Int[Array, "*batch"]
+
+
+def find_divergence(result: RunResult, metrics_window: int = 1) -> Divergence:
+    """Report the runs of `result` that diverged, rather than leaving NaNs to be found.
+    The other runs of a batched result are unaffected and usable as they are.
+
+    **Arguments:**
+
+    - `result`: what `run_learning_loop` or `run_learning_loop_batched` returned.
+    - `metrics_window`: the window the run averaged its metrics over.
+    """
+    metrics = [m for m in result.metrics if m is not None]
+    finite = jnp.all(jnp.stack([jnp.isfinite(m) for m in metrics]), axis=0)  # (*batch, T)
+    batch = finite.shape[:-1]
+    bad = ~finite
+    first = jnp.where(bad.any(-1), jnp.argmax(bad, axis=-1) * metrics_window, -1)
+    learner_ok = [
+        jnp.all(jnp.isfinite(a).reshape(*batch, -1), axis=-1)
+        for a in jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
+    ]
+    diverged = bad.any(-1) | ~jnp.all(jnp.stack(learner_ok), axis=0)
+    return Divergence(diverged, first.astype(jnp.int32))
 
 
 def metrics_to_dicts(metrics: StepMetrics) -> list[dict[str, float]]:

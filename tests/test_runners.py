@@ -258,3 +258,33 @@ def test_a_run_in_segments_equals_one_run():
         part.learner, stream, 400, keys, stream_states=part.stream_state, start_step=200
     )
     _close(rest.metrics.error, batched.metrics.error[:, 200:])
+
+
+def test_divergence_is_reported_per_run():
+    """IDBD with a large meta step-size diverges on the Sutton task; a small one does
+    not. The report names the configurations and the first bad step."""
+    from alberta_eqx import find_divergence
+
+    stream = SuttonExperiment1Stream()
+    thetas = jnp.array([0.005, 0.5])
+    learners = eqx.filter_vmap(lambda th: LinearLearner(20, IDBD(0.05, th), use_bias=False))(
+        thetas
+    )
+    result = run_learning_loop_batched(
+        learners, stream, 3000, jax.random.split(jax.random.key(0), 2)
+    )
+    report = find_divergence(result)
+    np.testing.assert_array_equal(report.diverged, [[False, False], [True, True]])
+    np.testing.assert_array_equal(report.first_step[0], [-1, -1])
+    metrics = np.stack([result.metrics.squared_error, result.metrics.mean_step_size])
+    for s in range(2):
+        first = int(report.first_step[1, s])
+        assert first > 0
+        assert np.all(np.isfinite(metrics[:, 1, s, :first]))
+        assert not np.all(np.isfinite(metrics[:, 1, s, first]))
+    windowed = run_learning_loop_batched(
+        learners, stream, 3000, jax.random.split(jax.random.key(0), 2), metrics_window=100
+    )
+    coarse = find_divergence(windowed, metrics_window=100)
+    np.testing.assert_array_equal(coarse.diverged, report.diverged)
+    assert np.all(coarse.first_step[1] == report.first_step[1] // 100 * 100)
