@@ -204,9 +204,10 @@ def _run(args) -> None:
             for i, step in enumerate(steps):
                 writer.writerow([int(step), s, *(float(v[s, i]) for v in columns.values())])
     diverged = ae.find_divergence(result._replace(metrics=metrics), window)
+    where = "the window starting at step" if window > 1 else "step"
     for s in np.flatnonzero(np.asarray(diverged.diverged)):
         print(
-            f"seed {s} diverged: first non-finite metrics at step "
+            f"seed {s} diverged: first non-finite metrics in {where} "
             f"{int(diverged.first_step[s])} (its numbers are NaN/inf from there)"
         )
     mse = columns["squared_error"]
