@@ -72,6 +72,26 @@ def positive_int(name: str, value: int) -> int:
     return int(value)
 
 
+def non_negative_int(name: str, value: int) -> int:
+    """A Python int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def ordered(low_name: str, low: Array, high_name: str, high: Array) -> None:
+    """Raise unless `low <= high` (skipped for traced values)."""
+    if isinstance(low, jax.core.Tracer) or isinstance(high, jax.core.Tracer):
+        return
+    if not float(low) <= float(high):
+        raise ValueError(
+            f"{low_name} must be <= {high_name}, got {low_name}={float(low)}, "
+            f"{high_name}={float(high)}"
+        )
+
+
 def cast_floating(tree, dtype):
     """`tree` with every floating-point array leaf cast to `dtype`, so that a learner
     built in float64 computes in float64 throughout."""

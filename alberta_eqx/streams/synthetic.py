@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
-from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
+from alberta_eqx.streams._base import AbstractStream, StreamState, TimeStep, step_keys
 
 
 def _float():
@@ -206,10 +206,7 @@ class SuttonExperiment1Stream(AbstractStream):
 
     def __init__(self, num_relevant: int = 5, num_irrelevant: int = 15, change_interval: int = 20):
         self.num_relevant = _checks.positive_int("num_relevant", num_relevant)
-        if isinstance(num_irrelevant, int) and num_irrelevant == 0:
-            self.num_irrelevant = 0
-        else:
-            self.num_irrelevant = _checks.positive_int("num_irrelevant", num_irrelevant)
+        self.num_irrelevant = _checks.non_negative_int("num_irrelevant", num_irrelevant)
         self.change_interval = _checks.positive_int("change_interval", change_interval)
 
     @property
@@ -352,7 +349,8 @@ class PeriodicChangeStream(AbstractStream):
     def chunk(
         self, state: PeriodicState, t0: Int[Array, ""], num_steps: int
     ) -> tuple[TimeStep, PeriodicState]:
-        ts = (t0 + jnp.arange(num_steps)).astype(_float())
+        # `t % period` first: exact in integers, so the angle stays accurate for any t.
+        ts = ((t0 + jnp.arange(num_steps)) % self.period).astype(_float())
         weights = state.base_weights + self.amplitude * jnp.sin(
             2 * jnp.pi * ts[:, None] / self.period + state.phases
         )
@@ -397,10 +395,12 @@ class ScaledStreamWrapper(AbstractStream):
     def feature_dim(self) -> int:
         return self.inner_stream.feature_dim
 
-    def init(self, key: PRNGKeyArray):
+    def init(self, key: PRNGKeyArray) -> StreamState:
         return self.inner_stream.init(key)
 
-    def chunk(self, state, t0: Int[Array, ""], num_steps: int):
+    def chunk(
+        self, state: StreamState, t0: Int[Array, ""], num_steps: int
+    ) -> tuple[TimeStep, StreamState]:
         timesteps, state = self.inner_stream.chunk(state, t0, num_steps)
         return TimeStep(
             timesteps.observation * self.feature_scales, timesteps.target * self.target_scale
@@ -417,11 +417,12 @@ def make_scale_range(
     default, for `ScaledStreamWrapper`."""
     _checks.positive_int("feature_dim", feature_dim)
     if log_spaced:
-        _checks.positive("min_scale", min_scale)
-        return jnp.logspace(
-            jnp.log10(min_scale), jnp.log10(max_scale), feature_dim, dtype=_float()
-        )
-    return jnp.linspace(min_scale, max_scale, feature_dim, dtype=_float())
+        low = _checks.positive("min_scale", min_scale)
+        high = _checks.positive("max_scale", max_scale)
+        return jnp.logspace(jnp.log10(low), jnp.log10(high), feature_dim, dtype=_float())
+    low = _checks.as_float("min_scale", min_scale)
+    high = _checks.as_float("max_scale", max_scale)
+    return jnp.linspace(low, high, feature_dim, dtype=_float())
 
 
 class DynamicScaleShiftStream(AbstractStream):
@@ -464,6 +465,7 @@ class DynamicScaleShiftStream(AbstractStream):
         )
         self.min_scale = _checks.positive("min_scale", min_scale)
         self.max_scale = _checks.positive("max_scale", max_scale)
+        _checks.ordered("min_scale", self.min_scale, "max_scale", self.max_scale)
         self.noise_std = _checks.non_negative("noise_std", noise_std)
 
     @property
@@ -507,39 +509,61 @@ class ScaleDriftState(NamedTuple):
     log_scales: Float[Array, " n"]
 
 
-def clipped_walk(
-    start: Float[Array, " n"], increments: Float[Array, "steps n"], low, high
-) -> Float[Array, "steps n"]:
-    """`s_t = clip(s_{t-1} + a_t, low, high)` for every step, by an associative scan.
+_Clip = tuple[Array, Array, Array]
 
-    Maps `s -> clip(s + a, L, H)` are closed under composition: applying
-    `(a1, L1, H1)` then `(a2, L2, H2)` is
-    `(a1 + a2, clip(L1 + a2, L2, H2), clip(H1 + a2, L2, H2))`.
+
+def _compose_clips(first: _Clip, second: _Clip) -> _Clip:
+    """The map `s -> clip(s + a, L, H)` as `(a, L, H)`: `first`, then `second`.
+
+    `clip(clip(s + a1, L1, H1) + a2, L2, H2)
+    = clip(s + a1 + a2, clip(L1 + a2, L2, H2), clip(H1 + a2, L2, H2))`.
     """
+    a1, lo1, hi1 = first
+    a2, lo2, hi2 = second
+    return a1 + a2, jnp.clip(lo1 + a2, lo2, hi2), jnp.clip(hi1 + a2, lo2, hi2)
 
-    def compose(first, second):
-        a1, lo1, hi1 = first
-        a2, lo2, hi2 = second
-        return a1 + a2, jnp.clip(lo1 + a2, lo2, hi2), jnp.clip(hi1 + a2, lo2, hi2)
 
+def clipped_walk(
+    start: Float[ArrayLike, "..."],
+    increments: Float[Array, " steps *n"],
+    low: Float[ArrayLike, "..."],
+    high: Float[ArrayLike, "..."],
+) -> Float[Array, " steps *n"]:
+    """Every step of the clipped random walk `s_t = clip(s_{t-1} + a_t, low, high)`,
+    computed by an associative scan (maps `s -> clip(s + a, L, H)` are closed under
+    composition), so its depth is logarithmic in the number of steps.
+
+    **Arguments:**
+
+    - `start`: the walk's value before the first increment (broadcast against one
+      step of `increments`).
+    - `increments`: the increments `a_t`, stacked on the leading axis.
+    - `low`, `high`: the walls (`low <= high`), broadcast likewise.
+
+    **Returns:**
+
+    The walk after each increment, shaped like `increments`.
+    """
     low = jnp.broadcast_to(low, increments.shape).astype(increments.dtype)
     high = jnp.broadcast_to(high, increments.shape).astype(increments.dtype)
-    shift, lo, hi = jax.lax.associative_scan(compose, (increments, low, high))
+    shift, lo, hi = jax.lax.associative_scan(_compose_clips, (increments, low, high))
     return jnp.clip(start + shift, lo, hi)
 
 
 class ScaleDriftStream(AbstractStream):
     """Drifting weights (a random walk, as `RandomWalkStream`) and drifting feature
-    scales: the log-scales follow a random walk clipped to
-    `[min_log_scale, max_log_scale]`, starting at 0. The observation is
-    `exp(log_scales) * x_raw`; the target uses the raw features.
+    scales: the log-scales start at 0 and follow the clipped random walk
+    `s_t = clip(s_{t-1} + scale_drift_rate N(0, I), min_log_scale, max_log_scale)`.
+    The observation is `exp(s_t) * x_raw`; the target uses the raw features, so only
+    the representation drifts with the scales.
 
     **Arguments:**
 
     - `feature_dim`: the number of features.
     - `weight_drift_rate`: the standard deviation of each weight's change per step.
     - `scale_drift_rate`: the standard deviation of each log-scale's change per step.
-    - `min_log_scale`, `max_log_scale`: the walls of the log-scale walk.
+    - `min_log_scale`, `max_log_scale`: the walls of the log-scale walk (walls that
+      exclude 0 pull the walk in at step 0).
     - `noise_std`: the standard deviation of the target noise.
     """
 
@@ -564,15 +588,7 @@ class ScaleDriftStream(AbstractStream):
         self.scale_drift_rate = _checks.non_negative("scale_drift_rate", scale_drift_rate)
         self.min_log_scale = _checks.as_float("min_log_scale", min_log_scale)
         self.max_log_scale = _checks.as_float("max_log_scale", max_log_scale)
-        if (
-            not isinstance(min_log_scale, jax.core.Tracer)
-            and not isinstance(max_log_scale, jax.core.Tracer)
-            and not float(min_log_scale) <= 0 <= float(max_log_scale)
-        ):
-            raise ValueError(
-                f"min_log_scale <= 0 <= max_log_scale is required (the walk starts at 0), "
-                f"got min_log_scale={min_log_scale}, max_log_scale={max_log_scale}"
-            )
+        _checks.ordered("min_log_scale", self.min_log_scale, "max_log_scale", self.max_log_scale)
         self.noise_std = _checks.non_negative("noise_std", noise_std)
 
     @property
