@@ -1,5 +1,7 @@
-"""MLPLearner: the runners work unchanged, it learns a drifting teacher, any optax works."""
+"""MLPLearner: the runners work unchanged, it learns a drifting teacher, any optax works;
+and the teacher stream itself."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +20,8 @@ from alberta_eqx import (
 
 
 class _Counting(MLPLearner):
+    """Counts how often `update` is traced (it runs only inside compiled scans)."""
+
     traces = 0
 
     def update(self, x, y):
@@ -27,35 +31,54 @@ class _Counting(MLPLearner):
 
 def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     stream = NonlinearTeacherStream(4, hidden_size=4)
-    learner = _Counting(4, (16,), aeo.autostep(initial_step_size=0.01), key=jax.random.key(0))
+    tx = aeo.autostep(initial_step_size=0.01)
+    learner = _Counting(4, (16,), tx, key=jax.random.key(0))
     keys = jax.random.split(jax.random.key(1), 8)
     result = run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
     traced = _Counting.traces
+    assert traced > 0
+    # Same structure: the same learner again, and a fresh one with the same
+    # transformation and other initial weights, run without tracing again.
     run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
+    other = _Counting(4, (16,), tx, key=jax.random.key(5))
+    run_learning_loop_batched(other, stream, 6000, keys[::-1], metrics_window=1000)
     assert _Counting.traces == traced
+
     assert result.metrics.squared_error.shape == (8, 6)
-    # the error of predicting zero: the targets' mean square over the same stretch
-    targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(5000), 1000)[0].target)(
+    # The error of predicting zero: the targets' mean square over the same stretch.
+    targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), 6000)[0].target)(
         keys
     )
-    zero_error = np.mean(np.asarray(targets) ** 2)
+    zero_error = np.mean(np.asarray(targets[:, 5000:]) ** 2)
     final = float(np.mean(result.metrics.squared_error[:, -1]))
     assert final < 0.3 * zero_error, (final, zero_error)
     assert np.all(np.isfinite(result.metrics.mean_step_size))
 
 
-@pytest.mark.parametrize("tx", [optax.sgd(0.01), optax.adam(1e-3)])
+@pytest.mark.parametrize("tx", [optax.sgd(0.01), optax.adam(1e-3)], ids=["sgd", "adam"])
 def test_plain_optax_transformations(tx):
     stream = NonlinearTeacherStream(3)
     learner = MLPLearner(3, (8, 8), tx, key=jax.random.key(0), normalizer=EMANormalizer())
     result = run_learning_loop(learner, stream, 3000, jax.random.key(2), metrics_window=1000)
     assert np.all(np.isfinite(result.metrics.squared_error))
     assert result.metrics.squared_error[-1] < result.metrics.squared_error[0]
-    assert np.all(np.isnan(result.metrics.mean_step_size))  # no per-parameter step-sizes
+    assert np.all(np.isnan(result.metrics.mean_step_size))  # no step-size in the state
     with pytest.raises(ValueError, match="per-parameter step-sizes"):
         run_learning_loop(
             learner, stream, 100, jax.random.key(2), step_size_tracking=StepSizeTrackingConfig(50)
         )
+
+
+def test_mean_step_size_reads_an_injected_learning_rate():
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.02)
+    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
+    _, result = learner.update(jnp.ones(3), 1.0)
+    np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
+    # and, inside a chain, per-parameter step-sizes of ours
+    tx = optax.chain(optax.clip_by_global_norm(1.0), aeo.idbd(0.0, initial_step_size=0.03))
+    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
+    _, result = learner.update(jnp.ones(3), 1.0)
+    np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
 
 
 def test_step_size_tracking_of_an_idbd_mlp():
@@ -65,8 +88,45 @@ def test_step_size_tracking_of_an_idbd_mlp():
         learner, stream, 200, jax.random.key(0), step_size_tracking=StepSizeTrackingConfig(100)
     )
     num_params = 3 * 5 + 5 + 5 + 1
-    assert result.step_size_history.step_sizes.shape == (2, num_params)
-    assert result.step_size_history.bias_step_sizes is None
+    history = result.step_size_history
+    assert history.step_sizes.shape == (2, num_params)
+    assert history.bias_step_sizes is None
+    assert history.normalizers is None  # IDBD has no v
+    final = jax.flatten_util.ravel_pytree(result.learner.opt_state.step_size)[0]
+    np.testing.assert_allclose(history.step_sizes[-1], final)
+
+
+def test_the_update_uses_the_prediction_gradient_once_for_g_and_c():
+    """One step of MLPLearner equals a hand-made step: g = -delta z, c = z**2."""
+    learner = MLPLearner(3, (4,), aeo.autostep(initial_step_size=0.2), key=jax.random.key(0))
+    x, y = jnp.array([0.5, -1.0, 2.0]), 3.0
+    new, result = learner.update(x, y)
+    params, static = eqx.partition(learner.model, eqx.is_inexact_array)
+    z = jax.grad(lambda p: eqx.combine(p, static)(x))(params)
+    delta = y - learner.model(x)
+    g = jax.tree.map(lambda z: -delta * z, z)
+    c = jax.tree.map(jnp.square, z)
+    updates, _ = learner.optimizer.update(g, learner.opt_state, params, curvature=c)
+    expected = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(result.error, delta, rtol=1e-6)
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(new.model, eqx.is_inexact_array)),
+        jax.tree.leaves(expected),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # the overshoot guard held: the new prediction moved towards y, not past it
+    assert float(learner.model(x)) < float(new.model(x)) <= y
+
+
+def test_float32_learner_with_x64_on():
+    with jax.enable_x64(True):
+        stream = NonlinearTeacherStream(3)  # float64 observations
+        for tx in (aeo.autostep(), optax.adam(1e-3)):
+            learner = MLPLearner(3, (4,), tx, key=jax.random.key(0), dtype=jnp.float32)
+            result = run_learning_loop(learner, stream, 50, jax.random.key(0))
+            leaves = jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
+            assert all(leaf.dtype == jnp.float32 for leaf in leaves)
 
 
 def test_bad_arguments():
@@ -77,3 +137,46 @@ def test_bad_arguments():
     learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):
         learner.update(jnp.ones(2), 0.0)
+
+
+# The teacher stream.
+
+
+def test_teacher_chunks_equal_steps_and_follow_the_equations():
+    stream = NonlinearTeacherStream(5, hidden_size=3, drift_rate=0.05, noise_std=0.0)
+    state = stream.init(jax.random.key(0))
+    whole, end = stream.chunk(state, jnp.asarray(0), 40)
+    first, middle = stream.chunk(state, jnp.asarray(0), 25)
+    second, end2 = stream.chunk(middle, jnp.asarray(25), 15)
+    np.testing.assert_allclose(whole.observation[:25], first.observation)
+    np.testing.assert_allclose(whole.observation[25:], second.observation)
+    np.testing.assert_allclose(whole.target[25:], second.target, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(end.hidden, end2.hidden, rtol=1e-5, atol=1e-6)
+    # y_t = v_t . tanh(W_t x_t) with the weights after step t (noise_std = 0)
+    x = whole.observation[-1]
+    np.testing.assert_allclose(
+        whole.target[-1], end.output @ jnp.tanh(end.hidden @ x), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_teacher_drift_and_scale():
+    stream = NonlinearTeacherStream(16, hidden_size=32, drift_rate=0.01, noise_std=0.5)
+    state = stream.init(jax.random.key(1))
+    steps, end = stream.chunk(state, jnp.asarray(0), 2500)
+    # each weight walks drift_rate * sqrt(t) (W's scaled by 1/sqrt(n))
+    np.testing.assert_allclose(np.std(end.output - state.output), 0.01 * 50, rtol=0.2)
+    np.testing.assert_allclose(np.std(end.hidden - state.hidden), 0.01 * 50 / 4, rtol=0.1)
+    # the target's mean square, on average over teachers: about 0.4 hidden_size +
+    # noise_std**2 (one teacher's varies with its sum of v_j**2)
+    targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), 200)[0].target)(
+        jax.random.split(jax.random.key(2), 64)
+    )
+    np.testing.assert_allclose(np.mean(targets**2), 0.39 * 32 + 0.25, rtol=0.2)
+    np.testing.assert_allclose(np.std(steps.observation), 1.0, rtol=0.05)
+    frozen = NonlinearTeacherStream(16, hidden_size=32, drift_rate=0.0)
+    _, same = frozen.chunk(state, jnp.asarray(0), 10)
+    np.testing.assert_array_equal(same.hidden, state.hidden)
+    with pytest.raises(ValueError, match="drift_rate"):
+        NonlinearTeacherStream(3, drift_rate=-1.0)
+    with pytest.raises(ValueError, match="hidden_size"):
+        NonlinearTeacherStream(3, hidden_size=0)
