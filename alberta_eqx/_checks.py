@@ -106,3 +106,13 @@ def scalar_target(y: ArrayLike, dtype) -> Float[Array, ""]:
     if not jnp.issubdtype(y.dtype, jnp.floating) and not jnp.issubdtype(y.dtype, jnp.integer):
         raise TypeError(f"y must be real, got dtype {y.dtype}")
     return jnp.reshape(y, ()).astype(dtype)
+
+
+def features(x: ArrayLike, feature_dim: int, dtype) -> Float[Array, " n"]:
+    """An observation of shape `(feature_dim,)`, real floating-point, cast to `dtype`."""
+    x = jnp.asarray(x)
+    if x.shape != (feature_dim,):
+        raise ValueError(f"x must have shape ({feature_dim},) for this learner, got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"x must be a real floating-point array, got dtype {x.dtype}")
+    return x.astype(dtype)

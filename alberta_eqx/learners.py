@@ -11,7 +11,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from alberta_eqx._checks import positive_int, scalar_target
+from alberta_eqx._checks import features, positive_int, scalar_target
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 
@@ -156,28 +156,18 @@ class LinearLearner(AbstractLearner):
     def batch_shape(self) -> tuple[int, ...]:
         return self.weights.shape[:-1]
 
-    def _check_x(self, x: ArrayLike) -> Float[Array, " n"]:
-        x = jnp.asarray(x)
-        if x.shape != (self.feature_dim,):
-            raise ValueError(
-                f"x must have shape ({self.feature_dim},) for this learner, got {x.shape}"
-            )
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"x must be a real floating-point array, got dtype {x.dtype}")
-        return x.astype(self.weights.dtype)
-
     def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         y = jnp.dot(self.weights, x)
         return y if self.bias is None else y + self.bias
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        x = self._check_x(x)
+        x = features(x, self.feature_dim, self.weights.dtype)
         if self.normalizer is not None:
             x = self.normalizer.normalize(x)
         return self._linear(x)
 
     def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["LinearLearner", UpdateResult]:
-        x = self._check_x(x)
+        x = features(x, self.feature_dim, self.weights.dtype)
         y = scalar_target(y, self.weights.dtype)
         normalizer = self.normalizer
         if normalizer is not None:

@@ -10,7 +10,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from alberta_eqx._checks import positive_int, scalar_target
+from alberta_eqx._checks import features, positive_int, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.normalizers import AbstractNormalizer
@@ -123,24 +123,14 @@ class MLPLearner(AbstractLearner):
     def batch_shape(self) -> tuple[int, ...]:
         return self.model.layers[0].weight.shape[:-2]
 
-    def _features(self, x: ArrayLike) -> Float[Array, " n"]:
-        x = jnp.asarray(x)
-        if x.shape != (self.feature_dim,):
-            raise ValueError(
-                f"x must have shape ({self.feature_dim},) for this learner, got {x.shape}"
-            )
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"x must be a real floating-point array, got dtype {x.dtype}")
-        return x.astype(self._dtype)
-
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        x = self._features(x)
+        x = features(x, self.feature_dim, self._dtype)
         if self.normalizer is not None:
             x = self.normalizer.normalize(x)
         return self.model(x)
 
     def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["MLPLearner", UpdateResult]:
-        x = self._features(x)
+        x = features(x, self.feature_dim, self._dtype)
         y = scalar_target(y, self._dtype)
         normalizer = self.normalizer
         if normalizer is not None:
