@@ -1,7 +1,7 @@
 """Learners: a model, its optimizer and (optionally) a feature normalizer, as one module.
 
-Every learner follows one interface, which the runners rely on:
-`predict(x)` and `update(x, y) -> (new_learner, UpdateResult)`.
+
+
 """
 
 import abc
@@ -14,6 +14,7 @@ from jaxtyping import Array, ArrayLike, Float
 from alberta_eqx._checks import features, positive_int, scalar_target
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
+from alberta_eqx.streams._base import TimeStep
 
 
 class StepMetrics(NamedTuple):
@@ -80,6 +81,16 @@ class AbstractLearner(eqx.Module):
         self, x: Float[Array, " n"], y: ArrayLike
     ) -> tuple["AbstractLearner", UpdateResult]:
         """Predict `x`, learn from the target `y`, return the new learner and the result."""
+
+    def learn(self, timestep: TimeStep) -> tuple["AbstractLearner", UpdateResult]:
+        """Learn from one step of a stream: the runners' entry point.
+
+        A supervised learner learns `timestep.target` from `timestep.observation`.
+        Learners of other kinds of streams (temporal-difference ones, whose steps carry
+        a reward, a discount and the next observation) override this to read their own
+        step type.
+        """
+        return self.update(timestep.observation, timestep.target)
 
     @abc.abstractmethod
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:

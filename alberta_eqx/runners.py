@@ -191,7 +191,7 @@ def _learn(learner: AbstractLearner, timesteps: TimeStep, plan: _Plan):
     """Run the learner over a block of `timesteps`: the sequential part of the loop."""
 
     def step(learner, timestep):
-        learner, result = learner.update(timestep.observation, timestep.target)
+        learner, result = learner.learn(timestep)
         return learner, result.metrics
 
     def snapshot(learner):
@@ -202,7 +202,7 @@ def _learn(learner: AbstractLearner, timesteps: TimeStep, plan: _Plan):
             None if norm is None else (learner.normalizer.mean, learner.normalizer.var),
         )
 
-    n = timesteps.target.shape[0]
+    n = jax.tree.leaves(timesteps)[0].shape[0]
     if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
         learner, metrics = _filter_scan(step, learner, timesteps)
         return learner, metrics, None
