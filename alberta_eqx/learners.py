@@ -1,7 +1,8 @@
 """Learners: a model, its optimizer and (optionally) a feature normalizer, as one module.
 
-
-
+Every learner follows one interface, which the runners rely on:
+`predict(x)`, `update(x, y) -> (new_learner, UpdateResult)`, and `learn(timestep)`,
+which reads one step of a stream and calls `update`.
 """
 
 import abc
