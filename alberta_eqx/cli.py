@@ -158,6 +158,21 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
             )
         spread = np.max(np.abs(result.step_sizes / result.step_sizes[1:2] - 1))
         print(f"largest relative difference between the scales' step-sizes: {spread:.1e}")
+        if plot:
+            plt = _plt()
+            fig, ax = plt.subplots(figsize=(6, 4))
+            # seed 0's relevant and irrelevant inputs; every scale is drawn, and the
+            # lines should lie on top of one another
+            for i, scale in enumerate(result.scales):
+                style = ("-", "--", ":", "-.")[i % 4]
+                alphas, steps = result.step_sizes[i, 0], result.recording_steps
+                ax.plot(steps, alphas[:, :5], c="C0", ls=style, lw=1)
+                ax.plot(steps, alphas[:, 5:20], c="C1", ls=style, lw=1)
+                ax.plot([], [], c="k", ls=style, label=f"target x{scale:g}")
+            ax.set(xlabel="examples", ylabel="Autostep step-size (seed 0)", yscale="log")
+            ax.set_title("relevant (blue), irrelevant (orange): one curve per scale")
+            ax.legend()
+            _save(fig, out, "autostep_scale.png")
 
 
 def _save(fig, out: str, name: str) -> None:

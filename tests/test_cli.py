@@ -53,6 +53,13 @@ def test_replicate_experiment_1_prints_the_table_and_the_figure(tmp_path, capsys
     assert (tmp_path / "sutton1992_exp1.png").stat().st_size > 1000
 
 
+def test_replicate_autostep_scale_draws_one_curve_per_scale(tmp_path, capsys):
+    main(["replicate", "autostep-scale", "--seeds", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "target x1000: Autostep" in out and "largest relative difference" in out
+    assert (tmp_path / "autostep_scale.png").stat().st_size > 1000
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

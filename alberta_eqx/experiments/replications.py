@@ -207,12 +207,15 @@ class AutostepScale(NamedTuple):
     - `autostep`, `lms`: `(k, seeds)` final-window mean squared errors.
     - `step_sizes`: `(k, seeds, recordings, 21)` Autostep's step-sizes (weights and
       bias) recorded along the run.
+    - `recording_steps`: `(recordings,)` how many examples had been learned at each
+      recording.
     """
 
     scales: np.ndarray
     autostep: np.ndarray
     lms: np.ndarray
     step_sizes: np.ndarray
+    recording_steps: np.ndarray
 
 
 def autostep_scale(
@@ -255,5 +258,9 @@ def autostep_scale(
             )
         )
     return AutostepScale(
-        np.asarray(scales), np.asarray(errors), np.asarray(lms_errors), np.asarray(alphas)
+        np.asarray(scales),
+        np.asarray(errors),
+        np.asarray(lms_errors),
+        np.asarray(alphas),
+        np.asarray(history.recording_indices[0]) + 1,
     )
