@@ -30,5 +30,9 @@ def test_notebook_runs(path, monkeypatch):
 
 
 def test_there_are_notebooks():
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "optax_mlp.ipynb", "sutton1992.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {
+        "quickstart.ipynb",
+        "optax_mlp.ipynb",
+        "sutton1992.ipynb",
+    }
     assert os.path.isdir(NOTEBOOKS[0].parent)
