@@ -18,6 +18,7 @@ from alberta_eqx.normalizers import (
     OnlineNormalizer,
     WelfordNormalizer,
 )
+from alberta_eqx.online import OnlineLearner
 from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
 from alberta_eqx.runners import (
     Divergence,
@@ -68,6 +69,7 @@ __all__ = [
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
+    "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
     "RandomWalkStream",

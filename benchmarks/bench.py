@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 import alberta_eqx as ae
 import alberta_eqx.experiments
+import alberta_eqx.optax
 
 try:
     import alberta_framework as af
@@ -183,38 +184,73 @@ def tracking(dim, steps, interval):
     return lambda: ae.run_learning_loop(learner, stream, steps, key, step_size_tracking=config)
 
 
+def _latency(step, state, events) -> float:
+    """Median seconds of `state, result = step(state, x, y)` per event, called from
+    Python one event at a time, each result waited for (as a daemon would)."""
+    (x0, y0), *rest = events
+    state, _ = step(state, x0, y0)  # compile
+    times = []
+    for x, y in rest:
+        start = time.perf_counter()
+        state, result = step(state, x, y)
+        result.error.block_until_ready()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _online_step(online, x, y):
+    return online, online.update(x, y)
+
+
 def single_event_latency(repeats: int) -> dict:
-    """Median latency of one compiled `update` called from Python per event (12
-    features, IDBD), with `jax.jit` and with `eqx.filter_jit`."""
-    learner = ae.LinearLearner(12, ae.IDBD(0.01, 0.01))
-    xs = jax.random.normal(jax.random.key(0), (repeats + 10, 12))
-    ys = xs.sum(-1)
+    """Median latency in microseconds of one compiled update per event, through
+    `OnlineLearner` (the documented path) and, for comparison, `eqx.filter_jit`: the
+    linear learner (12 features, IDBD) and the 64x64 `MLPLearner` (12 features,
+    Autostep through optax); and 0.2.2's jitted `LinearLearner.update` when it is
+    importable (0.2.2 has no MLP learner)."""
+    xs = jax.random.normal(jax.random.key(0), (repeats + 1, 12))
+    events = list(zip(xs, xs.sum(-1), strict=True))
+    filter_jit = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+    learners = {
+        "linear": ae.LinearLearner(12, ae.IDBD(0.01, 0.01)),
+        "MLP 64x64": ae.MLPLearner(12, (64, 64), ae.optax.autostep(0.01), key=jax.random.key(1)),
+    }
     results = {}
-    for name, jit in (("jax.jit", jax.jit), ("eqx.filter_jit", eqx.filter_jit)):
-        step = jit(lambda learner, x, y: learner.update(x, y))
-        current = learner
-        current, _ = step(current, xs[0], ys[0])
-        times = []
-        for x, y in zip(xs[1:], ys[1:], strict=True):
-            start = time.perf_counter()
-            current, result = step(current, x, y)
-            result.error.block_until_ready()
-            times.append(time.perf_counter() - start)
-        results[name] = statistics.median(times) * 1e6
+    for name, learner in learners.items():
+        results[f"{name}, OnlineLearner"] = _latency(
+            _online_step, ae.OnlineLearner(learner), events
+        )
+        results[f"{name}, eqx.filter_jit"] = _latency(filter_jit, learner, events)
     if af is not None:
         learner = af.LinearLearner(optimizer=af.IDBD(0.01, 0.01))
-        state = learner.init(12)
-        step = jax.jit(learner.update)
-        _block(step(state, xs[0], ys[0:1]))
-        times = []
-        for x, y in zip(xs[1:], ys[1:], strict=True):
+        af_update = jax.jit(learner.update)
+
+        def af_step(state, x, y):
+            result = af_update(state, x, y[None])
+            return result.state, result
+
+        results["linear, alberta-framework 0.2.2, jax.jit"] = _latency(
+            af_step, learner.init(12), events
+        )
+    return {name: seconds * 1e6 for name, seconds in results.items()}
+
+
+def tracking_overhead(dim: int, steps: int, repeats: int) -> dict:
+    """Step-size tracking every 100 steps against an untracked run, timed in
+    alternation so that both see the same machine load; the median of the paired
+    ratios is robust to the load changing between pairs."""
+    untracked, tracked = tracking(dim, steps, None), tracking(dim, steps, 100)
+    _block(untracked())
+    _block(tracked())
+    ratios = []
+    for _ in range(repeats):
+        pair = []
+        for fn in (untracked, tracked):
             start = time.perf_counter()
-            result = step(state, x, y[None])
-            state = result.state
-            result.error.block_until_ready()
-            times.append(time.perf_counter() - start)
-        results["alberta-framework 0.2.2, jax.jit"] = statistics.median(times) * 1e6
-    return results
+            _block(fn())
+            pair.append(time.perf_counter() - start)
+        ratios.append(pair[1] / pair[0])
+    return {"steps": steps, "median_ratio": statistics.median(ratios), "ratios": ratios}
 
 
 def main() -> None:
@@ -260,12 +296,18 @@ def main() -> None:
         report(f"floor (IDBD) d={dim} 1 seed", timed(floor(dim, n, 1), r), None, n)
         report(f"floor (IDBD) d={dim} {s} seeds", timed(floor(dim, n, s), r), None, n * s)
 
-    untracked = timed(tracking(10, n, None), r)
-    tracked = timed(tracking(10, n, 100), r)
-    report("IDBD d=10 1 seed, untracked", untracked, None, n)
-    report("IDBD d=10 1 seed, step-sizes every 100", tracked, None, n)
-    overhead = tracked["median_s"] / untracked["median_s"] - 1
-    print(f"tracking overhead: {100 * overhead:+.1f}%")
+    if jax.default_backend() == "gpu":  # the issue's GPU case: many seeds, wide features
+        report(
+            "IDBD d=1000 1024 seeds", timed(ours_batched("IDBD", 1000, n, 1024), r), None, n * 1024
+        )
+        report("floor (IDBD) d=1000 1024 seeds", timed(floor(1000, n, 1024), r), None, n * 1024)
+
+    tracking_steps = 10 * n
+    overhead = tracking_overhead(10, tracking_steps, 2 * r + 1)
+    print(
+        f"tracking overhead (IDBD d=10, {tracking_steps:,} steps, every 100): median of "
+        f"{len(overhead['ratios'])} paired ratios {100 * (overhead['median_ratio'] - 1):+.1f}%"
+    )
 
     grid_steps = 30_000
     ours = timed(grid_ours(s, grid_steps), 1)
@@ -277,7 +319,7 @@ def main() -> None:
     )
     latency = single_event_latency(200 if args.quick else 2000)
     for name, us in latency.items():
-        print(f"single event, LinearLearner(12, IDBD) update via {name}: {us:.1f} us")
+        print(f"single event, {name}: {us:.1f} us")
 
     out = {
         "date": time.strftime("%Y-%m-%d"),
