@@ -1,5 +1,27 @@
-"""Experiments: the published replications, multi-seed summaries and comparisons."""
+"""Experiments: the published replications, multi-seed summaries and comparisons.
 
+`run_experiment` runs named configurations over many seeds; `summary` summarises the
+curves over seeds; `stats` compares configurations (needs the `[stats]` extra);
+`plots` draws them (needs `[plots]`); `export` writes tables as CSV, JSON, LaTeX and
+Markdown. The `stats` and `plots` modules import SciPy and Matplotlib only when a
+function needs them, so this package imports without either.
+"""
+
+from alberta_eqx.experiments.export import (
+    read_csv,
+    read_json,
+    to_csv,
+    to_json,
+    to_latex,
+    to_markdown,
+)
+from alberta_eqx.experiments.plots import (
+    plot_final_performance,
+    plot_heatmap,
+    plot_learning_curves,
+    plot_sensitivity,
+    plot_step_sizes,
+)
 from alberta_eqx.experiments.replications import (
     AutostepScale,
     Experiment1,
@@ -9,13 +31,70 @@ from alberta_eqx.experiments.replications import (
     sutton1992_experiment1,
     sutton1992_experiment2,
 )
+from alberta_eqx.experiments.runner import (
+    ExperimentResult,
+    LearnerFactory,
+    run_experiment,
+    seed_keys,
+)
+from alberta_eqx.experiments.stats import (
+    Comparison,
+    HypothesisTest,
+    bonferroni,
+    cohens_d,
+    compare,
+    holm,
+    mann_whitney_u,
+    ttest,
+    wilcoxon_signed_rank,
+)
+from alberta_eqx.experiments.summary import (
+    Row,
+    Summary,
+    bootstrap_ci,
+    final_performance,
+    standard_error,
+    summarize,
+    summary_table,
+)
 
 __all__ = [
     "AutostepScale",
+    "Comparison",
     "Experiment1",
     "Experiment2",
+    "ExperimentResult",
+    "HypothesisTest",
+    "LearnerFactory",
+    "Row",
+    "Summary",
     "Sweep",
     "autostep_scale",
+    "bonferroni",
+    "bootstrap_ci",
+    "cohens_d",
+    "compare",
+    "final_performance",
+    "holm",
+    "mann_whitney_u",
+    "plot_final_performance",
+    "plot_heatmap",
+    "plot_learning_curves",
+    "plot_sensitivity",
+    "plot_step_sizes",
+    "read_csv",
+    "read_json",
+    "run_experiment",
+    "seed_keys",
+    "standard_error",
+    "summarize",
+    "summary_table",
     "sutton1992_experiment1",
     "sutton1992_experiment2",
+    "to_csv",
+    "to_json",
+    "to_latex",
+    "to_markdown",
+    "ttest",
+    "wilcoxon_signed_rank",
 ]
