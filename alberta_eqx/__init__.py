@@ -47,18 +47,33 @@ from alberta_eqx.streams import (
     TimeStep,
     make_scale_range,
 )
+from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.td import (
+    TDIDBD,
+    TDLMS,
+    AbstractTDOptimizer,
+    AbstractTDStream,
+    AutoTDIDBD,
+    TDLinearLearner,
+    TDTimeStep,
+)
 
 __version__ = _version("alberta_eqx")
 
 __all__ = [
     "IDBD",
     "LMS",
+    "TDIDBD",
+    "TDLMS",
     "AbruptChangeStream",
     "AbstractLearner",
     "AbstractNormalizer",
     "AbstractOptimizer",
     "AbstractSequentialStream",
     "AbstractStream",
+    "AbstractTDOptimizer",
+    "AbstractTDStream",
+    "AutoTDIDBD",
     "Autostep",
     "CyclicStream",
     "Divergence",
@@ -73,6 +88,7 @@ __all__ = [
     "OnlineNormalizer",
     "PeriodicChangeStream",
     "RandomWalkStream",
+    "RandomWalkTDStream",
     "RunResult",
     "ScaleDriftStream",
     "ScaledStreamWrapper",
@@ -81,6 +97,8 @@ __all__ = [
     "StepSizeSnapshot",
     "StepSizeTrackingConfig",
     "SuttonExperiment1Stream",
+    "TDLinearLearner",
+    "TDTimeStep",
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",

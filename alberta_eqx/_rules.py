@@ -52,22 +52,31 @@ def idbd_init(params: Params, initial_step_size: ArrayLike) -> IDBDState:
 
 
 def idbd(
-    state: IDBDState, g: Params, c: Params, meta_step_size: ArrayLike
+    state: IDBDState,
+    g: Params,
+    c: Params,
+    meta_step_size: ArrayLike,
+    meta_gradient: Params | None = None,
 ) -> tuple[Params, IDBDState]:
     """One IDBD step (Sutton 1992, Figure 2), in the paper's order.
+
+    `meta_gradient` (default `g`) is the gradient the step-sizes descend when it is not
+    the one that moves the weights: TD-IDBD's (semi-)gradient of the TD error, where
+    the weights move along the eligibility trace (`alberta_eqx.td`).
 
     No clip guards `beta`: the rule is exactly the published one, and a meta
     step-size large enough to make it diverge shows up as non-finite values.
     """
 
-    def leaf(beta, h, g, c):
-        beta = beta - meta_step_size * g * h  # beta_i += theta delta x_i h_i, OLD h_i
+    def leaf(beta, h, g, m, c):
+        beta = beta - meta_step_size * m * h  # beta_i += theta delta x_i h_i, OLD h_i
         alpha = jnp.exp(beta)  # the NEW alpha_i ...
         update = -alpha * g  # ... moves the weight: w_i += alpha_i delta x_i
         h = h * jnp.maximum(1 - alpha * c, 0) - alpha * g  # h_i [1 - alpha_i x_i^2]^+ + ...
         return update, beta, h
 
-    out = jax.tree.map(leaf, state.log_step_size, state.trace, g, c)
+    m = g if meta_gradient is None else meta_gradient
+    out = jax.tree.map(leaf, state.log_step_size, state.trace, g, m, c)
     update, beta, h = _unzip(out, g, 3)
     return update, IDBDState(log_step_size=beta, trace=h)
 
@@ -102,15 +111,18 @@ def autostep(
     c: Params,
     meta_step_size: ArrayLike,
     tau: ArrayLike,
+    meta_gradient: Params | None = None,
 ) -> tuple[Params, AutostepState]:
     """One Autostep step (Mahmood et al. 2012, Table 1).
 
     The overshoot guard `M` sums `alpha_i * c_i` over every element of every leaf, so
-    it spans all the parameters (a linear learner's bias included).
+    it spans all the parameters (a linear learner's bias included). `meta_gradient`
+    (default `g`) is the gradient the normaliser and the step-sizes follow, as in
+    `idbd` (AutoTDIDBD, `alberta_eqx.td`).
     """
 
-    def meta(alpha, h, v, g, c):
-        dxh = -g * h  # delta x_i h_i
+    def meta(alpha, h, v, m, c):
+        dxh = -m * h  # delta x_i h_i
         abs_dxh = jnp.abs(dxh)
         # v_i <- max(|delta x_i h_i|, v_i + (1/tau) alpha_i x_i^2 (|delta x_i h_i| - v_i))
         v = jnp.maximum(abs_dxh, v + alpha * c * (abs_dxh - v) / tau)
@@ -119,8 +131,9 @@ def autostep(
         ratio = jnp.where(nonzero, dxh / jnp.where(nonzero, v, 1), 0)
         return alpha * jnp.exp(meta_step_size * ratio), v
 
+    m = g if meta_gradient is None else meta_gradient
     alpha, v = _unzip(
-        jax.tree.map(meta, state.step_size, state.trace, state.normalizer, g, c), g, 2
+        jax.tree.map(meta, state.step_size, state.trace, state.normalizer, m, c), g, 2
     )
     # M <- max(sum_i alpha_i x_i^2, 1), over all parameters
     effective = jax.tree.map(lambda a, c: jnp.sum(a * c), alpha, c)
@@ -129,7 +142,9 @@ def autostep(
     def apply(alpha, h, g, c):
         alpha = alpha / m
         update = -alpha * g  # w_i += alpha_i delta x_i
-        h = h * (1 - alpha * c) - alpha * g  # h_i (1 - alpha_i x_i^2) + alpha_i delta x_i
+        # h_i [1 - alpha_i x_i^2]^+ + alpha_i delta x_i; with c >= 0, M keeps every
+        # alpha_i c_i <= 1 and [.]^+ never binds (Table 1 omits it); TD's c can be < 0.
+        h = h * jnp.maximum(1 - alpha * c, 0) - alpha * g
         return update, alpha, h
 
     update, alpha, h = _unzip(jax.tree.map(apply, alpha, state.trace, g, c), g, 3)

@@ -25,6 +25,8 @@ PAPER = {
     "< 0.007",
     "autostep-scale": "Mahmood et al. (2012): Autostep's step-sizes do not depend on the "
     "target's scale; MSE 2.22 vs LMS 4.42 at scale 1 (float64, one seed)",
+    "random-walk-19": "Sutton and Barto's 19-state random walk (Fig. 12.3's task): RMS error "
+    "of TD(lambda) at its best step-size, TDIDBD() and AutoTDIDBD() against episodes",
 }
 
 STREAMS: dict[str, Callable[[int], ae.AbstractStream]] = {
@@ -149,6 +151,39 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
             ax.set(xlabel="examples", ylabel="step-size (mean over seeds)", yscale="log")
             ax.set_title("IDBD step-sizes: relevant (blue), irrelevant (orange)")
             _save(fig, out, "sutton1992_exp2.png")
+    elif name == "random-walk-19":
+        from alberta_eqx.experiments.random_walk import random_walk_19
+
+        num_episodes = 1000
+        # three learner groups (the TD(lambda) sweep, TDIDBD, AutoTDIDBD), 100 steps
+        # per episode on average
+        bar = Progress(3 * 100 * num_episodes, "random walk", progress)
+        result = random_walk_19(num_episodes=num_episodes, num_seeds=seeds or 30, progress=bar)
+        for alpha, error in zip(result.step_sizes, result.sweep_error, strict=True):
+            print(f"TD(lambda) alpha {alpha:<6g} RMS error over the run {error:.3f}")
+        for label, curve in (
+            (f"TD(lambda) alpha {result.best_step_size:g}", result.td_lambda),
+            ("TDIDBD()", result.tdidbd),
+            ("AutoTDIDBD()", result.autotdidbd),
+        ):
+            print(
+                f"{label:20} RMS error after {result.episodes[-1]:.0f} episodes "
+                f"{curve[:, -1].mean():.3f}"
+            )
+        if plot:
+            plt = _plt()
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.plot(
+                result.episodes,
+                result.td_lambda.mean(0),
+                label=f"TD(lambda), alpha {result.best_step_size:g}",
+            )
+            ax.plot(result.episodes, result.tdidbd.mean(0), label="TDIDBD()")
+            ax.plot(result.episodes, result.autotdidbd.mean(0), label="AutoTDIDBD()")
+            ax.set(xlabel="episodes", ylabel="RMS error (mean over seeds)", yscale="log")
+            ax.set_title(f"19-state random walk, lambda = {result.lambda_:g}")
+            ax.legend()
+            _save(fig, out, "random_walk_19.png")
     else:
         result = replications.autostep_scale(num_seeds=seeds or 4)
         for scale, a, lms in zip(result.scales, result.autostep, result.lms, strict=True):

@@ -22,6 +22,7 @@ from alberta_eqx.experiments.plots import (
     plot_sensitivity,
     plot_step_sizes,
 )
+from alberta_eqx.experiments.random_walk import RandomWalk19, random_walk_19
 from alberta_eqx.experiments.replications import (
     AutostepScale,
     Experiment1,
@@ -66,6 +67,7 @@ __all__ = [
     "ExperimentResult",
     "HypothesisTest",
     "LearnerFactory",
+    "RandomWalk19",
     "Row",
     "Summary",
     "Sweep",
@@ -82,6 +84,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_sensitivity",
     "plot_step_sizes",
+    "random_walk_19",
     "read_csv",
     "read_json",
     "run_experiment",

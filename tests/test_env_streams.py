@@ -1,0 +1,116 @@
+"""Environment streams: CartPole value prediction through gymnax (inside the compiled
+loop, 256 copies at once) and through Gymnasium (collect, then replay)."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
+from alberta_eqx.streams.environments import (
+    GymnaxTDStream,
+    TrajectoryStream,
+    collect_gymnasium,
+)
+from alberta_eqx.td import TDLMS, TDLinearLearner, TDTimeStep
+
+GAMMA = 0.9
+
+
+def _returns(rewards, discounts):
+    """Discounted returns computed backwards from each episode's end (NumPy float64);
+    NaN in the last, unfinished episode."""
+    returns = np.full(len(rewards), np.nan)
+    following = np.nan
+    for t in range(len(rewards) - 1, -1, -1):
+        following = rewards[t] + (discounts[t] * following if discounts[t] != 0 else 0.0)
+        returns[t] = following
+    return returns
+
+
+def _value_error(learner, observations, rewards, discounts):
+    """Mean squared error of the learned values against the returns, and the returns'
+    variance (the error of predicting their mean)."""
+    returns = _returns(np.asarray(rewards, np.float64), np.asarray(discounts, np.float64))
+    done = ~np.isnan(returns)
+    values = np.asarray(jax.vmap(learner.predict)(jnp.asarray(observations)))
+    return np.mean((values - returns)[done] ** 2), np.var(returns[done])
+
+
+def _abs_features(observation):
+    # CartPole's value is about symmetric in the pole angle and the cart position:
+    # |observation| lets a linear value function see it.
+    return jnp.concatenate([observation, jnp.abs(observation)])
+
+
+def test_gymnax_cartpole_value_prediction_learns():
+    stream = GymnaxTDStream("CartPole-v1", discount=GAMMA, features=_abs_features)
+    assert stream.feature_dim == 8
+    key = jax.random.key(0)
+    result = run_learning_loop(TDLinearLearner(8, TDLMS(0.03)), stream, 20_000, key)
+    # the same transitions again, from the stream (step t's randomness is fold_in(key, t))
+    timesteps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 20_000)
+    discounts = np.asarray(timesteps.discount)
+    assert set(np.unique(discounts)) == {0.0, np.float32(GAMMA)}
+    assert np.all(np.asarray(timesteps.reward) == 1)
+    error, variance = _value_error(
+        result.learner, timesteps.observation, timesteps.reward, discounts
+    )
+    assert error < 0.5 * variance, (error, variance)
+
+
+def test_gymnax_256_copies_in_one_call():
+    stream = GymnaxTDStream("CartPole-v1", discount=GAMMA)
+    keys = jax.random.split(jax.random.key(1), 256)
+    result = run_learning_loop_batched(TDLinearLearner(4, TDLMS(0.01)), stream, 1_000, keys)
+    assert result.metrics.squared_error.shape == (256, 1_000)
+    assert result.learner.weights.shape == (256, 4)
+    assert np.all(np.isfinite(result.metrics.squared_error))
+    # every copy steps its own environment
+    assert len(np.unique(np.asarray(result.learner.weights[:, 0]))) == 256
+
+
+def test_gymnasium_collect_then_learn():
+    trajectory = collect_gymnasium(
+        "CartPole-v1",
+        5_000,
+        seed=0,
+        discount=GAMMA,
+        features=lambda o: np.concatenate([o, np.abs(o)]),
+    )
+    assert trajectory.observation.shape == trajectory.next_observation.shape == (5_000, 8)
+    assert np.all(trajectory.reward == 1) and 100 < np.sum(trajectory.discount == 0) < 500
+    # within an episode, the next observation is the next step's observation
+    going_on = trajectory.discount[:-1] != 0
+    np.testing.assert_array_equal(
+        trajectory.next_observation[:-1][going_on], trajectory.observation[1:][going_on]
+    )
+    stream = TrajectoryStream(trajectory)
+    # four passes over the collected data
+    result = run_learning_loop(TDLinearLearner(8, TDLMS(0.03)), stream, 20_000, jax.random.key(0))
+    error, variance = _value_error(
+        result.learner, trajectory.observation, trajectory.reward, trajectory.discount
+    )
+    assert error < 0.5 * variance, (error, variance)
+
+
+def test_trajectory_stream_replays_and_checks_shapes():
+    trajectory = TDTimeStep(
+        np.arange(10.0).reshape(5, 2), np.arange(5.0), np.ones(5), np.zeros((5, 2))
+    )
+    stream = TrajectoryStream(trajectory)
+    steps, _ = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(3), 4)
+    np.testing.assert_array_equal(steps.reward, [3.0, 4.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="trajectory"):
+        TrajectoryStream(trajectory._replace(discount=np.ones(4)))
+
+
+def test_missing_extras_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gymnax", None)
+    with pytest.raises(ImportError, match=r"pip install 'alberta_eqx\[gymnax\]'"):
+        GymnaxTDStream("CartPole-v1")
+    monkeypatch.setitem(sys.modules, "gymnasium", None)
+    with pytest.raises(ImportError, match=r"pip install 'alberta_eqx\[gymnasium\]'"):
+        collect_gymnasium("CartPole-v1", 10)

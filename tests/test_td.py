@@ -1,0 +1,318 @@
+"""TD learners: against float64 transcriptions of the papers, against their supervised
+counterparts, and on the 19-state random walk's known values."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference
+import reference_td
+
+from alberta_eqx.experiments.random_walk import random_walk_19
+from alberta_eqx.learners import LinearLearner
+from alberta_eqx.optimizers import IDBD, LMS, Autostep
+from alberta_eqx.runners import (
+    StepSizeTrackingConfig,
+    run_learning_loop,
+    run_learning_loop_batched,
+)
+from alberta_eqx.streams.random_walk import RandomWalkTDStream, episode_ends, rms_error
+from alberta_eqx.td import TDIDBD, TDLMS, AutoTDIDBD, TDLinearLearner, TDTimeStep
+
+
+def _transitions(seed, steps=300, n=5):
+    """A trajectory of random features, rewards linear in them (the sign flipped
+    halfway, so the step-sizes have something to adapt to), discount 0.9 with
+    occasional episode ends, where `next_observation` holds junk the learner must
+    ignore."""
+    rng = np.random.default_rng(seed)
+    phis = rng.normal(size=(steps + 1, n)) * rng.uniform(0.3, 1.5, size=n)
+    rewards = phis[:-1] @ rng.normal(size=n) + 0.2 * rng.normal(size=steps)
+    rewards[steps // 2 :] *= -1
+    gammas = np.where(rng.uniform(size=steps) < 0.05, 0.0, 0.9)
+    return phis[:-1], rewards, gammas, phis[1:]
+
+
+def _augment(phis, use_bias):
+    return np.hstack([phis, np.ones((len(phis), 1))]) if use_bias else phis
+
+
+def _run(learner, data):
+    """Weights (bias last), step-sizes and Autostep-style normalisers after every
+    transition, from a scan over `learner.learn`."""
+
+    def step(learner, timestep):
+        learner, _ = learner.learn(timestep)
+        params, alphas = learner.weights, learner.step_sizes
+        if learner.bias is not None:
+            params = jnp.append(params, learner.bias)
+            alphas = jnp.append(alphas, learner.bias_step_size)
+        return learner, (params, alphas)
+
+    timesteps = TDTimeStep(*(jnp.asarray(a, jnp.float64) for a in data))
+    _, (w, a) = jax.lax.scan(step, learner, timesteps)
+    return np.asarray(w), np.asarray(a)
+
+
+def _reference_inputs(data, use_bias):
+    phis, rewards, gammas, phis_next = data
+    return _augment(phis, use_bias), rewards, gammas, _augment(phis_next, use_bias)
+
+
+# float64 against float64 over 300 transitions: agreement to rounding.
+RTOL, ATOL = 1e-9, 1e-12
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("lam", [0.0, 0.8])
+def test_td_lambda_matches_reference(use_bias, lam):
+    data = _transitions(0)
+    with jax.enable_x64(True):
+        learner = TDLinearLearner(5, TDLMS(0.02), lam, use_bias, dtype=jnp.float64)
+        w, a = _run(learner, data)
+    ref = reference_td.td_lambda(*_reference_inputs(data, use_bias), 0.02, lam)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(a, np.stack([r[1] for r in ref]), rtol=RTOL)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("semi_gradient", [True, False])
+@pytest.mark.parametrize(("lam", "alpha0", "theta"), [(0.0, 0.05, 0.05), (0.8, 0.01, 0.1)])
+def test_tdidbd_matches_algorithms_3_and_4(use_bias, semi_gradient, lam, alpha0, theta):
+    data = _transitions(1)
+    with jax.enable_x64(True):
+        optimizer = TDIDBD(alpha0, theta, semi_gradient=semi_gradient)
+        w, a = _run(TDLinearLearner(5, optimizer, lam, use_bias, dtype=jnp.float64), data)
+    ref = reference_td.tidbd(*_reference_inputs(data, use_bias), alpha0, theta, lam, semi_gradient)
+    ref_a = np.stack([r[1] for r in ref])
+    # the step-sizes must actually have moved, or this test would prove little
+    assert np.max(np.abs(np.log(ref_a[-1] / alpha0))) > 0.1
+    np.testing.assert_allclose(a, ref_a, rtol=RTOL)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("semi_gradient", [True, False])
+def test_autotdidbd_matches_reference(use_bias, semi_gradient):
+    # lambda = 0 is covered by the reduction to Autostep below
+    data = _transitions(2)
+    alpha0, mu, tau, lam = 0.02, 0.05, 100.0, 0.8
+    with jax.enable_x64(True):
+        optimizer = AutoTDIDBD(alpha0, mu, tau, semi_gradient=semi_gradient)
+        learner = TDLinearLearner(5, optimizer, lam, use_bias, dtype=jnp.float64)
+        w, a = _run(learner, data)
+    ref = reference_td.auto_tidbd(
+        *_reference_inputs(data, use_bias), alpha0, mu, tau, lam, semi_gradient
+    )
+    ref_a = np.stack([r[1] for r in ref])
+    assert np.max(np.abs(np.log(ref_a[-1] / alpha0))) > 0.1
+    np.testing.assert_allclose(a, ref_a, rtol=RTOL)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=RTOL, atol=ATOL)
+
+
+def test_autotdidbd_normalizers_match_reference():
+    data = _transitions(3)
+    with jax.enable_x64(True):
+        learner = TDLinearLearner(
+            5, AutoTDIDBD(0.02, 0.05, 100.0), 0.5, use_bias=False, dtype=jnp.float64
+        )
+        learner, _ = jax.lax.scan(
+            lambda learner, ts: (learner.learn(ts)[0], None),
+            learner,
+            TDTimeStep(*(jnp.asarray(a, jnp.float64) for a in data)),
+        )
+        v = np.asarray(learner.step_size_snapshot().normalizers)
+    ref = reference_td.auto_tidbd(*data, 0.02, 0.05, 100.0, 0.5, True)
+    np.testing.assert_allclose(v, ref[-1][2], rtol=RTOL)
+
+
+# --- lambda = 0 and gamma = 0: the supervised rules, exactly --------------------------
+
+
+@pytest.mark.parametrize(
+    ("td_optimizer", "optimizer"),
+    [
+        (lambda: TDLMS(0.03), lambda: LMS(0.03)),
+        (lambda: TDIDBD(0.02, 0.05), lambda: IDBD(0.02, 0.05)),
+        (lambda: TDIDBD(0.02, 0.05, semi_gradient=False), lambda: IDBD(0.02, 0.05)),
+        (lambda: AutoTDIDBD(0.02, 0.05, 100.0), lambda: Autostep(0.02, 0.05, 100.0)),
+        (
+            lambda: AutoTDIDBD(0.02, 0.05, 100.0, semi_gradient=False),
+            lambda: Autostep(0.02, 0.05, 100.0),
+        ),
+    ],
+)
+def test_td_reduces_to_supervised(td_optimizer, optimizer):
+    phis, rewards, _, phis_next = _transitions(4)
+    steps = len(rewards)
+    with jax.enable_x64(True):
+        td = TDLinearLearner(5, td_optimizer(), lambda_=0.0, dtype=jnp.float64)
+        supervised = LinearLearner(5, optimizer(), dtype=jnp.float64)
+        timesteps = TDTimeStep(
+            jnp.asarray(phis), jnp.asarray(rewards), jnp.zeros(steps), jnp.asarray(phis_next)
+        )
+
+        def both(learners, t):
+            td, supervised = learners
+            td, td_result = td.learn(jax.tree.map(lambda a: a[t], timesteps))
+            supervised, result = supervised.update(timesteps.observation[t], timesteps.reward[t])
+            pair = (td.weights, td.bias, td.step_sizes, supervised.weights, supervised.bias)
+            return (td, supervised), (
+                *pair,
+                supervised.step_sizes,
+                td_result.metrics.squared_error,
+                result.metrics.squared_error,
+            )
+
+        _, out = jax.lax.scan(both, (td, supervised), jnp.arange(steps))
+    td_w, td_b, td_a, w, b, a, td_se, se = map(np.asarray, out)
+    assert np.max(np.abs(np.log(a[-1] / a[0]))) > 0.1 or isinstance(optimizer(), LMS)
+    np.testing.assert_allclose(td_w, w, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(td_b, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(td_a, a, rtol=1e-12)
+    np.testing.assert_allclose(td_se, se, rtol=1e-12, atol=1e-14)
+
+
+def test_update_is_a_one_step_target():
+    """`update(x, y)` is the transition with discount 0, whatever lambda is."""
+    phis, rewards, _, _ = _transitions(5, steps=20)
+    td = TDLinearLearner(5, TDIDBD(0.02, 0.05), lambda_=0.9)
+    supervised = LinearLearner(5, IDBD(0.02, 0.05))
+    xs, ys = jnp.asarray(phis, jnp.float32), jnp.asarray(rewards, jnp.float32)
+    for x, y in zip(xs, ys, strict=True):
+        td, _ = td.update(x, y)
+        supervised, _ = supervised.update(x, y)
+    np.testing.assert_allclose(td.weights, supervised.weights, rtol=1e-5, atol=1e-6)
+
+
+# --- the 19-state random walk -------------------------------------------------------
+
+
+def test_random_walk_true_values_solve_the_bellman_equations():
+    stream = RandomWalkTDStream(19)
+    expected = reference_td.random_walk_values(19)
+    np.testing.assert_allclose(expected, (np.arange(1, 20) - 10) / 10, atol=1e-12)
+    np.testing.assert_allclose(stream.true_values(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="discount"):
+        RandomWalkTDStream(19, discount=0.9).true_values()
+
+
+def test_random_walk_transitions():
+    stream = RandomWalkTDStream(19)
+    steps = 20_000
+    ts, _ = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), steps)
+    obs, reward, discount, nxt = map(np.asarray, ts)
+    assert np.all(obs.sum(1) == 1)  # one-hot, never terminal
+    here = obs.argmax(1) + 1
+    terminal = discount == 0
+    there = np.where(terminal, np.where(reward > 0, 20, 0), nxt.argmax(1) + 1)
+    assert set(np.unique(there - here)) == {-1, 1}
+    assert np.all(nxt[terminal] == 0) and np.all(discount[~terminal] == 1)
+    assert np.all(reward[~terminal] == 0) and set(np.unique(reward[terminal])) == {-1, 1}
+    # every episode starts in the middle, and the next step follows on
+    assert here[0] == 10 and np.all(here[1:][terminal[:-1]] == 10)
+    np.testing.assert_array_equal(nxt[:-1][~terminal[:-1]], obs[1:][~terminal[:-1]])
+    ends = episode_ends(discount)
+    np.testing.assert_array_equal(ends, np.flatnonzero(terminal))
+    # the expected episode length from the middle of 19 states is 10 * 10 = 100 steps
+    assert 85 < steps / len(ends) < 115
+    # chunks agree with one long chunk (the coin of step t comes from fold_in(key, t))
+    first, state = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), 7_000)
+    second, _ = stream.chunk(state, jnp.asarray(7_000), 13_000)
+    np.testing.assert_array_equal(np.concatenate([first.reward, second.reward]), reward)
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [TDLMS(0.01), TDIDBD(0.01, 0.01), AutoTDIDBD(0.01)],
+    ids=lambda o: type(o).__name__,
+)
+def test_random_walk_converges_to_true_values(optimizer):
+    """About 1000 episodes; RMS error against (i - 10) / 10 below 0.05, averaged over
+    8 seeds (one seed's error at one instant still carries the walk's noise)."""
+    stream = RandomWalkTDStream(19)
+    learner = TDLinearLearner(19, optimizer, lambda_=0.5, use_bias=False)
+    keys = jax.random.split(jax.random.key(0), 8)
+    result = run_learning_loop_batched(learner, stream, 100_000, keys)
+    errors = np.asarray(rms_error(result.learner, stream.true_values()))
+    assert errors.shape == (8,)
+    assert errors.mean() < 0.05 and errors.max() < 0.1, errors
+    # ... from 0.6 (`sqrt(mean(v**2))` with all values 0 at the start)
+    initial = rms_error(learner, stream.true_values())
+    np.testing.assert_allclose(initial, np.sqrt(np.mean(((np.arange(1, 20) - 10) / 10) ** 2)))
+
+
+def test_batched_over_seeds_matches_single_runs():
+    stream = RandomWalkTDStream(19)
+    learner = TDLinearLearner(19, TDIDBD(0.05, 0.05), lambda_=0.7)
+    keys = jax.random.split(jax.random.key(3), 2)
+    tracking = StepSizeTrackingConfig(500)
+    batched = run_learning_loop_batched(learner, stream, 2_000, keys, step_size_tracking=tracking)
+    assert batched.metrics.squared_error.shape == (2, 2_000)
+    assert batched.step_size_history.step_sizes.shape == (2, 4, 19)
+    for i in range(2):
+        single = run_learning_loop(learner, stream, 2_000, keys[i], step_size_tracking=tracking)
+        np.testing.assert_allclose(batched.learner.weights[i], single.learner.weights, rtol=1e-5)
+        np.testing.assert_allclose(
+            batched.metrics.error[i], single.metrics.error, rtol=1e-5, atol=1e-6
+        )
+
+
+def test_hyperparameter_grid_over_seeds():
+    stream = RandomWalkTDStream(19)
+    learners = eqx.filter_vmap(lambda a: TDLinearLearner(19, TDLMS(a), 0.5, use_bias=False))(
+        jnp.asarray([0.01, 0.1])
+    )
+    result = run_learning_loop_batched(
+        learners, stream, 1_000, jax.random.split(jax.random.key(0), 2)
+    )
+    assert rms_error(result.learner, stream.true_values()).shape == (2, 2)
+    tracked = run_learning_loop(
+        TDLinearLearner(19, AutoTDIDBD()),
+        stream,
+        100,
+        jax.random.key(0),
+        step_size_tracking=StepSizeTrackingConfig(50),
+    )
+    assert tracked.step_size_history.normalizers.shape == (2, 19)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="optimizer"):
+        TDLinearLearner(3, LMS(0.1))
+    with pytest.raises(ValueError, match="lambda_"):
+        TDLinearLearner(3, lambda_=1.5)
+    with pytest.raises(TypeError, match="semi_gradient"):
+        TDIDBD(semi_gradient="yes")
+    with pytest.raises(ValueError, match="meta_step_size"):
+        AutoTDIDBD(meta_step_size=0.0)
+    with pytest.raises(ValueError, match="num_states"):
+        RandomWalkTDStream(4)
+    with pytest.raises(ValueError, match=r"optimizer\.init"):
+        TDIDBD().step_sizes((jnp.zeros(3),))
+
+
+def test_reference_is_the_supervised_rule_at_gamma_zero():
+    """The TD transcriptions themselves reduce to `reference.py`'s at lambda = gamma = 0
+    (a check on the references, independent of alberta_eqx)."""
+    phis, rewards, _, phis_next = _transitions(6, steps=60)
+    zeros = np.zeros(len(rewards))
+    td = reference_td.tidbd(phis, rewards, zeros, phis_next, 0.05, 0.05, 0.0, False)
+    sup = reference.idbd(phis, rewards, 0.05, 0.05)
+    np.testing.assert_allclose([r[0] for r in td], [r[0] for r in sup], rtol=1e-12)
+    td = reference_td.auto_tidbd(phis, rewards, zeros, phis_next, 0.05, 0.05, 100.0, 0.0, True)
+    sup = reference.autostep(phis, rewards, 0.05, 0.05, 100.0)
+    np.testing.assert_allclose([r[1] for r in td], [r[1] for r in sup], rtol=1e-12)
+
+
+def test_random_walk_19_replication_shapes():
+    result = random_walk_19(
+        num_episodes=10, num_seeds=2, step_sizes=(0.05, 0.1), segment_steps=200
+    )
+    assert result.td_lambda.shape == result.tdidbd.shape == (2, 5)
+    assert result.autotdidbd.shape == (2, 5) and result.episodes.shape == (5,)
+    assert result.best_step_size in (0.05, 0.1) and result.sweep_error.shape == (2,)
+    assert np.all(np.diff(result.episodes) > 0)
+    # everything starts at 0, where the RMS error is 0.6: after 10 episodes it is lower
+    assert np.all(result.td_lambda[:, -1] < 0.6)
