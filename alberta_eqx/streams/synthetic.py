@@ -2,8 +2,8 @@
 
 Each stream generates a whole chunk of steps in one vectorised call. Step `t`'s draws
 come from `fold_in(key, t)`; state that evolves (drifting weights, flipped signs, a
-clipped log-scale walk) is advanced over a chunk with `cumsum`, `cumprod` or
-`associative_scan`; piecewise-constant targets are looked up from their segment
+clipped log-scale walk) is advanced over a chunk with cumulative sums and products
+(`associative_scan`, `cumprod`); piecewise-constant targets are looked up from their segment
 index, drawn from `fold_in` of the segment number.
 """
 
@@ -40,6 +40,14 @@ def _per_step(draw, keys, size: int):
     # copy of the draw.
     batch = max(d for d in range(1, target + 1) if n % d == 0)
     return jax.lax.map(draw, keys, batch_size=batch if 4 * batch >= target else target)
+
+
+def _cumsum(a: Array) -> Array:
+    """The cumulative sum over a chunk's steps (the leading axis). `jnp.cumsum` lowers
+    to a `reduce_window` on CPU, measured 6-7x slower than this log-depth
+    `associative_scan` for chunks of 1,000-2,000 steps of 1,000 weights, where it
+    was a quarter of the stream's cost."""
+    return jax.lax.associative_scan(jnp.add, a, axis=0)
 
 
 def _normals(keys, size: int) -> Float[Array, "steps size"]:
@@ -116,7 +124,7 @@ class RandomWalkStream(AbstractStream):
     ) -> tuple[TimeStep, WalkState]:
         d = self.dim
         z = _normals(step_keys(state.key, t0, num_steps), 2 * d + 1)
-        weights = state.weights + self.drift_rate * jnp.cumsum(z[:, :d], axis=0)
+        weights = state.weights + self.drift_rate * _cumsum(z[:, :d])
         x = self.feature_std * z[:, d : 2 * d]
         y = jnp.sum(weights * x, axis=-1) + self.noise_std * z[:, -1]
         return TimeStep(x, y), WalkState(state.key, weights[-1])
@@ -608,7 +616,7 @@ class ScaleDriftStream(AbstractStream):
     ) -> tuple[TimeStep, ScaleDriftState]:
         d = self.dim
         z = _normals(step_keys(state.key, t0, num_steps), 3 * d + 1)
-        weights = state.weights + self.weight_drift_rate * jnp.cumsum(z[:, :d], axis=0)
+        weights = state.weights + self.weight_drift_rate * _cumsum(z[:, :d])
         log_scales = clipped_walk(
             state.log_scales,
             self.scale_drift_rate * z[:, d : 2 * d],

@@ -9,7 +9,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
 from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
-from alberta_eqx.streams.synthetic import _float, _normals
+from alberta_eqx.streams.synthetic import _cumsum, _float, _normals
 
 
 class TeacherState(NamedTuple):
@@ -86,8 +86,8 @@ class NonlinearTeacherStream(AbstractStream):
         z = _normals(step_keys(state.key, t0, num_steps), h * n + h + n + 1)
         dw, dv, x, noise = jnp.split(z, [h * n, h * n + h, h * n + h + n], axis=1)
         # W_t = W_{t-1} + drift_rate dW_t / sqrt(n);  v_t = v_{t-1} + drift_rate dv_t
-        hidden = state.hidden + self.drift_rate * jnp.cumsum(dw, 0).reshape(-1, h, n) / jnp.sqrt(n)
-        output = state.output + self.drift_rate * jnp.cumsum(dv, 0)
+        hidden = state.hidden + self.drift_rate * _cumsum(dw).reshape(-1, h, n) / jnp.sqrt(n)
+        output = state.output + self.drift_rate * _cumsum(dv)
         # y_t = v_t . tanh(W_t x_t) + noise_std N(0, 1)
         y = jnp.sum(output * jnp.tanh(jnp.einsum("thn,tn->th", hidden, x)), -1)
         y = y + self.noise_std * noise[:, 0]
