@@ -318,7 +318,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     rep.error = parser.error
     rep.add_argument("name", choices=sorted(PAPER), help="which experiment")
-    rep.add_argument("--seeds", type=_positive(int), help="seeds (default: 30, 4 or 4)")
+    rep.add_argument(
+        "--seeds",
+        type=_positive(int),
+        help="seeds (default: 30 for sutton1992-exp1 and random-walk-19, 4 otherwise)",
+    )
     run = sub.add_parser(
         "run", help="run one stream/optimizer pair over many seeds", parents=[common(True)]
     )
