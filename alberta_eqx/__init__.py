@@ -4,6 +4,13 @@ their hyperparameters and their state; every update returns a new module."""
 
 from importlib.metadata import version as _version
 
+from alberta_eqx.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_header,
+    save_checkpoint,
+)
 from alberta_eqx.learners import (
     AbstractLearner,
     LinearLearner,
@@ -75,6 +82,8 @@ __all__ = [
     "AbstractTDStream",
     "AutoTDIDBD",
     "Autostep",
+    "Checkpoint",
+    "CheckpointError",
     "CyclicStream",
     "Divergence",
     "DynamicScaleShiftStream",
@@ -103,8 +112,11 @@ __all__ = [
     "UpdateResult",
     "WelfordNormalizer",
     "find_divergence",
+    "load_checkpoint",
     "make_scale_range",
     "metrics_to_dicts",
+    "read_checkpoint_header",
     "run_learning_loop",
     "run_learning_loop_batched",
+    "save_checkpoint",
 ]

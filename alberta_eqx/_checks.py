@@ -98,21 +98,27 @@ def cast_floating(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
 
 
-def scalar_target(y: ArrayLike, dtype) -> Float[Array, ""]:
-    """A scalar target; the 0.2.x streams give shape `(1,)`, which is accepted too."""
+def scalar_target(y: ArrayLike, dtype, name: str = "y") -> Float[Array, ""]:
+    """A real scalar (a target, a reward) cast to `dtype`; the 0.2.x streams give
+    shape `(1,)`, which is accepted too. Integers are exact in a float, so they pass;
+    complex and boolean values do not."""
     y = jnp.asarray(y)
     if y.shape not in ((), (1,)):
-        raise ValueError(f"y must be a scalar (or shape (1,)), got shape {y.shape}")
+        raise ValueError(f"{name} must be a scalar (or shape (1,)), got shape {y.shape}")
     if not jnp.issubdtype(y.dtype, jnp.floating) and not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"y must be real, got dtype {y.dtype}")
+        raise TypeError(f"{name} must be real, got dtype {y.dtype}")
     return jnp.reshape(y, ()).astype(dtype)
 
 
-def features(x: ArrayLike, feature_dim: int, dtype) -> Float[Array, " n"]:
-    """An observation of shape `(feature_dim,)`, real floating-point, cast to `dtype`."""
+def features(x: ArrayLike, feature_dim: int, dtype, name: str = "x") -> Float[Array, " n"]:
+    """An observation of shape `(feature_dim,)`, real floating-point, cast to `dtype`.
+    Integer, boolean and complex observations are refused, not cast: a silent cast
+    would hide a stream that produces the wrong kind of data."""
     x = jnp.asarray(x)
     if x.shape != (feature_dim,):
-        raise ValueError(f"x must have shape ({feature_dim},) for this learner, got {x.shape}")
+        raise ValueError(
+            f"{name} must have shape ({feature_dim},) for this learner, got {x.shape}"
+        )
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"x must be a real floating-point array, got dtype {x.dtype}")
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
     return x.astype(dtype)

@@ -17,11 +17,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot
-from alberta_eqx.streams import AbstractStream, StreamState, TimeStep
+from alberta_eqx.streams import AbstractStream, StreamState
 
 
 class StepSizeTrackingConfig(NamedTuple):
@@ -104,8 +104,12 @@ class _Plan(NamedTuple):
     normalizer_tracking: NormalizerTrackingConfig | None
 
 
-# Floats generated per block across the whole batch: big enough that per-block costs
-# vanish, small enough to stay in cache-friendly memory.
+# Steps per block where memory allows: a round number, so that a run split at any
+# multiple of it continues bit-identically (see `_block_size`), and enough steps that
+# per-block costs vanish beside the learner's.
+_BLOCK_STEPS = 10_000
+# The most floats generated per block across the whole batch: it caps wide or many-seed
+# blocks, keeping them in cache-friendly memory.
 _BLOCK_BUDGET = 1 << 21
 
 
@@ -117,6 +121,7 @@ def _make_plan(
     normalizer_tracking: NormalizerTrackingConfig | None,
     metrics_window: int,
     batch_size: int,
+    block_size: int | None = None,
 ) -> _Plan:
     num_steps = positive_int("num_steps", num_steps)
     window = positive_int("metrics_window", metrics_window)
@@ -147,9 +152,17 @@ def _make_plan(
     if normalizer_tracking is not None and learner.normalizer is None:
         raise ValueError("normalizer_tracking was given but the learner has no normalizer")
     unit = math.gcd(*intervals) if intervals else 1
+    multiple = math.lcm(unit, window)
+    if block_size is None:
+        block_size = _block_size(multiple, stream.feature_dim, batch_size)
+    elif positive_int("block_size", block_size) % multiple:
+        raise ValueError(
+            f"block_size ({block_size}) must be a multiple of {multiple}, the metrics "
+            f"window and the tracking intervals' greatest common divisor"
+        )
     return _Plan(
         num_steps=num_steps,
-        block=_block_size(num_steps, math.lcm(unit, window), stream.feature_dim, batch_size),
+        block=min(block_size, num_steps),
         unit=unit,
         window=window,
         step_size_tracking=step_size_tracking,
@@ -157,21 +170,23 @@ def _make_plan(
     )
 
 
-def _block_size(num_steps: int, multiple: int, feature_dim: int, batch_size: int) -> int:
-    """Steps per block: a multiple of `multiple` within the memory budget, preferably
-    one that divides `num_steps` (the tail block compiles separately)."""
-    units = num_steps // multiple
-    if units == 0:
-        return num_steps
-    budget = max(1, _BLOCK_BUDGET // (batch_size * (feature_dim + 1) * multiple))
-    budget = min(budget, units)
-    divisors = {
-        d for i in range(1, math.isqrt(units) + 1) if units % i == 0 for d in (i, units // i)
-    }
-    best = max(d for d in divisors if d <= budget)
-    if num_steps % multiple == 0 and 4 * best >= budget:
-        return best * multiple
-    return budget * multiple
+def _block_size(multiple: int, feature_dim: int, batch_size: int) -> int:
+    """Steps per block: the least multiple of both `multiple` and `_BLOCK_STEPS` if it
+    fits the memory budget, else `multiple` times the most units that fit, rounded
+    down to one significant digit (70, 200, 3000).
+
+    It depends on neither the run's length nor its first step, so that a run continued
+    from a multiple of it cuts its blocks where the uninterrupted run does, which
+    makes the two bit-identical: a stream's vectorised draws (a random walk's
+    `cumsum`, a row sum over features) round differently when a block is cut
+    elsewhere.
+    """
+    fits = max(1, _BLOCK_BUDGET // (batch_size * (feature_dim + 1) * multiple))
+    units = math.lcm(multiple, _BLOCK_STEPS) // multiple
+    if units > fits:
+        scale = 10 ** (len(str(fits)) - 1)
+        units = fits // scale * scale
+    return multiple * units
 
 
 def _filter_scan(f, init, xs):
@@ -187,7 +202,7 @@ def _filter_scan(f, init, xs):
     return eqx.combine(dynamic, static), out
 
 
-def _learn(learner: AbstractLearner, timesteps: TimeStep, plan: _Plan):
+def _learn(learner: AbstractLearner, timesteps: PyTree, plan: _Plan):
     """Run the learner over a block of `timesteps`: the sequential part of the loop."""
 
     def step(learner, timestep):
@@ -345,6 +360,7 @@ def run_learning_loop(
     metrics_window: int = 1,
     stream_state: StreamState | None = None,
     start_step: int = 0,
+    block_size: int | None = None,
 ) -> RunResult:
     """Run `learner` on `stream` for `num_steps` steps, compiled.
 
@@ -360,7 +376,15 @@ def run_learning_loop(
       runs keep `num_steps / metrics_window` entries (must divide `num_steps`).
     - `stream_state`, `start_step`: continue a run: the stream state of a previous
       result (instead of `stream.init(key)`) and the index of the next step. A run
-      split into segments this way learns from the same examples as one long run.
+      split into segments this way learns from the same examples as one long run,
+      and gives bit-identical results when every segment starts at a multiple of
+      the block size.
+    - `block_size`: steps generated and learned per compiled block; a multiple of
+      `metrics_window` and of the tracking intervals' greatest common divisor. By
+      default 10000 (or the least common multiple of 10000 and those), fewer where
+      that many steps of this feature count and number of seeds would not fit a fixed
+      memory budget; never dependent on `num_steps` or `start_step`, so the default
+      suits runs split at multiples of 10000 steps.
 
     **Returns:** a `RunResult`.
     """
@@ -370,7 +394,14 @@ def run_learning_loop(
             f"learner has batch shape {learner.batch_shape}: use run_learning_loop_batched"
         )
     plan = _make_plan(
-        learner, stream, num_steps, step_size_tracking, normalizer_tracking, metrics_window, 1
+        learner,
+        stream,
+        num_steps,
+        step_size_tracking,
+        normalizer_tracking,
+        metrics_window,
+        1,
+        block_size,
     )
     if stream_state is None:
         stream_state = stream.init(key)
@@ -388,6 +419,7 @@ def run_learning_loop_batched(
     metrics_window: int = 1,
     stream_states: StreamState | None = None,
     start_step: int = 0,
+    block_size: int | None = None,
 ) -> RunResult:
     """Run many seeds at once, and optionally many hyperparameter configurations.
 
@@ -426,6 +458,7 @@ def run_learning_loop_batched(
         normalizer_tracking,
         metrics_window,
         keys.shape[0],
+        block_size,
     )
     if stream_states is None:
         stream_states = eqx.filter_vmap(stream.init)(keys)

@@ -407,10 +407,12 @@ class TDLinearLearner(AbstractLearner):
     def learn(self, timestep: TDTimeStep) -> tuple["TDLinearLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
         dtype = self.weights.dtype
-        x = _checks.features(timestep.observation, self.feature_dim, dtype)
-        x_next = _checks.features(timestep.next_observation, self.feature_dim, dtype)
-        reward = _checks.scalar_target(timestep.reward, dtype)
-        gamma = _checks.scalar_target(timestep.discount, dtype)
+        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
+        x_next = _checks.features(
+            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
+        )
+        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
+        gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
         # Where gamma = 0 (a terminal next state) phi' does not enter at all, whatever
         # the stream put there.
         x_next = jnp.where(gamma == 0, 0, x_next)

@@ -1,0 +1,385 @@
+"""Checkpoints: a learner, and for a run in progress its stream state and step, in a file.
+
+A checkpoint file is
+
+    MAGIC | header length (8 bytes, little-endian) | header (JSON) | payload
+
+where the payload is `eqx.tree_serialise_leaves` of `(learner, stream_state)` and the
+header describes it: the format and library versions, the step, and for the learner
+and the stream state their structure (the class at every node, the static fields,
+every leaf's path, shape and dtype, and the value of every scalar leaf, among them
+the hyperparameters), with the payload's length and SHA-256. Loading compares that
+description with the templates it is given before reading a single leaf, so a
+checkpoint of another optimizer or feature count, a truncated or corrupted file, or
+one from a newer format is refused with a `CheckpointError` naming what differs:
+nothing is half-loaded.
+
+Typed PRNG keys (`jax.random.key`) cannot be written as arrays: they are stored as
+their `jax.random.key_data` and rewrapped, with the implementation recorded in the
+header, on loading.
+
+Saving is atomic: the file is written beside its destination under a temporary
+name, flushed to disk and renamed over it, so a crash mid-save leaves the previous
+checkpoint in place.
+"""
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import numpy as np
+from jaxtyping import PyTree
+
+import alberta_eqx
+from alberta_eqx._checks import non_negative_int
+from alberta_eqx.learners import AbstractLearner
+from alberta_eqx.streams import StreamState
+
+FORMAT_VERSION = 1
+"""The checkpoint format this library writes; it reads this one and older ones."""
+
+_MAGIC = b"alberta_eqx checkpoint\n"
+_LENGTH = struct.Struct("<Q")
+_MAX_DIFFERENCES = 6  # listed in an error message; the rest are counted
+_HEADER_FIELDS = frozenset(
+    {
+        "format_version",
+        "library_version",
+        "step",
+        "learner",
+        "stream_state",
+        "payload_bytes",
+        "payload_sha256",
+    }
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be loaded: it is truncated, corrupted, of a newer
+    format, or does not match the structure it is loaded into."""
+
+
+class Checkpoint(NamedTuple):
+    """What `load_checkpoint` returns.
+
+    **Fields:**
+
+    - `learner`: the saved learner.
+    - `stream_state`: the saved stream state, or None when none was saved.
+    - `step`: the saved step counter (the next step to run), or None.
+    """
+
+    learner: AbstractLearner
+    stream_state: StreamState | None
+    step: int | None
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    learner: AbstractLearner,
+    *,
+    stream_state: StreamState | None = None,
+    step: int | None = None,
+) -> None:
+    """Save `learner` (and, for a run in progress, its stream state and step) to `path`.
+
+    **Arguments:**
+
+    - `path`: the file to write; an existing file is replaced atomically.
+    - `learner`: the learner (`result.learner` of a run, batched or not).
+    - `stream_state`: the stream's state (`result.stream_state`), to continue the run.
+    - `step`: the index of the next step (the run's `start_step + num_steps`); required
+      with `stream_state`.
+
+    To continue the run, load it and pass `stream_state=checkpoint.stream_state` (or
+    `stream_states=` to the batched runner) and `start_step=checkpoint.step`.
+    """
+    if stream_state is not None and step is None:
+        raise ValueError("step must be given with stream_state: it is where the run resumes")
+    if step is not None:
+        step = non_negative_int("step", step)
+    payload = io.BytesIO()
+    eqx.tree_serialise_leaves(payload, _unwrap_keys((learner, stream_state)))
+    payload = payload.getvalue()
+    header = {
+        "format_version": FORMAT_VERSION,
+        "library_version": alberta_eqx.__version__,
+        "step": step,
+        "learner": _describe(learner),
+        "stream_state": None if stream_state is None else _describe(stream_state),
+        "payload_bytes": len(payload),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    encoded = json.dumps(header).encode()
+    _write_atomically(path, [_MAGIC, _LENGTH.pack(len(encoded)), encoded, payload])
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    like_learner: AbstractLearner,
+    *,
+    like_stream_state: StreamState | None = None,
+) -> Checkpoint:
+    """Load a checkpoint saved by `save_checkpoint`.
+
+    **Arguments:**
+
+    - `path`: the checkpoint file.
+    - `like_learner`: a learner of the saved one's structure (same class, optimizer,
+      normalizer, feature count and batch shape), for example a freshly built one.
+      Only its structure is used: every array, hyperparameters included, comes from
+      the file.
+    - `like_stream_state`: likewise for the stream state, for example
+      `stream.init(key)` (vmapped over keys for a batched run); required when the
+      checkpoint holds one.
+
+    **Returns:** a `Checkpoint`.
+
+    **Raises:** `CheckpointError` when the file is truncated or corrupted, of a newer
+    format, or its contents do not match `like_learner` / `like_stream_state`; the
+    message says what differs.
+    """
+    header, payload = _read(path)
+    differences = _differences("learner", header["learner"], _describe(like_learner))
+    saved_state = header["stream_state"]
+    if saved_state is not None and like_stream_state is None:
+        raise CheckpointError(
+            f"{os.fspath(path)!r} holds a stream state: pass like_stream_state (for "
+            f"example stream.init(key)) to load it"
+        )
+    if saved_state is None and like_stream_state is not None:
+        raise CheckpointError(
+            f"{os.fspath(path)!r} holds no stream state, but like_stream_state was given"
+        )
+    if saved_state is not None:
+        differences += _differences("stream_state", saved_state, _describe(like_stream_state))
+    if differences:
+        listed = differences[:_MAX_DIFFERENCES]
+        more = len(differences) - len(listed)
+        raise CheckpointError(
+            f"{os.fspath(path)!r} does not match the structure it is loaded into "
+            f"(file vs like_learner / like_stream_state): "
+            + "; ".join(listed)
+            + (f"; and {more} more" if more else "")
+        )
+    like = _unwrap_keys((like_learner, like_stream_state))
+    learner, stream_state = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
+    stream_state = _rewrap_keys(stream_state, like_stream_state)
+    return Checkpoint(_rewrap_keys(learner, like_learner), stream_state, header["step"])
+
+
+def read_checkpoint_header(path: str | os.PathLike) -> dict:
+    """The header of a checkpoint file (its format and library versions, step and the
+    description of its contents) as a dict, after checking the file is complete.
+
+    **Raises:** `CheckpointError` when the file is not a checkpoint, is truncated or
+    corrupted, or is of a newer format than this library reads.
+    """
+    return _read(path)[0]
+
+
+def _read(path: str | os.PathLike) -> tuple[dict, bytes]:
+    """The checked header and the payload of a checkpoint file."""
+    name = repr(os.fspath(path))
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(_MAGIC):
+        raise CheckpointError(f"{name} is not an alberta_eqx checkpoint (no magic bytes)")
+    start = len(_MAGIC) + _LENGTH.size
+    if len(data) < start:
+        raise CheckpointError(f"{name} is truncated: it ends inside the header length")
+    (length,) = _LENGTH.unpack_from(data, len(_MAGIC))
+    if len(data) < start + length:
+        raise CheckpointError(
+            f"{name} is truncated: its header should be {length} bytes, "
+            f"{len(data) - start} are present"
+        )
+    try:
+        header = json.loads(data[start : start + length])
+        version = header["format_version"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{name} has a corrupted header ({error!r})") from error
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{name} has format version {version!r}, written by alberta_eqx "
+            f"{header.get('library_version')}; this alberta_eqx "
+            f"({alberta_eqx.__version__}) reads format versions up to {FORMAT_VERSION}: "
+            f"upgrade alberta_eqx to load it"
+        )
+    missing = _HEADER_FIELDS - header.keys()
+    if version not in range(1, FORMAT_VERSION + 1) or missing:
+        raise CheckpointError(
+            f"{name} has a corrupted header (format version {version!r}, missing "
+            f"{sorted(missing)})"
+        )
+    payload = data[start + length :]
+    expected = header.get("payload_bytes")
+    if expected != len(payload):
+        raise CheckpointError(
+            f"{name} is truncated or corrupted: its payload should be {expected} bytes, "
+            f"{len(payload)} are present"
+        )
+    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+        raise CheckpointError(f"{name} is corrupted: its payload fails its SHA-256 check")
+    return header, payload
+
+
+def _write_atomically(path: str | os.PathLike, parts: list[bytes]) -> None:
+    """Write `parts` to a temporary file beside `path`, flush it to disk, then rename
+    it over `path`: readers see the old file or the new one, never a partial one."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    # The rename itself is durable only once the directory is flushed (POSIX).
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _is_key(leaf: Any) -> bool:
+    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _unwrap_keys(tree: PyTree) -> PyTree:
+    """Typed PRNG keys replaced by their raw `uint32` key data, which serialises."""
+    return jax.tree.map(lambda leaf: jax.random.key_data(leaf) if _is_key(leaf) else leaf, tree)
+
+
+def _rewrap_keys(tree: PyTree, like: PyTree) -> PyTree:
+    """Undo `_unwrap_keys`: wrap the key data where `like` has typed keys (whose
+    implementation `_differences` has checked is the saved one)."""
+    return jax.tree.map(
+        lambda leaf, template: (
+            jax.random.wrap_key_data(leaf, impl=jax.random.key_impl(template))
+            if _is_key(template)
+            else leaf
+        ),
+        tree,
+        like,
+    )
+
+
+def _describe_leaf(leaf: Any) -> dict:
+    if _is_key(leaf):
+        return {
+            "shape": list(leaf.shape),
+            "dtype": "key",
+            "key_impl": str(jax.random.key_impl(leaf)),
+        }
+    if isinstance(leaf, jax.Array | np.ndarray | np.generic):
+        described: dict = {"shape": list(np.shape(leaf)), "dtype": str(leaf.dtype)}
+        if np.ndim(leaf) == 0 and np.issubdtype(leaf.dtype, np.number):
+            described["value"] = np.asarray(leaf).item()
+        return described
+    if isinstance(leaf, bool | int | float):
+        return {"type": type(leaf).__name__, "value": leaf}
+    # Not serialised (a function in an `eqx.nn.MLP`, say): taken from the template.
+    return {"type": type(leaf).__name__}
+
+
+def _static_value(value: Any) -> Any:
+    """A static field as JSON: plain values as they are, anything else by type name
+    (a function's repr holds its address, which differs from process to process)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, tuple | list) and all(
+        isinstance(v, bool | int | float | str) for v in value
+    ):
+        return list(value)
+    return f"<{type(value).__qualname__}>"
+
+
+def _describe(tree: PyTree) -> dict:
+    """The structure of `tree`: every inner node's class (and a module's static
+    fields), and every leaf's shape and dtype, all keyed by path."""
+    nodes: dict[str, dict] = {}
+    leaves: dict[str, dict] = {}
+
+    def walk(node: Any, path: tuple) -> None:
+        name = jax.tree_util.keystr(path)
+        # One level, every child a leaf. (`flatten_one_level_with_keys` names a
+        # NamedTuple's children all after its first field in JAX 0.10.)
+        children, treedef = jax.tree_util.tree_flatten_with_path(
+            node, is_leaf=lambda child: child is not node
+        )
+        if jax.tree_util.treedef_is_leaf(treedef) and children == [((), node)]:
+            leaves[name] = _describe_leaf(node)
+            return
+        described: dict = {"type": f"{type(node).__module__}.{type(node).__qualname__}"}
+        if isinstance(node, eqx.Module):
+            described["static"] = {
+                field.name: _static_value(getattr(node, field.name, None))
+                for field in dataclasses.fields(node)
+                if field.metadata.get("static", False)
+            }
+        nodes[name] = described
+        for (key,), child in children:
+            walk(child, (*path, key))
+
+    walk(tree, ())
+    return {"nodes": nodes, "leaves": leaves}
+
+
+def _differences(what: str, saved: dict, like: dict) -> list[str]:
+    """What differs between the saved description and the template's, one line each:
+    nodes first, by path, and nothing below a node whose class differs (that
+    difference explains the rest)."""
+    differences, replaced = [], []
+    for kind in ("nodes", "leaves"):
+        saved_items, like_items = saved[kind], like[kind]
+        for path in sorted(saved_items.keys() | like_items.keys()):
+            if any(path.startswith(node) and path != node for node in replaced):
+                continue
+            where = f"{what}{path}"
+            a, b = saved_items.get(path), like_items.get(path)
+            if a is None or b is None:
+                present = "the file" if b is None else f"like_{what}"
+                differences.append(f"{where} is only in {present}")
+                continue
+            if a.get("type") != b.get("type") and kind == "nodes":
+                replaced.append(path)
+            a, b = _comparable(a), _comparable(b)
+            for field in sorted(a.keys() | b.keys()):
+                if a.get(field) != b.get(field):
+                    differences.append(
+                        f"{where} {field}: {_show(a.get(field))} vs {_show(b.get(field))}"
+                    )
+                    if field == "type":
+                        break
+    return differences
+
+
+def _comparable(described: dict) -> dict:
+    """A description's fields to compare, with "type" first and a module's static
+    fields one by one; scalar values are left out (they come from the file)."""
+    fields = {k: v for k, v in described.items() if k not in ("value", "static")}
+    fields.update({f"static {k}": v for k, v in described.get("static", {}).items()})
+    return fields
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return f"({', '.join(map(str, value))}{',' if len(value) == 1 else ''})"
+    return str(value)
