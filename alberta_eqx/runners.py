@@ -172,21 +172,21 @@ def _make_plan(
 
 def _block_size(multiple: int, feature_dim: int, batch_size: int) -> int:
     """Steps per block: the least multiple of both `multiple` and `_BLOCK_STEPS` if it
-    fits the memory budget, else `multiple` times the most units that fit, rounded
-    down to one significant digit (70, 200, 3000).
+    fits the memory budget, else the largest divisor of that which fits (and is a
+    multiple of `multiple`): 5,000 steps for 30 seeds of 10 features, 2,000 for one
+    seed of 1,000.
 
     It depends on neither the run's length nor its first step, so that a run continued
     from a multiple of it cuts its blocks where the uninterrupted run does, which
     makes the two bit-identical: a stream's vectorised draws (a random walk's
-    `cumsum`, a row sum over features) round differently when a block is cut
-    elsewhere.
+    cumulative sum, a row sum over features) round differently when a block is cut
+    elsewhere. Being a divisor of 10,000 steps (for the usual windows), it makes runs
+    of round lengths whole blocks (a tail block compiles separately) and round steps
+    exact resume points, whatever the batch.
     """
     fits = max(1, _BLOCK_BUDGET // (batch_size * (feature_dim + 1) * multiple))
     units = math.lcm(multiple, _BLOCK_STEPS) // multiple
-    if units > fits:
-        scale = 10 ** (len(str(fits)) - 1)
-        units = fits // scale * scale
-    return multiple * units
+    return multiple * max(d for d in range(1, min(units, fits) + 1) if units % d == 0)
 
 
 def _filter_scan(f, init, xs):

@@ -64,9 +64,10 @@ def test_block_size_does_not_change_results(monkeypatch):
     learner = LinearLearner(20, IDBD(0.05, 0.01))
     key = jax.random.key(0)
     big = run_learning_loop(learner, stream, 1030, key)
-    monkeypatch.setattr(runners, "_BLOCK_BUDGET", 21 * 70)  # blocks of 70 + a tail of 50
+    # room for 70 steps: blocks of 50 (divide 10,000) + a tail of 30
+    monkeypatch.setattr(runners, "_BLOCK_BUDGET", 21 * 70)
     plan = runners._make_plan(learner, stream, 1030, None, None, 1, 1)
-    assert plan.block == 70
+    assert plan.block == 50
     small = run_learning_loop(learner, stream, 1030, key)
     _close(big.metrics.error, small.metrics.error)
     _close(big.learner.weights, small.learner.weights)
