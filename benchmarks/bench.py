@@ -5,11 +5,14 @@
 
 Run it with `.venv-anchor/bin/python` (made by `../shared/tools/anchor-venv.sh`) to time
 alberta-framework 0.2.2 in the same process, on the same JAX: every case then also
-reports the ratio. Every figure is the median of `--repeats` runs after a warm-up
-call (which is also timed: the "first call" column includes tracing and compilation).
+reports the ratio. Every figure comes from `--repeats` rounds after a warm-up call
+(which is also timed: the "first call" column includes tracing and compilation); in
+each round the implementations compared run once each, in turn, and a ratio is the
+median over rounds of the per-round ratio, so that a shared, noisy machine's load
+changes cancel out.
 
-The *floor* is the least any runner could cost: the stream's draws generated in bulk
-up front, plus a hand-fused `lax.scan` of the bare IDBD recurrence over them.
+The *floor* is the least any runner could cost: the stream's draws generated in bulk,
+block by block, plus a hand-fused `lax.scan` of the bare IDBD recurrence over them.
 """
 
 import argparse
@@ -28,6 +31,7 @@ import jax.numpy as jnp
 import alberta_eqx as ae
 import alberta_eqx.experiments
 import alberta_eqx.optax
+import alberta_eqx.runners
 
 try:
     import alberta_framework as af
@@ -41,16 +45,32 @@ def _block(tree):
 
 def timed(fn: Callable[[], object], repeats: int) -> dict:
     """First-call time, then the median (and spread) of `repeats` further calls."""
-    start = time.perf_counter()
-    _block(fn())
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
+    return interleaved({"fn": fn}, repeats)["fn"]
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict:
+    """Each function's first-call time, then `repeats` rounds that call every
+    function once, in turn: the implementations compared see the same machine load,
+    so the per-round ratios (`ratio_to`) are robust where single times are not."""
+    out = {}
+    for name, fn in fns.items():
         start = time.perf_counter()
         _block(fn())
-        times.append(time.perf_counter() - start)
-    times = times or [first]
-    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times)}
+        out[name] = {"first_s": time.perf_counter() - start, "times": []}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            _block(fn())
+            out[name]["times"].append(time.perf_counter() - start)
+    for stats in out.values():
+        times = stats["times"] or [stats["first_s"]]
+        stats.update(median_s=statistics.median(times), min_s=min(times))
+    return out
+
+
+def ratio_to(a: dict, b: dict) -> float:
+    """The median over rounds of `b`'s time over `a`'s: how many times faster `a` is."""
+    return statistics.median(tb / ta for ta, tb in zip(a["times"], b["times"], strict=True))
 
 
 def _optimizer(name: str):
@@ -94,7 +114,8 @@ def floor(dim, steps, seeds):
     block (the same per-step draws as `RandomWalkStream.chunk`, so memory stays
     bounded), then a hand-fused `lax.scan` of bare IDBD over each block."""
     stream = ae.RandomWalkStream(dim)
-    block = max(1, min(steps, (1 << 21) // (seeds * (dim + 1))))
+    # the runner's block size: the best one we know
+    block = min(steps, ae.runners._block_size(1, dim, seeds))
     num_blocks = steps // block
 
     @jax.jit
@@ -267,21 +288,26 @@ def main() -> None:
 
     rows = []
 
-    def report(case, ours, theirs=None, units=1):
+    def report(case, ours, units, theirs=None, floor_=None):
         row = {
             "case": case,
             "first_call_s": ours["first_s"],
             "median_s": ours["median_s"],
             "steps_per_s": units / ours["median_s"],
         }
+        extra = ""
         if theirs is not None:
             row["anchor_median_s"] = theirs["median_s"]
             row["anchor_steps_per_s"] = units / theirs["median_s"]
-            row["speedup"] = theirs["median_s"] / ours["median_s"]
+            row["speedup"] = ratio_to(ours, theirs)
+            extra += f"  x{row['speedup']:.2f} vs 0.2.2"
+        if floor_ is not None:
+            row["floor_steps_per_s"] = units / floor_["median_s"]
+            row["time_over_floor"] = 1 / ratio_to(ours, floor_)
+            extra += f"  {row['time_over_floor']:.2f}x the floor's time"
         rows.append(row)
-        extra = f"  x{row['speedup']:.1f} vs 0.2.2" if theirs else ""
         print(
-            f"{case:<44} {row['steps_per_s']:>14,.0f}/s  first {ours['first_s']:6.2f}s"
+            f"{case:<28} {row['steps_per_s']:>12,.0f}/s  first {ours['first_s']:5.2f}s"
             f"  median {ours['median_s']:7.3f}s{extra}",
             flush=True,
         )
@@ -289,18 +315,26 @@ def main() -> None:
     n, s, r = args.steps, args.seeds, args.repeats
     for dim in args.dims:
         for name in ("LMS", "IDBD", "Autostep"):
-            theirs = timed(theirs_single(name, dim, n), r) if af else None
-            report(f"{name} d={dim} 1 seed", timed(ours_single(name, dim, n), r), theirs, n)
-        theirs = timed(theirs_batched("IDBD", dim, n, s), r) if af else None
-        report(f"IDBD d={dim} {s} seeds", timed(ours_batched("IDBD", dim, n, s), r), theirs, n * s)
-        report(f"floor (IDBD) d={dim} 1 seed", timed(floor(dim, n, 1), r), None, n)
-        report(f"floor (IDBD) d={dim} {s} seeds", timed(floor(dim, n, s), r), None, n * s)
+            for seeds in (1, s) if name == "IDBD" else (1,):
+                if seeds == 1:
+                    fns = {"ours": ours_single(name, dim, n)}
+                    if af:
+                        fns["theirs"] = theirs_single(name, dim, n)
+                else:
+                    fns = {"ours": ours_batched(name, dim, n, seeds)}
+                    if af:
+                        fns["theirs"] = theirs_batched(name, dim, n, seeds)
+                if name == "IDBD":
+                    fns["floor"] = floor(dim, n, seeds)
+                t = interleaved(fns, r)
+                label = f"{name} d={dim} {seeds} seed{'s' if seeds > 1 else ''}"
+                report(label, t["ours"], n * seeds, t.get("theirs"), t.get("floor"))
 
     if jax.default_backend() == "gpu":  # the issue's GPU case: many seeds, wide features
-        report(
-            "IDBD d=1000 1024 seeds", timed(ours_batched("IDBD", 1000, n, 1024), r), None, n * 1024
+        t = interleaved(
+            {"ours": ours_batched("IDBD", 1000, n, 1024), "floor": floor(1000, n, 1024)}, r
         )
-        report("floor (IDBD) d=1000 1024 seeds", timed(floor(1000, n, 1024), r), None, n * 1024)
+        report("IDBD d=1000 1024 seeds", t["ours"], n * 1024, None, t["floor"])
 
     tracking_steps = 10 * n
     overhead = tracking_overhead(10, tracking_steps, 2 * r + 1)
