@@ -43,10 +43,12 @@ def _per_step(draw, keys, size: int):
 
 
 def _cumsum(a: Array) -> Array:
-    """The cumulative sum over a chunk's steps (the leading axis). `jnp.cumsum` lowers
-    to a `reduce_window` on CPU, measured 6-7x slower than this log-depth
-    `associative_scan` for chunks of 1,000-2,000 steps of 1,000 weights, where it
-    was a quarter of the stream's cost."""
+    """The cumulative sum over a chunk's steps (the leading axis). For wide draws
+    `jnp.cumsum`, a `reduce_window` on CPU, measured 6-7x slower than the log-depth
+    `associative_scan` (1,000-2,000 steps of 1,000 weights, where it was a quarter of
+    the stream's cost); for narrow ones it is the faster (by a quarter at 10 weights)."""
+    if a.shape[-1] < _NARROW:
+        return jnp.cumsum(a, axis=0)
     return jax.lax.associative_scan(jnp.add, a, axis=0)
 
 
