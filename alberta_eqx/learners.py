@@ -6,7 +6,7 @@ which reads one step of a stream and calls `update`.
 """
 
 import abc
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -104,7 +104,51 @@ class AbstractLearner(eqx.Module):
         `(k,)` for `k` learners built with `eqx.filter_vmap` (a hyperparameter grid)."""
 
 
-class LinearLearner(AbstractLearner):
+class AbstractLinearLearner(AbstractLearner):
+    """What the linear learners (supervised and temporal-difference) share: weights
+    `w`, an optional bias `b` (a weight whose input is the constant 1), and an
+    optimizer keeping per-parameter step-sizes for `(w, b)`."""
+
+    weights: eqx.AbstractVar[Float[Array, " n"]]
+    bias: eqx.AbstractVar[Float[Array, ""] | None]
+    optimizer: eqx.AbstractVar[Any]
+
+    @property
+    def use_bias(self) -> bool:
+        return self.bias is not None
+
+    @property
+    def _params(self) -> tuple[Array, ...]:
+        return (self.weights,) if self.bias is None else (self.weights, self.bias)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.weights.shape[:-1]
+
+    def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        y = jnp.dot(self.weights, x)
+        return y if self.bias is None else y + self.bias
+
+    @property
+    def step_sizes(self) -> Float[Array, "*batch n"]:
+        """The per-weight step-sizes used by the latest update (the bias excluded)."""
+        return self.optimizer.step_sizes(self._params)[0]
+
+    @property
+    def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """The bias's step-size (None without a bias)."""
+        return None if self.bias is None else self.optimizer.step_sizes(self._params)[1]
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        v = self.optimizer.normalizers
+        return StepSizeSnapshot(
+            step_sizes=self.step_sizes,
+            bias_step_sizes=self.bias_step_size if include_bias else None,
+            normalizers=None if v is None else v[0],
+        )
+
+
+class LinearLearner(AbstractLinearLearner):
     """A linear predictor `y = w . x + b`, trained online by a step-size rule.
 
     The bias is a weight whose input is the constant 1, so it follows exactly the
@@ -156,22 +200,6 @@ class LinearLearner(AbstractLearner):
         self.optimizer = optimizer.init(self._params)
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
 
-    @property
-    def use_bias(self) -> bool:
-        return self.bias is not None
-
-    @property
-    def _params(self) -> tuple[Array, ...]:
-        return (self.weights,) if self.bias is None else (self.weights, self.bias)
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.weights.shape[:-1]
-
-    def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        y = jnp.dot(self.weights, x)
-        return y if self.bias is None else y + self.bias
-
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         x = features(x, self.feature_dim, self.weights.dtype)
         if self.normalizer is not None:
@@ -206,21 +234,3 @@ class LinearLearner(AbstractLearner):
             normalizer_mean_var=None if normalizer is None else jnp.mean(normalizer.var),
         )
         return new, UpdateResult(prediction=prediction, error=delta, metrics=metrics)
-
-    @property
-    def step_sizes(self) -> Float[Array, "*batch n"]:
-        """The per-weight step-sizes used by the latest update (the bias excluded)."""
-        return self.optimizer.step_sizes(self._params)[0]
-
-    @property
-    def bias_step_size(self) -> Float[Array, "*batch"] | None:
-        """The bias's step-size (None without a bias)."""
-        return None if self.bias is None else self.optimizer.step_sizes(self._params)[1]
-
-    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        v = self.optimizer.normalizers
-        return StepSizeSnapshot(
-            step_sizes=self.step_sizes,
-            bias_step_sizes=self.bias_step_size if include_bias else None,
-            normalizers=None if v is None else v[0],
-        )

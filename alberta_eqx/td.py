@@ -72,7 +72,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import AutostepState, IDBDState, Params
-from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import AbstractLinearLearner, StepMetrics, UpdateResult
 from alberta_eqx.streams._base import AbstractStream, StreamState
 
 
@@ -320,7 +320,7 @@ def _dtype(params: Params):
 # The learner
 
 
-class TDLinearLearner(AbstractLearner):
+class TDLinearLearner(AbstractLinearLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned online by TD(lambda)
     with accumulating eligibility traces and a TD step-size rule.
 
@@ -381,25 +381,9 @@ class TDLinearLearner(AbstractLearner):
         """TD learners have no feature normalizer."""
         return None
 
-    @property
-    def use_bias(self) -> bool:
-        return self.bias is not None
-
-    @property
-    def _params(self) -> tuple[Array, ...]:
-        return (self.weights,) if self.bias is None else (self.weights, self.bias)
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.weights.shape[:-1]
-
     def _grad(self, x: Float[Array, " n"]) -> tuple[Array, ...]:
         """`dv/dw`: the features, and 1 for the bias."""
         return (x,) if self.bias is None else (x, jnp.ones((), x.dtype))
-
-    def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        y = jnp.dot(self.weights, x)
-        return y if self.bias is None else y + self.bias
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         return self._linear(_checks.features(x, self.feature_dim, self.weights.dtype))
@@ -447,24 +431,6 @@ class TDLinearLearner(AbstractLearner):
         zero = jnp.zeros((), x.dtype)
         return self.learn(
             TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
-        )
-
-    @property
-    def step_sizes(self) -> Float[Array, "*batch n"]:
-        """The per-weight step-sizes used by the latest update (the bias excluded)."""
-        return self.optimizer.step_sizes(self._params)[0]
-
-    @property
-    def bias_step_size(self) -> Float[Array, "*batch"] | None:
-        """The bias's step-size (None without a bias)."""
-        return None if self.bias is None else self.optimizer.step_sizes(self._params)[1]
-
-    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        v = self.optimizer.normalizers
-        return StepSizeSnapshot(
-            step_sizes=self.step_sizes,
-            bias_step_sizes=self.bias_step_size if include_bias else None,
-            normalizers=None if v is None else v[0],
         )
 
 
