@@ -8,9 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alberta_eqx import Autostep, LinearLearner
 from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
 from alberta_eqx.streams.environments import (
     GymnaxTDStream,
+    PredictionStream,
     TrajectoryStream,
     collect_gymnasium,
 )
@@ -105,6 +107,32 @@ def test_trajectory_stream_replays_and_checks_shapes():
     np.testing.assert_array_equal(steps.reward, [3.0, 4.0, 0.0, 1.0])
     with pytest.raises(ValueError, match="trajectory"):
         TrajectoryStream(trajectory._replace(discount=np.ones(4)))
+
+
+def test_prediction_stream_reward_and_next_observation():
+    trajectory = TDTimeStep(
+        np.arange(10.0).reshape(5, 2), np.arange(5.0), np.ones(5), -np.arange(10.0).reshape(5, 2)
+    )
+    steps, _ = PredictionStream(TrajectoryStream(trajectory)).chunk(
+        jax.random.key(0), jnp.asarray(1), 3
+    )
+    np.testing.assert_array_equal(steps.observation, trajectory.observation[1:4])
+    np.testing.assert_array_equal(steps.target, [1.0, 2.0, 3.0])
+    steps, _ = PredictionStream(TrajectoryStream(trajectory), 1).chunk(
+        jax.random.key(0), jnp.asarray(1), 3
+    )
+    np.testing.assert_array_equal(steps.target, [-3.0, -5.0, -7.0])
+    with pytest.raises(ValueError, match="target must be 'reward' or a component index"):
+        PredictionStream(TrajectoryStream(trajectory), 2)
+
+    # CartPole's next cart velocity from the observation, learned inside the scan: the
+    # unobserved random push leaves noise, far less than the velocity's variance
+    stream = PredictionStream(GymnaxTDStream("CartPole-v1"), target=1)
+    key = jax.random.key(2)
+    result = run_learning_loop(LinearLearner(4, Autostep(0.1)), stream, 20_000, key)
+    steps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 20_000)
+    error = np.mean(np.asarray(result.metrics.squared_error[-5_000:]))
+    assert error < 0.5 * np.var(np.asarray(steps.target[-5_000:])), error
 
 
 def test_missing_extras_name_the_extra(monkeypatch):

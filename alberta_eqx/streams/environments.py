@@ -1,4 +1,5 @@
-"""Reinforcement-learning environments as TD streams, for value prediction.
+"""Reinforcement-learning environments as TD streams, for value prediction, and as
+supervised streams (`PredictionStream`) for reward and next-observation prediction.
 
 - `GymnaxTDStream`: a gymnax environment (pure JAX) stepped inside the compiled scan,
   so the runners can `vmap` it over seeds: thousands of environment copies learn in
@@ -26,7 +27,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
-from alberta_eqx.streams._base import step_keys
+from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
 from alberta_eqx.td import AbstractTDStream, TDTimeStep
 
 
@@ -241,3 +242,47 @@ class TrajectoryStream(AbstractTDStream):
         length = self.trajectory.reward.shape[0]
         index = (jnp.asarray(t0) + jnp.arange(num_steps)) % length
         return jax.tree.map(lambda a: a[index], self.trajectory), state
+
+
+class PredictionStream(AbstractStream):
+    """A TD stream seen as a supervised stream, for 0.2.x's other prediction modes:
+    from each transition's observation, predict its reward (`target="reward"`) or one
+    component of the next observation (`target=i`, the flattened index). Learn from it
+    with any supervised learner (`LinearLearner`, `MLPLearner`).
+
+    **Arguments:**
+
+    - `stream`: a TD stream (`GymnaxTDStream`, `TrajectoryStream`, ...).
+    - `target`: `"reward"`, or the index of the next observation's component.
+    """
+
+    stream: AbstractTDStream
+    target: str | int = eqx.field(static=True)
+
+    def __init__(self, stream: AbstractTDStream, target: str | int = "reward"):
+        if not isinstance(stream, AbstractTDStream):
+            raise TypeError(f"stream must be a TD stream, got {type(stream).__name__}")
+        if target != "reward" and not (
+            isinstance(target, int) and 0 <= target < stream.feature_dim
+        ):
+            raise ValueError(
+                f"target must be 'reward' or a component index in [0, {stream.feature_dim}), "
+                f"got {target!r}"
+            )
+        self.stream = stream
+        self.target = target
+
+    @property
+    def feature_dim(self) -> int:
+        return self.stream.feature_dim
+
+    def init(self, key: PRNGKeyArray) -> Any:
+        return self.stream.init(key)
+
+    def chunk(self, state: Any, t0: Int[Array, ""], num_steps: int) -> tuple[TimeStep, Any]:
+        transitions, state = self.stream.chunk(state, t0, num_steps)
+        if self.target == "reward":
+            target = transitions.reward
+        else:
+            target = transitions.next_observation[:, self.target]
+        return TimeStep(transitions.observation, target), state
