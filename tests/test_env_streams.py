@@ -15,6 +15,7 @@ from alberta_eqx.streams.environments import (
     PredictionStream,
     TrajectoryStream,
     collect_gymnasium,
+    epsilon_greedy,
 )
 from alberta_eqx.td import TDLMS, TDLinearLearner, TDTimeStep
 
@@ -133,6 +134,30 @@ def test_prediction_stream_reward_and_next_observation():
     steps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 20_000)
     error = np.mean(np.asarray(result.metrics.squared_error[-5_000:]))
     assert error < 0.5 * np.var(np.asarray(steps.target[-5_000:])), error
+
+
+def test_epsilon_greedy_explores_with_probability_epsilon():
+    greedy = lambda observation: jnp.asarray(2)  # noqa: E731
+    keys = jax.random.split(jax.random.key(0), 20_000)
+    observation = jnp.zeros(4)
+    for epsilon in (0.0, 0.3, 1.0):
+        actions = np.asarray(
+            jax.vmap(epsilon_greedy(greedy, epsilon, 3), (0, None))(keys, observation)
+        )
+        # a random action is the greedy one a third of the time
+        assert abs(np.mean(actions != 2) - epsilon * 2 / 3) < 0.015, epsilon
+        assert set(np.unique(actions)) <= {0, 1, 2}
+
+    def episodes(policy):
+        stream = GymnaxTDStream("CartPole-v1", policy=policy)
+        steps, _ = stream.chunk(stream.init(jax.random.key(1)), jnp.asarray(0), 2_000)
+        return np.sum(np.asarray(steps.discount) == 0)
+
+    # pushing toward the pole's lean keeps it up far longer than random actions do
+    leaning = epsilon_greedy(lambda o: (o[2] > 0).astype(jnp.int32), 0.1, 2)
+    assert 2 * episodes(leaning) < episodes(None)
+    with pytest.raises(ValueError, match="epsilon must be in"):
+        epsilon_greedy(greedy, 1.5, 3)
 
 
 def test_missing_extras_name_the_extra(monkeypatch):

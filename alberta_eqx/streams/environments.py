@@ -8,7 +8,8 @@ supervised streams (`PredictionStream`) for reward and next-observation predicti
   host into arrays (collect), which `TrajectoryStream` then replays through the
   compiled runner (learn). Needs the `[gymnasium]` extra.
 
-Both yield `TDTimeStep`s under a fixed policy (uniform random unless one is given):
+Both yield `TDTimeStep`s under a fixed policy (uniform random unless one is given;
+`epsilon_greedy` makes one from a greedy choice):
 the discount is 0 where the episode *terminates*, and `discount` where it is only
 *truncated* (a time limit), whose transition bootstraps from the final observation.
 The environment resets after either. (The learner's trace is cut only by a zero
@@ -147,6 +148,29 @@ class GymnaxTDStream(AbstractTDStream):
             body, (state.env_state, state.observation), keys
         )
         return timesteps, GymnaxState(state.key, env_state, observation)
+
+
+def epsilon_greedy(
+    greedy: Callable[[Array], Array], epsilon: float, num_actions: int
+) -> Callable[[PRNGKeyArray, Array], Array]:
+    """An epsilon-greedy policy for `GymnaxTDStream`: with probability `epsilon` a
+    uniformly random action among `num_actions`, otherwise `greedy(observation)` (a
+    JAX function, for example the argmax of action values).
+
+    **Returns:** `policy(key, observation) -> action`.
+    """
+    if not 0 <= epsilon <= 1:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    num_actions = _checks.positive_int("num_actions", num_actions)
+
+    def policy(key: PRNGKeyArray, observation: Array) -> Array:
+        explore_key, action_key = jax.random.split(key)
+        explore = jax.random.uniform(explore_key) < epsilon
+        return jnp.where(
+            explore, jax.random.randint(action_key, (), 0, num_actions), greedy(observation)
+        )
+
+    return policy
 
 
 def collect_gymnasium(
