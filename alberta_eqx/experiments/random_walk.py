@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alberta_eqx.experiments.replications import Progress, _in_segments
+from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.streams.random_walk import RandomWalkTDStream, rms_error
 from alberta_eqx.td import TDIDBD, TDLMS, AbstractTDOptimizer, AutoTDIDBD, TDLinearLearner
 
@@ -86,7 +86,7 @@ def random_walk_19(
     keys = jax.random.split(jax.random.key(seed), num_seeds)
 
     def curve(learners: TDLinearLearner) -> np.ndarray:
-        results = _in_segments(learners, stream, num_steps, keys, segment_steps, progress)
+        results = in_segments(learners, stream, num_steps, keys, segment_steps, progress)
         return np.stack([np.asarray(rms_error(r.learner, true_values)) for r in results], -1)
 
     def learner(optimizer: AbstractTDOptimizer) -> TDLinearLearner:

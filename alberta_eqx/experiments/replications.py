@@ -6,7 +6,7 @@ seeds. The test suite and the command line both call these.
 - Mahmood et al. (2012): Autostep's invariance to the scale of the target.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -14,10 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.learners import LinearLearner
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.runners import (
-    RunResult,
     StepSizeHistory,
     StepSizeTrackingConfig,
     run_learning_loop_batched,
@@ -63,43 +63,10 @@ def _sweep(values, per_seed) -> Sweep:
     return Sweep(np.asarray(values), per_seed, mean, stderr, per_seed.shape[1] - count)
 
 
-Progress = Callable[[int], None]
-
-
-def _in_segments(
-    learners, stream, num_steps: int, keys, segment: int, progress: Progress | None, **options
-) -> list[RunResult]:
-    """`run_learning_loop_batched` in segments of `segment` steps, calling
-    `progress(segment)` after each. Learners are paired with seeds from the start,
-    so that every segment runs the same compiled program."""
-    if segment >= num_steps:
-        result = run_learning_loop_batched(learners, stream, num_steps, keys, **options)
-        if progress is not None:
-            progress(num_steps)
-        return [result]
-    num_seeds = keys.shape[0]
-    axis = len(learners.batch_shape)
-    learners = jax.tree.map(
-        lambda a: jnp.repeat(jnp.expand_dims(a, axis), num_seeds, axis) if eqx.is_array(a) else a,
-        learners,
-    )
-    states = eqx.filter_vmap(stream.init)(keys)
-    results = []
-    for start in range(0, num_steps, segment):
-        result = run_learning_loop_batched(
-            learners, stream, segment, keys, stream_states=states, start_step=start, **options
-        )
-        learners, states = result.learner, result.stream_state
-        results.append(result)
-        if progress is not None:
-            progress(segment)
-    return results
-
-
 def _final_window_error(learners, stream, num_steps, eval_steps, keys, progress=None):
     # one call when nobody watches; segments (one per window) to report progress
     segment = num_steps if progress is None else eval_steps
-    results = _in_segments(
+    results = in_segments(
         learners, stream, num_steps, keys, segment, progress, metrics_window=eval_steps
     )
     return np.asarray(results[-1].metrics.squared_error[..., -1])
@@ -181,7 +148,7 @@ def sutton1992_experiment2(
     learner = LinearLearner(
         stream.feature_dim, IDBD(initial_step_size, meta_step_size), use_bias=False
     )
-    results = _in_segments(
+    results = in_segments(
         learner,
         stream,
         num_steps,
