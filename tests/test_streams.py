@@ -551,3 +551,29 @@ def test_feature_and_noise_statistics():
 def test_bad_parameters_name_the_argument(build, name):
     with pytest.raises((ValueError, TypeError), match=name):
         build()
+
+
+def test_wide_draws_are_standard_normal_and_per_step():
+    """Wide float32 draws use both words of every threefry hash (`_wide_normals`):
+    standard normal (a KS test against scipy's CDF), uncorrelated within and across
+    steps, a function of the step key alone, and narrow draws stay
+    `jax.random.normal`'s."""
+    from scipy import stats
+
+    from alberta_eqx.streams import synthetic
+    from alberta_eqx.streams._base import step_keys
+
+    keys = step_keys(jax.random.key(7), jnp.asarray(0), 400)
+    z = np.asarray(synthetic._normals(keys, 1001), np.float64)
+    assert z.shape == (400, 1001)
+    assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    pairs = np.corrcoef(z[:, :500].ravel(), z[:, 500:1000].ravel())[0, 1]  # the paired words
+    steps = np.corrcoef(z[:-1].ravel(), z[1:].ravel())[0, 1]
+    assert abs(pairs) < 0.01 and abs(steps) < 0.01
+    later = synthetic._normals(step_keys(jax.random.key(7), jnp.asarray(5), 3), 1001)
+    np.testing.assert_array_equal(later, z[5:8].astype(np.float32))
+    narrow = synthetic._normals(keys[:3], 21)
+    np.testing.assert_array_equal(
+        narrow, jax.vmap(lambda k: jax.random.normal(k, (21,)))(keys[:3])
+    )
