@@ -43,7 +43,7 @@ class MLPLearner(AbstractLearner):
     curvature `c = z**2`, passed to the transformation as
     `optimizer.update(g, opt_state, params, curvature=c)`; transformations that take
     no extra arguments are wrapped with `optax.with_extra_args_support`, which drops
-    it.
+    it. With `flatten=True`, `params`, `g` and `c` are raveled into one vector each.
 
     **Arguments:**
 
@@ -58,6 +58,19 @@ class MLPLearner(AbstractLearner):
     - `normalizer`: an optional online feature normalizer (`EMANormalizer`, ...).
     - `dtype`: the floating-point dtype of the parameters (default: JAX's default
       float); observations and targets are cast to it.
+    - `flatten`: give the optimizer every parameter raveled into one vector
+      (`jax.flatten_util.ravel_pytree` order, as `optax.flatten` does) instead of the
+      model's pytree; its state then holds vectors too (`opt_state.step_size` is one
+      vector). Per-parameter transformations (`alberta_eqx.optax.idbd`, `autostep`,
+      `optax.sgd`, `adam`, global-norm clipping) compute the same either way;
+      transformations that look at the pytree (`optax.masked`, `optax.partition`,
+      per-layer rules such as `optax.lamb`) need the default, `False`. Use `True`
+      for one event per call (`OnlineLearner`): XLA then compiles one fused loop per
+      rule instead of one per weight matrix and bias, and on CPU independent small
+      kernels cost microseconds each per call, so a 64x64 MLP under Autostep learns
+      an event in about half the time. Inside the runners' scans the opposite holds:
+      packing the gradients into one vector costs more per step than the kernels it
+      saves (benchmarks/README.md has both measurements).
 
     `StepMetrics.mean_step_size` is the mean of the per-parameter step-sizes when the
     optimizer's state holds IDBD or Autostep state; otherwise the step-size held by an
@@ -70,6 +83,7 @@ class MLPLearner(AbstractLearner):
     normalizer: AbstractNormalizer | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     feature_dim: int = eqx.field(static=True)
+    flatten: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -81,6 +95,7 @@ class MLPLearner(AbstractLearner):
         activation: Callable[[Array], Array] = jax.nn.relu,
         normalizer: AbstractNormalizer | None = None,
         dtype=None,
+        flatten: bool = False,
     ):
         self.feature_dim = positive_int("feature_dim", feature_dim)
         hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
@@ -108,12 +123,26 @@ class MLPLearner(AbstractLearner):
         # Kept as given (not wrapped here) so that learners built with the same
         # transformation compare equal as static fields and share compiled code.
         self.optimizer = optimizer
-        self.opt_state = optimizer.init(self._params)
+        self.flatten = bool(flatten)
+        params = eqx.filter(self.model, eqx.is_inexact_array)
+        try:
+            self.opt_state = optimizer.init(self._layout(params)[0](params))
+        except (TypeError, ValueError) as error:
+            if self.flatten:
+                error.add_note(
+                    "MLPLearner gives the optimizer its parameters raveled into one vector; "
+                    "for a transformation that needs the model's pytree (optax.masked, "
+                    "optax.partition, ...), pass flatten=False"
+                )
+            raise
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
 
-    @property
-    def _params(self) -> PyTree[Array]:
-        return eqx.filter(self.model, eqx.is_inexact_array)
+    def _layout(self, params: PyTree[Array]) -> tuple[Callable, Callable]:
+        """Functions to and from the layout in which the optimizer sees trees shaped
+        like `params`: one raveled vector when `flatten`, else the trees as they are."""
+        if not self.flatten:
+            return (lambda tree: tree), (lambda tree: tree)
+        return (lambda tree: ravel_pytree(tree)[0]), ravel_pytree(params)[1]
 
     @property
     def _dtype(self) -> jnp.dtype:
@@ -142,8 +171,9 @@ class MLPLearner(AbstractLearner):
         g = jax.tree.map(lambda z: -delta * z, z)  # g = dL/dtheta = -delta z, L = delta^2/2
         c = jax.tree.map(jnp.square, z)  # curvature c = z^2
         tx = optax.with_extra_args_support(self.optimizer)
-        updates, opt_state = tx.update(g, self.opt_state, params, curvature=c)
-        model = eqx.combine(optax.apply_updates(params, updates), static)
+        ravel, unravel = self._layout(params)
+        updates, opt_state = tx.update(ravel(g), self.opt_state, ravel(params), curvature=ravel(c))
+        model = eqx.combine(optax.apply_updates(params, unravel(updates)), static)
         new = eqx.tree_at(
             lambda s: (s.model, s.opt_state, s.normalizer),
             self,

@@ -223,25 +223,31 @@ def _online_step(online, x, y):
     return online, online.update(x, y)
 
 
-def single_event_latency(repeats: int) -> dict:
-    """Median latency in microseconds of one compiled update per event, through
-    `OnlineLearner` (the documented path) and, for comparison, `eqx.filter_jit`: the
-    linear learner (12 features, IDBD) and the 64x64 `MLPLearner` (12 features,
-    Autostep through optax); and 0.2.2's jitted `LinearLearner.update` when it is
-    importable (0.2.2 has no MLP learner)."""
-    xs = jax.random.normal(jax.random.key(0), (repeats + 1, 12))
+def single_event_latency(events: int, rounds: int) -> dict:
+    """Median latency in microseconds of one compiled update per event (the median
+    over `rounds` interleaved rounds of each round's median over `events` events):
+    through `OnlineLearner` (the documented path) and, for comparison,
+    `eqx.filter_jit`, for the linear learner (12 features, IDBD) and the 64x64
+    `MLPLearner` (12 features, Autostep through optax) with its optimizer on the
+    parameters' pytree (the default) and on one raveled vector (`flatten=True`, the
+    documented setting for one event per call); and 0.2.2's jitted
+    `LinearLearner.update` when it is importable (0.2.2 has no MLP learner)."""
+    xs = jax.random.normal(jax.random.key(0), (events + 1, 12))
     events = list(zip(xs, xs.sum(-1), strict=True))
     filter_jit = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
-    learners = {
-        "linear": ae.LinearLearner(12, ae.IDBD(0.01, 0.01)),
-        "MLP 64x64": ae.MLPLearner(12, (64, 64), ae.optax.autostep(0.01), key=jax.random.key(1)),
+
+    def mlp(flatten):
+        tx = ae.optax.autostep(0.01)
+        return ae.MLPLearner(12, (64, 64), tx, key=jax.random.key(1), flatten=flatten)
+
+    linear = ae.LinearLearner(12, ae.IDBD(0.01, 0.01))
+    cases = {
+        "linear, OnlineLearner": (_online_step, ae.OnlineLearner(linear)),
+        "linear, eqx.filter_jit": (filter_jit, linear),
+        "MLP 64x64, OnlineLearner, flatten=True": (_online_step, ae.OnlineLearner(mlp(True))),
+        "MLP 64x64, OnlineLearner": (_online_step, ae.OnlineLearner(mlp(False))),
+        "MLP 64x64, eqx.filter_jit": (filter_jit, mlp(False)),
     }
-    results = {}
-    for name, learner in learners.items():
-        results[f"{name}, OnlineLearner"] = _latency(
-            _online_step, ae.OnlineLearner(learner), events
-        )
-        results[f"{name}, eqx.filter_jit"] = _latency(filter_jit, learner, events)
     if af is not None:
         learner = af.LinearLearner(optimizer=af.IDBD(0.01, 0.01))
         af_update = jax.jit(learner.update)
@@ -250,10 +256,12 @@ def single_event_latency(repeats: int) -> dict:
             result = af_update(state, x, y[None])
             return result.state, result
 
-        results["linear, alberta-framework 0.2.2, jax.jit"] = _latency(
-            af_step, learner.init(12), events
-        )
-    return {name: seconds * 1e6 for name, seconds in results.items()}
+        cases["linear, alberta-framework 0.2.2, jax.jit"] = (af_step, learner.init(12))
+    times = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (step, state) in cases.items():
+            times[name].append(_latency(step, state, events))
+    return {name: statistics.median(t) * 1e6 for name, t in times.items()}
 
 
 def tracking_overhead(dim: int, steps: int, repeats: int) -> dict:
@@ -289,10 +297,23 @@ def main() -> None:
         "per call on a CPU)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only the single-event latencies"
+    )
+    parser.add_argument(
+        "--sync-dispatch",
+        action="store_true",
+        help="turn jax_cpu_enable_async_dispatch off first, as a process that learns one "
+        "event per call may (docs/runners.md)",
+    )
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.seeds, args.repeats, args.dims = 2_000, 4, 2, [10]
+    if args.sync_dispatch:
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
+    if args.latency_only:
+        args.dims = []
 
     rows = []
 
@@ -345,22 +366,24 @@ def main() -> None:
         )
         report("IDBD d=1000 1024 seeds", t["ours"], n * 1024, None, t["floor"])
 
-    tracking_steps = 10 * n
-    overhead = tracking_overhead(10, tracking_steps, 2 * r + 1)
-    print(
-        f"tracking overhead (IDBD d=10, {tracking_steps:,} steps, every 100): median of "
-        f"{len(overhead['ratios'])} paired ratios {100 * (overhead['median_ratio'] - 1):+.1f}%"
-    )
-
-    grid_steps = 30_000
-    ours = timed(grid_ours(s, grid_steps), 1)
-    theirs = timed(grid_theirs(grid_steps), 1) if af else None
-    print(
-        f"Sutton Fig. 3 grid, 14 configs x {s} seeds x {grid_steps} steps: first call (compile "
-        f"included) {ours['first_s']:.2f}s"
-        + (f"; 0.2.2 with ONE seed each: {theirs['first_s']:.2f}s" if theirs else "")
-    )
-    latency = single_event_latency(200 if args.quick else 2000)
+    overhead = grid = None
+    if not args.latency_only:
+        tracking_steps = 10 * n
+        overhead = tracking_overhead(10, tracking_steps, 2 * r + 1)
+        print(
+            f"tracking overhead (IDBD d=10, {tracking_steps:,} steps, every 100): median of "
+            f"{len(overhead['ratios'])} paired ratios {100 * (overhead['median_ratio'] - 1):+.1f}%"
+        )
+        grid_steps = 30_000
+        ours = timed(grid_ours(s, grid_steps), 1)
+        theirs = timed(grid_theirs(grid_steps), 1) if af else None
+        grid = {"ours_first_s": ours["first_s"], "anchor_one_seed_s": theirs and theirs["first_s"]}
+        print(
+            f"Sutton Fig. 3 grid, 14 configs x {s} seeds x {grid_steps} steps: first call "
+            f"(compile included) {ours['first_s']:.2f}s"
+            + (f"; 0.2.2 with ONE seed each: {theirs['first_s']:.2f}s" if theirs else "")
+        )
+    latency = single_event_latency(200 if args.quick else 2000, r)
     for name, us in latency.items():
         print(f"single event, {name}: {us:.1f} us")
 
@@ -380,10 +403,7 @@ def main() -> None:
         "args": vars(args),
         "rows": rows,
         "tracking_overhead": overhead,
-        "grid": {
-            "ours_first_s": ours["first_s"],
-            "anchor_one_seed_s": theirs and theirs["first_s"],
-        },
+        "grid": grid,
         "single_event_us": latency,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

@@ -96,9 +96,12 @@ def test_step_size_tracking_of_an_idbd_mlp():
     np.testing.assert_allclose(history.step_sizes[-1], final)
 
 
-def test_the_update_uses_the_prediction_gradient_once_for_g_and_c():
-    """One step of MLPLearner equals a hand-made step: g = -delta z, c = z**2."""
-    learner = MLPLearner(3, (4,), aeo.autostep(initial_step_size=0.2), key=jax.random.key(0))
+@pytest.mark.parametrize("flatten", [True, False], ids=["flat", "pytree"])
+def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
+    """One step of MLPLearner equals a hand-made step: g = -delta z, c = z**2, given to
+    the optimizer as the model's arrays or raveled into one vector."""
+    tx = aeo.autostep(initial_step_size=0.2)
+    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0), flatten=flatten)
     x, y = jnp.array([0.5, -1.0, 2.0]), 3.0
     new, result = learner.update(x, y)
     params, static = eqx.partition(learner.model, eqx.is_inexact_array)
@@ -106,17 +109,68 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c():
     delta = y - learner.model(x)
     g = jax.tree.map(lambda z: -delta * z, z)
     c = jax.tree.map(jnp.square, z)
-    updates, _ = learner.optimizer.update(g, learner.opt_state, params, curvature=c)
-    expected = optax.apply_updates(params, updates)
+    as_given = (lambda t: jax.flatten_util.ravel_pytree(t)[0]) if flatten else (lambda t: t)
+    state = tx.init(as_given(params))
+    updates, _ = tx.update(as_given(g), state, as_given(params), curvature=as_given(c))
+    expected = optax.apply_updates(as_given(params), updates)
     np.testing.assert_allclose(result.error, delta, rtol=1e-6)
     for a, b in zip(
-        jax.tree.leaves(eqx.filter(new.model, eqx.is_inexact_array)),
+        jax.tree.leaves(as_given(eqx.filter(new.model, eqx.is_inexact_array))),
         jax.tree.leaves(expected),
         strict=True,
     ):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     # the overshoot guard held: the new prediction moved towards y, not past it
     assert float(learner.model(x)) < float(new.model(x)) <= y
+
+
+@pytest.mark.parametrize(
+    "tx", [aeo.autostep(), aeo.idbd(0.01), optax.adam(1e-3)], ids=["autostep", "idbd", "adam"]
+)
+def test_flatten_changes_only_the_layout(tx):
+    """Per-parameter transformations learn the same with the parameters raveled into
+    one vector as with the model's pytree; the state holds vectors instead."""
+    stream = NonlinearTeacherStream(3)
+    runs = {
+        flatten: run_learning_loop(
+            MLPLearner(3, (6, 6), tx, key=jax.random.key(0), flatten=flatten),
+            stream,
+            500,
+            jax.random.key(1),
+        )
+        for flatten in (True, False)
+    }
+    flat, tree = runs[True], runs[False]
+    np.testing.assert_allclose(flat.metrics.squared_error, tree.metrics.squared_error, rtol=2e-4)
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(flat.learner.model, eqx.is_array)),
+        jax.tree.leaves(eqx.filter(tree.learner.model, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    num_params = 3 * 6 + 6 + 6 * 6 + 6 + 6 + 1
+    shapes = {leaf.shape for leaf in jax.tree.leaves(flat.learner.opt_state) if leaf.ndim}
+    assert shapes == {(num_params,)}  # adam's step count aside, every leaf is a vector
+
+
+def test_a_masked_transformation_on_the_default_pytree():
+    """By default the optimizer sees the model's pytree, so a mask over it works:
+    weight decay on the weight matrices only, the biases untouched by it."""
+    learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+    is_weight = jax.tree.map(lambda p: p.ndim == 2, eqx.filter(learner.model, eqx.is_array))
+    tx = optax.chain(optax.masked(optax.add_decayed_weights(0.5), is_weight), optax.sgd(0.1))
+    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))  # flatten=False, the default
+    plain = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+    x, y = jnp.array([0.5, -1.0, 2.0]), 1.0
+    (decayed, _), (sgd, _) = learner.update(x, y), plain.update(x, y)
+    layers = zip(decayed.model.layers, sgd.model.layers, plain.model.layers, strict=True)
+    for a, b, p in layers:
+        # sgd(0.1) on g + 0.5 w subtracts 0.05 w more from the weights; biases agree
+        np.testing.assert_allclose(a.weight, b.weight - 0.05 * p.weight, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(a.bias, b.bias, rtol=1e-6)
+    with pytest.raises(ValueError) as error:  # optax's, for a mask over a vector
+        MLPLearner(3, (4,), tx, key=jax.random.key(0), flatten=True)
+    assert "pass flatten=False" in "".join(error.value.__notes__)
 
 
 def test_float32_learner_with_x64_on():
