@@ -44,6 +44,9 @@ class OnlineLearner:
 
     - `learner`: any learner (`LinearLearner`, `MLPLearner`, ...). Its non-array fields
       (an activation function, an optax transformation) are compiled in as constants.
+      Build an `MLPLearner` with `flatten=True` for this use: its optimizer then runs
+      on one parameter vector, which halves the latency per event of a 64x64 MLP
+      under Autostep (see `MLPLearner`).
     """
 
     def __init__(self, learner: AbstractLearner):
