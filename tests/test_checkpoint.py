@@ -293,3 +293,6 @@ def test_mlp_learner_round_trip(tmp_path):
     assert loaded.predict(jnp.ones(3)) == learner.predict(jnp.ones(3))
     with pytest.raises(CheckpointError, match=r"learner\.model static width_size: 4 vs 5"):
         load_checkpoint(tmp_path / "mlp.ckpt", build(5, 1))
+    flat = MLPLearner(3, (4, 4), ae_optax.autostep(), key=jax.random.key(1), flatten=True)
+    with pytest.raises(CheckpointError, match="learner static flatten: False vs True"):
+        load_checkpoint(tmp_path / "mlp.ckpt", flat)
