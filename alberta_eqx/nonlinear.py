@@ -125,8 +125,9 @@ class MLPLearner(AbstractLearner):
         self.optimizer = optimizer
         self.flatten = bool(flatten)
         params = eqx.filter(self.model, eqx.is_inexact_array)
+        ravel, _ = self._layout(params)
         try:
-            self.opt_state = optimizer.init(self._layout(params)[0](params))
+            self.opt_state = optimizer.init(ravel(params))
         except (TypeError, ValueError) as error:
             if self.flatten:
                 error.add_note(
