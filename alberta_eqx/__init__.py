@@ -43,6 +43,7 @@ from alberta_eqx.streams import (
     AbruptChangeStream,
     AbstractSequentialStream,
     AbstractStream,
+    AbstractTDStream,
     CyclicStream,
     DynamicScaleShiftStream,
     NonlinearTeacherStream,
@@ -51,6 +52,7 @@ from alberta_eqx.streams import (
     ScaleDriftStream,
     ScaledStreamWrapper,
     SuttonExperiment1Stream,
+    TDTimeStep,
     TimeStep,
     make_scale_range,
 )
@@ -59,10 +61,8 @@ from alberta_eqx.td import (
     TDIDBD,
     TDLMS,
     AbstractTDOptimizer,
-    AbstractTDStream,
     AutoTDIDBD,
     TDLinearLearner,
-    TDTimeStep,
 )
 
 __version__ = _version("alberta_eqx")

@@ -62,57 +62,17 @@ curvature of the trace, `c = d e`. In supervised learning (and in TD with
 """
 
 import abc
-from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int, PyTree
+from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import AutostepState, IDBDState, Params
 from alberta_eqx.learners import AbstractLinearLearner, StepMetrics, UpdateResult
-from alberta_eqx.streams._base import AbstractStream, StreamState
-
-
-class TDTimeStep(NamedTuple):
-    """One transition of a temporal-difference stream (or a stack of them, with a
-    leading axis).
-
-    **Fields:**
-
-    - `observation`: the features `phi(S_t)`, shape `(feature_dim,)`.
-    - `reward`: `R_{t+1}`, a scalar.
-    - `discount`: `gamma_{t+1}` in `[0, 1]`, a scalar: 0 when `S_{t+1}` is terminal.
-    - `next_observation`: the features `phi(S_{t+1})` (ignored where `discount` is 0).
-    """
-
-    observation: Float[Array, "*steps n"]
-    reward: Float[Array, "*steps"]
-    discount: Float[Array, "*steps"]
-    next_observation: Float[Array, "*steps n"]
-
-
-class AbstractTDStream(AbstractStream):
-    """A stream of transitions (`TDTimeStep`) rather than supervised examples.
-
-    Concrete streams implement `feature_dim`, `init` and `chunk`, as for
-    `AbstractStream`; learn from them with a `TDLinearLearner`.
-    """
-
-    @abc.abstractmethod
-    def chunk(
-        self, state: StreamState, t0: Int[Array, ""], num_steps: int
-    ) -> tuple[TDTimeStep, StreamState]:
-        """Transitions `t0 .. t0 + num_steps - 1`, stacked on a leading axis, and the
-        state after the last of them."""
-
-    def step(self, state: StreamState, t: Int[Array, ""]) -> tuple[TDTimeStep, StreamState]:
-        """The transition at step `t` and the state after it."""
-        timesteps, state = self.chunk(state, t, 1)
-        return jax.tree.map(lambda a: a[0], timesteps), state
-
+from alberta_eqx.streams._base import TDTimeStep
 
 # ---------------------------------------------------------------------------------
 # Optimizers

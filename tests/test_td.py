@@ -9,7 +9,7 @@ import pytest
 import reference
 import reference_td
 
-from alberta_eqx.experiments.random_walk import random_walk_19
+from alberta_eqx.experiments.random_walk import random_walk_19, rms_error
 from alberta_eqx.learners import LinearLearner
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.runners import (
@@ -17,7 +17,7 @@ from alberta_eqx.runners import (
     run_learning_loop,
     run_learning_loop_batched,
 )
-from alberta_eqx.streams.random_walk import RandomWalkTDStream, episode_ends, rms_error
+from alberta_eqx.streams.random_walk import RandomWalkTDStream, episode_ends
 from alberta_eqx.td import TDIDBD, TDLMS, AutoTDIDBD, TDLinearLearner, TDTimeStep
 
 

@@ -11,13 +11,24 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from alberta_eqx.experiments._segments import Progress, in_segments
-from alberta_eqx.streams.random_walk import RandomWalkTDStream, rms_error
+from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import TDIDBD, TDLMS, AbstractTDOptimizer, AutoTDIDBD, TDLinearLearner
 
 # The expected length of an episode from the middle of 19 states: 10 * 10 steps.
 _STEPS_PER_EPISODE = 100
+
+
+def rms_error(learner: TDLinearLearner, true_values: Float[Array, " n"]) -> Float[Array, "*batch"]:
+    """The root-mean-square error of the learner's state values against
+    `true_values`, over the states (tabular features: state i's value is
+    `w_i (+ b)`). Works on batched learners: the result has their batch axes."""
+    values = learner.weights
+    if learner.bias is not None:
+        values = values + learner.bias[..., None]
+    return jnp.sqrt(jnp.mean((values - true_values) ** 2, axis=-1))
 
 
 class RandomWalk19(NamedTuple):

@@ -3,7 +3,9 @@
 from alberta_eqx.streams._base import (
     AbstractSequentialStream,
     AbstractStream,
+    AbstractTDStream,
     StreamState,
+    TDTimeStep,
     TimeStep,
     step_keys,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "AbruptChangeTarget",
     "AbstractSequentialStream",
     "AbstractStream",
+    "AbstractTDStream",
     "CyclicState",
     "CyclicStream",
     "CyclicTarget",
@@ -53,6 +56,7 @@ __all__ = [
     "SignsState",
     "StreamState",
     "SuttonExperiment1Stream",
+    "TDTimeStep",
     "TeacherState",
     "TimeStep",
     "WalkState",

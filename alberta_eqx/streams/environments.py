@@ -28,8 +28,13 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
-from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
-from alberta_eqx.td import AbstractTDStream, TDTimeStep
+from alberta_eqx.streams._base import (
+    AbstractStream,
+    AbstractTDStream,
+    TDTimeStep,
+    TimeStep,
+    step_keys,
+)
 
 
 def _require(module: str, extra: str) -> ModuleType:

@@ -23,8 +23,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
-from alberta_eqx.streams._base import step_keys
-from alberta_eqx.td import AbstractTDStream, TDLinearLearner, TDTimeStep
+from alberta_eqx.streams._base import AbstractTDStream, TDTimeStep, step_keys
 
 
 class WalkPosition(NamedTuple):
@@ -113,16 +112,6 @@ class RandomWalkTDStream(AbstractTDStream):
 def _one_hot(states: Int[Array, " steps"], n: int, dtype) -> Float[Array, "steps n"]:
     """State `i` in `1 .. n` as the unit vector `e_i`; anything else as zeros."""
     return jax.nn.one_hot(states - 1, n, dtype=dtype)
-
-
-def rms_error(learner: TDLinearLearner, true_values: Float[Array, " n"]) -> Float[Array, "*batch"]:
-    """The root-mean-square error of the learner's state values against
-    `true_values`, over the states (tabular features: state i's value is
-    `w_i (+ b)`). Works on batched learners: the result has their batch axes."""
-    values = learner.weights
-    if learner.bias is not None:
-        values = values + learner.bias[..., None]
-    return jnp.sqrt(jnp.mean((values - true_values) ** 2, axis=-1))
 
 
 def episode_ends(discounts: ArrayLike) -> np.ndarray:
