@@ -21,8 +21,18 @@ def _concrete(value: ArrayLike) -> np.ndarray | None:
     return np.asarray(value)
 
 
+def hyperparameter():
+    """Mark a module's field as a hyperparameter: a value the user chose, which
+    learning never changes. `find_divergence` looks past such fields (an infinite
+    `tau` is a choice, not a diverged run); every other floating array of a learner
+    is its state."""
+    return eqx.field(metadata={"hyperparameter": True})
+
+
 def as_float(name: str, value: ArrayLike, dtype=None) -> Array:
-    """A real, finite floating-point scalar array; raises naming `name` otherwise."""
+    """A real, finite floating-point scalar array; raises naming `name` otherwise.
+    Finiteness is checked after the cast to the dtype the value will be used in, so
+    that `1e39`, which is `inf` in float32, is refused."""
     concrete = _concrete(value)
     if concrete is not None:
         if concrete.shape != ():
@@ -33,7 +43,31 @@ def as_float(name: str, value: ArrayLike, dtype=None) -> Array:
             raise ValueError(f"{name} must be finite, got {float(concrete)}")
     if dtype is None and not isinstance(value, jax.Array | np.ndarray):
         dtype = jnp.result_type(float)
-    return jnp.asarray(value, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below
+        array = jnp.asarray(value, dtype=dtype)
+    if concrete is not None:
+        _finite_in(name, concrete, array)
+    return array
+
+
+def _finite_in(name: str, value: np.ndarray, cast: Array) -> None:
+    """Raise if `value` (finite) became non-finite when cast to `cast.dtype`."""
+    if math.isfinite(float(value)) and not math.isfinite(float(cast)):
+        raise ValueError(
+            f"{name} must be finite in {cast.dtype}, got {float(value):g}, which "
+            f"overflows to {float(cast)}"
+        )
+
+
+def float_dtype(name: str, dtype) -> np.dtype:
+    """A real floating-point dtype (float16 ... float64), as a NumPy dtype."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"{name} must be a floating-point dtype, got {dtype!r}") from error
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(f"{name} must be a real floating-point dtype, got {resolved}")
+    return resolved
 
 
 def positive(name: str, value: ArrayLike, dtype=None) -> Array:
@@ -94,19 +128,32 @@ def ordered(low_name: str, low: Array, high_name: str, high: Array) -> None:
 
 def cast_floating(tree, dtype):
     """`tree` with every floating-point array leaf cast to `dtype`, so that a learner
-    built in float64 computes in float64 throughout."""
-    return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
+    built in float64 computes in float64 throughout. A concrete scalar that the cast
+    makes non-finite (a step-size of `1e5` in float16) is refused, naming its field."""
+
+    def cast(path, a):
+        if not eqx.is_inexact_array(a):
+            return a
+        with np.errstate(over="ignore"):  # an overflowing cast is reported below
+            cast = a.astype(dtype)
+        concrete = _concrete(a)
+        if concrete is not None and concrete.shape == ():
+            _finite_in(jax.tree_util.keystr(path, simple=True, separator="."), concrete, cast)
+        return cast
+
+    return jax.tree_util.tree_map_with_path(cast, tree)
 
 
 def scalar_target(y: ArrayLike, dtype, name: str = "y") -> Float[Array, ""]:
     """A real scalar (a target, a reward) cast to `dtype`; the 0.2.x streams give
     shape `(1,)`, which is accepted too. Integers are exact in a float, so they pass;
     complex and boolean values do not."""
+    given = _dtype_of(y)
     y = jnp.asarray(y)
     if y.shape not in ((), (1,)):
         raise ValueError(f"{name} must be a scalar (or shape (1,)), got shape {y.shape}")
     if not jnp.issubdtype(y.dtype, jnp.floating) and not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"{name} must be real, got dtype {y.dtype}")
+        raise TypeError(f"{name} must be real, got dtype {given}")
     return jnp.reshape(y, ()).astype(dtype)
 
 
@@ -114,11 +161,19 @@ def features(x: ArrayLike, feature_dim: int, dtype, name: str = "x") -> Float[Ar
     """An observation of shape `(feature_dim,)`, real floating-point, cast to `dtype`.
     Integer, boolean and complex observations are refused, not cast: a silent cast
     would hide a stream that produces the wrong kind of data."""
+    given = _dtype_of(x)
     x = jnp.asarray(x)
     if x.shape != (feature_dim,):
         raise ValueError(
             f"{name} must have shape ({feature_dim},) for this learner, got {x.shape}"
         )
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {given}")
     return x.astype(dtype)
+
+
+def _dtype_of(value: ArrayLike):
+    """The dtype `value` was given in: a NumPy int64 array keeps int64 here, where
+    `jnp.asarray` (without x64) would report int32."""
+    dtype = getattr(value, "dtype", None)
+    return dtype if dtype is not None else jnp.asarray(value).dtype

@@ -6,13 +6,13 @@ which reads one step of a stream and calls `update`.
 """
 
 import abc
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from alberta_eqx._checks import features, positive_int, scalar_target
+from alberta_eqx._checks import features, float_dtype, positive_int, scalar_target
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 from alberta_eqx.streams._base import TimeStep
@@ -72,6 +72,9 @@ class AbstractLearner(eqx.Module):
 
     feature_dim: eqx.AbstractVar[int]
     normalizer: eqx.AbstractVar[AbstractNormalizer | None]
+    # The type of one stream step that `learn` reads; the runners check a stream's
+    # `chunk` against it. Learners of other kinds of streams declare their own.
+    timestep_type: ClassVar[type] = TimeStep
 
     @abc.abstractmethod
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
@@ -194,7 +197,7 @@ class LinearLearner(AbstractLinearLearner):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
-        dtype = dtype or jnp.result_type(float)
+        dtype = float_dtype("dtype", dtype or jnp.result_type(float))
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
         self.optimizer = optimizer.init(self._params)

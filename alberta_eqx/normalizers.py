@@ -53,8 +53,8 @@ class EMANormalizer(AbstractNormalizer):
     - `epsilon`: floor on the variance and added to the standard deviation.
     """
 
-    decay: Float[Array, ""]
-    epsilon: Float[Array, ""]
+    decay: Float[Array, ""] = _checks.hyperparameter()
+    epsilon: Float[Array, ""] = _checks.hyperparameter()
     mean: Float[Array, " n"] | None
     variance: Float[Array, " n"] | None
     count: Float[Array, ""] | None
@@ -96,7 +96,7 @@ class WelfordNormalizer(AbstractNormalizer):
     - `epsilon`: added to the standard deviation.
     """
 
-    epsilon: Float[Array, ""]
+    epsilon: Float[Array, ""] = _checks.hyperparameter()
     mean: Float[Array, " n"] | None
     m2: Float[Array, " n"] | None
     count: Float[Array, ""] | None

@@ -52,7 +52,7 @@ class LMS(AbstractOptimizer):
     - `step_size`: `alpha > 0`.
     """
 
-    step_size: Float[Array, ""]
+    step_size: Float[Array, ""] = _checks.hyperparameter()
 
     def __init__(self, step_size: ArrayLike = 0.01):
         self.step_size = _checks.positive("step_size", step_size)
@@ -78,8 +78,8 @@ class IDBD(AbstractOptimizer):
       (`0` makes IDBD exactly LMS with `initial_step_size`).
     """
 
-    initial_step_size: Float[Array, ""]
-    meta_step_size: Float[Array, ""]
+    initial_step_size: Float[Array, ""] = _checks.hyperparameter()
+    meta_step_size: Float[Array, ""] = _checks.hyperparameter()
     state: IDBDState | None
 
     def __init__(self, initial_step_size: ArrayLike = 0.01, meta_step_size: ArrayLike = 0.01):
@@ -113,9 +113,9 @@ class Autostep(AbstractOptimizer):
     - `tau`: `tau > 0`, the time scale of `v_i`'s decay (suggested `1e4`).
     """
 
-    initial_step_size: Float[Array, ""]
-    meta_step_size: Float[Array, ""]
-    tau: Float[Array, ""]
+    initial_step_size: Float[Array, ""] = _checks.hyperparameter()
+    meta_step_size: Float[Array, ""] = _checks.hyperparameter()
+    tau: Float[Array, ""] = _checks.hyperparameter()
     state: AutostepState | None
 
     def __init__(

@@ -10,13 +10,16 @@ Everything is compiled once per structure with `eqx.filter_jit`: a second call w
 the same learner type, stream type, step count and options runs without tracing.
 """
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from alberta_eqx._checks import positive_int
@@ -84,6 +87,11 @@ class RunResult(NamedTuple):
     - `normalizer_history`: a `NormalizerHistory`, or None when not tracked.
     - `stream_state`: the stream's state after the last step. To continue the run,
       pass `learner` and this back with `start_step` advanced by `num_steps`.
+    - `first_nonfinite_step`: the index of the first step after whose update a
+      metric (`squared_error`, `error`, `normalizer_mean_var`) or an array of the
+      learner's state (weights, optimizer and normalizer state; not the
+      hyperparameters) was NaN or infinite, or -1 where every step stayed finite.
+      `find_divergence` reads it.
     """
 
     learner: AbstractLearner
@@ -91,6 +99,7 @@ class RunResult(NamedTuple):
     step_size_history: StepSizeHistory | None
     normalizer_history: NormalizerHistory | None
     stream_state: StreamState
+    first_nonfinite_step: Int[Array, "*batch"] | None = None
 
 
 class _Plan(NamedTuple):
@@ -103,6 +112,12 @@ class _Plan(NamedTuple):
     step_size_tracking: StepSizeTrackingConfig | None
     normalizer_tracking: NormalizerTrackingConfig | None
 
+    @property
+    def window_spans_blocks(self) -> bool:
+        """Whether a metrics window is longer than a block: its sums are then carried
+        from block to block, so memory stays within the block whatever the window."""
+        return self.block % self.window != 0
+
 
 # Steps per block where memory allows: a round number, so that a run split at any
 # multiple of it continues bit-identically (see `_block_size`), and enough steps that
@@ -111,6 +126,8 @@ _BLOCK_STEPS = 10_000
 # The most floats generated per block across the whole batch: it caps wide or many-seed
 # blocks, keeping them in cache-friendly memory.
 _BLOCK_BUDGET = 1 << 21
+# Step indices are int32 (the stream protocol's `t`), so a run ends by step 2**31 - 1.
+_LAST_STEP = (1 << 31) - 1
 
 
 def _make_plan(
@@ -152,13 +169,30 @@ def _make_plan(
     if normalizer_tracking is not None and learner.normalizer is None:
         raise ValueError("normalizer_tracking was given but the learner has no normalizer")
     unit = math.gcd(*intervals) if intervals else 1
-    multiple = math.lcm(unit, window)
     if block_size is None:
+        # A block holds whole windows where one fits the memory budget; a longer
+        # window spans blocks, which then depend on the tracking unit only.
+        fits = _block_size(unit, stream.feature_dim, batch_size)
+        multiple = math.lcm(unit, window)
         block_size = _block_size(multiple, stream.feature_dim, batch_size)
-    elif positive_int("block_size", block_size) % multiple:
+        if multiple > fits:
+            block_size = fits
+    else:
+        block_size = positive_int("block_size", block_size)
+        if block_size % unit:
+            raise ValueError(
+                f"block_size ({block_size}) must be a multiple of {unit}, the tracking "
+                f"intervals' greatest common divisor"
+            )
+        if block_size % window and block_size > window:
+            raise ValueError(
+                f"block_size ({block_size}) must be a multiple of metrics_window "
+                f"({window}) or smaller than it"
+            )
+    if block_size % window and window % unit:
         raise ValueError(
-            f"block_size ({block_size}) must be a multiple of {multiple}, the metrics "
-            f"window and the tracking intervals' greatest common divisor"
+            f"metrics_window ({window}) spans blocks of {block_size} steps, so it must "
+            f"be a multiple of {unit}, the tracking intervals' greatest common divisor"
         )
     return _Plan(
         num_steps=num_steps,
@@ -174,7 +208,8 @@ def _block_size(multiple: int, feature_dim: int, batch_size: int) -> int:
     """Steps per block: the least multiple of both `multiple` and `_BLOCK_STEPS` if it
     fits the memory budget, else the largest divisor of that which fits (and is a
     multiple of `multiple`): 5,000 steps for 30 seeds of 10 features, 2,000 for one
-    seed of 1,000.
+    seed of 1,000. When not even `multiple` steps fit, `multiple` (and `_make_plan`
+    lets a metrics window span blocks instead).
 
     It depends on neither the run's length nor its first step, so that a run continued
     from a multiple of it cuts its blocks where the uninterrupted run does, which
@@ -202,12 +237,54 @@ def _filter_scan(f, init, xs):
     return eqx.combine(dynamic, static), out
 
 
-def _learn(learner: AbstractLearner, timesteps: PyTree, plan: _Plan):
-    """Run the learner over a block of `timesteps`: the sequential part of the loop."""
+def _state_arrays(tree) -> list[Array]:
+    """The floating arrays of a learner that learning changes: every one but the
+    fields marked as hyperparameters (`_checks.hyperparameter`) and the
+    hyperparameters that `optax.inject_hyperparams` keeps in an optimizer state."""
+    if isinstance(tree, optax.InjectHyperparamsState | optax.InjectStatefulHyperparamsState):
+        return _state_arrays(tree._replace(hyperparams={}))
+    if isinstance(tree, eqx.Module):
+        return [
+            array
+            for field in dataclasses.fields(tree)
+            if not field.metadata.get("hyperparameter") and not field.metadata.get("static")
+            for array in _state_arrays(getattr(tree, field.name))
+        ]
+    nodes = jax.tree.leaves(tree, is_leaf=lambda x: x is not tree and _has_hyperparameters(x))
+    if nodes == [tree]:
+        return [tree] if eqx.is_inexact_array(tree) else []
+    return [array for node in nodes for array in _state_arrays(node)]
 
-    def step(learner, timestep):
+
+def _has_hyperparameters(node) -> bool:
+    return isinstance(
+        node,
+        eqx.Module | optax.InjectHyperparamsState | optax.InjectStatefulHyperparamsState,
+    )
+
+
+def _all_finite(arrays: list[Array]) -> Bool[Array, ""]:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
+
+
+def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
+    """Run the learner over a block of `timesteps` (steps `t0, t0 + 1, ...`): the
+    sequential part of the loop. `first` is the first step at which a metric or an
+    array of the learner's state was non-finite (-1 until one is)."""
+    n = jax.tree.leaves(timesteps)[0].shape[0]
+    ts = t0 + jnp.arange(n, dtype=jnp.int32)
+
+    def step(carry, x):
+        learner, first = carry
+        timestep, t = x
         learner, result = learner.learn(timestep)
-        return learner, result.metrics
+        # `mean_step_size` is NaN by convention for optimizers without step-sizes; a
+        # diverging step-size shows in the optimizer's state instead.
+        m = result.metrics
+        watched = [m.squared_error, m.error, m.normalizer_mean_var, *_state_arrays(learner)]
+        finite = _all_finite([a for a in watched if a is not None])
+        first = jnp.where(finite | (first >= 0), first, t)
+        return (learner, first), result.metrics
 
     def snapshot(learner):
         ss = plan.step_size_tracking
@@ -217,60 +294,147 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, plan: _Plan):
             None if norm is None else (learner.normalizer.mean, learner.normalizer.var),
         )
 
-    n = jax.tree.leaves(timesteps)[0].shape[0]
+    xs = (timesteps, ts)
     if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
-        learner, metrics = _filter_scan(step, learner, timesteps)
-        return learner, metrics, None
+        (learner, first), metrics = _filter_scan(step, (learner, first), xs)
+        return learner, first, metrics, None
 
-    def unit(learner, unit_timesteps):
-        learner, metrics = _filter_scan(step, learner, unit_timesteps)
-        return learner, (metrics, snapshot(learner))
+    def unit(carry, unit_xs):
+        carry, metrics = _filter_scan(step, carry, unit_xs)
+        return carry, (metrics, snapshot(carry[0]))
 
     whole = n - n % plan.unit
-    head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), timesteps)
-    learner, (metrics, records) = _filter_scan(unit, learner, head)
+    head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), xs)
+    (learner, first), (metrics, records) = _filter_scan(unit, (learner, first), head)
     metrics = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), metrics)
     if whole < n:
-        tail = jax.tree.map(lambda a: a[whole:], timesteps)
-        learner, tail_metrics = _filter_scan(step, learner, tail)
+        tail = jax.tree.map(lambda a: a[whole:], xs)
+        (learner, first), tail_metrics = _filter_scan(step, (learner, first), tail)
         metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, tail_metrics)
-    return learner, metrics, records
+    return learner, first, metrics, records
 
 
-def _block(learner, stream, stream_state, t0, num_steps: int, plan: _Plan):
-    timesteps, stream_state = stream.chunk(stream_state, t0, num_steps)
-    learner, metrics, records = _learn(learner, timesteps, plan)
-    if plan.window > 1:
+def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_steps: int):
+    """Check, once at trace time, that `stream.chunk` returned what the learner reads:
+    a user's stream that returns the wrong rows would otherwise give metrics of the
+    wrong length, silently."""
+    where = f"{type(stream).__name__}.chunk"
+    if not (isinstance(out, tuple) and len(out) == 2) or hasattr(out, "_fields"):
+        raise TypeError(f"{where} must return a pair (timesteps, state), got {type(out).__name__}")
+    expected = learner.timestep_type
+    timesteps = out[0]
+    if not isinstance(timesteps, expected):
+        raise TypeError(
+            f"{where} must return {expected.__name__} timesteps for "
+            f"{type(learner).__name__}, got {type(timesteps).__name__}"
+        )
+    for name, value in timesteps._asdict().items():
+        shape = jnp.shape(value)
+        if name in ("observation", "next_observation"):
+            fits, wanted = (
+                shape == (num_steps, stream.feature_dim),
+                (num_steps, stream.feature_dim),
+            )
+        else:  # a scalar per step; 0.2.x streams give shape (1,) per step
+            fits, wanted = shape in ((num_steps,), (num_steps, 1)), (num_steps,)
+        if not fits:
+            raise ValueError(
+                f"{where} must return {name} of shape {wanted} when asked for "
+                f"num_steps={num_steps}, got {shape}"
+            )
+
+
+def _block(inner, stream: AbstractStream, t0, num_steps: int, plan: _Plan):
+    """Generate steps `t0 .. t0 + num_steps - 1` and learn from them. `inner` is
+    `(learner, stream_state, first)`; the metrics are per step, or per window when
+    the block holds whole windows."""
+    learner, stream_state, first = inner
+    out = stream.chunk(stream_state, t0, num_steps)
+    _check_chunk(stream, learner, out, num_steps)
+    timesteps, stream_state = out
+    learner, first, metrics, records = _learn(learner, timesteps, t0, first, plan)
+    if plan.window > 1 and not plan.window_spans_blocks:
         metrics = jax.tree.map(lambda a: a.reshape(-1, plan.window).mean(axis=1), metrics)
-    return learner, stream_state, metrics, records
+    return (learner, stream_state, first), metrics, records
+
+
+def _flatten(tree):
+    return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)
+
+
+def _join(tree, more):
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), tree, more)
+
+
+def _blocks(carry, stream: AbstractStream, t0, num_steps: int, plan: _Plan, fold):
+    """Steps `t0 .. t0 + num_steps - 1` as a scan over blocks of `plan.block` and a
+    shorter tail block. `carry` is `(inner, acc)`; `fold(acc, metrics)` takes each
+    block's metrics and returns the new `acc` and the block's output. Returns the
+    carry, the stacked outputs and the stacked snapshot records."""
+    num_blocks, tail = divmod(num_steps, plan.block)
+
+    def body(carry, t):
+        inner, acc = carry
+        inner, metrics, records = _block(inner, stream, t, plan.block, plan)
+        acc, out = fold(acc, metrics)
+        return (inner, acc), (out, records)
+
+    starts = t0 + jnp.arange(num_blocks, dtype=jnp.int32) * plan.block
+    carry, (outs, records) = _filter_scan(body, carry, starts)
+    outs, records = _flatten(outs), _flatten(records)
+    if tail:
+        inner, acc = carry
+        t = t0 + jnp.int32(num_blocks * plan.block)
+        inner, metrics, tail_records = _block(inner, stream, t, tail, plan)
+        acc, out = fold(acc, metrics)
+        carry = (inner, acc)
+        outs, records = _join(outs, out), _join(records, tail_records)
+    return carry, outs, records
+
+
+def _kahan_add(total, x):
+    """Add `x` to the compensated sum `total = (sum, compensation)` (Kahan): a window
+    of 10^9 steps sums 10^5 block sums, which plain float32 addition would round
+    away."""
+    s, c = total
+    y = jax.tree.map(jnp.subtract, x, c)
+    t = jax.tree.map(jnp.add, s, y)
+    return t, jax.tree.map(lambda t, s, y: (t - s) - y, t, s, y)
+
+
+def _windows(inner, stream: AbstractStream, start, plan: _Plan):
+    """The run as a scan over metrics windows longer than a block: each window is a
+    scan over blocks whose metrics' sums are carried, so memory stays within one
+    block whatever the window's length."""
+
+    def fold(total, metrics):
+        return _kahan_add(total, jax.tree.map(lambda a: a.sum(axis=0), metrics)), None
+
+    shapes = eqx.filter_eval_shape(lambda i: _block(i, stream, start, plan.block, plan)[1], inner)
+    zero = jax.tree.map(lambda a: jnp.zeros(a.shape[1:], a.dtype), shapes)
+
+    def window(inner, w0):
+        (inner, (total, _)), _, records = _blocks(
+            (inner, (zero, zero)), stream, w0, plan.window, plan, fold
+        )
+        return inner, (jax.tree.map(lambda a: a / plan.window, total), records)
+
+    starts = start + jnp.arange(plan.num_steps // plan.window, dtype=jnp.int32) * plan.window
+    inner, (metrics, records) = _filter_scan(window, inner, starts)
+    return inner, metrics, _flatten(records)
 
 
 def _run(learner: AbstractLearner, stream: AbstractStream, stream_state, start, plan: _Plan):
     """One learner on one seed from step `start`; the batched runners vmap this."""
-    num_blocks, tail = divmod(plan.num_steps, plan.block)
-
-    def body(carry, t0):
-        learner, stream_state = carry
-        learner, stream_state, metrics, records = _block(
-            learner, stream, stream_state, t0, plan.block, plan
+    inner = (learner, stream_state, jnp.asarray(-1, jnp.int32))
+    if plan.window_spans_blocks:
+        inner, metrics, records = _windows(inner, stream, start, plan)
+    else:
+        (inner, _), metrics, records = _blocks(
+            (inner, None), stream, start, plan.num_steps, plan, lambda acc, m: (acc, m)
         )
-        return (learner, stream_state), (metrics, records)
-
-    starts = start + jnp.arange(num_blocks, dtype=jnp.int32) * plan.block
-    (learner, stream_state), (metrics, records) = _filter_scan(
-        body, (learner, stream_state), starts
-    )
-    flatten = lambda tree: jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)  # noqa: E731
-    metrics, records = flatten(metrics), flatten(records)
-    if tail:
-        t0 = start + num_blocks * plan.block
-        learner, stream_state, tail_metrics, tail_records = _block(
-            learner, stream, stream_state, t0, tail, plan
-        )
-        join = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
-        metrics = jax.tree.map(join, metrics, tail_metrics)
-        records = jax.tree.map(join, records, tail_records)
-    return RunResult(learner, metrics, *_histories(records, plan, start), stream_state)
+    learner, stream_state, first = inner
+    return RunResult(learner, metrics, *_histories(records, plan, start), stream_state, first)
 
 
 def _histories(records, plan: _Plan, start):
@@ -327,9 +491,19 @@ def _run_batched(learners, stream, stream_states, start, plan: _Plan, grid: bool
     return result
 
 
-def _start(start_step: int) -> Array:
-    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
+def _start(start_step: int | np.integer, num_steps: int) -> Array:
+    """The first step's index: an `int32`, as the streams' `t` is, so that a run
+    must end by step `2**31 - 1`; a longer one is refused rather than wrapped to
+    negative indices."""
+    integer = isinstance(start_step, int | np.integer) and not isinstance(start_step, bool)
+    if not integer or start_step < 0:
         raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
+    start_step = int(start_step)
+    if start_step + num_steps - 1 > _LAST_STEP:
+        raise ValueError(
+            f"start_step + num_steps must be at most 2**31 (step indices are int32), "
+            f"got start_step={start_step}, num_steps={num_steps}"
+        )
     return jnp.asarray(start_step, jnp.int32)
 
 
@@ -346,6 +520,8 @@ def _check_keys(keys, batched: bool):
     if keys.ndim != expected_ndim:
         what = "a batch of keys, one per seed" if batched else "a single key"
         raise ValueError(f"{name} must be {what}, got shape {keys.shape}")
+    if batched and keys.shape[0] == 0:
+        raise ValueError(f"keys must hold at least one key, got shape {keys.shape}")
     return keys
 
 
@@ -359,7 +535,7 @@ def run_learning_loop(
     normalizer_tracking: NormalizerTrackingConfig | None = None,
     metrics_window: int = 1,
     stream_state: StreamState | None = None,
-    start_step: int = 0,
+    start_step: int | np.integer = 0,
     block_size: int | None = None,
 ) -> RunResult:
     """Run `learner` on `stream` for `num_steps` steps, compiled.
@@ -405,7 +581,7 @@ def run_learning_loop(
     )
     if stream_state is None:
         stream_state = stream.init(key)
-    return _run_single(learner, stream, stream_state, _start(start_step), plan)
+    return _run_single(learner, stream, stream_state, _start(start_step, plan.num_steps), plan)
 
 
 def run_learning_loop_batched(
@@ -418,7 +594,7 @@ def run_learning_loop_batched(
     normalizer_tracking: NormalizerTrackingConfig | None = None,
     metrics_window: int = 1,
     stream_states: StreamState | None = None,
-    start_step: int = 0,
+    start_step: int | np.integer = 0,
     block_size: int | None = None,
 ) -> RunResult:
     """Run many seeds at once, and optionally many hyperparameter configurations.
@@ -462,44 +638,78 @@ def run_learning_loop_batched(
     )
     if stream_states is None:
         stream_states = eqx.filter_vmap(stream.init)(keys)
-    return _run_batched(learner, stream, stream_states, _start(start_step), plan, grid, paired)
+    return _run_batched(
+        learner, stream, stream_states, _start(start_step, plan.num_steps), plan, grid, paired
+    )
 
 
 class Divergence(NamedTuple):
-    """Which runs of a (batched) result became non-finite, and when.
+    """Which runs of a (batched) result became non-finite, and when (NumPy arrays).
 
     **Fields:**
 
-    - `diverged`: per run (shape: the result's batch axes), whether any metric or
-      any of the final learner's arrays is non-finite.
-    - `first_step`: the first step whose metrics are non-finite (the first step of
-      that window, with `metrics_window > 1`), or -1 where the metrics stayed finite.
+    - `diverged`: per run (shape: the result's batch axes), whether a metric or an
+      array of the learner's state became NaN or infinite at some step.
+    - `first_step`: the index of the first such step (its update produced the first
+      non-finite value), or -1 where the run stayed finite.
     """
 
-    diverged: Bool[Array, "*batch"]
-    first_step: Int[Array, "*batch"]
+    diverged: Bool[np.ndarray, "*batch"]
+    first_step: Int[np.ndarray, "*batch"]
+
+    def summary(self) -> str:
+        """One line naming every diverged run and its first non-finite step, for
+        logs and the command line: `"2 of 30 runs diverged: run 4 at step 62, run 17
+        at step 1018"` (`run (c, s)` for a grid's configuration `c` and seed `s`)."""
+        bad = np.argwhere(self.diverged)
+        if self.diverged.ndim == 0:
+            return (
+                f"diverged: first non-finite at step {int(self.first_step)}"
+                if self.diverged
+                else "did not diverge"
+            )
+        runs = ", ".join(
+            f"run {int(i[0]) if len(i) == 1 else tuple(int(j) for j in i)} at step "
+            f"{int(self.first_step[tuple(i)])}"
+            for i in bad
+        )
+        total = self.diverged.size
+        if not runs:
+            return f"none of {total} runs diverged"
+        return f"{len(bad)} of {total} runs diverged: {runs}"
 
 
-def find_divergence(result: RunResult, metrics_window: int = 1) -> Divergence:
-    """Report the runs of `result` that diverged, rather than leaving NaNs to be found.
-    The other runs of a batched result are unaffected and usable as they are.
+def find_divergence(
+    result: RunResult | Sequence[RunResult], metrics_window: int | None = None
+) -> Divergence:
+    """Report the runs of `result` that diverged, and the first non-finite step of
+    each, rather than leaving NaNs to be found. The other runs of a batched result
+    are unaffected and usable as they are.
+
+    The runners watch every step (`RunResult.first_nonfinite_step`), so the step is
+    exact whatever the metrics window, and a learner whose state became non-finite
+    while its metrics stayed finite is found too. Hyperparameters are not watched: an
+    infinite `tau` is a choice, not a divergence.
 
     **Arguments:**
 
-    - `result`: what `run_learning_loop` or `run_learning_loop_batched` returned.
-    - `metrics_window`: the window the run averaged its metrics over.
+    - `result`: what `run_learning_loop` or `run_learning_loop_batched` returned; or
+      the results of a run's consecutive segments (continued with `start_step`), in
+      order, to report the first step over the whole run.
+    - `metrics_window`: accepted for compatibility and not needed: the step is
+      exact whatever the window.
     """
-    metrics = [m for m in result.metrics if m is not None]
-    finite = jnp.all(jnp.stack([jnp.isfinite(m) for m in metrics]), axis=0)  # (*batch, T)
-    batch = finite.shape[:-1]
-    bad = ~finite
-    first = jnp.where(bad.any(-1), jnp.argmax(bad, axis=-1) * metrics_window, -1)
-    learner_ok = [
-        jnp.all(jnp.isfinite(a).reshape(*batch, -1), axis=-1)
-        for a in jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
-    ]
-    diverged = bad.any(-1) | ~jnp.all(jnp.stack(learner_ok), axis=0)
-    return Divergence(diverged, first.astype(jnp.int32))
+    results = [result] if isinstance(result, RunResult) else list(result)
+    records = [r.first_nonfinite_step for r in results]
+    if not records or any(r is None for r in records):
+        raise ValueError(
+            "find_divergence needs results returned by run_learning_loop or "
+            "run_learning_loop_batched (their first_nonfinite_step)"
+        )
+    first = np.asarray(records[0]).astype(np.int64)
+    for later in records[1:]:  # the earliest segment that has one names the step
+        first = np.where(first >= 0, first, np.asarray(later))
+    return Divergence(first >= 0, first)
 
 
 def metrics_to_dicts(metrics: StepMetrics) -> list[dict[str, float]]:

@@ -62,6 +62,7 @@ curvature of the trace, `c = d e`. In supervised learning (and in TD with
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -133,7 +134,7 @@ class TDLMS(AbstractTDOptimizer):
     - `step_size`: `alpha > 0`.
     """
 
-    step_size: Float[Array, ""]
+    step_size: Float[Array, ""] = _checks.hyperparameter()
 
     def __init__(self, step_size: ArrayLike = 0.01):
         self.step_size = _checks.positive("step_size", step_size)
@@ -164,8 +165,8 @@ class TDIDBD(AbstractTDOptimizer):
       gradient, `gamma phi' - phi` (Algorithm 4).
     """
 
-    initial_step_size: Float[Array, ""]
-    meta_step_size: Float[Array, ""]
+    initial_step_size: Float[Array, ""] = _checks.hyperparameter()
+    meta_step_size: Float[Array, ""] = _checks.hyperparameter()
     state: IDBDState | None
     semi_gradient: bool = eqx.field(static=True)
 
@@ -215,9 +216,9 @@ class AutoTDIDBD(AbstractTDOptimizer):
       near 0.025 whatever the initial step-size.
     """
 
-    initial_step_size: Float[Array, ""]
-    meta_step_size: Float[Array, ""]
-    tau: Float[Array, ""]
+    initial_step_size: Float[Array, ""] = _checks.hyperparameter()
+    meta_step_size: Float[Array, ""] = _checks.hyperparameter()
+    tau: Float[Array, ""] = _checks.hyperparameter()
     state: AutostepState | None
     semi_gradient: bool = eqx.field(static=True)
 
@@ -306,7 +307,8 @@ class TDLinearLearner(AbstractLinearLearner):
     bias: Float[Array, ""] | None
     traces: tuple[Float[Array, "..."], ...]
     previous_discount: Float[Array, ""]
-    lambda_: Float[Array, ""]
+    timestep_type: ClassVar[type] = TDTimeStep
+    lambda_: Float[Array, ""] = _checks.hyperparameter()
     optimizer: AbstractTDOptimizer
     feature_dim: int = eqx.field(static=True)
 
@@ -327,7 +329,7 @@ class TDLinearLearner(AbstractLinearLearner):
                 f"optimizer must be a TD optimizer (TDLMS, TDIDBD, AutoTDIDBD), got "
                 f"{type(optimizer).__name__}"
             )
-        dtype = dtype or jnp.result_type(float)
+        dtype = _checks.float_dtype("dtype", dtype or jnp.result_type(float))
         self.lambda_ = _unit_closed("lambda_", lambda_, dtype)
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None

@@ -277,15 +277,23 @@ def test_divergence_is_reported_per_run():
     report = find_divergence(result)
     np.testing.assert_array_equal(report.diverged, [[False, False], [True, True]])
     np.testing.assert_array_equal(report.first_step[0], [-1, -1])
-    metrics = np.stack([result.metrics.squared_error, result.metrics.mean_step_size])
+    metrics = np.stack([result.metrics.squared_error, result.metrics.error])
     for s in range(2):
         first = int(report.first_step[1, s])
         assert first > 0
         assert np.all(np.isfinite(metrics[:, 1, s, :first]))
-        assert not np.all(np.isfinite(metrics[:, 1, s, first]))
+        # the learner is finite after `first` updates and not after `first + 1`
+        learner = LinearLearner(20, IDBD(0.05, 0.5), use_bias=False)
+        key = jax.random.split(jax.random.key(0), 2)[s]
+        before = run_learning_loop(learner, stream, first, key).learner
+        after = run_learning_loop(learner, stream, first + 1, key).learner
+        state = lambda lrn: [lrn.weights, *jax.tree.leaves(lrn.optimizer.state)]  # noqa: E731
+        assert all(np.all(np.isfinite(a)) for a in state(before))
+        assert not all(np.all(np.isfinite(a)) for a in state(after))
     windowed = run_learning_loop_batched(
         learners, stream, 3000, jax.random.split(jax.random.key(0), 2), metrics_window=100
     )
-    coarse = find_divergence(windowed, metrics_window=100)
+    # the step is exact whatever the window
+    coarse = find_divergence(windowed)
     np.testing.assert_array_equal(coarse.diverged, report.diverged)
-    assert np.all(coarse.first_step[1] == report.first_step[1] // 100 * 100)
+    np.testing.assert_array_equal(coarse.first_step, report.first_step)
