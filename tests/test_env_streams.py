@@ -73,6 +73,12 @@ def test_gymnax_256_copies_in_one_call():
     assert np.all(np.isfinite(result.metrics.squared_error))
     # every copy steps its own environment
     assert len(np.unique(np.asarray(result.learner.weights[:, 0]))) == 256
+    # and copy 100 is the run of its key alone
+    alone = run_learning_loop(TDLinearLearner(4, TDLMS(0.01)), stream, 1_000, keys[100])
+    np.testing.assert_allclose(result.learner.weights[100], alone.learner.weights, rtol=1e-5)
+    np.testing.assert_allclose(
+        result.metrics.error[100], alone.metrics.error, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_gymnasium_collect_then_learn():

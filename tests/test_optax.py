@@ -218,3 +218,17 @@ def test_bad_hyperparameters_and_curvature():
     state = tx.init((jnp.zeros(2), jnp.zeros(())))
     with pytest.raises(ValueError, match="curvature"):
         tx.update((jnp.ones(2), jnp.ones(())), state, curvature=jnp.ones(2))
+
+
+def test_lms_matches_the_float64_reference():
+    """`alberta_eqx.optax.lms` against tests/reference.py's LMS (the bias as a weight
+    whose input is 1), step by step."""
+    import reference
+
+    xs, ys = _data(steps=200)
+    params, _ = _train(aeo.lms(0.03), xs, ys)
+    ones = np.ones((xs.shape[0], 1))
+    expected = reference.lms(np.hstack([np.asarray(xs, np.float64), ones]), np.asarray(ys), 0.03)
+    weights = np.stack([w for w, _ in expected])
+    np.testing.assert_allclose(params[0], weights[:, :-1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(params[1], weights[:, -1], rtol=1e-4, atol=1e-5)

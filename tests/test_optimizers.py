@@ -6,8 +6,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
+from jaxtyping import Array, Float
 
-from alberta_eqx import IDBD, LMS, Autostep, EMANormalizer, LinearLearner, WelfordNormalizer
+from alberta_eqx import (
+    IDBD,
+    LMS,
+    AbstractNormalizer,
+    AbstractOptimizer,
+    Autostep,
+    EMANormalizer,
+    LinearLearner,
+    RandomWalkStream,
+    WelfordNormalizer,
+    _checks,
+    run_learning_loop,
+)
 
 
 def _data(seed, steps=300, n=6, scale=1.0):
@@ -214,3 +227,71 @@ def test_bad_shapes_and_types_are_refused():
         learner.update(jnp.ones(3), jnp.ones(2))
     with pytest.raises(TypeError, match="optimizer"):
         LinearLearner(3, optimizer="idbd")
+
+
+class _MaxAbsNormalizer(AbstractNormalizer):
+    """A user's normalizer: divides by the largest magnitude seen so far per feature
+    (mean 0, variance the square of that)."""
+
+    epsilon: Float[Array, ""] = _checks.hyperparameter()
+    mean: Float[Array, " n"] | None
+    peak: Float[Array, " n"] | None
+
+    def __init__(self, epsilon=1e-8):
+        self.epsilon = _checks.positive("epsilon", epsilon)
+        self.mean = self.peak = None
+
+    def init(self, feature_dim, dtype=None):
+        dtype = dtype or self.epsilon.dtype
+        zeros = jnp.zeros(feature_dim, dtype)
+        return eqx.tree_at(
+            lambda s: (s.mean, s.peak), self, (zeros, zeros), is_leaf=lambda x: x is None
+        )
+
+    @property
+    def var(self):
+        return self.peak**2
+
+    def update(self, x):
+        new = eqx.tree_at(lambda s: s.peak, self, jnp.maximum(self.peak, jnp.abs(x)))
+        return new, new.normalize(x)
+
+
+class _SignSGD(AbstractOptimizer):
+    """A user's optimizer: w <- w - alpha sign(g)."""
+
+    step_size: Float[Array, ""] = _checks.hyperparameter()
+
+    def __init__(self, step_size=0.01):
+        self.step_size = _checks.positive("step_size", step_size)
+
+    def init(self, params):
+        return _checks.cast_floating(self, params[0].dtype)
+
+    def step(self, g, c):
+        return jax.tree.map(lambda g: -self.step_size * jnp.sign(g), g), self
+
+    def step_sizes(self, params):
+        return jax.tree.map(lambda p: jnp.full_like(p, self.step_size), params)
+
+
+def test_user_optimizer_and_normalizer_through_a_learner_and_the_runner():
+    """Subclasses written as a user would run in `LinearLearner` and
+    `run_learning_loop`, and equal a float64 NumPy transcription of their rules."""
+    stream = RandomWalkStream(3, feature_std=3.0)
+    learner = LinearLearner(3, _SignSGD(0.02), normalizer=_MaxAbsNormalizer())
+    key = jax.random.key(0)
+    result = run_learning_loop(learner, stream, 300, key)
+    timesteps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 300)
+    xs, ys = np.asarray(timesteps.observation, np.float64), np.asarray(timesteps.target)
+    w, b, peak, errors = np.zeros(3), 0.0, np.zeros(3), []
+    for x, y in zip(xs, ys, strict=True):
+        peak = np.maximum(peak, np.abs(x))
+        x_hat = x / (peak + 1e-8)
+        delta = y - (w @ x_hat + b)
+        w, b = w + 0.02 * np.sign(delta * x_hat), b + 0.02 * np.sign(delta)
+        errors.append(delta)
+    np.testing.assert_allclose(result.metrics.error, errors, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(result.learner.weights, w, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(result.learner.normalizer.peak, peak, rtol=1e-6)
+    np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)

@@ -16,6 +16,7 @@ import pytest
 from alberta_eqx.streams import (
     AbruptChangeStream,
     AbruptChangeTarget,
+    AbstractSequentialStream,
     AbstractStream,
     CyclicStream,
     CyclicTarget,
@@ -577,3 +578,46 @@ def test_wide_draws_are_standard_normal_and_per_step():
     np.testing.assert_array_equal(
         narrow, jax.vmap(lambda k: jax.random.normal(k, (21,)))(keys[:3])
     )
+
+
+class _AR1Stream(AbstractSequentialStream):
+    """A user's sequential stream: x_t = 0.9 x_{t-1} + N(0, I) from fold_in(key, t),
+    target the sum of x_t; only `step` is written, `chunk` is the default scan."""
+
+    @property
+    def feature_dim(self) -> int:
+        return 2
+
+    def init(self, key):
+        return (key, jnp.zeros(2))
+
+    def step(self, state, t):
+        key, x = state
+        x = 0.9 * x + jax.random.normal(jax.random.fold_in(key, t), (2,))
+        return TimeStep(x, jnp.sum(x)), (key, x)
+
+
+def test_sequential_stream_default_chunk_equals_its_steps():
+    stream = _AR1Stream()
+    state = stream.init(jax.random.key(0))
+    chunked, after = stream.chunk(state, jnp.asarray(5), 20)
+    steps = []
+    for t in range(5, 25):
+        timestep, state = stream.step(state, jnp.asarray(t))
+        steps.append(timestep)
+    np.testing.assert_array_equal(chunked.observation, np.stack([s.observation for s in steps]))
+    np.testing.assert_array_equal(chunked.target, np.stack([s.target for s in steps]))
+    np.testing.assert_array_equal(after[1], state[1])
+    # and the runners take it, in blocks (the continuation from step 5 included)
+    from alberta_eqx import LMS, LinearLearner, run_learning_loop
+
+    run = run_learning_loop(
+        LinearLearner(2, LMS(0.1)),
+        stream,
+        20,
+        jax.random.key(0),
+        block_size=7,
+        stream_state=stream.init(jax.random.key(0)),
+        start_step=5,
+    )
+    np.testing.assert_allclose(run.stream_state[1], state[1], rtol=1e-6)

@@ -38,6 +38,7 @@ def _namespace() -> dict:
         "eqx": eqx,
         "jax": jax,
         "jnp": jnp,
+        "np": np,
         "save_checkpoint": save_checkpoint,
         "learner": alberta_eqx.LinearLearner(3),
         "stream": alberta_eqx.RandomWalkStream(3),
