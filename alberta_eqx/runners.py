@@ -250,9 +250,11 @@ def _state_arrays(tree) -> list[Array]:
             if not field.metadata.get("hyperparameter") and not field.metadata.get("static")
             for array in _state_arrays(getattr(tree, field.name))
         ]
-    nodes = jax.tree.leaves(tree, is_leaf=lambda x: x is not tree and _has_hyperparameters(x))
-    if nodes == [tree]:
+    if eqx.is_array(tree):
         return [tree] if eqx.is_inexact_array(tree) else []
+    nodes = jax.tree.leaves(tree, is_leaf=lambda x: x is not tree and _has_hyperparameters(x))
+    if len(nodes) == 1 and nodes[0] is tree:  # a leaf that is not an array
+        return []
     return [array for node in nodes for array in _state_arrays(node)]
 
 
