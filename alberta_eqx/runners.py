@@ -88,10 +88,12 @@ class RunResult(NamedTuple):
     - `stream_state`: the stream's state after the last step. To continue the run,
       pass `learner` and this back with `start_step` advanced by `num_steps`.
     - `first_nonfinite_step`: the index of the first step after whose update a
-      metric (`squared_error`, `error`, `normalizer_mean_var`) or an array of the
-      learner's state (weights, optimizer and normalizer state; not the
-      hyperparameters) was NaN or infinite, or -1 where every step stayed finite.
-      `find_divergence` reads it.
+      metric (`squared_error`, `error`, `normalizer_mean_var`) was NaN or
+      infinite, or -1 where every step stayed finite. The learner's state (weights,
+      optimizer and normalizer state; not the hyperparameters) is checked at the
+      end of every block: a state that became non-finite while the metrics stayed
+      finite is reported at the last step of that block. `find_divergence` reads
+      it.
     """
 
     learner: AbstractLearner
@@ -265,28 +267,14 @@ def _has_hyperparameters(node) -> bool:
     )
 
 
-def _all_finite(arrays: list[Array]) -> Bool[Array, ""]:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
-
-
 def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
     """Run the learner over a block of `timesteps` (steps `t0, t0 + 1, ...`): the
-    sequential part of the loop. `first` is the first step at which a metric or an
-    array of the learner's state was non-finite (-1 until one is)."""
-    n = jax.tree.leaves(timesteps)[0].shape[0]
-    ts = t0 + jnp.arange(n, dtype=jnp.int32)
+    sequential part of the loop. `first` is the first step after whose update a
+    metric or an array of the learner's state was non-finite (-1 until one is)."""
 
-    def step(carry, x):
-        learner, first = carry
-        timestep, t = x
+    def step(learner, timestep):
         learner, result = learner.learn(timestep)
-        # `mean_step_size` is NaN by convention for optimizers without step-sizes; a
-        # diverging step-size shows in the optimizer's state instead.
-        m = result.metrics
-        watched = [m.squared_error, m.error, m.normalizer_mean_var, *_state_arrays(learner)]
-        finite = _all_finite([a for a in watched if a is not None])
-        first = jnp.where(finite | (first >= 0), first, t)
-        return (learner, first), result.metrics
+        return learner, result.metrics
 
     def snapshot(learner):
         ss = plan.step_size_tracking
@@ -296,24 +284,39 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
             None if norm is None else (learner.normalizer.mean, learner.normalizer.var),
         )
 
-    xs = (timesteps, ts)
+    n = jax.tree.leaves(timesteps)[0].shape[0]
+    records = None
     if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
-        (learner, first), metrics = _filter_scan(step, (learner, first), xs)
-        return learner, first, metrics, None
+        learner, out = _filter_scan(step, learner, timesteps)
+    else:
 
-    def unit(carry, unit_xs):
-        carry, metrics = _filter_scan(step, carry, unit_xs)
-        return carry, (metrics, snapshot(carry[0]))
+        def unit(learner, unit_timesteps):
+            learner, out = _filter_scan(step, learner, unit_timesteps)
+            return learner, (out, snapshot(learner))
 
-    whole = n - n % plan.unit
-    head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), xs)
-    (learner, first), (metrics, records) = _filter_scan(unit, (learner, first), head)
-    metrics = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), metrics)
-    if whole < n:
-        tail = jax.tree.map(lambda a: a[whole:], xs)
-        (learner, first), tail_metrics = _filter_scan(step, (learner, first), tail)
-        metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, tail_metrics)
-    return learner, first, metrics, records
+        whole = n - n % plan.unit
+        head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), timesteps)
+        learner, (out, records) = _filter_scan(unit, learner, head)
+        out = _flatten(out)
+        if whole < n:
+            tail = jax.tree.map(lambda a: a[whole:], timesteps)
+            learner, tail_out = _filter_scan(step, learner, tail)
+            out = _join(out, tail_out)
+    metrics = out
+    # The metrics are checked per step, vectorised after the scan (at no cost to the
+    # sequential loop); `mean_step_size` is NaN by convention for optimizers without
+    # step-sizes, and a diverging step-size shows in the optimizer's state. The state
+    # is checked once, at the end of the block: checking it every step tripled the
+    # time of a single small learner's loop. A state that became non-finite while
+    # every metric of the block stayed finite is reported at the block's last step.
+    bad = jnp.zeros(n, bool)
+    for a in (metrics.squared_error, metrics.error, metrics.normalizer_mean_var):
+        if a is not None:
+            bad = bad | ~jnp.isfinite(a)
+    for a in _state_arrays(learner):
+        bad = bad.at[-1].set(bad[-1] | ~jnp.all(jnp.isfinite(a)))
+    found = jnp.where(bad.any(), t0 + jnp.argmax(bad).astype(jnp.int32), -1)
+    return learner, jnp.where(first >= 0, first, found), metrics, records
 
 
 def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_steps: int):
@@ -688,10 +691,11 @@ def find_divergence(
     each, rather than leaving NaNs to be found. The other runs of a batched result
     are unaffected and usable as they are.
 
-    The runners watch every step (`RunResult.first_nonfinite_step`), so the step is
-    exact whatever the metrics window, and a learner whose state became non-finite
-    while its metrics stayed finite is found too. Hyperparameters are not watched: an
-    infinite `tau` is a choice, not a divergence.
+    The runners check every step's metrics (`RunResult.first_nonfinite_step`), so
+    the step is exact whatever the metrics window; a learner whose state became
+    non-finite while its metrics stayed finite is found too, at the end of the block
+    where it happened. Hyperparameters are not checked: an infinite `tau` is a
+    choice, not a divergence.
 
     **Arguments:**
 

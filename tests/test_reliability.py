@@ -250,13 +250,18 @@ class _GrowingLMS(AbstractOptimizer):
 
 
 def test_find_divergence_sees_a_state_that_is_not_in_the_metrics():
-    """Only the optimizer's state becomes non-finite: the old report said
-    "diverged" with step -1."""
+    """Only the optimizer's state becomes non-finite (after step 38): the old report
+    said "diverged" with step -1; now the end of the block where it happened."""
     learner = LinearLearner(3, _GrowingLMS())
     result = run_learning_loop(learner, RandomWalkStream(3), 50, jax.random.key(0))
     assert np.all(np.isfinite(result.metrics.squared_error))
-    report = find_divergence(result)
-    assert bool(report.diverged) and int(report.first_step) == 38
+    report = find_divergence(result)  # found at the end of its block (one of 50)
+    assert bool(report.diverged) and int(report.first_step) == 49
+    for block_size, step in ((20, 39), (1, 38)):
+        result = run_learning_loop(
+            learner, RandomWalkStream(3), 50, jax.random.key(0), block_size=block_size
+        )
+        assert int(find_divergence(result).first_step) == step
 
 
 def test_find_divergence_over_segments_and_summary():
