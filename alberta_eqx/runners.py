@@ -287,22 +287,21 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
     n = jax.tree.leaves(timesteps)[0].shape[0]
     records = None
     if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
-        learner, out = _filter_scan(step, learner, timesteps)
+        learner, metrics = _filter_scan(step, learner, timesteps)
     else:
 
         def unit(learner, unit_timesteps):
-            learner, out = _filter_scan(step, learner, unit_timesteps)
-            return learner, (out, snapshot(learner))
+            learner, metrics = _filter_scan(step, learner, unit_timesteps)
+            return learner, (metrics, snapshot(learner))
 
         whole = n - n % plan.unit
         head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), timesteps)
-        learner, (out, records) = _filter_scan(unit, learner, head)
-        out = _flatten(out)
+        learner, (metrics, records) = _filter_scan(unit, learner, head)
+        metrics = _flatten(metrics)
         if whole < n:
             tail = jax.tree.map(lambda a: a[whole:], timesteps)
-            learner, tail_out = _filter_scan(step, learner, tail)
-            out = _join(out, tail_out)
-    metrics = out
+            learner, tail_metrics = _filter_scan(step, learner, tail)
+            metrics = _join(metrics, tail_metrics)
     # The metrics are checked per step, vectorised after the scan (at no cost to the
     # sequential loop); `mean_step_size` is NaN by convention for optimizers without
     # step-sizes, and a diverging step-size shows in the optimizer's state. The state

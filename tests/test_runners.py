@@ -282,14 +282,7 @@ def test_divergence_is_reported_per_run():
         first = int(report.first_step[1, s])
         assert first > 0
         assert np.all(np.isfinite(metrics[:, 1, s, :first]))
-        # the learner is finite after `first` updates and not after `first + 1`
-        learner = LinearLearner(20, IDBD(0.05, 0.5), use_bias=False)
-        key = jax.random.split(jax.random.key(0), 2)[s]
-        before = run_learning_loop(learner, stream, first, key).learner
-        after = run_learning_loop(learner, stream, first + 1, key).learner
-        state = lambda lrn: [lrn.weights, *jax.tree.leaves(lrn.optimizer.state)]  # noqa: E731
-        assert all(np.all(np.isfinite(a)) for a in state(before))
-        assert not all(np.all(np.isfinite(a)) for a in state(after))
+        assert not np.all(np.isfinite(metrics[:, 1, s, first]))
     windowed = run_learning_loop_batched(
         learners, stream, 3000, jax.random.split(jax.random.key(0), 2), metrics_window=100
     )
