@@ -51,11 +51,14 @@ def as_float(name: str, value: ArrayLike, dtype=None) -> Array:
 
 
 def _finite_in(name: str, value: np.ndarray, cast: Array) -> None:
-    """Raise if `value` (finite) became non-finite when cast to `cast.dtype`."""
-    if math.isfinite(float(value)) and not math.isfinite(float(cast)):
+    """Raise if `value` (finite) becomes non-finite when cast to `cast.dtype`. The
+    cast is redone in NumPy: under `jax.jit` even a constant's cast is a tracer."""
+    with np.errstate(over="ignore"):
+        converted = float(np.asarray(value).astype(np.dtype(cast.dtype)))
+    if math.isfinite(float(value)) and not math.isfinite(converted):
         raise ValueError(
             f"{name} must be finite in {cast.dtype}, got {float(value):g}, which "
-            f"overflows to {float(cast)}"
+            f"overflows to {converted}"
         )
 
 
