@@ -6,7 +6,7 @@ which reads one step of a stream and calls `update`.
 """
 
 import abc
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -72,6 +72,7 @@ class AbstractLearner(eqx.Module):
 
     feature_dim: eqx.AbstractVar[int]
     normalizer: eqx.AbstractVar[AbstractNormalizer | None]
+    accepts_missing_targets: ClassVar[bool] = False  # True: NaN in y marks "no target"
 
     @abc.abstractmethod
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:

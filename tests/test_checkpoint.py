@@ -1,6 +1,7 @@
 """Checkpoints: exact resume across processes, refusal of mismatched, truncated,
 corrupted or newer files with a message naming the problem, and atomic saves."""
 
+import hashlib
 import json
 import os
 import signal
@@ -176,17 +177,24 @@ def _load(path):
     )
 
 
+MAGIC = b"alberta_eqx checkpoint 2\n"
+
+
 def _parts(path):
-    """The file as (magic, header dict, payload)."""
+    """The file as (header dict, payload)."""
     data = path.read_bytes()
-    start = len(checkpoint._MAGIC) + 8
-    (length,) = struct.unpack_from("<Q", data, len(checkpoint._MAGIC))
+    assert data.startswith(MAGIC)
+    start = len(MAGIC) + 8 + 32
+    (length,) = struct.unpack_from("<Q", data, len(MAGIC))
     return json.loads(data[start : start + length]), data[start + length :]
 
 
-def _write(path, header, payload):
-    encoded = json.dumps(header).encode()
-    path.write_bytes(checkpoint._MAGIC + struct.pack("<Q", len(encoded)) + encoded + payload)
+def _write(path, header, payload, magic=MAGIC, encoded=None):
+    """A checkpoint file with this header (its checksum right: the header is what a
+    bad writer would write)."""
+    encoded = json.dumps(header).encode() if encoded is None else encoded
+    digest = hashlib.sha256(encoded).digest()
+    path.write_bytes(magic + struct.pack("<Q", len(encoded)) + digest + encoded + payload)
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.99])
@@ -204,8 +212,8 @@ def test_newer_format_version_is_refused(tmp_path):
     _save(path, LinearLearner(4, IDBD()))
     header, payload = _parts(path)
     header["format_version"] = checkpoint.FORMAT_VERSION + 1
-    _write(path, header, payload)
-    with pytest.raises(CheckpointError, match=r"format version 2.*reads format versions up to 1"):
+    _write(path, header, payload, magic=b"alberta_eqx checkpoint 3\n")
+    with pytest.raises(CheckpointError, match=r"format version 3.*reads format versions up to 2"):
         _load(path)
 
 
@@ -216,11 +224,11 @@ def test_corrupted_header_and_payload_are_refused(tmp_path):
     encoded = json.dumps(header).encode()
     broken = bytearray(encoded)
     broken[len(broken) // 2] = ord("}")
-    path.write_bytes(checkpoint._MAGIC + struct.pack("<Q", len(broken)) + bytes(broken) + payload)
+    _write(path, header, payload, encoded=bytes(broken))
     with pytest.raises(CheckpointError, match="corrupted header"):
         _load(path)
     _write(path, {k: v for k, v in header.items() if k != "learner"}, payload)
-    with pytest.raises(CheckpointError, match=r"corrupted header .*missing \['learner'\]"):
+    with pytest.raises(CheckpointError, match=r"corrupted header: missing \['learner'\]"):
         _load(path)
     flipped = bytearray(payload)
     flipped[-1] ^= 0xFF
@@ -247,7 +255,7 @@ def test_failing_serialiser_leaves_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(eqx, "tree_serialise_leaves", half_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        _save(path, LinearLearner(4, IDBD(0.5, 0.5)))
+        _save(path, LinearLearner(4, IDBD(0.02, 0.02)))
     assert path.read_bytes() == before
     assert _file_names(tmp_path) == ["c.ckpt"]
 
@@ -263,7 +271,7 @@ def test_crash_while_writing_the_file_leaves_the_old_file(tmp_path, monkeypatch)
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError, match="power cut"):
-        _save(path, LinearLearner(4, IDBD(0.5, 0.5)))
+        _save(path, LinearLearner(4, IDBD(0.02, 0.02)))
     assert path.read_bytes() == before
     assert _file_names(tmp_path) == ["c.ckpt"]
     _load(path)
