@@ -14,9 +14,10 @@ the learner bit for bit.
 import os
 import threading
 import types
+from collections.abc import Sequence
 
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.checkpoint import load_checkpoint, save_checkpoint
@@ -154,11 +155,15 @@ class DurableLearner:
         """The learner as it is now."""
         return self._online.learner
 
-    def predict(self, x: Float[ArrayLike, " n"]) -> Float[Array, ""]:
+    def predict(self, x: Real[ArrayLike, " n"] | Sequence[float | int]) -> Float[Array, ""]:
         """The prediction for `x`, without learning from it."""
         return self._online.predict(x)
 
-    def update(self, x: Float[ArrayLike, " n"], y: ArrayLike) -> UpdateResult:
+    def update(
+        self,
+        x: Real[ArrayLike, " n"] | Sequence[float | int],
+        y: ArrayLike | Sequence[float | int],
+    ) -> UpdateResult:
         """Learn from one event and journal it; once this returns, the event is
         durable (as the `fsync` policy promises). Returns its `UpdateResult`.
 

@@ -19,13 +19,14 @@ and returns (an MLP and its optimizer state are dozens). So `OnlineLearner`:
 
 import math
 import threading
+from collections.abc import Sequence
 from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from alberta_eqx.learners import AbstractLearner, UpdateResult
 
@@ -173,7 +174,7 @@ class OnlineLearner:
         with self._lock:
             return self._unpack(self._buffers)
 
-    def _convert(self, name: str, value: ArrayLike) -> np.ndarray:
+    def _convert(self, name: str, value: ArrayLike | Sequence[float | int]) -> np.ndarray:
         """`value` as a NumPy array of the learner's dtype. Everything goes through
         NumPy, JAX arrays included: `jax.jit` keys its cache on the argument types
         (NumPy or JAX, weak or strong type), so one compiled entry serves them all."""
@@ -185,7 +186,11 @@ class OnlineLearner:
                 array = array.astype(self.dtype)
         return array
 
-    def update(self, x: Float[ArrayLike, " n"], y: ArrayLike) -> UpdateResult:
+    def update(
+        self,
+        x: Real[ArrayLike, " n"] | Sequence[float | int],
+        y: ArrayLike | Sequence[float | int],
+    ) -> UpdateResult:
         """Predict `x`, learn from the target `y`; returns the step's `UpdateResult`
         (the prediction made before learning, the error, the metrics) as NumPy arrays.
 
@@ -229,7 +234,7 @@ class OnlineLearner:
             what, f"event refused: {detail}; the learner is unchanged (nonfinite='raise')"
         )
 
-    def predict(self, x: Float[ArrayLike, " n"]) -> Float[Array, ""]:
+    def predict(self, x: Real[ArrayLike, " n"] | Sequence[float | int]) -> Float[Array, ""]:
         """The prediction for `x`, without learning from it."""
         x = self._convert("x", x)
         with self._lock:
