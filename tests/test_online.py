@@ -169,4 +169,4 @@ def test_one_compiled_entry_whatever_the_input_types():
     with pytest.raises(TypeError, match="x must hold real numbers, got dtype complex|param.* 'x'"):
         online.update(np.ones(3, np.complex64), 1.0)
     with pytest.raises(TypeError, match="y must hold real numbers"):
-        online.update(np.ones(3), "1.0")
+        online.update(np.ones(3), np.array("1.0"))
