@@ -294,7 +294,11 @@ def _header_problem(header: Any, version: int) -> str | None:
         return f"it is a JSON {type(header).__name__}, not an object"
     if header.keys() != _HEADER_FIELDS:
         missing, extra = _HEADER_FIELDS - header.keys(), header.keys() - _HEADER_FIELDS
-        return f"missing {sorted(missing)}, unknown {sorted(extra)}"
+        return ", ".join(
+            f"{what} {sorted(fields)}"
+            for what, fields in (("missing", missing), ("unknown", extra))
+            if fields
+        )
     checks = {
         "format_version": header["format_version"] == version
         and _is_int(header["format_version"]),
