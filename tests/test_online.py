@@ -166,7 +166,7 @@ def test_one_compiled_entry_whatever_the_input_types():
     assert online._update._cache_size() == 1
     assert online.events == len(xs) * len(ys)
     # our message, or the runtime type checker's
-    with pytest.raises(TypeError, match=r"x must hold real numbers, got dtype complex|param.* 'x'"):
+    with pytest.raises(TypeError, match=r"x must hold real numbers, got dtype complex|'x'"):
         online.update(np.ones(3, np.complex64), 1.0)
     with pytest.raises(TypeError, match="y must hold real numbers"):
         online.update(np.ones(3), np.array("1.0"))
