@@ -151,12 +151,15 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path):
         )
         if kill % 5 == 4:  # now and then while it starts: restoring, replaying
             time.sleep(moments.uniform(0.0, 1.5))
-            start = None
-        else:
+            start = first = None
+        else:  # while it learns: after its first acknowledgement (it compiles first)
             start = daemon.stdout.readline().split()
+            first = daemon.stdout.readline()
             time.sleep(moments.uniform(0.0, 0.3))
         daemon.send_signal(signal.SIGKILL)
         lines = daemon.communicate()[0].split("\n")
+        if first is not None:
+            lines.insert(0, first.strip())
         if start is None:
             start = lines.pop(0).split() if lines[0].startswith("start") else None
         if start is not None:
@@ -168,7 +171,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path):
             acknowledged = restored + len(printed)
             checked += 1
         assert daemon.returncode == -signal.SIGKILL
-    assert checked >= 16 and acknowledged > 1_000  # the checks above did run
+    assert checked >= 16 and acknowledged > 300  # the checks above did run
     final = ae.DurableLearner(learner(), tmp_path)
     assert acknowledged <= final.events <= acknowledged + 1
     assert digest(final.learner) == reference.digest(final.events)

@@ -6,6 +6,12 @@ periodically, so that a restarted process resumes exactly where it stopped
 
 from alberta_eqx.online._durable import DurableLearner
 from alberta_eqx.online._journal import JournalError
-from alberta_eqx.online._learner import NonFiniteEventError, OnlineLearner
+from alberta_eqx.online._learner import NonFiniteEventError, OnlineLearner, OnlineResult
 
-__all__ = ["DurableLearner", "JournalError", "NonFiniteEventError", "OnlineLearner"]
+__all__ = [
+    "DurableLearner",
+    "JournalError",
+    "NonFiniteEventError",
+    "OnlineLearner",
+    "OnlineResult",
+]

@@ -21,10 +21,15 @@ from jaxtyping import Array, ArrayLike, Float, Real
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.checkpoint import load_checkpoint, save_checkpoint
-from alberta_eqx.learners import AbstractLearner, UpdateResult
+from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.online import _journal
 from alberta_eqx.online._journal import JournalError
-from alberta_eqx.online._learner import NonFiniteEventError, NonFinitePolicy, OnlineLearner
+from alberta_eqx.online._learner import (
+    NonFiniteEventError,
+    NonFinitePolicy,
+    OnlineLearner,
+    OnlineResult,
+)
 
 try:
     import fcntl
@@ -163,9 +168,9 @@ class DurableLearner:
         self,
         x: Real[ArrayLike, " n"] | Sequence[float | int],
         y: ArrayLike | Sequence[float | int],
-    ) -> UpdateResult:
+    ) -> OnlineResult:
         """Learn from one event and journal it; once this returns, the event is
-        durable (as the `fsync` policy promises). Returns its `UpdateResult`.
+        durable (as the `fsync` policy promises). Returns its `OnlineResult`.
 
         **Raises:** `NonFiniteEventError` under `nonfinite="raise"` (nothing is
         journaled); `RuntimeError` after a journal write failed (the learner in memory

@@ -20,7 +20,7 @@ and returns (an MLP and its optimizer state are dozens). So `OnlineLearner`:
 import math
 import threading
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -65,6 +65,56 @@ def _all_finite(arrays) -> Array:
     return jnp.stack(checks).all() if checks else jnp.array(True)
 
 
+class OnlineResult:
+    """What `OnlineLearner.update` returns: the learner's result (an `UpdateResult`
+    for the supervised learners), read back from the device in one array and unpacked
+    into NumPy values the first time one of its fields is read, so that a daemon that
+    does not read it pays nothing for it.
+
+    Its fields read as the result's (`result.prediction`, `result.error`,
+    `result.metrics.squared_error`, ...), it unpacks as the result does
+    (`prediction, error, metrics = result`), and `result.unpacked` is the result
+    itself.
+    """
+
+    __slots__ = ("_host", "_layout", "_unpacked")
+
+    def __init__(self, host: np.ndarray, layout: tuple):
+        self._host, self._layout, self._unpacked = host, layout, None
+
+    @property
+    def unpacked(self) -> UpdateResult | Any:
+        """The learner's result (its own type), with NumPy leaves."""
+        if self._unpacked is None:
+            host, (result_def, scalars, layout) = self._host, self._layout
+            if scalars is not None:
+                parts = list(host[:scalars])
+            else:
+                parts, start = [], 0
+                for shape, dtype, size in layout:
+                    part = host[start] if shape == () else host[start : start + size]
+                    part = part.reshape(shape)
+                    parts.append(part if part.dtype == dtype else part.astype(dtype))
+                    start += size
+            self._unpacked = result_def.unflatten(parts)
+        return self._unpacked
+
+    def __getattr__(self, name: str):  # the fields: prediction, error, metrics, ...
+        return getattr(self.unpacked, name)
+
+    def __iter__(self):
+        return iter(self.unpacked)
+
+    def __len__(self) -> int:
+        return len(self.unpacked)
+
+    def __getitem__(self, index):
+        return self.unpacked[index]
+
+    def __repr__(self) -> str:
+        return f"OnlineResult({self.unpacked!r})"
+
+
 class OnlineLearner:
     """A learner kept ready for single-event updates (a mutable holder, unlike the
     learners themselves: a daemon keeps one and feeds it events).
@@ -100,8 +150,8 @@ class OnlineLearner:
     **Threads:** every method takes a lock, so threads may share one `OnlineLearner`;
     their events are applied one at a time, in the order they take the lock.
 
-    **Results:** `update` waits for the event to be learned and returns its
-    `UpdateResult` as NumPy arrays (already on the host).
+    **Results:** `update` waits for the event to be learned and returns an
+    `OnlineResult`, which reads as the learner's `UpdateResult` with NumPy values.
     """
 
     def __init__(self, learner: AbstractLearner, *, nonfinite: NonFinitePolicy = "raise"):
@@ -142,12 +192,15 @@ class OnlineLearner:
             new, result = unpack(buffers).update(x, y)
             new_buffers = _pack(jax.tree.leaves(eqx.filter(new, eqx.is_array)))
             outputs, result_def = jax.tree.flatten(result)
-            # Runs while tracing: how the host splits the packed result again.
+            packed_dtype = jnp.result_type(*outputs, self.dtype)
+            # Runs while tracing: how the host splits the packed result again (in one
+            # slice when every output is a scalar of the packed dtype, the usual case).
+            scalars = all(o.shape == () and o.dtype == packed_dtype for o in outputs)
             self._layouts[(x.shape, y.shape)] = (
                 result_def,
+                len(outputs) if scalars else None,
                 [(o.shape, o.dtype, math.prod(o.shape)) for o in outputs],
             )
-            packed_dtype = jnp.result_type(*outputs, self.dtype)
             packed = [jnp.ravel(o).astype(packed_dtype) for o in outputs]
             if nonfinite != "allow":
                 y_ok = ~jnp.isinf(y).any() if missing_ok else jnp.isfinite(y).all()
@@ -190,30 +243,30 @@ class OnlineLearner:
         self,
         x: Real[ArrayLike, " n"] | Sequence[float | int],
         y: ArrayLike | Sequence[float | int],
-    ) -> UpdateResult:
-        """Predict `x`, learn from the target `y`; returns the step's `UpdateResult`
-        (the prediction made before learning, the error, the metrics) as NumPy arrays.
+    ) -> "OnlineResult":
+        """Predict `x`, learn from the target `y`; returns the step's result (an
+        `OnlineResult`: the learner's `UpdateResult`, with the prediction made before
+        learning, the error and the metrics, as NumPy values, unpacked when read).
 
         **Raises:** `NonFiniteEventError` under `nonfinite="raise"` (see the class).
         """
-        x, y = self._convert("x", x), self._convert("y", y)
+        # The common case (float32 NumPy arrays) without a method call: this is the
+        # whole of the per-event Python cost, so it is kept short.
+        if type(x) is not np.ndarray or x.dtype != self.dtype:
+            x = self._convert("x", x)
+        if type(y) is not np.ndarray or y.dtype != self.dtype:
+            y = self._convert("y", y)
         with self._lock:
             self._buffers, packed = self._update(self._buffers, x, y)
             host = np.asarray(packed)
-            status = _OK if self.nonfinite == "allow" else int(host[-1])
+            status = _OK if self.nonfinite == "allow" else host[-1]
             if status == _OK:
                 self.events += 1
             elif self.nonfinite == "skip":
                 self.skipped += 1
         if status != _OK and self.nonfinite == "raise":
-            raise self._refusal(status, x, y)
-        result_def, layout = self._layouts[(np.shape(x), np.shape(y))]
-        parts, start = [], 0
-        for shape, dtype, size in layout:
-            part = host[start] if shape == () else host[start : start + size].reshape(shape)
-            parts.append(part if part.dtype == dtype else part.astype(dtype))
-            start += size
-        return result_def.unflatten(parts)
+            raise self._refusal(int(status), x, y)
+        return OnlineResult(host, self._layouts[x.shape, y.shape])
 
     def _refusal(self, status: int, x: ArrayLike, y: ArrayLike) -> NonFiniteEventError:
         what = _WHAT[status]
