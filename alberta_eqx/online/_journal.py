@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from alberta_eqx.checkpoint import _fsync_directory
+from alberta_eqx.checkpoint._files import fsync_directory
 
 _MAGIC = b"alberta_eqx journal 1\n"
 _FRAME = struct.Struct("<II")  # payload length, CRC-32
@@ -121,7 +121,7 @@ def create(path: str, dtype: np.dtype) -> None:
     finally:
         os.close(fd)
     os.replace(temporary, path)
-    _fsync_directory(os.path.dirname(path) or ".")  # the rename, durably
+    fsync_directory(os.path.dirname(path) or ".")  # the rename, durably
 
 
 class Writer:
