@@ -170,3 +170,30 @@ def test_one_compiled_entry_whatever_the_input_types():
         online.update(np.ones(3, np.complex64), 1.0)
     with pytest.raises(TypeError, match="y must hold real numbers"):
         online.update(np.ones(3), np.array("1.0"))
+
+
+class _VectorTarget(ae.LinearLearner):
+    """A learner of a vector target (its mean), whose error is reported per entry: a
+    result with a non-scalar leaf, as a multi-head learner's."""
+
+    def update(self, x, y):
+        new, result = super().update(x, jnp.mean(y))
+        return new, result._replace(error=y - result.prediction)
+
+
+def test_the_result_unpacks_as_the_learners_own():
+    learner = _VectorTarget(3, ae.IDBD(0.05, 0.01))
+    online = ae.OnlineLearner(learner)
+    for step in range(3):
+        x, y = jnp.array([1.0, -1.0, 0.5]) * step, jnp.array([1.0, 2.0, 4.0])
+        result = online.update(x, y)
+        learner, expected = learner.update(x, y)
+        assert isinstance(result.unpacked, ae.UpdateResult)
+        assert result.error.shape == (3,) and result.error.dtype == np.float32
+        np.testing.assert_allclose(result.error, expected.error, rtol=1e-6)
+        prediction, error, metrics = result  # unpacks as the result does
+        assert error is result.error
+        np.testing.assert_allclose(
+            metrics.squared_error, expected.metrics.squared_error, rtol=1e-6
+        )
+        assert result[0] == prediction and "OnlineResult(UpdateResult(" in repr(result)
