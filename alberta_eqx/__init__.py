@@ -25,7 +25,7 @@ from alberta_eqx.normalizers import (
     OnlineNormalizer,
     WelfordNormalizer,
 )
-from alberta_eqx.online import OnlineLearner
+from alberta_eqx.online import DurableLearner, JournalError, NonFiniteEventError, OnlineLearner
 from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
 from alberta_eqx.runners import (
     Divergence,
@@ -86,10 +86,13 @@ __all__ = [
     "CheckpointError",
     "CyclicStream",
     "Divergence",
+    "DurableLearner",
     "DynamicScaleShiftStream",
     "EMANormalizer",
+    "JournalError",
     "LinearLearner",
     "MLPLearner",
+    "NonFiniteEventError",
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",

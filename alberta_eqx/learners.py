@@ -75,6 +75,7 @@ class AbstractLearner(eqx.Module):
     # The type of one stream step that `learn` reads; the runners check a stream's
     # `chunk` against it. Learners of other kinds of streams declare their own.
     timestep_type: ClassVar[type] = TimeStep
+    accepts_missing_targets: ClassVar[bool] = False  # True: NaN in y marks "no target"
 
     @abc.abstractmethod
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:

@@ -1,6 +1,7 @@
 """Checkpoints: exact resume across processes, refusal of mismatched, truncated,
 corrupted or newer files with a message naming the problem, and atomic saves."""
 
+import hashlib
 import json
 import os
 import signal
@@ -176,17 +177,24 @@ def _load(path):
     )
 
 
+MAGIC = b"alberta_eqx checkpoint 2\n"
+
+
 def _parts(path):
-    """The file as (magic, header dict, payload)."""
+    """The file as (header dict, payload)."""
     data = path.read_bytes()
-    start = len(checkpoint._MAGIC) + 8
-    (length,) = struct.unpack_from("<Q", data, len(checkpoint._MAGIC))
+    assert data.startswith(MAGIC)
+    start = len(MAGIC) + 8 + 32
+    (length,) = struct.unpack_from("<Q", data, len(MAGIC))
     return json.loads(data[start : start + length]), data[start + length :]
 
 
-def _write(path, header, payload):
-    encoded = json.dumps(header).encode()
-    path.write_bytes(checkpoint._MAGIC + struct.pack("<Q", len(encoded)) + encoded + payload)
+def _write(path, header, payload, magic=MAGIC, encoded=None):
+    """A checkpoint file with this header (its checksum right: the header is what a
+    bad writer would write)."""
+    encoded = json.dumps(header).encode() if encoded is None else encoded
+    digest = hashlib.sha256(encoded).digest()
+    path.write_bytes(magic + struct.pack("<Q", len(encoded)) + digest + encoded + payload)
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.99])
@@ -204,8 +212,8 @@ def test_newer_format_version_is_refused(tmp_path):
     _save(path, LinearLearner(4, IDBD()))
     header, payload = _parts(path)
     header["format_version"] = checkpoint.FORMAT_VERSION + 1
-    _write(path, header, payload)
-    with pytest.raises(CheckpointError, match=r"format version 2.*reads format versions up to 1"):
+    _write(path, header, payload, magic=b"alberta_eqx checkpoint 3\n")
+    with pytest.raises(CheckpointError, match=r"format version 3.*reads format versions up to 2"):
         _load(path)
 
 
@@ -216,11 +224,11 @@ def test_corrupted_header_and_payload_are_refused(tmp_path):
     encoded = json.dumps(header).encode()
     broken = bytearray(encoded)
     broken[len(broken) // 2] = ord("}")
-    path.write_bytes(checkpoint._MAGIC + struct.pack("<Q", len(broken)) + bytes(broken) + payload)
+    _write(path, header, payload, encoded=bytes(broken))
     with pytest.raises(CheckpointError, match="corrupted header"):
         _load(path)
     _write(path, {k: v for k, v in header.items() if k != "learner"}, payload)
-    with pytest.raises(CheckpointError, match=r"corrupted header .*missing \['learner'\]"):
+    with pytest.raises(CheckpointError, match=r"corrupted header: missing \['learner'\]"):
         _load(path)
     flipped = bytearray(payload)
     flipped[-1] ^= 0xFF
@@ -247,7 +255,7 @@ def test_failing_serialiser_leaves_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(eqx, "tree_serialise_leaves", half_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        _save(path, LinearLearner(4, IDBD(0.5, 0.5)))
+        _save(path, LinearLearner(4, IDBD(0.02, 0.02)))
     assert path.read_bytes() == before
     assert _file_names(tmp_path) == ["c.ckpt"]
 
@@ -263,7 +271,7 @@ def test_crash_while_writing_the_file_leaves_the_old_file(tmp_path, monkeypatch)
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError, match="power cut"):
-        _save(path, LinearLearner(4, IDBD(0.5, 0.5)))
+        _save(path, LinearLearner(4, IDBD(0.02, 0.02)))
     assert path.read_bytes() == before
     assert _file_names(tmp_path) == ["c.ckpt"]
     _load(path)
@@ -296,3 +304,86 @@ def test_mlp_learner_round_trip(tmp_path):
     flat = MLPLearner(3, (4, 4), ae_optax.autostep(), key=jax.random.key(1), flatten=True)
     with pytest.raises(CheckpointError, match="learner static flatten: False vs True"):
         load_checkpoint(tmp_path / "mlp.ckpt", flat)
+
+
+def test_a_non_finite_learner_is_refused_unless_allowed(tmp_path):
+    path = tmp_path / "c.ckpt"
+    good = LinearLearner(3, Autostep())
+    save_checkpoint(path, good)
+    before = path.read_bytes()
+    bad = eqx.tree_at(lambda m: m.weights, good, jnp.array([0.0, jnp.nan, 1.0]))
+    with pytest.raises(ValueError, match=r"learner\.weights holds 1 non-finite value.*nan"):
+        save_checkpoint(path, bad)
+    assert path.read_bytes() == before
+    # Allowed: saved, and the header stays strict JSON (no bare NaN).
+    bad = eqx.tree_at(lambda m: m.optimizer.tau, bad, jnp.asarray(jnp.inf))
+    save_checkpoint(path, bad, allow_nonfinite=True)
+    header = read_checkpoint_header(path)
+    assert header["learner"]["leaves"][".optimizer.tau"]["value"] == "inf"
+    loaded = load_checkpoint(path, LinearLearner(3, Autostep())).learner
+    assert np.array_equal(loaded.weights, bad.weights, equal_nan=True)
+    assert loaded.optimizer.tau == jnp.inf
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_respects_the_umask_and_a_replaced_file_keeps_its_mode(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        save_checkpoint(tmp_path / "new.ckpt", LinearLearner(2))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.ckpt").stat().st_mode & 0o777 == 0o666 & ~umask
+    (tmp_path / "new.ckpt").chmod(0o640)
+    save_checkpoint(tmp_path / "new.ckpt", LinearLearner(2))
+    assert (tmp_path / "new.ckpt").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_symlink_is_followed_and_kept(tmp_path):
+    save_checkpoint(tmp_path / "run-1.ckpt", LinearLearner(2, LMS(0.1)))
+    (tmp_path / "latest.ckpt").symlink_to("run-1.ckpt")
+    save_checkpoint(tmp_path / "latest.ckpt", LinearLearner(2, LMS(0.5)))
+    assert (tmp_path / "latest.ckpt").is_symlink()
+    assert os.readlink(tmp_path / "latest.ckpt") == "run-1.ckpt"
+    loaded = load_checkpoint(tmp_path / "run-1.ckpt", LinearLearner(2, LMS())).learner
+    assert loaded.optimizer.step_size == np.float32(0.5)
+    assert _file_names(tmp_path) == ["latest.ckpt", "run-1.ckpt"]
+
+
+def test_a_read_only_file_is_refused(tmp_path):
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, LinearLearner(2))
+    path.chmod(0o444)
+    before = path.read_bytes()
+    with pytest.raises(PermissionError, match=r"c\.ckpt' is read-only: refusing to replace it"):
+        save_checkpoint(path, LinearLearner(2, LMS(0.5)))
+    assert path.read_bytes() == before
+    assert _file_names(tmp_path) == ["c.ckpt"]
+
+
+def test_temporary_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free again (and almost surely not reused by now)
+    alive = os.getppid()
+    stale = [f".c.ckpt.{dead.pid}.{token}.ckpt-tmp" for token in ("0a1b2c3d", "deadbeef")]
+    kept = [f".c.ckpt.{alive}.00000000.ckpt-tmp", f".other.ckpt.{dead.pid}.deadbeef.ckpt-tmp"]
+    for name in stale + kept + ["notes.txt"]:
+        (tmp_path / name).write_bytes(b"partial")
+    save_checkpoint(tmp_path / "c.ckpt", LinearLearner(2))
+    assert _file_names(tmp_path) == sorted(["c.ckpt", "notes.txt", *kept])
+
+
+def test_a_format_1_file_still_loads(tmp_path):
+    """Format 1 (no header checksum): the header's fields are still validated."""
+    path = tmp_path / "c.ckpt"
+    _save(path, LinearLearner(4, IDBD()))
+    header, payload = _parts(path)
+    header["format_version"] = 1
+    encoded = json.dumps(header).encode()
+    v1 = b"alberta_eqx checkpoint\n" + struct.pack("<Q", len(encoded)) + encoded + payload
+    path.write_bytes(v1)
+    assert _load(path).step == 50
+    header["step"] = "50"
+    encoded = json.dumps(header).encode()
+    path.write_bytes(v1[:23] + struct.pack("<Q", len(encoded)) + encoded + payload)
+    with pytest.raises(CheckpointError, match=r"step is invalid \('50'\)"):
+        _load(path)

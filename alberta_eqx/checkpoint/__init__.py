@@ -2,10 +2,11 @@
 
 A checkpoint file is
 
-    MAGIC | header length (8 bytes, little-endian) | header (JSON) | payload
+    MAGIC | header length (8 bytes, little-endian) | header SHA-256 | header (JSON) | payload
 
-where the payload is `eqx.tree_serialise_leaves` of `(learner, stream_state)` and the
-header describes it: the format and library versions, the step, and for the learner
+where MAGIC names the format version (`alberta_eqx checkpoint 2` and a newline), the
+payload is `eqx.tree_serialise_leaves` of `(learner, stream_state)` and the header
+describes it: the format and library versions, the step, and for the learner
 and the stream state their structure (the class at every node, the static fields,
 every leaf's path, shape and dtype, and the value of every scalar leaf, among them
 the hyperparameters), with the payload's length and SHA-256. Loading compares that
@@ -20,16 +21,20 @@ header, on loading.
 
 Saving is atomic: the file is written beside its destination under a temporary
 name, flushed to disk and renamed over it, so a crash mid-save leaves the previous
-checkpoint in place.
+checkpoint in place. A symbolic link is followed (its target is replaced, the link
+kept); a read-only destination is refused; the new file's mode is the one `open()`
+would give it (the umask applied to 0o666, or the replaced file's mode); temporary
+files left behind by a killed save are removed by the next save to that path.
 """
 
 import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
+import re
 import struct
-import tempfile
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -39,14 +44,18 @@ from jaxtyping import PyTree
 
 import alberta_eqx
 from alberta_eqx._checks import non_negative_int
+from alberta_eqx.checkpoint._files import write_atomically
 from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.streams import StreamState
 
-FORMAT_VERSION = 1
-"""The checkpoint format this library writes; it reads this one and older ones."""
+FORMAT_VERSION = 2
+"""The checkpoint format this library writes; it reads this one and older ones.
+(Format 1 had no checksum of its header.)"""
 
-_MAGIC = b"alberta_eqx checkpoint\n"
+_MAGIC_V1 = b"alberta_eqx checkpoint\n"
+_MAGIC = re.compile(rb"alberta_eqx checkpoint (\d{1,6})\n")  # format 2 on
 _LENGTH = struct.Struct("<Q")
+_DIGEST = 32  # bytes of the header's SHA-256 (format 2 on)
 _MAX_DIFFERENCES = 6  # listed in an error message; the rest are counted
 _HEADER_FIELDS = frozenset(
     {
@@ -87,24 +96,35 @@ def save_checkpoint(
     *,
     stream_state: StreamState | None = None,
     step: int | None = None,
+    allow_nonfinite: bool = False,
 ) -> None:
     """Save `learner` (and, for a run in progress, its stream state and step) to `path`.
 
     **Arguments:**
 
-    - `path`: the file to write; an existing file is replaced atomically.
+    - `path`: the file to write; an existing file is replaced atomically. A symbolic
+      link is followed: its target is replaced and the link kept.
     - `learner`: the learner (`result.learner` of a run, batched or not).
     - `stream_state`: the stream's state (`result.stream_state`), to continue the run.
     - `step`: the index of the next step (the run's `start_step + num_steps`); required
       with `stream_state`.
+    - `allow_nonfinite`: save a learner holding NaN or infinite values. By default
+      such a learner is refused, so that a diverged learner never replaces the last
+      good checkpoint.
 
     To continue the run, load it and pass `stream_state=checkpoint.stream_state` (or
     `stream_states=` to the batched runner) and `start_step=checkpoint.step`.
+
+    **Raises:** `ValueError` naming the first non-finite array of the learner;
+    `PermissionError` when `path` (or the file a link at `path` points to) is
+    read-only.
     """
     if stream_state is not None and step is None:
         raise ValueError("step must be given with stream_state: it is where the run resumes")
     if step is not None:
         step = non_negative_int("step", step)
+    if not allow_nonfinite:
+        _check_finite(learner)
     payload = io.BytesIO()
     eqx.tree_serialise_leaves(payload, _unwrap_keys((learner, stream_state)))
     payload = payload.getvalue()
@@ -117,8 +137,23 @@ def save_checkpoint(
         "payload_bytes": len(payload),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
-    encoded = json.dumps(header).encode()
-    _write_atomically(path, [_MAGIC, _LENGTH.pack(len(encoded)), encoded, payload])
+    encoded = json.dumps(header, allow_nan=False).encode()
+    magic = b"alberta_eqx checkpoint %d\n" % FORMAT_VERSION
+    digest = hashlib.sha256(encoded).digest()
+    write_atomically(path, [magic, _LENGTH.pack(len(encoded)), digest, encoded, payload])
+
+
+def _check_finite(learner: AbstractLearner) -> None:
+    for path, leaf in jax.tree_util.tree_flatten_with_path(learner)[0]:
+        if isinstance(leaf, jax.Array | np.ndarray) and np.issubdtype(leaf.dtype, np.inexact):
+            values = np.asarray(leaf)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                raise ValueError(
+                    f"learner{jax.tree_util.keystr(path)} holds {int(bad.sum())} non-finite "
+                    f"value(s) (such as {values[bad].flat[0]}): refusing to save a diverged "
+                    f"learner over a good checkpoint; pass allow_nonfinite=True to save it"
+                )
 
 
 def load_checkpoint(
@@ -190,72 +225,131 @@ def _read(path: str | os.PathLike) -> tuple[dict, bytes]:
     name = repr(os.fspath(path))
     with open(path, "rb") as f:
         data = f.read()
-    if not data.startswith(_MAGIC):
+    return _parse(data, name)
+
+
+def _parse(data: bytes, name: str) -> tuple[dict, bytes]:
+    """The checked header and the payload of a checkpoint file's bytes: every check
+    before the payload is deserialised, so that a bad file costs little."""
+    match = _MAGIC.match(data, 0, 40)
+    if data.startswith(_MAGIC_V1):
+        version, start, digest = 1, len(_MAGIC_V1) + _LENGTH.size, None
+    elif match is not None:
+        version, start = int(match.group(1)), match.end() + _LENGTH.size + _DIGEST
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{name} has format version {version}; this alberta_eqx "
+                f"({alberta_eqx.__version__}) reads format versions up to "
+                f"{FORMAT_VERSION}: upgrade alberta_eqx to load it"
+            )
+        if version < 2:
+            raise CheckpointError(f"{name} has a corrupted magic line (format {version})")
+        digest = data[match.end() + _LENGTH.size : start]
+    else:
         raise CheckpointError(f"{name} is not an alberta_eqx checkpoint (no magic bytes)")
-    start = len(_MAGIC) + _LENGTH.size
     if len(data) < start:
         raise CheckpointError(f"{name} is truncated: it ends inside the header length")
-    (length,) = _LENGTH.unpack_from(data, len(_MAGIC))
+    (length,) = _LENGTH.unpack_from(data, start - _LENGTH.size - (0 if version == 1 else _DIGEST))
     if len(data) < start + length:
         raise CheckpointError(
-            f"{name} is truncated: its header should be {length} bytes, "
+            f"{name} is truncated or corrupted: its header should be {length} bytes, "
             f"{len(data) - start} are present"
         )
+    encoded = data[start : start + length]
+    if digest is not None and hashlib.sha256(encoded).digest() != digest:
+        raise CheckpointError(f"{name} has a corrupted header: it fails its SHA-256 check")
     try:
-        header = json.loads(data[start : start + length])
-        version = header["format_version"]
-    except (ValueError, KeyError, TypeError) as error:
+        header = json.loads(encoded, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
         raise CheckpointError(f"{name} has a corrupted header ({error!r})") from error
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{name} has format version {version!r}, written by alberta_eqx "
-            f"{header.get('library_version')}; this alberta_eqx "
-            f"({alberta_eqx.__version__}) reads format versions up to {FORMAT_VERSION}: "
-            f"upgrade alberta_eqx to load it"
-        )
-    missing = _HEADER_FIELDS - header.keys()
-    if version not in range(1, FORMAT_VERSION + 1) or missing:
-        raise CheckpointError(
-            f"{name} has a corrupted header (format version {version!r}, missing "
-            f"{sorted(missing)})"
-        )
+    problem = _header_problem(header, version)
+    if problem:
+        raise CheckpointError(f"{name} has a corrupted header: {problem}")
     payload = data[start + length :]
-    expected = header.get("payload_bytes")
-    if expected != len(payload):
+    if header["payload_bytes"] != len(payload):
         raise CheckpointError(
-            f"{name} is truncated or corrupted: its payload should be {expected} bytes, "
-            f"{len(payload)} are present"
+            f"{name} is truncated or corrupted: its payload should be "
+            f"{header['payload_bytes']} bytes, {len(payload)} are present"
         )
-    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+    if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
         raise CheckpointError(f"{name} is corrupted: its payload fails its SHA-256 check")
     return header, payload
 
 
-def _write_atomically(path: str | os.PathLike, parts: list[bytes]) -> None:
-    """Write `parts` to a temporary file beside `path`, flush it to disk, then rename
-    it over `path`: readers see the old file or the new one, never a partial one."""
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    # The rename itself is durable only once the directory is flushed (POSIX).
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def _refuse_constant(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _header_problem(header: Any, version: int) -> str | None:
+    """What is wrong with a parsed header, or None: every field's type and range."""
+    if not isinstance(header, dict):
+        return f"it is a JSON {type(header).__name__}, not an object"
+    if header.keys() != _HEADER_FIELDS:
+        missing, extra = _HEADER_FIELDS - header.keys(), header.keys() - _HEADER_FIELDS
+        return ", ".join(
+            f"{what} {sorted(fields)}"
+            for what, fields in (("missing", missing), ("unknown", extra))
+            if fields
+        )
+    checks = {
+        "format_version": header["format_version"] == version
+        and _is_int(header["format_version"]),
+        "library_version": isinstance(header["library_version"], str),
+        "step": header["step"] is None or (_is_int(header["step"]) and header["step"] >= 0),
+        "payload_bytes": _is_int(header["payload_bytes"]) and header["payload_bytes"] >= 0,
+        "payload_sha256": isinstance(header["payload_sha256"], str)
+        and re.fullmatch("[0-9a-f]{64}", header["payload_sha256"]) is not None,
+        "learner": _is_description(header["learner"]),
+        "stream_state": header["stream_state"] is None or _is_description(header["stream_state"]),
+    }
+    bad = [field for field, ok in checks.items() if not ok]
+    if bad:
+        field = bad[0]
+        shown = repr(header[field]) if field not in ("learner", "stream_state") else "..."
+        return f"{field} is invalid ({shown[:80]})" + (
+            f" (format version {version})" if field == "format_version" else ""
+        )
+    return None
+
+
+_LEAF_KEYS = ({"shape", "dtype"}, {"shape", "dtype", "value"}, {"shape", "dtype", "key_impl"})
+
+
+def _is_description(described: Any) -> bool:
+    """Whether `described` has the form `_describe` writes."""
+    if not isinstance(described, dict) or described.keys() != {"nodes", "leaves"}:
+        return False
+    nodes, leaves = described["nodes"], described["leaves"]
+    if not isinstance(nodes, dict) or not isinstance(leaves, dict):
+        return False
+    for node in nodes.values():
+        if not (
+            isinstance(node, dict)
+            and isinstance(node.get("type"), str)
+            and node.keys() <= {"type", "static"}
+            and isinstance(node.get("static", {}), dict)
+        ):
+            return False
+    for leaf in leaves.values():
+        if not isinstance(leaf, dict):
+            return False
+        if "shape" in leaf:
+            shape = leaf["shape"]
+            if not (
+                leaf.keys() in _LEAF_KEYS
+                and isinstance(shape, list)
+                and all(_is_int(n) and n >= 0 for n in shape)
+                and isinstance(leaf["dtype"], str)
+                and isinstance(leaf.get("key_impl", ""), str)
+            ):
+                return False
+        elif not (isinstance(leaf.get("type"), str) and leaf.keys() <= {"type", "value"}):
+            return False
+    return True
 
 
 def _is_key(leaf: Any) -> bool:
@@ -291,12 +385,17 @@ def _describe_leaf(leaf: Any) -> dict:
     if isinstance(leaf, jax.Array | np.ndarray | np.generic):
         described: dict = {"shape": list(np.shape(leaf)), "dtype": str(leaf.dtype)}
         if np.ndim(leaf) == 0 and np.issubdtype(leaf.dtype, np.number):
-            described["value"] = np.asarray(leaf).item()
+            described["value"] = _json_number(np.asarray(leaf).item())
         return described
     if isinstance(leaf, bool | int | float):
-        return {"type": type(leaf).__name__, "value": leaf}
+        return {"type": type(leaf).__name__, "value": _json_number(leaf)}
     # Not serialised (a function in an `eqx.nn.MLP`, say): taken from the template.
     return {"type": type(leaf).__name__}
+
+
+def _json_number(value: Any) -> Any:
+    """JSON has no NaN or infinity: those are written as "nan", "inf", "-inf"."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _static_value(value: Any) -> Any:
