@@ -76,10 +76,10 @@ elif MODE == "shard":
         sharded=np.asarray(errors),
         one_device=np.asarray(one_device.metrics.squared_error),
         block=np.asarray(block.metrics.squared_error),
-        spec=str(errors.sharding.spec),
+        spec=[str(axis) for axis in errors.sharding.spec],
         devices=len(errors.sharding.device_set),
         one_device_devices=len(one_device.metrics.squared_error.sharding.device_set),
         weights_devices=len(sharded.learner.weights.sharding.device_set),
-        weights_spec=str(sharded.learner.weights.sharding.spec),
+        weights_spec=[str(axis) for axis in sharded.learner.weights.sharding.spec],
         shards=len(errors.addressable_shards),
     )

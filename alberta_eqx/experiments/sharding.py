@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array, Key, UInt32
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.learners import AbstractLearner
@@ -55,8 +55,8 @@ def _put(value: np.ndarray, sharding: NamedSharding) -> Array:
 
 
 def shard_batch(
-    mesh: Mesh, learners: AbstractLearner, keys: PRNGKeyArray
-) -> tuple[AbstractLearner, PRNGKeyArray]:
+    mesh: Mesh, learners: AbstractLearner, keys: Key[Array, " seeds"] | UInt32[Array, "seeds 2"]
+) -> tuple[AbstractLearner, Key[Array, " seeds"] | UInt32[Array, "seeds 2"]]:
     """Place a grid of learners on the mesh's `configs` axis and a batch of keys on
     its `seeds` axis, ready for `run_learning_loop_batched`.
 

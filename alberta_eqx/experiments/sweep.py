@@ -402,3 +402,27 @@ def run_sweep(
         if on_shard is not None:
             on_shard(index, start, stop)
     return xr.open_zarr(path)
+
+
+def sweep_command(spec_path: str, out: str, shard_size: int | None = None) -> None:
+    """`alberta-eqx sweep SPEC.toml --out DIR`: run (or resume) the sweep file's sweep
+    into `DIR/sweep.zarr`, logging each shard, and print where the store is."""
+    import sys
+
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    try:
+        spec = load_spec(spec_path)
+    except (OSError, ValueError, TypeError) as error:
+        raise SystemExit(f"alberta-eqx: error: {spec_path}: {error}") from None
+    began = time.perf_counter()
+    ds = run_sweep(spec, out, shard_size=shard_size)
+    done = int(ds.completed.sum())
+    print(
+        f"{done}/{spec.num_configs} configurations x {ds.sizes['seed']} seeds x "
+        f"{spec.num_steps} steps in {time.perf_counter() - began:.1f} s; the store: "
+        f"{os.path.join(out, STORE)} (xarray.open_zarr)"
+    )
