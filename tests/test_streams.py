@@ -31,8 +31,8 @@ from alberta_eqx.streams import (
     clipped_walk,
     make_scale_range,
 )
-from alberta_eqx.streams.teacher import NonlinearTeacherStream
 from alberta_eqx.streams.synthetic import _compose_clips
+from alberta_eqx.streams.teacher import NonlinearTeacherStream
 
 STREAMS = {
     "random_walk": lambda: RandomWalkStream(4, drift_rate=0.05),
