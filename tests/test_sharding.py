@@ -17,6 +17,7 @@ from alberta_eqx.experiments import make_mesh, shard_batch
 HERE = pathlib.Path(__file__).parent
 
 
+@pytest.mark.slow
 def test_grid_and_seeds_shard_over_four_devices(tmp_path):
     out = tmp_path / "sharded.npz"
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}

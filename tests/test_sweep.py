@@ -115,6 +115,7 @@ def test_store_holds_each_run_labelled(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_skips_finished_shards(tmp_path, caplog):
     """A sweep killed (SIGKILL) after its first shard is written resumes without
     recomputing that shard, says so in its log, and ends with the store an
