@@ -218,3 +218,52 @@ def test_experiment_result_to_xarray():
     np.testing.assert_array_equal(ds.seed, [3, 5])
     np.testing.assert_array_equal(ds.squared_error.sel(config="idbd").values, result.curve("idbd"))
     assert ds.attrs["metrics_window"] == 20
+
+
+SMALL_TOML = """
+num_steps = 400
+seeds = 4
+metrics_window = 100
+
+[stream]
+type = "RandomWalkStream"
+feature_dim = 3
+drift_rate = 0.01
+
+[learner]
+optimizer = "IDBD"
+
+[grid]
+initial_step_size = [0.003, 0.01, 0.03, 0.1]
+meta_step_size = [0.001, 0.01]
+"""
+
+
+@pytest.mark.slow
+def test_command_line_sweep_and_compilation_cache(tmp_path, capsys):
+    """`alberta-eqx sweep SPEC --out DIR` fills the store and the compilation cache
+    (a fresh process, with the cache in `$ALBERTA_EQX_CACHE_DIR`); run again with
+    `--no-compile-cache` it resumes, skipping every shard, and leaves JAX's cache
+    setting alone."""
+    from alberta_eqx.cli import main
+
+    spec, out, cache = tmp_path / "sweep.toml", tmp_path / "out", tmp_path / "cache"
+    spec.write_text(SMALL_TOML)
+    first = subprocess.run(
+        [sys.executable, "-m", "alberta_eqx", "sweep", str(spec), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**ENV, "ALBERTA_EQX_CACHE_DIR": str(cache)},
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "8/8 configurations x 4 seeds x 400 steps" in first.stdout
+    assert any(cache.iterdir()), "the compilation cache stayed empty"
+    ds = xr.open_zarr(out / "sweep.zarr")
+    assert bool(ds.completed.all()) and np.isfinite(ds.squared_error.values).all()
+
+    before = jax.config.jax_compilation_cache_dir
+    main(["sweep", str(spec), "--out", str(out), "--no-compile-cache"])
+    printed = capsys.readouterr().out
+    assert "shard 1/1 (configurations 0-7) is already in the store: skipped" in printed
+    assert jax.config.jax_compilation_cache_dir == before

@@ -409,17 +409,21 @@ def sweep_command(spec_path: str, out: str, shard_size: int | None = None) -> No
     into `DIR/sweep.zarr`, logging each shard, and print where the store is."""
     import sys
 
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
     try:
         spec = load_spec(spec_path)
     except (OSError, ValueError, TypeError) as error:
         raise SystemExit(f"alberta-eqx: error: {spec_path}: {error}") from None
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     began = time.perf_counter()
-    ds = run_sweep(spec, out, shard_size=shard_size)
+    try:
+        ds = run_sweep(spec, out, shard_size=shard_size)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
     done = int(ds.completed.sum())
     print(
         f"{done}/{spec.num_configs} configurations x {ds.sizes['seed']} seeds x "
