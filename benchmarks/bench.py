@@ -362,6 +362,7 @@ def main() -> None:
         action="store_true",
         help="only the --seeds cases of --batched-dims (IDBD), then stop: the issue-14 targets",
     )
+    parser.add_argument("--no-floor", action="store_true", help="time no floor")
     parser.add_argument(
         "--gpu",
         action="store_true",
@@ -431,7 +432,7 @@ def main() -> None:
                     fns = {"ours": ours_batched(name, dim, n, seeds)}
                     if af:
                         fns["theirs"] = theirs_batched(name, dim, n, seeds)
-                if name == "IDBD":
+                if name == "IDBD" and not args.no_floor:
                     fns["floor"] = floor(dim, n, seeds)
                 t = interleaved(fns, r)
                 label = f"{name} d={dim} {seeds} seed{'s' if seeds > 1 else ''}"
