@@ -307,6 +307,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.add_argument(
             "--no-plot", action="store_true", default=default(False), help="write no PNG"
         )
+        p.add_argument(
+            "--no-compile-cache",
+            action="store_true",
+            default=default(False),
+            help="do not use JAX's persistent compilation cache (~/.cache/alberta_eqx/jax)",
+        )
         return p
 
     parser = _Parser(
@@ -342,9 +348,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     run.add_argument("--tau", type=_positive(float), default=1e4, help="Autostep's tau")
     run.add_argument("--normalizer", choices=["none", "ema", "welford"], default="none")
     run.add_argument("--window", type=_positive(int), default=100, help="steps per metrics entry")
+    sweep = sub.add_parser(
+        "sweep", help="run a sweep file into a resumable Zarr store", parents=[common(True)]
+    )
+    sweep.error = parser.error
+    sweep.add_argument("spec", help="the sweep file (TOML; see docs/scale.md)")
+    sweep.add_argument("--shard-size", type=_positive(int), help="configurations per shard")
     args = parser.parse_args(argv)
     args.out = _output_dir(args.out)
-    if args.command == "run":
+    if not args.no_compile_cache:
+        from alberta_eqx.experiments.cache import enable_compilation_cache
+
+        enable_compilation_cache()
+    if args.command == "sweep":
+        from alberta_eqx.experiments.sweep import sweep_command
+
+        sweep_command(args.spec, args.out, args.shard_size)
+    elif args.command == "run":
         _run(args)
     else:
         name = args.name if args.command == "replicate" else "sutton1992-exp1"

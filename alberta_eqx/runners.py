@@ -125,9 +125,13 @@ class _Plan(NamedTuple):
 # multiple of it continues bit-identically (see `_block_size`), and enough steps that
 # per-block costs vanish beside the learner's.
 _BLOCK_STEPS = 10_000
-# The most floats generated per block across the whole batch: it caps wide or many-seed
-# blocks, keeping them in cache-friendly memory.
-_BLOCK_BUDGET = 1 << 21
+# The most floats generated per block across the whole batch (512 KiB of float32): it
+# caps wide or many-seed blocks so that a block's draws stay in cache between the
+# stream that writes them and the scan that reads them. Measured on 2 CPU cores
+# against the previous 8 MiB budget (IDBD, 30 seeds): 2.6x faster at 10 features
+# (250-step blocks instead of 5,000), 5.7x at 100 (40 instead of 625), 5.4x at 1,000
+# (4 instead of 50); one seed of 1,000 features 1.3x (125 instead of 2,000).
+_BLOCK_BUDGET = 1 << 17
 # Step indices are int32 (the stream protocol's `t`), so a run ends by step 2**31 - 1.
 _LAST_STEP = (1 << 31) - 1
 
@@ -209,9 +213,9 @@ def _make_plan(
 def _block_size(multiple: int, feature_dim: int, batch_size: int) -> int:
     """Steps per block: the least multiple of both `multiple` and `_BLOCK_STEPS` if it
     fits the memory budget, else the largest divisor of that which fits (and is a
-    multiple of `multiple`): 5,000 steps for 30 seeds of 10 features, 2,000 for one
-    seed of 1,000. When not even `multiple` steps fit, `multiple` (and `_make_plan`
-    lets a metrics window span blocks instead).
+    multiple of `multiple`): 250 steps for 30 seeds of 10 features, 125 for one seed
+    of 1,000, 4 for 30 seeds of 1,000. When not even `multiple` steps fit, `multiple`
+    (and `_make_plan` lets a metrics window span blocks instead).
 
     It depends on neither the run's length nor its first step, so that a run continued
     from a multiple of it cuts its blocks where the uninterrupted run does, which

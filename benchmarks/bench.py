@@ -27,6 +27,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import alberta_eqx as ae
 import alberta_eqx.experiments
@@ -37,6 +38,8 @@ try:
     import alberta_framework as af
 except ImportError:  # it needs Python >= 3.13
     af = None
+# 0.2.2 reports __version__ 0.2.0; 0.17.1 reports its own.
+AF = None if af is None else {"0.2.0": "0.2.2"}.get(af.__version__, af.__version__)
 
 
 def _block(tree):
@@ -282,6 +285,63 @@ def tracking_overhead(dim: int, steps: int, repeats: int) -> dict:
     return {"steps": steps, "median_ratio": statistics.median(ratios), "ratios": ratios}
 
 
+def gpu_cases(steps: int, repeats: int, quick: bool = False) -> list[dict]:
+    """The issue-14 GPU cases, one command: 1,024 seeds of IDBD on
+    `RandomWalkStream(1000)` (`steps` steps); a 10,000-configuration x 30-seed IDBD
+    grid on `RandomWalkStream(10)` (10,000 steps, 100-step windows) as one
+    `run_sweep` shard; the same sweep sharded over every device (`make_mesh`).
+    `quick`: 8 seeds, a 10 x 10 grid of 1,000 steps (a smoke run on a CPU)."""
+    import tempfile
+
+    from alberta_eqx.experiments import SweepSpec, make_mesh, run_sweep
+
+    print(f"devices: {jax.devices()}", flush=True)
+    rows = []
+
+    def record(case, stats, learner_steps):
+        row = {
+            "case": case,
+            "first_call_s": stats["first_s"],
+            "median_s": stats["median_s"],
+            "steps_per_s": learner_steps / stats["median_s"],
+        }
+        rows.append(row)
+        print(
+            f"{case:<40} {row['steps_per_s']:>14,.0f} learner-steps/s  first "
+            f"{row['first_call_s']:6.2f}s  median {row['median_s']:7.3f}s",
+            flush=True,
+        )
+
+    seeds, side, grid_steps = (8, 10, 1_000) if quick else (1024, 100, 10_000)
+    t = timed(ours_batched("IDBD", 1000, steps, seeds), repeats)
+    record(f"IDBD d=1000 {seeds} seeds", t, steps * seeds)
+
+    spec = SweepSpec(
+        stream=ae.RandomWalkStream(10),
+        learner=lambda a, theta: ae.LinearLearner(10, ae.IDBD(a, theta)),
+        grid={
+            "a": np.geomspace(1e-4, 0.1, side).tolist(),
+            "theta": np.geomspace(1e-5, 0.1, side).tolist(),
+        },
+        num_steps=grid_steps,
+        seeds=30,
+        metrics_window=100,
+    )
+    learner_steps = spec.num_configs * 30 * spec.num_steps
+    for case, mesh in ((f"grid {side**2:,} x 30 seeds", None), ("sharded sweep", make_mesh())):
+
+        def sweep(mesh=mesh):
+            with tempfile.TemporaryDirectory() as out:
+                return run_sweep(spec, out, shard_size=spec.num_configs, mesh=mesh)
+
+        record(
+            f"{case}, {len(jax.devices()) if mesh else 1} device(s)",
+            timed(sweep, 1),
+            learner_steps,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100_000)
@@ -297,6 +357,18 @@ def main() -> None:
         "per call on a CPU)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument(
+        "--batched-only",
+        action="store_true",
+        help="only the --seeds cases of --batched-dims (IDBD), then stop: the issue-14 targets",
+    )
+    parser.add_argument("--no-floor", action="store_true", help="time no floor")
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="only the GPU cases (1,024 seeds x d=1000; a 10,000-configuration x 30-seed "
+        "grid; the same grid as a sharded sweep over every device), then stop",
+    )
     parser.add_argument(
         "--latency-only", action="store_true", help="only the single-event latencies"
     )
@@ -329,7 +401,7 @@ def main() -> None:
             row["anchor_median_s"] = theirs["median_s"]
             row["anchor_steps_per_s"] = units / theirs["median_s"]
             row["speedup"] = ratio_to(ours, theirs)
-            extra += f"  x{row['speedup']:.2f} vs 0.2.2"
+            extra += f"  x{row['speedup']:.2f} vs {AF}"
         if floor_ is not None:
             row["floor_steps_per_s"] = units / floor_["median_s"]
             row["time_over_floor"] = 1 / ratio_to(ours, floor_)
@@ -342,10 +414,16 @@ def main() -> None:
         )
 
     n, s, r = args.steps, args.seeds, args.repeats
+    if args.gpu:
+        _write(args, gpu_cases(n, r, args.quick), None, None, {})
+        return
+    if args.batched_only:
+        args.dims = args.batched_dims
     for dim in args.dims:
-        for name in ("LMS", "IDBD", "Autostep"):
+        for name in ("IDBD",) if args.batched_only else ("LMS", "IDBD", "Autostep"):
             batched = name == "IDBD" and dim in args.batched_dims
-            for seeds in (1, s) if batched else (1,):
+            seed_counts = (1, s) if batched else (1,)
+            for seeds in (s,) if args.batched_only else seed_counts:
                 if seeds == 1:
                     fns = {"ours": ours_single(name, dim, n)}
                     if af:
@@ -354,18 +432,15 @@ def main() -> None:
                     fns = {"ours": ours_batched(name, dim, n, seeds)}
                     if af:
                         fns["theirs"] = theirs_batched(name, dim, n, seeds)
-                if name == "IDBD":
+                if name == "IDBD" and not args.no_floor:
                     fns["floor"] = floor(dim, n, seeds)
                 t = interleaved(fns, r)
                 label = f"{name} d={dim} {seeds} seed{'s' if seeds > 1 else ''}"
                 report(label, t["ours"], n * seeds, t.get("theirs"), t.get("floor"))
 
-    if jax.default_backend() == "gpu":  # the issue's GPU case: many seeds, wide features
-        t = interleaved(
-            {"ours": ours_batched("IDBD", 1000, n, 1024), "floor": floor(1000, n, 1024)}, r
-        )
-        report("IDBD d=1000 1024 seeds", t["ours"], n * 1024, None, t["floor"])
-
+    if args.batched_only:
+        _write(args, rows, None, None, {})
+        return
     overhead = grid = None
     if not args.latency_only:
         tracking_steps = 10 * n
@@ -381,12 +456,16 @@ def main() -> None:
         print(
             f"Sutton Fig. 3 grid, 14 configs x {s} seeds x {grid_steps} steps: first call "
             f"(compile included) {ours['first_s']:.2f}s"
-            + (f"; 0.2.2 with ONE seed each: {theirs['first_s']:.2f}s" if theirs else "")
+            + (f"; {AF} with ONE seed each: {theirs['first_s']:.2f}s" if theirs else "")
         )
     latency = single_event_latency(200 if args.quick else 2000, r)
     for name, us in latency.items():
         print(f"single event, {name}: {us:.1f} us")
 
+    _write(args, rows, overhead, grid, latency)
+
+
+def _write(args, rows, overhead, grid, latency) -> None:
     out = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": {
@@ -398,7 +477,7 @@ def main() -> None:
             "python": sys.version.split()[0],
             "jax": jax.__version__,
             "alberta_eqx": ae.__version__,
-            "alberta_framework": getattr(af, "__version__", None),
+            "alberta_framework": AF,
         },
         "args": vars(args),
         "rows": rows,

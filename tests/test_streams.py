@@ -33,6 +33,7 @@ from alberta_eqx.streams import (
     make_scale_range,
 )
 from alberta_eqx.streams.synthetic import _compose_clips
+from alberta_eqx.streams.teacher import NonlinearTeacherStream
 
 STREAMS = {
     "random_walk": lambda: RandomWalkStream(4, drift_rate=0.05),
@@ -622,3 +623,39 @@ def test_sequential_stream_default_chunk_equals_its_steps():
         start_step=5,
     )
     np.testing.assert_allclose(run.stream_state[1], state[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: RandomWalkStream(16384),
+        lambda: AbruptChangeStream(32768),
+        lambda: ScaleDriftStream(20000),
+        lambda: NonlinearTeacherStream(32767),
+    ],
+    ids=["random_walk_16384", "abrupt_32768", "scale_drift_20000", "teacher_32767"],
+)
+def test_draws_wider_than_one_batch(build):
+    """Issue 15, defect 1: a step whose draw is wider than `_DRAWS_PER_BATCH` normals
+    (32,768) crashed with `max() arg is an empty sequence` in `_per_step`. A chunk of
+    such a stream now draws one step per iteration; its observations are still each
+    step's own (those of `step`), and a run through the runner works."""
+    from alberta_eqx import IDBD, LinearLearner, run_learning_loop
+
+    stream = build()
+    state = stream.init(jax.random.key(3))
+    whole, _ = stream.chunk(state, jnp.asarray(5), 3)
+    assert whole.observation.shape == (3, stream.feature_dim)
+    assert np.isfinite(np.asarray(whole.observation)).all()
+    assert np.isfinite(np.asarray(whole.target)).all()
+    stepped = state
+    for i in range(3):
+        single, stepped = stream.step(stepped, jnp.asarray(5 + i))
+        # bit for bit where the observation is the step's normals times parameters;
+        # `ScaleDriftStream`'s log-scales are a scan, equal to float32 rounding
+        np.testing.assert_allclose(single.observation, whole.observation[i], rtol=1e-5)
+    assert not np.allclose(whole.observation[0], whole.observation[1])  # steps differ
+    learner = LinearLearner(stream.feature_dim, IDBD(0.001, 0.001))
+    result = run_learning_loop(learner, stream, 4, jax.random.key(0))
+    assert result.metrics.squared_error.shape == (4,)
+    assert np.isfinite(np.asarray(result.metrics.squared_error)).all()

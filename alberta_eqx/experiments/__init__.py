@@ -7,6 +7,7 @@ Markdown. The `stats` and `plots` modules import SciPy and Matplotlib only when 
 function needs them, so this package imports without either.
 """
 
+from alberta_eqx.experiments.cache import enable_compilation_cache
 from alberta_eqx.experiments.export import (
     read_csv,
     read_json,
@@ -15,6 +16,7 @@ from alberta_eqx.experiments.export import (
     to_latex,
     to_markdown,
 )
+from alberta_eqx.experiments.labelled import describe, to_xarray
 from alberta_eqx.experiments.plots import (
     plot_final_performance,
     plot_heatmap,
@@ -38,6 +40,7 @@ from alberta_eqx.experiments.runner import (
     run_experiment,
     seed_keys,
 )
+from alberta_eqx.experiments.sharding import make_mesh, shard_batch
 from alberta_eqx.experiments.stats import (
     Comparison,
     HypothesisTest,
@@ -58,6 +61,7 @@ from alberta_eqx.experiments.summary import (
     summarize,
     summary_table,
 )
+from alberta_eqx.experiments.sweep import SweepSpec, load_spec, run_sweep
 
 __all__ = [
     "AutostepScale",
@@ -71,13 +75,18 @@ __all__ = [
     "Row",
     "Summary",
     "Sweep",
+    "SweepSpec",
     "autostep_scale",
     "bonferroni",
     "bootstrap_ci",
     "cohens_d",
     "compare",
+    "describe",
+    "enable_compilation_cache",
     "final_performance",
     "holm",
+    "load_spec",
+    "make_mesh",
     "mann_whitney_u",
     "plot_final_performance",
     "plot_heatmap",
@@ -88,7 +97,9 @@ __all__ = [
     "read_csv",
     "read_json",
     "run_experiment",
+    "run_sweep",
     "seed_keys",
+    "shard_batch",
     "standard_error",
     "summarize",
     "summary_table",
@@ -98,6 +109,7 @@ __all__ = [
     "to_json",
     "to_latex",
     "to_markdown",
+    "to_xarray",
     "ttest",
     "wilcoxon_signed_rank",
 ]

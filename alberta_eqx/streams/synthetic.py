@@ -35,11 +35,13 @@ _NARROW = 64
 def _per_step(draw, keys, size: int):
     """`draw(key)` for every step's key, stacked; `size` is the draw's width."""
     n = keys.shape[0]
-    target = _DRAWS_PER_BATCH // size
+    # At least one draw per iteration: a draw wider than `_DRAWS_PER_BATCH` (a
+    # `RandomWalkStream(16384)` step draws 32,769 normals) is one step per iteration.
+    target = max(1, _DRAWS_PER_BATCH // size)
     if size < _NARROW or target >= n:
         return jax.vmap(draw)(keys)
     # A batch that divides the chunk avoids `lax.map`'s remainder, a second compiled
-    # copy of the draw.
+    # copy of the draw (1 always divides it).
     batch = max(d for d in range(1, target + 1) if n % d == 0)
     return jax.lax.map(draw, keys, batch_size=batch if 4 * batch >= target else target)
 
