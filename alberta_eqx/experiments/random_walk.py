@@ -97,7 +97,9 @@ def random_walk_19(
     keys = jax.random.split(jax.random.key(seed), num_seeds)
 
     def curve(learners: TDLinearLearner) -> np.ndarray:
-        results = in_segments(learners, stream, num_steps, keys, segment_steps, progress)
+        results = in_segments(
+            learners, stream, num_steps, keys, progress, segment_steps=segment_steps
+        )
         return np.stack([np.asarray(rms_error(r.learner, true_values)) for r in results], -1)
 
     def learner(optimizer: AbstractTDOptimizer) -> TDLinearLearner:
