@@ -130,6 +130,7 @@ class Bar:
         from tqdm import tqdm
 
         self.rate = Rate()
+        self.enabled = enabled  # without a bar, a run is one compiled call
         self.total = total
         self.done = 0
         self.bar = tqdm(
@@ -194,7 +195,7 @@ def replicate(args: argparse.Namespace) -> None:
     print(replication.paper)
     bar = Bar(replication.total(steps), name, not args.no_progress)
     try:
-        result = replication.run(seeds, steps, bar)
+        result = replication.run(seeds, steps, bar if bar.enabled else None)
     finally:
         bar.close()
     lines = replication.report(result)
@@ -281,11 +282,11 @@ def run_spec(args: argparse.Namespace) -> spec.RunSpec:
             else:
                 key = option
             function = spec.resolve("optimizer", learner.optimizer, spec.OPTIMIZERS)
-            parameters = spec._parameters(function)
-            if learner.learner != "mlp" and parameters is not None and key not in parameters:
+            takes = spec._parameters(function)
+            if learner.learner != "mlp" and takes is not None and key not in takes:
                 fail(
                     f"--{option.replace('_', '-')}: optimizer {learner.optimizer!r} takes no "
-                    f"{key} (it takes {', '.join(parameters)})"
+                    f"{key} (it takes {', '.join(takes)})"
                 )
             learner.optimizer_args[key] = value
     base.learners = spec.expand_grid(base.learners, spec.parse_grid(args.grid))
@@ -363,7 +364,7 @@ def run(args: argparse.Namespace) -> None:
     )
     if needed > 0.8 * available:
         fail(
-            f"this run needs about {_bytes(needed)} ({len(factories)} configurations x "
+            f"this run needs about {_bytes(needed)} ({len(factories)} configuration(s) x "
             f"{run_settings.seeds:,} seeds x {run_settings.steps // run_settings.window:,} "
             f"windows of metrics, {stream.feature_dim} features), more than the "
             f"{_bytes(available)} of {where}: use fewer --seeds, a larger --window, or "
@@ -381,7 +382,7 @@ def run(args: argparse.Namespace) -> None:
             run_settings.steps,
             [run_settings.seed + i for i in range(run_settings.seeds)],
             metrics_window=run_settings.window,
-            progress=bar,
+            progress=bar if bar.enabled else None,
         )
     finally:
         bar.close()
@@ -439,10 +440,11 @@ def report_run(result: Any, args: argparse.Namespace, record: dict[str, Any]) ->
                 int(np.argmax(~np.isfinite(result.curve(config)[s]))) * result.metrics_window
                 for s in bad
             ]
+            which = "every seed" if bad.size == seeds else f"{bad.size} of {seeds} seeds"
             print(
-                f"{config}: {bad.size} of {seeds} seeds diverged (seeds "
-                f"{', '.join(map(str, bad))}; first non-finite window from step "
-                f"{min(first):,}); the means leave them out"
+                f"{config}: {which} diverged (seeds {', '.join(map(str, bad))}; the first "
+                f"non-finite window starts at step {min(first):,})"
+                + ("" if bad.size == seeds else "; the means leave them out")
             )
     if len(result.configs) > 1 and seeds > 1:
         try:

@@ -30,7 +30,7 @@ def as_frame(table: Table) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         frame = table
     else:
-        rows = list(table)
+        rows: list[dict[str, Any]] = list(table)
         if rows:
             columns = list(rows[0])
             for i, row in enumerate(rows):

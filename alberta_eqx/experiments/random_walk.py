@@ -5,7 +5,7 @@ and for TD-IDBD and AutoTDIDBD at their default settings.
 """
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -100,7 +100,8 @@ def random_walk_19(
         results = in_segments(
             learners, stream, num_steps, keys, progress, segment_steps=segment_steps
         )
-        return np.stack([np.asarray(rms_error(r.learner, true_values)) for r in results], -1)
+        finals = [cast(TDLinearLearner, r.learner) for r in results]
+        return np.stack([np.asarray(rms_error(f, true_values)) for f in finals], -1)
 
     def learner(optimizer: AbstractTDOptimizer) -> TDLinearLearner:
         return TDLinearLearner(19, optimizer, lambda_, use_bias=False)

@@ -197,7 +197,9 @@ def sutton1992_experiment2(
         step_size_tracking=StepSizeTrackingConfig(record_every, include_bias=False),
         metrics_window=record_every,
     )
-    alphas = np.asarray(results[-1].learner.step_sizes)
+    final = results[-1].learner
+    assert isinstance(final, LinearLearner)
+    alphas = np.asarray(final.step_sizes)
     history = jax.tree.map(
         lambda *parts: jnp.concatenate(parts, axis=1), *(r.step_size_history for r in results)
     )
@@ -263,6 +265,7 @@ def autostep_scale(
         if progress is not None:
             progress(num_steps)
         history = result.step_size_history
+        assert history is not None and history.bias_step_sizes is not None
         alphas.append(np.concatenate([history.step_sizes, history.bias_step_sizes[..., None]], -1))
         lms_final, _ = _final_windows(
             LinearLearner(dim, LMS(alpha0)), stream, num_steps, eval_steps, keys

@@ -66,10 +66,12 @@ def _pyplot() -> Any:
 
 
 def mark_off_axes(ax: Any, x: np.ndarray, y: np.ndarray, top: float, color: str) -> None:
-    """Draw the points of `(x, y)` above `top` (or non-finite) at the top edge as
-    triangles labelled with their value, so that none is silently off the axes."""
+    """Draw the points of `(x, y)` above `top` (infinite: diverged) at the top edge as
+    triangles labelled with their value, so that none is silently off the axes; NaN
+    marks no point."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    off = ~np.isfinite(y) | (y > top)
+    with np.errstate(invalid="ignore"):
+        off = y > top
     if not off.any():
         return
     edge = 0.97 * top
@@ -156,6 +158,8 @@ def _exp1_figure(result: Experiment1) -> Any:
                 label="with unstable seeds",
             )  # fmt: skip
         mark_off_axes(ax, sweep.values, np.where(mean > top, mean, np.nan), top, "C3")
+        if (mean > top).any():
+            ax.plot([], [], "^", c="C3", label="off the axis (value printed)")
         ax.axhline(_EXP1_PAPER[label], ls="--", c="gray", label=f"paper ~{_EXP1_PAPER[label]}")
         ax.set(xlabel=xlabel, ylim=(0, top))
         ax.tick_params(axis="x", labelrotation=45)
