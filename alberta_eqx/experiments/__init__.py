@@ -1,7 +1,7 @@
 """Experiments: the published replications, multi-seed summaries and comparisons.
 
 `run_experiment` runs named configurations over many seeds; `summary` summarises the
-curves over seeds; `stats` compares configurations (needs the `[stats]` extra);
+curves over seeds (as pandas DataFrames); `stats` compares configurations;
 `plots` draws them (needs `[plots]`); `export` writes tables as CSV, JSON, LaTeX and
 Markdown. The `stats` and `plots` modules import SciPy and Matplotlib only when a
 function needs them, so this package imports without either.
