@@ -545,15 +545,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"alberta-eqx: error: {message} (see --help)\n")
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every default, and keeps the description's line breaks."""
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Shows every default (an option whose default depends on others says so in its
+    help), and keeps the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default in (None, [], False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _common(suppress: bool) -> argparse.ArgumentParser:
     # the same options before or after the subcommand
     p = argparse.ArgumentParser(add_help=False)
     default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
-    p.add_argument("--out", default=default("alberta-eqx-out"), help="output folder")
+    p.add_argument(
+        "--out",
+        default=default("alberta-eqx-out"),
+        help="output folder (default: alberta-eqx-out)",
+    )
     p.add_argument(
         "--no-progress", action="store_true", default=default(False), help="no progress bar"
     )

@@ -41,6 +41,7 @@ def test_the_extraction_finds_fenced_python_only():
     assert python_blocks(text) == [(3, "x = 1\n"), (9, "y = x\n")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     blocks = python_blocks(page.read_text(encoding="utf-8"))
