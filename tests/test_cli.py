@@ -3,6 +3,7 @@ streams and learners by import path, comparisons and grids, one-line errors."""
 
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -304,3 +305,28 @@ def test_unwritable_output_folder(tmp_path):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot write to --out" in lines[0], result.stderr
+
+
+@pytest.mark.slow
+def test_the_readmes_flagship_run_learns(tmp_path):
+    """The README's `run` example (Autostep with an EMA normalizer on scale-drift),
+    shortened: it learns, where the same run without the normalizer does not."""
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    line = next(
+        line
+        for line in readme.splitlines()
+        if line.startswith("alberta-eqx run --stream scale-drift")
+    )
+    args = line.split()[1:]
+    args[args.index("--steps") + 1] = "50000"
+    args[args.index("--seeds") + 1] = "2"
+    args[args.index("--out") + 1] = str(tmp_path / "ema")
+    main([*args, "--no-progress", "--no-plot"])
+    ema = np.load(tmp_path / "ema" / "metrics.npz")["autostep/squared_error"]
+    args[args.index("--normalizer") + 1] = "none"
+    args[args.index("--out") + 1] = str(tmp_path / "none")
+    main([*args, "--no-progress", "--no-plot"])
+    raw = np.load(tmp_path / "none" / "metrics.npz")["autostep/squared_error"]
+    last = slice(-50, None)  # the last 5,000 steps
+    assert ema[:, last].mean() < 0.1
+    assert ema[:, last].mean() < raw[:, last].mean() / 3

@@ -261,8 +261,8 @@ _AUTOSTEP_PAPER = {"autostep": 2.22, "lms": 4.42}
 def _scale_report(result: AutostepScale) -> list[str]:
     lines = [
         f"target x{scale:g}: Autostep MSE / scale^2 {a.mean() / scale**2:.3f} (reference "
-        f"{_AUTOSTEP_PAPER['autostep']}), LMS {lms.mean() / scale**2:.3f} (reference "
-        f"{_AUTOSTEP_PAPER['lms']})"
+        f"{_AUTOSTEP_PAPER['autostep']} at 30,000 examples), LMS {lms.mean() / scale**2:.3f} "
+        f"(reference {_AUTOSTEP_PAPER['lms']})"
         for scale, a, lms in zip(result.scales, result.autostep, result.lms, strict=True)
     ]
     reference = int(np.argmin(np.abs(np.log(result.scales))))
