@@ -330,3 +330,37 @@ def test_the_readmes_flagship_run_learns(tmp_path):
     last = slice(-50, None)  # the last 5,000 steps
     assert ema[:, last].mean() < 0.1
     assert ema[:, last].mean() < raw[:, last].mean() / 3
+
+
+@pytest.mark.slow
+def test_float64_runs_in_float64(tmp_path):
+    result = _cli(
+        *("run", "--float64", "--steps", "500", "--seeds", "2", "--window", "100"),
+        *("--no-plot", "--no-progress", "--out", str(tmp_path)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "metrics.npz")["idbd/squared_error"].dtype == np.float64
+    with open(tmp_path / "run.json") as f:
+        assert json.load(f)["settings"]["float64"] is True
+
+
+@pytest.mark.slow
+def test_replicate_quick_with_steps_and_its_record(tmp_path):
+    result = _cli(
+        *("replicate", "sutton1992-exp1", "--steps", "3000", "--seeds", "2"),
+        *("--no-progress", "--out", str(tmp_path)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Sutton (1992), Fig. 3" in result.stdout and "best stable LMS" in result.stdout
+    assert (tmp_path / "sutton1992_exp1.png").stat().st_size > 1000
+    with open(tmp_path / "run.json") as f:
+        record = json.load(f)
+    assert record["status"] == "complete" and record["settings"]["steps"] == 3000
+    assert record["results"]["report"][0].split() == [
+        "value",
+        "MSE",
+        "+-",
+        "s.e.",
+        "diverged",
+        "unstable",
+    ]
