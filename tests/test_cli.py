@@ -271,6 +271,7 @@ def test_help_shows_defaults_and_the_default_command():
         (["replicate", "sutton1993"], "invalid choice"),
         (["replicate", "sutton1992-exp1", "--steps", "1000"], "nearest are 999 and 1,002"),
         (["show", "/nonexistent-folder"], "holds no run.json"),
+        (["run", "--config", "/nonexistent.toml"], "No such file"),
     ],
 )
 def test_bad_options_give_one_line(args, message, tmp_path):
@@ -364,3 +365,21 @@ def test_replicate_quick_with_steps_and_its_record(tmp_path):
         "diverged",
         "unstable",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("steps = -3", "steps must be a whole number >= 1, got -3"),
+        ("stepz = 3", "unknown keys ['stepz']"),
+        ('[[learners]]\noptimiser = "idbd"', "learners[0] has unknown keys ['optimiser']"),
+        ("steps = [", "is not valid TOML"),
+    ],
+)
+def test_bad_specification_files_give_one_line(tmp_path, text, message):
+    config = tmp_path / "run.toml"
+    config.write_text(text)
+    result = _cli("run", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr

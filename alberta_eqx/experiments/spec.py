@@ -367,6 +367,13 @@ def spec_from_dict(data: Mapping[str, Any], base: RunSpec | None = None) -> RunS
                         f"{sorted(learner_fields)}"
                     )
                 spec.learners.append(LearnerSpec(**{"name": f"config {i}", **table}))
+        elif key in ("steps", "seeds", "window", "seed"):
+            low = 0 if key == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SpecError(f"{key} must be a whole number >= {low}, got {value!r}")
+            setattr(spec, key, value)
+        elif key == "stream_args" and not isinstance(value, dict):
+            raise SpecError(f"stream_args must be a table, got {value!r}")
         else:
             setattr(spec, key, value)
     return spec
