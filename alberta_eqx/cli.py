@@ -337,7 +337,7 @@ def available_memory() -> tuple[int, str]:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host memory"
 
 
-def _bytes(n: float) -> str:
+def _bytes(n: int | float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000:
             return f"{n:.3g} {unit}"

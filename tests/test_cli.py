@@ -274,12 +274,24 @@ def test_help_shows_defaults_and_the_default_command():
         (["run", "--config", "/nonexistent.toml"], "No such file"),
     ],
 )
-def test_bad_options_give_one_line(args, message, tmp_path):
-    result = _cli(*args, "--out", str(tmp_path / "out")) if args[0] != "show" else _cli(*args)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_options_give_one_line(args, message, tmp_path, capsys):
+    if args[0] != "show":
+        args = [*args, "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert lines[0].startswith("alberta-eqx: error: ")
+
+
+def test_errors_through_the_entry_point_have_no_traceback(tmp_path):
+    for args in (["run", "--step-size", "inf"], ["run", "--steps", "200003"]):
+        result = _cli(*args, "--out", str(tmp_path / "out"))
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_out_naming_a_file(tmp_path):
@@ -376,10 +388,11 @@ def test_replicate_quick_with_steps_and_its_record(tmp_path):
         ("steps = [", "is not valid TOML"),
     ],
 )
-def test_bad_specification_files_give_one_line(tmp_path, text, message):
+def test_bad_specification_files_give_one_line(tmp_path, text, message, capsys):
     config = tmp_path / "run.toml"
     config.write_text(text)
-    result = _cli("run", "--config", str(config), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--config", str(config), "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
