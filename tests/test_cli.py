@@ -17,7 +17,7 @@ import pytest
 import alberta_eqx as ae
 from alberta_eqx import cli
 from alberta_eqx.cli import main
-from alberta_eqx.experiments import run_experiment
+from alberta_eqx.experiments import run_experiment, spec
 
 
 def _cli(*args, cwd=None):
@@ -396,3 +396,29 @@ def test_bad_specification_files_give_one_line(tmp_path, text, message, capsys):
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def _documented_run_lines():
+    root = pathlib.Path(__file__).parents[1]
+    for page in (root / "README.md", *sorted((root / "docs").glob("*.md"))):
+        text = page.read_text(encoding="utf-8").replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.split("#")[0].strip()
+            if (
+                line.startswith("alberta-eqx run ")
+                and "mypkg" not in line
+                and "--config" not in line
+            ):
+                yield pytest.param(line, id=f"{page.name}: {line[16:60]}")
+
+
+@pytest.mark.parametrize("line", list(_documented_run_lines()))
+def test_documented_run_commands_build(line):
+    """Every `alberta-eqx run` line of the README and docs (but those naming a
+    user's package or a file) parses and builds its stream and learners."""
+    args = cli.parser().parse_args(line.split()[1:])
+    settings = cli.run_spec(args)
+    stream = spec.build_stream(settings)
+    for learner in settings.learners:
+        spec.learner_factory(learner, stream)
+    cli.check_window(settings.steps, settings.window)
