@@ -228,17 +228,19 @@ def expand_grid(learners: list[LearnerSpec], grid: Mapping[str, list[Any]]) -> l
     return expanded
 
 
+_LEARNER_CLASSES: dict[str, Callable[..., Any]] = {
+    "linear": ae.LinearLearner,
+    "td-linear": ae.TDLinearLearner,
+    "mlp": ae.MLPLearner,
+}
+
+
 def _target(spec: LearnerSpec, key: str) -> dict[str, Any]:
     for kind, name, builtins, args in (
         ("optimizer", spec.optimizer, OPTIMIZERS, spec.optimizer_args),
-        ("learner", spec.learner, {}, spec.learner_args),
+        ("learner", spec.learner, _LEARNER_CLASSES, spec.learner_args),
         ("normalizer", spec.normalizer, NORMALIZERS, spec.normalizer_args),
     ):
-        if kind == "learner" and name in LEARNERS:
-            takes = {"lambda_", "use_bias", "hidden_sizes"}
-            if key in takes:
-                return args
-            continue
         function = resolve(kind, name, builtins)
         if function is None:
             continue
