@@ -1,79 +1,95 @@
-"""The `alberta-eqx` command line: reproduce the papers, or run any stream/optimizer.
+"""The `alberta-eqx` command line: reproduce the papers, or run any stream and learner.
 
-alberta-eqx                                  # Sutton (1992) Experiment 1, 30 seeds
-alberta-eqx replicate sutton1992-exp2
-alberta-eqx run --stream random-walk --optimizer autostep --steps 100000 --seeds 10
+alberta-eqx                                  # = alberta-eqx replicate sutton1992-exp1
+alberta-eqx replicate sutton1992-exp2 --quick
+alberta-eqx run --stream scale-drift --optimizer autostep --normalizer ema --steps 200000
+alberta-eqx run --stream mypkg.streams:MyStream --learner mypkg:make_learner --config run.toml
+alberta-eqx show alberta-eqx-out
+
+Parsing and printing only: the science is in `alberta_eqx.experiments`. A new
+replication is one entry in `REPLICATIONS`; a new command is one function and one
+entry in `COMMANDS`.
 """
 
 import argparse
-import csv
+import json
+import math
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
-import jax
 import numpy as np
 
-import alberta_eqx as ae
-from alberta_eqx.experiments import replications
+from alberta_eqx.experiments import reports, spec
+from alberta_eqx.experiments._segments import Rate
+from alberta_eqx.experiments.export import atomic_write, to_csv
+from alberta_eqx.experiments.record import finish_record, read_record, start_record
+from alberta_eqx.experiments.summary import curves_frame, summary_table
 
-PAPER = {
-    "sutton1992-exp1": "Sutton (1992), Fig. 3: best LMS ~3.5 (alpha ~0.04); IDBD ~1.5 over a "
-    "broad range of theta; standard errors < 0.1",
-    "sutton1992-exp2": "Sutton (1992), Fig. 4: relevant step-sizes 0.13 +- 0.015; irrelevant "
-    "< 0.007",
-    "autostep-scale": "Mahmood et al. (2012): Autostep's step-sizes do not depend on the "
-    "target's scale; MSE 2.22 vs LMS 4.42 at scale 1 (float64, one seed)",
-    "random-walk-19": "Sutton and Barto's 19-state random walk (Fig. 12.3's task): RMS error "
-    "of TD(lambda) at its best step-size, TDIDBD() and AutoTDIDBD() against episodes",
+# name -> the published experiment; `alberta-eqx replicate NAME` runs it.
+REPLICATIONS: dict[str, reports.Replication] = {
+    "sutton1992-exp1": reports.SUTTON1992_EXP1,
+    "sutton1992-exp2": reports.SUTTON1992_EXP2,
+    "autostep-scale": reports.AUTOSTEP_SCALE,
+    "random-walk-19": reports.RANDOM_WALK_19,
 }
-
-STREAMS: dict[str, Callable[[int], ae.AbstractStream]] = {
-    "random-walk": lambda d: ae.RandomWalkStream(d),
-    "abrupt-change": lambda d: ae.AbruptChangeStream(d),
-    "sutton1992": lambda d: ae.SuttonExperiment1Stream(),
-    "cyclic": lambda d: ae.CyclicStream(d),
-    "periodic": lambda d: ae.PeriodicChangeStream(d),
-    "dynamic-scale-shift": lambda d: ae.DynamicScaleShiftStream(d),
-    "scale-drift": lambda d: ae.ScaleDriftStream(d),
-}
+DEFAULT_REPLICATION = "sutton1992-exp1"
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad options end with one line on stderr, not a usage block or a traceback."""
-
-    def error(self, message: str):
-        self.exit(2, f"alberta-eqx: error: {message} (see --help)\n")
+class CommandError(Exception):
+    """A user error found after parsing: printed as one line, exit status 2."""
 
 
-class Progress:
-    """A one-line progress bar on stderr (steps done, rate, time left); silent when
-    stderr is not a terminal or when disabled."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.done = total, label, 0
-        self.enabled = enabled and sys.stderr.isatty()
-        self.start = time.perf_counter()
-
-    def __call__(self, steps: int) -> None:
-        self.done += steps
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.start
-        rate = self.done / max(elapsed, 1e-9)
-        left = (self.total - self.done) / max(rate, 1e-9)
-        filled = int(30 * self.done / self.total)
-        sys.stderr.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done:,}/{self.total:,}"
-            f" {rate:,.0f} steps/s, {left:.0f}s left "
-        )
-        if self.done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+def fail(message: str) -> NoReturn:
+    raise CommandError(message)
 
 
-def _output_dir(path: str) -> str:
+# --- parsing numbers ----------------------------------------------------------------
+
+
+def count(text: str) -> int:
+    """A positive whole number: `100000`, `100_000` or `1e5`."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return int(value)
+
+
+def seed(text: str) -> int:
+    """A seed for `jax.random.key`: a whole number in [0, 2**32)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text}")
+    return value
+
+
+# --- output ---------------------------------------------------------------------------
+
+
+def output_folder(path: str) -> str:
+    """Create `path` if needed and check it can be written; one line otherwise."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        fail(f"--out {path!r} is a file, not a folder")
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, ".alberta-eqx-write-test")
@@ -81,296 +97,673 @@ def _output_dir(path: str) -> str:
             pass
         os.remove(probe)
     except OSError as error:
-        message = f"alberta-eqx: error: cannot write to --out {path!r}: {error.strerror}"
-        raise SystemExit(message) from None
+        raise SystemExit(
+            f"alberta-eqx: error: cannot write to --out {path!r}: {error.strerror}"
+        ) from None
     return path
 
 
-def _plt():
+def pyplot() -> Any:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit(
-            "alberta-eqx: error: plots need matplotlib: pip install 'alberta_eqx[plots]' "
-            "(or pass --no-plot)"
-        ) from None
+        fail("plots need matplotlib: pip install 'alberta_eqx[plots]' (or pass --no-plot)")
     return plt
 
 
-def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: bool) -> None:
-    print(PAPER[name])
-    if name == "sutton1992-exp1":
-        bar = Progress(30_000, "Experiment 1", progress)
-        result = replications.sutton1992_experiment1(num_seeds=seeds or 30, progress=bar)
-        print(f"{'':6}{'value':>8} {'MSE':>8} {'+- s.e.':>8} {'diverged':>9}")
-        for label, sweep in (("LMS", result.lms), ("IDBD", result.idbd)):
-            for v, m, e, d in zip(
-                sweep.values, sweep.mean, sweep.stderr, sweep.diverged, strict=True
-            ):
-                print(f"{label:6}{v:8.3g} {m:8.3f} {e:8.3f} {d:9d}")
-        print(
-            f"best LMS {result.lms.best[1]:.2f} (alpha {result.lms.best[0]:g}); "
-            f"best IDBD {result.idbd.best[1]:.2f} (theta {result.idbd.best[0]:g})"
-        )
-        if plot:
-            plt = _plt()
-            fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
-            for ax, sweep, xlabel, paper in (
-                (axes[0], result.lms, "LMS step-size alpha", 3.5),
-                (axes[1], result.idbd, "IDBD meta step-size theta", 1.5),
-            ):
-                ax.errorbar(sweep.values, sweep.mean, yerr=sweep.stderr, marker="o")
-                ax.axhline(paper, ls="--", c="gray", label=f"paper ~{paper}")
-                ax.set_xlabel(xlabel)
-                ax.tick_params(axis="x", labelrotation=45)
-                ax.legend()
-            axes[0].set_ylabel("MSE, steps 20,000-30,000")
-            axes[0].set_ylim(0, 6)
-            _save(fig, out, "sutton1992_exp1.png")
-    elif name == "sutton1992-exp2":
-        bar = Progress(250_000, "Experiment 2", progress)
-        result = replications.sutton1992_experiment2(num_seeds=seeds or 4, progress=bar)
-        print(
-            f"relevant step-sizes:   mean {result.relevant.mean():.4f}, range "
-            f"[{result.relevant.min():.4f}, {result.relevant.max():.4f}]"
-        )
-        print(
-            f"irrelevant step-sizes: mean {result.irrelevant.mean():.4f}, max "
-            f"{result.irrelevant.max():.4f}"
-        )
-        if plot:
-            plt = _plt()
-            fig, ax = plt.subplots(figsize=(6, 4))
-            steps = np.asarray(result.history.recording_indices[0]) + 1
-            alphas = np.asarray(result.history.step_sizes).mean(axis=0)
-            ax.plot(steps, alphas[:, :5], c="C0", lw=1)
-            ax.plot(steps, alphas[:, 5:], c="C1", lw=1)
-            ax.set(xlabel="examples", ylabel="step-size (mean over seeds)", yscale="log")
-            ax.set_title("IDBD step-sizes: relevant (blue), irrelevant (orange)")
-            _save(fig, out, "sutton1992_exp2.png")
-    elif name == "random-walk-19":
-        from alberta_eqx.experiments.random_walk import random_walk_19
-
-        num_episodes = 1000
-        # three learner groups (the TD(lambda) sweep, TDIDBD, AutoTDIDBD), 100 steps
-        # per episode on average
-        bar = Progress(3 * 100 * num_episodes, "random walk", progress)
-        result = random_walk_19(num_episodes=num_episodes, num_seeds=seeds or 30, progress=bar)
-        for alpha, error in zip(result.step_sizes, result.sweep_error, strict=True):
-            print(f"TD(lambda) alpha {alpha:<6g} RMS error over the run {error:.3f}")
-        for label, curve in (
-            (f"TD(lambda) alpha {result.best_step_size:g}", result.td_lambda),
-            ("TDIDBD()", result.tdidbd),
-            ("AutoTDIDBD()", result.autotdidbd),
-        ):
-            print(
-                f"{label:20} RMS error after {result.episodes[-1]:.0f} episodes "
-                f"{curve[:, -1].mean():.3f}"
-            )
-        if plot:
-            plt = _plt()
-            fig, ax = plt.subplots(figsize=(6, 4))
-            ax.plot(
-                result.episodes,
-                result.td_lambda.mean(0),
-                label=f"TD(lambda), alpha {result.best_step_size:g}",
-            )
-            ax.plot(result.episodes, result.tdidbd.mean(0), label="TDIDBD()")
-            ax.plot(result.episodes, result.autotdidbd.mean(0), label="AutoTDIDBD()")
-            ax.set(xlabel="episodes", ylabel="RMS error (mean over seeds)", yscale="log")
-            ax.set_title(f"19-state random walk, lambda = {result.lambda_:g}")
-            ax.legend()
-            _save(fig, out, "random_walk_19.png")
-    else:
-        result = replications.autostep_scale(num_seeds=seeds or 4)
-        for scale, a, lms in zip(result.scales, result.autostep, result.lms, strict=True):
-            print(
-                f"target x{scale:g}: Autostep MSE / scale^2 {a.mean() / scale**2:.3f}, "
-                f"LMS {lms.mean() / scale**2:.3f}"
-            )
-        spread = np.max(np.abs(result.step_sizes / result.step_sizes[1:2] - 1))
-        print(f"largest relative difference between the scales' step-sizes: {spread:.1e}")
-        if plot:
-            plt = _plt()
-            fig, ax = plt.subplots(figsize=(6, 4))
-            # seed 0's relevant and irrelevant inputs; every scale is drawn, and the
-            # lines should lie on top of one another
-            for i, scale in enumerate(result.scales):
-                style = ("-", "--", ":", "-.")[i % 4]
-                alphas, steps = result.step_sizes[i, 0], result.recording_steps
-                ax.plot(steps, alphas[:, :5], c="C0", ls=style, lw=1)
-                ax.plot(steps, alphas[:, 5:20], c="C1", ls=style, lw=1)
-                ax.plot([], [], c="k", ls=style, label=f"target x{scale:g}")
-            ax.set(xlabel="examples", ylabel="Autostep step-size (seed 0)", yscale="log")
-            ax.set_title("relevant (blue), irrelevant (orange): one curve per scale")
-            ax.legend()
-            _save(fig, out, "autostep_scale.png")
-
-
-def _save(fig, out: str, name: str) -> None:
+def save_figure(fig: Any, out: str, name: str, outputs: list[str]) -> None:
     path = os.path.join(out, name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
+    pyplot().close(fig)
+    outputs.append(name)
     print(f"wrote {path}")
 
 
-def _run(args) -> None:
-    stream = STREAMS[args.stream](args.feature_dim)
-    optimizer = {
-        "lms": lambda: ae.LMS(args.step_size),
-        "idbd": lambda: ae.IDBD(args.step_size, args.meta_step_size),
-        "autostep": lambda: ae.Autostep(args.step_size, args.meta_step_size, args.tau),
-    }[args.optimizer]()
-    normalizer = {"none": None, "ema": ae.EMANormalizer(), "welford": ae.WelfordNormalizer()}[
-        args.normalizer
-    ]
-    learner = ae.LinearLearner(stream.feature_dim, optimizer, normalizer)
-    keys = jax.random.split(jax.random.key(args.seed), args.seeds)
-    window = args.window if args.steps % args.window == 0 else 1
-    segments = max(1, min(20, args.steps // max(window, 1)))
-    while args.steps % segments or (args.steps // segments) % window:
-        segments -= 1
-    bar = Progress(args.steps, f"{args.stream}/{args.optimizer}", not args.no_progress)
-    parts, states, start = [], None, 0
-    for _ in range(segments):
-        n = args.steps // segments
-        result = ae.run_learning_loop_batched(
-            learner, stream, n, keys, metrics_window=window, stream_states=states, start_step=start
+class Bar:
+    """A tqdm bar on stderr whose time estimate counts only compiled segments (the
+    first segments of each size compile; their time is left out of the rate)."""
+
+    def __init__(self, total: int, label: str, enabled: bool):
+        from tqdm import tqdm
+
+        self.rate = Rate()
+        self.enabled = enabled  # without a bar, a run is one compiled call
+        self.total = total
+        self.done = 0
+        self.bar = tqdm(
+            total=total,
+            desc=label,
+            unit=" steps",
+            unit_scale=True,
+            disable=not enabled,
+            file=sys.stderr,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+            "[{elapsed}{postfix}]",
         )
-        learner, states, start = result.learner, result.stream_state, start + n
-        parts.append(result.metrics)
-        bar(n)
-    metrics = jax.tree.map(lambda *a: np.concatenate(a, axis=-1), *parts)
-    columns = {k: np.asarray(v) for k, v in metrics._asdict().items() if v is not None}
-    np.savez(os.path.join(args.out, "metrics.npz"), **columns, window=window)
-    steps = (np.arange(columns["squared_error"].shape[-1]) + 1) * window
-    with open(os.path.join(args.out, "metrics.csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "seed", *columns])
-        for s in range(args.seeds):
-            for i, step in enumerate(steps):
-                writer.writerow([int(step), s, *(float(v[s, i]) for v in columns.values())])
-    diverged = ae.find_divergence(result._replace(metrics=metrics), window)
-    where = "the window starting at step" if window > 1 else "step"
-    for s in np.flatnonzero(np.asarray(diverged.diverged)):
-        print(
-            f"seed {s} diverged: first non-finite metrics in {where} "
-            f"{int(diverged.first_step[s])} (its numbers are NaN/inf from there)"
+
+    def __call__(self, steps: int) -> None:
+        self.done += steps
+        eta = self.rate.eta(self.total - self.done)
+        if eta is not None:
+            rate = self.rate.per_second or 0.0
+            self.bar.set_postfix_str(f"{rate:,.0f} steps/s, ~{_duration(eta)} left", refresh=False)
+        else:
+            self.bar.set_postfix_str("compiling", refresh=False)
+        self.bar.update(steps)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def steps_for(name: str, steps: int | None, quick: bool) -> int:
+    """The run's steps: `--steps` (a multiple of the experiment's unit, else an
+    error naming the nearest valid values), `--quick`'s, or the paper's."""
+    replication = REPLICATIONS[name]
+    if steps is None:
+        return replication.quick_steps if quick else replication.steps
+    multiple = replication.steps_multiple
+    if steps % multiple:
+        low = max(multiple, steps // multiple * multiple)
+        fail(
+            f"--steps for {name} must be a multiple of {multiple:,}; the nearest are "
+            f"{low:,} and {low + multiple:,}"
         )
-    mse = columns["squared_error"]
-    final = mse[:, -1]
-    print(
-        f"final-window MSE over {args.seeds} seeds: {final.mean():.4g} +- "
-        f"{final.std(ddof=1) / np.sqrt(args.seeds) if args.seeds > 1 else float('nan'):.2g}"
-    )
-    print(f"wrote {os.path.join(args.out, 'metrics.npz')} and metrics.csv")
+    return steps
+
+
+# --- replicate -----------------------------------------------------------------------
+
+
+def replicate(args: argparse.Namespace) -> None:
+    name = getattr(args, "name", DEFAULT_REPLICATION)
+    replication = REPLICATIONS[name]
+    steps = steps_for(name, getattr(args, "steps", None), getattr(args, "quick", False))
+    seeds = getattr(args, "seeds", None) or replication.seeds
+    settings = {"replication": name, "seeds": seeds, "steps": steps, "float64": args.float64}
+    record = start_record(args.out, "replicate", settings, _device())
+    print(replication.paper)
+    bar = Bar(replication.total(steps), name, not args.no_progress)
+    try:
+        result = replication.run(seeds, steps, bar if bar.enabled else None)
+    finally:
+        bar.close()
+    lines = replication.report(result)
+    for line in lines:
+        print(line)
+    outputs: list[str] = []
     if not args.no_plot:
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(6, 4))
-        mean = mse.mean(axis=0)
-        err = mse.std(axis=0, ddof=1) / np.sqrt(args.seeds) if args.seeds > 1 else 0 * mean
-        ax.plot(steps, mean)
-        ax.fill_between(steps, mean - err, mean + err, alpha=0.3)
-        ax.set(
-            xlabel="step", ylabel=f"squared error (mean of {window}-step windows)", yscale="log"
+        save_figure(replication.figure(result), args.out, replication.filename, outputs)
+    atomic_write(os.path.join(args.out, "report.txt"), lambda p: _write_lines(p, lines))
+    outputs.append("report.txt")
+    finish_record(args.out, record, outputs, {"report": lines})
+
+
+def _write_lines(path: str, lines: list[str]) -> None:
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _device() -> str:
+    import jax
+
+    return str(jax.devices()[0].device_kind)
+
+
+# --- run -----------------------------------------------------------------------------
+
+# The shortcuts' parameter names per built-in optimizer.
+_SHORTCUTS = {
+    "step_size": {"lms": "step_size", "td-lms": "step_size"},
+    "meta_step_size": {},
+    "tau": {"autostep": "tau", "autotdidbd": "tau"},
+}
+
+
+def run_spec(args: argparse.Namespace) -> spec.RunSpec:
+    """The `RunSpec` of `run`'s options: a `--config` file first, the options on top."""
+    base = spec.RunSpec()
+    if args.config is not None:
+        base = spec.spec_from_dict(spec.read_toml(args.config))
+    given = {k for k, v in vars(args).items() if v is not None}
+    for key in ("stream", "steps", "seeds", "seed", "window"):
+        if key in given:
+            setattr(base, key, getattr(args, key))
+    base.stream_args = {
+        **base.stream_args,
+        **spec.parse_assignments("--stream-arg", args.stream_arg),
+    }
+    if args.feature_dim is not None:
+        base.stream_args["feature_dim"] = args.feature_dim
+    elif "feature_dim" not in base.stream_args:
+        # streams that need a width get 10 features unless told otherwise
+        parameters = spec._parameters(spec.resolve("stream", base.stream, spec.STREAMS)) or {}
+        width = parameters.get("feature_dim")
+        if width is not None and width.default is width.empty:
+            base.stream_args["feature_dim"] = 10
+    if args.optimizer is not None or not base.learners:
+        base.learners = [
+            spec.LearnerSpec(
+                name=name.rsplit(":", 1)[-1],
+                learner=args.learner or "linear",
+                optimizer=name,
+                normalizer=args.normalizer or "none",
+            )
+            for name in (args.optimizer or "idbd").split(",")
+        ]
+    for learner in base.learners:
+        if args.learner is not None:
+            learner.learner = args.learner
+        if args.normalizer is not None:
+            learner.normalizer = args.normalizer
+        learner.learner_args.update(spec.parse_assignments("--learner-arg", args.learner_arg))
+        learner.optimizer_args.update(
+            spec.parse_assignments("--optimizer-arg", args.optimizer_arg)
         )
-        ax.set_title(f"{args.optimizer} on {args.stream}")
-        _save(fig, args.out, "learning_curve.png")
+        for option, value in (
+            ("step_size", args.step_size),
+            ("meta_step_size", args.meta_step_size),
+            ("tau", args.tau),
+        ):
+            if value is None:
+                continue
+            if option == "step_size":
+                key = _SHORTCUTS["step_size"].get(learner.optimizer, "initial_step_size")
+            else:
+                key = option
+            function = spec.resolve("optimizer", learner.optimizer, spec.OPTIMIZERS)
+            takes = spec._parameters(function)
+            if learner.learner != "mlp" and takes is not None and key not in takes:
+                fail(
+                    f"--{option.replace('_', '-')}: optimizer {learner.optimizer!r} takes no "
+                    f"{key} (it takes {', '.join(takes)})"
+                )
+            learner.optimizer_args[key] = value
+    base.learners = spec.expand_grid(base.learners, spec.parse_grid(args.grid))
+    names = [learner.name for learner in base.learners]
+    if len(set(names)) != len(names):
+        fail(f"the configurations' names must differ, got {names}")
+    return base
 
 
-def _positive(kind):
-    def parse(text: str):
+def check_window(steps: int, window: int) -> None:
+    """Refuse a window that does not divide the steps, naming the nearest valid
+    windows and step counts (a run never changes its window silently)."""
+    if steps % window == 0:
+        return
+    divisors = [d for d in range(1, math.isqrt(steps) + 1) if steps % d == 0]
+    divisors = sorted({*divisors, *(steps // d for d in divisors)})
+    below = max(d for d in divisors if d < window)
+    above = min((d for d in divisors if d > window), default=None)
+    windows = f"{below:,}" + (f" or {above:,}" if above is not None else "")
+    low = steps // window * window
+    fail(
+        f"--window {window:,} does not divide --steps {steps:,}: use --window {windows}, "
+        f"or --steps {max(window, low):,} or {low + window:,}"
+    )
+
+
+def memory_estimate(run: spec.RunSpec, feature_dim: int) -> int:
+    """Bytes a run holds at once, roughly: the metrics kept (configurations x seeds x
+    steps / window x 4 metrics, twice: on the device and on the host), the learners
+    (configurations x seeds x features x 8 arrays) and one block of generated
+    examples (bounded by the runner's budget)."""
+    configs = len(run.learners)
+    windows = run.steps // run.window
+    metrics = 2 * configs * run.seeds * windows * 4 * 4
+    learners = configs * run.seeds * (feature_dim + 1) * 8 * 4
+    block = run.seeds * (feature_dim + 1) * min(run.steps, 10_000) * 4
+    return metrics + learners + min(block, 1 << 24)
+
+
+def available_memory() -> tuple[int, str]:
+    """The memory the computation can use: the accelerator's, else the host's."""
+    import jax
+
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]), f"{device.device_kind} memory"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host memory"
+
+
+def _bytes(n: int | float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} EB"
+
+
+def run(args: argparse.Namespace) -> None:
+    from alberta_eqx.experiments import run_experiment
+
+    try:
+        run_settings = run_spec(args)
+        stream = spec.build_stream(run_settings)
+        factories = {
+            learner.name: spec.learner_factory(learner, stream)
+            for learner in run_settings.learners
+        }
+    except spec.SpecError as error:
+        fail(str(error))
+    check_window(run_settings.steps, run_settings.window)
+    needed, (available, where) = (
+        memory_estimate(run_settings, stream.feature_dim),
+        available_memory(),
+    )
+    if needed > 0.8 * available:
+        fail(
+            f"this run needs about {_bytes(needed)} ({len(factories)} configuration(s) x "
+            f"{run_settings.seeds:,} seeds x {run_settings.steps // run_settings.window:,} "
+            f"windows of metrics, {stream.feature_dim} features), more than the "
+            f"{_bytes(available)} of {where}: use fewer --seeds, a larger --window, or "
+            "split the run (docs/memory.md)"
+        )
+    settings = run_settings.to_dict()
+    settings["float64"] = args.float64
+    record = start_record(args.out, "run", settings, _device())
+    total = len(factories) * run_settings.steps
+    bar = Bar(total, f"{run_settings.stream}", not args.no_progress)
+    try:
+        result = run_experiment(
+            factories,
+            stream,
+            run_settings.steps,
+            [run_settings.seed + i for i in range(run_settings.seeds)],
+            metrics_window=run_settings.window,
+            progress=bar if bar.enabled else None,
+        )
+    finally:
+        bar.close()
+    report_run(result, args, record)
+
+
+def report_run(result: Any, args: argparse.Namespace, record: dict[str, Any]) -> None:
+    from alberta_eqx.experiments.export import to_markdown
+
+    outputs: list[str] = []
+    frame = curves_frame(result)
+    to_csv(frame, os.path.join(args.out, "metrics.csv"))
+    arrays = {
+        f"{config}/{metric}": values
+        for config, metrics in result.curves.items()
+        for metric, values in metrics.items()
+    }
+
+    def savez(path: str) -> None:
+        with open(path, "wb") as f:  # a file, not a name: savez would append ".npz"
+            np.savez(f, **arrays, window=result.metrics_window)
+
+    atomic_write(os.path.join(args.out, "metrics.npz"), savez)
+    outputs += ["metrics.csv", "metrics.npz"]
+    finals = {c: result.curve(c)[:, -1] for c in result.configs}
+    diverged = {
+        c: np.flatnonzero(~np.isfinite(result.curve(c)).all(axis=1)) for c in result.configs
+    }
+    seeds = len(result.seeds)
+    rows = []
+    for config in result.configs:
+        finite = np.isfinite(finals[config])
+        values = finals[config][finite]
+        rows.append(
+            {
+                "config": config,
+                "final MSE": float(values.mean()) if values.size else float("nan"),
+                "s.e.": float(values.std(ddof=1) / np.sqrt(values.size))
+                if values.size > 1
+                else float("nan"),
+                "seeds": seeds,
+                "diverged": int(diverged[config].size),
+            }
+        )
+    print(f"final-window mean squared error over {seeds} seed{'s' * (seeds > 1)} "
+          f"(the last {result.metrics_window:,} of {result.num_steps:,} steps):")  # fmt: skip
+    table = to_markdown(rows)
+    if seeds == 1:  # one seed has no standard error: no column of NaN
+        table = to_markdown([{k: v for k, v in row.items() if k != "s.e."} for row in rows])
+    print(table, end="")
+    for config in result.configs:
+        bad = diverged[config]
+        if bad.size:
+            first = [
+                int(np.argmax(~np.isfinite(result.curve(config)[s]))) * result.metrics_window
+                for s in bad
+            ]
+            which = "every seed" if bad.size == seeds else f"{bad.size} of {seeds} seeds"
+            print(
+                f"{config}: {which} diverged (seeds {', '.join(map(str, bad))}; the first "
+                f"non-finite window starts at step {min(first):,})"
+                + ("" if bad.size == seeds else "; the means leave them out")
+            )
+    if len(result.configs) > 1 and seeds > 1:
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
+            from alberta_eqx.experiments import compare
 
-    parse.__name__ = kind.__name__
-    return parse
+            print("paired comparisons (same seeds, paired t-test, Holm-corrected):")
+            for c in compare(result):
+                print(
+                    f"  {c.config_a} vs {c.config_b}: p = {c.p_adjusted:.3g}, "
+                    f"Cohen's d = {c.cohens_d:.2f}"
+                )
+        except ValueError as error:
+            print(f"  no comparison: {error}")
+    summary = summary_table(result, num_resamples=1000) if seeds > 1 else None
+    if summary is not None:
+        to_csv(summary, os.path.join(args.out, "summary.csv"))
+        outputs.append("summary.csv")
+    if not args.no_plot:
+        save_figure(run_figure(result, diverged), args.out, "learning_curve.png", outputs)
+    print(f"wrote {os.path.join(args.out, 'metrics.csv')}, metrics.npz and run.json")
+    finish_record(args.out, record, outputs, {"final": rows})
+
+
+def run_figure(result: Any, diverged: dict[str, np.ndarray]) -> Any:
+    """Mean squared error over seeds against steps, one line per configuration, on a
+    log scale when every value is positive; a configuration whose every seed
+    diverged is named in the legend instead of crashing the plot."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    steps = result.steps
+    positive = True
+    for i, config in enumerate(result.configs):
+        curves = result.curve(config)
+        keep = np.isfinite(curves).all(axis=1)
+        if not keep.any():
+            ax.plot([], [], c=f"C{i}", label=f"{config}: every seed diverged")
+            continue
+        curves = curves[keep]
+        mean = curves.mean(axis=0)
+        positive &= bool((mean > 0).all())
+        label = config if keep.all() else f"{config} ({(~keep).sum()} diverged seeds left out)"
+        ax.plot(steps, mean, c=f"C{i}", label=label)
+        if curves.shape[0] > 1:
+            err = curves.std(axis=0, ddof=1) / np.sqrt(curves.shape[0])
+            ax.fill_between(steps, mean - err, mean + err, color=f"C{i}", alpha=0.25, lw=0)
+    has_data = any(line.get_xdata().size for line in ax.get_lines())
+    if has_data and positive:
+        ax.set_yscale("log")
+    if not has_data:
+        ax.text(0.5, 0.5, "every seed diverged: nothing to draw", ha="center",
+                transform=ax.transAxes)  # fmt: skip
+    ax.set(xlabel="step", ylabel=f"squared error (mean of {result.metrics_window}-step windows)")
+    ax.set_title(f"mean over {len(result.seeds)} seeds (band: one standard error)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# --- show ----------------------------------------------------------------------------
+
+
+def show(args: argparse.Namespace) -> None:
+    try:
+        record = read_record(args.folder)
+    except FileNotFoundError as error:
+        fail(str(error))
+    except json.JSONDecodeError as error:
+        fail(f"{args.folder!r}: run.json is not valid JSON ({error})")
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return
+    status = record.get("status")
+    if status != "complete":
+        print(f"status: INCOMPLETE ({status}): the run was interrupted or is still going")
+    else:
+        print(f"status: complete, {record.get('started')} to {record.get('finished')}")
+    print(f"command: {' '.join(record.get('argv', []))}")
+    for key, value in record.get("settings", {}).items():
+        print(f"{key}: {json.dumps(value)}")
+    versions = record.get("versions", {})
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"device: {record.get('device')}")
+    if record.get("outputs"):
+        print(f"outputs: {', '.join(record['outputs'])}")
+    results = record.get("results") or {}
+    for line in results.get("report", []):
+        print(line)
+    for row in results.get("final", []):
+        print(f"  {row}")
+
+
+# --- the parser ------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad options end with one line on stderr, not a usage block or a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"alberta-eqx: error: {message} (see --help)\n")
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Shows every default (an option whose default depends on others says so in its
+    help), and keeps the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default in (None, [], False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    # the same options before or after the subcommand
+    p = argparse.ArgumentParser(add_help=False)
+    default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    p.add_argument(
+        "--out",
+        default=default("alberta-eqx-out"),
+        help="output folder (default: alberta-eqx-out)",
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", default=default(False), help="no progress bar"
+    )
+    p.add_argument("--no-plot", action="store_true", default=default(False), help="write no PNG")
+    p.add_argument(
+        "--float64",
+        action="store_true",
+        default=default(False),
+        help="compute in float64 (jax_enable_x64)",
+    )
+    p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        default=default(False),
+        help="do not use JAX's persistent compilation cache (~/.cache/alberta_eqx/jax)",
+    )
+    return p
+
+
+def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "replicate",
+        help="reproduce a published experiment",
+        parents=parents,
+        formatter_class=_Help,
+        description="Reproduce a published experiment; print its numbers beside the "
+        "paper's and write its figure.\n\n"
+        + "\n".join(f"  {n}: {r.title}" for n, r in REPLICATIONS.items()),
+    )
+    p.add_argument("name", choices=sorted(REPLICATIONS), help="which experiment")
+    p.add_argument(
+        "--seeds", type=count, help="seeds (default: the experiment's, 30 or 4)", default=None
+    )
+    p.add_argument(
+        "--steps",
+        type=count,
+        default=None,
+        help="steps per seed (default: the paper's; random-walk-19: 100 per episode)",
+    )
+    p.add_argument("--quick", action="store_true", help="a short run for a first look")
+
+
+def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run streams and learners over many seeds",
+        parents=parents,
+        formatter_class=_Help,
+        description="Run one or more learner configurations on a stream over many seeds "
+        "(paired: every configuration of a seed sees the same stream); print a table, "
+        "write metrics.csv, metrics.npz, summary.csv, learning_curve.png and run.json.\n"
+        "STREAM, LEARNER, OPTIMIZER and NORMALIZER are built-in names or import paths "
+        "'package.module:Name' to your own; --config FILE.toml holds a whole "
+        "specification (docs/cli.md). Options left unset take the config file's or "
+        "the class's default.",
+    )
+    p.add_argument("--config", default=None, help="a TOML specification (docs/cli.md)")
+    p.add_argument(
+        "--stream",
+        default=None,
+        help=f"{', '.join(spec.STREAMS)} or module:Name (default: random-walk)",
+    )
+    p.add_argument(
+        "--stream-arg", action="append", default=[], metavar="NAME=VALUE", help="stream argument"
+    )
+    p.add_argument(
+        "--feature-dim",
+        type=count,
+        default=None,
+        help="the stream's feature_dim (default: 10, for streams that take one)",
+    )
+    p.add_argument(
+        "--learner",
+        default=None,
+        help="linear, td-linear, mlp or module:function (default: linear)",
+    )
+    p.add_argument(
+        "--learner-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="learner argument (mlp: hidden_sizes=[64,64]; td-linear: lambda_=0.9)",
+    )
+    p.add_argument(
+        "--optimizer",
+        default=None,
+        help=f"{', '.join(spec.OPTIMIZERS)} or module:Name; several, comma-separated, "
+        "are compared (default: idbd)",
+    )
+    p.add_argument(
+        "--optimizer-arg", action="append", default=[], metavar="NAME=VALUE",
+        help="optimizer argument",
+    )  # fmt: skip
+    p.add_argument(
+        "--normalizer", default=None, help="none, ema, welford or module:Name (default: none)"
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="sweep a hyperparameter: one configuration per value (repeat for a grid)",
+    )
+    p.add_argument("--steps", type=count, default=None, help="steps per seed (default: 100000)")
+    p.add_argument("--seeds", type=count, default=None, help="seeds (default: 10)")
+    p.add_argument("--seed", type=seed, default=None, help="the first seed (default: 0)")
+    p.add_argument(
+        "--window", type=count, default=None, help="steps per metrics entry (default: 100)"
+    )
+    p.add_argument(
+        "--step-size", type=positive_float, default=None,
+        help="LMS's step-size or the initial step-size (default: the optimizer's, 0.01)",
+    )  # fmt: skip
+    p.add_argument(
+        "--meta-step-size", type=positive_float, default=None,
+        help="IDBD's theta or Autostep's mu (default: the optimizer's, 0.01)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tau", type=positive_float, default=None,
+        help="Autostep's tau (default: the optimizer's, 10000)",
+    )  # fmt: skip
+
+
+def _add_show(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "show",
+        help="print the settings and results recorded in an output folder",
+        formatter_class=_Help,
+    )
+    p.add_argument("folder", help="an output folder (holding run.json)")
+    p.add_argument("--json", action="store_true", help="print run.json as it is")
+
+
+def _add_sweep(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep file into a resumable Zarr store",
+        parents=parents,
+        formatter_class=_Help,
+        description="Run (or resume after a crash) the sweep a TOML file specifies into "
+        "OUT/sweep.zarr, shard by shard; finished shards are never recomputed "
+        "(docs/scale.md).",
+    )
+    p.add_argument("spec", help="the sweep file (TOML; see docs/scale.md)")
+    p.add_argument("--shard-size", type=count, default=None, help="configurations per shard")
+
+
+def sweep(args: argparse.Namespace) -> None:
+    from alberta_eqx.experiments.sweep import sweep_command
+
+    sweep_command(args.spec, args.out, args.shard_size)
+
+
+# command -> (add its parser, run it)
+COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], None]]] = {
+    "replicate": (_add_replicate, replicate),
+    "run": (_add_run, run),
+    "show": (_add_show, show),
+    "sweep": (_add_sweep, sweep),
+}
+
+
+def parser() -> _Parser:
+    main_parser = _Parser(
+        prog="alberta-eqx",
+        description=__doc__.split("\n\n")[0]
+        + f"\n\nWith no command: alberta-eqx replicate {DEFAULT_REPLICATION}.",
+        parents=[_common(False)],
+        formatter_class=_Help,
+    )
+    sub = main_parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add, _ in COMMANDS.values():
+        add(sub, [_common(True)])
+    for action in sub.choices.values():
+        action.error = main_parser.error  # type: ignore[method-assign]
+    return main_parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    def common(suppress: bool) -> argparse.ArgumentParser:
-        # the same options before or after the subcommand
-        p = argparse.ArgumentParser(add_help=False)
-        default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
-        p.add_argument("--out", default=default("alberta-eqx-out"), help="output folder")
-        p.add_argument(
-            "--no-progress", action="store_true", default=default(False), help="no progress bar"
-        )
-        p.add_argument(
-            "--no-plot", action="store_true", default=default(False), help="write no PNG"
-        )
-        p.add_argument(
-            "--no-compile-cache",
-            action="store_true",
-            default=default(False),
-            help="do not use JAX's persistent compilation cache (~/.cache/alberta_eqx/jax)",
-        )
-        return p
+    args = parser().parse_args(argv)
+    try:
+        if args.float64:
+            import jax
 
-    parser = _Parser(
-        prog="alberta-eqx", description=__doc__.splitlines()[0], parents=[common(False)]
-    )
-    sub = parser.add_subparsers(dest="command")
-    rep = sub.add_parser(
-        "replicate", help="reproduce a published experiment", parents=[common(True)]
-    )
-    rep.error = parser.error
-    rep.add_argument("name", choices=sorted(PAPER), help="which experiment")
-    rep.add_argument(
-        "--seeds",
-        type=_positive(int),
-        help="seeds (default: 30 for sutton1992-exp1 and random-walk-19, 4 otherwise)",
-    )
-    run = sub.add_parser(
-        "run", help="run one stream/optimizer pair over many seeds", parents=[common(True)]
-    )
-    run.error = parser.error
-    run.add_argument("--stream", choices=sorted(STREAMS), default="random-walk")
-    run.add_argument("--optimizer", choices=["lms", "idbd", "autostep"], default="idbd")
-    run.add_argument(
-        "--feature-dim", type=_positive(int), default=10, help="features (not for sutton1992)"
-    )
-    run.add_argument("--steps", type=_positive(int), default=100_000)
-    run.add_argument("--seeds", type=_positive(int), default=10)
-    run.add_argument("--seed", type=int, default=0, help="the first key's seed")
-    run.add_argument(
-        "--step-size", type=_positive(float), default=0.01, help="(initial) step-size"
-    )
-    run.add_argument("--meta-step-size", type=_positive(float), default=0.01)
-    run.add_argument("--tau", type=_positive(float), default=1e4, help="Autostep's tau")
-    run.add_argument("--normalizer", choices=["none", "ema", "welford"], default="none")
-    run.add_argument("--window", type=_positive(int), default=100, help="steps per metrics entry")
-    sweep = sub.add_parser(
-        "sweep", help="run a sweep file into a resumable Zarr store", parents=[common(True)]
-    )
-    sweep.error = parser.error
-    sweep.add_argument("spec", help="the sweep file (TOML; see docs/scale.md)")
-    sweep.add_argument("--shard-size", type=_positive(int), help="configurations per shard")
-    args = parser.parse_args(argv)
-    args.out = _output_dir(args.out)
-    if not args.no_compile_cache:
-        from alberta_eqx.experiments.cache import enable_compilation_cache
+            jax.config.update("jax_enable_x64", True)
+        if not args.no_compile_cache:
+            from alberta_eqx.experiments.cache import enable_compilation_cache
 
-        enable_compilation_cache()
-    if args.command == "sweep":
-        from alberta_eqx.experiments.sweep import sweep_command
-
-        sweep_command(args.spec, args.out, args.shard_size)
-    elif args.command == "run":
-        _run(args)
-    else:
-        name = args.name if args.command == "replicate" else "sutton1992-exp1"
-        _replicate(
-            name, getattr(args, "seeds", None), args.out, not args.no_plot, not args.no_progress
-        )
+            enable_compilation_cache()
+        if args.command != "show":
+            args.out = output_folder(args.out)
+        command = COMMANDS[args.command][1] if args.command else replicate
+        command(args)
+    except CommandError as error:
+        print(f"alberta-eqx: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("alberta-eqx: interrupted; the output folder is marked incomplete", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

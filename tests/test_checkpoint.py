@@ -59,6 +59,7 @@ def resumed(tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(resume_run.cases()))
 def test_kill_and_resume_is_bit_identical(resumed, name):
     case = resume_run.cases()[name]

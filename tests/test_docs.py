@@ -68,3 +68,34 @@ def test_every_notebook_is_in_the_nav():
         if f"notebooks/{p.name}" not in config
     ]
     assert not missing, f"notebooks missing from mkdocs.yml's nav: {missing}"
+
+
+def _readme_test_command() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme[readme.index("## Quick start") :]
+    block = quick_start[quick_start.index("```bash\n") + 8 :]
+    commands = block[: block.index("```")].strip().splitlines()
+    assert len(commands) == 2, "the quick start is two commands"
+    return commands[1]
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    command = _readme_test_command()
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert script[-1] == command
+    # the habits CI enforces: lint, format, types, tests
+    for check in ("ruff check .", "ruff format --check .", "mypy", "pytest"):
+        assert check in command
+
+
+def test_the_package_ships_its_type_marker_licence_and_citation():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert (ROOT / "alberta_eqx" / "py.typed").is_file()
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["alberta_eqx"]
+    assert config["project"]["license"]["text"] == "Apache-2.0"
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")[:200]
+    citation = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    assert f"version: {config['project']['version']}" in citation
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")

@@ -3,14 +3,17 @@ and statistics equal hand computations, every plot draws something, every export
 round-trips."""
 
 import math
+import os
 import subprocess
 import sys
 
 import equinox as eqx
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
+import alberta_eqx as ae
 from alberta_eqx import (
     IDBD,
     LMS,
@@ -25,6 +28,7 @@ from alberta_eqx.experiments import (
     bootstrap_ci,
     cohens_d,
     compare,
+    curves_frame,
     final_performance,
     holm,
     mann_whitney_u,
@@ -46,6 +50,7 @@ from alberta_eqx.experiments import (
     ttest,
     wilcoxon_signed_rank,
 )
+from alberta_eqx.experiments._segments import Rate, in_segments
 
 FEATURES, STEPS, WINDOW, SEEDS = 3, 60, 10, 4
 TRACKING = StepSizeTrackingConfig(20)
@@ -237,7 +242,7 @@ def test_final_performance_equals_a_longer_window(result):
 
 
 def test_summary_table(result):
-    rows = summary_table(result, last=3)
+    rows = summary_table(result, last=3).to_dict("records")
     assert [row["config"] for row in rows] == list(GRID)
     for row in rows:
         finals = result.curve(row["config"])[:, -3:].mean(axis=1)
@@ -374,7 +379,7 @@ def test_the_package_imports_without_the_extras():
 def test_tests_without_scipy_name_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy", None)
     monkeypatch.setitem(sys.modules, "scipy.stats", None)
-    with pytest.raises(ImportError, match=r"pip install 'alberta_eqx\[stats\]'"):
+    with pytest.raises(ImportError, match=r"pip install scipy"):
         ttest(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
 
 
@@ -460,19 +465,53 @@ def test_csv_and_json_round_trip(tmp_path):
     for write, read, name in ((to_csv, read_csv, "t.csv"), (to_json, read_json, "t.json")):
         write(ROWS, tmp_path / name)
         back = read(tmp_path / name)
-        assert back == ROWS
-        assert [type(v) for v in back[0].values()] == [str, float, float, int, bool]
+        assert isinstance(back, pd.DataFrame)
+        assert back.to_dict("records") == ROWS
+        assert [type(v) for v in back.to_dict("records")[0].values()] == [
+            str,
+            float,
+            float,
+            int,
+            bool,
+        ]
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_a_failed_write_leaves_the_previous_file(tmp_path):
+    path = tmp_path / "t.csv"
+    to_csv(ROWS, path)
+    before = path.read_text()
+
+    class Exploding(pd.DataFrame):
+        def to_csv(self, *args, **kwargs):
+            args[0].write("partial,")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        to_csv(Exploding(ROWS), path)
+    assert path.read_text() == before
+    assert os.listdir(tmp_path) == ["t.csv"]
 
 
 def test_summary_table_round_trips(result, tmp_path):
-    rows = summary_table(result)
-    to_csv(rows, tmp_path / "summary.csv")
-    assert read_csv(tmp_path / "summary.csv") == rows
+    table = summary_table(result)
+    assert isinstance(table, pd.DataFrame)
+    to_csv(table, tmp_path / "summary.csv")
+    pd.testing.assert_frame_equal(read_csv(tmp_path / "summary.csv"), table)
+
+
+def test_curves_frame_is_tidy(result):
+    frame = curves_frame(result)
+    assert list(frame.columns[:3]) == ["config", "seed", "step"]
+    assert len(frame) == len(result.configs) * SEEDS * len(result.steps)
+    config = result.configs[1]
+    rows = frame[(frame.config == config) & (frame.seed == result.seeds[2])]
+    np.testing.assert_array_equal(rows.step, result.steps)
+    np.testing.assert_array_equal(rows.squared_error, result.curve(config)[2])
 
 
 def test_latex_cells():
     latex = to_latex(ROWS, digits=3, caption="Final 10% error")
-    assert r"\begin{tabular}{lrrrl}" in latex
     assert r"config & mean & stderr & num\_seeds & best \\" in latex
     assert r"LMS\_0.01 & 0.333 & 1e-12 & 30 & False \\" in latex
     assert r"IDBD \& co & 2.5 & 0.125 & 7 & True \\" in latex
@@ -481,12 +520,12 @@ def test_latex_cells():
 
 
 def test_markdown_cells():
-    lines = to_markdown(ROWS).splitlines()
+    lines = [line.replace(" ", "") for line in to_markdown(ROWS).splitlines()]
     assert lines == [
-        "| config | mean | stderr | num_seeds | best |",
-        "| :--- | ---: | ---: | ---: | :--- |",
-        "| LMS_0.01 | 0.3333 | 1e-12 | 30 | False |",
-        "| IDBD & co | 2.5 | 0.125 | 7 | True |",
+        "|config|mean|stderr|num_seeds|best|",
+        "|:----------|-------:|---------:|------------:|:-------|".replace(" ", ""),
+        "|LMS_0.01|0.3333|1e-12|30|False|",
+        "|IDBD&co|2.5|0.125|7|True|",
     ]
 
 
@@ -495,3 +534,40 @@ def test_exports_reject_ragged_rows(tmp_path):
         to_markdown([{"a": 1, "b": 2}, {"a": 3}])
     with pytest.raises(ValueError, match="at least one row"):
         to_csv([], tmp_path / "empty.csv")
+    assert not (tmp_path / "empty.csv").exists()
+
+
+# --- segments: progress within seconds, numbers of one call -----------------------------
+
+
+@pytest.mark.parametrize("seconds_per_update", [1e-9, 1e9])
+def test_segments_report_after_one_block_and_continue_exactly(seconds_per_update):
+    """The first report comes after one block of the runner (10,000 steps here), the
+    rest in segments sized by the measured rate; the metrics and the final learner
+    are bit-identical to one call."""
+    stream = ae.RandomWalkStream(3)
+    learner = ae.LinearLearner(3, ae.IDBD(0.01, 0.01))
+    keys = jax.random.split(jax.random.key(0), 2)
+    calls = []
+    rate = Rate()
+    parts = in_segments(
+        learner,
+        stream,
+        40_000,
+        keys,
+        calls.append,
+        metrics_window=100,
+        seconds_per_update=seconds_per_update,
+        rate=rate,
+    )
+    if seconds_per_update < 1:
+        assert calls == [10_000] * 4
+    else:  # one block, one more to measure, then the rest in one segment
+        assert calls == [10_000, 10_000, 20_000]
+    assert rate.steps > 0 and rate.per_second > 0
+    one = ae.run_learning_loop_batched(learner, stream, 40_000, keys, metrics_window=100)
+    np.testing.assert_array_equal(
+        np.concatenate([p.metrics.squared_error for p in parts], axis=-1),
+        one.metrics.squared_error,
+    )
+    np.testing.assert_array_equal(parts[-1].learner.weights, one.learner.weights)

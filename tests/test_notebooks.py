@@ -1,7 +1,11 @@
-"""Every notebook runs top to bottom (at small sizes), typed: each turns on jaxtyping's
-IPython extension with beartype in its first cell."""
+"""Every notebook runs top to bottom, at small sizes and typed.
 
-import os
+Each notebook opens with the science; its sizes sit in one cell tagged `parameters`
+(papermill's convention). The test injects a cell after it, as papermill does, that
+sets smaller sizes and turns on jaxtyping's IPython extension with beartype, so that
+every annotated shape and dtype is checked while the notebook runs.
+"""
+
 import pathlib
 
 import nbformat
@@ -10,14 +14,38 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
+# The test run's sizes, per notebook: a few seconds each.
+SMALL = {
+    "quickstart": {"steps": 3_000},
+    "optax_mlp": {"steps": 4_000, "seeds": 2},
+    "sutton1992": {"seeds": 3, "exp2_steps": 50_000, "exp2_seeds": 2},
+    "td_random_walk": {"steps": 10_000, "episodes": 20, "walk_seeds": 4},
+}
+TYPED = "%load_ext jaxtyping\n%jaxtyping.typechecker beartype.beartype\n"
 
+
+def _parameters_cell(notebook) -> int:
+    tagged = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if "parameters" in cell.get("metadata", {}).get("tags", [])
+    ]
+    assert len(tagged) == 1, "a notebook has one cell tagged 'parameters'"
+    return tagged[0]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
-    first_code = next(c for c in notebook.cells if c.cell_type == "code")
-    assert "%load_ext jaxtyping" in first_code.source
-    assert "%jaxtyping.typechecker beartype.beartype" in first_code.source
-    monkeypatch.setenv("ALBERTA_EQX_NOTEBOOK_SMALL", "1")
+    index = _parameters_cell(notebook)
+    overrides = SMALL[path.stem]
+    source = notebook.cells[index].source
+    for name in overrides:
+        assert f"{name} = " in source, f"{path.name}'s parameters cell sets no {name}"
+    injected = TYPED + "".join(f"{k} = {v!r}\n" for k, v in overrides.items())
+    cell = nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(index + 1, cell)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     NotebookClient(
         notebook,
@@ -29,10 +57,22 @@ def test_notebook_runs(path, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_open_with_the_science(path):
+    """The first cell explains the experiment; no test-only setup precedes it; the
+    parameters cell holds sizes only."""
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.cells[0].cell_type == "markdown"
+    assert notebook.cells[0].source.startswith("# ")
+    parameters = notebook.cells[_parameters_cell(notebook)].source
+    assert "%" not in parameters and "import" not in parameters
+    assert path.stem in SMALL
+
+
 def test_there_are_notebooks():
     assert {p.name for p in NOTEBOOKS} >= {
         "quickstart.ipynb",
         "optax_mlp.ipynb",
         "sutton1992.ipynb",
+        "td_random_walk.ipynb",
     }
-    assert os.path.isdir(NOTEBOOKS[0].parent)

@@ -1,7 +1,7 @@
 """Experiments: the published replications, multi-seed summaries and comparisons.
 
 `run_experiment` runs named configurations over many seeds; `summary` summarises the
-curves over seeds; `stats` compares configurations (needs the `[stats]` extra);
+curves over seeds (as pandas DataFrames); `stats` compares configurations;
 `plots` draws them (needs `[plots]`); `export` writes tables as CSV, JSON, LaTeX and
 Markdown. The `stats` and `plots` modules import SciPy and Matplotlib only when a
 function needs them, so this package imports without either.
@@ -56,6 +56,7 @@ from alberta_eqx.experiments.summary import (
     Row,
     Summary,
     bootstrap_ci,
+    curves_frame,
     final_performance,
     standard_error,
     summarize,
@@ -81,6 +82,7 @@ __all__ = [
     "bootstrap_ci",
     "cohens_d",
     "compare",
+    "curves_frame",
     "describe",
     "enable_compilation_cache",
     "final_performance",

@@ -1,42 +1,148 @@
-"""Running a batched experiment in segments, so that a progress bar can report
-between compiled calls (the replications and the command line use it)."""
+"""Running a batched experiment in segments, so that progress can be reported between
+compiled calls within seconds of the start, whatever the run's length (the
+replications, `run_experiment` and the command line use it).
 
+A segment boundary is always a multiple of the runner's block size (and of the
+metrics window), so a segmented run continues exactly where the previous segment
+stopped and gives the same numbers, bit for bit, as one call
+(`run_learning_loop`'s `start_step`). The segments are sized by measured
+throughput:
+
+1. one block, which compiles the one-block program (its time is compilation, and
+   is kept out of the rate);
+2. one more block, already compiled: its time measures the throughput;
+3. segments of `k` blocks, `k` chosen so that one takes about `seconds_per_update`;
+   the first of them compiles the `k`-block program and is kept out of the rate too;
+4. the remainder in one call.
+
+Two or three programs are compiled instead of one; `docs/cli.md` quotes the cost.
+"""
+
+import math
+import time
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from alberta_eqx.runners import RunResult, run_learning_loop_batched
+from alberta_eqx.runners import RunResult, _make_plan, run_learning_loop_batched
 
 Progress = Callable[[int], None]
+"""Called with the number of steps just completed (tqdm's `update` is one)."""
+
+
+class Rate:
+    """Steps per second measured over already-compiled segments only; `eta` is the
+    time left at that rate (None until one such segment ran)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.seconds = 0.0
+
+    def add(self, steps: int, seconds: float) -> None:
+        self.steps += steps
+        self.seconds += seconds
+
+    @property
+    def per_second(self) -> float | None:
+        return self.steps / self.seconds if self.seconds > 0 and self.steps else None
+
+    def eta(self, steps_left: int) -> float | None:
+        rate = self.per_second
+        return None if rate is None else steps_left / rate
+
+
+def segment_unit(learners, stream, keys, options: dict) -> int:
+    """The steps every segment boundary must be a multiple of: the runner's block
+    size for this learner, stream and batch (and the metrics window)."""
+    window = options.get("metrics_window", 1)
+    plan = _make_plan(
+        learners,
+        stream,
+        window << 20,  # the block does not depend on the run's length
+        options.get("step_size_tracking"),
+        options.get("normalizer_tracking"),
+        window,
+        keys.shape[0],
+        options.get("block_size"),
+    )
+    return math.lcm(plan.block, window)
 
 
 def in_segments(
-    learners, stream, num_steps: int, keys, segment: int, progress: Progress | None, **options
+    learners,
+    stream,
+    num_steps: int,
+    keys,
+    progress: Progress | None,
+    *,
+    stream_states=None,
+    segment_steps: int | None = None,
+    seconds_per_update: float = 1.0,
+    rate: Rate | None = None,
+    **options,
 ) -> list[RunResult]:
-    """`run_learning_loop_batched` in segments of `segment` steps, calling
-    `progress(segment)` after each. Learners are paired with seeds from the start,
-    so that every segment runs the same compiled program."""
-    if segment >= num_steps:
-        result = run_learning_loop_batched(learners, stream, num_steps, keys, **options)
-        if progress is not None:
-            progress(num_steps)
-        return [result]
-    num_seeds = keys.shape[0]
-    axis = len(learners.batch_shape)
-    learners = jax.tree.map(
-        lambda a: jnp.repeat(jnp.expand_dims(a, axis), num_seeds, axis) if eqx.is_array(a) else a,
-        learners,
-    )
-    states = eqx.filter_vmap(stream.init)(keys)
-    results = []
-    for start in range(0, num_steps, segment):
-        result = run_learning_loop_batched(
-            learners, stream, segment, keys, stream_states=states, start_step=start, **options
+    """`run_learning_loop_batched` in segments, calling `progress(steps)` after each.
+
+    **Arguments:**
+
+    - `learners`, `stream`, `num_steps`, `keys`, `**options`: as
+      `run_learning_loop_batched`.
+    - `progress`: called with the steps of each segment; None runs one call.
+    - `stream_states`: the seeds' stream states, when the learners already carry a
+      seed axis (paired); otherwise the learners are paired with the seeds here.
+    - `segment_steps`: segments of exactly this many steps (a multiple of the block
+      size, for exact continuation), run even when `progress` is None: for callers
+      that measure the learners between segments.
+    - `seconds_per_update`: the time a segment should take once compiled.
+    - `rate`: a `Rate` that receives the steps and seconds of compiled segments (for
+      a time estimate that excludes compilation); by default `progress.rate` when
+      `progress` has one.
+
+    **Returns:** the segments' results, in order (one when `progress` is None).
+    """
+    if progress is None and segment_steps is None:
+        return [
+            run_learning_loop_batched(
+                learners, stream, num_steps, keys, stream_states=stream_states, **options
+            )
+        ]
+    unit = segment_unit(learners, stream, keys, options)
+    if stream_states is None:
+        num_seeds = keys.shape[0]
+        axis = len(learners.batch_shape)
+        learners = jax.tree.map(
+            lambda a: (
+                jnp.repeat(jnp.expand_dims(a, axis), num_seeds, axis) if eqx.is_array(a) else a
+            ),
+            learners,
         )
-        learners, states = result.learner, result.stream_state
+        stream_states = eqx.filter_vmap(stream.init)(keys)
+    if rate is None:
+        rate = getattr(progress, "rate", None) or Rate()
+    results: list[RunResult] = []
+    compiled: set[int] = set()
+    start = 0
+    size = unit if segment_steps is None else segment_steps
+    while start < num_steps:
+        if segment_steps is None and start >= 2 * unit and size == unit and rate.per_second:
+            # size the segments by the measured throughput
+            size = unit * max(1, int(seconds_per_update * rate.per_second / unit))
+        n = min(size, num_steps - start) if segment_steps else size
+        if segment_steps is None and num_steps - start < size + unit:
+            n = num_steps - start
+        began = time.perf_counter()
+        result = run_learning_loop_batched(
+            learners, stream, n, keys, stream_states=stream_states, start_step=start, **options
+        )
+        jax.block_until_ready(result.metrics)
+        if n in compiled:
+            rate.add(n, time.perf_counter() - began)
+        compiled.add(n)
+        learners, stream_states = result.learner, result.stream_state
         results.append(result)
+        start += n
         if progress is not None:
-            progress(segment)
+            progress(n)
     return results

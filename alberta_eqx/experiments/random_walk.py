@@ -5,7 +5,7 @@ and for TD-IDBD and AutoTDIDBD at their default settings.
 """
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -97,8 +97,11 @@ def random_walk_19(
     keys = jax.random.split(jax.random.key(seed), num_seeds)
 
     def curve(learners: TDLinearLearner) -> np.ndarray:
-        results = in_segments(learners, stream, num_steps, keys, segment_steps, progress)
-        return np.stack([np.asarray(rms_error(r.learner, true_values)) for r in results], -1)
+        results = in_segments(
+            learners, stream, num_steps, keys, progress, segment_steps=segment_steps
+        )
+        finals = [cast(TDLinearLearner, r.learner) for r in results]
+        return np.stack([np.asarray(rms_error(f, true_values)) for f in finals], -1)
 
     def learner(optimizer: AbstractTDOptimizer) -> TDLinearLearner:
         return TDLinearLearner(19, optimizer, lambda_, use_bias=False)

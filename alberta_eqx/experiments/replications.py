@@ -24,6 +24,12 @@ from alberta_eqx.runners import (
 )
 from alberta_eqx.streams import ScaledStreamWrapper, SuttonExperiment1Stream
 
+# A seed is unstable when its final-window error is more than this many times the
+# median of its configuration's seeds (far above the others), or more than this many
+# times its own previous window's (growing). Stable seeds of Experiment 1 stay within
+# 10% of both; the seeds past IDBD's edge of stability sit at 3x to 80x.
+UNSTABLE_FACTOR = 2.0
+
 
 class Sweep(NamedTuple):
     """Final-window mean squared error over a swept hyperparameter.
@@ -35,6 +41,11 @@ class Sweep(NamedTuple):
       non-finite where a run diverged.
     - `mean`, `stderr`: over the seeds whose run stayed finite, `(configurations,)`.
     - `diverged`: how many seeds' runs became non-finite, `(configurations,)`.
+    - `unstable`: `(configurations, seeds)`, whether each seed's run is unstable:
+      non-finite, or its final error more than `UNSTABLE_FACTOR` times the median of
+      its configuration's seeds, or more than `UNSTABLE_FACTOR` times its own error
+      one window earlier (still growing). A meta step-size past the edge of stability
+      shows up here long before it shows up as NaN.
     """
 
     values: np.ndarray
@@ -42,16 +53,28 @@ class Sweep(NamedTuple):
     mean: np.ndarray
     stderr: np.ndarray
     diverged: np.ndarray
+    unstable: np.ndarray
+
+    @property
+    def num_unstable(self) -> np.ndarray:
+        """How many seeds are unstable, per configuration."""
+        return self.unstable.sum(axis=1)
 
     @property
     def best(self) -> tuple[float, float]:
-        """`(value, mean error)` of the configuration with the lowest mean error."""
-        i = int(np.nanargmin(self.mean))
+        """`(value, mean error)` of the configuration with the lowest mean error among
+        those with no unstable seed (a mean over the stable seeds of an unstable
+        configuration would flatter it); NaN when every configuration has one."""
+        mean = np.where(self.unstable.any(axis=1), np.nan, self.mean)
+        if np.all(np.isnan(mean)):
+            return float("nan"), float("nan")
+        i = int(np.nanargmin(mean))
         return float(self.values[i]), float(self.mean[i])
 
 
-def _sweep(values, per_seed) -> Sweep:
+def _sweep(values, per_seed, previous) -> Sweep:
     per_seed = np.asarray(per_seed, dtype=np.float64)
+    previous = np.asarray(previous, dtype=np.float64)
     finite = np.isfinite(per_seed)
     count = finite.sum(axis=1)
     masked = np.where(finite, per_seed, 0.0)
@@ -60,16 +83,26 @@ def _sweep(values, per_seed) -> Sweep:
     stderr = np.where(
         count > 1, np.sqrt(var / np.maximum(count - 1, 1) / np.maximum(count, 1)), np.nan
     )
-    return Sweep(np.asarray(values), per_seed, mean, stderr, per_seed.shape[1] - count)
+    with np.errstate(invalid="ignore"):
+        median = np.nanmedian(np.where(finite, per_seed, np.nan), axis=1, keepdims=True)
+        unstable = (
+            ~finite
+            | (per_seed > UNSTABLE_FACTOR * median)
+            | (per_seed > UNSTABLE_FACTOR * previous)
+        )
+    return Sweep(np.asarray(values), per_seed, mean, stderr, per_seed.shape[1] - count, unstable)
 
 
-def _final_window_error(learners, stream, num_steps, eval_steps, keys, progress=None):
-    # one call when nobody watches; segments (one per window) to report progress
-    segment = num_steps if progress is None else eval_steps
-    results = in_segments(
-        learners, stream, num_steps, keys, segment, progress, metrics_window=eval_steps
-    )
-    return np.asarray(results[-1].metrics.squared_error[..., -1])
+def _final_windows(learners, stream, num_steps, eval_steps, keys, progress=None):
+    """Each run's error over the last `eval_steps` and over the `eval_steps` before."""
+    if num_steps % eval_steps or num_steps < 2 * eval_steps:
+        raise ValueError(
+            f"num_steps ({num_steps}) must be a multiple of eval_steps ({eval_steps}), "
+            "at least two windows"
+        )
+    results = in_segments(learners, stream, num_steps, keys, progress, metrics_window=eval_steps)
+    errors = np.concatenate([np.asarray(r.metrics.squared_error) for r in results], axis=-1)
+    return errors[..., -1], errors[..., -2]
 
 
 class Experiment1(NamedTuple):
@@ -86,7 +119,7 @@ def sutton1992_experiment1(
     idbd_meta_step_sizes: Sequence[float] = (0.001, 0.002, 0.005, 0.01, 0.015, 0.02),
     initial_step_size: float = 0.05,
     num_steps: int = 30_000,
-    eval_steps: int = 10_000,
+    eval_steps: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Experiment1:
@@ -94,8 +127,12 @@ def sutton1992_experiment1(
     the first five with signs in {+1, -1}, one sign flipping every 20 examples. After
     `num_steps - eval_steps` examples, the mean squared error over the last
     `eval_steps`. No bias, as in the paper. Paper: best LMS about 3.5 (near
-    alpha = 0.04); IDBD about 1.5 over a broad range of theta.
+    alpha = 0.04); IDBD about 1.5 over a broad range of theta. `eval_steps` defaults
+    to `num_steps // 3` (the paper's 10,000 of 30,000). A seed is `unstable` (see
+    `Sweep`) when its final error is far above its configuration's others' or still
+    growing: past theta = 0.01 some seeds leave IDBD's region of stability.
     """
+    eval_steps = num_steps // 3 if eval_steps is None else eval_steps
     stream = SuttonExperiment1Stream()
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     # One compiled program for the whole figure: each LMS step-size runs as IDBD with
@@ -107,10 +144,11 @@ def sutton1992_experiment1(
     learners = eqx.filter_vmap(
         lambda alpha, theta: LinearLearner(stream.feature_dim, IDBD(alpha, theta), use_bias=False)
     )(alphas, thetas)
-    errors = _final_window_error(learners, stream, num_steps, eval_steps, keys, progress)
+    final, previous = _final_windows(learners, stream, num_steps, eval_steps, keys, progress)
     k = len(lms_step_sizes)
     return Experiment1(
-        lms=_sweep(lms_step_sizes, errors[:k]), idbd=_sweep(idbd_meta_step_sizes, errors[k:])
+        lms=_sweep(lms_step_sizes, final[:k], previous[:k]),
+        idbd=_sweep(idbd_meta_step_sizes, final[k:], previous[k:]),
     )
 
 
@@ -141,8 +179,10 @@ def sutton1992_experiment2(
 ) -> Experiment2:
     """Sutton (1992), Experiment 2 (Figure 4): IDBD with theta = 0.001 on the
     Experiment 1 task for 250,000 examples. Paper: the relevant step-sizes come to
-    0.13 +- 0.015, the irrelevant ones below 0.007. (`num_steps` must be a multiple
-    of `10 * record_every`: the run goes in ten segments, for `progress`.)
+    0.13 +- 0.015, the irrelevant ones below 0.007. A float64 NumPy transcription of
+    the paper's algorithm ends with the irrelevant ones at 0.0075 to 0.0078 after
+    250,000 examples, still falling, as this does. (`num_steps` must be a multiple of
+    `record_every`.)
     """
     stream = SuttonExperiment1Stream()
     learner = LinearLearner(
@@ -153,12 +193,13 @@ def sutton1992_experiment2(
         stream,
         num_steps,
         jax.random.split(jax.random.key(seed), num_seeds),
-        num_steps // 10,
         progress,
         step_size_tracking=StepSizeTrackingConfig(record_every, include_bias=False),
         metrics_window=record_every,
     )
-    alphas = np.asarray(results[-1].learner.step_sizes)
+    final = results[-1].learner
+    assert isinstance(final, LinearLearner)
+    alphas = np.asarray(final.step_sizes)
     history = jax.tree.map(
         lambda *parts: jnp.concatenate(parts, axis=1), *(r.step_size_history for r in results)
     )
@@ -192,15 +233,19 @@ def autostep_scale(
     meta_step_size: float = 1e-2,
     tau: float = 1e4,
     num_steps: int = 30_000,
-    eval_steps: int = 10_000,
+    eval_steps: int | None = None,
     record_every: int = 100,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> AutostepScale:
     """Mahmood et al. (2012): Autostep (`mu = 1e-2`, `tau = 1e4`, step-sizes from
     `0.1 / n`, with a bias) on the Experiment 1 task with the target multiplied by
     each scale, against LMS at the same fixed step-size. Its step-size trajectory
     should not depend on the scale, and its error should scale as the square.
+    `eval_steps` defaults to `num_steps // 3`; `progress` is called with the steps
+    of each run (two per scale).
     """
+    eval_steps = num_steps // 3 if eval_steps is None else eval_steps
     base = SuttonExperiment1Stream()
     dim = base.feature_dim
     alpha0 = 0.1 / (dim + 1)
@@ -217,13 +262,17 @@ def autostep_scale(
             metrics_window=eval_steps,
         )
         errors.append(result.metrics.squared_error[:, -1])
+        if progress is not None:
+            progress(num_steps)
         history = result.step_size_history
+        assert history is not None and history.bias_step_sizes is not None
         alphas.append(np.concatenate([history.step_sizes, history.bias_step_sizes[..., None]], -1))
-        lms_errors.append(
-            _final_window_error(
-                LinearLearner(dim, LMS(alpha0)), stream, num_steps, eval_steps, keys
-            )
+        lms_final, _ = _final_windows(
+            LinearLearner(dim, LMS(alpha0)), stream, num_steps, eval_steps, keys
         )
+        lms_errors.append(lms_final)
+        if progress is not None:
+            progress(num_steps)
     return AutostepScale(
         np.asarray(scales),
         np.asarray(errors),

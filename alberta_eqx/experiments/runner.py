@@ -17,8 +17,9 @@ import numpy as np
 from jaxtyping import Array, Float, Int, Key, PRNGKeyArray
 
 from alberta_eqx._checks import non_negative_int, positive_int
+from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.learners import AbstractLearner
-from alberta_eqx.runners import StepSizeHistory, StepSizeTrackingConfig, run_learning_loop_batched
+from alberta_eqx.runners import StepSizeHistory, StepSizeTrackingConfig
 from alberta_eqx.streams import AbstractStream
 
 LearnerFactory = Callable[[PRNGKeyArray], AbstractLearner]
@@ -125,6 +126,7 @@ def run_experiment(
     *,
     metrics_window: int = 1,
     step_size_tracking: StepSizeTrackingConfig | None = None,
+    progress: Progress | None = None,
 ) -> ExperimentResult:
     """Run every configuration on every seed: one compiled call per configuration,
     the seeds batched. Configurations of the same structure (the same learner and
@@ -143,6 +145,9 @@ def run_experiment(
     - `metrics_window`: average the metrics over windows of this many steps (it must
       divide `num_steps`).
     - `step_size_tracking`: record the step-sizes every `interval` steps.
+    - `progress`: called with the number of steps after each compiled segment (of
+      each configuration in turn), for a progress bar; the segments continue one
+      another exactly, so the numbers are those of one call.
 
     **Returns:** an `ExperimentResult`.
     """
@@ -159,21 +164,25 @@ def run_experiment(
     stream_states = eqx.filter_vmap(stream.init)(stream_keys)
     curves, histories = {}, {}
     for name, config in configs.items():
-        result = run_learning_loop_batched(
+        results = in_segments(
             _seed_learners(name, config, learner_keys),
             stream,
             num_steps,
             stream_keys,
+            progress,
+            stream_states=stream_states,
             metrics_window=metrics_window,
             step_size_tracking=step_size_tracking,
-            stream_states=stream_states,
         )
         curves[name] = {
-            metric: np.asarray(values)
-            for metric, values in result.metrics._asdict().items()
+            metric: np.concatenate([np.asarray(getattr(r.metrics, metric)) for r in results], -1)
+            for metric, values in results[0].metrics._asdict().items()
             if values is not None
         }
-        histories[name] = jax.tree.map(np.asarray, result.step_size_history)
+        histories[name] = jax.tree.map(
+            lambda *parts: np.concatenate([np.asarray(p) for p in parts], axis=1),
+            *(r.step_size_history for r in results),
+        )
     return ExperimentResult(
         curves=curves,
         step_size_histories=None if step_size_tracking is None else histories,

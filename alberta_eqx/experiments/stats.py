@@ -1,7 +1,7 @@
 """Significance tests between configurations, multiple-comparison corrections and
 effect sizes.
 
-The tests call SciPy, an optional extra (`pip install 'alberta_eqx[stats]'`); the
+The tests call SciPy (a dependency of JAX, and of this package); the
 corrections and Cohen's d are plain NumPy. Two configurations of one
 `ExperimentResult` learned from the same stream on each seed, so their final
 performances pair up by seed: `compare` defaults to the paired t-test.
@@ -23,9 +23,7 @@ def _scipy_stats() -> ModuleType:
     try:
         import scipy.stats
     except ImportError:
-        raise ImportError(
-            "significance tests need scipy: pip install 'alberta_eqx[stats]'"
-        ) from None
+        raise ImportError("significance tests need scipy: pip install scipy") from None
     return scipy.stats
 
 

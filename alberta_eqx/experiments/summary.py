@@ -8,13 +8,15 @@ kept, so one call summarises a whole learning curve.
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from jaxtyping import Float
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.experiments.runner import ExperimentResult
 
 Row = dict[str, str | int | float | bool]
-"""One row of a table: column name to cell, as the exporters take them."""
+"""One row of a table: column name to cell; a list of rows is a table the exporters
+take, as is a `pandas.DataFrame`."""
 
 # Resampled means held in memory at once by `bootstrap_ci` (floats).
 _BOOTSTRAP_BUDGET = 1 << 22
@@ -137,10 +139,11 @@ def summary_table(
     confidence: float = 0.95,
     num_resamples: int = 10_000,
     seed: int = 0,
-) -> list[Row]:
+) -> pd.DataFrame:
     """One row per configuration summarising its final performance
-    (`final_performance`) over seeds: the columns `config`, `mean`, `stderr`,
-    `ci_low`, `ci_high` and `num_seeds`, ready for the exporters."""
+    (`final_performance`) over seeds, as a tidy `pandas.DataFrame` with the columns
+    `config`, `mean`, `stderr`, `ci_low`, `ci_high` and `num_seeds`, ready for the
+    exporters (or pandas' own)."""
     rows = []
     for config, values in final_performance(result, metric, last=last).items():
         s = summarize(values, confidence=confidence, num_resamples=num_resamples, seed=seed)
@@ -154,4 +157,25 @@ def summary_table(
                 "num_seeds": s.num_seeds,
             }
         )
-    return rows
+    return pd.DataFrame(rows)
+
+
+def curves_frame(result: ExperimentResult) -> pd.DataFrame:
+    """Every curve of `result` as one tidy `pandas.DataFrame`: a row per
+    configuration, seed and window, with the columns `config`, `seed`, `step` (the
+    steps learned by the window's end) and one per metric."""
+    frames = []
+    for config in result.configs:
+        metrics = result.curves[config]
+        seeds, windows = next(iter(metrics.values())).shape
+        frame = pd.DataFrame(
+            {
+                "config": config,
+                "seed": np.repeat(np.asarray(result.seeds), windows),
+                "step": np.tile(result.steps, seeds),
+            }
+        )
+        for name, values in metrics.items():
+            frame[name] = np.asarray(values, dtype=np.float64).reshape(-1)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,381 @@
+"""What `alberta-eqx run` runs, as data: a stream, one or more learner configurations,
+and the run's length, built from built-in names or from import paths to the user's
+own classes and functions (`mypkg.streams:MyStream`), with keyword arguments.
+
+A `RunSpec` is plain data (strings, numbers, dicts), so it is written to `run.json`
+beside the results and read back from a TOML file:
+
+```toml
+stream = "scale-drift"            # a built-in name, or "package.module:Name"
+steps = 200000
+seeds = 10
+window = 100
+
+[stream_args]
+feature_dim = 10
+
+[[learners]]                      # one table per configuration, compared on paired seeds
+name = "Autostep + EMA"
+optimizer = "autostep"
+normalizer = "ema"
+
+[[learners]]
+name = "IDBD"
+optimizer = "idbd"
+optimizer_args = { meta_step_size = 0.01 }
+```
+"""
+
+import dataclasses
+import importlib
+import inspect
+import itertools
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+
+import alberta_eqx as ae
+from alberta_eqx.experiments.runner import LearnerFactory
+
+# Built-in streams: name -> class. `feature_dim` and the other keyword arguments go
+# to the class as given (a stream with a fixed width takes no feature_dim).
+STREAMS: dict[str, Callable[..., ae.AbstractStream]] = {
+    "random-walk": ae.RandomWalkStream,
+    "abrupt-change": ae.AbruptChangeStream,
+    "sutton1992": ae.SuttonExperiment1Stream,
+    "cyclic": ae.CyclicStream,
+    "periodic": ae.PeriodicChangeStream,
+    "dynamic-scale-shift": ae.DynamicScaleShiftStream,
+    "scale-drift": ae.ScaleDriftStream,
+    "nonlinear-teacher": ae.NonlinearTeacherStream,
+    "random-walk-td": ae.RandomWalkTDStream,
+}
+# Built-in optimizers for the linear learners (LinearLearner, TDLinearLearner).
+OPTIMIZERS: dict[str, Callable[..., Any]] = {
+    "lms": ae.LMS,
+    "idbd": ae.IDBD,
+    "autostep": ae.Autostep,
+    "td-lms": ae.TDLMS,
+    "tdidbd": ae.TDIDBD,
+    "autotdidbd": ae.AutoTDIDBD,
+}
+NORMALIZERS: dict[str, Callable[..., Any] | None] = {
+    "none": None,
+    "ema": ae.EMANormalizer,
+    "welford": ae.WelfordNormalizer,
+}
+LEARNERS = ("linear", "td-linear", "mlp")
+# The MLP learner's optimizers: the same rules as optax transformations.
+_MLP_OPTIMIZERS = {"lms": "lms", "idbd": "idbd", "autostep": "autostep"}
+
+
+class SpecError(ValueError):
+    """A specification that cannot be built; the message names the field and value."""
+
+
+@dataclasses.dataclass
+class LearnerSpec:
+    """One configuration: a learner, its optimizer and normalizer, with arguments.
+
+    **Fields:**
+
+    - `name`: its label in tables and plots.
+    - `learner`: `"linear"` (`LinearLearner`), `"td-linear"` (`TDLinearLearner`),
+      `"mlp"` (`MLPLearner`, `hidden_sizes` in `learner_args`, default `[32]`) or an
+      import path `"module:function"` called as
+      `function(feature_dim=..., optimizer=..., key=..., **learner_args)` (each
+      passed only when the function takes it).
+    - `optimizer`: a built-in name (`lms`, `idbd`, `autostep`, `td-lms`, `tdidbd`,
+      `autotdidbd`) or an import path, called with `optimizer_args`.
+    - `normalizer`: `none`, `ema`, `welford` or an import path.
+    - `learner_args`, `optimizer_args`, `normalizer_args`: keyword arguments.
+    """
+
+    name: str
+    learner: str = "linear"
+    optimizer: str = "idbd"
+    normalizer: str = "none"
+    learner_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    optimizer_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    normalizer_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """A whole run: the stream, the configurations, and the run's size."""
+
+    stream: str = "random-walk"
+    stream_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    learners: list[LearnerSpec] = dataclasses.field(default_factory=list)
+    steps: int = 100_000
+    seeds: int = 10
+    seed: int = 0
+    window: int = 100
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve(kind: str, name: str, builtins: Mapping[str, Any]) -> Any:
+    """A built-in by name, or the object an import path `"module:attribute"` names."""
+    if name in builtins:
+        return builtins[name]
+    if ":" not in name:
+        raise SpecError(
+            f"{kind} {name!r} is neither a built-in ({', '.join(builtins)}) nor an "
+            "import path 'package.module:Name'"
+        )
+    module_name, _, attribute = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise SpecError(f"{kind} {name!r}: cannot import {module_name!r} ({error})") from None
+    target: Any = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise SpecError(f"{kind} {name!r}: {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise SpecError(f"{kind} {name!r} is not callable")
+    return target
+
+
+def _parameters(function: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
+    """The keyword parameters `function` takes; None when it takes **kwargs."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return {
+        name: p
+        for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+
+
+def call(kind: str, name: str, function: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
+    """`function(**kwargs)`, refusing an argument it does not take (naming the ones
+    it does) and turning its own errors into a `SpecError` naming `kind`."""
+    parameters = _parameters(function)
+    if parameters is not None:
+        unknown = [k for k in kwargs if k not in parameters]
+        if unknown:
+            raise SpecError(
+                f"{kind} {name!r} takes no argument {', '.join(map(repr, unknown))}; it "
+                f"takes {', '.join(parameters) or 'no arguments'}"
+            )
+    try:
+        return function(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise SpecError(f"{kind} {name!r}: {error}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: TOML syntax where it parses (`0.01`, `1e4`, `true`,
+    `[32, 32]`, `"text"`), otherwise the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignments(option: str, items: Sequence[str]) -> dict[str, Any]:
+    """`["a=1", "b=x"]` -> `{"a": 1, "b": "x"}`; `option` names the source in errors."""
+    result = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"{option} expects NAME=VALUE, got {item!r}")
+        result[key.strip()] = parse_value(value.strip())
+    return result
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """`["meta_step_size=0.001,0.01"]` -> `{"meta_step_size": [0.001, 0.01]}`."""
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise SpecError(f"--grid expects NAME=V1,V2,..., got {item!r}")
+        grid[key.strip()] = [parse_value(v.strip()) for v in values.split(",")]
+    return grid
+
+
+def expand_grid(learners: list[LearnerSpec], grid: Mapping[str, list[Any]]) -> list[LearnerSpec]:
+    """Every configuration at every combination of the grid's values. A name goes to
+    the optimizer's arguments when its optimizer takes it, else to the learner's or
+    the normalizer's; the configuration's name gains `name=value` for each."""
+    if not grid:
+        return learners
+    expanded = []
+    for spec in learners:
+        for values in itertools.product(*grid.values()):
+            new = dataclasses.replace(
+                spec,
+                learner_args=dict(spec.learner_args),
+                optimizer_args=dict(spec.optimizer_args),
+                normalizer_args=dict(spec.normalizer_args),
+            )
+            for key, value in zip(grid, values, strict=True):
+                _target(new, key)[key] = value
+            labels = " ".join(f"{k}={v}" for k, v in zip(grid, values, strict=True))
+            new.name = f"{spec.name} {labels}"
+            expanded.append(new)
+    return expanded
+
+
+_LEARNER_CLASSES: dict[str, Callable[..., Any]] = {
+    "linear": ae.LinearLearner,
+    "td-linear": ae.TDLinearLearner,
+    "mlp": ae.MLPLearner,
+}
+
+
+def _target(spec: LearnerSpec, key: str) -> dict[str, Any]:
+    for kind, name, builtins, args in (
+        ("optimizer", spec.optimizer, OPTIMIZERS, spec.optimizer_args),
+        ("learner", spec.learner, _LEARNER_CLASSES, spec.learner_args),
+        ("normalizer", spec.normalizer, NORMALIZERS, spec.normalizer_args),
+    ):
+        function = resolve(kind, name, builtins)
+        if function is None:
+            continue
+        parameters = _parameters(function)
+        if parameters is None or key in parameters:
+            return args
+    raise SpecError(
+        f"--grid {key}: neither configuration {spec.name!r}'s optimizer "
+        f"({spec.optimizer}), learner ({spec.learner}) nor normalizer ({spec.normalizer}) "
+        "takes it"
+    )
+
+
+def build_stream(spec: RunSpec) -> ae.AbstractStream:
+    function = resolve("stream", spec.stream, STREAMS)
+    stream = call("stream", spec.stream, function, spec.stream_args)
+    if not isinstance(stream, ae.AbstractStream):
+        raise SpecError(
+            f"stream {spec.stream!r} gave {type(stream).__name__}, not an alberta_eqx "
+            "stream (subclass alberta_eqx.AbstractStream)"
+        )
+    return stream
+
+
+def _optimizer(spec: LearnerSpec) -> Any:
+    if spec.learner == "mlp" and spec.optimizer in _MLP_OPTIMIZERS:
+        import alberta_eqx.optax as aeo
+
+        function = getattr(aeo, _MLP_OPTIMIZERS[spec.optimizer])
+        return call("optimizer", spec.optimizer, function, spec.optimizer_args)
+    function = resolve("optimizer", spec.optimizer, OPTIMIZERS)
+    return call("optimizer", spec.optimizer, function, spec.optimizer_args)
+
+
+def _normalizer(spec: LearnerSpec) -> Any:
+    function = resolve("normalizer", spec.normalizer, NORMALIZERS)
+    if function is None:
+        if spec.normalizer_args:
+            raise SpecError(f"normalizer 'none' takes no arguments, got {spec.normalizer_args}")
+        return None
+    return call("normalizer", spec.normalizer, function, spec.normalizer_args)
+
+
+def learner_factory(spec: LearnerSpec, stream: ae.AbstractStream) -> LearnerFactory:
+    """A function `key -> learner` for `run_experiment`, checked by building it once."""
+    dim = stream.feature_dim
+    args = dict(spec.learner_args)
+    if spec.learner == "linear":
+
+        def make(key):
+            return call(
+                "learner",
+                "linear",
+                ae.LinearLearner,
+                dict(
+                    args, feature_dim=dim, optimizer=_optimizer(spec), normalizer=_normalizer(spec)
+                ),
+            )
+    elif spec.learner == "td-linear":
+        if spec.normalizer != "none":
+            raise SpecError("learner 'td-linear' takes no normalizer")
+
+        def make(key):
+            kwargs = dict(args, feature_dim=dim, optimizer=_optimizer(spec))
+            return call("learner", "td-linear", ae.TDLinearLearner, kwargs)
+    elif spec.learner == "mlp":
+        if spec.normalizer != "none":
+            raise SpecError("learner 'mlp' takes no normalizer")
+        args["hidden_sizes"] = tuple(args.get("hidden_sizes", (32,)))
+
+        def make(key):
+            kwargs = dict(args, feature_dim=dim, optimizer=_optimizer(spec), key=key)
+            return call("learner", "mlp", ae.MLPLearner, kwargs)
+    else:
+        function = resolve("learner", spec.learner, {})
+        parameters = _parameters(function)
+        takes = (lambda k: True) if parameters is None else (lambda k: k in parameters)
+
+        def make(key):
+            kwargs = dict(args)
+            for name, value in (("feature_dim", dim), ("key", key)):
+                if takes(name):
+                    kwargs[name] = value
+            if takes("optimizer"):
+                kwargs["optimizer"] = _optimizer(spec)
+            if takes("normalizer"):
+                kwargs["normalizer"] = _normalizer(spec)
+            return call("learner", spec.learner, function, kwargs)
+
+    learner = make(jax.random.key(0))
+    if not isinstance(learner, ae.AbstractLearner):
+        raise SpecError(
+            f"learner {spec.learner!r} gave {type(learner).__name__}, not an alberta_eqx learner"
+        )
+    return make
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """A TOML specification file as a dict (see the module docstring)."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as error:
+        raise SpecError(f"--config {path!r}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"--config {path!r} is not valid TOML: {error}") from None
+
+
+def spec_from_dict(data: Mapping[str, Any], base: RunSpec | None = None) -> RunSpec:
+    """A `RunSpec` from a TOML file's contents (its fields, with `[[learners]]`
+    tables), on top of `base`; unknown keys are refused by name."""
+    spec = dataclasses.replace(base) if base is not None else RunSpec()
+    fields = {f.name for f in dataclasses.fields(RunSpec)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise SpecError(f"unknown keys {unknown}; a specification has {sorted(fields)}")
+    for key, value in data.items():
+        if key == "learners":
+            spec.learners = []
+            learner_fields = {f.name for f in dataclasses.fields(LearnerSpec)}
+            for i, table in enumerate(value):
+                bad = [k for k in table if k not in learner_fields]
+                if bad:
+                    raise SpecError(
+                        f"learners[{i}] has unknown keys {bad}; a learner has "
+                        f"{sorted(learner_fields)}"
+                    )
+                spec.learners.append(LearnerSpec(**{"name": f"config {i}", **table}))
+        elif key in ("steps", "seeds", "window", "seed"):
+            low = 0 if key == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SpecError(f"{key} must be a whole number >= {low}, got {value!r}")
+            setattr(spec, key, value)
+        elif key == "stream_args" and not isinstance(value, dict):
+            raise SpecError(f"stream_args must be a table, got {value!r}")
+        else:
+            setattr(spec, key, value)
+    return spec

@@ -1,0 +1,65 @@
+"""Every ```python block of README.md and docs/**/*.md runs, as written.
+
+The blocks of one file run in order in one namespace (a later block may use names an
+earlier one defined), in a fresh temporary working directory, so a page reads as one
+session. ```text, ```bash and other blocks do not run. A new page is picked up
+without registering it here.
+"""
+
+import pathlib
+import re
+
+import matplotlib
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+# A fenced block: its opening fence (3+ backticks or tildes, possibly indented), the
+# info string, the body, and a closing fence of the same characters.
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n"
+    r"(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """The ```python blocks of a Markdown text: (line number, source), in order."""
+    blocks = []
+    for match in _FENCE.finditer(text):
+        words = match["info"].strip().split()
+        if words and words[0] in ("python", "py"):
+            indent = len(match["indent"])
+            body = "".join(line[indent:] for line in match["body"].splitlines(keepends=True))
+            line = text.count("\n", 0, match.start()) + 2
+            blocks.append((line, body))
+    return blocks
+
+
+def test_the_extraction_finds_fenced_python_only():
+    text = "a\n```python\nx = 1\n```\n```text\nnot code\n```\n  ```python\n  y = x\n  ```\n"
+    assert python_blocks(text) == [(3, "x = 1\n"), (9, "y = x\n")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_blocks_run(page, tmp_path, monkeypatch):
+    blocks = python_blocks(page.read_text(encoding="utf-8"))
+    if not blocks:
+        pytest.skip("no python blocks")
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": f"docs_{page.stem}"}
+    for line, source in blocks:
+        # padded so that a traceback's line numbers are the page's
+        code = compile("\n" * (line - 1) + source, str(page), "exec")
+        try:
+            exec(code, namespace)
+        except Exception as error:
+            raise AssertionError(
+                f"the python block at {page.relative_to(ROOT)}:{line} fails: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
