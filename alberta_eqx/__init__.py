@@ -19,7 +19,7 @@ from alberta_eqx.learners import (
     UpdateResult,
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
-from alberta_eqx.nonlinear import MLPLearner
+from alberta_eqx.nonlinear import MLPLearner, TDMLPLearner
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -27,7 +27,15 @@ from alberta_eqx.normalizers import (
     WelfordNormalizer,
 )
 from alberta_eqx.online import OnlineLearner
-from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
+from alberta_eqx.optimizers import (
+    IDBD,
+    LMS,
+    AbstractOptimizer,
+    AdaptiveObGD,
+    Autostep,
+    ObGD,
+    ObGDBounding,
+)
 from alberta_eqx.runners import (
     Divergence,
     NormalizerHistory,
@@ -71,6 +79,7 @@ __version__ = _version("alberta_eqx")
 __all__ = [
     "IDBD",
     "LMS",
+    "MLP",
     "TDIDBD",
     "TDLMS",
     "AbruptChangeStream",
@@ -81,6 +90,7 @@ __all__ = [
     "AbstractStream",
     "AbstractTDOptimizer",
     "AbstractTDStream",
+    "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
     "Checkpoint",
@@ -90,11 +100,12 @@ __all__ = [
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "LinearLearner",
-    "MLP",
     "MLPLearner",
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
+    "ObGD",
+    "ObGDBounding",
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
@@ -109,6 +120,7 @@ __all__ = [
     "StepSizeTrackingConfig",
     "SuttonExperiment1Stream",
     "TDLinearLearner",
+    "TDMLPLearner",
     "TDTimeStep",
     "TimeStep",
     "UpdateResult",
