@@ -376,18 +376,25 @@ def _zero_linear_mlp(learner, w0=None):
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.8])
-def test_td_mlp_without_hidden_layer_is_td_linear(lam):
+@pytest.mark.parametrize("rule", ["td", "tdidbd", "autotdidbd"])
+def test_td_mlp_without_hidden_layer_is_td_linear(lam, rule):
+    """TD(lambda), TD-IDBD and AutoTDIDBD (semi-gradient) through optax on the MLP's
+    pytree equal TDLinearLearner's, truncations included."""
     import optax
 
+    import alberta_eqx.optax as aeo
     from alberta_eqx import TDMLPLearner
 
     data = _with_truncations(_transitions(4))
     with jax.enable_x64(True):
-        mlp = TDMLPLearner(
-            5, (), optax.sgd(0.02), key=jax.random.key(0), lambda_=lam, dtype=jnp.float64
-        )
+        tx, optimizer = {
+            "td": lambda: (optax.sgd(0.02), TDLMS(0.02)),
+            "tdidbd": lambda: (aeo.idbd(0.05, 0.02), TDIDBD(0.02, 0.05)),
+            "autotdidbd": lambda: (aeo.autostep(0.01, 0.02, 100.0), AutoTDIDBD(0.02, 0.01, 100.0)),
+        }[rule]()
+        mlp = TDMLPLearner(5, (), tx, key=jax.random.key(0), lambda_=lam, dtype=jnp.float64)
         got, errors = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
-        linear = TDLinearLearner(5, TDLMS(0.02), lam, dtype=jnp.float64)
+        linear = TDLinearLearner(5, optimizer, lam, dtype=jnp.float64)
 
         def step(learner, timestep):
             learner, result = learner.learn(timestep)

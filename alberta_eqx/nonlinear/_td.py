@@ -15,10 +15,12 @@ truncation (`TDTimeStep.truncated`), which cuts the trace. With replacing traces
 gradient instead: `e_i <- grad_i` where `grad_i != 0`.
 
 The learner keeps the trace. It calls the transformation as
-`update(g, state, params, curvature=grad * e, error=delta, prediction_gradient=e,
-trace_decay=0)`: `g = -delta e` is what plain rules (`optax.sgd`,
-`alberta_eqx.optax.lms`: TD(lambda)) follow; `curvature = grad_w v * e` is the trace's
-curvature of TD-IDBD's semi-gradient (`alberta_eqx.td`); and a rule with a trace of its
+`update(g, state, params, curvature=grad * e, meta_gradient=-delta grad,
+error=delta, prediction_gradient=e, trace_decay=0)`: `g = -delta e` is what plain
+rules (`optax.sgd`, `alberta_eqx.optax.lms`: TD(lambda)) follow; `curvature =
+grad_w v * e` and `meta_gradient = -delta grad_w v` make `alberta_eqx.optax.idbd` and
+`autostep` TD-IDBD and AutoTDIDBD with the semi-gradient (Kearney et al. 2019,
+`alberta_eqx.td`); and a rule with a trace of its
 own (`alberta_eqx.optax.obgd`) is handed the learner's trace with `trace_decay = 0`,
 so `obgd` on this learner is the Stream TD(lambda) of Elsayed, Vasan and Mahmood
 (2024): `w <- w + alpha_eff delta e`, `alpha_eff = alpha / max(alpha kappa
@@ -127,12 +129,14 @@ class TDMLPLearner(MLPLearner):
         traces = _TRACES[self.trace](self.traces, decay, grad)
         g = jax.tree.map(lambda e: -delta * e, traces)
         c = jax.tree.map(jnp.multiply, grad, traces)
+        m = jax.tree.map(lambda d: -delta * d, grad)  # TD-IDBD's semi-gradient
         ravel, unravel = self._layout(params)
         updates, opt_state = self._transformation.update(
             ravel(g),
             self.opt_state,
             ravel(params),
             curvature=ravel(c),
+            meta_gradient=ravel(m),
             error=delta,
             prediction_gradient=ravel(traces),
             trace_decay=jnp.zeros((), dtype),
