@@ -202,7 +202,7 @@ def test_random_walk_transitions():
     stream = RandomWalkTDStream(19)
     steps = 20_000
     ts, _ = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), steps)
-    obs, reward, discount, nxt = map(np.asarray, ts)
+    obs, reward, discount, nxt = map(np.asarray, ts[:4])
     assert np.all(obs.sum(1) == 1)  # one-hot, never terminal
     here = obs.argmax(1) + 1
     terminal = discount == 0
