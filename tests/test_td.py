@@ -476,11 +476,14 @@ def test_td_mlp_with_lambda_zero_is_the_supervised_update_on_the_td_target(rule)
     with jax.enable_x64(True):
         td = TDMLPLearner(3, (6, 4), tx, lambda_=0.0, **options)
         supervised = MLPLearner(3, (6, 4), tx, **options)
+        predict = eqx.filter_jit(lambda learner, x: learner.predict(x))
+        update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+        learn = eqx.filter_jit(lambda learner, step: learner.learn(step))
         for t in range(30):
-            target = rewards[t] + gammas[t] * supervised.predict(jnp.asarray(phis_next[t]))
-            supervised, expected = supervised.update(jnp.asarray(phis[t]), target)
+            target = rewards[t] + gammas[t] * predict(supervised, jnp.asarray(phis_next[t]))
+            supervised, expected = update(supervised, jnp.asarray(phis[t]), target)
             step = TDTimeStep(*(jnp.asarray(a[t]) for a in (phis, rewards, gammas, phis_next)))
-            td, result = td.learn(step)
+            td, result = learn(td, step)
             np.testing.assert_allclose(result.error, expected.error, rtol=1e-12)
         for a, b in zip(
             jax.tree.leaves(eqx.filter(td.model, eqx.is_array)),
