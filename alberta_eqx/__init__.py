@@ -18,7 +18,8 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
-from alberta_eqx.nonlinear import MLPLearner
+from alberta_eqx.nn import MLP, sparse_init, sparse_linear
+from alberta_eqx.nonlinear import MLPLearner, TDMLPLearner
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -26,7 +27,15 @@ from alberta_eqx.normalizers import (
     WelfordNormalizer,
 )
 from alberta_eqx.online import DurableLearner, JournalError, NonFiniteEventError, OnlineLearner
-from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
+from alberta_eqx.optimizers import (
+    IDBD,
+    LMS,
+    AbstractOptimizer,
+    AdaptiveObGD,
+    Autostep,
+    ObGD,
+    ObGDBounding,
+)
 from alberta_eqx.runners import (
     Divergence,
     NormalizerHistory,
@@ -70,6 +79,7 @@ __version__ = _version("alberta_eqx")
 __all__ = [
     "IDBD",
     "LMS",
+    "MLP",
     "TDIDBD",
     "TDLMS",
     "AbruptChangeStream",
@@ -80,6 +90,7 @@ __all__ = [
     "AbstractStream",
     "AbstractTDOptimizer",
     "AbstractTDStream",
+    "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
     "Checkpoint",
@@ -96,6 +107,8 @@ __all__ = [
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
+    "ObGD",
+    "ObGDBounding",
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
@@ -110,6 +123,7 @@ __all__ = [
     "StepSizeTrackingConfig",
     "SuttonExperiment1Stream",
     "TDLinearLearner",
+    "TDMLPLearner",
     "TDTimeStep",
     "TimeStep",
     "UpdateResult",
@@ -122,4 +136,6 @@ __all__ = [
     "run_learning_loop",
     "run_learning_loop_batched",
     "save_checkpoint",
+    "sparse_init",
+    "sparse_linear",
 ]
