@@ -193,8 +193,8 @@ class ObGD(_AbstractErrorOptimizer):
     - `kappa`: `kappa > 0`, the bound's strength (default 2.0).
     """
 
-    step_size: Float[Array, ""]
-    kappa: Float[Array, ""]
+    step_size: Float[Array, ""] = _checks.hyperparameter()
+    kappa: Float[Array, ""] = _checks.hyperparameter()
     effective_step_size: Float[Array, ""]
     state: TraceState | None
 
@@ -249,10 +249,10 @@ class AdaptiveObGD(_AbstractErrorOptimizer):
     - `eps`: `eps > 0` (default `1e-8`).
     """
 
-    step_size: Float[Array, ""]
-    kappa: Float[Array, ""]
-    beta2: Float[Array, ""]
-    eps: Float[Array, ""]
+    step_size: Float[Array, ""] = _checks.hyperparameter()
+    kappa: Float[Array, ""] = _checks.hyperparameter()
+    beta2: Float[Array, ""] = _checks.hyperparameter()
+    eps: Float[Array, ""] = _checks.hyperparameter()
     effective_step_size: Float[Array, ""]
     state: AdaptiveObGDState | None
 
@@ -318,7 +318,7 @@ class ObGDBounding(_AbstractErrorOptimizer):
     """
 
     optimizer: AbstractOptimizer
-    kappa: Float[Array, ""]
+    kappa: Float[Array, ""] = _checks.hyperparameter()
     scale: Float[Array, ""]
 
     def __init__(self, optimizer: AbstractOptimizer, kappa: ArrayLike = 2.0):

@@ -28,6 +28,7 @@ max(|delta|, 1) ||e||_1, 1)`.
 """
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -70,8 +71,9 @@ class TDMLPLearner(MLPLearner):
 
     traces: PyTree[Array]
     previous_discount: Float[Array, ""]
-    lambda_: Float[Array, ""]
+    lambda_: Float[Array, ""] = _checks.hyperparameter()
     trace: str = eqx.field(static=True)
+    timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
         self,
