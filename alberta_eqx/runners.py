@@ -241,7 +241,9 @@ def _block(learner, stream, stream_state, t0, num_steps: int, plan: _Plan):
     timesteps, stream_state = stream.chunk(stream_state, t0, num_steps)
     learner, metrics, records = _learn(learner, timesteps, plan)
     if plan.window > 1:
-        metrics = jax.tree.map(lambda a: a.reshape(-1, plan.window).mean(axis=1), metrics)
+        metrics = jax.tree.map(
+            lambda a: a.reshape(-1, plan.window, *a.shape[1:]).mean(axis=1), metrics
+        )
     return learner, stream_state, metrics, records
 
 
@@ -490,7 +492,10 @@ def find_divergence(result: RunResult, metrics_window: int = 1) -> Divergence:
     - `metrics_window`: the window the run averaged its metrics over.
     """
     metrics = [m for m in result.metrics if m is not None]
-    finite = jnp.all(jnp.stack([jnp.isfinite(m) for m in metrics]), axis=0)  # (*batch, T)
+    # Per-head metrics (a multi-head learner's) carry a trailing axis: reduce it.
+    ndim = metrics[0].ndim
+    finite = [jnp.isfinite(m).reshape(*m.shape[:ndim], -1).all(-1) for m in metrics]
+    finite = jnp.all(jnp.stack(finite), axis=0)  # (*batch, T)
     batch = finite.shape[:-1]
     bad = ~finite
     first = jnp.where(bad.any(-1), jnp.argmax(bad, axis=-1) * metrics_window, -1)
