@@ -20,6 +20,7 @@ from alberta_eqx.nonlinear._mlp import (
     _raveled,
     _RuleState,
 )
+from alberta_eqx.nn import MLP
 from alberta_eqx.normalizers import AbstractNormalizer
 
 
@@ -73,35 +74,29 @@ def _where(mask: Bool[Array, " k"], new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(pick, new, old)
 
 
-def _hidden(trunk: eqx.nn.MLP, x: Float[Array, " n"]) -> list[Float[Array, " h"]]:
-    """The activations of every hidden layer of the trunk, the last one its output."""
-    hidden = []
-    for layer in trunk.layers:
-        x = trunk.activation(layer(x))
-        hidden.append(x)
-    return hidden
-
-
 class MultiHeadLearner(AbstractLearner):
     """A shared trunk and `k` scalar heads, `y_i = w_i . h(x) + b_i`, learning online
     from a target vector in which NaN marks a head without a target this step
     (alberta-framework 0.17's `MultiHeadMLPLearner`).
 
-    Each step computes the trunk's features `h` and every head's error
-    `delta_i = y*_i - y_i` (0 for an absent head), and learns from the loss
-    `sum_i delta_i**2 / 2` over the heads present:
+    The network is one `alberta_eqx.nn.MLP` with `k` outputs: its hidden layers are
+    the trunk, the rows of its output layer the heads. Each step computes the trunk's
+    features `h` and every head's error `delta_i = y*_i - y_i` (0 for an absent
+    head), and learns from the loss `sum_i delta_i**2 / 2` over the heads present:
 
     - **heads**: head `i`'s prediction gradient is `z_i = (h, 1)`; its parameters are
-      updated by `head_optimizer` from `g_i = -delta_i z_i` and curvature `z_i**2`,
-      with a separate optimizer state per head (so that a per-parameter-set rule such
-      as Autostep's `M` or an ObGD bound acts on each head as on a linear learner). A
-      head without a target keeps its parameters and its optimizer state exactly.
+      updated by `head_optimizer` from `g_i = -delta_i z_i` and the extra arguments
+      `curvature=z_i**2`, `error=delta_i`, `prediction_gradient=z_i`, with an
+      optimizer state of its own (so that Autostep's `M` or an ObGD bound acts on each
+      head as on a linear learner). A head without a target keeps its parameters and
+      its optimizer state exactly.
     - **trunk**: the gradient `g = -sum_i delta_i z_i` (one backward pass through the
       trunk, absent heads contributing nothing) and the curvature
       `c = sum_i z_i**2` over the present heads (the Gauss-Newton diagonal of the
-      summed loss), given to `optimizer` as
-      `optimizer.update(g, state, params, curvature=c)`. When no head has a target
-      the trunk and its optimizer state are left as they are.
+      summed loss), given to `optimizer` with `error=1` and
+      `prediction_gradient=sum_i delta_i z_i = -g` (so ObGD bounds the summed step,
+      as 0.17 does with its pseudo-error 1). When no head has a target the trunk and
+      its optimizer state are left as they are.
 
     With `hidden_sizes=()` there is no trunk: the heads read the features directly,
     and the learner is `k` independent linear learners.
@@ -110,18 +105,19 @@ class MultiHeadLearner(AbstractLearner):
 
     - `feature_dim`: the number of input features.
     - `num_heads`: `k >= 1`.
-    - `hidden_sizes`: the trunk's hidden widths, all equal (`eqx.nn.MLP` builds the
-      trunk), e.g. `(64, 64)`; `()` for no trunk.
+    - `hidden_sizes`: the trunk's hidden widths, any number and any widths, e.g.
+      `(64, 64)`; `()` for no trunk.
     - `optimizer`: the trunk's optax transformation (and the heads', unless
       `head_optimizer` is given).
-    - `key`: initialises the trunk and the heads (Equinox's `Linear` initialisation;
-      without a trunk the heads start at 0, as `LinearLearner` does).
+    - `key`: initialises the network (and continual backprop's re-initialisations).
     - `head_optimizer`: an optax transformation for the heads, each head with its own
       state.
-    - `activation`: the trunk's activation (default `jax.nn.relu`).
+    - `activation`, `layer_norm`, `sparsity`: as `alberta_eqx.nn.MLP`'s; the defaults
+      are 0.17's and the streaming papers' (LeakyReLU, parameterless LayerNorm,
+      sparse initialisation with sparsity 0.9).
     - `normalizer`: an optional online feature normalizer.
     - `continual_backprop`: a `ContinualBackprop` to replace low-utility mature
-      units of the trunk (incoming weights re-drawn as the trunk was initialised,
+      hidden units (incoming weights re-drawn as the network was initialised,
       outgoing weights, in the next layer or the heads, set to 0), with the
       optimizers' state of those weights reset to its initial value.
     - `dtype`: the floating-point dtype of the parameters.
@@ -130,9 +126,7 @@ class MultiHeadLearner(AbstractLearner):
     # Targets may be NaN (a head without a target): `OnlineLearner` lets them through.
     accepts_missing_targets: ClassVar[bool] = True
 
-    trunk: eqx.nn.MLP | None
-    head_weights: Float[Array, "k h"]
-    head_biases: Float[Array, " k"]
+    model: MLP
     trunk_state: PyTree
     head_state: PyTree
     normalizer: AbstractNormalizer | None
@@ -141,6 +135,7 @@ class MultiHeadLearner(AbstractLearner):
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
     feature_dim: int = eqx.field(static=True)
     num_heads: int = eqx.field(static=True)
+    sparsity: float | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -151,16 +146,15 @@ class MultiHeadLearner(AbstractLearner):
         *,
         key: PRNGKeyArray,
         head_optimizer: optax.GradientTransformation | None = None,
-        activation: Callable[[Array], Array] = jax.nn.relu,
+        activation: Callable[[Array], Array] = jax.nn.leaky_relu,
+        layer_norm: bool = True,
+        sparsity: float | None = 0.9,
         normalizer: AbstractNormalizer | None = None,
         continual_backprop: ContinualBackprop | None = None,
         dtype=None,
     ):
         self.feature_dim = positive_int("feature_dim", feature_dim)
         self.num_heads = positive_int("num_heads", num_heads)
-        hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
-        if len(set(hidden_sizes)) > 1:
-            raise ValueError(f"hidden_sizes must all be equal (eqx.nn.MLP), got {hidden_sizes}")
         for name, tx in (("optimizer", optimizer), ("head_optimizer", head_optimizer)):
             if tx is not None and not isinstance(tx, optax.GradientTransformation):
                 raise TypeError(
@@ -176,43 +170,61 @@ class MultiHeadLearner(AbstractLearner):
                     "continual_backprop must be a ContinualBackprop, got "
                     f"{type(continual_backprop).__name__}"
                 )
-            if not hidden_sizes:
+            if not tuple(hidden_sizes):
                 raise ValueError("continual_backprop needs hidden units: hidden_sizes is ()")
         dtype = dtype or jnp.result_type(float)
-        trunk_key, head_key, cbp_key = jax.random.split(key, 3)
-        if hidden_sizes:
-            width = hidden_sizes[0]
-            self.trunk = eqx.nn.MLP(
-                feature_dim,
-                width,
-                width,
-                len(hidden_sizes) - 1,
-                activation=activation,
-                final_activation=activation,
-                key=trunk_key,
-                dtype=dtype,
-            )
-            heads = jax.vmap(lambda k: eqx.nn.Linear(width, "scalar", key=k, dtype=dtype))(
-                jax.random.split(head_key, num_heads)
-            )
-            # Linear(width, "scalar") holds a (1, width) weight and a (1,) bias.
-            self.head_weights, self.head_biases = heads.weight[:, 0], heads.bias[:, 0]
-        else:
-            self.trunk = None
-            self.head_weights = jnp.zeros((num_heads, feature_dim), dtype)
-            self.head_biases = jnp.zeros(num_heads, dtype)
+        model_key, cbp_key = jax.random.split(key)
+        self.model = MLP(
+            feature_dim,
+            num_heads,
+            hidden_sizes,
+            key=model_key,
+            activation=activation,
+            layer_norm=layer_norm,
+            sparsity=sparsity,
+            dtype=dtype,
+        )
+        self.sparsity = None if sparsity is None else float(sparsity)
         self.optimizer = optimizer
         self.head_optimizer = head_optimizer
-        self.trunk_state = (
-            None if self.trunk is None else optimizer.init(eqx.filter(self.trunk, eqx.is_array))
-        )
-        self.head_state = jax.vmap(self._head_tx.init)((self.head_weights, self.head_biases))
+        self.trunk_state = optimizer.init(self._trunk_layers)
+        self.head_state = jax.vmap(self._head_tx.init)(self._head)
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
         self.continual_backprop = (
             None
             if continual_backprop is None
-            else continual_backprop.init(hidden_sizes, cbp_key, dtype)
+            else continual_backprop.init(self.model.hidden_sizes, cbp_key, dtype)
         )
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return self.model.hidden_sizes
+
+    @property
+    def activation(self) -> Callable[[Array], Array]:
+        return self.model.activation
+
+    @property
+    def layer_norm(self) -> bool:
+        return self.model.norms is not None
+
+    @property
+    def head_weights(self) -> Float[Array, "*batch k h"]:
+        """The heads' weights `w_i`, one row per head."""
+        return self.model.layers[-1].weight
+
+    @property
+    def head_biases(self) -> Float[Array, "*batch k"]:
+        """The heads' biases `b_i`."""
+        return self.model.layers[-1].bias
+
+    @property
+    def _head(self) -> tuple[Array, Array]:
+        return self.head_weights, self.head_biases
+
+    @property
+    def _trunk_layers(self) -> tuple[eqx.nn.Linear, ...]:
+        return tuple(self.model.layers[:-1])
 
     @property
     def _head_tx(self) -> optax.GradientTransformation:
@@ -226,16 +238,17 @@ class MultiHeadLearner(AbstractLearner):
     def batch_shape(self) -> tuple[int, ...]:
         return self.head_weights.shape[:-2]
 
-    def features(self, x: Float[Array, " n"]) -> Float[Array, " h"]:
-        """The trunk's output `h(x)` (the normalised `x` itself without a trunk)."""
-        x = features(x, self.feature_dim, self._dtype)
-        if self.normalizer is not None:
-            x = self.normalizer.normalize(x)
-        return x if self.trunk is None else self.trunk(x)
+    def _with(self, trunk_layers, head: tuple[Array, Array]) -> MLP:
+        """The network with these trunk layers and head parameters."""
+        last = eqx.tree_at(lambda l: (l.weight, l.bias), self.model.layers[-1], head)
+        return eqx.tree_at(lambda m: m.layers, self.model, (*trunk_layers, last))
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, " k"]:
         """Every head's prediction for `x`, shape `(k,)`."""
-        return self.head_weights @ self.features(x) + self.head_biases
+        x = features(x, self.feature_dim, self._dtype)
+        if self.normalizer is not None:
+            x = self.normalizer.normalize(x)
+        return self.model(x)
 
     def update(
         self, x: Float[Array, " n"], y: ArrayLike
@@ -254,17 +267,15 @@ class MultiHeadLearner(AbstractLearner):
         if normalizer is not None:
             normalizer, x = normalizer.update(x)
 
-        W, b = self.head_weights, self.head_biases
-        if self.trunk is None:
-            h, backward, trunk_params = x, None, None
-        else:
-            trunk_params, static = eqx.partition(self.trunk, eqx.is_array)
+        W, b = head = self._head
+        trunk = self._trunk_layers
 
-            def forward(p):
-                hidden = _hidden(eqx.combine(p, static), x)
-                return hidden[-1], hidden
+        def forward(trunk):
+            _, hidden = self._with(trunk, head).forward(x)
+            return (hidden[-1] if hidden else x), hidden
 
-            h, backward, hidden = jax.vjp(forward, trunk_params, has_aux=True)
+        # h = the trunk's features; `backward` maps dL/dh to dL/d(trunk parameters).
+        h, backward, hidden = jax.vjp(forward, trunk, has_aux=True)
         prediction = W @ h + b
         delta = jnp.where(present, y - prediction, 0)  # absent heads: no error
 
@@ -272,22 +283,25 @@ class MultiHeadLearner(AbstractLearner):
         # One optimizer state per head (vmapped), kept as it was for an absent head.
         z_heads = (jnp.broadcast_to(h, W.shape), jnp.ones_like(b))
         g_heads = jax.tree.map(lambda z: -_expand(delta, z) * z, z_heads)
-        c_heads = jax.tree.map(jnp.square, z_heads)
         tx = optax.with_extra_args_support(self._head_tx)
-        head_updates, head_state = jax.vmap(
-            lambda g, s, p, c: tx.update(g, s, p, curvature=c)
-        )(g_heads, self.head_state, (W, b), c_heads)
-        new_W, new_b = optax.apply_updates((W, b), head_updates)
-        new_W, new_b = _where(present, (new_W, new_b), (W, b))
+
+        def head_step(g, state, params, z, error):
+            return tx.update(
+                g,
+                state,
+                params,
+                curvature=jax.tree.map(jnp.square, z),
+                error=error,
+                prediction_gradient=z,
+            )
+
+        head_updates, head_state = jax.vmap(head_step)(
+            g_heads, self.head_state, head, z_heads, delta
+        )
+        new_head = _where(present, optax.apply_updates(head, head_updates), head)
         head_state = _where(present, head_state, self.head_state)
 
-        new = eqx.tree_at(
-            lambda s: (s.head_weights, s.head_biases, s.head_state, s.normalizer),
-            self,
-            (new_W, new_b, head_state, normalizer),
-            is_leaf=lambda n: n is None,
-        )
-        if self.trunk is not None:
+        if trunk:
             # g = -sum_i delta_i z_i: one backward pass with the cotangent -delta @ W;
             # c = sum_i z_i^2 over present heads: one backward pass per head (vmapped;
             # XLA drops it when the transformation ignores the curvature).
@@ -295,19 +309,30 @@ class MultiHeadLearner(AbstractLearner):
             z = jax.vmap(lambda w: backward(w)[0])(W * present[:, None].astype(W.dtype))
             c = jax.tree.map(lambda zi: jnp.sum(zi * zi, axis=0), z)
             trunk_tx = optax.with_extra_args_support(self.optimizer)
-            updates, trunk_state = trunk_tx.update(g, self.trunk_state, trunk_params, curvature=c)
-            trunk_params, trunk_state = _where(
+            updates, trunk_state = trunk_tx.update(
+                g,
+                self.trunk_state,
+                trunk,
+                curvature=c,
+                error=jnp.ones((), self._dtype),
+                prediction_gradient=jax.tree.map(jnp.negative, g),
+            )
+            new_trunk, trunk_state = _where(
                 jnp.any(present),
-                (optax.apply_updates(trunk_params, updates), trunk_state),
-                (trunk_params, self.trunk_state),
+                (optax.apply_updates(trunk, updates), trunk_state),
+                (trunk, self.trunk_state),
             )
-            new = eqx.tree_at(
-                lambda s: (s.trunk, s.trunk_state),
-                new,
-                (eqx.combine(trunk_params, static), trunk_state),
-            )
-            if self.continual_backprop is not None:
-                new = new._replace_units(hidden)
+        else:
+            new_trunk, trunk_state = trunk, self.trunk_state
+
+        new = eqx.tree_at(
+            lambda s: (s.model, s.trunk_state, s.head_state, s.normalizer),
+            self,
+            (self._with(new_trunk, new_head), trunk_state, head_state, normalizer),
+            is_leaf=lambda n: n is None,
+        )
+        if self.continual_backprop is not None:
+            new = new._replace_units(hidden)
 
         count = jnp.maximum(jnp.sum(present), 1).astype(self._dtype)
         squared = delta * delta
@@ -323,71 +348,66 @@ class MultiHeadLearner(AbstractLearner):
         error = jnp.where(present, delta, jnp.nan)
         return new, MultiHeadUpdateResult(prediction=prediction, error=error, metrics=metrics)
 
-    def _replace_units(self, hidden: list[Float[Array, " h"]]) -> "MultiHeadLearner":
+    def _replace_units(self, hidden: tuple[Float[Array, " h"], ...]) -> "MultiHeadLearner":
         """Continual backprop's step after the gradient step: update the utilities
         from this step's activations and the updated weights, and replace the units it
         selects (see `ContinualBackprop`)."""
-        trunk, cbp = self.trunk, self.continual_backprop
-        assert trunk is not None and cbp is not None
-        layers = list(trunk.layers)
-        outgoing = [layer.weight for layer in layers[1:]] + [self.head_weights]
-        cbp, replace = cbp.select(hidden, outgoing)
+        cbp = self.continual_backprop
+        assert cbp is not None
+        model = self.model
+        cbp, replace = cbp.select(hidden, [layer.weight for layer in model.layers[1:]])
         cbp, key = cbp.next_key()
 
-        # Fresh layers drawn as the trunk was first drawn; only replaced rows are used.
-        def draw(key):
-            fresh = eqx.nn.MLP(
-                trunk.in_size,
-                trunk.out_size,
-                trunk.width_size,
-                trunk.depth,
-                activation=trunk.activation,
-                final_activation=trunk.final_activation,
+        def draw(key):  # a network drawn as this one was; only replaced rows are used
+            fresh = MLP(
+                model.in_size,
+                model.out_size,
+                model.hidden_sizes,
                 key=key,
+                activation=model.activation,
+                layer_norm=model.norms is not None,
+                sparsity=self.sparsity,
                 dtype=self._dtype,
             )
             return [(layer.weight, layer.bias) for layer in fresh.layers]
 
-        old = [(layer.weight, layer.bias) for layer in layers]
-        fresh = jax.lax.cond(
-            jnp.any(jnp.concatenate(replace)), draw, lambda _: old, key
-        )
-        weights, biases, weight_masks = [], [], []
-        for i, ((w, b), (fw, fb), mask) in enumerate(zip(old, fresh, replace, strict=True)):
-            w = jnp.where(mask[:, None], fw, w)  # incoming weights re-drawn
-            w_mask = jnp.broadcast_to(mask[:, None], w.shape)
-            if i > 0:  # outgoing weights of the previous layer's replaced units: 0
+        old = [(layer.weight, layer.bias) for layer in model.layers]
+        fresh = jax.lax.cond(jnp.any(jnp.concatenate(replace)), draw, lambda _: old, key)
+        params, masks = [], []
+        for i, ((w, b), (fw, fb)) in enumerate(zip(old, fresh, strict=True)):
+            w_mask = jnp.zeros(w.shape, bool)
+            b_mask = jnp.zeros(b.shape, bool)
+            if i < len(replace):  # this layer's replaced units: incoming weights re-drawn
+                w = jnp.where(replace[i][:, None], fw, w)
+                b = jnp.where(replace[i], fb, b)
+                w_mask, b_mask = w_mask | replace[i][:, None], b_mask | replace[i]
+            if i > 0:  # the previous layer's replaced units: outgoing weights set to 0
                 w = jnp.where(replace[i - 1][None, :], 0, w)
                 w_mask = w_mask | replace[i - 1][None, :]
-            weights.append(w)
-            biases.append(jnp.where(mask, fb, b))
-            weight_masks.append(w_mask)
-        head_mask = jnp.broadcast_to(replace[-1][None, :], self.head_weights.shape)
-        head_weights = jnp.where(head_mask, 0, self.head_weights)
-
-        where = lambda m: [a for lay in m.layers for a in (lay.weight, lay.bias)]  # noqa: E731
-        new_trunk = eqx.tree_at(where, trunk, [a for wb in zip(weights, biases) for a in wb])
+            params.append((w, b))
+            masks.append((w_mask, b_mask))
+        new_model = eqx.tree_at(
+            lambda m: [a for layer in m.layers for a in (layer.weight, layer.bias)],
+            model,
+            [a for wb in params for a in wb],
+        )
+        new = eqx.tree_at(lambda s: s.model, self, new_model)
         # The optimizers' state of every changed weight back to its initial value.
-        params = eqx.filter(new_trunk, eqx.is_array)
-        masks = eqx.tree_at(
-            where,
-            jax.tree.map(lambda _: False, params),
-            [m for wb in zip(weight_masks, replace) for m in wb],
+        trunk, head = new._trunk_layers, new._head
+        trunk_masks = tuple(
+            eqx.tree_at(lambda l: (l.weight, l.bias), layer, mask)
+            for layer, mask in zip(trunk, masks[:-1], strict=True)
         )
         trunk_state = reset_where(
-            self.trunk_state, self.optimizer.init(params), params, masks
+            self.trunk_state, self.optimizer.init(trunk), trunk, trunk_masks
         )
-        heads = (head_weights, self.head_biases)
         head_state = reset_where(
-            self.head_state,
-            jax.vmap(self._head_tx.init)(heads),
-            heads,
-            (head_mask, jnp.zeros_like(self.head_biases, bool)),
+            self.head_state, jax.vmap(self._head_tx.init)(head), head, masks[-1]
         )
         return eqx.tree_at(
-            lambda s: (s.trunk, s.head_weights, s.trunk_state, s.head_state, s.continual_backprop),
-            self,
-            (new_trunk, head_weights, trunk_state, head_state, cbp),
+            lambda s: (s.trunk_state, s.head_state, s.continual_backprop),
+            new,
+            (trunk_state, head_state, cbp),
         )
 
     def _mean_step_size(self) -> Float[Array, ""]:
