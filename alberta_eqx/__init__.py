@@ -20,6 +20,14 @@ from alberta_eqx.learners import (
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
 from alberta_eqx.nonlinear import MLPLearner
+from alberta_eqx.nonlinear import (
+    ContinualBackprop,
+    MultiHeadLearner,
+    MultiHeadStepMetrics,
+    MultiHeadUpdateResult,
+    contribution_utility,
+)
+from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -92,6 +100,12 @@ __all__ = [
     "LinearLearner",
     "MLP",
     "MLPLearner",
+    "BitFlipStream",
+    "ContinualBackprop",
+    "MultiHeadLearner",
+    "MultiHeadStepMetrics",
+    "MultiHeadUpdateResult",
+    "contribution_utility",
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from alberta_eqx.learners import AbstractLearner, UpdateResult
+from alberta_eqx.nonlinear import MultiHeadUpdateResult
 
 
 def _pack(leaves: list[Array]) -> dict[str, Array]:
@@ -81,12 +82,12 @@ class OnlineLearner:
         """The learner as it is now (after every event so far)."""
         return self._unpack(self._buffers)
 
-    def update(self, x: Float[ArrayLike, " n"], y: ArrayLike) -> UpdateResult:
+    def update(self, x: Float[ArrayLike, " n"], y: ArrayLike) -> UpdateResult | MultiHeadUpdateResult:
         """Predict `x`, learn from the target `y`; returns the step's `UpdateResult`
         (the prediction made before learning, the error, the metrics)."""
         self._buffers, result = self._update(self._buffers, x, y)
         return result
 
-    def predict(self, x: Float[ArrayLike, " n"]) -> Float[Array, ""]:
+    def predict(self, x: Float[ArrayLike, " n"]) -> Float[Array, "*k"]:
         """The prediction for `x`, without learning from it."""
         return self._predict(self._buffers, x)

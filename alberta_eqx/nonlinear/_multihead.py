@@ -65,7 +65,7 @@ class MultiHeadUpdateResult(NamedTuple):
     metrics: MultiHeadStepMetrics
 
 
-def _where(mask: Bool[Array, " k"], new: PyTree, old: PyTree) -> PyTree:
+def _where(mask: Bool[Array, "*k"], new: PyTree, old: PyTree) -> PyTree:
     """`new` where `mask` (over the leading head axis of every leaf), else `old`."""
 
     def pick(n, o):
