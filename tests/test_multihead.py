@@ -53,8 +53,15 @@ def test_one_head_equals_mlp_learner():
         tx = aeo.idbd(0.01, 0.05)
         mlp = MLPLearner(3, (8, 8), tx, key=jax.random.key(1), dtype=jnp.float64)
         multi = MultiHeadLearner(
-            3, 1, (8, 8), tx, key=jax.random.key(2), activation=jax.nn.relu,
-            layer_norm=False, sparsity=None, dtype=jnp.float64,
+            3,
+            1,
+            (8, 8),
+            tx,
+            key=jax.random.key(2),
+            activation=jax.nn.relu,
+            layer_norm=False,
+            sparsity=None,
+            dtype=jnp.float64,
         )
         # The same weights: MLPLearner's eqx.nn.MLP layers into the multi-head network.
         layers = mlp.model.layers
@@ -124,8 +131,9 @@ def test_no_trunk_is_k_linear_learners():
             n, k, (), aeo.idbd(0.02, 0.05), key=jax.random.key(0), dtype=jnp.float64
         )
         zero = jax.tree.map(jnp.zeros_like, multi._head)
-        multi = eqx.tree_at(lambda s: (s.model.layers[-1].weight, s.model.layers[-1].bias),
-                            multi, zero)
+        multi = eqx.tree_at(
+            lambda s: (s.model.layers[-1].weight, s.model.layers[-1].bias), multi, zero
+        )
         xs, ys = _data(300, n, k, missing=0.2)
         multi, predictions = _scan(multi, xs, ys)
         for i in range(k):
@@ -147,7 +155,9 @@ def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     np.testing.assert_allclose(m.head_present.mean(), 0.7, atol=0.05)
     assert not find_divergence(result, 20).diverged
     # many seeds
-    batched = run_learning_loop_batched(learner, stream, 100, jax.random.split(jax.random.key(2), 3))
+    batched = run_learning_loop_batched(
+        learner, stream, 100, jax.random.split(jax.random.key(2), 3)
+    )
     assert batched.metrics.head_errors.shape == (3, 100, 3)
 
     # one event at a time: OnlineLearner follows the functional updates

@@ -79,7 +79,9 @@ class ContinualBackprop(eqx.Module):
         concrete = _checks._concrete(self.decay_rate)
         if concrete is not None and not concrete < 1:
             raise ValueError(f"decay_rate must be in [0, 1), got {float(concrete)}")
-        self.maturity_threshold = _checks.non_negative_int("maturity_threshold", maturity_threshold)
+        self.maturity_threshold = _checks.non_negative_int(
+            "maturity_threshold", maturity_threshold
+        )
         self.utility = self.age = self.to_replace = self.key = None
 
     def init(

@@ -12,6 +12,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx._checks import features, positive_int
 from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
 from alberta_eqx.nonlinear._mlp import (
     _STEP_SIZE_NAMES,
@@ -20,7 +21,6 @@ from alberta_eqx.nonlinear._mlp import (
     _raveled,
     _RuleState,
 )
-from alberta_eqx.nn import MLP
 from alberta_eqx.normalizers import AbstractNormalizer
 
 
@@ -398,9 +398,7 @@ class MultiHeadLearner(AbstractLearner):
             eqx.tree_at(lambda l: (l.weight, l.bias), layer, mask)
             for layer, mask in zip(trunk, masks[:-1], strict=True)
         )
-        trunk_state = reset_where(
-            self.trunk_state, self.optimizer.init(trunk), trunk, trunk_masks
-        )
+        trunk_state = reset_where(self.trunk_state, self.optimizer.init(trunk), trunk, trunk_masks)
         head_state = reset_where(
             self.head_state, jax.vmap(self._head_tx.init)(head), head, masks[-1]
         )

@@ -108,8 +108,8 @@ class BitFlipStream(AbstractStream):
         self.beta = _checks.non_negative("beta", beta)
         _checks.ordered("beta", self.beta, "1", jnp.asarray(1.0))
         self.flip_one = bool(flip_one)
-        self.num_targets = None if num_targets is None else _checks.positive_int(
-            "num_targets", num_targets
+        self.num_targets = (
+            None if num_targets is None else _checks.positive_int("num_targets", num_targets)
         )
         self.target_probability = _checks.in_unit_interval(
             "target_probability", target_probability
@@ -169,9 +169,9 @@ class BitFlipStream(AbstractStream):
         index = t // T - first
         flipping = period_bits[index]
         keys = step_keys(state.key, t0, num_steps)
-        random_bits = jax.vmap(
-            lambda key: jax.random.bernoulli(key, 0.5, (self.num_bits - f,))
-        )(keys).astype(_float())
+        random_bits = jax.vmap(lambda key: jax.random.bernoulli(key, 0.5, (self.num_bits - f,)))(
+            keys
+        ).astype(_float())
         x = jnp.concatenate([flipping, random_bits], axis=1)
         # y = v . LTU(W x + b) + c, one per target network.
         pre = jnp.einsum("khm,tm->tkh", state.hidden_weights, x) + state.hidden_biases
