@@ -19,15 +19,14 @@ from alberta_eqx.learners import (
     UpdateResult,
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
-from alberta_eqx.nonlinear import MLPLearner
 from alberta_eqx.nonlinear import (
     ContinualBackprop,
+    MLPLearner,
     MultiHeadLearner,
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
     contribution_utility,
 )
-from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -65,6 +64,7 @@ from alberta_eqx.streams import (
     TimeStep,
     make_scale_range,
 )
+from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import (
     TDIDBD,
@@ -79,6 +79,7 @@ __version__ = _version("alberta_eqx")
 __all__ = [
     "IDBD",
     "LMS",
+    "MLP",
     "TDIDBD",
     "TDLMS",
     "AbruptChangeStream",
@@ -91,21 +92,19 @@ __all__ = [
     "AbstractTDStream",
     "AutoTDIDBD",
     "Autostep",
+    "BitFlipStream",
     "Checkpoint",
     "CheckpointError",
+    "ContinualBackprop",
     "CyclicStream",
     "Divergence",
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "LinearLearner",
-    "MLP",
     "MLPLearner",
-    "BitFlipStream",
-    "ContinualBackprop",
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
     "MultiHeadUpdateResult",
-    "contribution_utility",
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
@@ -127,6 +126,7 @@ __all__ = [
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
+    "contribution_utility",
     "find_divergence",
     "load_checkpoint",
     "make_scale_range",

@@ -82,7 +82,9 @@ class OnlineLearner:
         """The learner as it is now (after every event so far)."""
         return self._unpack(self._buffers)
 
-    def update(self, x: Float[ArrayLike, " n"], y: ArrayLike) -> UpdateResult | MultiHeadUpdateResult:
+    def update(
+        self, x: Float[ArrayLike, " n"], y: ArrayLike
+    ) -> UpdateResult | MultiHeadUpdateResult:
         """Predict `x`, learn from the target `y`; returns the step's `UpdateResult`
         (the prediction made before learning, the error, the metrics)."""
         self._buffers, result = self._update(self._buffers, x, y)
