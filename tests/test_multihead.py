@@ -91,7 +91,9 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
     assert result.metrics.head_present.tolist() == [1.0, 0.0, 1.0]
     np.testing.assert_array_equal(new.head_weights[1], learner.head_weights[1])
     np.testing.assert_array_equal(new.head_biases[1], learner.head_biases[1])
-    for a, b in zip(jax.tree.leaves(new.head_state), jax.tree.leaves(learner.head_state)):
+    for a, b in zip(
+        jax.tree.leaves(new.head_state), jax.tree.leaves(learner.head_state), strict=True
+    ):
         np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(new.head_weights[0], learner.head_weights[0])
 

@@ -240,7 +240,7 @@ class MultiHeadLearner(AbstractLearner):
 
     def _with(self, trunk_layers, head: tuple[Array, Array]) -> MLP:
         """The network with these trunk layers and head parameters."""
-        last = eqx.tree_at(lambda l: (l.weight, l.bias), self.model.layers[-1], head)
+        last = eqx.tree_at(lambda lin: (lin.weight, lin.bias), self.model.layers[-1], head)
         return eqx.tree_at(lambda m: m.layers, self.model, (*trunk_layers, last))
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, " k"]:
@@ -395,7 +395,7 @@ class MultiHeadLearner(AbstractLearner):
         # The optimizers' state of every changed weight back to its initial value.
         trunk, head = new._trunk_layers, new._head
         trunk_masks = tuple(
-            eqx.tree_at(lambda l: (l.weight, l.bias), layer, mask)
+            eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer, mask)
             for layer, mask in zip(trunk, masks[:-1], strict=True)
         )
         trunk_state = reset_where(self.trunk_state, self.optimizer.init(trunk), trunk, trunk_masks)
