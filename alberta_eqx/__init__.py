@@ -21,10 +21,14 @@ from alberta_eqx.learners import (
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
 from alberta_eqx.nonlinear import (
     ContinualBackprop,
+    FeatureRelevance,
     MLPLearner,
     MultiHeadLearner,
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
+    compute_feature_relevance,
+    compute_feature_sensitivity,
+    compute_unit_utility,
     contribution_utility,
 )
 from alberta_eqx.normalizers import (
@@ -100,6 +104,7 @@ __all__ = [
     "Divergence",
     "DynamicScaleShiftStream",
     "EMANormalizer",
+    "FeatureRelevance",
     "LinearLearner",
     "MLPLearner",
     "MultiHeadLearner",
@@ -126,6 +131,9 @@ __all__ = [
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
+    "compute_feature_relevance",
+    "compute_feature_sensitivity",
+    "compute_unit_utility",
     "contribution_utility",
     "find_divergence",
     "load_checkpoint",
