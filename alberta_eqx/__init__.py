@@ -26,6 +26,7 @@ from alberta_eqx.nonlinear import (
     MultiHeadLearner,
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
+    TDMLPLearner,
     compute_feature_relevance,
     compute_feature_sensitivity,
     compute_unit_utility,
@@ -38,7 +39,15 @@ from alberta_eqx.normalizers import (
     WelfordNormalizer,
 )
 from alberta_eqx.online import OnlineLearner
-from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
+from alberta_eqx.optimizers import (
+    IDBD,
+    LMS,
+    AbstractOptimizer,
+    AdaptiveObGD,
+    Autostep,
+    ObGD,
+    ObGDBounding,
+)
 from alberta_eqx.runners import (
     Divergence,
     NormalizerHistory,
@@ -94,6 +103,7 @@ __all__ = [
     "AbstractStream",
     "AbstractTDOptimizer",
     "AbstractTDStream",
+    "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
     "BitFlipStream",
@@ -113,6 +123,8 @@ __all__ = [
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
+    "ObGD",
+    "ObGDBounding",
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
@@ -127,6 +139,7 @@ __all__ = [
     "StepSizeTrackingConfig",
     "SuttonExperiment1Stream",
     "TDLinearLearner",
+    "TDMLPLearner",
     "TDTimeStep",
     "TimeStep",
     "UpdateResult",

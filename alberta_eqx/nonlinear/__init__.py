@@ -13,6 +13,7 @@ from alberta_eqx.nonlinear._multihead import (
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
 )
+from alberta_eqx.nonlinear._td import TDMLPLearner
 
 __all__ = [
     "ContinualBackprop",
@@ -21,6 +22,7 @@ __all__ = [
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
     "MultiHeadUpdateResult",
+    "TDMLPLearner",
     "compute_feature_relevance",
     "compute_feature_sensitivity",
     "compute_unit_utility",
