@@ -25,6 +25,8 @@ PAPER = {
     "< 0.007",
     "autostep-scale": "Mahmood et al. (2012): Autostep's step-sizes do not depend on the "
     "target's scale; MSE 2.22 vs LMS 4.42 at scale 1 (float64, one seed)",
+    "continual-backprop": "Dohare et al. (2021), Fig. 2: on the bit-flipping problem plain "
+    "backprop's error grows over the run (loss of plasticity); continual backprop's stays low",
     "random-walk-19": "Sutton and Barto's 19-state random walk (Fig. 12.3's task): RMS error "
     "of TD(lambda) at its best step-size, TDIDBD() and AutoTDIDBD() against episodes",
 }
@@ -151,6 +153,17 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
             ax.set(xlabel="examples", ylabel="step-size (mean over seeds)", yscale="log")
             ax.set_title("IDBD step-sizes: relevant (blue), irrelevant (orange)")
             _save(fig, out, "sutton1992_exp2.png")
+    elif name == "continual-backprop":
+        from alberta_eqx.experiments import continual_backprop as cbp
+
+        result = cbp.continual_backprop_bitflip(num_seeds=seeds or 10)
+        for row in result.table():
+            print(
+                f"{row['method']:20} early {row['early']:.3f} +- {row['early_ci95']:.3f}   "
+                f"late {row['late']:.3f} +- {row['late_ci95']:.3f} (95% CI over seeds)"
+            )
+        if plot:
+            _save(cbp.plot(result), out, "continual_backprop.png")
     elif name == "random-walk-19":
         from alberta_eqx.experiments.random_walk import random_walk_19
 
@@ -321,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rep.add_argument(
         "--seeds",
         type=_positive(int),
-        help="seeds (default: 30 for sutton1992-exp1 and random-walk-19, 4 otherwise)",
+        help="seeds (default: 30 for sutton1992-exp1 and random-walk-19, 10 for "
+        "continual-backprop, 4 otherwise)",
     )
     run = sub.add_parser(
         "run", help="run one stream/optimizer pair over many seeds", parents=[common(True)]

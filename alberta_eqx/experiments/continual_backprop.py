@@ -137,3 +137,28 @@ def continual_backprop_bitflip(
         early_bins=slice(1, 1 + tenth) if bins > 1 + tenth else slice(0, tenth),
         late_bins=slice(bins - tenth, bins),
     )
+
+
+def plot(result: ContinualBackpropResult, ax=None):
+    """The error of both methods against steps, mean over seeds with a 95% confidence
+    band (the paper's Figure 2 layout); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from alberta_eqx.experiments.stats import _scipy_stats
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    t = _scipy_stats().t
+    for name, errors in (
+        ("backprop", result.backprop),
+        ("continual backprop", result.continual_backprop),
+    ):
+        n = errors.shape[0]
+        mean = errors.mean(0)
+        half = t.ppf(0.975, n - 1) * errors.std(0, ddof=1) / np.sqrt(n) if n > 1 else 0 * mean
+        ax.plot(result.steps, mean, label=name)
+        ax.fill_between(result.steps, mean - half, mean + half, alpha=0.3)
+    ax.set(xlabel="steps", ylabel=f"squared error (bins of {int(result.steps[0])})")
+    ax.set_title("bit-flipping problem")
+    ax.legend()
+    return ax.figure
