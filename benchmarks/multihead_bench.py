@@ -29,7 +29,9 @@ def events(n, features, heads, seed=0):
 
 
 def ours(features, heads):
-    learner = MultiHeadLearner(features, heads, (64, 64), aeo.obgd(1.0, 2.0), key=jax.random.key(0))
+    learner = MultiHeadLearner(
+        features, heads, (64, 64), aeo.obgd(1.0, 2.0), key=jax.random.key(0)
+    )
     online = OnlineLearner(learner)
 
     def run(xs, ys):

@@ -48,16 +48,25 @@ def _data(steps, n, k, seed=0, missing=0.0):
     return jnp.asarray(xs), jnp.asarray(ys)
 
 
-def test_one_head_equals_mlp_learner():
+@pytest.mark.parametrize(
+    "tx, head_tx",
+    [(aeo.idbd(0.01, 0.05), None), (aeo.autostep(0.01, 0.05), aeo.autostep(0.02, 0.1))],
+    ids=["idbd", "autostep-with-head-optimizer"],
+)
+def test_one_head_equals_mlp_learner(tx, head_tx):
+    # Autostep's M sums over its own parameters: the trunk's, and the head's, in both
+    # learners when MLPLearner has a head_optimizer.
     with jax.enable_x64(True):
-        tx = aeo.idbd(0.01, 0.05)
-        mlp = MLPLearner(3, (8, 8), tx, key=jax.random.key(1), dtype=jnp.float64)
+        mlp = MLPLearner(
+            3, (8, 8), tx, key=jax.random.key(1), dtype=jnp.float64, head_optimizer=head_tx
+        )
         multi = MultiHeadLearner(
             3,
             1,
             (8, 8),
             tx,
             key=jax.random.key(2),
+            head_optimizer=head_tx,
             activation=jax.nn.relu,
             layer_norm=False,
             sparsity=None,
