@@ -36,6 +36,8 @@ EXAMPLES = {
         alberta_eqx.RandomWalkStream(3), jnp.array([1.0, 2.0, 3.0]), 2.0
     ),
     "MLP": lambda: alberta_eqx.MLP(3, 2, (4,), key=KEY),
+    "ObGDBounding": lambda: alberta_eqx.ObGDBounding(alberta_eqx.LMS(1.0), 2.0),
+    "TDMLPLearner": lambda: alberta_eqx.TDMLPLearner(3, (4,), aeo.obgd(), key=KEY),
     "SuttonExperiment1Stream": lambda: alberta_eqx.SuttonExperiment1Stream(),
     "RandomWalkTDStream": lambda: alberta_eqx.RandomWalkTDStream(),
 }
@@ -43,6 +45,7 @@ EXAMPLES = {
 NOT_YET = {
     "MLPLearner": "hidden_sizes and activation are not fields (needs _config_arguments)",
     "MLP": "layer_norm and sparsity are not fields (needs _config_arguments)",
+    "TDMLPLearner": "hidden_sizes, activation, layer_norm, sparsity are not fields",
 }
 
 

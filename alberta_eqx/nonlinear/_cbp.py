@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
+from alberta_eqx.nn import MLP
 
 
 def contribution_utility(
@@ -49,7 +50,8 @@ class ContinualBackprop(eqx.Module):
 
     Build it with the hyperparameters only and pass it to a learner
     (`MultiHeadLearner(..., continual_backprop=ContinualBackprop())`), which calls
-    `init` with its hidden sizes.
+    `init` with its hidden sizes and, after every gradient step, `step` with its
+    network (`select` is the bookkeeping alone).
 
     **Arguments:**
 
@@ -140,11 +142,65 @@ class ContinualBackprop(eqx.Module):
         )
         return new, tuple(masks)
 
-    def next_key(self) -> tuple["ContinualBackprop", PRNGKeyArray]:
-        """A fresh key for this step's re-initialisations, and the module with its key
-        advanced."""
-        key, subkey = jax.random.split(self.key)
-        return eqx.tree_at(lambda c: c.key, self, key), subkey
+    def step(
+        self,
+        model: MLP,
+        hidden: Sequence[Float[Array, " _"]],
+        sparsity: float | None = None,
+    ) -> tuple["ContinualBackprop", MLP, list[tuple[Bool[Array, "o i"], Bool[Array, " o"]]]]:
+        """One step of continual backprop on a network, after its gradient step:
+        update the utilities from this step's activations `hidden` (before the
+        gradient step, as the authors do) and the network's current weights, and
+        replace the units `select` picks. Returns the module, the network, and per
+        layer the masks `(weight, bias)` of the weights that changed (for the caller
+        to reset its optimizer's state there, see `reset_where`).
+
+        **Arguments:**
+
+        - `model`: the network, an `alberta_eqx.nn.MLP`.
+        - `hidden`: its hidden layers' activations this step (`model.forward`'s).
+        - `sparsity`: the sparsity `model` was initialised with (fresh incoming
+          weights are drawn as `MLP(..., sparsity=sparsity)` draws them).
+        """
+        this, replace = self.select(hidden, [layer.weight for layer in model.layers[1:]])
+        key, subkey = jax.random.split(this.key)
+        this = eqx.tree_at(lambda c: c.key, this, key)
+        dtype = model.layers[0].weight.dtype
+
+        def draw(key):  # a network drawn as this one was; only replaced rows are used
+            fresh = MLP(
+                model.in_size,
+                model.out_size,
+                model.hidden_sizes,
+                key=key,
+                activation=model.activation,
+                layer_norm=model.norms is not None,
+                sparsity=sparsity,
+                dtype=dtype,
+            )
+            return [(layer.weight, layer.bias) for layer in fresh.layers]
+
+        old = [(layer.weight, layer.bias) for layer in model.layers]
+        fresh = jax.lax.cond(jnp.any(jnp.concatenate(replace)), draw, lambda _: old, subkey)
+        params, masks = [], []
+        for i, ((w, b), (fw, fb)) in enumerate(zip(old, fresh, strict=True)):
+            w_mask = jnp.zeros(w.shape, bool)
+            b_mask = jnp.zeros(b.shape, bool)
+            if i < len(replace):  # this layer's replaced units: incoming weights re-drawn
+                w = jnp.where(replace[i][:, None], fw, w)
+                b = jnp.where(replace[i], fb, b)
+                w_mask, b_mask = w_mask | replace[i][:, None], b_mask | replace[i]
+            if i > 0:  # the previous layer's replaced units: outgoing weights set to 0
+                w = jnp.where(replace[i - 1][None, :], 0, w)
+                w_mask = w_mask | replace[i - 1][None, :]
+            params.append((w, b))
+            masks.append((w_mask, b_mask))
+        model = eqx.tree_at(
+            lambda m: [a for layer in m.layers for a in (layer.weight, layer.bias)],
+            model,
+            [a for wb in params for a in wb],
+        )
+        return this, model, masks
 
 
 def reset_where(

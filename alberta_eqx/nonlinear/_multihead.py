@@ -354,43 +354,7 @@ class MultiHeadLearner(AbstractLearner):
         selects (see `ContinualBackprop`)."""
         cbp = self.continual_backprop
         assert cbp is not None
-        model = self.model
-        cbp, replace = cbp.select(hidden, [layer.weight for layer in model.layers[1:]])
-        cbp, key = cbp.next_key()
-
-        def draw(key):  # a network drawn as this one was; only replaced rows are used
-            fresh = MLP(
-                model.in_size,
-                model.out_size,
-                model.hidden_sizes,
-                key=key,
-                activation=model.activation,
-                layer_norm=model.norms is not None,
-                sparsity=self.sparsity,
-                dtype=self._dtype,
-            )
-            return [(layer.weight, layer.bias) for layer in fresh.layers]
-
-        old = [(layer.weight, layer.bias) for layer in model.layers]
-        fresh = jax.lax.cond(jnp.any(jnp.concatenate(replace)), draw, lambda _: old, key)
-        params, masks = [], []
-        for i, ((w, b), (fw, fb)) in enumerate(zip(old, fresh, strict=True)):
-            w_mask = jnp.zeros(w.shape, bool)
-            b_mask = jnp.zeros(b.shape, bool)
-            if i < len(replace):  # this layer's replaced units: incoming weights re-drawn
-                w = jnp.where(replace[i][:, None], fw, w)
-                b = jnp.where(replace[i], fb, b)
-                w_mask, b_mask = w_mask | replace[i][:, None], b_mask | replace[i]
-            if i > 0:  # the previous layer's replaced units: outgoing weights set to 0
-                w = jnp.where(replace[i - 1][None, :], 0, w)
-                w_mask = w_mask | replace[i - 1][None, :]
-            params.append((w, b))
-            masks.append((w_mask, b_mask))
-        new_model = eqx.tree_at(
-            lambda m: [a for layer in m.layers for a in (layer.weight, layer.bias)],
-            model,
-            [a for wb in params for a in wb],
-        )
+        cbp, new_model, masks = cbp.step(self.model, hidden, self.sparsity)
         new = eqx.tree_at(lambda s: s.model, self, new_model)
         # The optimizers' state of every changed weight back to its initial value.
         trunk, head = new._trunk_layers, new._head
