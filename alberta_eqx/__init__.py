@@ -19,7 +19,19 @@ from alberta_eqx.learners import (
     UpdateResult,
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
-from alberta_eqx.nonlinear import MLPLearner, TDMLPLearner
+from alberta_eqx.nonlinear import (
+    ContinualBackprop,
+    FeatureRelevance,
+    MLPLearner,
+    MultiHeadLearner,
+    MultiHeadStepMetrics,
+    MultiHeadUpdateResult,
+    TDMLPLearner,
+    compute_feature_relevance,
+    compute_feature_sensitivity,
+    compute_unit_utility,
+    contribution_utility,
+)
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -65,6 +77,7 @@ from alberta_eqx.streams import (
     TimeStep,
     make_scale_range,
 )
+from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import (
     TDIDBD,
@@ -93,16 +106,22 @@ __all__ = [
     "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
+    "BitFlipStream",
     "Checkpoint",
     "CheckpointError",
+    "ContinualBackprop",
     "CyclicStream",
     "Divergence",
     "DurableLearner",
     "DynamicScaleShiftStream",
     "EMANormalizer",
+    "FeatureRelevance",
     "JournalError",
     "LinearLearner",
     "MLPLearner",
+    "MultiHeadLearner",
+    "MultiHeadStepMetrics",
+    "MultiHeadUpdateResult",
     "NonFiniteEventError",
     "NonlinearTeacherStream",
     "NormalizerHistory",
@@ -128,6 +147,10 @@ __all__ = [
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
+    "compute_feature_relevance",
+    "compute_feature_sensitivity",
+    "compute_unit_utility",
+    "contribution_utility",
     "find_divergence",
     "load_checkpoint",
     "make_scale_range",

@@ -33,6 +33,7 @@ REPLICATIONS: dict[str, reports.Replication] = {
     "sutton1992-exp2": reports.SUTTON1992_EXP2,
     "autostep-scale": reports.AUTOSTEP_SCALE,
     "random-walk-19": reports.RANDOM_WALK_19,
+    "continual-backprop": reports.CONTINUAL_BACKPROP,
 }
 DEFAULT_REPLICATION = "sutton1992-exp1"
 

@@ -77,6 +77,11 @@ class AbstractLearner(eqx.Module):
     timestep_type: ClassVar[type] = TimeStep
     accepts_missing_targets: ClassVar[bool] = False  # True: NaN in y marks "no target"
 
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        """The shape of one step's target: `()` for a scalar prediction."""
+        return ()
+
     @abc.abstractmethod
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         """The prediction for `x` (without learning from it)."""

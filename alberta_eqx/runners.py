@@ -315,7 +315,8 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
     bad = jnp.zeros(n, bool)
     for a in (metrics.squared_error, metrics.error, metrics.normalizer_mean_var):
         if a is not None:
-            bad = bad | ~jnp.isfinite(a)
+            # per-head metrics (a multi-head learner's) carry a trailing axis
+            bad = bad | ~jnp.isfinite(a).reshape(n, -1).all(-1)
     for a in _state_arrays(learner):
         bad = bad.at[-1].set(bad[-1] | ~jnp.all(jnp.isfinite(a)))
     found = jnp.where(bad.any(), t0 + jnp.argmax(bad).astype(jnp.int32), -1)
@@ -343,6 +344,9 @@ def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_step
                 shape == (num_steps, stream.feature_dim),
                 (num_steps, stream.feature_dim),
             )
+        elif name == "target" and learner.target_shape != ():
+            wanted = (num_steps, *learner.target_shape)
+            fits = shape == wanted
         else:  # a scalar per step; 0.2.x streams give shape (1,) per step
             fits, wanted = shape in ((num_steps,), (num_steps, 1)), (num_steps,)
         if not fits:
@@ -362,7 +366,9 @@ def _block(inner, stream: AbstractStream, t0, num_steps: int, plan: _Plan):
     timesteps, stream_state = out
     learner, first, metrics, records = _learn(learner, timesteps, t0, first, plan)
     if plan.window > 1 and not plan.window_spans_blocks:
-        metrics = jax.tree.map(lambda a: a.reshape(-1, plan.window).mean(axis=1), metrics)
+        metrics = jax.tree.map(
+            lambda a: a.reshape(-1, plan.window, *a.shape[1:]).mean(axis=1), metrics
+        )
     return (learner, stream_state, first), metrics, records
 
 

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from alberta_eqx.experiments import continual_backprop as _cbp
 from alberta_eqx.experiments._segments import Progress
 from alberta_eqx.experiments.random_walk import RandomWalk19, random_walk_19
 from alberta_eqx.experiments.replications import (
@@ -379,4 +380,30 @@ RANDOM_WALK_19 = Replication(
     report=_walk_report,
     figure=_walk_figure,
     filename="random_walk_19.png",
+)
+
+
+def _cbp_report(result: _cbp.ContinualBackpropResult) -> list[str]:
+    return [
+        f"{row['method']:20} early {row['early']:.3f} +- {row['early_ci95']:.3f}   "
+        f"late {row['late']:.3f} +- {row['late_ci95']:.3f} (95% CI over seeds)"
+        for row in result.table()
+    ]
+
+
+CONTINUAL_BACKPROP = Replication(
+    title="Dohare et al. (2021), Figure 2",
+    paper="Dohare et al. (2021), Fig. 2: on the bit-flipping problem plain backprop's "
+    "error grows over the run (loss of plasticity); continual backprop's stays low",
+    run=lambda seeds, steps, progress: _cbp.continual_backprop_bitflip(
+        num_steps=steps, num_seeds=seeds, progress=progress
+    ),
+    seeds=10,
+    steps=1_000_000,
+    quick_steps=200_000,
+    steps_multiple=20_000,
+    total=lambda steps: 2 * steps,  # backprop, then continual backprop
+    report=_cbp_report,
+    figure=_cbp.plot,
+    filename="continual_backprop.png",
 )

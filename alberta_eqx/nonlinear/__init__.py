@@ -1,6 +1,30 @@
 """Nonlinear learners: networks trained online by any optax transformation."""
 
+from alberta_eqx.nonlinear._cbp import ContinualBackprop, contribution_utility
+from alberta_eqx.nonlinear._diagnostics import (
+    FeatureRelevance,
+    compute_feature_relevance,
+    compute_feature_sensitivity,
+    compute_unit_utility,
+)
 from alberta_eqx.nonlinear._mlp import MLPLearner
+from alberta_eqx.nonlinear._multihead import (
+    MultiHeadLearner,
+    MultiHeadStepMetrics,
+    MultiHeadUpdateResult,
+)
 from alberta_eqx.nonlinear._td import TDMLPLearner
 
-__all__ = ["MLPLearner", "TDMLPLearner"]
+__all__ = [
+    "ContinualBackprop",
+    "FeatureRelevance",
+    "MLPLearner",
+    "MultiHeadLearner",
+    "MultiHeadStepMetrics",
+    "MultiHeadUpdateResult",
+    "TDMLPLearner",
+    "compute_feature_relevance",
+    "compute_feature_sensitivity",
+    "compute_unit_utility",
+    "contribution_utility",
+]

@@ -160,7 +160,7 @@ class DurableLearner:
         """The learner as it is now."""
         return self._online.learner
 
-    def predict(self, x: Real[ArrayLike, " n"] | Sequence[float | int]) -> Float[Array, ""]:
+    def predict(self, x: Real[ArrayLike, " n"] | Sequence[float | int]) -> Float[Array, "*k"]:
         """The prediction for `x`, without learning from it."""
         return self._online.predict(x)
 

@@ -287,7 +287,7 @@ class OnlineLearner:
             what, f"event refused: {detail}; the learner is unchanged (nonfinite='raise')"
         )
 
-    def predict(self, x: Real[ArrayLike, " n"] | Sequence[float | int]) -> Float[Array, ""]:
+    def predict(self, x: Real[ArrayLike, " n"] | Sequence[float | int]) -> Float[Array, "*k"]:
         """The prediction for `x`, without learning from it."""
         x = self._convert("x", x)
         with self._lock:

@@ -1,0 +1,226 @@
+"""Continual backprop (Dohare et al. 2024, Nature, "Loss of plasticity in deep
+continual learning", Algorithm 1): a utility and an age per hidden unit, and the
+replacement of the least useful mature units by freshly initialised ones.
+
+Everything here works on fixed shapes (masks over units, no Python loop over units),
+so it runs inside the runners' compiled scans.
+"""
+
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
+
+from alberta_eqx import _checks
+from alberta_eqx.nn import MLP
+
+
+def contribution_utility(
+    hidden: Float[Array, " n"], outgoing: Float[Array, "m n"]
+) -> Float[Array, " n"]:
+    """The instantaneous contribution utility of each unit of a hidden layer,
+    `|h_i| sum_k |w_ik|` over its outgoing weights `w_ik` (Dohare et al. 2024,
+    Algorithm 1).
+
+    **Arguments:**
+
+    - `hidden`: the layer's activations `h`, shape `(n,)`.
+    - `outgoing`: the next layer's weights, shape `(m, n)` (row `k`: unit `k` of the
+      next layer), as `eqx.nn.Linear.weight` holds them.
+    """
+    return jnp.abs(hidden) * jnp.sum(jnp.abs(outgoing), axis=0)
+
+
+class ContinualBackprop(eqx.Module):
+    """Continual backprop's per-unit bookkeeping, for every hidden layer of a network
+    (Dohare et al. 2024, Algorithm 1). Per hidden unit `i` of layer `l`, each step:
+
+        u_i <- eta u_i + (1 - eta) |h_i| sum_k |w_ik|        (contribution utility)
+        a_i <- a_i + 1                                      (age)
+
+    then `rho` times the number of mature units (`a_i > m`) is added to a running count
+    of units to replace; when that count reaches whole units, that many of the mature
+    units with the lowest utility are replaced (the count keeps the fraction). A
+    replaced unit's incoming weights are drawn again from the network's initial
+    distribution, its outgoing weights are set to 0 (so the network's output does not
+    change), and its utility and age are reset to 0. The learner that uses this module
+    also resets the optimizer's state of the replaced weights to its initial value.
+
+    Build it with the hyperparameters only and pass it to a learner
+    (`MultiHeadLearner(..., continual_backprop=ContinualBackprop())`), which calls
+    `init` with its hidden sizes and, after every gradient step, `step` with its
+    network (`select` is the bookkeeping alone).
+
+    **Arguments:**
+
+    - `replacement_rate`: `rho >= 0`, the fraction of the mature units replaced per
+      step (the paper's `1e-4` on the bit-flipping problem).
+    - `decay_rate`: `eta` in `[0, 1)`, the utility's decay (the paper's `0.99`).
+    - `maturity_threshold`: `m >= 0`, the age in steps before a unit may be replaced
+      (the paper's `100`).
+    """
+
+    replacement_rate: Float[Array, ""]
+    decay_rate: Float[Array, ""]
+    maturity_threshold: int = eqx.field(static=True)
+    utility: tuple[Float[Array, " _"], ...] | None
+    age: tuple[Int[Array, " _"], ...] | None
+    to_replace: tuple[Float[Array, ""], ...] | None
+    key: PRNGKeyArray | None
+
+    def __init__(
+        self,
+        replacement_rate: ArrayLike = 1e-4,
+        decay_rate: ArrayLike = 0.99,
+        maturity_threshold: int = 100,
+    ):
+        self.replacement_rate = _checks.non_negative("replacement_rate", replacement_rate)
+        self.decay_rate = _checks.non_negative("decay_rate", decay_rate)
+        concrete = _checks._concrete(self.decay_rate)
+        if concrete is not None and not concrete < 1:
+            raise ValueError(f"decay_rate must be in [0, 1), got {float(concrete)}")
+        self.maturity_threshold = _checks.non_negative_int(
+            "maturity_threshold", maturity_threshold
+        )
+        self.utility = self.age = self.to_replace = self.key = None
+
+    def init(
+        self, hidden_sizes: Sequence[int], key: PRNGKeyArray, dtype=None
+    ) -> "ContinualBackprop":
+        """This module with zero utilities, ages and counts for hidden layers of
+        `hidden_sizes` units, and the key its re-initialisations draw from."""
+        dtype = dtype or jnp.result_type(float)
+        this = _checks.cast_floating(self, dtype)
+        state = (
+            tuple(jnp.zeros(n, dtype) for n in hidden_sizes),
+            tuple(jnp.zeros(n, jnp.int32) for n in hidden_sizes),
+            tuple(jnp.zeros((), dtype) for _ in hidden_sizes),
+            key,
+        )
+        return eqx.tree_at(
+            lambda c: (c.utility, c.age, c.to_replace, c.key),
+            this,
+            state,
+            is_leaf=lambda x: x is None,
+        )
+
+    def select(
+        self,
+        hidden: Sequence[Float[Array, " _"]],
+        outgoing: Sequence[Float[Array, "_ _"]],
+    ) -> tuple["ContinualBackprop", tuple[Bool[Array, " _"], ...]]:
+        """One step of the bookkeeping: update the utilities and ages from this step's
+        activations `hidden[l]` and the weights `outgoing[l]` leaving layer `l`; return
+        the new module and, per layer, the mask of the units to replace now (their
+        utility and age already reset)."""
+        if self.utility is None or self.age is None or self.to_replace is None:
+            raise ValueError("ContinualBackprop has no state yet: call init (a learner does)")
+        eta, rho = self.decay_rate, self.replacement_rate
+        utilities, ages, counts, masks = [], [], [], []
+        for u, a, count, h, w in zip(
+            self.utility, self.age, self.to_replace, hidden, outgoing, strict=True
+        ):
+            u = eta * u + (1 - eta) * contribution_utility(h, w)
+            a = a + 1
+            mature = a > self.maturity_threshold
+            count = count + rho * jnp.sum(mature)
+            number = jnp.floor(count)  # whole units to replace now; the fraction waits
+            # The rank of each unit by utility among the mature ones (immature last).
+            rank = jnp.argsort(jnp.argsort(jnp.where(mature, u, jnp.inf)))
+            replace = mature & (rank < number)
+            count = count - number
+            utilities.append(jnp.where(replace, 0, u))
+            ages.append(jnp.where(replace, 0, a))
+            counts.append(count)
+            masks.append(replace)
+        new = eqx.tree_at(
+            lambda c: (c.utility, c.age, c.to_replace),
+            self,
+            (tuple(utilities), tuple(ages), tuple(counts)),
+        )
+        return new, tuple(masks)
+
+    def step(
+        self,
+        model: MLP,
+        hidden: Sequence[Float[Array, " _"]],
+        sparsity: float | None = None,
+    ) -> tuple["ContinualBackprop", MLP, list[tuple[Bool[Array, "o i"], Bool[Array, " o"]]]]:
+        """One step of continual backprop on a network, after its gradient step:
+        update the utilities from this step's activations `hidden` (before the
+        gradient step, as the authors do) and the network's current weights, and
+        replace the units `select` picks. Returns the module, the network, and per
+        layer the masks `(weight, bias)` of the weights that changed (for the caller
+        to reset its optimizer's state there, see `reset_where`).
+
+        **Arguments:**
+
+        - `model`: the network, an `alberta_eqx.nn.MLP`.
+        - `hidden`: its hidden layers' activations this step (`model.forward`'s).
+        - `sparsity`: the sparsity `model` was initialised with (fresh incoming
+          weights are drawn as `MLP(..., sparsity=sparsity)` draws them).
+        """
+        this, replace = self.select(hidden, [layer.weight for layer in model.layers[1:]])
+        key, subkey = jax.random.split(this.key)
+        this = eqx.tree_at(lambda c: c.key, this, key)
+        dtype = model.layers[0].weight.dtype
+
+        def draw(key):  # a network drawn as this one was; only replaced rows are used
+            fresh = MLP(
+                model.in_size,
+                model.out_size,
+                model.hidden_sizes,
+                key=key,
+                activation=model.activation,
+                layer_norm=model.norms is not None,
+                sparsity=sparsity,
+                dtype=dtype,
+            )
+            return [(layer.weight, layer.bias) for layer in fresh.layers]
+
+        old = [(layer.weight, layer.bias) for layer in model.layers]
+        fresh = jax.lax.cond(jnp.any(jnp.concatenate(replace)), draw, lambda _: old, subkey)
+        params, masks = [], []
+        for i, ((w, b), (fw, fb)) in enumerate(zip(old, fresh, strict=True)):
+            w_mask = jnp.zeros(w.shape, bool)
+            b_mask = jnp.zeros(b.shape, bool)
+            if i < len(replace):  # this layer's replaced units: incoming weights re-drawn
+                w = jnp.where(replace[i][:, None], fw, w)
+                b = jnp.where(replace[i], fb, b)
+                w_mask, b_mask = w_mask | replace[i][:, None], b_mask | replace[i]
+            if i > 0:  # the previous layer's replaced units: outgoing weights set to 0
+                w = jnp.where(replace[i - 1][None, :], 0, w)
+                w_mask = w_mask | replace[i - 1][None, :]
+            params.append((w, b))
+            masks.append((w_mask, b_mask))
+        model = eqx.tree_at(
+            lambda m: [a for layer in m.layers for a in (layer.weight, layer.bias)],
+            model,
+            [a for wb in params for a in wb],
+        )
+        return this, model, masks
+
+
+def reset_where(
+    state: PyTree, fresh: PyTree, params: PyTree, mask: PyTree[Bool[Array, "..."]]
+) -> PyTree:
+    """An optimizer state with the entries of replaced weights back at their initial
+    values: in every part of `state` shaped like `params` (a transformation's
+    per-parameter moments, step-sizes, traces), take `fresh`'s value (the
+    transformation's `init`) where `mask` (shaped like `params`) is True. Parts not
+    shaped like the parameters (step counters, hyperparameters) are kept."""
+    treedef = jax.tree.structure(params)
+    shapes = [jnp.shape(p) for p in jax.tree.leaves(params)]
+
+    def is_params(node) -> bool:
+        leaves, node_def = jax.tree.flatten(node)
+        return node_def == treedef and [jnp.shape(x) for x in leaves] == shapes
+
+    def reset(s, f):
+        if not is_params(s):
+            return s
+        return jax.tree.map(lambda a, b, m: jnp.where(m, b, a), s, f, mask)
+
+    return jax.tree.map(reset, state, fresh, is_leaf=is_params)

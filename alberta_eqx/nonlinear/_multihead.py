@@ -1,0 +1,412 @@
+"""`MultiHeadLearner`: a shared trunk and `k` scalar heads, some of which may have no
+target at a given step."""
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
+
+from alberta_eqx._checks import features, positive_int
+from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot
+from alberta_eqx.nn import MLP
+from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
+from alberta_eqx.nonlinear._mlp import (
+    _STEP_SIZE_NAMES,
+    _find,
+    _InjectState,
+    _raveled,
+    _RuleState,
+)
+from alberta_eqx.normalizers import AbstractNormalizer
+
+
+class MultiHeadStepMetrics(NamedTuple):
+    """What one multi-head update reports: `StepMetrics`' scalar fields (averaged over
+    the heads that had a target) and the same per head.
+
+    **Fields:**
+
+    - `squared_error`, `error`: the mean of `delta_i**2` and of `delta_i` over the
+      heads present this step (0 when none was).
+    - `mean_step_size`: as `MLPLearner`'s, over the trunk's and the heads' step-sizes.
+    - `normalizer_mean_var`: the normalizer's mean variance, or None.
+    - `head_squared_errors`, `head_errors`: `delta_i**2` and `delta_i` per head,
+      shape `(k,)`; 0 for a head without a target.
+    - `head_present`: per head, 1.0 where the head had a target, else 0.0. Over a run,
+      a head's mean squared error is `sum(head_squared_errors) / sum(head_present)`
+      (this also holds for metrics averaged over windows).
+    """
+
+    squared_error: Float[Array, "*batch"]
+    error: Float[Array, "*batch"]
+    mean_step_size: Float[Array, "*batch"]
+    normalizer_mean_var: Float[Array, "*batch"] | None
+    head_squared_errors: Float[Array, "*batch k"]
+    head_errors: Float[Array, "*batch k"]
+    head_present: Float[Array, "*batch k"]
+
+
+class MultiHeadUpdateResult(NamedTuple):
+    """The outcome of `MultiHeadLearner.update(x, y)` besides the new learner.
+
+    **Fields:**
+
+    - `prediction`: every head's prediction for `x` before the update, shape `(k,)`.
+    - `error`: `y*_i - y_i` per head, NaN where the target was NaN (no target).
+    - `metrics`: the step's `MultiHeadStepMetrics`.
+    """
+
+    prediction: Float[Array, " k"]
+    error: Float[Array, " k"]
+    metrics: MultiHeadStepMetrics
+
+
+def _where(mask: Bool[Array, "*k"], new: PyTree, old: PyTree) -> PyTree:
+    """`new` where `mask` (over the leading head axis of every leaf), else `old`."""
+
+    def pick(n, o):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
+class MultiHeadLearner(AbstractLearner):
+    """A shared trunk and `k` scalar heads, `y_i = w_i . h(x) + b_i`, learning online
+    from a target vector in which NaN marks a head without a target this step
+    (alberta-framework 0.17's `MultiHeadMLPLearner`).
+
+    The network is one `alberta_eqx.nn.MLP` with `k` outputs: its hidden layers are
+    the trunk, the rows of its output layer the heads. Each step computes the trunk's
+    features `h` and every head's error `delta_i = y*_i - y_i` (0 for an absent
+    head), and learns from the loss `sum_i delta_i**2 / 2` over the heads present:
+
+    - **heads**: head `i`'s prediction gradient is `z_i = (h, 1)`; its parameters are
+      updated by `head_optimizer` from `g_i = -delta_i z_i` and the extra arguments
+      `curvature=z_i**2`, `error=delta_i`, `prediction_gradient=z_i`, with an
+      optimizer state of its own (so that Autostep's `M` or an ObGD bound acts on each
+      head as on a linear learner). A head without a target keeps its parameters and
+      its optimizer state exactly.
+    - **trunk**: the gradient `g = -sum_i delta_i z_i` (one backward pass through the
+      trunk, absent heads contributing nothing) and the curvature
+      `c = sum_i z_i**2` over the present heads (the Gauss-Newton diagonal of the
+      summed loss), given to `optimizer` with `error=1` and
+      `prediction_gradient=sum_i delta_i z_i = -g` (so ObGD bounds the summed step,
+      as 0.17 does with its pseudo-error 1). When no head has a target the trunk and
+      its optimizer state are left as they are.
+
+    With `hidden_sizes=()` there is no trunk: the heads read the features directly,
+    and the learner is `k` independent linear learners.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of input features.
+    - `num_heads`: `k >= 1`.
+    - `hidden_sizes`: the trunk's hidden widths, any number and any widths, e.g.
+      `(64, 64)`; `()` for no trunk.
+    - `optimizer`: the trunk's optax transformation (and the heads', unless
+      `head_optimizer` is given).
+    - `key`: initialises the network (and continual backprop's re-initialisations).
+    - `head_optimizer`: an optax transformation for the heads, each head with its own
+      state.
+    - `activation`, `layer_norm`, `sparsity`: as `alberta_eqx.nn.MLP`'s; the defaults
+      are 0.17's and the streaming papers' (LeakyReLU, parameterless LayerNorm,
+      sparse initialisation with sparsity 0.9).
+    - `normalizer`: an optional online feature normalizer.
+    - `continual_backprop`: a `ContinualBackprop` to replace low-utility mature
+      hidden units (incoming weights re-drawn as the network was initialised,
+      outgoing weights, in the next layer or the heads, set to 0), with the
+      optimizers' state of those weights reset to its initial value.
+    - `dtype`: the floating-point dtype of the parameters.
+    """
+
+    # Targets may be NaN (a head without a target): `OnlineLearner` lets them through.
+    accepts_missing_targets: ClassVar[bool] = True
+
+    model: MLP
+    trunk_state: PyTree
+    head_state: PyTree
+    normalizer: AbstractNormalizer | None
+    continual_backprop: ContinualBackprop | None
+    optimizer: optax.GradientTransformation = eqx.field(static=True)
+    head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
+    feature_dim: int = eqx.field(static=True)
+    num_heads: int = eqx.field(static=True)
+    sparsity: float | None = eqx.field(static=True)
+
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        return (self.num_heads,)
+
+    def __init__(
+        self,
+        feature_dim: int,
+        num_heads: int,
+        hidden_sizes: Sequence[int],
+        optimizer: optax.GradientTransformation,
+        *,
+        key: PRNGKeyArray,
+        head_optimizer: optax.GradientTransformation | None = None,
+        activation: Callable[[Array], Array] = jax.nn.leaky_relu,
+        layer_norm: bool = True,
+        sparsity: float | None = 0.9,
+        normalizer: AbstractNormalizer | None = None,
+        continual_backprop: ContinualBackprop | None = None,
+        dtype=None,
+    ):
+        self.feature_dim = positive_int("feature_dim", feature_dim)
+        self.num_heads = positive_int("num_heads", num_heads)
+        for name, tx in (("optimizer", optimizer), ("head_optimizer", head_optimizer)):
+            if tx is not None and not isinstance(tx, optax.GradientTransformation):
+                raise TypeError(
+                    f"{name} must be an optax GradientTransformation, got {type(tx).__name__}"
+                )
+        if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
+            raise TypeError(
+                f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
+            )
+        if continual_backprop is not None:
+            if not isinstance(continual_backprop, ContinualBackprop):
+                raise TypeError(
+                    "continual_backprop must be a ContinualBackprop, got "
+                    f"{type(continual_backprop).__name__}"
+                )
+            if not tuple(hidden_sizes):
+                raise ValueError("continual_backprop needs hidden units: hidden_sizes is ()")
+        dtype = dtype or jnp.result_type(float)
+        model_key, cbp_key = jax.random.split(key)
+        self.model = MLP(
+            feature_dim,
+            num_heads,
+            hidden_sizes,
+            key=model_key,
+            activation=activation,
+            layer_norm=layer_norm,
+            sparsity=sparsity,
+            dtype=dtype,
+        )
+        self.sparsity = None if sparsity is None else float(sparsity)
+        self.optimizer = optimizer
+        self.head_optimizer = head_optimizer
+        self.trunk_state = optimizer.init(self._trunk_layers)
+        self.head_state = jax.vmap(self._head_tx.init)(self._head)
+        self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
+        self.continual_backprop = (
+            None
+            if continual_backprop is None
+            else continual_backprop.init(self.model.hidden_sizes, cbp_key, dtype)
+        )
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return self.model.hidden_sizes
+
+    @property
+    def activation(self) -> Callable[[Array], Array]:
+        return self.model.activation
+
+    @property
+    def layer_norm(self) -> bool:
+        return self.model.norms is not None
+
+    @property
+    def head_weights(self) -> Float[Array, "*batch k h"]:
+        """The heads' weights `w_i`, one row per head."""
+        return self.model.layers[-1].weight
+
+    @property
+    def head_biases(self) -> Float[Array, "*batch k"]:
+        """The heads' biases `b_i`."""
+        return self.model.layers[-1].bias
+
+    @property
+    def _head(self) -> tuple[Array, Array]:
+        return self.head_weights, self.head_biases
+
+    @property
+    def _trunk_layers(self) -> tuple[eqx.nn.Linear, ...]:
+        return tuple(self.model.layers[:-1])
+
+    @property
+    def _head_tx(self) -> optax.GradientTransformation:
+        return self.optimizer if self.head_optimizer is None else self.head_optimizer
+
+    @property
+    def _dtype(self) -> jnp.dtype:
+        return self.head_weights.dtype
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.head_weights.shape[:-2]
+
+    def _with(self, trunk_layers, head: tuple[Array, Array]) -> MLP:
+        """The network with these trunk layers and head parameters."""
+        last = eqx.tree_at(lambda lin: (lin.weight, lin.bias), self.model.layers[-1], head)
+        return eqx.tree_at(lambda m: m.layers, self.model, (*trunk_layers, last))
+
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, " k"]:
+        """Every head's prediction for `x`, shape `(k,)`."""
+        x = features(x, self.feature_dim, self._dtype)
+        if self.normalizer is not None:
+            x = self.normalizer.normalize(x)
+        return self.model(x)
+
+    def update(
+        self, x: Float[Array, " n"], y: ArrayLike
+    ) -> tuple["MultiHeadLearner", MultiHeadUpdateResult]:
+        """Predict `x`, learn from the targets `y` (shape `(k,)`, NaN where a head has
+        no target), return the new learner and the result."""
+        x = features(x, self.feature_dim, self._dtype)
+        y = jnp.asarray(y)
+        if y.shape != (self.num_heads,):
+            raise ValueError(f"y must have shape ({self.num_heads},), got {y.shape}")
+        if not jnp.issubdtype(y.dtype, jnp.floating):
+            raise TypeError(f"y must be a real floating-point array, got dtype {y.dtype}")
+        y = y.astype(self._dtype)
+        present = ~jnp.isnan(y)
+        normalizer = self.normalizer
+        if normalizer is not None:
+            normalizer, x = normalizer.update(x)
+
+        W, b = head = self._head
+        trunk = self._trunk_layers
+
+        def forward(trunk):
+            _, hidden = self._with(trunk, head).forward(x)
+            return (hidden[-1] if hidden else x), hidden
+
+        # h = the trunk's features; `backward` maps dL/dh to dL/d(trunk parameters).
+        h, backward, hidden = jax.vjp(forward, trunk, has_aux=True)
+        prediction = W @ h + b
+        delta = jnp.where(present, y - prediction, 0)  # absent heads: no error
+
+        # Heads: z_i = (h, 1); g_i = -delta_i z_i (loss delta_i^2 / 2); c_i = z_i^2.
+        # One optimizer state per head (vmapped), kept as it was for an absent head.
+        z_heads = (jnp.broadcast_to(h, W.shape), jnp.ones_like(b))
+        g_heads = jax.tree.map(lambda z: -_expand(delta, z) * z, z_heads)
+        tx = optax.with_extra_args_support(self._head_tx)
+
+        def head_step(g, state, params, z, error):
+            return tx.update(
+                g,
+                state,
+                params,
+                curvature=jax.tree.map(jnp.square, z),
+                error=error,
+                prediction_gradient=z,
+            )
+
+        head_updates, head_state = jax.vmap(head_step)(
+            g_heads, self.head_state, head, z_heads, delta
+        )
+        new_head = _where(present, optax.apply_updates(head, head_updates), head)
+        head_state = _where(present, head_state, self.head_state)
+
+        if trunk:
+            # g = -sum_i delta_i z_i: one backward pass with the cotangent -delta @ W;
+            # c = sum_i z_i^2 over present heads: one backward pass per head (vmapped;
+            # XLA drops it when the transformation ignores the curvature).
+            (g,) = backward(-(delta @ W))
+            z = jax.vmap(lambda w: backward(w)[0])(W * present[:, None].astype(W.dtype))
+            c = jax.tree.map(lambda zi: jnp.sum(zi * zi, axis=0), z)
+            trunk_tx = optax.with_extra_args_support(self.optimizer)
+            updates, trunk_state = trunk_tx.update(
+                g,
+                self.trunk_state,
+                trunk,
+                curvature=c,
+                error=jnp.ones((), self._dtype),
+                prediction_gradient=jax.tree.map(jnp.negative, g),
+            )
+            new_trunk, trunk_state = _where(
+                jnp.any(present),
+                (optax.apply_updates(trunk, updates), trunk_state),
+                (trunk, self.trunk_state),
+            )
+        else:
+            new_trunk, trunk_state = trunk, self.trunk_state
+
+        new = eqx.tree_at(
+            lambda s: (s.model, s.trunk_state, s.head_state, s.normalizer),
+            self,
+            (self._with(new_trunk, new_head), trunk_state, head_state, normalizer),
+            is_leaf=lambda n: n is None,
+        )
+        if self.continual_backprop is not None:
+            new = new._replace_units(hidden)
+
+        count = jnp.maximum(jnp.sum(present), 1).astype(self._dtype)
+        squared = delta * delta
+        metrics = MultiHeadStepMetrics(
+            squared_error=jnp.sum(squared) / count,
+            error=jnp.sum(delta) / count,
+            mean_step_size=new._mean_step_size(),
+            normalizer_mean_var=None if normalizer is None else jnp.mean(normalizer.var),
+            head_squared_errors=squared,
+            head_errors=delta,
+            head_present=present.astype(self._dtype),
+        )
+        error = jnp.where(present, delta, jnp.nan)
+        return new, MultiHeadUpdateResult(prediction=prediction, error=error, metrics=metrics)
+
+    def _replace_units(self, hidden: tuple[Float[Array, " h"], ...]) -> "MultiHeadLearner":
+        """Continual backprop's step after the gradient step: update the utilities
+        from this step's activations and the updated weights, and replace the units it
+        selects (see `ContinualBackprop`)."""
+        cbp = self.continual_backprop
+        assert cbp is not None
+        cbp, new_model, masks = cbp.step(self.model, hidden, self.sparsity)
+        new = eqx.tree_at(lambda s: s.model, self, new_model)
+        # The optimizers' state of every changed weight back to its initial value.
+        trunk, head = new._trunk_layers, new._head
+        trunk_masks = tuple(
+            eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer, mask)
+            for layer, mask in zip(trunk, masks[:-1], strict=True)
+        )
+        trunk_state = reset_where(self.trunk_state, self.optimizer.init(trunk), trunk, trunk_masks)
+        head_state = reset_where(
+            self.head_state, jax.vmap(self._head_tx.init)(head), head, masks[-1]
+        )
+        return eqx.tree_at(
+            lambda s: (s.trunk_state, s.head_state, s.continual_backprop),
+            new,
+            (trunk_state, head_state, cbp),
+        )
+
+    def _mean_step_size(self) -> Float[Array, ""]:
+        """The mean per-parameter step-size over trunk and heads when their optimizers
+        hold IDBD or Autostep state; else an injected step-size; else NaN."""
+        states = _find((self.trunk_state, self.head_state), _RuleState)
+        if states:
+            return jnp.mean(_raveled([s.step_size for s in states]))
+        for injected in _find((self.trunk_state, self.head_state), _InjectState):
+            for name in _STEP_SIZE_NAMES:
+                if name in injected.hyperparams:
+                    return jnp.mean(jnp.asarray(injected.hyperparams[name], self._dtype))
+        return jnp.asarray(jnp.nan, self._dtype)
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        """Every parameter's step-size raveled into one vector, the trunk's first (in
+        `ravel_pytree` order) and then the heads' (`(head_weights, head_biases)`
+        raveled); `bias_step_sizes` is None. Raises `ValueError` when the optimizers
+        keep no per-parameter step-sizes."""
+        del include_bias
+        states = _find((self.trunk_state, self.head_state), _RuleState)
+        if not states:
+            raise ValueError(
+                "step-size tracking needs per-parameter step-sizes: this "
+                "MultiHeadLearner's optimizers hold no alberta_eqx.optax.idbd / autostep state"
+            )
+        return StepSizeSnapshot(
+            step_sizes=_raveled([s.step_size for s in states]),
+            bias_step_sizes=None,
+            normalizers=None,
+        )
+
+
+def _expand(delta: Float[Array, " k"], like: Array) -> Array:
+    """`delta` with trailing axes to broadcast against `like` (leading axis: heads)."""
+    return delta.reshape(delta.shape + (1,) * (like.ndim - 1))

@@ -1,0 +1,97 @@
+"""Continual backprop (Dohare et al. 2024, Algorithm 1) against a float64 NumPy
+transcription written here, its replacement inside a learner, and loss of plasticity
+on the bit-flipping problem (Dohare et al. 2021)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import alberta_eqx.optax as aeo
+from alberta_eqx import ContinualBackprop, MultiHeadLearner
+
+
+def _reference(hidden, outgoing, rho, eta, m):
+    """Algorithm 1's bookkeeping for one layer, step by step, in float64 NumPy:
+    u <- eta u + (1 - eta)|h| sum_k |w_k|; a += 1; count += rho * #mature; replace
+    floor(count) mature units of lowest utility; reset their u and a."""
+    n = hidden.shape[1]
+    u, a, count = np.zeros(n), np.zeros(n, int), 0.0
+    replaced = []
+    for h, w in zip(hidden, outgoing, strict=True):
+        u = eta * u + (1 - eta) * np.abs(h) * np.abs(w).sum(0)
+        a = a + 1
+        mature = np.flatnonzero(a > m)
+        count += rho * mature.size
+        number = int(np.floor(count))
+        count -= number
+        chosen = mature[np.argsort(u[mature], kind="stable")[:number]]
+        mask = np.zeros(n, bool)
+        mask[chosen] = True
+        u[mask], a[mask] = 0, 0
+        replaced.append(mask)
+    return u, a, np.array(replaced)
+
+
+def test_bookkeeping_follows_algorithm_1():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        steps, n = 300, 6
+        hidden = rng.normal(size=(steps, n))
+        outgoing = rng.normal(size=(steps, 3, n))
+        rho, eta, m = 0.02, 0.9, 5
+        cbp = ContinualBackprop(rho, eta, m).init((n,), jax.random.key(0), jnp.float64)
+
+        def step(cbp, hw):
+            cbp, masks = cbp.select((hw[0],), (hw[1],))
+            return cbp, masks[0]
+
+        cbp, masks = jax.lax.scan(step, cbp, (jnp.asarray(hidden), jnp.asarray(outgoing)))
+        u, a, expected = _reference(hidden, outgoing, rho, eta, m)
+        assert expected.sum() > 5  # replacements happen
+        np.testing.assert_array_equal(masks, expected)
+        np.testing.assert_allclose(cbp.utility[0], u, rtol=1e-12)
+        np.testing.assert_array_equal(cbp.age[0], a)
+
+
+def test_replaced_units_are_fresh_and_silent():
+    learner = MultiHeadLearner(
+        3,
+        2,
+        (8, 8),
+        aeo.idbd(0.01),
+        key=jax.random.key(0),
+        sparsity=None,
+        continual_backprop=ContinualBackprop(0.5, 0.9, 2),
+    )
+    update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+    x, y = jnp.array([1.0, -1.0, 0.5]), jnp.array([1.0, 2.0])
+    for _ in range(3):
+        before = learner
+        learner, _ = update(learner, x, y)
+    ages = learner.continual_backprop.age
+    replaced = [np.asarray(a) == 0 for a in ages]
+    assert any(r.any() for r in replaced)
+    layers = learner.model.layers
+    for i, r in enumerate(replaced):
+        # outgoing weights of replaced units are 0 (next layer, or the heads)
+        np.testing.assert_array_equal(np.asarray(layers[i + 1].weight)[:, r], 0)
+        # their incoming weights changed (re-drawn), and their IDBD state is initial
+        assert not np.allclose(np.asarray(layers[i].weight)[r], before.model.layers[i].weight[r])
+        step = np.asarray(learner.trunk_state.step_size[i].weight)[r]
+        np.testing.assert_allclose(step, 0.01, rtol=1e-6)
+        trace = np.asarray(learner.trunk_state.trace[i].weight)[r]
+        np.testing.assert_array_equal(trace, 0)
+
+
+def test_bad_hyperparameters():
+    with pytest.raises(ValueError, match="decay_rate"):
+        ContinualBackprop(decay_rate=1.0)
+    with pytest.raises(ValueError, match="replacement_rate"):
+        ContinualBackprop(replacement_rate=-1.0)
+    with pytest.raises(ValueError, match="continual_backprop needs hidden units"):
+        MultiHeadLearner(
+            3, 1, (), optax.sgd(0.1), key=jax.random.key(0), continual_backprop=ContinualBackprop()
+        )

@@ -1,0 +1,80 @@
+"""Feature relevance and sensitivity (0.17's semantics) and hidden units' utility,
+against NumPy computations written here."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import alberta_eqx.optax as aeo
+from alberta_eqx import (
+    IDBD,
+    LinearLearner,
+    MultiHeadLearner,
+    WelfordNormalizer,
+    compute_feature_relevance,
+    compute_feature_sensitivity,
+    compute_unit_utility,
+)
+
+
+def _learner():
+    learner = MultiHeadLearner(
+        4,
+        3,
+        (6, 5),
+        aeo.autostep(),
+        key=jax.random.key(0),
+        sparsity=None,
+        normalizer=WelfordNormalizer(),
+    )
+    rng = np.random.default_rng(0)
+    update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+    for _ in range(5):
+        learner, _ = update(
+            learner,
+            jnp.asarray(rng.normal(size=4), jnp.float32),
+            jnp.asarray(rng.normal(size=3), jnp.float32),
+        )
+    return learner
+
+
+def test_relevance_is_the_path_norm():
+    learner = _learner()
+    w = [np.abs(np.asarray(layer.weight)) for layer in learner.model.layers]
+    relevance = compute_feature_relevance(learner)
+    np.testing.assert_allclose(relevance.weight_relevance, w[2] @ w[1] @ w[0], rtol=1e-5)
+    np.testing.assert_allclose(relevance.head_reliance, w[2])
+    step = np.asarray(learner.trunk_state.step_size[0].weight)
+    np.testing.assert_allclose(relevance.step_size_activity, step.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(relevance.normalizer_std**2, learner.normalizer.var + 1e-8)
+
+
+def test_relevance_of_a_linear_learner_is_abs_weights():
+    learner = LinearLearner(3, IDBD(0.1, 0.1))
+    learner, _ = learner.update(jnp.array([1.0, -2.0, 0.5]), 3.0)
+    relevance = compute_feature_relevance(learner)
+    np.testing.assert_allclose(relevance.weight_relevance[0], np.abs(learner.weights))
+    np.testing.assert_allclose(relevance.step_size_activity, learner.step_sizes)
+
+
+def test_sensitivity_is_the_jacobian():
+    learner = _learner()
+    x = jnp.array([0.3, -1.0, 2.0, 0.1])
+    jac = compute_feature_sensitivity(learner, x)
+    assert jac.shape == (3, 4)
+    eps = 1e-3
+    for j in range(4):
+        e = jnp.zeros(4).at[j].set(eps)
+        fd = (learner.predict(x + e) - learner.predict(x - e)) / (2 * eps)
+        np.testing.assert_allclose(jac[:, j], fd, rtol=2e-2, atol=2e-3)
+
+
+def test_unit_utility():
+    learner = _learner()
+    x = jnp.array([0.3, -1.0, 2.0, 0.1])
+    utility = compute_unit_utility(learner, x)
+    _, hidden = learner.model.forward(learner.normalizer.normalize(x))
+    for u, h, layer in zip(utility, hidden, learner.model.layers[1:], strict=True):
+        expected = np.abs(np.asarray(h)) * np.abs(np.asarray(layer.weight)).sum(0)
+        np.testing.assert_allclose(u, expected, rtol=1e-6)

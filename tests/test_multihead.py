@@ -1,0 +1,204 @@
+"""MultiHeadLearner: k = 1 is MLPLearner, a missing target changes nothing of its
+head, the trunk learns from the present heads only, no trunk is k linear learners;
+it runs in the runners, one event at a time and through checkpoints."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import alberta_eqx.optax as aeo
+from alberta_eqx import (
+    IDBD,
+    LinearLearner,
+    MLPLearner,
+    MultiHeadLearner,
+    OnlineLearner,
+    find_divergence,
+    load_checkpoint,
+    run_learning_loop,
+    run_learning_loop_batched,
+    save_checkpoint,
+)
+from alberta_eqx.streams.bitflip import BitFlipStream
+
+# Compiled single updates: eager ones dispatch every operation separately (slow).
+_update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+
+
+def _scan(learner, xs, ys):
+    def step(learner, xy):
+        learner, result = learner.update(*xy)
+        return learner, result.prediction
+
+    dynamic, static = eqx.partition(learner, eqx.is_array)
+
+    def body(dynamic, xy):
+        learner, out = step(eqx.combine(dynamic, static), xy)
+        return eqx.filter(learner, eqx.is_array), out
+
+    dynamic, predictions = jax.lax.scan(body, dynamic, (xs, ys))
+    return eqx.combine(dynamic, static), predictions
+
+
+def _data(steps, n, k, seed=0, missing=0.0):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(steps, n))
+    ys = np.tanh(xs @ rng.normal(size=(n, k))) + 0.1 * rng.normal(size=(steps, k))
+    ys[rng.random((steps, k)) < missing] = np.nan
+    return jnp.asarray(xs), jnp.asarray(ys)
+
+
+@pytest.mark.parametrize(
+    "tx, head_tx",
+    [(aeo.idbd(0.01, 0.05), None), (aeo.autostep(0.01, 0.05), aeo.autostep(0.02, 0.1))],
+    ids=["idbd", "autostep-with-head-optimizer"],
+)
+def test_one_head_equals_mlp_learner(tx, head_tx):
+    # Autostep's M sums over its own parameters: the trunk's, and the head's, in both
+    # learners when MLPLearner has a head_optimizer.
+    with jax.enable_x64(True):
+        mlp = MLPLearner(
+            3, (8, 8), tx, key=jax.random.key(1), dtype=jnp.float64, head_optimizer=head_tx
+        )
+        multi = MultiHeadLearner(
+            3,
+            1,
+            (8, 8),
+            tx,
+            key=jax.random.key(2),
+            head_optimizer=head_tx,
+            activation=jax.nn.relu,
+            layer_norm=False,
+            sparsity=None,
+            dtype=jnp.float64,
+        )
+        # The same weights: MLPLearner's eqx.nn.MLP layers into the multi-head network.
+        layers = mlp.model.layers
+        multi = eqx.tree_at(
+            lambda m: [a for layer in m.model.layers for a in (layer.weight, layer.bias)],
+            multi,
+            [a for layer in layers for a in (layer.weight, layer.bias)],
+        )
+        xs, ys = _data(300, 3, 1)
+        mlp, p_mlp = _scan(mlp, xs, ys[:, 0])
+        multi, p_multi = _scan(multi, xs, ys)
+        np.testing.assert_allclose(p_multi[:, 0], p_mlp, rtol=1e-10, atol=1e-12)
+        for a, b in zip(multi.model.layers, mlp.model.layers, strict=True):
+            np.testing.assert_allclose(a.weight, b.weight, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(a.bias, b.bias, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("tx", [aeo.autostep(), aeo.obgd(1.0, 2.0)], ids=["autostep", "obgd"])
+def test_a_missing_target_changes_nothing_of_its_head(tx):
+    # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
+    learner = MultiHeadLearner(4, 3, (8, 8), tx, key=jax.random.key(0), sparsity=None)
+    xs, ys = _data(20, 4, 3)
+    learner, _ = _scan(learner, xs, ys)  # some history in every state
+    x, y = xs[0], ys[0].at[1].set(jnp.nan)
+    new, result = _update(learner, x, y)
+    assert np.isnan(result.error[1]) and np.isfinite(np.asarray(result.error)[[0, 2]]).all()
+    assert result.metrics.head_present.tolist() == [1.0, 0.0, 1.0]
+    np.testing.assert_array_equal(new.head_weights[1], learner.head_weights[1])
+    np.testing.assert_array_equal(new.head_biases[1], learner.head_biases[1])
+    for a, b in zip(
+        jax.tree.leaves(new.head_state), jax.tree.leaves(learner.head_state), strict=True
+    ):
+        np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(new.head_weights[0], learner.head_weights[0])
+
+    # The trunk's update is the one a learner of the present heads alone makes.
+    keep = jnp.array([0, 2])
+    alone = MultiHeadLearner(4, 2, (8, 8), tx, key=jax.random.key(0))
+    model = eqx.tree_at(
+        lambda m: (m.layers[-1].weight, m.layers[-1].bias),
+        learner.model,
+        (learner.head_weights[keep], learner.head_biases[keep]),
+    )
+    alone = eqx.tree_at(
+        lambda s: (s.model, s.trunk_state, s.head_state),
+        alone,
+        (model, learner.trunk_state, jax.tree.map(lambda a: a[keep], learner.head_state)),
+    )
+    alone, alone_result = _update(alone, x, y[keep])
+    np.testing.assert_allclose(alone_result.prediction, result.prediction[keep], rtol=1e-6)
+    for a, b in zip(new._trunk_layers, alone._trunk_layers, strict=True):
+        np.testing.assert_allclose(a.weight, b.weight, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(a.bias, b.bias, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(new.head_weights[keep], alone.head_weights, rtol=1e-5, atol=1e-7)
+
+
+def test_no_target_at_all_changes_nothing():
+    learner = MultiHeadLearner(4, 2, (8,), aeo.obgd(), key=jax.random.key(0), sparsity=None)
+    new, result = _update(learner, jnp.ones(4), jnp.full(2, jnp.nan))
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(learner), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert result.metrics.squared_error == 0
+
+
+def test_no_trunk_is_k_linear_learners():
+    with jax.enable_x64(True):
+        k, n = 3, 5
+        multi = MultiHeadLearner(
+            n, k, (), aeo.idbd(0.02, 0.05), key=jax.random.key(0), dtype=jnp.float64
+        )
+        zero = jax.tree.map(jnp.zeros_like, multi._head)
+        multi = eqx.tree_at(
+            lambda s: (s.model.layers[-1].weight, s.model.layers[-1].bias), multi, zero
+        )
+        xs, ys = _data(300, n, k, missing=0.2)
+        multi, predictions = _scan(multi, xs, ys)
+        for i in range(k):
+            linear = LinearLearner(n, IDBD(0.05, 0.02), dtype=jnp.float64)
+            given = ~np.isnan(np.asarray(ys[:, i]))
+            linear, p = _scan(linear, xs[given], ys[given, i])
+            np.testing.assert_allclose(predictions[given, i], p, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(multi.head_weights[i], linear.weights, rtol=1e-10)
+            np.testing.assert_allclose(multi.head_biases[i], linear.bias, rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
+    stream = BitFlipStream(num_targets=3, target_probability=0.7, flip_interval=50)
+    learner = MultiHeadLearner(20, 3, (16,), aeo.autostep(), key=jax.random.key(0))
+    result = run_learning_loop(learner, stream, 400, jax.random.key(1), metrics_window=20)
+    m = result.metrics
+    assert m.squared_error.shape == (20,) and m.head_squared_errors.shape == (20, 3)
+    np.testing.assert_allclose(m.head_present.mean(), 0.7, atol=0.05)
+    assert not find_divergence(result, 20).diverged
+    # many seeds
+    batched = run_learning_loop_batched(
+        learner, stream, 100, jax.random.split(jax.random.key(2), 3)
+    )
+    assert batched.metrics.head_errors.shape == (3, 100, 3)
+
+    # one event at a time: OnlineLearner follows the functional updates
+    xs, ys = _data(10, 20, 3, missing=0.3)
+    online = OnlineLearner(learner)
+    functional = learner
+    for x, y in zip(xs, ys, strict=True):
+        r = online.update(x, y)
+        functional, expected = _update(functional, x, y)
+        np.testing.assert_allclose(r.prediction, expected.prediction, rtol=1e-5)
+    np.testing.assert_allclose(online.predict(xs[0]), functional.predict(xs[0]), rtol=1e-5)
+
+    path = tmp_path / "multi.ckpt"
+    save_checkpoint(path, functional)
+    loaded = load_checkpoint(path, learner).learner
+    for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(functional), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_arguments():
+    tx = optax.sgd(0.1)
+    with pytest.raises(ValueError, match="num_heads must be >= 1, got 0"):
+        MultiHeadLearner(3, 0, (4,), tx, key=jax.random.key(0))
+    with pytest.raises(TypeError, match="head_optimizer"):
+        MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0), head_optimizer="sgd")
+    with pytest.raises(ValueError, match="sparsity"):
+        MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0), sparsity=1.5)
+    learner = MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"y must have shape \(2,\)"):
+        learner.update(jnp.ones(3), jnp.ones(3))
