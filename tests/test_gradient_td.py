@@ -222,7 +222,7 @@ def test_gtd_and_gq_at_lambda_zero_are_tdc(x64):
 
     off = _data(5)
     gq = _run(GradientTDLearner(N, "gq", 0.01, 0.05), off)
-    x, rewards, gammas, x_next, b, pi, actions = off
+    b, actions = off[4], off[6]
     tdc_on_actions = _run(GradientTDLearner(N, "tdc", 0.01, 0.05), (*off[:4], b, b, actions))
     np.testing.assert_allclose(gq[0], tdc_on_actions[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gq[1], tdc_on_actions[1], rtol=1e-12, atol=1e-14)

@@ -107,7 +107,7 @@ def baird(
     start = baird_initial_weights()
 
     def run(learner: GradientTDLearner, n: int) -> np.ndarray:
-        learner = eqx.tree_at(lambda l: l.weights, learner, start.astype(learner.weights.dtype))
+        learner = eqx.tree_at(lambda m: m.weights, learner, start.astype(learner.weights.dtype))
         results = in_segments(learner, stream, n, keys, segment, progress)
         return np.stack([np.asarray(r.learner.weights) for r in results], axis=1)
 
