@@ -26,7 +26,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from alberta_eqx import _checks
-from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy
+from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy, importance_ratio
 from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot, UpdateResult
 from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.td import TDLinearLearner
@@ -251,6 +251,10 @@ class Horde(AbstractLearner):
                 timestep = OffPolicyTimeStep(x, zero, reward, discount, x_next, unit, unit)
             b = timestep.behaviour_probability
             action = timestep.action
+            if q.target_policy is not None:
+                # concrete inputs are checked here, once for every demon, naming the
+                # argument (inside the vmap below they are tracers)
+                importance_ratio(q.target_policy[:, action], b)
 
             def one(demon, c, g, policy):
                 # rho_i = pi_i(A_t) / b(A_t|S_t); on-policy questions take pi = b
