@@ -11,6 +11,14 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
+from alberta_eqx.gvf import (
+    GradientTDLearner,
+    GVFQuestion,
+    Horde,
+    check_policy,
+    importance_ratio,
+    stack_questions,
+)
 from alberta_eqx.learners import (
     AbstractLearner,
     LinearLearner,
@@ -56,6 +64,8 @@ from alberta_eqx.streams import (
     TimeStep,
     make_scale_range,
 )
+from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import (
     TDIDBD,
@@ -82,17 +92,22 @@ __all__ = [
     "AbstractTDStream",
     "AutoTDIDBD",
     "Autostep",
+    "BairdStream",
     "Checkpoint",
     "CheckpointError",
     "CyclicStream",
     "Divergence",
     "DynamicScaleShiftStream",
     "EMANormalizer",
+    "GVFQuestion",
+    "GradientTDLearner",
+    "Horde",
     "LinearLearner",
     "MLPLearner",
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
+    "OffPolicyTimeStep",
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
@@ -111,7 +126,9 @@ __all__ = [
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
+    "check_policy",
     "find_divergence",
+    "importance_ratio",
     "load_checkpoint",
     "make_scale_range",
     "metrics_to_dicts",
@@ -119,4 +136,5 @@ __all__ = [
     "run_learning_loop",
     "run_learning_loop_batched",
     "save_checkpoint",
+    "stack_questions",
 ]

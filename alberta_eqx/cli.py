@@ -27,6 +27,8 @@ PAPER = {
     "target's scale; MSE 2.22 vs LMS 4.42 at scale 1 (float64, one seed)",
     "random-walk-19": "Sutton and Barto's 19-state random walk (Fig. 12.3's task): RMS error "
     "of TD(lambda) at its best step-size, TDIDBD() and AutoTDIDBD() against episodes",
+    "baird": "Sutton and Barto (2018), Example 11.1, Figs. 11.2 and 11.5: off-policy TD(0) "
+    "diverges; TDC drives sqrt(PBE) to 0 while sqrt(VE) stays near 2",
 }
 
 STREAMS: dict[str, Callable[[int], ae.AbstractStream]] = {
@@ -151,6 +153,18 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
             ax.set(xlabel="examples", ylabel="step-size (mean over seeds)", yscale="log")
             ax.set_title("IDBD step-sizes: relevant (blue), irrelevant (orange)")
             _save(fig, out, "sutton1992_exp2.png")
+    elif name == "baird":
+        from alberta_eqx.experiments import baird
+
+        bar = Progress(21_000, "Baird", progress)
+        curves = baird.baird(num_seeds=seeds or 10, progress=bar)
+        print(f"{'':16}{'step':>7} {'ours':>9} {'+- s.e.':>8} {'reference':>10}")
+        for label, step, mean, stderr, published in baird.table(curves):
+            print(f"{label:16}{step:7d} {mean:9.4g} {stderr:8.2g} {published:10g}")
+        if plot:
+            _plt()  # matplotlib present, or a clear message
+            baird.plot(curves, os.path.join(out, "baird.png"))
+            print(f"wrote {os.path.join(out, 'baird.png')}")
     elif name == "random-walk-19":
         from alberta_eqx.experiments.random_walk import random_walk_19
 

@@ -60,7 +60,8 @@ class BairdCurves(NamedTuple):
 
     **Fields:**
 
-    - `steps`: `(points,)` the steps done at each measurement.
+    - `steps`: `(points,)` the steps done at each measurement (0 first: the book's
+      starting weights).
     - `td_sqrt_ve`, `td_norm_w`: `(seeds, points)` semi-gradient off-policy TD(0)'s
       `sqrt(VE)` and `|w|`.
     - `tdc_sqrt_ve`, `tdc_sqrt_pbe`: `(seeds, points)` TDC's.
@@ -87,8 +88,8 @@ def baird(
     """Semi-gradient off-policy TD(0) (`alpha = 0.01`, `td_steps` steps) and TDC
     (`alpha = 0.005`, `beta = 0.05`, `num_steps` steps) on Baird's counterexample from
     the book's weights `(1, 1, 1, 1, 1, 1, 10, 1)`, no bias, through
-    `run_learning_loop_batched` in segments of `segment` steps. Runs in float64 when
-    `jax_enable_x64` is on (the reference numbers are float64).
+    `run_learning_loop_batched` in segments of `segment` steps, in float64 (as the
+    reference numbers).
 
     **Arguments:**
 
@@ -102,6 +103,11 @@ def baird(
     for name, n in (("num_steps", num_steps), ("td_steps", td_steps)):
         if n % segment:
             raise ValueError(f"segment ({segment}) must divide {name} ({n})")
+    with jax.enable_x64(True):  # the reference numbers are float64
+        return _baird(num_steps, td_steps, num_seeds, segment, seed, progress)
+
+
+def _baird(num_steps, td_steps, num_seeds, segment, seed, progress) -> BairdCurves:
     stream = BairdStream()
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     start = baird_initial_weights()
@@ -109,11 +115,12 @@ def baird(
     def run(learner: GradientTDLearner, n: int) -> np.ndarray:
         learner = eqx.tree_at(lambda m: m.weights, learner, start.astype(learner.weights.dtype))
         results = in_segments(learner, stream, n, keys, segment, progress)
-        return np.stack([np.asarray(r.learner.weights) for r in results], axis=1)
+        first = np.broadcast_to(np.asarray(start), (num_seeds, 8))  # step 0
+        return np.stack([first, *(np.asarray(r.learner.weights) for r in results)], axis=1)
 
     td = run(GradientTDLearner(8, "td", 0.01, use_bias=False), td_steps)
     tdc = run(GradientTDLearner(8, "tdc", 0.005, 0.05, use_bias=False), num_steps)
-    steps = np.arange(1, num_steps // segment + 1) * segment
+    steps = np.arange(num_steps // segment + 1) * segment
     return BairdCurves(
         steps=steps,
         td_sqrt_ve=np.asarray(value_error(jnp.asarray(td))),
@@ -128,3 +135,50 @@ def at_step(curve: np.ndarray, steps: np.ndarray, step: int) -> float:
     """The mean over seeds of `curve` (seeds, points) at `step`."""
     index = int(np.flatnonzero(steps == step)[0])
     return float(np.mean(curve[:, index]))
+
+
+def table(curves: BairdCurves) -> list[tuple[str, int, float, float, float]]:
+    """Rows `(quantity, step, ours: mean over seeds, its standard error, published)`
+    for every published number (`PUBLISHED`) the run reached."""
+    series = {
+        "td": {"sqrt_ve": curves.td_sqrt_ve, "norm_w": curves.td_norm_w},
+        "tdc": {"sqrt_ve": curves.tdc_sqrt_ve, "sqrt_pbe": curves.tdc_sqrt_pbe},
+    }
+    rows = []
+    for method, points in PUBLISHED.items():
+        for step, numbers in points.items():
+            for quantity, published in numbers.items():
+                curve = series[method][quantity]
+                if step > curves.steps[curve.shape[1] - 1] or step not in curves.steps:
+                    continue
+                index = int(np.flatnonzero(curves.steps == step)[0])
+                values = curve[:, index]
+                stderr = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+                name = {"sqrt_ve": "sqrt(VE)", "sqrt_pbe": "sqrt(PBE)", "norm_w": "|w|"}[quantity]
+                label = f"{'TD(0)' if method == 'td' else 'TDC'} {name}"
+                rows.append((label, step, float(values.mean()), float(stderr), published))
+    return rows
+
+
+def plot(curves: BairdCurves, path: str) -> None:
+    """The learning curves (mean over seeds) as a PNG at `path`: TD(0)'s sqrt(VE) and
+    |w| growing without bound (Figure 11.2), TDC's sqrt(VE) and sqrt(PBE) (Figure 11.5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    n = curves.td_sqrt_ve.shape[1]
+    left.plot(curves.steps[:n], curves.td_sqrt_ve.mean(0), label="sqrt(VE)")
+    left.plot(curves.steps[:n], curves.td_norm_w.mean(0), label="|w|")
+    left.set(xlabel="steps", yscale="log", title="semi-gradient off-policy TD(0), alpha 0.01")
+    left.legend()
+    right.plot(curves.steps, curves.tdc_sqrt_ve.mean(0), label="sqrt(VE)")
+    right.plot(curves.steps, curves.tdc_sqrt_pbe.mean(0), label="sqrt(PBE)")
+    right.set(xlabel="steps", title="TDC, alpha 0.005, beta 0.05")
+    right.legend()
+    fig.suptitle(f"Baird's counterexample, mean of {curves.td_sqrt_ve.shape[0]} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
