@@ -117,7 +117,7 @@ def test_stream_and_learners_follow_the_transcription(x64):
     through GradientTDLearner: identical weights after 500 steps."""
     stream = BairdStream()
     key = jax.random.key(3)
-    ts, _ = stream.chunk(stream.init(key), jnp.asarray(0), 500)
+    ts, _ = eqx.filter_jit(stream.chunk)(stream.init(key), jnp.asarray(0), 500)
     feats = np.asarray(ts.observation)
     states = [int(np.flatnonzero((f == X).all(1))[0]) for f in feats]
     nexts = [int(np.flatnonzero((f == X).all(1))[0]) for f in np.asarray(ts.next_observation)]
@@ -129,6 +129,7 @@ def test_stream_and_learners_follow_the_transcription(x64):
     assert 0.1 < solid.mean() < 0.19  # 1/7
     transitions = list(zip(states, nexts, rho, strict=True))
 
+    @eqx.filter_jit
     def run(learner):
         learner = eqx.tree_at(lambda m: m.weights, learner, jnp.asarray(W0))
         final, _ = jax.lax.scan(lambda m, t: (m.learn(t)[0], None), learner, ts)
