@@ -143,6 +143,8 @@ def test_bad_inputs_name_the_argument():
         Horde(questions, GradientTDLearner(5, "gtd"))
     with pytest.raises(ValueError, match="names must be 2 distinct names"):
         Horde(questions, GradientTDLearner(3, "gtd"), names=["a", "a"])
+    with pytest.raises(ValueError, match="questions' lambda_ must be 0 for 'tdc' demons"):
+        Horde(GVFQuestion(np.zeros((2, 4)), [0.5, 0.5], 0.5), GradientTDLearner(3, "tdc"))
     horde = Horde(questions, GradientTDLearner(3, "gtd"))
     # the behaviour policy never takes action 1, which the questions' policies do
     bad = OffPolicyTimeStep(

@@ -165,6 +165,16 @@ class Horde(AbstractLearner):
                 "questions with a target_policy are off-policy: a TDLinearLearner demon "
                 "learns on-policy only; use a GradientTDLearner demon"
             )
+        if (
+            isinstance(demon, GradientTDLearner)
+            and demon.method in ("tdc", "gtd2")
+            and not isinstance(questions.lambda_, jax.core.Tracer)
+            and np.any(np.asarray(questions.lambda_) != 0)
+        ):
+            raise ValueError(
+                f"questions' lambda_ must be 0 for {demon.method!r} demons; use "
+                "GradientTDLearner(method='gtd'), GTD(lambda), for traces"
+            )
         num_demons = questions.gamma.shape[0]
         if names is None:
             names = tuple(f"demon_{i}" for i in range(num_demons))
