@@ -11,6 +11,14 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
+from alberta_eqx.gvf import (
+    GradientTDLearner,
+    GVFQuestion,
+    Horde,
+    check_policy,
+    importance_ratio,
+    stack_questions,
+)
 from alberta_eqx.learners import (
     AbstractLearner,
     LinearLearner,
@@ -77,6 +85,8 @@ from alberta_eqx.streams import (
     TimeStep,
     make_scale_range,
 )
+from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import (
@@ -106,6 +116,7 @@ __all__ = [
     "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
+    "BairdStream",
     "BitFlipStream",
     "Checkpoint",
     "CheckpointError",
@@ -116,6 +127,9 @@ __all__ = [
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "FeatureRelevance",
+    "GVFQuestion",
+    "GradientTDLearner",
+    "Horde",
     "JournalError",
     "LinearLearner",
     "MLPLearner",
@@ -128,6 +142,7 @@ __all__ = [
     "NormalizerTrackingConfig",
     "ObGD",
     "ObGDBounding",
+    "OffPolicyTimeStep",
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
@@ -147,11 +162,13 @@ __all__ = [
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
+    "check_policy",
     "compute_feature_relevance",
     "compute_feature_sensitivity",
     "compute_unit_utility",
     "contribution_utility",
     "find_divergence",
+    "importance_ratio",
     "load_checkpoint",
     "make_scale_range",
     "metrics_to_dicts",
@@ -161,4 +178,5 @@ __all__ = [
     "save_checkpoint",
     "sparse_init",
     "sparse_linear",
+    "stack_questions",
 ]

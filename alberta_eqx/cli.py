@@ -34,6 +34,7 @@ REPLICATIONS: dict[str, reports.Replication] = {
     "autostep-scale": reports.AUTOSTEP_SCALE,
     "random-walk-19": reports.RANDOM_WALK_19,
     "continual-backprop": reports.CONTINUAL_BACKPROP,
+    "baird": reports.BAIRD,
 }
 DEFAULT_REPLICATION = "sutton1992-exp1"
 

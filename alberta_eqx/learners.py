@@ -72,9 +72,10 @@ class AbstractLearner(eqx.Module):
 
     feature_dim: eqx.AbstractVar[int]
     normalizer: eqx.AbstractVar[AbstractNormalizer | None]
-    # The type of one stream step that `learn` reads; the runners check a stream's
-    # `chunk` against it. Learners of other kinds of streams declare their own.
-    timestep_type: ClassVar[type] = TimeStep
+    # The type of one stream step that `learn` reads (or a tuple of types it reads);
+    # the runners check a stream's `chunk` against it. Learners of other kinds of
+    # streams declare their own.
+    timestep_type: ClassVar[type | tuple[type, ...]] = TimeStep
     accepts_missing_targets: ClassVar[bool] = False  # True: NaN in y marks "no target"
 
     @property

@@ -333,8 +333,11 @@ def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_step
     expected = learner.timestep_type
     timesteps = out[0]
     if not isinstance(timesteps, expected):
+        names = " or ".join(
+            t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,))
+        )
         raise TypeError(
-            f"{where} must return {expected.__name__} timesteps for "
+            f"{where} must return {names} timesteps for "
             f"{type(learner).__name__}, got {type(timesteps).__name__}"
         )
     for name, value in timesteps._asdict().items():
@@ -347,8 +350,10 @@ def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_step
         elif name == "target" and learner.target_shape != ():
             wanted = (num_steps, *learner.target_shape)
             fits = shape == wanted
-        else:  # a scalar per step; 0.2.x streams give shape (1,) per step
+        elif name == "target":  # a scalar per step; 0.2.x streams give shape (1,) per step
             fits, wanted = shape in ((num_steps,), (num_steps, 1)), (num_steps,)
+        else:  # per step: a scalar, or a row (one probability per target policy)
+            fits, wanted = shape[:1] == (num_steps,), (num_steps, "...")
         if not fits:
             raise ValueError(
                 f"{where} must return {name} of shape {wanted} when asked for "

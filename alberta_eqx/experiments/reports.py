@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from alberta_eqx.experiments import baird as _baird
 from alberta_eqx.experiments import continual_backprop as _cbp
 from alberta_eqx.experiments._segments import Progress
 from alberta_eqx.experiments.random_walk import RandomWalk19, random_walk_19
@@ -406,4 +407,29 @@ CONTINUAL_BACKPROP = Replication(
     report=_cbp_report,
     figure=_cbp.plot,
     filename="continual_backprop.png",
+)
+
+
+def _baird_report(curves: _baird.BairdCurves) -> list[str]:
+    lines = [f"{'':16}{'step':>7} {'ours':>9} {'+- s.e.':>8} {'reference':>10}"]
+    for label, step, mean, stderr, published in _baird.table(curves):
+        lines.append(f"{label:16}{step:7d} {mean:9.4g} {stderr:8.2g} {published:10g}")
+    return lines
+
+
+BAIRD = Replication(
+    title="Sutton and Barto (2018), Example 11.1",
+    paper="Sutton and Barto (2018), Example 11.1, Figs. 11.2 and 11.5: off-policy TD(0) "
+    "diverges; TDC drives sqrt(PBE) to 0 while sqrt(VE) stays near 2",
+    run=lambda seeds, steps, progress: _baird.baird(
+        num_steps=steps, num_seeds=seeds, progress=progress
+    ),
+    seeds=10,
+    steps=20_000,
+    quick_steps=5_000,
+    steps_multiple=1_000,  # TD(0) runs 1,000 steps; measurements every 100
+    total=lambda steps: 1_000 + steps,
+    report=_baird_report,
+    figure=_baird.plot,
+    filename="baird.png",
 )

@@ -1,0 +1,290 @@
+"""General value functions (GVFs) and the Horde (Sutton, Modayil, Delp, Degris,
+Pilarski, White and Precup 2011, "Horde: a scalable real-time architecture for
+learning knowledge from unsupervised sensorimotor interaction").
+
+A GVF question asks for the expected discounted sum of a cumulant `C` under a target
+policy `pi`, with a continuation (pseudo-termination) discount `gamma` and a
+trace-decay parameter `lambda` for the learner that answers it:
+
+    v_pi(s) = E_pi[C_{t+1} + gamma C_{t+2} + gamma^2 C_{t+3} + ... | S_t = s]
+
+Here a question's cumulant is linear in the transition's signals,
+`C_{t+1} = c . (R_{t+1}, x(S_{t+1}))` (a one-hot `c` picks the reward or one feature,
+Horde's "sensor" predictions), its continuation is `gamma` while the stream's episode
+goes on and 0 where it ends, and its target policy is a fixed distribution over
+actions (or None: the behaviour policy, on-policy). All four are array leaves, so a
+`GVFQuestion` with a leading axis of `k` holds `k` questions, and the Horde answers
+them as one batch of `k` demons.
+"""
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float
+
+from alberta_eqx import _checks
+from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy, importance_ratio
+from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot, UpdateResult
+from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
+from alberta_eqx.td import TDLinearLearner
+
+
+def _unit_interval(name: str, value: ArrayLike | Sequence, dtype) -> Array:
+    """An array of numbers in `[0, 1]` (checked when concrete)."""
+    array = jnp.asarray(value, dtype)
+    if not isinstance(array, jax.core.Tracer):
+        concrete = np.asarray(array, np.float64)
+        if not np.all((concrete >= 0) & (concrete <= 1)):
+            raise ValueError(f"{name} must be in [0, 1], got {concrete}")
+    return array
+
+
+class GVFQuestion(eqx.Module):
+    """One GVF question, or a batch of them (every leaf with the same leading axes).
+
+    **Arguments:**
+
+    - `cumulant`: `c`, shape `(*batch, feature_dim + 1)`: the cumulant is
+      `C_{t+1} = c . (R_{t+1}, x(S_{t+1}))`.
+    - `gamma`: the continuation `gamma` in `[0, 1]`, shape `batch` (0: predict the
+      next cumulant only).
+    - `lambda_`: the trace-decay parameter in `[0, 1]` of the demon answering it
+      (broadcast to `gamma`'s shape).
+    - `target_policy`: `pi(a)`, shape `(*batch, actions)`, probabilities summing to 1;
+      None (the default) for the behaviour policy itself.
+    - `dtype`: the floating-point dtype (default: JAX's default float).
+    """
+
+    cumulant: Float[Array, "*batch signals"] = _checks.hyperparameter()
+    gamma: Float[Array, "*batch"] = _checks.hyperparameter()
+    lambda_: Float[Array, "*batch"] = _checks.hyperparameter()
+    target_policy: Float[Array, "*batch actions"] | None = _checks.hyperparameter()
+
+    def __init__(
+        self,
+        cumulant: ArrayLike | Sequence,
+        gamma: ArrayLike | Sequence,
+        lambda_: ArrayLike | Sequence = 0.0,
+        target_policy: ArrayLike | Sequence | None = None,
+        *,
+        dtype=None,
+    ):
+        dtype = dtype or jnp.result_type(float)
+        self.gamma = _unit_interval("gamma", gamma, dtype)
+        batch = self.gamma.shape
+        self.cumulant = jnp.asarray(cumulant, dtype)
+        if self.cumulant.shape[:-1] != batch or self.cumulant.ndim != len(batch) + 1:
+            raise ValueError(
+                f"cumulant must have shape {(*batch, 'signals')} (gamma's shape, then the "
+                f"signals), got {self.cumulant.shape}"
+            )
+        self.lambda_ = jnp.broadcast_to(_unit_interval("lambda_", lambda_, dtype), batch)
+        if target_policy is None:
+            self.target_policy = None
+        else:
+            policy = check_policy("target_policy", jnp.asarray(target_policy, dtype))
+            if policy.shape[:-1] != batch:
+                raise ValueError(
+                    f"target_policy must have shape {(*batch, 'actions')}, got {policy.shape}"
+                )
+            self.target_policy = policy
+
+    @property
+    def num_signals(self) -> int:
+        """The length of the signal vector `(R_{t+1}, x(S_{t+1}))`: features + 1."""
+        return self.cumulant.shape[-1]
+
+
+def stack_questions(questions: Sequence[GVFQuestion]) -> GVFQuestion:
+    """Single questions stacked into one batch along a new leading axis."""
+    policies = {q.target_policy is None for q in questions}
+    if len(policies) != 1:
+        raise ValueError(
+            "questions must all have a target_policy or all have none (None: on-policy)"
+        )
+    return jax.tree.map(lambda *a: jnp.stack(a), *questions)
+
+
+class Horde(AbstractLearner):
+    """A Horde of linear demons: one learner per GVF question, all learning from one
+    stream of experience with the same features, as one batched module (the demons'
+    arrays lead with the demon axis), so every step of every demon is one vectorised
+    update inside the runners' compiled scan.
+
+    Per transition with features `x`, signals `(R_{t+1}, x')` and the stream's
+    discount `d`, demon `i` learns from the transition
+    `(x, C_i = c_i . (R_{t+1}, x'), gamma_i [d > 0], x')`, with `rho_i = pi_i(A_t) /
+    b(A_t|S_t)` for off-policy questions. Its learner is `demon` with `lambda_` set
+    to the question's.
+
+    **Arguments:**
+
+    - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of
+      single ones.
+    - `demon`: the learner every demon starts as: a `TDLinearLearner` (on-policy
+      questions only; any TD step-size rule: `TDLMS`, `TDIDBD`, `AutoTDIDBD`) or a
+      `GradientTDLearner` (off-policy questions).
+    - `names`: one name per demon, for reporting (default `"demon_0"`, ...).
+    """
+
+    timestep_type: ClassVar[tuple[type, ...]] = (TDTimeStep, OffPolicyTimeStep)
+
+    demons: TDLinearLearner | GradientTDLearner
+    questions: GVFQuestion
+    names: tuple[str, ...] = eqx.field(static=True)
+    feature_dim: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        questions: GVFQuestion | Sequence[GVFQuestion],
+        demon: TDLinearLearner | GradientTDLearner,
+        names: Sequence[str] | None = None,
+    ):
+        if not isinstance(questions, GVFQuestion):
+            questions = stack_questions(list(questions))
+        if questions.gamma.ndim != 1:
+            raise ValueError(
+                f"questions must have one leading axis of demons, got gamma's shape "
+                f"{questions.gamma.shape}"
+            )
+        if not isinstance(demon, TDLinearLearner | GradientTDLearner):
+            raise TypeError(
+                f"demon must be a TDLinearLearner or a GradientTDLearner, got "
+                f"{type(demon).__name__}"
+            )
+        if demon.batch_shape != ():
+            raise ValueError(f"demon must be a single learner, got batch {demon.batch_shape}")
+        if questions.num_signals != demon.feature_dim + 1:
+            raise ValueError(
+                f"questions' cumulant must weigh feature_dim + 1 = {demon.feature_dim + 1} "
+                f"signals (the reward, then the next features), got {questions.num_signals}"
+            )
+        if isinstance(demon, TDLinearLearner) and questions.target_policy is not None:
+            raise ValueError(
+                "questions with a target_policy are off-policy: a TDLinearLearner demon "
+                "learns on-policy only; use a GradientTDLearner demon"
+            )
+        if (
+            isinstance(demon, GradientTDLearner)
+            and demon.method in ("tdc", "gtd2")
+            and not isinstance(questions.lambda_, jax.core.Tracer)
+            and np.any(np.asarray(questions.lambda_) != 0)
+        ):
+            raise ValueError(
+                f"questions' lambda_ must be 0 for {demon.method!r} demons; use "
+                "GradientTDLearner(method='gtd'), GTD(lambda), for traces"
+            )
+        num_demons = questions.gamma.shape[0]
+        if names is None:
+            names = tuple(f"demon_{i}" for i in range(num_demons))
+        names = tuple(str(n) for n in names)
+        if len(names) != num_demons or len(set(names)) != num_demons:
+            raise ValueError(f"names must be {num_demons} distinct names, got {len(names)}")
+        dtype = demon.weights.dtype
+        questions = _checks.cast_floating(questions, dtype)
+        set_lambda = lambda lam: eqx.tree_at(lambda d: d.lambda_, demon, lam)  # noqa: E731
+        self.demons = eqx.filter_vmap(set_lambda)(questions.lambda_)
+        self.questions = questions
+        self.names = names
+        self.feature_dim = demon.feature_dim
+
+    @property
+    def normalizer(self) -> None:
+        """A Horde has no feature normalizer."""
+        return None
+
+    @property
+    def num_demons(self) -> int:
+        return len(self.names)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The batch axes before the demons' axis (seeds, configurations)."""
+        return self.demons.batch_shape[:-1]
+
+    def _index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no demon named {name!r}") from None
+
+    def _pick(self, tree, i: int):
+        where = (slice(None),) * len(self.batch_shape) + (i,)
+        return jax.tree.map(lambda a: a[where] if eqx.is_array(a) else a, tree)
+
+    def demon(self, name: str) -> TDLinearLearner | GradientTDLearner:
+        """The learner of the demon called `name` (with this Horde's batch axes)."""
+        return self._pick(self.demons, self._index(name))
+
+    def question(self, name: str) -> GVFQuestion:
+        """The question of the demon called `name`."""
+        return self._pick(self.questions, self._index(name))
+
+    def named(self, values: Float[Array, "*batch demons"]) -> dict[str, Array]:
+        """Per-demon values (predictions, errors: the last axis is the demons') by
+        demon name."""
+        return {name: values[..., i] for i, name in enumerate(self.names)}
+
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, " demons"]:
+        """Every demon's prediction for the features `x`."""
+        x = _checks.features(x, self.feature_dim, self.demons.weights.dtype)
+        return eqx.filter_vmap(lambda d: d.predict(x))(self.demons)
+
+    def learn(self, timestep: OffPolicyTimeStep | TDTimeStep) -> tuple["Horde", UpdateResult]:
+        """Every demon learns from one transition (the runners' entry point). An
+        on-policy stream's `TDTimeStep` serves on-policy questions."""
+        dtype = self.demons.weights.dtype
+        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
+        x_next = _checks.features(
+            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
+        )
+        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
+        discount = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        q = self.questions
+        signals = jnp.concatenate([reward[None], x_next])
+        cumulants = q.cumulant @ signals  # C_i = c_i . (R_{t+1}, x')
+        gammas = q.gamma * (discount > 0)  # pseudo-termination, cut at episode ends
+        if isinstance(self.demons, TDLinearLearner):
+
+            def one(demon, c, g, _):
+                return demon.learn(TDTimeStep(x, c, g, x_next))
+
+        else:
+            if not isinstance(timestep, OffPolicyTimeStep):
+                if q.target_policy is not None:
+                    raise TypeError(
+                        "off-policy questions need an OffPolicyTimeStep stream (the "
+                        f"action and its behaviour probability), got {type(timestep).__name__}"
+                    )
+                zero, unit = jnp.zeros((), jnp.int32), jnp.ones((), dtype)
+                timestep = OffPolicyTimeStep(x, zero, reward, discount, x_next, unit, unit)
+            b = timestep.behaviour_probability
+            action = timestep.action
+            if q.target_policy is not None:
+                # concrete inputs are checked here, once for every demon, naming the
+                # argument (inside the vmap below they are tracers)
+                importance_ratio(q.target_policy[:, action], b)
+
+            def one(demon, c, g, policy):
+                # rho_i = pi_i(A_t) / b(A_t|S_t); on-policy questions take pi = b
+                pi = b if policy is None else policy[action]
+                return demon.learn(OffPolicyTimeStep(x, action, c, g, x_next, b, pi))
+
+        demons, result = eqx.filter_vmap(one)(self.demons, cumulants, gammas, q.target_policy)
+        return eqx.tree_at(lambda h: h.demons, self, demons), result
+
+    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["Horde", UpdateResult]:
+        """Learn from the transition with features `x` and reward `y` that ends the
+        episode (discount 0, next features 0, on-policy)."""
+        x = _checks.features(x, self.feature_dim, self.demons.weights.dtype)
+        zero = jnp.zeros((), x.dtype)
+        y = _checks.scalar_target(y, x.dtype)
+        return self.learn(TDTimeStep(x, y, zero, jnp.zeros_like(x)))
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        """Every demon's step-sizes: arrays with the demons' axis before the weights'."""
+        return eqx.filter_vmap(lambda d: d.step_size_snapshot(include_bias))(self.demons)

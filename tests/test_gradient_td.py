@@ -1,0 +1,290 @@
+"""Gradient-TD and off-policy TD against independent float64 NumPy transcriptions of
+their papers, 300 transitions each (random features, random ratios, episode ends);
+the identities between them; importance ratios and their errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from alberta_eqx.gvf import GradientTDLearner, check_policy, importance_ratio
+from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.td import TDLMS, TDLinearLearner
+
+N, T = 5, 300
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+# ---------------------------------------------------------------------------------
+# Transcriptions: plain loops over weights i, NumPy float64, nothing from alberta_eqx.
+# `phi`, `phi_next` include the bias's constant 1 as their last element. `g_prev` is
+# the previous transition's discount (0 before the first), which cuts the trace.
+
+
+def _dot(a, b):
+    return sum(a[i] * b[i] for i in range(len(a)))
+
+
+def np_offpolicy_td(data, alpha, lam):
+    """Sutton & Barto 2018 sec. 12.9: z <- rho (gamma_t lambda z + x); w += alpha delta z."""
+    phis, rewards, gammas, phis_next, rhos = data
+    n = phis.shape[1]
+    w, z, g_prev, out = np.zeros(n), np.zeros(n), 0.0, []
+    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
+        delta = r + g * _dot(w, phin) - _dot(w, phi)
+        for i in range(n):
+            z[i] = rho * (g_prev * lam * z[i] + phi[i])
+        for i in range(n):
+            w[i] += alpha * delta * z[i]
+        g_prev = g
+        out.append(w.copy())
+    return out
+
+
+def np_tdc(data, alpha, beta):
+    """Sutton & Barto 2018 sec. 11.7 (Sutton et al. 2009 with importance sampling):
+    w += alpha rho (delta x - gamma x' (x.v)); v += beta rho (delta - v.x) x."""
+    phis, rewards, gammas, phis_next, rhos = data
+    n = phis.shape[1]
+    w, v, out = np.zeros(n), np.zeros(n), []
+    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
+        delta = r + g * _dot(w, phin) - _dot(w, phi)
+        xv = _dot(phi, v)
+        w_new = [w[i] + alpha * rho * (delta * phi[i] - g * phin[i] * xv) for i in range(n)]
+        v = np.array([v[i] + beta * rho * (delta - xv) * phi[i] for i in range(n)])
+        w = np.array(w_new)
+        out.append((w.copy(), v.copy()))
+    return out
+
+
+def np_gtd2(data, alpha, beta):
+    """Sutton & Barto 2018 sec. 11.7: w += alpha rho (x - gamma x') (x.v); v as TDC."""
+    phis, rewards, gammas, phis_next, rhos = data
+    n = phis.shape[1]
+    w, v, out = np.zeros(n), np.zeros(n), []
+    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
+        delta = r + g * _dot(w, phin) - _dot(w, phi)
+        xv = _dot(phi, v)
+        w_new = [w[i] + alpha * rho * (phi[i] - g * phin[i]) * xv for i in range(n)]
+        v = np.array([v[i] + beta * rho * (delta - xv) * phi[i] for i in range(n)])
+        w = np.array(w_new)
+        out.append((w.copy(), v.copy()))
+    return out
+
+
+def np_gtd_lambda(data, alpha, beta, lam):
+    """Maei (2011), GTD(lambda) (Sutton & Barto 2018 sec. 12.11), constant lambda:
+    e_t = rho_t (phi_t + gamma_t lambda e_{t-1});
+    theta += alpha [delta e - gamma_{t+1} (1 - lambda) (e.w) phi_{t+1}];
+    w += beta [delta e - (w.phi) phi]  (theta: primary, w: secondary, Maei's names)."""
+    phis, rewards, gammas, phis_next, rhos = data
+    n = phis.shape[1]
+    theta, w, e, g_prev, out = np.zeros(n), np.zeros(n), np.zeros(n), 0.0, []
+    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
+        delta = r + g * _dot(theta, phin) - _dot(theta, phi)
+        for i in range(n):
+            e[i] = rho * (phi[i] + g_prev * lam * e[i])
+        ew, wphi = _dot(e, w), _dot(w, phi)
+        for i in range(n):
+            theta[i] += alpha * (delta * e[i] - g * (1 - lam) * ew * phin[i])
+        for i in range(n):
+            w[i] += beta * (delta * e[i] - wphi * phi[i])
+        g_prev = g
+        out.append((theta.copy(), w.copy()))
+    return out
+
+
+def np_gq_lambda(data, alpha, eta, lam):
+    """Maei & Sutton (2010), GQ(lambda), with gamma = 1 - beta (their termination
+    probability), phi = phi(S_t, A_t), phibar' = sum_a pi(a|S_{t+1}) phi(S_{t+1}, a):
+    delta = r + gamma theta.phibar' - theta.phi;  e_t = phi_t + gamma_t lambda rho_t e_{t-1};
+    theta += alpha [delta e - gamma (1 - lambda) (w.e) phibar'];
+    w += alpha eta [delta e - (w.phi) phi]."""
+    phis, rewards, gammas, phibars, rhos = data
+    n = phis.shape[1]
+    theta, w, e, g_prev, out = np.zeros(n), np.zeros(n), np.zeros(n), 0.0, []
+    for phi, r, g, phibar, rho in zip(phis, rewards, gammas, phibars, rhos, strict=True):
+        delta = r + g * _dot(theta, phibar) - _dot(theta, phi)
+        for i in range(n):
+            e[i] = phi[i] + g_prev * lam * rho * e[i]
+        we, wphi = _dot(w, e), _dot(w, phi)
+        for i in range(n):
+            theta[i] += alpha * (delta * e[i] - g * (1 - lam) * we * phibar[i])
+        for i in range(n):
+            w[i] += alpha * eta * (delta * e[i] - wphi * phi[i])
+        g_prev = g
+        out.append((theta.copy(), w.copy()))
+    return out
+
+
+# ---------------------------------------------------------------------------------
+
+
+def _data(seed, on_policy=False):
+    """Random transitions: features, rewards, discounts (0.9, or 0 at ~10% episode
+    ends, where the next features are zeroed), importance ratios from random policy
+    probabilities (a quarter of the target probabilities 0)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, N))
+    x_next = rng.normal(size=(T, N))
+    rewards = rng.normal(size=T)
+    gammas = np.where(rng.random(T) < 0.1, 0.0, 0.9)
+    x_next[gammas == 0] = 0
+    b = rng.uniform(0.2, 1.0, T)
+    pi = np.where(rng.random(T) < 0.25, 0.0, rng.uniform(0.0, 1.0, T))
+    if on_policy:
+        pi = b
+    actions = rng.integers(0, 3, T)
+    return x, rewards, gammas, x_next, b, pi, actions
+
+
+def _with_bias(x, gammas=None):
+    return np.concatenate([x, np.ones((len(x), 1))], axis=1)
+
+
+def _run(learner, data):
+    x, rewards, gammas, x_next, b, pi, actions = data
+    timesteps = OffPolicyTimeStep(
+        *(jnp.asarray(a) for a in (x, actions, rewards, gammas, x_next, b, pi))
+    )
+
+    def step(learner, ts):
+        learner, _ = learner.learn(ts)
+        full = jnp.concatenate([learner.weights, learner.bias[None]])
+        secondary = jnp.concatenate([learner.secondary[0], learner.secondary[1][None]])
+        return learner, (full, secondary)
+
+    _, (w, v) = jax.lax.scan(step, learner, timesteps)
+    return np.asarray(w), np.asarray(v)
+
+
+def _reference_data(data):
+    x, rewards, gammas, x_next, b, pi, _ = data
+    # the bias's next feature is 1 (its value enters through gamma, 0 at episode ends)
+    return _with_bias(x), rewards, gammas, _with_bias(x_next), pi / b
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.8])
+def test_offpolicy_td_lambda_matches_transcription(x64, lam):
+    data = _data(0)
+    w, _ = _run(GradientTDLearner(N, "td", 0.01, lambda_=lam), data)
+    ref = np.stack(np_offpolicy_td(_reference_data(data), 0.01, lam))
+    np.testing.assert_allclose(w, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("method", "reference"), [("tdc", np_tdc), ("gtd2", np_gtd2)], ids=["tdc", "gtd2"]
+)
+def test_tdc_and_gtd2_match_transcriptions(x64, method, reference):
+    data = _data(1)
+    w, v = _run(GradientTDLearner(N, method, 0.01, 0.05), data)
+    ref = reference(_reference_data(data), 0.01, 0.05)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(v, np.stack([r[1] for r in ref]), rtol=1e-10, atol=1e-12)
+    assert np.abs(w[-1]).max() > 1e-2  # it learned something
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.9])
+def test_gtd_lambda_matches_transcription(x64, lam):
+    data = _data(2)
+    w, v = _run(GradientTDLearner(N, "gtd", 0.01, 0.05, lambda_=lam), data)
+    ref = np_gtd_lambda(_reference_data(data), 0.01, 0.05, lam)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(v, np.stack([r[1] for r in ref]), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.9])
+def test_gq_lambda_matches_transcription(x64, lam):
+    data = _data(3)
+    alpha, eta = 0.01, 5.0
+    w, v = _run(GradientTDLearner(N, "gq", alpha, alpha * eta, lambda_=lam), data)
+    ref = np_gq_lambda(_reference_data(data), alpha, eta, lam)
+    np.testing.assert_allclose(w, np.stack([r[0] for r in ref]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(v, np.stack([r[1] for r in ref]), rtol=1e-10, atol=1e-12)
+
+
+def test_gtd_and_gq_at_lambda_zero_are_tdc(x64):
+    """On-policy (rho = 1), GTD(0) is TDC step for step; GQ(0) is TDC on action
+    features with rho = 1 whatever the ratios (it never uses them at lambda = 0).
+    Off-policy, GTD(0) and TDC differ only in where rho sits in the secondary update
+    (Sutton & Barto sec. 11.7 vs Maei 2011), which agree in expectation over actions:
+    the last check."""
+    on = _data(4, on_policy=True)
+    tdc = _run(GradientTDLearner(N, "tdc", 0.01, 0.05), on)
+    gtd = _run(GradientTDLearner(N, "gtd", 0.01, 0.05), on)
+    np.testing.assert_allclose(gtd[0], tdc[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gtd[1], tdc[1], rtol=1e-12, atol=1e-14)
+
+    off = _data(5)
+    gq = _run(GradientTDLearner(N, "gq", 0.01, 0.05), off)
+    b, actions = off[4], off[6]
+    tdc_on_actions = _run(GradientTDLearner(N, "tdc", 0.01, 0.05), (*off[:4], b, b, actions))
+    np.testing.assert_allclose(gq[0], tdc_on_actions[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gq[1], tdc_on_actions[1], rtol=1e-12, atol=1e-14)
+
+    # The secondary updates' expectations over the action, for one state x and
+    # secondary weights v: E_b[rho (delta_a - v.x) x] = E_b[rho delta_a x - (v.x) x]
+    # when the target policy is covered (sum_a b(a) rho(a) = 1).
+    rng = np.random.default_rng(6)
+    xs, v = rng.normal(size=N), rng.normal(size=N)
+    b_a, pi_a, delta_a = rng.dirichlet(np.ones(3)), rng.dirichlet(np.ones(3)), rng.normal(size=3)
+    rho_a = pi_a / b_a
+    sb = sum(b_a[a] * rho_a[a] * (delta_a[a] - v @ xs) * xs for a in range(3))
+    maei = sum(b_a[a] * (rho_a[a] * delta_a[a] - v @ xs) * xs for a in range(3))
+    np.testing.assert_allclose(sb, maei, rtol=1e-12)
+
+
+def test_on_policy_tdc_with_zero_secondary_step_size_is_td0(x64):
+    data = _data(7, on_policy=True)
+    tdc_w, tdc_v = _run(GradientTDLearner(N, "tdc", 0.01, 0.0), data)
+    assert np.all(tdc_v == 0)
+    x, rewards, gammas, x_next, *_ = data
+    td = TDLinearLearner(N, TDLMS(0.01), 0.0, dtype=jnp.float64)
+
+    def step(learner, ts):
+        learner, _ = learner.learn(ts)
+        return learner, jnp.concatenate([learner.weights, learner.bias[None]])
+
+    from alberta_eqx.streams._base import TDTimeStep
+
+    _, td_w = jax.lax.scan(
+        step, td, TDTimeStep(*(jnp.asarray(a) for a in (x, rewards, gammas, x_next)))
+    )
+    np.testing.assert_allclose(tdc_w, np.asarray(td_w), rtol=1e-12, atol=1e-14)
+
+
+def test_importance_ratio_and_bad_inputs():
+    np.testing.assert_allclose(
+        importance_ratio(jnp.array([1.0, 0.0, 0.5]), jnp.array([0.25, 0.0, 0.5])), [4.0, 0.0, 1.0]
+    )
+    with pytest.raises(ValueError, match="behaviour_probability is 0"):
+        importance_ratio(0.5, 0.0)
+    with pytest.raises(ValueError, match="target_probability must be a probability"):
+        importance_ratio(1.5, 0.5)
+    with pytest.raises(ValueError, match="target_policy's probabilities must sum to 1"):
+        check_policy("target_policy", [0.5, 0.6])
+    with pytest.raises(ValueError, match="behaviour_policy must hold finite"):
+        check_policy("behaviour_policy", [-0.5, 1.5])
+    learner = GradientTDLearner(3)
+    bad = OffPolicyTimeStep(
+        jnp.ones(3),
+        jnp.array(0),
+        jnp.array(0.0),
+        jnp.array(0.9),
+        jnp.ones(3),
+        jnp.array(0.0),
+        jnp.array(1.0),
+    )
+    with pytest.raises(ValueError, match="behaviour_probability"):
+        learner.learn(bad)
+    with pytest.raises(ValueError, match="lambda_ must be 0 for method 'tdc'"):
+        GradientTDLearner(3, "tdc", lambda_=0.5)
+    with pytest.raises(ValueError, match="method must be one of"):
+        GradientTDLearner(3, "gtd3")
+    with pytest.raises(ValueError, match="step_size must be > 0"):
+        GradientTDLearner(3, step_size=0.0)
