@@ -1,6 +1,7 @@
 """Policies over discrete actions: from action values to action probabilities."""
 
 import abc
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -78,7 +79,7 @@ class FixedPolicy(AbstractPolicy):
 
     action_probabilities: Float[Array, " A"]
 
-    def __init__(self, probabilities: ArrayLike):
+    def __init__(self, probabilities: ArrayLike | Sequence[float]):
         self.action_probabilities = check_probabilities("probabilities", probabilities)
 
     def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
@@ -90,7 +91,8 @@ class FixedPolicy(AbstractPolicy):
         return self.action_probabilities.astype(q.dtype)
 
 
-def check_probabilities(name: str, probabilities: ArrayLike, atol: float = 1e-6) -> Array:
+def check_probabilities(
+    name: str, probabilities: ArrayLike | Sequence[float], atol: float = 1e-6) -> Array:
     """A probability vector: 1-D, non-negative, summing to 1 (within `atol`); raises
     naming `name` otherwise. Traced values pass unchecked (check the concrete inputs)."""
     array = jnp.asarray(probabilities, jnp.result_type(float))
