@@ -18,6 +18,7 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
+from alberta_eqx.nn import MLP, sparse_init, sparse_linear
 from alberta_eqx.nonlinear import MLPLearner
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
@@ -89,6 +90,7 @@ __all__ = [
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "LinearLearner",
+    "MLP",
     "MLPLearner",
     "NonlinearTeacherStream",
     "NormalizerHistory",
@@ -119,4 +121,6 @@ __all__ = [
     "run_learning_loop",
     "run_learning_loop_batched",
     "save_checkpoint",
+    "sparse_init",
+    "sparse_linear",
 ]

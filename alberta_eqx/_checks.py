@@ -63,6 +63,15 @@ def in_unit_interval(name: str, value: ArrayLike, dtype=None) -> Array:
     return array
 
 
+def unit_interval_open(name: str, value: ArrayLike, dtype=None) -> Array:
+    """`as_float`, and in [0, 1) (a decay rate such as Adam's `beta2`)."""
+    array = as_float(name, value, dtype)
+    concrete = _concrete(array)
+    if concrete is not None and not 0 <= concrete < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {float(concrete)}")
+    return array
+
+
 def positive_int(name: str, value: int) -> int:
     """A Python int >= 1 (for static sizes such as feature counts and intervals)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

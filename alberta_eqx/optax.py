@@ -32,6 +32,33 @@ to the transformation it rebuilds each step, with the hyperparameters read from
 curvature is masked like the gradients; Autostep's `M` then sums over its own part of
 the parameters only.
 
+**ObGD and the trace rules** (`obgd`, `adaptive_obgd`, `trace_sgd`) follow Elsayed,
+Vasan and Mahmood (2024): the eligibility trace accumulates the *prediction's*
+gradient, and the current error weights the whole trace, so they cannot be computed
+from the loss gradient `g`. They take three keyword arguments instead:
+
+    updates, state = tx.update(grads, state, params, error=delta,
+                               prediction_gradient=z, trace_decay=gamma_lambda)
+
+- `error`: the scalar `delta`, the TD error `R + gamma v(S') - v(S)` or, in supervised
+  use, `y* - y`;
+- `prediction_gradient`: `z = dv/dtheta`, a pytree shaped like the parameters;
+- `trace_decay`: what multiplies the old trace before `z` is added, `gamma lambda`
+  (default 0: no trace, the supervised case). Pass 0 at the first step of an
+  episode: that cuts the trace (the authors' `reset` after the last step).
+
+The state holds the trace. These rules ignore `grads`: with `trace_decay = 0`,
+`z = -g / delta`, and the update equals `-alpha_eff g` (for ObGD). A transformation
+placed before them in a chain therefore has no effect on them. `alberta_eqx.MLPLearner`
+and `alberta_eqx.TDMLPLearner` pass all three (with `curvature`) every step.
+
+**The bound alone** (`obgd_bound(kappa)`) scales *any* update `u` by
+`1 / max(kappa max(|delta|, 1) ||u / delta||_1, 1)` (one L1 norm over all the
+parameters; it reads `error`): put it last in a chain after `lms`, `idbd`, `autostep`,
+`optax.adam`, ... `optax.chain(trace_sgd(alpha), obgd_bound(kappa))` is ObGD.
+**`agc`** is adaptive gradient clipping (Brock et al. 2021) for Equinox's `(out, in)`
+weight layout; it needs `params`.
+
 The rules are the ones in `alberta_eqx._rules`, shared with the linear optimizers.
 """
 
@@ -41,9 +68,22 @@ import optax
 from jaxtyping import Array, ArrayLike
 
 from alberta_eqx import _checks, _rules
-from alberta_eqx._rules import AutostepState, IDBDState, Params
+from alberta_eqx._rules import AdaptiveObGDState, AutostepState, IDBDState, Params, TraceState
 
-__all__ = ["AutostepState", "IDBDState", "autostep", "idbd", "lms"]
+__all__ = [
+    "AdaptiveObGDState",
+    "AutostepState",
+    "IDBDState",
+    "TraceState",
+    "adaptive_obgd",
+    "agc",
+    "autostep",
+    "idbd",
+    "lms",
+    "obgd",
+    "obgd_bound",
+    "trace_sgd",
+]
 
 
 def _curvature(grads: Params, curvature: Params | None) -> Params:
@@ -177,5 +217,266 @@ def autostep(
         del params, extra_args
         mu, tau_ = _like(updates, meta_step_size, tau)
         return _rules.autostep(state, updates, _curvature(updates, curvature), mu, tau_)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------------
+# ObGD, AdaptiveObGD, trace-SGD, the ObGD bound and AGC
+
+
+def _trace_args(
+    name: str, params_like: Params, error, prediction_gradient, trace_decay
+) -> tuple[Array, Params, Array]:
+    """The error, the prediction gradient and the trace decay, checked and cast to the
+    parameters' dtype (module docstring)."""
+    if error is None or prediction_gradient is None:
+        raise ValueError(
+            f"{name} needs the keyword arguments error (the scalar delta) and "
+            "prediction_gradient (dv/dtheta, shaped like the parameters): "
+            f"tx.update(grads, state, params, error=..., prediction_gradient=..., "
+            f"trace_decay=...)"
+        )
+    if jax.tree.structure(prediction_gradient) != jax.tree.structure(params_like):
+        raise ValueError(
+            "prediction_gradient must be a pytree shaped like the parameters, got "
+            f"structure {jax.tree.structure(prediction_gradient)} for "
+            f"{jax.tree.structure(params_like)} (inside optax.masked / optax.partition, "
+            "pass mask_compatible_extra_args=True)"
+        )
+    if jnp.shape(error) != ():
+        raise ValueError(f"error must be a scalar, got shape {jnp.shape(error)}")
+    if jnp.shape(trace_decay) != ():
+        raise ValueError(f"trace_decay must be a scalar, got shape {jnp.shape(trace_decay)}")
+    error, trace_decay = _like(params_like, jnp.asarray(error), jnp.asarray(trace_decay))
+    return error, prediction_gradient, trace_decay
+
+
+def trace_sgd(step_size: ArrayLike = 1.0) -> optax.GradientTransformationExtraArgs:
+    """Trace-SGD: semi-gradient TD(lambda)'s update on any parameters,
+    `z <- trace_decay z + dv/dtheta`, `w <- w + alpha delta z`, with the trace in the
+    state. ObGD is this followed by `obgd_bound`.
+
+    **Arguments:**
+
+    - `step_size`: `alpha > 0`.
+
+    **Returns:** an `optax.GradientTransformationExtraArgs` whose state is a
+    `TraceState`; its `update(grads, state, params=None, *, error, prediction_gradient,
+    trace_decay=0.0)` ignores `grads` (module docstring).
+    """
+    step_size = _checks.positive("step_size", step_size)
+
+    def init_fn(params: Params) -> TraceState:
+        return _rules.trace_init(params)
+
+    def update_fn(
+        updates: Params,
+        state: TraceState,
+        params: Params | None = None,
+        *,
+        error: ArrayLike | None = None,
+        prediction_gradient: Params | None = None,
+        trace_decay: ArrayLike = 0.0,
+        **extra_args,
+    ) -> tuple[Params, TraceState]:
+        del params, extra_args
+        delta, z, decay = _trace_args(
+            "trace_sgd", updates, error, prediction_gradient, trace_decay
+        )
+        (alpha,) = _like(updates, step_size)
+        return _rules.trace_sgd(state, delta, z, decay, alpha)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def obgd(
+    step_size: ArrayLike = 1.0, kappa: ArrayLike = 2.0
+) -> optax.GradientTransformationExtraArgs:
+    """ObGD, observation-bounded gradient descent (Elsayed, Vasan and Mahmood 2024,
+    Algorithm 3): trace-SGD whose step-size shrinks, for this step only, to
+    `alpha / max(alpha kappa max(|delta|, 1) ||z||_1, 1)`, so that one update cannot
+    overshoot the error.
+
+    **Arguments:**
+
+    - `step_size`: `alpha > 0` (the paper's default 1.0).
+    - `kappa`: `kappa > 0`, the bound's strength (the paper: 2 for values, 3 for
+      policies).
+
+    **Returns:** an `optax.GradientTransformationExtraArgs` whose state is a
+    `TraceState`; its `update(grads, state, params=None, *, error, prediction_gradient,
+    trace_decay=0.0)` ignores `grads` (module docstring).
+    """
+    step_size = _checks.positive("step_size", step_size)
+    kappa = _checks.positive("kappa", kappa)
+
+    def init_fn(params: Params) -> TraceState:
+        return _rules.trace_init(params)
+
+    def update_fn(
+        updates: Params,
+        state: TraceState,
+        params: Params | None = None,
+        *,
+        error: ArrayLike | None = None,
+        prediction_gradient: Params | None = None,
+        trace_decay: ArrayLike = 0.0,
+        **extra_args,
+    ) -> tuple[Params, TraceState]:
+        del params, extra_args
+        delta, z, decay = _trace_args("obgd", updates, error, prediction_gradient, trace_decay)
+        alpha, kappa_ = _like(updates, step_size, kappa)
+        updates, state, _ = _rules.obgd(state, delta, z, decay, alpha, kappa_)
+        return updates, state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def adaptive_obgd(
+    step_size: ArrayLike = 1.0,
+    kappa: ArrayLike = 2.0,
+    beta2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+) -> optax.GradientTransformationExtraArgs:
+    """AdaptiveObGD (Elsayed, Vasan and Mahmood 2024, Appendix B): ObGD on the trace
+    divided by `sqrt(v_hat + eps)`, where `v` is the bias-corrected running second
+    moment of `delta z`, as Adam's.
+
+    **Arguments:**
+
+    - `step_size`: `alpha > 0` (default 1.0).
+    - `kappa`: `kappa > 0` (default 2.0).
+    - `beta2`: the second moment's decay, in `[0, 1)` (default 0.999).
+    - `eps`: `eps > 0`, added to `v_hat` under the square root (default `1e-8`).
+
+    **Returns:** an `optax.GradientTransformationExtraArgs` whose state is an
+    `AdaptiveObGDState`; its `update` takes the same keyword arguments as `obgd`'s.
+    """
+    step_size = _checks.positive("step_size", step_size)
+    kappa = _checks.positive("kappa", kappa)
+    beta2 = _checks.unit_interval_open("beta2", beta2)
+    eps = _checks.positive("eps", eps)
+
+    def init_fn(params: Params) -> AdaptiveObGDState:
+        return _rules.adaptive_obgd_init(params)
+
+    def update_fn(
+        updates: Params,
+        state: AdaptiveObGDState,
+        params: Params | None = None,
+        *,
+        error: ArrayLike | None = None,
+        prediction_gradient: Params | None = None,
+        trace_decay: ArrayLike = 0.0,
+        **extra_args,
+    ) -> tuple[Params, AdaptiveObGDState]:
+        del params, extra_args
+        delta, z, decay = _trace_args(
+            "adaptive_obgd", updates, error, prediction_gradient, trace_decay
+        )
+        hyper = _like(updates, step_size, kappa, beta2, eps)
+        updates, state, _ = _rules.adaptive_obgd(state, delta, z, decay, *hyper)
+        return updates, state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
+    """The ObGD bound on any update (0.17's `ObGDBounding`): the incoming update `u`
+    times `1 / max(kappa max(|delta|, 1) ||u / delta||_1, 1)`, one L1 norm over all
+    the parameters. This caps `||u||_1` at `min(|delta|, 1) / kappa`; with
+    `delta = 0` a nonzero update becomes 0 (`alberta_eqx._rules.obgd_bound` defines
+    it). Put it last in a chain: `optax.chain(alberta_eqx.optax.autostep(),
+    obgd_bound(2.0))`.
+
+    **Arguments:**
+
+    - `kappa`: `kappa > 0`.
+
+    **Returns:** an `optax.GradientTransformationExtraArgs` with an empty state; its
+    `update(updates, state, params=None, *, error)` needs the error.
+    """
+    kappa = _checks.positive("kappa", kappa)
+
+    def init_fn(params: Params) -> optax.EmptyState:
+        del params
+        return optax.EmptyState()
+
+    def update_fn(
+        updates: Params,
+        state: optax.EmptyState,
+        params: Params | None = None,
+        *,
+        error: ArrayLike | None = None,
+        **extra_args,
+    ) -> tuple[Params, optax.EmptyState]:
+        del params, extra_args
+        if error is None:
+            raise ValueError(
+                "obgd_bound needs the keyword argument error (the scalar delta): "
+                "tx.update(grads, state, params, error=delta)"
+            )
+        if jnp.shape(error) != ():
+            raise ValueError(f"error must be a scalar, got shape {jnp.shape(error)}")
+        delta, kappa_ = _like(updates, jnp.asarray(error), kappa)
+        return _rules.obgd_bound(updates, delta, kappa_)[0], state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _unit_axes(p: Array) -> tuple[int, ...] | None:
+    """The axes of one unit's norm in Equinox's layout: a weight `(out, in, ...)` has a
+    unit per output row (norm over every axis but the first); a bias or any vector is
+    one unit (optax's and Brock et al.'s convention)."""
+    return None if p.ndim <= 1 else tuple(range(1, p.ndim))
+
+
+def agc(
+    clipping: ArrayLike = 0.01, eps: ArrayLike = 1e-3
+) -> optax.GradientTransformationExtraArgs:
+    """Adaptive gradient clipping (Brock, De, Smith and Simonyan 2021) for Equinox's
+    weight layout: every output unit's slice `G_i` of the incoming updates is scaled
+    to `clipping max(||W_i||, eps) G_i / ||G_i||` where `||G_i|| > clipping max(||W_i||,
+    eps)` (L2 norms over the unit, `W_i` the parameters').
+
+    This is `optax.adaptive_grad_clip` applied leaf by leaf with the unit axes of an
+    `eqx.nn.Linear`: a weight `(out, in)` has one unit per row (optax's default axis
+    is for `(in, out)` kernels, where it would take columns), a bias is one unit.
+    Placed before a step rule it clips gradients (Brock et al.); placed after one,
+    `optax.chain(lms(alpha), agc(...))`, it clips updates, as 0.17's `AGCBounding`.
+    It needs the model's pytree (`MLPLearner(flatten=False)`, the default) and `params`.
+
+    **Arguments:**
+
+    - `clipping`: `lambda > 0`, the largest allowed ratio of a unit's update norm to its
+      weight norm (default 0.01).
+    - `eps`: `eps > 0`, the floor on the weight norm (default `1e-3`).
+
+    **Returns:** an `optax.GradientTransformationExtraArgs` with an empty state.
+    """
+    clipping = _checks.positive("clipping", clipping)
+    eps = _checks.positive("eps", eps)
+
+    def init_fn(params: Params) -> optax.EmptyState:
+        del params
+        return optax.EmptyState()
+
+    def update_fn(
+        updates: Params,
+        state: optax.EmptyState,
+        params: Params | None = None,
+        **extra_args,
+    ) -> tuple[Params, optax.EmptyState]:
+        del extra_args
+        if params is None:
+            raise ValueError("agc needs params: tx.update(updates, state, params)")
+        clip, eps_ = _like(updates, clipping, eps)
+
+        def leaf(u: Array, p: Array) -> Array:
+            clipper = optax.adaptive_grad_clip(clip, eps_, axis=_unit_axes(p))
+            return clipper.update(u, optax.EmptyState(), p)[0]
+
+        return jax.tree.map(leaf, updates, params), state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -185,7 +185,7 @@ def test_float32_learner_with_x64_on():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="hidden_sizes"):
-        MLPLearner(3, (4, 8), optax.sgd(0.1), key=jax.random.key(0))
+        MLPLearner(3, (4, 0), optax.sgd(0.1), key=jax.random.key(0))
     with pytest.raises(TypeError, match="optimizer"):
         MLPLearner(3, (4,), "adam", key=jax.random.key(0))
     learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))

@@ -1,4 +1,5 @@
-"""`MLPLearner`: an online multilayer perceptron trained by any optax transformation."""
+"""`MLPLearner`: an online multilayer perceptron (`alberta_eqx.nn.MLP`) trained by any
+optax transformation."""
 
 from collections.abc import Callable, Sequence
 from types import UnionType
@@ -13,6 +14,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 from alberta_eqx._checks import features, positive_int, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.nn import MLP
 from alberta_eqx.normalizers import AbstractNormalizer
 
 _RuleState = IDBDState | AutostepState
@@ -35,26 +37,46 @@ def _raveled(trees: list[PyTree]) -> Float[Array, " p"]:
 
 
 class MLPLearner(AbstractLearner):
-    """An `eqx.nn.MLP` with a scalar output, learning online with an optax
-    transformation: any, including `alberta_eqx.optax.idbd` and `autostep`.
+    """A multilayer perceptron (`alberta_eqx.nn.MLP`) with a scalar output, learning
+    online with an optax transformation: any, including `alberta_eqx.optax.idbd`,
+    `autostep`, `obgd` and chains ending in `obgd_bound`.
 
     Each step computes the prediction's gradient `z = dy/dtheta` once, and derives
     from it both the loss gradient `g = -delta z` (loss `delta**2 / 2`) and the
     curvature `c = z**2`, passed to the transformation as
-    `optimizer.update(g, opt_state, params, curvature=c)`; transformations that take
-    no extra arguments are wrapped with `optax.with_extra_args_support`, which drops
-    it. With `flatten=True`, `params`, `g` and `c` are raveled into one vector each.
+    `optimizer.update(g, opt_state, params, curvature=c, error=delta,
+    prediction_gradient=z, trace_decay=0)` (the keyword arguments of
+    `alberta_eqx.optax`; a supervised learner keeps no eligibility trace, so
+    `trace_decay` is 0); transformations that take no extra arguments are wrapped
+    with `optax.with_extra_args_support`, which drops them. With `flatten=True`,
+    `params`, `g`, `c` and `z` are raveled into one vector each.
+
+    The streaming-RL papers' network (Elsayed, Vasan and Mahmood 2024) is
+    `layer_norm=True, sparsity=0.9, activation=jax.nn.leaky_relu` with
+    `alberta_eqx.optax.obgd(1.0, kappa=2.0)`; the defaults keep `eqx.nn.MLP`'s
+    network (same weights for the same key).
 
     **Arguments:**
 
     - `feature_dim`: the number of input features.
-    - `hidden_sizes`: the widths of the hidden layers, e.g. `(64, 64)`; all equal, as
-      `eqx.nn.MLP` builds them; `()` for a linear model.
+    - `hidden_sizes`: the widths of the hidden layers, any number and any widths, e.g.
+      `(64, 32)`; `()` for a linear model.
     - `optimizer`: an optax `GradientTransformation`. Its hyperparameters are
       constants of the compiled program unless it is wrapped in
       `optax.inject_hyperparams`, which keeps them in the state.
-    - `key`: initialises the network's weights (`eqx.nn.MLP`'s initialisation).
+    - `key`: initialises the network's weights.
     - `activation`: the hidden layers' activation (default `jax.nn.relu`).
+    - `layer_norm`: a parameterless LayerNorm after every hidden linear layer, before
+      the activation (default False).
+    - `sparsity`: sparse-initialise every layer (`alberta_eqx.sparse_init`, biases
+      zero) with this sparsity in `[0, 1)`; None (the default) keeps Equinox's
+      initialisation.
+    - `head_optimizer`: an optax transformation for the output layer only; the
+      `optimizer` then trains the hidden layers (0.17's `head_optimizer`). Built
+      with `optax.partition(..., mask_compatible_extra_args=True)`, so each part sees
+      its own slice of the curvature and of `prediction_gradient`, and a rule that
+      sums over the parameters (Autostep's `M`, ObGD's L1 norm) sums over its own
+      part. Needs `flatten=False`.
     - `normalizer`: an optional online feature normalizer (`EMANormalizer`, ...).
     - `dtype`: the floating-point dtype of the parameters (default: JAX's default
       float); observations and targets are cast to it.
@@ -78,10 +100,11 @@ class MLPLearner(AbstractLearner):
     NaN (a plain `optax.sgd(0.01)` keeps its learning rate out of its state).
     """
 
-    model: eqx.nn.MLP
+    model: MLP
     opt_state: PyTree
     normalizer: AbstractNormalizer | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
+    head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
     feature_dim: int = eqx.field(static=True)
     flatten: bool = eqx.field(static=True)
 
@@ -96,38 +119,47 @@ class MLPLearner(AbstractLearner):
         normalizer: AbstractNormalizer | None = None,
         dtype=None,
         flatten: bool = False,
+        layer_norm: bool = False,
+        sparsity: float | None = None,
+        head_optimizer: optax.GradientTransformation | None = None,
     ):
         self.feature_dim = positive_int("feature_dim", feature_dim)
-        hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
-        if len(set(hidden_sizes)) > 1:
-            raise ValueError(f"hidden_sizes must all be equal (eqx.nn.MLP), got {hidden_sizes}")
-        if not isinstance(optimizer, optax.GradientTransformation):
-            raise TypeError(
-                "optimizer must be an optax GradientTransformation, got "
-                f"{type(optimizer).__name__}"
+        for name, tx in (("optimizer", optimizer), ("head_optimizer", head_optimizer)):
+            if (tx is not None or name == "optimizer") and not isinstance(
+                tx, optax.GradientTransformation
+            ):
+                raise TypeError(
+                    f"{name} must be an optax GradientTransformation, got {type(tx).__name__}"
+                )
+        if head_optimizer is not None and flatten:
+            raise ValueError(
+                "head_optimizer needs the model's pytree to tell the output layer apart: "
+                "pass flatten=False"
             )
         if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
         dtype = dtype or jnp.result_type(float)
-        self.model = eqx.nn.MLP(
+        self.model = MLP(
             feature_dim,
             "scalar",
-            hidden_sizes[0] if hidden_sizes else 1,
-            len(hidden_sizes),
-            activation=activation,
+            hidden_sizes,
             key=key,
+            activation=activation,
+            layer_norm=layer_norm,
+            sparsity=sparsity,
             dtype=dtype,
         )
         # Kept as given (not wrapped here) so that learners built with the same
         # transformation compare equal as static fields and share compiled code.
         self.optimizer = optimizer
+        self.head_optimizer = head_optimizer
         self.flatten = bool(flatten)
         params = eqx.filter(self.model, eqx.is_inexact_array)
         ravel, _ = self._layout(params)
         try:
-            self.opt_state = optimizer.init(ravel(params))
+            self.opt_state = self._transformation.init(ravel(params))
         except (TypeError, ValueError) as error:
             if self.flatten:
                 error.add_note(
@@ -137,6 +169,18 @@ class MLPLearner(AbstractLearner):
                 )
             raise
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
+
+    @property
+    def _transformation(self) -> optax.GradientTransformationExtraArgs:
+        """The optimizer, or the optimizer for the hidden layers and the head
+        optimizer for the output layer, taking the extra keyword arguments."""
+        if self.head_optimizer is None:
+            return optax.with_extra_args_support(self.optimizer)
+        transforms = {
+            "trunk": optax.with_extra_args_support(self.optimizer),
+            "head": optax.with_extra_args_support(self.head_optimizer),
+        }
+        return optax.partition(transforms, _head_labels, mask_compatible_extra_args=True)
 
     def _layout(self, params: PyTree[Array]) -> tuple[Callable, Callable]:
         """Functions to and from the layout in which the optimizer sees trees shaped
@@ -171,9 +215,16 @@ class MLPLearner(AbstractLearner):
         delta = y - prediction
         g = jax.tree.map(lambda z: -delta * z, z)  # g = dL/dtheta = -delta z, L = delta^2/2
         c = jax.tree.map(jnp.square, z)  # curvature c = z^2
-        tx = optax.with_extra_args_support(self.optimizer)
         ravel, unravel = self._layout(params)
-        updates, opt_state = tx.update(ravel(g), self.opt_state, ravel(params), curvature=ravel(c))
+        updates, opt_state = self._transformation.update(
+            ravel(g),
+            self.opt_state,
+            ravel(params),
+            curvature=ravel(c),
+            error=delta,
+            prediction_gradient=ravel(z),
+            trace_decay=jnp.zeros((), delta.dtype),
+        )
         model = eqx.combine(optax.apply_updates(params, unravel(updates)), static)
         new = eqx.tree_at(
             lambda s: (s.model, s.opt_state, s.normalizer),
@@ -222,3 +273,10 @@ class MLPLearner(AbstractLearner):
             bias_step_sizes=None,
             normalizers=_raveled(autostep) if autostep else None,
         )
+
+
+def _head_labels(params: MLP) -> PyTree[str]:
+    """`"head"` for the output layer's parameters, `"trunk"` for the others."""
+    labels = jax.tree.map(lambda _: "trunk", params)
+    head = params.layers[-1]
+    return eqx.tree_at(lambda m: m.layers[-1], labels, jax.tree.map(lambda _: "head", head))

@@ -1,0 +1,187 @@
+"""Network pieces for streaming learning: sparse initialisation and the MLP of the
+streaming-RL papers (Elsayed, Vasan and Mahmood 2024, "Streaming Deep Reinforcement
+Learning Finally Works").
+
+- `sparse_init`: LeCun-uniform weights `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, then in
+  every output unit (row) a random `ceil(sparsity * fan_in)` of its incoming weights
+  set to zero (the paper's Algorithm 1, `sparse_init.py` of the authors' code);
+  `sparse_linear` applies it to any `eqx.nn.Linear`, with its bias set to zero.
+- `MLP`: hidden layers of any widths, each `Linear -> LayerNorm -> activation`, where
+  the LayerNorm is Equinox's without a learned scale or shift (optional), then a
+  linear output layer; optionally sparse-initialised. It exposes its linear layers
+  and every hidden layer's activations (continual backprop's utility needs them).
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from alberta_eqx import _checks
+
+__all__ = ["MLP", "sparse_init", "sparse_linear"]
+
+
+def _sparsity(value: float) -> float:
+    """A Python float in `[0, 1)` (a construction-time setting, never traced)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"sparsity must be a float in [0, 1), got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"sparsity must be in [0, 1), got {value}")
+    return float(value)
+
+
+def sparse_init(
+    key: PRNGKeyArray, shape: tuple[int, int], sparsity: float = 0.9, *, dtype=None
+) -> Float[Array, "fan_out fan_in"]:
+    """A sparse weight matrix of shape `(fan_out, fan_in)` (Equinox's and PyTorch's
+    layout: one row per output unit).
+
+    Every weight is drawn from LeCun's uniform `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`;
+    then in every row `ceil(sparsity * fan_in)` weights, chosen uniformly at random
+    and independently per row, are set to zero (Elsayed et al. 2024, Algorithm 1; the
+    count is computed as the authors' code computes it, `math.ceil` of the floating
+    product).
+
+    **Arguments:**
+
+    - `key`: the randomness of the values and of the zeroed positions.
+    - `shape`: `(fan_out, fan_in)`, both `>= 1`.
+    - `sparsity`: the fraction of each unit's incoming weights set to zero, in
+      `[0, 1)` (the paper uses 0.9).
+    - `dtype`: the floating-point dtype (default: JAX's default float).
+    """
+    if len(shape) != 2:
+        raise ValueError(f"shape must be (fan_out, fan_in), got {shape}")
+    fan_out = _checks.positive_int("shape[0] (fan_out)", shape[0])
+    fan_in = _checks.positive_int("shape[1] (fan_in)", shape[1])
+    sparsity = _sparsity(sparsity)
+    dtype = dtype or jnp.result_type(float)
+    num_zeros = math.ceil(sparsity * fan_in)
+    value_key, mask_key = jax.random.split(key)
+    bound = 1 / math.sqrt(fan_in)
+    weights = jax.random.uniform(value_key, (fan_out, fan_in), dtype, -bound, bound)
+    # A random permutation of the inputs per unit; its first num_zeros are zeroed.
+    ranks = jax.vmap(lambda k: jax.random.permutation(k, fan_in))(
+        jax.random.split(mask_key, fan_out)
+    )
+    return jnp.where(ranks < num_zeros, jnp.zeros((), dtype), weights)
+
+
+def sparse_linear(
+    linear: eqx.nn.Linear, *, key: PRNGKeyArray, sparsity: float = 0.9
+) -> eqx.nn.Linear:
+    """`linear` with sparse-initialised weights (`sparse_init`) and a zero bias.
+
+    **Arguments:**
+
+    - `linear`: any `eqx.nn.Linear` (its shape and dtype are kept).
+    - `key`: the randomness of the weights.
+    - `sparsity`: the fraction of each output unit's incoming weights set to zero, in
+      `[0, 1)`.
+    """
+    if not isinstance(linear, eqx.nn.Linear):
+        raise TypeError(f"linear must be an eqx.nn.Linear, got {type(linear).__name__}")
+    weight = sparse_init(key, linear.weight.shape, sparsity, dtype=linear.weight.dtype)
+    bias = None if linear.bias is None else jnp.zeros_like(linear.bias)
+    return eqx.tree_at(
+        lambda m: (m.weight, m.bias), linear, (weight, bias), is_leaf=lambda x: x is None
+    )
+
+
+class MLP(eqx.Module):
+    """A multilayer perceptron as the streaming-RL papers build it:
+    `[Linear -> LayerNorm -> activation] x len(hidden_sizes) -> Linear`.
+
+    The LayerNorm is `eqx.nn.LayerNorm(width, use_weight=False, use_bias=False)`:
+    no learned scale or shift, `eps = 1e-5`. Without `sparsity` the layers keep
+    `eqx.nn.Linear`'s initialisation, and the weights equal `eqx.nn.MLP`'s for the
+    same key (the same key per layer).
+
+    **Arguments:**
+
+    - `in_size`: the number of inputs.
+    - `out_size`: the number of outputs, or `"scalar"` for a scalar output.
+    - `hidden_sizes`: the hidden layers' widths, any number of them and any widths,
+      e.g. `(128, 64)`; `()` for a linear model.
+    - `key`: initialises the weights.
+    - `activation`: the hidden layers' activation (default LeakyReLU with slope
+      0.01, `jax.nn.leaky_relu`, as the papers use).
+    - `layer_norm`: parameterless LayerNorm after every hidden linear layer, before
+      the activation (default True).
+    - `sparsity`: sparse-initialise every linear layer with this sparsity
+      (`sparse_linear`), biases zero; None (the default) keeps Equinox's
+      initialisation. The papers use 0.9.
+    - `dtype`: the parameters' floating-point dtype (default: JAX's default float).
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    norms: tuple[eqx.nn.LayerNorm, ...] | None
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    out_size: int | Literal["scalar"] = eqx.field(static=True)
+    hidden_sizes: tuple[int, ...] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int | Literal["scalar"],
+        hidden_sizes: Sequence[int],
+        *,
+        key: PRNGKeyArray,
+        activation: Callable[[Array], Array] = jax.nn.leaky_relu,
+        layer_norm: bool = True,
+        sparsity: float | None = None,
+        dtype=None,
+    ):
+        self.in_size = _checks.positive_int("in_size", in_size)
+        if out_size != "scalar":
+            out_size = _checks.positive_int("out_size", out_size)
+        self.out_size = out_size
+        self.hidden_sizes = tuple(_checks.positive_int("hidden_sizes", h) for h in hidden_sizes)
+        if not callable(activation):
+            raise TypeError(f"activation must be callable, got {activation!r}")
+        if sparsity is not None:
+            sparsity = _sparsity(sparsity)
+        dtype = dtype or jnp.result_type(float)
+        sizes = (self.in_size, *self.hidden_sizes, out_size)
+        # One key per layer, split as eqx.nn.MLP splits them.
+        keys = jax.random.split(key, len(sizes) - 1)
+        layers = []
+        for fan_in, fan_out, layer_key in zip(sizes[:-1], sizes[1:], keys, strict=True):
+            linear = eqx.nn.Linear(fan_in, fan_out, dtype=dtype, key=layer_key)
+            if sparsity is not None:
+                linear = sparse_linear(
+                    linear, key=jax.random.fold_in(layer_key, 1), sparsity=sparsity
+                )
+            layers.append(linear)
+        self.layers = tuple(layers)
+        self.norms = (
+            tuple(
+                eqx.nn.LayerNorm(h, use_weight=False, use_bias=False, dtype=dtype)
+                for h in self.hidden_sizes
+            )
+            if layer_norm
+            else None
+        )
+        self.activation = activation
+
+    def forward(self, x: Float[Array, " n"]) -> tuple[Array, tuple[Array, ...]]:
+        """The output for `x` and every hidden layer's activations (after the
+        activation function), in order."""
+        hidden = []
+        for i, layer in enumerate(self.layers[:-1]):
+            x = layer(x)
+            if self.norms is not None:
+                x = self.norms[i](x)
+            x = self.activation(x)
+            hidden.append(x)
+        return self.layers[-1](x), tuple(hidden)
+
+    def __call__(self, x: Float[Array, " n"]) -> Array:
+        """The output for `x`: shape `()` for `out_size="scalar"`, else `(out_size,)`."""
+        return self.forward(x)[0]
