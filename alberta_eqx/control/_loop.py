@@ -62,7 +62,7 @@ class ControlRun(eqx.Module):
     - `step`: steps taken.
     - `episode_return`, `episode_length`: of the episode under way.
     - `returns`, `lengths`, `end_steps`: the first `max_episodes` completed episodes'
-      undiscounted returns, lengths and the step count at their end (NaN / -1 where
+      undiscounted returns (of `info["raw_reward"]` where the environment gives it), lengths and the step count at their end (NaN / -1 where
       no episode is recorded yet).
     - `num_episodes`: episodes completed (it may exceed `max_episodes`).
     """
@@ -131,6 +131,8 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
         env_key, run.env_state, run.action, env_params
     )
     reward = jnp.asarray(reward, run.episode_return.dtype)
+    # a wrapper that scales rewards (StreamingWrapper) reports the true one
+    raw_reward = jnp.asarray(info.get("raw_reward", reward), run.episode_return.dtype)
     episode_end = jnp.logical_or(terminated, truncated)
     agent, next_action = run.agent.update(
         update_key,
@@ -144,7 +146,7 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
     # a new episode's first action comes from the updated agent
     action = jnp.where(episode_end, agent.act(act_key, observation), next_action)
     step = run.step + 1
-    episode_return = run.episode_return + reward
+    episode_return = run.episode_return + raw_reward
     episode_length = run.episode_length + 1
     index = jnp.where(episode_end, run.num_episodes, run.returns.shape[0])  # out of range: dropped
     return ControlRun(
