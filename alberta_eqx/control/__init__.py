@@ -9,6 +9,8 @@ from alberta_eqx.control._loop import (
     run_control,
     start_control,
 )
+from alberta_eqx.control._stream import StreamAC
+from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
 from alberta_eqx.control._policies import (
     AbstractPolicy,
     EpsilonGreedy,
@@ -26,6 +28,9 @@ __all__ = [
     "FixedPolicy",
     "SarsaLambda",
     "Softmax",
+    "StreamAC",
+    "StreamingWrapper",
+    "StreamingWrapperState",
     "check_probabilities",
     "control_step",
     "greedy_actions",
