@@ -11,6 +11,7 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
+from alberta_eqx.control import SarsaLambda, StreamAC, run_control, start_control
 from alberta_eqx.learners import (
     AbstractLearner,
     LinearLearner,
@@ -57,7 +58,9 @@ from alberta_eqx.streams import (
     TimeStep,
     make_scale_range,
 )
+from alberta_eqx.streams.mountain_car import MountainCar
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import (
     TDIDBD,
     TDLMS,
@@ -71,6 +74,7 @@ __version__ = _version("alberta_eqx")
 __all__ = [
     "IDBD",
     "LMS",
+    "MLP",
     "TDIDBD",
     "TDLMS",
     "AbruptChangeStream",
@@ -90,8 +94,8 @@ __all__ = [
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "LinearLearner",
-    "MLP",
     "MLPLearner",
+    "MountainCar",
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
@@ -101,15 +105,18 @@ __all__ = [
     "RandomWalkStream",
     "RandomWalkTDStream",
     "RunResult",
+    "SarsaLambda",
     "ScaleDriftStream",
     "ScaledStreamWrapper",
     "StepMetrics",
     "StepSizeHistory",
     "StepSizeSnapshot",
     "StepSizeTrackingConfig",
+    "StreamAC",
     "SuttonExperiment1Stream",
     "TDLinearLearner",
     "TDTimeStep",
+    "TileCoder",
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
@@ -118,9 +125,11 @@ __all__ = [
     "make_scale_range",
     "metrics_to_dicts",
     "read_checkpoint_header",
+    "run_control",
     "run_learning_loop",
     "run_learning_loop_batched",
     "save_checkpoint",
     "sparse_init",
     "sparse_linear",
+    "start_control",
 ]

@@ -27,6 +27,10 @@ PAPER = {
     "target's scale; MSE 2.22 vs LMS 4.42 at scale 1 (float64, one seed)",
     "random-walk-19": "Sutton and Barto's 19-state random walk (Fig. 12.3's task): RMS error "
     "of TD(lambda) at its best step-size, TDIDBD() and AutoTDIDBD() against episodes",
+    "mountain-car": "Sutton and Barto (2018), Fig. 12.10: SARSA(lambda), replacing traces, 8 "
+    "tilings; steps per episode over the first 50 episodes, 100 runs, by alpha x 8 and lambda",
+    "stream-ac-cartpole": "Elsayed et al. (2024): Stream AC(lambda) solves CartPole-v1; check: "
+    "last-20-episode average >= 400 in >= 8 of 10 seeds within 500,000 steps",
 }
 
 STREAMS: dict[str, Callable[[int], ae.AbstractStream]] = {
@@ -184,6 +188,8 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
             ax.set_title(f"19-state random walk, lambda = {result.lambda_:g}")
             ax.legend()
             _save(fig, out, "random_walk_19.png")
+    elif name in ("mountain-car", "stream-ac-cartpole"):
+        _replicate_control(name, seeds, out, plot, progress)
     else:
         result = replications.autostep_scale(num_seeds=seeds or 4)
         for scale, a, lms in zip(result.scales, result.autostep, result.lms, strict=True):
@@ -208,6 +214,27 @@ def _replicate(name: str, seeds: int | None, out: str, plot: bool, progress: boo
             ax.set_title("relevant (blue), irrelevant (orange): one curve per scale")
             ax.legend()
             _save(fig, out, "autostep_scale.png")
+
+
+def _replicate_control(name: str, seeds: int | None, out: str, plot: bool, progress: bool) -> None:
+    if name == "mountain-car":
+        from alberta_eqx.experiments import mountain_car as experiment
+
+        bar = Progress(15_000, "Mountain Car (stops when every run has 50 episodes)", progress)
+        result = experiment.mountain_car_sweep(num_runs=seeds or 100, progress=bar)
+        print(experiment.sweep_table(result))
+        draw, png = experiment.plot_sweep, "mountain_car_fig12_10.png"
+    else:
+        from alberta_eqx.experiments import stream_ac as experiment
+
+        bar = Progress(500_000, "Stream AC(lambda) CartPole", progress)
+        result = experiment.stream_ac_cartpole(num_seeds=seeds or 10, progress=bar)
+        print(experiment.cartpole_table(result))
+        draw, png = experiment.plot_curves, "stream_ac_cartpole.png"
+    if plot:
+        fig, ax = _plt().subplots(figsize=(6, 4))
+        draw(result, ax)
+        _save(fig, out, png)
 
 
 def _save(fig, out: str, name: str) -> None:
@@ -321,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rep.add_argument(
         "--seeds",
         type=_positive(int),
-        help="seeds (default: 30 for sutton1992-exp1 and random-walk-19, 4 otherwise)",
+        help="seeds (default: 30 for sutton1992-exp1 and random-walk-19, 100 runs for "
+        "mountain-car, 10 for stream-ac-cartpole, 4 otherwise)",
     )
     run = sub.add_parser(
         "run", help="run one stream/optimizer pair over many seeds", parents=[common(True)]

@@ -4,6 +4,7 @@ tests of tile coding and of the control agents that use it."""
 
 import math
 
+
 class IHT:
     """tiles3's index hash table: tuples numbered in order of first appearance;
     when full, `hash(tuple) % size`."""

@@ -35,7 +35,9 @@ def test_dynamics_equal_the_book_step_by_step():
                 jax.random.fold_in(key, t), state, jnp.asarray(action), env.default_params
             )
             x, v, done = book_step(x, v, action - 1)
-            np.testing.assert_allclose(np.asarray(info["final_observation"]), [x, v], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(
+                np.asarray(info["final_observation"]), [x, v], rtol=1e-12, atol=1e-15
+            )
             assert bool(terminated) == done and not bool(truncated) and float(reward) == -1
             if done:
                 ended += 1
@@ -50,7 +52,7 @@ def test_dynamics_equal_the_book_step_by_step():
 def test_left_wall_stops_the_car_and_bounds_hold():
     env = MountainCar()
     state = MountainCarState(jnp.asarray(-1.19), jnp.asarray(-0.07), jnp.asarray(0))
-    observation, state, *_ = env.step(jax.random.key(0), state, jnp.asarray(0))
+    _observation, state, *_ = env.step(jax.random.key(0), state, jnp.asarray(0))
     assert state.position == jnp.float32(-1.2) and float(state.velocity) == 0
     states = jax.vmap(lambda k: env.reset(k)[1])(jax.random.split(jax.random.key(1), 1000))
     assert float(states.position.min()) >= -0.6 and float(states.position.max()) < -0.4

@@ -9,8 +9,6 @@ from reference_tiles import IHT, tiles
 from alberta_eqx.streams.tiles import TileCoder, python_tuple_hash_mod
 
 
-
-
 def _scaled(x, scale):
     """The floats tiles3 receives: the inputs times the scale, in float32 as the coder
     computes them (exact when multiplied by a power-of-two number of tilings)."""
@@ -27,7 +25,10 @@ def test_hashed_indices_equal_tiles3(num_tilings, size):
     x = rng.uniform(-20, 20, (200, 3)).astype(np.float32)
     a = rng.integers(-2, 3, (200, 1))
     got = np.asarray(indices(x, a))
-    want = [tiles(size, num_tilings, _scaled(xi, scale), [int(ai[0])]) for xi, ai in zip(x, a)]
+    want = [
+        tiles(size, num_tilings, _scaled(xi, scale), [int(ai[0])])
+        for xi, ai in zip(x, a, strict=True)
+    ]
     np.testing.assert_array_equal(got, np.asarray(want))
 
 
@@ -54,11 +55,13 @@ def test_dense_indices_relabel_the_index_hash_table():
     a = rng.integers(0, 3, (2000, 1))
     got = np.asarray(jax.jit(jax.vmap(coder.indices))(x, a))
     iht = IHT(coder.size)
-    want = np.asarray([tiles(iht, 8, _scaled(xi, scale), [int(ai[0])]) for xi, ai in zip(x, a)])
+    want = np.asarray(
+        [tiles(iht, 8, _scaled(xi, scale), [int(ai[0])]) for xi, ai in zip(x, a, strict=True)]
+    )
     assert iht.overfull == 0
     assert got.min() >= 0 and got.max() < coder.size
     relabel = {}
-    for g, w in zip(got.ravel(), want.ravel()):
+    for g, w in zip(got.ravel(), want.ravel(), strict=True):
         assert relabel.setdefault(g, w) == w
     assert len(set(relabel.values())) == len(relabel)  # one-to-one
     # the book's IHT(4096) never fills on this tiling, so the book's indices are a

@@ -9,8 +9,6 @@ from alberta_eqx.control._loop import (
     run_control,
     start_control,
 )
-from alberta_eqx.control._stream import StreamAC
-from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
 from alberta_eqx.control._policies import (
     AbstractPolicy,
     EpsilonGreedy,
@@ -19,6 +17,8 @@ from alberta_eqx.control._policies import (
     check_probabilities,
     greedy_actions,
 )
+from alberta_eqx.control._stream import StreamAC
+from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
 
 __all__ = [
     "AbstractControlAgent",

@@ -137,4 +137,6 @@ def watkins_q_lambda(
 ) -> SarsaLambda:
     """Watkins's Q(lambda) with tile coding and replacing traces:
     `SarsaLambda(..., watkins=True)` (the same arguments)."""
-    return SarsaLambda(tile_coder, num_actions, step_size, trace_decay, discount, policy, watkins=True)
+    return SarsaLambda(
+        tile_coder, num_actions, step_size, trace_decay, discount, policy, watkins=True
+    )

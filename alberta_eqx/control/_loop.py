@@ -62,8 +62,9 @@ class ControlRun(eqx.Module):
     - `step`: steps taken.
     - `episode_return`, `episode_length`: of the episode under way.
     - `returns`, `lengths`, `end_steps`: the first `max_episodes` completed episodes'
-      undiscounted returns (of `info["raw_reward"]` where the environment gives it), lengths and the step count at their end (NaN / -1 where
-      no episode is recorded yet).
+      undiscounted returns (of `info["raw_reward"]` where the environment gives it),
+      lengths and the step count at their end (NaN / -1 where no episode is recorded
+      yet).
     - `num_episodes`: episodes completed (it may exceed `max_episodes`).
     """
 

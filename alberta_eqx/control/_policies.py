@@ -92,7 +92,8 @@ class FixedPolicy(AbstractPolicy):
 
 
 def check_probabilities(
-    name: str, probabilities: ArrayLike | Sequence[float], atol: float = 1e-6) -> Array:
+    name: str, probabilities: ArrayLike | Sequence[float], atol: float = 1e-6
+) -> Array:
     """A probability vector: 1-D, non-negative, summing to 1 (within `atol`); raises
     naming `name` otherwise. Traced values pass unchecked (check the concrete inputs)."""
     array = jnp.asarray(probabilities, jnp.result_type(float))
@@ -100,11 +101,15 @@ def check_probabilities(
         return array
     concrete = np.asarray(probabilities, np.float64)
     if concrete.ndim != 1 or concrete.shape[0] < 1:
-        raise ValueError(f"{name} must be a vector of action probabilities, got shape {concrete.shape}")
+        raise ValueError(
+            f"{name} must be a vector of action probabilities, got shape {concrete.shape}"
+        )
     if not np.all(np.isfinite(concrete)) or np.any(concrete < 0):
         raise ValueError(f"{name} must be non-negative and finite, got {concrete.tolist()}")
     if abs(concrete.sum() - 1) > atol:
-        raise ValueError(f"{name} must sum to 1, got {concrete.tolist()} (sum {concrete.sum():.6g})")
+        raise ValueError(
+            f"{name} must sum to 1, got {concrete.tolist()} (sum {concrete.sum():.6g})"
+        )
     return array
 
 

@@ -77,7 +77,9 @@ class StreamingWrapper(eqx.Module):
         self.env = env
         self.discount = _checks.in_unit_interval("discount", discount)
         self.epsilon = _checks.positive("epsilon", epsilon)
-        self.time_limit = None if time_limit is None else _checks.positive_int("time_limit", time_limit)
+        self.time_limit = (
+            None if time_limit is None else _checks.positive_int("time_limit", time_limit)
+        )
         self.normalize_observation = bool(normalize_observation)
         self.scale_reward = bool(scale_reward)
 
@@ -98,7 +100,9 @@ class StreamingWrapper(eqx.Module):
     def _with_time(self, o: Array, time: Array) -> Array:
         return o if self.time_limit is None else jnp.append(o, time.astype(o.dtype))
 
-    def reset(self, key: PRNGKeyArray, params: PyTree = None) -> tuple[Array, StreamingWrapperState]:
+    def reset(
+        self, key: PRNGKeyArray, params: PyTree = None
+    ) -> tuple[Array, StreamingWrapperState]:
         params = self.default_params if params is None else params
         observation, env_state = self.env.reset(key, params)
         observation = jnp.ravel(observation).astype(self.discount.dtype)

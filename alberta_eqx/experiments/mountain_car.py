@@ -93,7 +93,9 @@ def mountain_car_sweep(
     keys = jax.random.split(jax.random.key(seed), num_runs)
 
     def start(lam, alpha, key):
-        return start_control(SarsaLambda(coder, 3, alpha, lam), env, key, max_episodes=num_episodes)
+        return start_control(
+            SarsaLambda(coder, 3, alpha, lam), env, key, max_episodes=num_episodes
+        )
 
     grid = eqx.filter_vmap(
         eqx.filter_vmap(eqx.filter_vmap(start, in_axes=(None, None, 0)), in_axes=(None, 0, None)),
@@ -101,7 +103,9 @@ def mountain_car_sweep(
     )
     runs = eqx.filter_jit(grid)(lams, alphas, keys)
     flat_shape = (len(lambdas) * len(step_sizes) * num_runs,)
-    runs = jax.tree.map(lambda a: a.reshape(flat_shape + a.shape[3:]) if eqx.is_array(a) else a, runs)
+    runs = jax.tree.map(
+        lambda a: a.reshape(flat_shape + a.shape[3:]) if eqx.is_array(a) else a, runs
+    )
     segment = eqx.filter_jit(eqx.filter_vmap(lambda r: run_control(r, env, segment_steps)))
     taken = 0
     while taken < max_steps and int(jnp.min(runs.num_episodes)) < num_episodes:
@@ -118,7 +122,39 @@ def mountain_car_sweep(
         lambdas=np.asarray(lambdas, np.float64),
         steps=steps,
         mean=steps.mean(axis=-1),
-        stderr=steps.std(axis=-1, ddof=1) / np.sqrt(num_runs) if num_runs > 1 else np.zeros(steps.shape[:2]),
+        stderr=steps.std(axis=-1, ddof=1) / np.sqrt(num_runs)
+        if num_runs > 1
+        else np.zeros(steps.shape[:2]),
         num_episodes=num_episodes,
         max_steps=max_steps,
     )
+
+
+def sweep_table(result: MountainCarSweep) -> str:
+    """The sweep as text: one row per lambda, one column per `alpha x 8`, mean steps
+    per episode (+- standard error); `>M` where runs did not finish their episodes
+    within `max_steps` (more than `M = max_steps / num_episodes` steps per episode)."""
+    cutoff = result.max_steps / result.num_episodes
+    lines = ["lambda \\ alpha*8 " + "".join(f"{a:>14g}" for a in result.step_sizes)]
+    for lam, means, errors in zip(result.lambdas, result.mean, result.stderr, strict=True):
+        cells = [
+            f"{f'>{cutoff:g}':>14}" if np.isnan(m) else f"{m:>8.1f} +-{e:4.1f}"
+            for m, e in zip(means, errors, strict=True)
+        ]
+        lines.append(f"{lam:<17g}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def plot_sweep(result: MountainCarSweep, ax) -> None:
+    """Figure 12.10's axes: steps per episode against `alpha x 8`, one line per lambda."""
+    for lam, means, errors in zip(result.lambdas, result.mean, result.stderr, strict=True):
+        ax.errorbar(
+            result.step_sizes, means, yerr=errors, marker="o", ms=3, label=f"lambda {lam:g}"
+        )
+    ax.set(
+        xlabel="alpha x number of tilings (8)",
+        ylabel=f"steps per episode, first {result.num_episodes} episodes",
+        ylim=(170, 300),
+    )
+    ax.set_title("Mountain Car, SARSA(lambda), replacing traces")
+    ax.legend(fontsize=7)

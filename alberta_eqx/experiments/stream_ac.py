@@ -42,7 +42,9 @@ class StreamACCartPole(NamedTuple):
     wall_seconds: float
 
 
-def trailing_average(returns: np.ndarray, end_steps: np.ndarray, steps: np.ndarray, window: int = 20) -> np.ndarray:
+def trailing_average(
+    returns: np.ndarray, end_steps: np.ndarray, steps: np.ndarray, window: int = 20
+) -> np.ndarray:
     """For one seed, the average return of the last `window` episodes ended by each of
     `steps` (NaN before the first episode ends)."""
     ended = end_steps >= 0
@@ -51,7 +53,9 @@ def trailing_average(returns: np.ndarray, end_steps: np.ndarray, steps: np.ndarr
     csum = np.concatenate([[0.0], np.cumsum(returns)])
     first = np.maximum(count - window, 0)
     with np.errstate(invalid="ignore"):
-        return np.where(count > 0, (csum[count] - csum[first]) / np.maximum(count - first, 1), np.nan)
+        return np.where(
+            count > 0, (csum[count] - csum[first]) / np.maximum(count - first, 1), np.nan
+        )
 
 
 def stream_ac_cartpole(
@@ -93,7 +97,9 @@ def stream_ac_cartpole(
         agent = StreamAC(observation_size, base.num_actions, key=agent_key, **hyperparameters)
         return start_control(agent, env, run_key, max_episodes=max_episodes)
 
-    runs = eqx.filter_jit(eqx.filter_vmap(start))(jax.random.split(jax.random.key(seed), num_seeds))
+    runs = eqx.filter_jit(eqx.filter_vmap(start))(
+        jax.random.split(jax.random.key(seed), num_seeds)
+    )
     segment = eqx.filter_jit(eqx.filter_vmap(lambda r: run_control(r, env, segment_steps)))
     for _ in range(num_steps // segment_steps):
         runs = segment(runs)
@@ -102,7 +108,9 @@ def stream_ac_cartpole(
             progress(segment_steps)
     returns, end_steps = np.asarray(runs.returns), np.asarray(runs.end_steps)
     curve_steps = np.arange(segment_steps, num_steps + 1, segment_steps)
-    curve = np.stack([trailing_average(r, e, curve_steps) for r, e in zip(returns, end_steps)])
+    curve = np.stack(
+        [trailing_average(r, e, curve_steps) for r, e in zip(returns, end_steps, strict=True)]
+    )
     return StreamACCartPole(
         returns=returns,
         end_steps=end_steps,
@@ -113,3 +121,39 @@ def stream_ac_cartpole(
         num_steps=num_steps,
         wall_seconds=time.perf_counter() - start_time,
     )
+
+
+def first_reaching(result: StreamACCartPole, level: float = 400.0) -> np.ndarray:
+    """`(seeds,)` the first step (at the curve's resolution) at which each seed's
+    last-20-episode average reached `level`; -1 if it never did."""
+    reached = result.curve >= level
+    return np.where(reached.any(axis=1), result.curve_steps[np.argmax(reached, axis=1)], -1)
+
+
+def cartpole_table(result: StreamACCartPole) -> str:
+    """Per seed: episodes, the step the last-20 average first reached 400, its final
+    value; then the count of seeds that reached 400 and the wall time."""
+    first = first_reaching(result)
+    lines = [
+        f"{'seed':>4} {'episodes':>9} {'first >= 400 at step':>21} {'final last-20 average':>22}"
+    ]
+    for i, (n, f, a) in enumerate(
+        zip(result.num_episodes, first, result.final_average, strict=True)
+    ):
+        lines.append(f"{i:>4} {n:>9} {('never' if f < 0 else f'{f:,}'):>21} {a:>22.1f}")
+    lines.append(
+        f"reached 400 within {result.num_steps:,} steps: {(first >= 0).sum()} of {len(first)} "
+        f"seeds; final average >= 400: {(result.final_average >= 400).sum()} of {len(first)}; "
+        f"wall time {result.wall_seconds:.0f} s (compilation included)"
+    )
+    return "\n".join(lines)
+
+
+def plot_curves(result: StreamACCartPole, ax) -> None:
+    """The learning curves: the last-20-episode average return against steps."""
+    ax.plot(result.curve_steps, result.curve.T, lw=0.8, alpha=0.6)
+    ax.plot(result.curve_steps, np.nanmean(result.curve, axis=0), c="k", lw=2, label="mean")
+    ax.axhline(400, ls="--", c="gray", label="400")
+    ax.set(xlabel="steps", ylabel="average return, last 20 episodes", ylim=(0, 520))
+    ax.set_title("Stream AC(lambda), CartPole-v1 (gymnax)")
+    ax.legend()

@@ -60,9 +60,7 @@ class MountainCar(eqx.Module):
         self, key: PRNGKeyArray, params: MountainCarParams | None = None
     ) -> tuple[Float[Array, " 2"], MountainCarState]:
         params = self.default_params if params is None else params
-        position = jax.random.uniform(
-            key, (), minval=params.start_low, maxval=params.start_high
-        )
+        position = jax.random.uniform(key, (), minval=params.start_low, maxval=params.start_high)
         state = MountainCarState(position, jnp.zeros_like(position), jnp.zeros((), jnp.int32))
         return self.observation(state), state
 
@@ -75,12 +73,19 @@ class MountainCar(eqx.Module):
         state: MountainCarState,
         action: Int[Array, ""],
         params: MountainCarParams | None = None,
-    ) -> tuple[Float[Array, " 2"], MountainCarState, Float[Array, ""], Bool[Array, ""], Bool[Array, ""], dict[str, Any]]:
+    ) -> tuple[
+        Float[Array, " 2"],
+        MountainCarState,
+        Float[Array, ""],
+        Bool[Array, ""],
+        Bool[Array, ""],
+        dict[str, Any],
+    ]:
         params = self.default_params if params is None else params
         throttle = jnp.asarray(action) - 1  # A_t in {-1, 0, +1}
         # Example 10.1: the velocity first, from the current position
-        velocity = state.velocity + params.force * throttle - params.gravity * jnp.cos(
-            3 * state.position
+        velocity = (
+            state.velocity + params.force * throttle - params.gravity * jnp.cos(3 * state.position)
         )
         velocity = jnp.clip(velocity, -params.max_speed, params.max_speed)
         position = jnp.clip(state.position + velocity, params.min_position, params.max_position)
@@ -90,9 +95,7 @@ class MountainCar(eqx.Module):
         terminated = position == params.max_position
         reward = jnp.asarray(-1.0, position.dtype)
         reset_observation, reset_state = self.reset(key, params)
-        following = jax.tree.map(
-            lambda r, s: jnp.where(terminated, r, s), reset_state, reached
-        )
+        following = jax.tree.map(lambda r, s: jnp.where(terminated, r, s), reset_state, reached)
         final_observation = self.observation(reached)
         observation = jnp.where(terminated, reset_observation, final_observation)
         info = {

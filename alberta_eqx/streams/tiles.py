@@ -169,7 +169,9 @@ class TileCoder(eqx.Module):
             if size >= 2**31:
                 raise ValueError(f"size must be < 2**31, got {size}")
             if low is not None or high is not None:
-                raise ValueError("low and high bound the dense numbering: give them with size=None")
+                raise ValueError(
+                    "low and high bound the dense numbering: give them with size=None"
+                )
             self.size, self._low, self._widths, self._bounds = size, (), (), None
             return
         if low is None or high is None:
@@ -199,7 +201,9 @@ class TileCoder(eqx.Module):
         """How many real inputs the coder tiles."""
         return self.scale.shape[0]
 
-    def coordinates(self, x: Float[ArrayLike, " d"], ints: ArrayLike | Sequence[int] = ()) -> Int[Array, "T k"]:
+    def coordinates(
+        self, x: Float[ArrayLike, " d"], ints: ArrayLike | Sequence[int] = ()
+    ) -> Int[Array, "T k"]:
         """`tiles3`'s coordinates, one row per tiling: `(t, c_1, ..., c_d, ints...)`."""
         x = self._inputs(x)
         T = self.num_tilings
@@ -214,7 +218,9 @@ class TileCoder(eqx.Module):
             columns.append(jnp.broadcast_to(ints, (T, ints.shape[0])))
         return jnp.concatenate(columns, axis=1)
 
-    def indices(self, x: Float[ArrayLike, " d"], ints: ArrayLike | Sequence[int] = ()) -> Int[Array, " T"]:
+    def indices(
+        self, x: Float[ArrayLike, " d"], ints: ArrayLike | Sequence[int] = ()
+    ) -> Int[Array, " T"]:
         """The active tile of every tiling, an index in `[0, size)`.
 
         **Arguments:**
@@ -234,7 +240,9 @@ class TileCoder(eqx.Module):
             index = index * width + jnp.clip(coordinates[:, 1 + d + j], 0, width - 1)
         return index
 
-    def features(self, x: Float[ArrayLike, " d"], ints: ArrayLike | Sequence[int] = ()) -> Float[Array, " size"]:
+    def features(
+        self, x: Float[ArrayLike, " d"], ints: ArrayLike | Sequence[int] = ()
+    ) -> Float[Array, " size"]:
         """The binary feature vector: 1 at each active tile (collisions count once)."""
         indices = self.indices(x, ints)
         return jnp.zeros(self.size, self.scale.dtype).at[indices].set(1)
@@ -245,5 +253,7 @@ class TileCoder(eqx.Module):
             raise ValueError(f"x must have shape ({self.num_inputs},), got {x.shape}")
         x = x.astype(self.scale.dtype)
         if self._bounds is not None:
-            x = jnp.clip(x, jnp.asarray(self._bounds[0], x.dtype), jnp.asarray(self._bounds[1], x.dtype))
+            x = jnp.clip(
+                x, jnp.asarray(self._bounds[0], x.dtype), jnp.asarray(self._bounds[1], x.dtype)
+            )
         return x
