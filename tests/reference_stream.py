@@ -114,3 +114,14 @@ class Wrappers:
         o = np.append(self._normalize(o), self.time)
         self.time += 1.0 / self.limit
         return o, float(np.ravel(r)[0])
+
+
+def stream_q_update(net, opt, s, a, r, s_next, done, gamma, a_next=None, is_nongreedy=False):
+    """`StreamQ.update_params` (`a_next` None) or `StreamSARSA.update_params` of the
+    authors' `stream_q.py` / `stream_sarsa.py`, in place."""
+    q_next = mlp(net, s_next)
+    bootstrap = q_next.max() if a_next is None else q_next[a_next]
+    delta = r + gamma * bootstrap * (0 if done else 1) - mlp(net, s)[a]
+    grads = numerical_gradient(lambda p: -mlp(p, s)[a], net)
+    opt.step(net, grads, delta, done or is_nongreedy)
+    return delta

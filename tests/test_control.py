@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference_stream import ObGD, Wrappers, stream_ac_update
+from reference_stream import ObGD, Wrappers, mlp, stream_ac_update, stream_q_update
 from reference_tiles import tiles
 
 from alberta_eqx.control import (
@@ -18,6 +18,7 @@ from alberta_eqx.control import (
     Softmax,
     StreamAC,
     StreamingWrapper,
+    StreamQ,
     control_step,
     run_control,
     start_control,
@@ -287,3 +288,52 @@ def test_stream_ac_learns_cartpole_reduced():
 
     result = stream_ac_cartpole(num_seeds=4, num_steps=40_000, segment_steps=2_000)
     assert (first_reaching(result) >= 0).sum() >= 3
+
+
+@pytest.mark.parametrize("sarsa", [False, True])
+def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
+    with jax.enable_x64(True):
+        _, wrapped, _ = _cartpole_trajectory(50, seed=3)
+        agent = StreamQ(
+            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), sarsa=sarsa, exploration_steps=40
+        )
+        agent = jax.tree.map(
+            lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
+        )
+
+        def leaves(net):
+            return [
+                np.array(a, np.float64)
+                for a in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array))
+            ]
+
+        net = leaves(agent.q_net)
+        opt = ObGD(net, 1.0, 0.99, 0.8, 2.0)
+        update = eqx.filter_jit(lambda agent, key, t: agent.update(key, *t))
+        cuts = 0
+        for t, (s, a, r, done, s_next, _) in enumerate(wrapped):
+            nongreedy = a != int(np.argmax(mlp(net, s)))
+            agent, a_next = update(
+                agent,
+                jax.random.key(t),
+                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
+            )
+            stream_q_update(
+                net,
+                opt,
+                s,
+                a,
+                r,
+                s_next,
+                done,
+                0.99,
+                a_next=int(a_next) if sarsa else None,
+                is_nongreedy=not sarsa and nongreedy,
+            )
+            cuts += done or (not sarsa and nongreedy)
+            for got, want in zip(leaves(agent.q_net), net, strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        assert cuts >= 2
+        # the schedule: epsilon from 1 to 0.01 over the first 40 actions
+        np.testing.assert_allclose(agent.epsilon(jnp.asarray(20)), 1 - 0.99 * 20 / 40)
+        np.testing.assert_allclose(agent.epsilon(jnp.asarray(60)), 0.01)

@@ -17,7 +17,7 @@ from alberta_eqx.control._policies import (
     check_probabilities,
     greedy_actions,
 )
-from alberta_eqx.control._stream import StreamAC
+from alberta_eqx.control._stream import StreamAC, StreamQ
 from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "SarsaLambda",
     "Softmax",
     "StreamAC",
+    "StreamQ",
     "StreamingWrapper",
     "StreamingWrapperState",
     "check_probabilities",

@@ -141,3 +141,127 @@ class StreamAC(AbstractControlAgent):
             ),
         )
         return new, new.act(key, next_observation)
+
+
+class StreamQ(AbstractControlAgent):
+    """Stream Q(lambda) and, with `sarsa=True`, Stream SARSA(lambda) (Elsayed et al.
+    2024; the authors' `stream_q.py` and `stream_sarsa.py`): one MLP `q(s, .)`
+    (parameterless LayerNorm, LeakyReLU, sparse initialisation) updated by ObGD on
+    `grad q(S, A)` with
+
+        delta = R + gamma (1 - done) max_a q(S', a) - q(S, A)     (Q)
+        delta = R + gamma (1 - done) q(S', A') - q(S, A)          (SARSA)
+
+    epsilon-greedy actions (`argmax` for the greedy one) with epsilon falling linearly
+    from `epsilon_start` to `epsilon_end` over the first `exploration_steps` actions;
+    the trace is set to 0 after an episode's last update and, for Q, after the update
+    of an exploratory action (`A` not the argmax, the authors' `is_nongreedy`). SARSA
+    draws `A'` before its update, Q draws the next action after it, as their loops do.
+
+    **Arguments:**
+
+    - `observation_size`, `num_actions`, `key`, `hidden_sizes`, `step_size`,
+      `discount`, `trace_decay`, `kappa`, `sparsity`: as `StreamAC`'s (`kappa` 2).
+    - `exploration_steps`: the schedule's length (the authors: 5% of the run).
+    - `epsilon_start`, `epsilon_end`: 1.0 and 0.01.
+    - `sarsa`: Stream SARSA(lambda) instead of Stream Q(lambda).
+    """
+
+    q_net: MLP
+    trace: TraceState
+    steps: Int[Array, ""]
+    step_size: Float[Array, ""]
+    discount: Float[Array, ""]
+    trace_decay: Float[Array, ""]
+    kappa: Float[Array, ""]
+    epsilon_start: Float[Array, ""]
+    epsilon_end: Float[Array, ""]
+    exploration_steps: Float[Array, ""]
+    num_actions: int = eqx.field(static=True)
+    sarsa: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        observation_size: int,
+        num_actions: int,
+        *,
+        key: PRNGKeyArray,
+        exploration_steps: ArrayLike = 25_000,
+        hidden_sizes: tuple[int, ...] = (32, 32),
+        step_size: ArrayLike = 1.0,
+        discount: ArrayLike = 0.99,
+        trace_decay: ArrayLike = 0.8,
+        kappa: ArrayLike = 2.0,
+        epsilon_start: ArrayLike = 1.0,
+        epsilon_end: ArrayLike = 0.01,
+        sparsity: float = 0.9,
+        sarsa: bool = False,
+    ):
+        self.num_actions = _checks.positive_int("num_actions", num_actions)
+        self.q_net = MLP(observation_size, num_actions, hidden_sizes, key=key, sparsity=sparsity)
+        self.trace = _rules.trace_init(_params(self.q_net))
+        self.steps = jnp.zeros((), jnp.int32)
+        self.step_size = _checks.positive("step_size", step_size)
+        self.discount = _checks.in_unit_interval("discount", discount)
+        self.trace_decay = _checks.non_negative("trace_decay", trace_decay)
+        _checks.ordered("trace_decay", self.trace_decay, "1", jnp.ones(()))
+        self.kappa = _checks.positive("kappa", kappa)
+        self.epsilon_start = _checks.non_negative("epsilon_start", epsilon_start)
+        self.epsilon_end = _checks.non_negative("epsilon_end", epsilon_end)
+        _checks.ordered("epsilon_end", self.epsilon_end, "epsilon_start", self.epsilon_start)
+        _checks.ordered("epsilon_start", self.epsilon_start, "1", jnp.ones(()))
+        self.exploration_steps = _checks.positive("exploration_steps", exploration_steps)
+        self.sarsa = bool(sarsa)
+
+    def epsilon(self, t: Int[Array, ""]) -> Float[Array, ""]:
+        """The authors' `linear_schedule` at action number `t` (from 1)."""
+        slope = (self.epsilon_end - self.epsilon_start) / self.exploration_steps
+        return jnp.maximum(slope * t + self.epsilon_start, self.epsilon_end)
+
+    def _sample(self, key: PRNGKeyArray, observation: Array, t: Int[Array, ""]) -> Int[Array, ""]:
+        explore_key, action_key = jax.random.split(key)
+        random_action = jax.random.randint(action_key, (), 0, self.num_actions)
+        greedy = jnp.argmax(self.q_net(observation))
+        return jnp.where(jax.random.uniform(explore_key) < self.epsilon(t), random_action, greedy)
+
+    def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
+        return self._sample(key, observation, self.steps + 1)
+
+    def update(
+        self,
+        key: PRNGKeyArray,
+        observation: Array,
+        action: Int[Array, ""],
+        reward: Float[Array, ""],
+        terminated: Bool[Array, ""],
+        next_observation: Array,
+        episode_end: Bool[Array, ""],
+    ) -> tuple["StreamQ", Int[Array, ""]]:
+        params, static = eqx.partition(self.q_net, eqx.is_inexact_array)
+
+        def q_sa(params):
+            q = eqx.combine(params, static)(observation)
+            return q[action], q
+
+        (q, q_all), grad = jax.value_and_grad(q_sa, has_aux=True)(params)
+        q_next = self.q_net(next_observation)
+        if self.sarsa:
+            # their loop draws A' before the update (action number t + 1)
+            next_action = self._sample(key, next_observation, self.steps + 2)
+            bootstrap = q_next[next_action]
+            cut = episode_end
+        else:
+            bootstrap = jnp.max(q_next)
+            cut = episode_end | (action != jnp.argmax(q_all))  # is_nongreedy
+        delta = reward + self.discount * jnp.where(episode_end, 0, bootstrap) - q
+        decay = self.discount * self.trace_decay
+        updates, trace, _ = _rules.obgd(self.trace, delta, grad, decay, self.step_size, self.kappa)
+        trace = jax.tree.map(lambda z: jnp.where(cut, 0, z), trace)
+        new = eqx.tree_at(
+            lambda s: (s.q_net, s.trace, s.steps),
+            self,
+            (eqx.apply_updates(self.q_net, updates), trace, self.steps + 1),
+        )
+        if not self.sarsa:
+            next_action = new._sample(key, next_observation, new.steps + 1)
+        return new, next_action
