@@ -154,7 +154,7 @@ def plot_sweep(result: MountainCarSweep, ax) -> None:
     ax.set(
         xlabel="alpha x number of tilings (8)",
         ylabel=f"steps per episode, first {result.num_episodes} episodes",
-        ylim=(170, 300),
+        ylim=(150, 300),
     )
     ax.set_title("Mountain Car, SARSA(lambda), replacing traces")
     ax.legend(fontsize=7)
