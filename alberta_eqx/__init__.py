@@ -20,7 +20,7 @@ from alberta_eqx.learners import (
     UpdateResult,
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
-from alberta_eqx.nonlinear import MLPLearner
+from alberta_eqx.nonlinear import MLPLearner, TDMLPLearner
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
     EMANormalizer,
@@ -28,7 +28,15 @@ from alberta_eqx.normalizers import (
     WelfordNormalizer,
 )
 from alberta_eqx.online import OnlineLearner
-from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
+from alberta_eqx.optimizers import (
+    IDBD,
+    LMS,
+    AbstractOptimizer,
+    AdaptiveObGD,
+    Autostep,
+    ObGD,
+    ObGDBounding,
+)
 from alberta_eqx.runners import (
     Divergence,
     NormalizerHistory,
@@ -85,6 +93,7 @@ __all__ = [
     "AbstractStream",
     "AbstractTDOptimizer",
     "AbstractTDStream",
+    "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
     "Checkpoint",
@@ -99,6 +108,8 @@ __all__ = [
     "NonlinearTeacherStream",
     "NormalizerHistory",
     "NormalizerTrackingConfig",
+    "ObGD",
+    "ObGDBounding",
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
@@ -115,6 +126,7 @@ __all__ = [
     "StreamAC",
     "SuttonExperiment1Stream",
     "TDLinearLearner",
+    "TDMLPLearner",
     "TDTimeStep",
     "TileCoder",
     "TimeStep",

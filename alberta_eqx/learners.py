@@ -219,7 +219,9 @@ class LinearLearner(AbstractLinearLearner):
         z = (x,) if self.bias is None else (x, jnp.ones_like(delta))
         g = tuple(-delta * zi for zi in z)
         c = tuple(zi * zi for zi in z)
-        updates, optimizer = self.optimizer.step(g, c)
+        updates, optimizer = self.optimizer.step_with_error(
+            g, c, error=delta, prediction_gradient=z
+        )
         params = tuple(p + u for p, u in zip(self._params, updates, strict=True))
         new = eqx.tree_at(
             lambda s: (s.weights, s.bias, s.optimizer, s.normalizer),

@@ -22,6 +22,11 @@ normalises the step-sizes too much after large errors and not at all after small
 and Autostep loses its invariance to the scale of the target. Pass the curvature
 whenever the model can give it.
 
+**`meta_gradient`** (optional, `idbd` and `autostep`): the gradient the step-sizes
+descend when it is not the one that moves the weights. `alberta_eqx.TDMLPLearner`
+passes TD-IDBD's semi-gradient `-delta dv/dtheta` while the weights move along
+`g = -delta e` (the eligibility trace), which makes these TD-IDBD and AutoTDIDBD.
+
 **Composition.** `optax.chain` hands every extra keyword argument to each of its
 members (`optax.with_extra_args_support` lets plain transformations ignore them);
 `optax.inject_hyperparams(alberta_eqx.optax.idbd)(meta_step_size=...)` forwards them
@@ -99,6 +104,20 @@ def _curvature(grads: Params, curvature: Params | None) -> Params:
     return curvature
 
 
+def _meta_gradient(grads: Params, meta_gradient: Params | None) -> Params | None:
+    """The gradient the step-sizes descend when it is not `grads` (TD-IDBD's
+    `-delta grad_w v` while the weights move along `-delta e`), checked; None for
+    `grads` itself."""
+    if meta_gradient is not None and jax.tree.structure(meta_gradient) != jax.tree.structure(
+        grads
+    ):
+        raise ValueError(
+            "meta_gradient must be a pytree shaped like the gradients, got structure "
+            f"{jax.tree.structure(meta_gradient)} for gradients {jax.tree.structure(grads)}"
+        )
+    return meta_gradient
+
+
 def _like(grads: Params, *hyperparameters: Array) -> tuple[Array, ...]:
     """The hyperparameters in the gradients' (lowest) floating-point dtype, so that no
     leaf of the state is promoted: its dtype stays the same from step to step, as
@@ -166,11 +185,18 @@ def idbd(
         params: Params | None = None,
         *,
         curvature: Params | None = None,
+        meta_gradient: Params | None = None,
         **extra_args,
     ) -> tuple[Params, IDBDState]:
         del params, extra_args
         (theta,) = _like(updates, meta_step_size)
-        return _rules.idbd(state, updates, _curvature(updates, curvature), theta)
+        return _rules.idbd(
+            state,
+            updates,
+            _curvature(updates, curvature),
+            theta,
+            meta_gradient=_meta_gradient(updates, meta_gradient),
+        )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -212,11 +238,19 @@ def autostep(
         params: Params | None = None,
         *,
         curvature: Params | None = None,
+        meta_gradient: Params | None = None,
         **extra_args,
     ) -> tuple[Params, AutostepState]:
         del params, extra_args
         mu, tau_ = _like(updates, meta_step_size, tau)
-        return _rules.autostep(state, updates, _curvature(updates, curvature), mu, tau_)
+        return _rules.autostep(
+            state,
+            updates,
+            _curvature(updates, curvature),
+            mu,
+            tau_,
+            meta_gradient=_meta_gradient(updates, meta_gradient),
+        )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from alberta_eqx import _checks, _rules
-from alberta_eqx._rules import AutostepState, IDBDState, Params
+from alberta_eqx._rules import AdaptiveObGDState, AutostepState, IDBDState, Params, TraceState
 
 
 class AbstractOptimizer(eqx.Module):
@@ -33,6 +33,26 @@ class AbstractOptimizer(eqx.Module):
     @abc.abstractmethod
     def step(self, g: Params, c: Params) -> tuple[Params, "AbstractOptimizer"]:
         """One update: `(updates, new_optimizer)`."""
+
+    def step_with_error(
+        self,
+        g: Params,
+        c: Params,
+        *,
+        error: Float[Array, ""],
+        prediction_gradient: Params,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "AbstractOptimizer"]:
+        """One update given also the error `delta`, the prediction's gradient
+        `z = dy/dtheta` (so `g = -delta z`, `c = z**2`) and the trace decay
+        `gamma lambda` (0 for supervised learning). The learners call this.
+
+        Rules that need only `g` and `c` (LMS, IDBD, Autostep, and subclasses that
+        implement `step` only) inherit this default, which calls `step(g, c)`; rules
+        whose trace needs `z` and `delta` apart (`ObGD`, `AdaptiveObGD`) override it.
+        """
+        del error, prediction_gradient, trace_decay
+        return self.step(g, c)
 
     @abc.abstractmethod
     def step_sizes(self, params: Params) -> Params:
@@ -146,6 +166,196 @@ class Autostep(AbstractOptimizer):
     @property
     def normalizers(self) -> Params:
         return _initialised(self.state).normalizer
+
+
+class _AbstractErrorOptimizer(AbstractOptimizer):
+    """A rule that needs the error and the prediction gradient apart (`step_with_error`)."""
+
+    def step(self, g: Params, c: Params) -> tuple[Params, "AbstractOptimizer"]:
+        raise ValueError(
+            f"{type(self).__name__} needs the error and the prediction gradient, not only "
+            "g and c: call step_with_error(g, c, error=..., prediction_gradient=...), as "
+            "the learners do"
+        )
+
+
+class ObGD(_AbstractErrorOptimizer):
+    """ObGD, observation-bounded gradient descent (Elsayed, Vasan and Mahmood 2024,
+    Algorithm 3): `z <- gamma lambda z + dy/dtheta`, and
+    `w <- w + alpha_eff delta z` with `alpha_eff = alpha / max(alpha kappa
+    max(|delta|, 1) ||z||_1, 1)` (one L1 norm over all the parameters, the bias
+    included). In a `LinearLearner` (supervised, no trace) this is LMS whose step
+    shrinks whenever one update would overshoot the target.
+
+    **Arguments:**
+
+    - `step_size`: `alpha > 0` (the paper's default 1.0).
+    - `kappa`: `kappa > 0`, the bound's strength (default 2.0).
+    """
+
+    step_size: Float[Array, ""]
+    kappa: Float[Array, ""]
+    effective_step_size: Float[Array, ""]
+    state: TraceState | None
+
+    def __init__(self, step_size: ArrayLike = 1.0, kappa: ArrayLike = 2.0):
+        self.step_size = _checks.positive("step_size", step_size)
+        self.kappa = _checks.positive("kappa", kappa)
+        self.effective_step_size = self.step_size
+        self.state = None
+
+    def init(self, params: Params) -> "ObGD":
+        self = _checks.cast_floating(self, _dtype(params))
+        state = _rules.trace_init(params)
+        return eqx.tree_at(lambda o: o.state, self, state, is_leaf=lambda x: x is None)
+
+    def step_with_error(
+        self,
+        g: Params,
+        c: Params,
+        *,
+        error: Float[Array, ""],
+        prediction_gradient: Params,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "ObGD"]:
+        updates, state, scale = _rules.obgd(
+            _initialised(self.state),
+            error,
+            prediction_gradient,
+            trace_decay,
+            self.step_size,
+            self.kappa,
+        )
+        new = eqx.tree_at(
+            lambda o: (o.state, o.effective_step_size), self, (state, scale * self.step_size)
+        )
+        return updates, new
+
+    def step_sizes(self, params: Params) -> Params:
+        """`alpha_eff` of the latest update, for every parameter."""
+        return jax.tree.map(lambda p: jnp.full_like(p, self.effective_step_size), params)
+
+
+class AdaptiveObGD(_AbstractErrorOptimizer):
+    """AdaptiveObGD (Elsayed, Vasan and Mahmood 2024, Appendix B): ObGD on the trace
+    divided by `sqrt(v_hat + eps)`, with `v` the bias-corrected running second moment
+    of `delta z` (`alberta_eqx._rules.adaptive_obgd`).
+
+    **Arguments:**
+
+    - `step_size`: `alpha > 0` (default 1.0).
+    - `kappa`: `kappa > 0` (default 2.0).
+    - `beta2`: the second moment's decay, in `[0, 1)` (default 0.999).
+    - `eps`: `eps > 0` (default `1e-8`).
+    """
+
+    step_size: Float[Array, ""]
+    kappa: Float[Array, ""]
+    beta2: Float[Array, ""]
+    eps: Float[Array, ""]
+    effective_step_size: Float[Array, ""]
+    state: AdaptiveObGDState | None
+
+    def __init__(
+        self,
+        step_size: ArrayLike = 1.0,
+        kappa: ArrayLike = 2.0,
+        beta2: ArrayLike = 0.999,
+        eps: ArrayLike = 1e-8,
+    ):
+        self.step_size = _checks.positive("step_size", step_size)
+        self.kappa = _checks.positive("kappa", kappa)
+        self.beta2 = _checks.unit_interval_open("beta2", beta2)
+        self.eps = _checks.positive("eps", eps)
+        self.effective_step_size = self.step_size
+        self.state = None
+
+    def init(self, params: Params) -> "AdaptiveObGD":
+        self = _checks.cast_floating(self, _dtype(params))
+        state = _rules.adaptive_obgd_init(params)
+        return eqx.tree_at(lambda o: o.state, self, state, is_leaf=lambda x: x is None)
+
+    def step_with_error(
+        self,
+        g: Params,
+        c: Params,
+        *,
+        error: Float[Array, ""],
+        prediction_gradient: Params,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "AdaptiveObGD"]:
+        updates, state, scale = _rules.adaptive_obgd(
+            _initialised(self.state),
+            error,
+            prediction_gradient,
+            trace_decay,
+            self.step_size,
+            self.kappa,
+            self.beta2,
+            self.eps,
+        )
+        new = eqx.tree_at(
+            lambda o: (o.state, o.effective_step_size), self, (state, scale * self.step_size)
+        )
+        return updates, new
+
+    def step_sizes(self, params: Params) -> Params:
+        """The bounded `alpha_eff` of the latest update, for every parameter (before
+        the division by `sqrt(v_hat + eps)`)."""
+        return jax.tree.map(lambda p: jnp.full_like(p, self.effective_step_size), params)
+
+
+class ObGDBounding(_AbstractErrorOptimizer):
+    """The ObGD bound around any other rule (0.17's `ObGDBounding`): the inner rule's
+    update `u` times `1 / max(kappa max(|delta|, 1) ||u / delta||_1, 1)`
+    (`alberta_eqx._rules.obgd_bound`, one L1 norm over all the parameters).
+    `ObGDBounding(LMS(alpha), kappa)` is ObGD without a trace.
+
+    **Arguments:**
+
+    - `optimizer`: the inner rule (`LMS`, `IDBD`, `Autostep`, ...).
+    - `kappa`: `kappa > 0` (default 2.0).
+    """
+
+    optimizer: AbstractOptimizer
+    kappa: Float[Array, ""]
+    scale: Float[Array, ""]
+
+    def __init__(self, optimizer: AbstractOptimizer, kappa: ArrayLike = 2.0):
+        if not isinstance(optimizer, AbstractOptimizer):
+            raise TypeError(
+                f"optimizer must be an alberta_eqx optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.kappa = _checks.positive("kappa", kappa)
+        self.scale = jnp.ones_like(self.kappa)
+
+    def init(self, params: Params) -> "ObGDBounding":
+        self = _checks.cast_floating(self, _dtype(params))
+        return eqx.tree_at(lambda o: o.optimizer, self, self.optimizer.init(params))
+
+    def step_with_error(
+        self,
+        g: Params,
+        c: Params,
+        *,
+        error: Float[Array, ""],
+        prediction_gradient: Params,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "ObGDBounding"]:
+        updates, inner = self.optimizer.step_with_error(
+            g, c, error=error, prediction_gradient=prediction_gradient, trace_decay=trace_decay
+        )
+        updates, scale = _rules.obgd_bound(updates, error, self.kappa)
+        return updates, eqx.tree_at(lambda o: (o.optimizer, o.scale), self, (inner, scale))
+
+    def step_sizes(self, params: Params) -> Params:
+        """The inner rule's step-sizes times the latest bound's scale."""
+        return jax.tree.map(lambda a: self.scale * a, self.optimizer.step_sizes(params))
+
+    @property
+    def normalizers(self) -> Params | None:
+        return self.optimizer.normalizers
 
 
 def _initialised(state: PyTree | None) -> PyTree:

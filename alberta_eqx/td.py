@@ -15,7 +15,10 @@ feature is 1):
 `gamma_prev` is the discount of the *previous* transition, the one that led into
 `S_t`: the trace is cut when an episode ends, but the transition into the terminal
 state still credits the whole episode (the papers write one discount for a
-continuing task; with a discount per transition this is the general form).
+continuing task; with a discount per transition this is the general form). After a
+*truncated* transition (`TDTimeStep.truncated`, a time limit) `gamma_prev` is 0 too:
+that transition bootstraps with its own discount, and the next episode starts with a
+fresh trace.
 
 The step-size rules then update, for every weight i:
 
@@ -373,7 +376,13 @@ class TDLinearLearner(AbstractLinearLearner):
         new = eqx.tree_at(
             lambda s: (s.weights, s.bias, s.traces, s.previous_discount, s.optimizer),
             self,
-            (params[0], params[1] if len(params) > 1 else None, traces, gamma, optimizer),
+            (
+                params[0],
+                params[1] if len(params) > 1 else None,
+                traces,
+                next_trace_discount(gamma, timestep.truncated),
+                optimizer,
+            ),
             is_leaf=lambda n: n is None,
         )
         metrics = StepMetrics(
@@ -392,6 +401,14 @@ class TDLinearLearner(AbstractLinearLearner):
         return self.learn(
             TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
         )
+
+
+def next_trace_discount(
+    discount: Float[Array, ""], truncated: ArrayLike | None
+) -> Float[Array, ""]:
+    """The `gamma_prev` the next transition's trace decays by: this transition's
+    discount, or 0 where a time limit truncated the episode after it."""
+    return discount if truncated is None else jnp.where(truncated, 0, discount)
 
 
 def _unit_closed(name: str, value: ArrayLike, dtype) -> Float[Array, ""]:

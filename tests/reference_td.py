@@ -108,3 +108,29 @@ def random_walk_values(num_states):
             else:
                 p[s, nxt] += 0.5
     return np.linalg.solve(np.eye(num_states) - p, expected_reward)
+
+
+def td_lambda_cut(phis, rewards, gammas, phis_next, truncated, alpha, lam, replacing=False):
+    """TD(lambda) with time limits: a truncated transition bootstraps with its own
+    discount, and the next transition starts a new episode, so its trace starts
+    afresh (`gamma_prev = 0`). With `replacing`, the replacing trace for binary
+    features (Sutton and Barto 2018, sec. 12.3): `e_i = 1` where `phi_i = 1`, else
+    `gamma_prev lambda e_i`. Returns the weights after every step."""
+    n = phis.shape[1]
+    w, e = np.zeros(n), np.zeros(n)
+    gamma_prev = 0.0
+    out = []
+    for phi, r, gamma, phi_next, cut in zip(
+        phis, rewards, gammas, phis_next, truncated, strict=True
+    ):
+        for i in range(n):
+            if replacing and phi[i] == 1:
+                e[i] = 1.0
+            else:
+                e[i] = gamma_prev * lam * e[i] + phi[i]
+        delta = _delta(w, phi, r, gamma, phi_next)
+        for i in range(n):
+            w[i] += alpha * delta * e[i]
+        gamma_prev = 0.0 if cut else gamma
+        out.append(w.copy())
+    return out

@@ -291,7 +291,9 @@ def test_mlp_learner_round_trip(tmp_path):
     for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(learner), strict=True):
         assert not isinstance(a, jax.Array) or np.array_equal(a, b)
     assert loaded.predict(jnp.ones(3)) == learner.predict(jnp.ones(3))
-    with pytest.raises(CheckpointError, match=r"learner\.model static width_size: 4 vs 5"):
+    with pytest.raises(
+        CheckpointError, match=r"learner\.model static hidden_sizes: \(4, 4\) vs \(5, 5\)"
+    ):
         load_checkpoint(tmp_path / "mlp.ckpt", build(5, 1))
     flat = MLPLearner(3, (4, 4), ae_optax.autostep(), key=jax.random.key(1), flatten=True)
     with pytest.raises(CheckpointError, match="learner static flatten: False vs True"):

@@ -195,3 +195,93 @@ def test_bad_arguments():
         aeo.obgd_bound().update(params, optax.EmptyState())
     with pytest.raises(ValueError, match="agc needs params"):
         aeo.agc().update(params, optax.EmptyState())
+
+
+# Learner-side optimizers, in a LinearLearner (supervised: no trace).
+
+
+def _linear_run(optimizer, xs, ys):
+    from alberta_eqx import LinearLearner, TimeStep, run_learning_loop  # noqa: F401
+
+    learner = LinearLearner(xs.shape[1], optimizer, dtype=jnp.float64)
+
+    def body(learner, xy):
+        learner, result = learner.update(*xy)
+        return learner, (learner.weights, learner.bias, result.metrics.mean_step_size)
+
+    _, (w, b, alpha) = jax.lax.scan(body, learner, (jnp.asarray(xs), jnp.asarray(ys)))
+    return np.concatenate([np.asarray(w), np.asarray(b)[:, None]], 1), np.asarray(alpha)
+
+
+def _supervised(seed, n=3, steps=STEPS):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(steps, n))
+    ys = xs @ rng.normal(size=n) + 0.5 + 0.3 * rng.normal(size=steps)
+    return xs, ys
+
+
+def test_linear_learner_with_obgd_follows_the_paper():
+    from alberta_eqx import ObGD, ObGDBounding
+    from alberta_eqx.optimizers import LMS
+
+    with jax.enable_x64(True):
+        xs, ys = _supervised(4)
+        with_bias = np.concatenate([xs, np.ones((len(xs), 1))], 1)
+        expected = ref.obgd(
+            with_bias, ys, np.zeros(len(ys)), with_bias, np.zeros(4), 0.3, 2.0, 0.0, 0.0
+        )
+        got, alpha = _linear_run(ObGD(0.3, 2.0), xs, ys)
+        np.testing.assert_allclose(got, np.array([w for w, _ in expected]), rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(alpha, [s for _, s in expected], rtol=1e-10)
+        assert 0 < np.mean(alpha < 0.3) < 1
+        bounded, _ = _linear_run(ObGDBounding(LMS(0.3), 2.0), xs, ys)
+        np.testing.assert_allclose(bounded, got, rtol=1e-12, atol=1e-14)
+
+
+def test_linear_learner_with_adaptive_obgd_follows_the_paper():
+    from alberta_eqx import AdaptiveObGD
+
+    with jax.enable_x64(True):
+        xs, ys = _supervised(5)
+        with_bias = np.concatenate([xs, np.ones((len(xs), 1))], 1)
+        zeros = np.zeros(len(ys))
+        expected = ref.adaptive_obgd(
+            with_bias, ys, zeros, with_bias, np.zeros(4), 1.0, 2.0, 0.0, 0.0, 0.99, 1e-8
+        )
+        got, _ = _linear_run(AdaptiveObGD(1.0, 2.0, beta2=0.99), xs, ys)
+        np.testing.assert_allclose(got, np.array(expected), rtol=1e-9, atol=1e-12)
+
+
+def test_a_user_optimizer_with_step_only_still_works():
+    """The learners call `step_with_error`; a subclass implementing `step(g, c)` only
+    inherits a default that calls it."""
+    from alberta_eqx import LinearLearner
+    from alberta_eqx.optimizers import AbstractOptimizer
+
+    class Half(AbstractOptimizer):
+        def init(self, params):
+            return self
+
+        def step(self, g, c):
+            return jax.tree.map(lambda g: -0.5 * g, g), self
+
+        def step_sizes(self, params):
+            return jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+
+    learner, _ = LinearLearner(2, Half()).update(jnp.array([1.0, 2.0]), 3.0)
+    np.testing.assert_allclose(learner.weights, [1.5, 3.0])
+    np.testing.assert_allclose(learner.bias, 1.5)
+
+
+def test_learner_side_bad_arguments():
+    from alberta_eqx import AdaptiveObGD, ObGD, ObGDBounding
+
+    with pytest.raises(ValueError, match="kappa must be > 0"):
+        ObGD(kappa=-2.0)
+    with pytest.raises(ValueError, match=r"beta2 must be in \[0, 1\)"):
+        AdaptiveObGD(beta2=-0.1)
+    with pytest.raises(TypeError, match="optimizer"):
+        ObGDBounding(aeo.lms(0.1))
+    params = (jnp.zeros(2),)
+    with pytest.raises(ValueError, match="call step_with_error"):
+        ObGD().init(params).step(params, params)

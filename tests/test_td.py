@@ -316,3 +316,211 @@ def test_random_walk_19_replication_shapes():
     assert np.all(np.diff(result.episodes) > 0)
     # everything starts at 0, where the RMS error is 0.6: after 10 episodes it is lower
     assert np.all(result.td_lambda[:, -1] < 0.6)
+
+
+# Time limits, and TD(lambda) for any differentiable learner (TDMLPLearner).
+
+
+def _with_truncations(data, seed=7):
+    """`data` with a time-limit flag on some non-terminal transitions."""
+    rng = np.random.default_rng(seed)
+    truncated = (rng.uniform(size=len(data[1])) < 0.05) & (data[2] != 0)
+    truncated[10] = data[2][10] != 0
+    assert truncated.any()
+    return (*data, truncated)
+
+
+def _stack(data):
+    *floats, truncated = data
+    return TDTimeStep(*(jnp.asarray(a, jnp.float64) for a in floats), jnp.asarray(truncated))
+
+
+def test_a_truncation_bootstraps_and_cuts_the_trace():
+    data = _with_truncations(_transitions(3))
+    with jax.enable_x64(True):
+        learner = TDLinearLearner(5, TDLMS(0.02), 0.8, dtype=jnp.float64)
+
+        def step(learner, timestep):
+            learner, _ = learner.learn(timestep)
+            return learner, jnp.append(learner.weights, learner.bias)
+
+        _, w = jax.lax.scan(step, learner, _stack(data))
+        _, uncut = jax.lax.scan(step, learner, _stack((*data[:4], np.zeros(300, bool))))
+    phis, rewards, gammas, phis_next, truncated = data
+    expected = reference_td.td_lambda_cut(
+        _augment(phis, True), rewards, gammas, _augment(phis_next, True), truncated, 0.02, 0.8
+    )
+    np.testing.assert_allclose(w, np.stack(expected), rtol=RTOL, atol=ATOL)
+    assert not np.allclose(uncut, w)  # the flag changed the run
+
+
+def _td_mlp_run(learner, timesteps):
+    def step(learner, timestep):
+        learner, result = learner.learn(timestep)
+        layer = learner.model.layers[-1]
+        return learner, (jnp.append(layer.weight[0], layer.bias), result.error)
+
+    _, out = jax.lax.scan(step, learner, timesteps)
+    return jax.tree.map(np.asarray, out)
+
+
+def _zero_linear_mlp(learner, w0=None):
+    """The learner with its (only) layer's weights set to `w0` (bias last), or 0."""
+    layer = learner.model.layers[0]
+    w0 = np.zeros(layer.weight.shape[1] + 1) if w0 is None else w0
+    weight = jnp.asarray(w0[None, :-1], layer.weight.dtype)
+    bias = jnp.asarray(w0[-1:], layer.bias.dtype)
+    return eqx.tree_at(
+        lambda s: (s.model.layers[0].weight, s.model.layers[0].bias), learner, (weight, bias)
+    )
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.8])
+@pytest.mark.parametrize("rule", ["td", "tdidbd", "autotdidbd"])
+def test_td_mlp_without_hidden_layer_is_td_linear(lam, rule):
+    """TD(lambda), TD-IDBD and AutoTDIDBD (semi-gradient) through optax on the MLP's
+    pytree equal TDLinearLearner's, truncations included."""
+    import optax
+
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import TDMLPLearner
+
+    data = _with_truncations(_transitions(4))
+    with jax.enable_x64(True):
+        tx, optimizer = {
+            "td": lambda: (optax.sgd(0.02), TDLMS(0.02)),
+            "tdidbd": lambda: (aeo.idbd(0.05, 0.02), TDIDBD(0.02, 0.05)),
+            "autotdidbd": lambda: (aeo.autostep(0.01, 0.02, 100.0), AutoTDIDBD(0.02, 0.01, 100.0)),
+        }[rule]()
+        mlp = TDMLPLearner(5, (), tx, key=jax.random.key(0), lambda_=lam, dtype=jnp.float64)
+        got, errors = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
+        linear = TDLinearLearner(5, optimizer, lam, dtype=jnp.float64)
+
+        def step(learner, timestep):
+            learner, result = learner.learn(timestep)
+            return learner, (jnp.append(learner.weights, learner.bias), result.error)
+
+        _, (expected, expected_errors) = jax.lax.scan(step, linear, _stack(data))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(errors, expected_errors, rtol=1e-12, atol=1e-14)
+
+
+def test_replacing_traces_on_binary_features():
+    import optax
+
+    from alberta_eqx import TDMLPLearner
+
+    rng = np.random.default_rng(5)
+    phis = (rng.uniform(size=(301, 6)) < 0.3).astype(float)
+    rewards = rng.normal(size=300)
+    gammas = np.where(rng.uniform(size=300) < 0.05, 0.0, 0.9)
+    data = (phis[:-1], rewards, gammas, phis[1:], np.zeros(300, bool))
+    with jax.enable_x64(True):
+        mlp = TDMLPLearner(
+            6,
+            (),
+            optax.sgd(0.05),
+            key=jax.random.key(0),
+            lambda_=0.9,
+            trace="replacing",
+            dtype=jnp.float64,
+        )
+        got, _ = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
+    expected = reference_td.td_lambda_cut(
+        _augment(data[0], True),
+        rewards,
+        gammas,
+        _augment(data[3], True),
+        data[4],
+        0.05,
+        0.9,
+        replacing=True,
+    )
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-10, atol=1e-13)
+    accumulating = reference_td.td_lambda_cut(
+        _augment(data[0], True), rewards, gammas, _augment(data[3], True), data[4], 0.05, 0.9
+    )
+    assert not np.allclose(np.stack(accumulating), got)
+
+
+def test_stream_td_lambda_is_obgd_on_the_learners_trace():
+    """TDMLPLearner with alberta_eqx.optax.obgd follows the paper's ObGD TD(lambda)
+    (reference_obgd, the authors' trace reset after an episode's end)."""
+    import reference_obgd
+
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import TDMLPLearner
+
+    phis, rewards, gammas, phis_next = _transitions(6)
+    w0 = np.array([0.1, -0.2, 0.3, 0.0, 0.2, 0.05])
+    with jax.enable_x64(True):
+        mlp = TDMLPLearner(
+            5, (), aeo.obgd(1.0, 2.0), key=jax.random.key(0), lambda_=0.8, dtype=jnp.float64
+        )
+        data = (phis, rewards, gammas, phis_next, np.zeros(300, bool))
+        got, _ = _td_mlp_run(_zero_linear_mlp(mlp, w0), _stack(data))
+    expected = reference_obgd.obgd(
+        _augment(phis, True), rewards, gammas, _augment(phis_next, True), w0, 1.0, 2.0, 0.9, 0.8
+    )
+    np.testing.assert_allclose(got, np.stack([w for w, _ in expected]), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("rule", ["autostep", "obgd"])
+def test_td_mlp_with_lambda_zero_is_the_supervised_update_on_the_td_target(rule):
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import MLPLearner, TDMLPLearner
+
+    tx = aeo.autostep(initial_step_size=0.05) if rule == "autostep" else aeo.obgd(1.0, 2.0)
+    phis, rewards, gammas, phis_next = _transitions(8, steps=30, n=3)
+    options = dict(key=jax.random.key(1), layer_norm=True, sparsity=0.5, dtype=jnp.float64)
+    with jax.enable_x64(True):
+        td = TDMLPLearner(3, (6, 4), tx, lambda_=0.0, **options)
+        supervised = MLPLearner(3, (6, 4), tx, **options)
+        for t in range(30):
+            target = rewards[t] + gammas[t] * supervised.predict(jnp.asarray(phis_next[t]))
+            supervised, expected = supervised.update(jnp.asarray(phis[t]), target)
+            step = TDTimeStep(*(jnp.asarray(a[t]) for a in (phis, rewards, gammas, phis_next)))
+            td, result = td.learn(step)
+            np.testing.assert_allclose(result.error, expected.error, rtol=1e-12)
+        for a, b in zip(
+            jax.tree.leaves(eqx.filter(td.model, eqx.is_array)),
+            jax.tree.leaves(eqx.filter(supervised.model, eqx.is_array)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
+
+
+def test_td_mlp_learns_the_random_walk_and_checks_arguments():
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import TDMLPLearner
+
+    stream = RandomWalkTDStream()
+    learner = TDMLPLearner(
+        stream.feature_dim, (), aeo.lms(0.1), key=jax.random.key(0), lambda_=0.8
+    )
+    result = run_learning_loop(learner, stream, 3000, jax.random.key(0))
+    first, last = (
+        np.mean(result.metrics.squared_error[:300]),
+        np.mean(result.metrics.squared_error[-300:]),
+    )
+    assert last < first
+    with pytest.raises(ValueError, match="lambda_ must be in"):
+        TDMLPLearner(3, (4,), aeo.lms(0.1), key=jax.random.key(0), lambda_=1.5)
+    with pytest.raises(ValueError, match="trace must be"):
+        TDMLPLearner(3, (4,), aeo.lms(0.1), key=jax.random.key(0), trace="dutch")
+
+
+def test_gymnax_stream_marks_truncations():
+    gymnax = pytest.importorskip("gymnax")
+    from alberta_eqx.streams.environments import GymnaxTDStream
+
+    env, params = gymnax.make("CartPole-v1")
+    params = params.replace(max_steps_in_episode=8)
+    stream = GymnaxTDStream(env, params)
+    steps, _ = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), 200)
+    truncated = np.asarray(steps.truncated)
+    assert truncated.any()
+    # a truncated transition bootstraps: its discount is not 0
+    assert np.all(np.asarray(steps.discount)[truncated & ~(np.asarray(steps.discount) == 0)] > 0)
+    lengths = np.diff(np.flatnonzero(truncated | (np.asarray(steps.discount) == 0)))
+    assert lengths.max() <= 8

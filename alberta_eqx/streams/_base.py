@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, Key, PRNGKeyArray, UInt32
+from jaxtyping import Array, Bool, Float, Int, Key, PRNGKeyArray, UInt32
 
 
 class TimeStep(NamedTuple):
@@ -102,12 +102,18 @@ class TDTimeStep(NamedTuple):
     - `reward`: `R_{t+1}`, a scalar.
     - `discount`: `gamma_{t+1}` in `[0, 1]`, a scalar: 0 when `S_{t+1}` is terminal.
     - `next_observation`: the features `phi(S_{t+1})` (ignored where `discount` is 0).
+    - `truncated`: optional, True where the episode was cut after this transition by
+      a time limit rather than ended: the transition still bootstraps from
+      `next_observation` (with `discount`), and the next transition starts a new
+      episode, so TD learners cut their eligibility traces. None (the default) for
+      a stream without time limits.
     """
 
     observation: Float[Array, "*steps n"]
     reward: Float[Array, "*steps"]
     discount: Float[Array, "*steps"]
     next_observation: Float[Array, "*steps n"]
+    truncated: Bool[Array, "*steps"] | None = None
 
 
 class AbstractTDStream(AbstractStream):

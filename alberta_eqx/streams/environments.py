@@ -12,8 +12,8 @@ Both yield `TDTimeStep`s under a fixed policy (uniform random unless one is give
 `epsilon_greedy` makes one from a greedy choice):
 the discount is 0 where the episode *terminates*, and `discount` where it is only
 *truncated* (a time limit), whose transition bootstraps from the final observation.
-The environment resets after either. (The learner's trace is cut only by a zero
-discount, so with `lambda > 0` it runs on across a truncation.)
+The environment resets after either, and `truncated` marks a truncation, where TD
+learners cut their traces.
 """
 
 import importlib
@@ -137,7 +137,7 @@ class GymnaxTDStream(AbstractTDStream):
             # gymnax resets by itself after an episode ends: `following` is then the
             # new episode's first observation and `info["final_observation"]` the
             # state the transition reached.
-            following, env_state, reward, terminated, _, info = self.env.step(
+            following, env_state, reward, terminated, truncated, info = self.env.step(
                 step_key, env_state, action, self.env_params
             )
             timestep = TDTimeStep(
@@ -145,6 +145,7 @@ class GymnaxTDStream(AbstractTDStream):
                 reward=jnp.asarray(reward, self.discount.dtype),
                 discount=jnp.where(terminated, 0, self.discount).astype(self.discount.dtype),
                 next_observation=self._features(info["final_observation"]),
+                truncated=jnp.asarray(truncated, bool),
             )
             return (env_state, following), timestep
 
@@ -214,18 +215,25 @@ def collect_gymnasium(
 
     env.action_space.seed(seed)
     observation, _ = env.reset(seed=seed)
-    columns: tuple[list, ...] = ([], [], [], [])
+    columns: tuple[list, ...] = ([], [], [], [], [])
     for _ in range(num_steps):
         action = env.action_space.sample() if policy is None else policy(observation)
         following, reward, terminated, truncated, _ = env.step(action)
         for column, value in zip(
             columns,
-            (phi(observation), reward, 0.0 if terminated else discount, phi(following)),
+            (
+                phi(observation),
+                reward,
+                0.0 if terminated else discount,
+                phi(following),
+                truncated and not terminated,
+            ),
             strict=True,
         ):
             column.append(value)
         observation = env.reset()[0] if terminated or truncated else following
-    return TDTimeStep(*(np.asarray(c, np.float32) for c in columns))
+    *floats, truncations = columns
+    return TDTimeStep(*(np.asarray(c, np.float32) for c in floats), np.asarray(truncations, bool))
 
 
 class TrajectoryStream(AbstractTDStream):
@@ -242,7 +250,7 @@ class TrajectoryStream(AbstractTDStream):
     trajectory: TDTimeStep
 
     def __init__(self, trajectory: TDTimeStep):
-        trajectory = TDTimeStep(*(jnp.asarray(a) for a in trajectory))
+        trajectory = TDTimeStep(*(None if a is None else jnp.asarray(a) for a in trajectory))
         length = trajectory.reward.shape[0] if trajectory.reward.ndim == 1 else 0
         if (
             length == 0
@@ -250,11 +258,12 @@ class TrajectoryStream(AbstractTDStream):
             or trajectory.observation.ndim != 2
             or trajectory.observation.shape != trajectory.next_observation.shape
             or trajectory.discount.shape != (length,)
+            or (trajectory.truncated is not None and trajectory.truncated.shape != (length,))
         ):
             raise ValueError(
                 "trajectory must hold steps on its leading axis: observation and "
-                "next_observation (steps, n), reward and discount (steps,); got shapes "
-                f"{[a.shape for a in trajectory]}"
+                "next_observation (steps, n), reward, discount and truncated (steps,); got "
+                f"shapes {[None if a is None else a.shape for a in trajectory]}"
             )
         self.trajectory = trajectory
 
