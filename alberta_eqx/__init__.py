@@ -11,6 +11,7 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
+from alberta_eqx.control import SarsaLambda, StreamAC, run_control, start_control
 from alberta_eqx.gvf import (
     GradientTDLearner,
     GVFQuestion,
@@ -88,7 +89,9 @@ from alberta_eqx.streams import (
 from alberta_eqx.streams._base import OffPolicyTimeStep
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.bitflip import BitFlipStream
+from alberta_eqx.streams.mountain_car import MountainCar
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import (
     TDIDBD,
     TDLMS,
@@ -133,6 +136,7 @@ __all__ = [
     "JournalError",
     "LinearLearner",
     "MLPLearner",
+    "MountainCar",
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
     "MultiHeadUpdateResult",
@@ -149,16 +153,19 @@ __all__ = [
     "RandomWalkStream",
     "RandomWalkTDStream",
     "RunResult",
+    "SarsaLambda",
     "ScaleDriftStream",
     "ScaledStreamWrapper",
     "StepMetrics",
     "StepSizeHistory",
     "StepSizeSnapshot",
     "StepSizeTrackingConfig",
+    "StreamAC",
     "SuttonExperiment1Stream",
     "TDLinearLearner",
     "TDMLPLearner",
     "TDTimeStep",
+    "TileCoder",
     "TimeStep",
     "UpdateResult",
     "WelfordNormalizer",
@@ -173,10 +180,12 @@ __all__ = [
     "make_scale_range",
     "metrics_to_dicts",
     "read_checkpoint_header",
+    "run_control",
     "run_learning_loop",
     "run_learning_loop_batched",
     "save_checkpoint",
     "sparse_init",
     "sparse_linear",
     "stack_questions",
+    "start_control",
 ]

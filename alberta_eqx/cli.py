@@ -35,6 +35,8 @@ REPLICATIONS: dict[str, reports.Replication] = {
     "random-walk-19": reports.RANDOM_WALK_19,
     "continual-backprop": reports.CONTINUAL_BACKPROP,
     "baird": reports.BAIRD,
+    "mountain-car": reports.MOUNTAIN_CAR,
+    "stream-ac-cartpole": reports.STREAM_AC_CARTPOLE,
 }
 DEFAULT_REPLICATION = "sutton1992-exp1"
 

@@ -1,0 +1,188 @@
+"""The agent-environment loop, compiled: one `lax.scan` over steps, the environment
+stepped inside it, one agent update per transition (PureJaxRL's shape, without
+batches). `eqx.filter_vmap` over `start_control` and `run_control` runs many seeds,
+and many hyperparameters, in one call.
+
+The environment is anything with gymnax's interface: `reset(key, params)` and
+`step(key, state, action, params) -> (observation, state, reward, terminated,
+truncated, info)`, resetting by itself at an episode's end, with the state the
+transition reached in `info["final_observation"]` (gymnax's environments, and
+`MountainCar`).
+"""
+
+import abc
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+
+from alberta_eqx import _checks
+
+
+class AbstractControlAgent(eqx.Module):
+    """A control agent: it acts, and learns from every transition.
+
+    `act(key, observation)` chooses the first action of an episode. `update(key,
+    observation, action, reward, terminated, next_observation, episode_end)` learns
+    from one transition, `next_observation` being the state it reached (the final one
+    when the episode ended), and returns the new agent and the action to take at
+    `next_observation` if the episode goes on (on-policy methods need it before the
+    update: SARSA's `A'`).
+    """
+
+    @abc.abstractmethod
+    def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
+        """An action for `observation` under the behaviour policy."""
+
+    @abc.abstractmethod
+    def update(
+        self,
+        key: PRNGKeyArray,
+        observation: Array,
+        action: Int[Array, ""],
+        reward: Float[Array, ""],
+        terminated: Bool[Array, ""],
+        next_observation: Array,
+        episode_end: Bool[Array, ""],
+    ) -> tuple["AbstractControlAgent", Int[Array, ""]]:
+        """Learn from one transition: `(new_agent, next_action)`."""
+
+
+class ControlRun(eqx.Module):
+    """A control run's state between calls of `run_control`, and its record.
+
+    **Fields:**
+
+    - `agent`: the agent.
+    - `env_state`, `observation`, `action`: the environment's state, the current
+      observation and the action about to be taken in it.
+    - `key`: step `t` draws its randomness from `fold_in(key, t)`.
+    - `step`: steps taken.
+    - `episode_return`, `episode_length`: of the episode under way.
+    - `returns`, `lengths`, `end_steps`: the first `max_episodes` completed episodes'
+      undiscounted returns (of `info["raw_reward"]` where the environment gives it),
+      lengths and the step count at their end (NaN / -1 where no episode is recorded
+      yet).
+    - `num_episodes`: episodes completed (it may exceed `max_episodes`).
+    """
+
+    agent: AbstractControlAgent
+    env_state: PyTree
+    observation: Array
+    action: Int[Array, ""]
+    key: PRNGKeyArray
+    step: Int[Array, ""]
+    episode_return: Float[Array, ""]
+    episode_length: Int[Array, ""]
+    returns: Float[Array, " E"]
+    lengths: Int[Array, " E"]
+    end_steps: Int[Array, " E"]
+    num_episodes: Int[Array, ""]
+
+
+def start_control(
+    agent: AbstractControlAgent,
+    env: Any,
+    key: PRNGKeyArray,
+    *,
+    env_params: PyTree = None,
+    max_episodes: int = 1000,
+) -> ControlRun:
+    """The state before a run's first step: the environment reset, the first action
+    chosen.
+
+    **Arguments:**
+
+    - `agent`: a control agent.
+    - `env`: a gymnax-style environment (`MountainCar()`, `gymnax.make(...)[0]`).
+    - `key`: the run's key.
+    - `env_params`: the environment's parameters (default its defaults).
+    - `max_episodes`: how many completed episodes to record.
+    """
+    max_episodes = _checks.positive_int("max_episodes", max_episodes)
+    env_params = env.default_params if env_params is None else env_params
+    reset_key, act_key, key = jax.random.split(key, 3)
+    observation, env_state = env.reset(reset_key, env_params)
+    action = agent.act(act_key, observation)
+    float_dtype = jnp.result_type(float)
+    return ControlRun(
+        agent=agent,
+        env_state=env_state,
+        observation=observation,
+        action=jnp.asarray(action, jnp.int32),
+        key=key,
+        step=jnp.zeros((), jnp.int32),
+        episode_return=jnp.zeros((), float_dtype),
+        episode_length=jnp.zeros((), jnp.int32),
+        returns=jnp.full(max_episodes, jnp.nan, float_dtype),
+        lengths=jnp.full(max_episodes, -1, jnp.int32),
+        end_steps=jnp.full(max_episodes, -1, jnp.int32),
+        num_episodes=jnp.zeros((), jnp.int32),
+    )
+
+
+def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> ControlRun:
+    """One step: act, observe, learn, record."""
+    env_params = env.default_params if env_params is None else env_params
+    step_key = jax.random.fold_in(run.key, run.step)
+    env_key, update_key, act_key = jax.random.split(step_key, 3)
+    observation, env_state, reward, terminated, truncated, info = env.step(
+        env_key, run.env_state, run.action, env_params
+    )
+    reward = jnp.asarray(reward, run.episode_return.dtype)
+    # a wrapper that scales rewards (StreamingWrapper) reports the true one
+    raw_reward = jnp.asarray(info.get("raw_reward", reward), run.episode_return.dtype)
+    episode_end = jnp.logical_or(terminated, truncated)
+    agent, next_action = run.agent.update(
+        update_key,
+        run.observation,
+        run.action,
+        reward,
+        terminated,
+        info["final_observation"],
+        episode_end,
+    )
+    # a new episode's first action comes from the updated agent
+    action = jnp.where(episode_end, agent.act(act_key, observation), next_action)
+    step = run.step + 1
+    episode_return = run.episode_return + raw_reward
+    episode_length = run.episode_length + 1
+    index = jnp.where(episode_end, run.num_episodes, run.returns.shape[0])  # out of range: dropped
+    return ControlRun(
+        agent=agent,
+        env_state=env_state,
+        observation=observation,
+        action=jnp.asarray(action, jnp.int32),
+        key=run.key,
+        step=step,
+        episode_return=jnp.where(episode_end, 0, episode_return),
+        episode_length=jnp.where(episode_end, 0, episode_length),
+        returns=run.returns.at[index].set(episode_return, mode="drop"),
+        lengths=run.lengths.at[index].set(episode_length, mode="drop"),
+        end_steps=run.end_steps.at[index].set(step, mode="drop"),
+        num_episodes=run.num_episodes + episode_end.astype(jnp.int32),
+    )
+
+
+@eqx.filter_jit
+def run_control(
+    run: ControlRun, env: Any, num_steps: int, *, env_params: PyTree = None
+) -> ControlRun:
+    """`num_steps` steps of the agent-environment loop in one compiled scan; call it
+    again with the result to go on. Vmappable (`eqx.filter_vmap`) over runs.
+
+    **Arguments:**
+
+    - `run`: from `start_control` or a previous `run_control`.
+    - `env`: the same environment.
+    - `num_steps`: how many steps (static).
+    - `env_params`: the environment's parameters (default its defaults).
+    """
+
+    def body(run, _):
+        return control_step(run, env, env_params), None
+
+    run, _ = jax.lax.scan(body, run, length=num_steps)
+    return run

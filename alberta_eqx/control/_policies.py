@@ -1,0 +1,119 @@
+"""Policies over discrete actions: from action values to action probabilities."""
+
+import abc
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from alberta_eqx import _checks
+
+
+class AbstractPolicy(eqx.Module):
+    """A policy over discrete actions, given the action values `q` of the state."""
+
+    @abc.abstractmethod
+    def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
+        """`pi(a | s)` for every action, from the action values `q(s, .)`."""
+
+    def sample(self, key: PRNGKeyArray, q: Float[Array, " A"]) -> Int[Array, ""]:
+        """An action drawn from `probabilities(q)`."""
+        return sample(key, self.probabilities(q))
+
+
+def greedy_actions(q: Float[Array, " A"]) -> Bool[Array, " A"]:
+    """The actions of highest value (ties included)."""
+    return q == jnp.max(q)
+
+
+class EpsilonGreedy(AbstractPolicy):
+    """With probability `epsilon` a uniformly random action, otherwise a greedy one;
+    ties between greedy actions are broken uniformly at random:
+    `pi(a|s) = epsilon / A + (1 - epsilon) 1[a greedy] / #greedy`.
+
+    **Arguments:**
+
+    - `epsilon`: in `[0, 1]`.
+    """
+
+    epsilon: Float[Array, ""]
+
+    def __init__(self, epsilon: ArrayLike = 0.1):
+        self.epsilon = _checks.non_negative("epsilon", epsilon)
+        _checks.ordered("epsilon", self.epsilon, "1", jnp.ones(()))
+
+    def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
+        greedy = greedy_actions(q).astype(q.dtype)
+        epsilon = self.epsilon.astype(q.dtype)
+        return epsilon / q.shape[-1] + (1 - epsilon) * greedy / jnp.sum(greedy)
+
+
+class Softmax(AbstractPolicy):
+    """Boltzmann exploration: `pi(a|s)` proportional to `exp(q(s, a) / temperature)`.
+
+    **Arguments:**
+
+    - `temperature`: `> 0`.
+    """
+
+    temperature: Float[Array, ""]
+
+    def __init__(self, temperature: ArrayLike = 1.0):
+        self.temperature = _checks.positive("temperature", temperature)
+
+    def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
+        return jax.nn.softmax(q / self.temperature.astype(q.dtype))
+
+
+class FixedPolicy(AbstractPolicy):
+    """The same action probabilities in every state, whatever the values (a uniformly
+    random behaviour, for example).
+
+    **Arguments:**
+
+    - `probabilities`: `pi(a)`, non-negative and summing to 1.
+    """
+
+    action_probabilities: Float[Array, " A"]
+
+    def __init__(self, probabilities: ArrayLike | Sequence[float]):
+        self.action_probabilities = check_probabilities("probabilities", probabilities)
+
+    def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
+        if q.shape[-1] != self.action_probabilities.shape[0]:
+            raise ValueError(
+                f"q has {q.shape[-1]} actions but probabilities has "
+                f"{self.action_probabilities.shape[0]}"
+            )
+        return self.action_probabilities.astype(q.dtype)
+
+
+def check_probabilities(
+    name: str, probabilities: ArrayLike | Sequence[float], atol: float = 1e-6
+) -> Array:
+    """A probability vector: 1-D, non-negative, summing to 1 (within `atol`); raises
+    naming `name` otherwise. Traced values pass unchecked (check the concrete inputs)."""
+    array = jnp.asarray(probabilities, jnp.result_type(float))
+    if isinstance(probabilities, jax.core.Tracer):
+        return array
+    concrete = np.asarray(probabilities, np.float64)
+    if concrete.ndim != 1 or concrete.shape[0] < 1:
+        raise ValueError(
+            f"{name} must be a vector of action probabilities, got shape {concrete.shape}"
+        )
+    if not np.all(np.isfinite(concrete)) or np.any(concrete < 0):
+        raise ValueError(f"{name} must be non-negative and finite, got {concrete.tolist()}")
+    if abs(concrete.sum() - 1) > atol:
+        raise ValueError(
+            f"{name} must sum to 1, got {concrete.tolist()} (sum {concrete.sum():.6g})"
+        )
+    return array
+
+
+def sample(key: PRNGKeyArray, probabilities: Float[Array, " A"]) -> Int[Array, ""]:
+    """An action drawn from `probabilities` (checked when concrete)."""
+    probabilities = check_probabilities("probabilities", probabilities)
+    return jax.random.categorical(key, jnp.log(probabilities))

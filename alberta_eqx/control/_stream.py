@@ -1,0 +1,267 @@
+r"""Stream AC(lambda) (Elsayed, Vasan and Mahmood 2024, "Streaming Deep Reinforcement
+Learning Finally Works", Algorithm 4 and the authors' `stream_ac_discrete.py`): an
+actor and a critic, each an MLP with parameterless LayerNorm and LeakyReLU,
+sparse-initialised, each updated by ObGD from every transition with one TD error:
+
+    delta = R + gamma (1 - done) v(S') - v(S)
+    critic:  ObGD(kappa_value) on  grad v(S)
+    actor:   ObGD(kappa_policy) on grad [log pi(A|S) + c sign(delta) H(pi(.|S))]
+    traces:  z <- gamma lambda z + grad (in ObGD); z <- 0 after an episode's last update
+
+`done` is the end of the episode, a time limit included, as in the authors' script
+(their time-in-episode feature makes a time limit part of the state). ObGD is
+`alberta_eqx._rules.obgd`, the one implementation `alberta_eqx.optax.obgd` uses too.
+The next action is drawn from the updated policy, as the authors' loop draws it.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from alberta_eqx import _checks, _rules
+from alberta_eqx._rules import TraceState
+from alberta_eqx.control._loop import AbstractControlAgent
+from alberta_eqx.nn import MLP
+
+
+def _params(net: eqx.Module):
+    return eqx.filter(net, eqx.is_inexact_array)
+
+
+class StreamAC(AbstractControlAgent):
+    """Stream AC(lambda) for discrete actions, with the authors' defaults.
+
+    **Arguments:**
+
+    - `observation_size`: the length of the (wrapped) observation.
+    - `num_actions`: how many actions.
+    - `key`: initialises both networks.
+    - `hidden_sizes`: the hidden layers' widths (the authors: two of 32).
+    - `step_size`: ObGD's `alpha` (1.0).
+    - `discount`: `gamma` (0.99).
+    - `trace_decay`: `lambda` (0.8).
+    - `kappa_policy`, `kappa_value`: ObGD's bounds (3 and 2).
+    - `entropy_coefficient`: `c` (0.01).
+    - `sparsity`: the sparse initialisation's fraction of zeroed weights (0.9).
+    """
+
+    policy_net: MLP
+    value_net: MLP
+    policy_trace: TraceState
+    value_trace: TraceState
+    step_size: Float[Array, ""]
+    discount: Float[Array, ""]
+    trace_decay: Float[Array, ""]
+    kappa_policy: Float[Array, ""]
+    kappa_value: Float[Array, ""]
+    entropy_coefficient: Float[Array, ""]
+
+    def __init__(
+        self,
+        observation_size: int,
+        num_actions: int,
+        *,
+        key: PRNGKeyArray,
+        hidden_sizes: tuple[int, ...] = (32, 32),
+        step_size: ArrayLike = 1.0,
+        discount: ArrayLike = 0.99,
+        trace_decay: ArrayLike = 0.8,
+        kappa_policy: ArrayLike = 3.0,
+        kappa_value: ArrayLike = 2.0,
+        entropy_coefficient: ArrayLike = 0.01,
+        sparsity: float = 0.9,
+    ):
+        num_actions = _checks.positive_int("num_actions", num_actions)
+        policy_key, value_key = jax.random.split(key)
+        self.policy_net = MLP(
+            observation_size, num_actions, hidden_sizes, key=policy_key, sparsity=sparsity
+        )
+        self.value_net = MLP(
+            observation_size, "scalar", hidden_sizes, key=value_key, sparsity=sparsity
+        )
+        self.policy_trace = _rules.trace_init(_params(self.policy_net))
+        self.value_trace = _rules.trace_init(_params(self.value_net))
+        self.step_size = _checks.positive("step_size", step_size)
+        self.discount = _checks.in_unit_interval("discount", discount)
+        self.trace_decay = _checks.non_negative("trace_decay", trace_decay)
+        _checks.ordered("trace_decay", self.trace_decay, "1", jnp.ones(()))
+        self.kappa_policy = _checks.positive("kappa_policy", kappa_policy)
+        self.kappa_value = _checks.positive("kappa_value", kappa_value)
+        self.entropy_coefficient = _checks.non_negative("entropy_coefficient", entropy_coefficient)
+
+    def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
+        return jax.random.categorical(key, self.policy_net(observation))
+
+    def update(
+        self,
+        key: PRNGKeyArray,
+        observation: Array,
+        action: Int[Array, ""],
+        reward: Float[Array, ""],
+        terminated: Bool[Array, ""],
+        next_observation: Array,
+        episode_end: Bool[Array, ""],
+    ) -> tuple["StreamAC", Int[Array, ""]]:
+        params_v, static_v = eqx.partition(self.value_net, eqx.is_inexact_array)
+        params_pi, static_pi = eqx.partition(self.policy_net, eqx.is_inexact_array)
+
+        def value(params, x):
+            return eqx.combine(params, static_v)(x)
+
+        v, grad_v = jax.value_and_grad(value)(params_v, observation)
+        v_next = value(params_v, next_observation)
+        # the authors' done_mask: no bootstrap after the episode's last step
+        delta = reward + self.discount * jnp.where(episode_end, 0, v_next) - v
+
+        def objective(params):
+            logits = eqx.combine(params, static_pi)(observation)
+            log_pi = jax.nn.log_softmax(logits)
+            entropy = -jnp.sum(jnp.exp(log_pi) * log_pi)
+            return log_pi[action] + self.entropy_coefficient * jnp.sign(delta) * entropy
+
+        grad_pi = jax.grad(objective)(params_pi)
+        decay = self.discount * self.trace_decay
+        # Algorithm 3 (ObGD) for both, with the same delta
+        update_pi, policy_trace, _ = _rules.obgd(
+            self.policy_trace, delta, grad_pi, decay, self.step_size, self.kappa_policy
+        )
+        update_v, value_trace, _ = _rules.obgd(
+            self.value_trace, delta, grad_v, decay, self.step_size, self.kappa_value
+        )
+        cut = lambda trace: jax.tree.map(lambda z: jnp.where(episode_end, 0, z), trace)  # noqa: E731
+        new = eqx.tree_at(
+            lambda s: (s.policy_net, s.value_net, s.policy_trace, s.value_trace),
+            self,
+            (
+                eqx.apply_updates(self.policy_net, update_pi),
+                eqx.apply_updates(self.value_net, update_v),
+                cut(policy_trace),
+                cut(value_trace),
+            ),
+        )
+        return new, new.act(key, next_observation)
+
+
+class StreamQ(AbstractControlAgent):
+    """Stream Q(lambda) and, with `sarsa=True`, Stream SARSA(lambda) (Elsayed et al.
+    2024; the authors' `stream_q.py` and `stream_sarsa.py`): one MLP `q(s, .)`
+    (parameterless LayerNorm, LeakyReLU, sparse initialisation) updated by ObGD on
+    `grad q(S, A)` with
+
+        delta = R + gamma (1 - done) max_a q(S', a) - q(S, A)     (Q)
+        delta = R + gamma (1 - done) q(S', A') - q(S, A)          (SARSA)
+
+    epsilon-greedy actions (`argmax` for the greedy one) with epsilon falling linearly
+    from `epsilon_start` to `epsilon_end` over the first `exploration_steps` actions;
+    the trace is set to 0 after an episode's last update and, for Q, after the update
+    of an exploratory action (`A` not the argmax, the authors' `is_nongreedy`). SARSA
+    draws `A'` before its update, Q draws the next action after it, as their loops do.
+
+    **Arguments:**
+
+    - `observation_size`, `num_actions`, `key`, `hidden_sizes`, `step_size`,
+      `discount`, `trace_decay`, `kappa`, `sparsity`: as `StreamAC`'s (`kappa` 2).
+    - `exploration_steps`: the schedule's length (the authors: 5% of the run).
+    - `epsilon_start`, `epsilon_end`: 1.0 and 0.01.
+    - `sarsa`: Stream SARSA(lambda) instead of Stream Q(lambda).
+    """
+
+    q_net: MLP
+    trace: TraceState
+    steps: Int[Array, ""]
+    step_size: Float[Array, ""]
+    discount: Float[Array, ""]
+    trace_decay: Float[Array, ""]
+    kappa: Float[Array, ""]
+    epsilon_start: Float[Array, ""]
+    epsilon_end: Float[Array, ""]
+    exploration_steps: Float[Array, ""]
+    num_actions: int = eqx.field(static=True)
+    sarsa: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        observation_size: int,
+        num_actions: int,
+        *,
+        key: PRNGKeyArray,
+        exploration_steps: ArrayLike = 25_000,
+        hidden_sizes: tuple[int, ...] = (32, 32),
+        step_size: ArrayLike = 1.0,
+        discount: ArrayLike = 0.99,
+        trace_decay: ArrayLike = 0.8,
+        kappa: ArrayLike = 2.0,
+        epsilon_start: ArrayLike = 1.0,
+        epsilon_end: ArrayLike = 0.01,
+        sparsity: float = 0.9,
+        sarsa: bool = False,
+    ):
+        self.num_actions = _checks.positive_int("num_actions", num_actions)
+        self.q_net = MLP(observation_size, num_actions, hidden_sizes, key=key, sparsity=sparsity)
+        self.trace = _rules.trace_init(_params(self.q_net))
+        self.steps = jnp.zeros((), jnp.int32)
+        self.step_size = _checks.positive("step_size", step_size)
+        self.discount = _checks.in_unit_interval("discount", discount)
+        self.trace_decay = _checks.non_negative("trace_decay", trace_decay)
+        _checks.ordered("trace_decay", self.trace_decay, "1", jnp.ones(()))
+        self.kappa = _checks.positive("kappa", kappa)
+        self.epsilon_start = _checks.non_negative("epsilon_start", epsilon_start)
+        self.epsilon_end = _checks.non_negative("epsilon_end", epsilon_end)
+        _checks.ordered("epsilon_end", self.epsilon_end, "epsilon_start", self.epsilon_start)
+        _checks.ordered("epsilon_start", self.epsilon_start, "1", jnp.ones(()))
+        self.exploration_steps = _checks.positive("exploration_steps", exploration_steps)
+        self.sarsa = bool(sarsa)
+
+    def epsilon(self, t: Int[Array, ""]) -> Float[Array, ""]:
+        """The authors' `linear_schedule` at action number `t` (from 1)."""
+        slope = (self.epsilon_end - self.epsilon_start) / self.exploration_steps
+        return jnp.maximum(slope * t + self.epsilon_start, self.epsilon_end)
+
+    def _sample(self, key: PRNGKeyArray, observation: Array, t: Int[Array, ""]) -> Int[Array, ""]:
+        explore_key, action_key = jax.random.split(key)
+        random_action = jax.random.randint(action_key, (), 0, self.num_actions)
+        greedy = jnp.argmax(self.q_net(observation))
+        return jnp.where(jax.random.uniform(explore_key) < self.epsilon(t), random_action, greedy)
+
+    def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
+        return self._sample(key, observation, self.steps + 1)
+
+    def update(
+        self,
+        key: PRNGKeyArray,
+        observation: Array,
+        action: Int[Array, ""],
+        reward: Float[Array, ""],
+        terminated: Bool[Array, ""],
+        next_observation: Array,
+        episode_end: Bool[Array, ""],
+    ) -> tuple["StreamQ", Int[Array, ""]]:
+        params, static = eqx.partition(self.q_net, eqx.is_inexact_array)
+
+        def q_sa(params):
+            q = eqx.combine(params, static)(observation)
+            return q[action], q
+
+        (q, q_all), grad = jax.value_and_grad(q_sa, has_aux=True)(params)
+        q_next = self.q_net(next_observation)
+        if self.sarsa:
+            # their loop draws A' before the update (action number t + 1)
+            next_action = self._sample(key, next_observation, self.steps + 2)
+            bootstrap = q_next[next_action]
+            cut = episode_end
+        else:
+            bootstrap = jnp.max(q_next)
+            cut = episode_end | (action != jnp.argmax(q_all))  # is_nongreedy
+        delta = reward + self.discount * jnp.where(episode_end, 0, bootstrap) - q
+        decay = self.discount * self.trace_decay
+        updates, trace, _ = _rules.obgd(self.trace, delta, grad, decay, self.step_size, self.kappa)
+        trace = jax.tree.map(lambda z: jnp.where(cut, 0, z), trace)
+        new = eqx.tree_at(
+            lambda s: (s.q_net, s.trace, s.steps),
+            self,
+            (eqx.apply_updates(self.q_net, updates), trace, self.steps + 1),
+        )
+        if not self.sarsa:
+            next_action = new._sample(key, next_observation, new.steps + 1)
+        return new, next_action

@@ -1,0 +1,339 @@
+"""Control: SARSA(lambda) and Watkins's Q(lambda) with tile coding against a float64
+transcription of the book's box (Sutton and Barto 2018, section 12.7; 12.10 for
+Watkins's cut), the policies, the compiled loop, and the book's Figure 12.10 at
+reduced seeds."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference_stream import ObGD, Wrappers, mlp, stream_ac_update, stream_q_update
+from reference_tiles import tiles
+
+from alberta_eqx.control import (
+    EpsilonGreedy,
+    FixedPolicy,
+    SarsaLambda,
+    Softmax,
+    StreamAC,
+    StreamingWrapper,
+    StreamQ,
+    control_step,
+    run_control,
+    start_control,
+    watkins_q_lambda,
+)
+from alberta_eqx.streams.mountain_car import MountainCar
+from alberta_eqx.streams.tiles import TileCoder
+
+
+def reference_sarsa(trajectory, scale, num_tilings, size, alpha, lam, gamma, watkins):
+    """The box "Sarsa(lambda) with binary features and linear function approximation"
+    with replacing traces, in float64, over a recorded trajectory
+    `(S, A, R, terminated, S', A')`; Watkins's Q(lambda) bootstraps from the max and
+    cuts the trace after a non-greedy A'. Returns the weights after every transition
+    and whether each recorded A' was greedy under these weights."""
+    w, z = np.zeros(size), np.zeros(size)
+
+    def F(s, a):
+        return tiles(size, num_tilings, list(np.asarray(s, np.float64) * scale), [int(a)])
+
+    def q(s, a):
+        return sum(w[i] for i in F(s, a))
+
+    weights, greedy = [], []
+    for s, a, r, terminated, s_next, a_next in trajectory:
+        delta = r
+        for i in F(s, a):
+            delta -= w[i]
+            z[i] = 1.0  # replacing
+        q_next = [q(s_next, b) for b in range(3 if len(s) == 2 else 2)]
+        is_greedy = q_next[a_next] == max(q_next)
+        if terminated:
+            w = w + alpha * delta * z
+            z[:] = 0
+        else:
+            delta += gamma * (max(q_next) if watkins else q_next[a_next])
+            w = w + alpha * delta * z
+            z = 0 * z if watkins and not is_greedy else gamma * lam * z
+        weights.append(w.copy())
+        greedy.append(is_greedy)
+    return np.asarray(weights), np.asarray(greedy)
+
+
+def _record(run, env, num_steps):
+    def body(run, _):
+        following = control_step(run, env)
+        ended = following.num_episodes > run.num_episodes
+        return following, (
+            run.observation,
+            run.action,
+            ended,
+            following.observation,
+            following.action,
+            following.agent.weights,
+        )
+
+    return jax.jit(lambda r: jax.lax.scan(body, r, length=num_steps))(run)[1]
+
+
+@pytest.mark.parametrize("watkins", [False, True])
+@pytest.mark.parametrize("environment", ["mountain-car", "cartpole"])
+def test_agent_equals_the_book_box_in_float64(environment, watkins):
+    with jax.enable_x64(True):
+        if environment == "mountain-car":
+            env = MountainCar()
+            scale, num_steps, reward = 8 / np.array([1.7, 0.14]), 3000, -1.0
+            alpha, lam, gamma, policy = 1.2 / 8, 0.9, 1.0, EpsilonGreedy(0.05)
+        else:
+            import gymnax
+
+            env = gymnax.make("CartPole-v1")[0]
+            scale, num_steps, reward = np.array([1.0, 1.0, 8.0, 1.0]), 400, 1.0
+            alpha, lam, gamma, policy = 0.1 / 8, 0.8, 0.95, EpsilonGreedy(0.2)
+        num_actions = 3 if environment == "mountain-car" else 2
+        coder = TileCoder(8, jnp.asarray(scale, jnp.float64), 1024)
+        agent = SarsaLambda(coder, num_actions, alpha, lam, gamma, policy, watkins=watkins)
+        run = start_control(agent, env, jax.random.key(3))
+        s, a, ended, s_next, a_next, w = (np.asarray(v) for v in _record(run, env, num_steps))
+        assert ended.sum() >= (1 if environment == "mountain-car" else 10)
+        trajectory = [
+            (s[t], a[t], reward, ended[t], s_next[t], a_next[t]) for t in range(num_steps)
+        ]
+        want, greedy = reference_sarsa(trajectory, scale, 8, 1024, alpha, lam, gamma, watkins)
+        np.testing.assert_allclose(w, want, rtol=1e-9, atol=1e-9)
+        # the exploration happened, so Watkins's cut was exercised
+        assert (~greedy[~ended]).sum() >= 3
+
+
+def test_greedy_agent_breaks_ties_at_random_and_explores_optimistically():
+    coder = TileCoder(
+        8, 8 / np.array([1.7, 0.14]), low=[-1.2, -0.07], high=[0.5, 0.07], int_sizes=(3,)
+    )
+    agent = SarsaLambda(coder, 3, 0.5 / 8, 0.9)
+    # all values 0: every action is greedy, each taken about a third of the time
+    actions = jax.vmap(lambda k: agent.act(k, jnp.array([-0.5, 0.0])))(
+        jax.random.split(jax.random.key(0), 3000)
+    )
+    counts = np.bincount(np.asarray(actions), minlength=3)
+    assert np.all(np.abs(counts - 1000) < 150)
+
+
+def test_policies_probabilities():
+    q = jnp.array([1.0, 3.0, 3.0, 0.0])
+    np.testing.assert_allclose(EpsilonGreedy(0.2).probabilities(q), [0.05, 0.45, 0.45, 0.05])
+    np.testing.assert_allclose(
+        Softmax(0.5).probabilities(q), np.exp(2 * q) / np.exp(2 * q).sum(), rtol=1e-6
+    )
+    np.testing.assert_allclose(FixedPolicy([0.25, 0.75]).probabilities(jnp.zeros(2)), [0.25, 0.75])
+    draws = jax.vmap(lambda k: Softmax(1.0).sample(k, q))(
+        jax.random.split(jax.random.key(1), 20000)
+    )
+    frequencies = np.bincount(np.asarray(draws), minlength=4) / 20000
+    np.testing.assert_allclose(frequencies, np.exp(q) / np.exp(q).sum(), atol=0.015)
+
+
+def test_bad_policy_and_agent_arguments_are_named():
+    with pytest.raises(ValueError, match="probabilities must sum to 1"):
+        FixedPolicy([0.5, 0.4])
+    with pytest.raises(ValueError, match="probabilities must be non-negative"):
+        FixedPolicy([1.5, -0.5])
+    with pytest.raises(ValueError, match="epsilon"):
+        EpsilonGreedy(1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        Softmax(0.0)
+    coder = TileCoder(4, [1.0, 1.0], 256)
+    with pytest.raises(ValueError, match="step_size"):
+        SarsaLambda(coder, 3, -0.1)
+    with pytest.raises(ValueError, match="trace_decay"):
+        SarsaLambda(coder, 3, 0.1, 1.5)
+    with pytest.raises(ValueError, match="tile_coder must take the action"):
+        SarsaLambda(TileCoder(4, [1.0], low=[0], high=[1]), 3, 0.1)
+    with pytest.raises(ValueError, match="num_tilings"):
+        TileCoder(0, [1.0], 256)
+
+
+def test_loop_records_episodes_and_continues_across_calls():
+    env = MountainCar()
+    coder = TileCoder(
+        8, 8 / np.array([1.7, 0.14]), low=[-1.2, -0.07], high=[0.5, 0.07], int_sizes=(3,)
+    )
+    runs = eqx.filter_vmap(
+        lambda k: start_control(watkins_q_lambda(coder, 3, 1.0 / 8, 0.9), env, k, max_episodes=8)
+    )(jax.random.split(jax.random.key(0), 3))
+    once = eqx.filter_vmap(lambda r: run_control(r, env, 3000))(runs)
+    twice = eqx.filter_vmap(lambda r: run_control(r, env, 1500))(runs)
+    twice = eqx.filter_vmap(lambda r: run_control(r, env, 1500))(twice)
+    np.testing.assert_array_equal(once.lengths, twice.lengths)
+    np.testing.assert_array_equal(once.agent.weights, twice.agent.weights)
+    for lengths, ends, n in zip(
+        np.asarray(once.lengths),
+        np.asarray(once.end_steps),
+        np.asarray(once.num_episodes),
+        strict=False,
+    ):
+        k = min(n, 8)
+        assert k >= 2 and np.all(lengths[:k] > 0) and np.all(lengths[k:] == -1)
+        np.testing.assert_array_equal(np.cumsum(lengths[:k]), ends[:k])
+    np.testing.assert_array_equal(once.returns[once.lengths > 0], -once.lengths[once.lengths > 0])
+
+
+# --- Stream AC(lambda) and the streaming wrappers --------------------------------
+
+
+def _cartpole_trajectory(num_steps, seed=0):
+    """Random actions on gymnax's CartPole through `StreamingWrapper`, and the same
+    steps of the bare environment (the wrapper passes its key through)."""
+    import gymnax
+
+    base, params = gymnax.make("CartPole-v1")
+    env = StreamingWrapper(base, 0.99, 500)
+    key = jax.random.key(seed)
+    observation, state = env.reset(key, params)
+    raw_observation, raw_state = base.reset(key, params)
+    step, raw_step = eqx.filter_jit(env.step), jax.jit(base.step)
+    actions = np.random.default_rng(seed).integers(0, 2, num_steps)
+    wrapped, raw = [], [np.asarray(raw_observation, np.float64)]
+    first = np.asarray(observation)
+    for t in range(num_steps):
+        k = jax.random.fold_in(key, t)
+        observation_next, state, reward, terminated, truncated, info = step(
+            k, state, actions[t], params
+        )
+        raw_observation, raw_state, raw_reward, _, _, raw_info = raw_step(
+            k, raw_state, actions[t], params
+        )
+        done = bool(terminated) or bool(truncated)
+        wrapped.append(
+            (
+                np.asarray(observation),
+                int(actions[t]),
+                float(reward),
+                done,
+                np.asarray(info["final_observation"]),
+                np.asarray(observation_next),
+            )
+        )
+        raw.append(
+            (
+                np.asarray(raw_info["final_observation"], np.float64),
+                float(raw_reward),
+                done,
+                np.asarray(raw_observation, np.float64),
+            )
+        )
+        observation = observation_next
+    return first, wrapped, raw
+
+
+def test_streaming_wrapper_equals_the_authors_wrappers():
+    with jax.enable_x64(True):
+        first, wrapped, raw = _cartpole_trajectory(120)
+    reference = Wrappers(0.99, 500)
+    np.testing.assert_allclose(first, reference.reset(raw[0]), rtol=1e-9, atol=1e-9)
+    ends = 0
+    for (_, _, reward, done, final, following), (o, r, raw_done, o_next) in zip(
+        wrapped, raw[1:], strict=True
+    ):
+        assert done == raw_done
+        want_final, want_reward = reference.step(o, r, done)
+        np.testing.assert_allclose(final, want_final, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(reward, want_reward, rtol=1e-9)
+        if done:
+            ends += 1
+            np.testing.assert_allclose(following, reference.reset(o_next), rtol=1e-9, atol=1e-9)
+    assert ends >= 3
+
+
+def test_stream_ac_equals_the_authors_update_in_float64():
+    with jax.enable_x64(True):
+        _, wrapped, _ = _cartpole_trajectory(70, seed=0)
+        agent = StreamAC(5, 2, key=jax.random.key(2), hidden_sizes=(6, 6))
+        agent = jax.tree.map(
+            lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
+        )
+
+        def leaves(net):
+            return [
+                np.array(a, np.float64).reshape(np.shape(a))
+                for a in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array))
+            ]
+
+        actor, critic = leaves(agent.policy_net), leaves(agent.value_net)
+        update = eqx.filter_jit(lambda agent, t: agent.update(jax.random.key(0), *t)[0])
+        opt_pi = ObGD(actor, 1.0, 0.99, 0.8, 3.0)
+        opt_v = ObGD(critic, 1.0, 0.99, 0.8, 2.0)
+        ends = 0
+        for s, a, r, done, s_next, _ in wrapped:
+            agent = update(
+                agent,
+                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
+            )
+            stream_ac_update(actor, critic, opt_pi, opt_v, s, a, r, s_next, done, 0.99, 0.01)
+            ends += done
+            for got, want in zip(
+                leaves(agent.policy_net) + leaves(agent.value_net), actor + critic, strict=False
+            ):
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        assert ends >= 2
+
+
+@pytest.mark.slow
+def test_stream_ac_learns_cartpole_reduced():
+    """A reduced version of the replication (`alberta-eqx replicate stream-ac-cartpole`:
+    10 seeds, 500,000 steps): 4 seeds, 40,000 steps; in the full run every seed's
+    last-20-episode average passed 400 by step 31,000."""
+    from alberta_eqx.experiments.stream_ac import first_reaching, stream_ac_cartpole
+
+    result = stream_ac_cartpole(num_seeds=4, num_steps=40_000, segment_steps=2_000)
+    assert (first_reaching(result) >= 0).sum() >= 3
+
+
+@pytest.mark.parametrize("sarsa", [False, True])
+def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
+    with jax.enable_x64(True):
+        _, wrapped, _ = _cartpole_trajectory(70, seed=0)
+        agent = StreamQ(
+            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), sarsa=sarsa, exploration_steps=40
+        )
+        agent = jax.tree.map(
+            lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
+        )
+
+        def leaves(net):
+            return [
+                np.array(a, np.float64)
+                for a in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array))
+            ]
+
+        net = leaves(agent.q_net)
+        opt = ObGD(net, 1.0, 0.99, 0.8, 2.0)
+        update = eqx.filter_jit(lambda agent, key, t: agent.update(key, *t))
+        cuts = 0
+        for t, (s, a, r, done, s_next, _) in enumerate(wrapped):
+            nongreedy = a != int(np.argmax(mlp(net, s)))
+            agent, a_next = update(
+                agent,
+                jax.random.key(t),
+                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
+            )
+            stream_q_update(
+                net,
+                opt,
+                s,
+                a,
+                r,
+                s_next,
+                done,
+                0.99,
+                a_next=int(a_next) if sarsa else None,
+                is_nongreedy=not sarsa and nongreedy,
+            )
+            cuts += done or (not sarsa and nongreedy)
+            for got, want in zip(leaves(agent.q_net), net, strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        assert cuts >= 2
+        # the schedule: epsilon from 1 to 0.01 over the first 40 actions
+        np.testing.assert_allclose(agent.epsilon(jnp.asarray(20)), 1 - 0.99 * 20 / 40)
+        np.testing.assert_allclose(agent.epsilon(jnp.asarray(60)), 0.01)
