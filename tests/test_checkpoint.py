@@ -224,7 +224,7 @@ def test_corrupted_header_and_payload_are_refused(tmp_path):
     header, payload = _parts(path)
     encoded = json.dumps(header).encode()
     broken = bytearray(encoded)
-    broken[len(broken) // 2] = ord("}")
+    broken[0] = ord("}")  # no longer JSON
     _write(path, header, payload, encoded=bytes(broken))
     with pytest.raises(CheckpointError, match="corrupted header"):
         _load(path)
@@ -390,3 +390,29 @@ def test_a_format_1_file_still_loads(tmp_path):
     path.write_bytes(v1[:23] + struct.pack("<Q", len(encoded)) + encoded + payload)
     with pytest.raises(CheckpointError, match=r"step is invalid \('50'\)"):
         _load(path)
+
+
+def test_user_metadata_is_saved_checksummed_and_validated(tmp_path):
+    """Issue 12, item 7: a daemon keeps what it runs beside the learner."""
+    from alberta_eqx.config import to_config
+
+    learner = LinearLearner(3, IDBD(0.05, 0.01))
+    path = tmp_path / "a.ckpt"
+    metadata = {"config": to_config(learner), "source": "sensor-7", "version": [1, 2]}
+    save_checkpoint(path, learner, metadata=metadata)
+    assert load_checkpoint(path, learner).metadata == metadata
+    assert read_checkpoint_header(path)["metadata"] == metadata
+    save_checkpoint(tmp_path / "b.ckpt", learner)
+    assert load_checkpoint(tmp_path / "b.ckpt", learner).metadata == {}
+    # what JSON cannot keep is refused before anything is written
+    for bad in ({"x": float("nan")}, {"x": object()}, {1: "a"}, {"t": (1, 2)}, ["a"]):
+        with pytest.raises(TypeError, match="metadata"):
+            save_checkpoint(tmp_path / "c.ckpt", learner, metadata=bad)
+    assert not (tmp_path / "c.ckpt").exists()
+    # the metadata is under the header's checksum: a changed byte is refused
+    data = bytearray(path.read_bytes())
+    at = data.index(b"sensor-7")
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(path, learner)

@@ -35,6 +35,8 @@ import math
 import os
 import re
 import struct
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -62,6 +64,7 @@ _HEADER_FIELDS = frozenset(
         "format_version",
         "library_version",
         "step",
+        "metadata",
         "learner",
         "stream_state",
         "payload_bytes",
@@ -83,11 +86,14 @@ class Checkpoint(NamedTuple):
     - `learner`: the saved learner.
     - `stream_state`: the saved stream state, or None when none was saved.
     - `step`: the saved step counter (the next step to run), or None.
+    - `metadata`: the user's metadata saved with it (`save_checkpoint(metadata=)`), or
+      an empty dict.
     """
 
     learner: AbstractLearner
     stream_state: StreamState | None
     step: int | None
+    metadata: Mapping[str, Any] = MappingProxyType({})
 
 
 def save_checkpoint(
@@ -97,6 +103,7 @@ def save_checkpoint(
     stream_state: StreamState | None = None,
     step: int | None = None,
     allow_nonfinite: bool = False,
+    metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Save `learner` (and, for a run in progress, its stream state and step) to `path`.
 
@@ -111,6 +118,10 @@ def save_checkpoint(
     - `allow_nonfinite`: save a learner holding NaN or infinite values. By default
       such a learner is refused, so that a diverged learner never replaces the last
       good checkpoint.
+    - `metadata`: the user's own JSON-able information to keep with the learner (what
+      the daemon runs, for example `alberta_eqx.config.to_config(learner)`, a version,
+      a data source), read back as `Checkpoint.metadata` and in
+      `read_checkpoint_header(path)["metadata"]`; covered by the header's checksum.
 
     To continue the run, load it and pass `stream_state=checkpoint.stream_state` (or
     `stream_states=` to the batched runner) and `start_step=checkpoint.step`.
@@ -125,6 +136,7 @@ def save_checkpoint(
         step = non_negative_int("step", step)
     if not allow_nonfinite:
         _check_finite(learner)
+    metadata = _json_metadata(metadata)
     payload = io.BytesIO()
     eqx.tree_serialise_leaves(payload, _unwrap_keys((learner, stream_state)))
     payload = payload.getvalue()
@@ -132,6 +144,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "library_version": alberta_eqx.__version__,
         "step": step,
+        "metadata": metadata,
         "learner": _describe(learner),
         "stream_state": None if stream_state is None else _describe(stream_state),
         "payload_bytes": len(payload),
@@ -141,6 +154,24 @@ def save_checkpoint(
     magic = b"alberta_eqx checkpoint %d\n" % FORMAT_VERSION
     digest = hashlib.sha256(encoded).digest()
     write_atomically(path, [magic, _LENGTH.pack(len(encoded)), digest, encoded, payload])
+
+
+def _json_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`metadata` as a plain dict that JSON writes and reads back unchanged; raises
+    naming `metadata` otherwise (before anything is written)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"metadata must be JSON-able (str keys, finite numbers): {error}"
+        ) from None
+    if json.loads(text) != metadata:
+        raise TypeError("metadata must read back unchanged from JSON (str keys, lists not tuples)")
+    return json.loads(text)
 
 
 def _check_finite(learner: AbstractLearner) -> None:
@@ -207,7 +238,9 @@ def load_checkpoint(
     like = _unwrap_keys((like_learner, like_stream_state))
     learner, stream_state = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
     stream_state = _rewrap_keys(stream_state, like_stream_state)
-    return Checkpoint(_rewrap_keys(learner, like_learner), stream_state, header["step"])
+    return Checkpoint(
+        _rewrap_keys(learner, like_learner), stream_state, header["step"], header["metadata"]
+    )
 
 
 def read_checkpoint_header(path: str | os.PathLike) -> dict:
@@ -262,6 +295,8 @@ def _parse(data: bytes, name: str) -> tuple[dict, bytes]:
         header = json.loads(encoded, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise CheckpointError(f"{name} has a corrupted header ({error!r})") from error
+    if version == 1 and isinstance(header, dict) and "metadata" not in header:
+        header["metadata"] = {}  # format 1 had no user metadata
     problem = _header_problem(header, version)
     if problem:
         raise CheckpointError(f"{name} has a corrupted header: {problem}")
@@ -300,6 +335,7 @@ def _header_problem(header: Any, version: int) -> str | None:
         and _is_int(header["format_version"]),
         "library_version": isinstance(header["library_version"], str),
         "step": header["step"] is None or (_is_int(header["step"]) and header["step"] >= 0),
+        "metadata": isinstance(header["metadata"], dict),
         "payload_bytes": _is_int(header["payload_bytes"]) and header["payload_bytes"] >= 0,
         "payload_sha256": isinstance(header["payload_sha256"], str)
         and re.fullmatch("[0-9a-f]{64}", header["payload_sha256"]) is not None,
