@@ -601,7 +601,7 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("name", choices=sorted(REPLICATIONS), help="which experiment")
     p.add_argument(
-        "--seeds", type=count, help="seeds (default: the experiment's, 30 or 4)", default=None
+        "--seeds", type=count, help="seeds (default: the experiment's)", default=None
     )
     p.add_argument(
         "--steps",
