@@ -193,7 +193,8 @@ def replicate(args: argparse.Namespace) -> None:
     name = getattr(args, "name", DEFAULT_REPLICATION)
     replication = REPLICATIONS[name]
     steps = steps_for(name, getattr(args, "steps", None), getattr(args, "quick", False))
-    seeds = getattr(args, "seeds", None) or replication.seeds
+    quick_seeds = replication.quick_seeds if getattr(args, "quick", False) else None
+    seeds = getattr(args, "seeds", None) or quick_seeds or replication.seeds
     settings = {"replication": name, "seeds": seeds, "steps": steps, "float64": args.float64}
     record = start_record(args.out, "replicate", settings, _device())
     print(replication.paper)

@@ -248,7 +248,7 @@ def _state_arrays(tree) -> list[Array]:
     fields marked as hyperparameters (`_checks.hyperparameter`) and the
     hyperparameters that `optax.inject_hyperparams` keeps in an optimizer state."""
     if isinstance(tree, optax.InjectHyperparamsState | optax.InjectStatefulHyperparamsState):
-        return _state_arrays(tree._replace(hyperparams={}))
+        return _state_arrays([getattr(tree, f) for f in tree._fields if f != "hyperparams"])
     if isinstance(tree, eqx.Module):
         return [
             array
@@ -341,6 +341,8 @@ def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_step
             f"{type(learner).__name__}, got {type(timesteps).__name__}"
         )
     for name, value in timesteps._asdict().items():
+        if value is None:  # an optional field left out (`TDTimeStep.truncated`)
+            continue
         shape = jnp.shape(value)
         if name in ("observation", "next_observation"):
             fits, wanted = (

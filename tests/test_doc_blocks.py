@@ -2,8 +2,9 @@
 
 The blocks of one file run in order in one namespace (a later block may use names an
 earlier one defined), in a fresh temporary working directory, so a page reads as one
-session. ```text, ```bash and other blocks do not run. A new page is picked up
-without registering it here.
+session. ```text, ```bash and other blocks do not run, nor does the porting guide's
+old code: a python block titled with the alberta-framework version it was written
+for (```python title="0.2.2"). A new page is picked up without registering it here.
 """
 
 import pathlib
@@ -28,7 +29,8 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
     blocks = []
     for match in _FENCE.finditer(text):
         words = match["info"].strip().split()
-        if words and words[0] in ("python", "py"):
+        old = re.search(r'title="\d+\.\d+\.\d+"', match["info"])  # alberta-framework's
+        if words and words[0] in ("python", "py") and not old:
             indent = len(match["indent"])
             body = "".join(line[indent:] for line in match["body"].splitlines(keepends=True))
             line = text.count("\n", 0, match.start()) + 2
@@ -39,6 +41,8 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
 def test_the_extraction_finds_fenced_python_only():
     text = "a\n```python\nx = 1\n```\n```text\nnot code\n```\n  ```python\n  y = x\n  ```\n"
     assert python_blocks(text) == [(3, "x = 1\n"), (9, "y = x\n")]
+    old = '```python title="0.17.1"\nlearner.init(8, key)\n```\n```python\nz = 2\n```\n'
+    assert python_blocks(old) == [(5, "z = 2\n")]
 
 
 @pytest.mark.slow

@@ -170,6 +170,6 @@ def plot(result: ContinualBackpropResult, ax=None):
         ax.plot(result.steps, mean, label=name)
         ax.fill_between(result.steps, mean - half, mean + half, alpha=0.3)
     ax.set(xlabel="steps", ylabel=f"squared error (bins of {int(result.steps[0])})")
-    ax.set_title("bit-flipping problem")
+    ax.set_title("Dohare et al. (2021), Fig. 2: the bit-flipping problem")
     ax.legend()
     return ax.figure

@@ -16,6 +16,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import numpy as np
+from jaxtyping import ArrayLike
 
 from alberta_eqx.runners import RunResult
 
@@ -103,7 +104,7 @@ def to_xarray(
     metrics_window: int | None = None,
     start_step: int = 0,
     seeds: Sequence[int] | None = None,
-    hyperparameters: Mapping[str, Sequence[float]] | None = None,
+    hyperparameters: Mapping[str, Sequence[float] | ArrayLike] | None = None,
     stream: Any = None,
     learner: Any = None,
     attrs: Mapping[str, Any] | None = None,

@@ -146,15 +146,30 @@ def sweep_table(result: MountainCarSweep) -> str:
 
 
 def plot_sweep(result: MountainCarSweep, ax) -> None:
-    """Figure 12.10's axes: steps per episode against `alpha x 8`, one line per lambda."""
-    for lam, means, errors in zip(result.lambdas, result.mean, result.stderr, strict=True):
+    """Figure 12.10's axes: steps per episode against `alpha x 8`, one line per lambda.
+    A setting whose runs did not all finish their episodes, or whose mean lies above
+    the axes, is drawn as a triangle on the top edge, not left out."""
+    top = 300.0
+    for i, (lam, means, errors) in enumerate(
+        zip(result.lambdas, result.mean, result.stderr, strict=True)
+    ):
+        shown = np.where(np.isnan(means) | (means > top), np.nan, means)
         ax.errorbar(
-            result.step_sizes, means, yerr=errors, marker="o", ms=3, label=f"lambda {lam:g}"
-        )
+            result.step_sizes, shown, yerr=errors, marker="o", ms=3, c=f"C{i}",
+            label=f"lambda {lam:g}",
+        )  # fmt: skip
+        above = np.isnan(means) | (means > top)
+        if above.any():
+            ax.plot(np.asarray(result.step_sizes)[above], np.full(above.sum(), top), "^",
+                    c=f"C{i}", ms=7, clip_on=False)  # fmt: skip
+    ax.plot([], [], "^", c="gray", label="above the axes, or runs unfinished")
     ax.set(
         xlabel="alpha x number of tilings (8)",
         ylabel=f"steps per episode, first {result.num_episodes} episodes",
-        ylim=(150, 300),
+        ylim=(150, top),
     )
-    ax.set_title("Mountain Car, SARSA(lambda), replacing traces")
+    ax.set_title(
+        "Sutton and Barto (2018), Fig. 12.10: Mountain Car, SARSA(lambda), replacing traces",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)

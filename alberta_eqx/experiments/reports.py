@@ -15,6 +15,8 @@ import numpy as np
 
 from alberta_eqx.experiments import baird as _baird
 from alberta_eqx.experiments import continual_backprop as _cbp
+from alberta_eqx.experiments import mountain_car as _mountain_car
+from alberta_eqx.experiments import stream_ac as _stream_ac
 from alberta_eqx.experiments._segments import Progress
 from alberta_eqx.experiments.random_walk import RandomWalk19, random_walk_19
 from alberta_eqx.experiments.replications import (
@@ -46,6 +48,8 @@ class Replication(NamedTuple):
     - `report`: `report(result) -> lines` printed after the run.
     - `figure`: `figure(result) -> matplotlib Figure`.
     - `filename`: the PNG's name in `--out`.
+    - `quick_seeds`: the seeds of a `--quick` run, where fewer seeds rather than fewer
+      steps make it short (None: the default seeds).
     """
 
     title: str
@@ -59,6 +63,7 @@ class Replication(NamedTuple):
     report: Callable[[Any], list[str]]
     figure: Callable[[Any], Any]
     filename: str
+    quick_seeds: int | None = None
 
 
 def _pyplot() -> Any:
@@ -436,6 +441,8 @@ BAIRD = Replication(
 
 
 def _on_new_axes(draw: Callable[[Any, Any], None]) -> Callable[[Any], Any]:
+    """A figure drawn by `draw(result, ax)` on new axes."""
+
     def figure(result: Any) -> Any:
         fig, ax = _pyplot().subplots(figsize=(6.5, 4.5), layout="constrained")
         draw(result, ax)
@@ -444,70 +451,39 @@ def _on_new_axes(draw: Callable[[Any, Any], None]) -> Callable[[Any], Any]:
     return figure
 
 
-def _mountain_car(seeds: int, steps: int, progress: Progress | None) -> Any:
-    from alberta_eqx.experiments.mountain_car import mountain_car_sweep
-
-    return mountain_car_sweep(num_runs=seeds, max_steps=steps, progress=progress)
-
-
-def _mountain_car_report(result: Any) -> list[str]:
-    from alberta_eqx.experiments.mountain_car import sweep_table
-
-    return sweep_table(result).splitlines()
-
-
-def _mountain_car_figure(result: Any, ax: Any) -> None:
-    from alberta_eqx.experiments.mountain_car import plot_sweep
-
-    plot_sweep(result, ax)
-
-
 MOUNTAIN_CAR = Replication(
     title="Sutton and Barto (2018), Figure 12.10",
     paper="Sutton and Barto (2018), Fig. 12.10: SARSA(lambda), replacing traces, 8 tilings; "
     "steps per episode over the first 50 episodes, 100 runs, by alpha x 8 and lambda "
     "(the run stops once every run has 50 episodes; --steps caps each run)",
-    run=_mountain_car,
+    run=lambda seeds, steps, progress: _mountain_car.mountain_car_sweep(
+        num_runs=seeds, max_steps=steps, progress=progress
+    ),
     seeds=100,
     steps=15_000,
-    quick_steps=5_000,
+    quick_steps=15_000,  # fewer steps than this cannot hold 50 episodes
+    quick_seeds=10,
     steps_multiple=1_000,
     total=lambda steps: steps,
-    report=_mountain_car_report,
-    figure=_on_new_axes(_mountain_car_figure),
+    report=lambda result: _mountain_car.sweep_table(result).splitlines(),
+    figure=_on_new_axes(_mountain_car.plot_sweep),
     filename="mountain_car_fig12_10.png",
 )
-
-
-def _stream_ac(seeds: int, steps: int, progress: Progress | None) -> Any:
-    from alberta_eqx.experiments.stream_ac import stream_ac_cartpole
-
-    return stream_ac_cartpole(num_seeds=seeds, num_steps=steps, progress=progress)
-
-
-def _stream_ac_report(result: Any) -> list[str]:
-    from alberta_eqx.experiments.stream_ac import cartpole_table
-
-    return cartpole_table(result).splitlines()
-
-
-def _stream_ac_figure(result: Any, ax: Any) -> None:
-    from alberta_eqx.experiments.stream_ac import plot_curves
-
-    plot_curves(result, ax)
 
 
 STREAM_AC_CARTPOLE = Replication(
     title="Elsayed et al. (2024), Stream AC(lambda) on CartPole",
     paper="Elsayed et al. (2024): Stream AC(lambda) solves CartPole-v1; check: "
     "last-20-episode average >= 400 in >= 8 of 10 seeds within 500,000 steps",
-    run=_stream_ac,
+    run=lambda seeds, steps, progress: _stream_ac.stream_ac_cartpole(
+        num_seeds=seeds, num_steps=steps, progress=progress
+    ),
     seeds=10,
     steps=500_000,
     quick_steps=100_000,
     steps_multiple=10_000,
     total=lambda steps: steps,
-    report=_stream_ac_report,
-    figure=_on_new_axes(_stream_ac_figure),
+    report=lambda result: _stream_ac.cartpole_table(result).splitlines(),
+    figure=_on_new_axes(_stream_ac.plot_curves),
     filename="stream_ac_cartpole.png",
 )

@@ -123,8 +123,9 @@ def resolve(kind: str, name: str, builtins: Mapping[str, Any]) -> Any:
     if name in builtins:
         return builtins[name]
     if ":" not in name:
+        known = ", ".join(builtins) if len(builtins) <= 12 else "a public name of alberta_eqx"
         raise SpecError(
-            f"{kind} {name!r} is neither a built-in ({', '.join(builtins)}) nor an "
+            f"{kind} {name!r} is neither a built-in ({known}) nor an "
             "import path 'package.module:Name'"
         )
     module_name, _, attribute = name.partition(":")

@@ -155,5 +155,5 @@ def plot_curves(result: StreamACCartPole, ax) -> None:
     ax.plot(result.curve_steps, np.nanmean(result.curve, axis=0), c="k", lw=2, label="mean")
     ax.axhline(400, ls="--", c="gray", label="400")
     ax.set(xlabel="steps", ylabel="average return, last 20 episodes", ylim=(0, 520))
-    ax.set_title("Stream AC(lambda), CartPole-v1 (gymnax)")
+    ax.set_title("Elsayed et al. (2024): Stream AC(lambda), CartPole-v1 (gymnax)")
     ax.legend()

@@ -12,7 +12,6 @@ or several (`jax.distributed.initialize`); each process writes its devices' bloc
 """
 
 import dataclasses
-import importlib
 import itertools
 import json
 import logging
@@ -32,6 +31,7 @@ from alberta_eqx.experiments import store
 from alberta_eqx.experiments.labelled import _xarray, describe, versions
 from alberta_eqx.experiments.runner import _seed_list, seed_keys
 from alberta_eqx.experiments.sharding import CONFIGS, SEEDS, shard_batch
+from alberta_eqx.experiments.spec import resolve
 from alberta_eqx.learners import AbstractLearner, LinearLearner
 from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.streams import AbstractStream
@@ -119,21 +119,12 @@ class SweepSpec:
 
 
 def _resolve(name: str, what: str) -> Any:
-    """`name` in `alberta_eqx`, or `package.module:attribute` anywhere."""
+    """`name` in `alberta_eqx` (`RandomWalkStream`, `IDBD`, ...), or
+    `package.module:attribute` anywhere (the command line's `run` resolves alike)."""
     import alberta_eqx
 
-    if ":" in name:
-        module, _, attribute = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as error:
-            raise ValueError(f"{what} {name!r} cannot be imported: {error}") from None
-    if not hasattr(alberta_eqx, name):
-        raise ValueError(
-            f"{what} {name!r} is not a name in alberta_eqx; give one (RandomWalkStream, "
-            "LinearLearner, IDBD, ...) or an import path 'package.module:Name'"
-        )
-    return getattr(alberta_eqx, name)
+    public = {n: getattr(alberta_eqx, n) for n in alberta_eqx.__all__}
+    return resolve(what, name, public)
 
 
 def _table(data: Mapping[str, Any], name: str, required: bool = True) -> dict[str, Any]:

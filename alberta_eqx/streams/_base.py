@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, Key, PRNGKeyArray, UInt32
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PRNGKeyArray, UInt32
 
 
 class TimeStep(NamedTuple):
@@ -58,7 +58,7 @@ class AbstractStream(eqx.Module):
 
     @abc.abstractmethod
     def chunk(
-        self, state: StreamState, t0: Int[Array, ""], num_steps: int
+        self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, StreamState]:
         """Steps `t0 .. t0 + num_steps - 1`, stacked on a leading axis of length
         `num_steps`, and the state after the last of them.
@@ -66,7 +66,7 @@ class AbstractStream(eqx.Module):
         `num_steps` is a static Python int; `t0` may be traced.
         """
 
-    def step(self, state: StreamState, t: Int[Array, ""]) -> tuple[TimeStep, StreamState]:
+    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[TimeStep, StreamState]:
         """The example at step `t` and the state after it."""
         timesteps, state = self.chunk(state, t, 1)
         return jax.tree.map(lambda a: a[0], timesteps), state
@@ -77,11 +77,11 @@ class AbstractSequentialStream(AbstractStream):
     wraps a simulator). Implement `step`; `chunk` scans it."""
 
     @abc.abstractmethod
-    def step(self, state: StreamState, t: Int[Array, ""]) -> tuple[TimeStep, StreamState]:
+    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[TimeStep, StreamState]:
         """The example at step `t` and the state after it."""
 
     def chunk(
-        self, state: StreamState, t0: Int[Array, ""], num_steps: int
+        self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, StreamState]:
         def body(state, t):
             timestep, state = self.step(state, t)
@@ -152,19 +152,19 @@ class AbstractTDStream(AbstractStream):
 
     @abc.abstractmethod
     def chunk(
-        self, state: StreamState, t0: Int[Array, ""], num_steps: int
+        self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TDTimeStep, StreamState]:
         """Transitions `t0 .. t0 + num_steps - 1`, stacked on a leading axis, and the
         state after the last of them."""
 
-    def step(self, state: StreamState, t: Int[Array, ""]) -> tuple[TDTimeStep, StreamState]:
+    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[TDTimeStep, StreamState]:
         """The transition at step `t` and the state after it."""
         timesteps, state = self.chunk(state, t, 1)
         return jax.tree.map(lambda a: a[0], timesteps), state
 
 
 def step_keys(
-    key: PRNGKeyArray, t0: Int[Array, ""], num_steps: int
+    key: PRNGKeyArray, t0: Int[ArrayLike, ""], num_steps: int
 ) -> Key[Array, " steps"] | UInt32[Array, "steps 2"]:
     """The per-step keys `fold_in(key, t)` for `t = t0 .. t0 + num_steps - 1`."""
     ts = jnp.asarray(t0) + jnp.arange(num_steps)

@@ -77,7 +77,7 @@ class BairdStream(AbstractTDStream):
         return BairdState(key, jax.random.randint(first, (), 0, 7))
 
     def chunk(
-        self, state: BairdState, t0: Int[Array, ""], num_steps: int
+        self, state: BairdState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[OffPolicyTimeStep, BairdState]:
         def draw(key):
             choose, where = jax.random.split(key)

@@ -146,7 +146,7 @@ class BitFlipStream(AbstractStream):
         return jax.random.bernoulli(key, 0.5, (self.num_flipping_bits,)).astype(_float())
 
     def chunk(
-        self, state: BitFlipState, t0: Int[Array, ""], num_steps: int
+        self, state: BitFlipState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, BitFlipState]:
         f, T = self.num_flipping_bits, self.flip_interval
         t = jnp.asarray(t0) + jnp.arange(num_steps)

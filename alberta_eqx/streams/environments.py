@@ -128,7 +128,7 @@ class GymnaxTDStream(AbstractTDStream):
         return GymnaxState(key, env_state, observation)
 
     def chunk(
-        self, state: GymnaxState, t0: Int[Array, ""], num_steps: int
+        self, state: GymnaxState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TDTimeStep, GymnaxState]:
         def body(carry, key):
             env_state, observation = carry
@@ -275,7 +275,7 @@ class TrajectoryStream(AbstractTDStream):
         return key
 
     def chunk(
-        self, state: PRNGKeyArray, t0: Int[Array, ""], num_steps: int
+        self, state: PRNGKeyArray, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TDTimeStep, PRNGKeyArray]:
         length = self.trajectory.reward.shape[0]
         index = (jnp.asarray(t0) + jnp.arange(num_steps)) % length
@@ -317,7 +317,7 @@ class PredictionStream(AbstractStream):
     def init(self, key: PRNGKeyArray) -> Any:
         return self.stream.init(key)
 
-    def chunk(self, state: Any, t0: Int[Array, ""], num_steps: int) -> tuple[TimeStep, Any]:
+    def chunk(self, state: Any, t0: Int[ArrayLike, ""], num_steps: int) -> tuple[TimeStep, Any]:
         transitions, state = self.stream.chunk(state, t0, num_steps)
         if self.target == "reward":
             target = transitions.reward

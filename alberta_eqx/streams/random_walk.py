@@ -73,7 +73,7 @@ class RandomWalkTDStream(AbstractTDStream):
         return WalkPosition(key, jnp.asarray(self.start, jnp.int32))
 
     def chunk(
-        self, state: WalkPosition, t0: Int[Array, ""], num_steps: int
+        self, state: WalkPosition, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TDTimeStep, WalkPosition]:
         moves = jax.vmap(jax.random.bernoulli)(step_keys(state.key, t0, num_steps))
         moves = 2 * moves.astype(jnp.int32) - 1  # -1 (left) or +1 (right)

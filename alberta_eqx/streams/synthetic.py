@@ -158,7 +158,7 @@ class RandomWalkStream(AbstractStream):
         return WalkState(key, jax.random.normal(init_key, (self.dim,), _float()))
 
     def chunk(
-        self, state: WalkState, t0: Int[Array, ""], num_steps: int
+        self, state: WalkState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, WalkState]:
         d = self.dim
         z = _normals(step_keys(state.key, t0, num_steps), 2 * d + 1)
@@ -210,7 +210,7 @@ class AbruptChangeStream(AbstractStream):
         return KeyState(key)
 
     def chunk(
-        self, state: KeyState, t0: Int[Array, ""], num_steps: int
+        self, state: KeyState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, KeyState]:
         d = self.dim
         step_key, weight_key = jax.random.split(state.key)
@@ -263,7 +263,7 @@ class SuttonExperiment1Stream(AbstractStream):
         return SignsState(key, jnp.ones(self.num_relevant, _float()))
 
     def chunk(
-        self, state: SignsState, t0: Int[Array, ""], num_steps: int
+        self, state: SignsState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, SignsState]:
         r = self.num_relevant
 
@@ -330,7 +330,7 @@ class CyclicStream(AbstractStream):
         return CyclicState(key, jax.random.normal(init_key, shape, _float()))
 
     def chunk(
-        self, state: CyclicState, t0: Int[Array, ""], num_steps: int
+        self, state: CyclicState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, CyclicState]:
         ts = t0 + jnp.arange(num_steps)
         weights = state.configurations[(ts // self.cycle_length) % self.num_configurations]
@@ -393,7 +393,7 @@ class PeriodicChangeStream(AbstractStream):
         )
 
     def chunk(
-        self, state: PeriodicState, t0: Int[Array, ""], num_steps: int
+        self, state: PeriodicState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, PeriodicState]:
         # `t % period` first: exact in integers, so the angle stays accurate for any t.
         ts = ((t0 + jnp.arange(num_steps)) % self.period).astype(_float())
@@ -445,7 +445,7 @@ class ScaledStreamWrapper(AbstractStream):
         return self.inner_stream.init(key)
 
     def chunk(
-        self, state: StreamState, t0: Int[Array, ""], num_steps: int
+        self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, StreamState]:
         timesteps, state = self.inner_stream.chunk(state, t0, num_steps)
         return TimeStep(
@@ -522,7 +522,7 @@ class DynamicScaleShiftStream(AbstractStream):
         return KeyState(key)
 
     def chunk(
-        self, state: KeyState, t0: Int[Array, ""], num_steps: int
+        self, state: KeyState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, KeyState]:
         d = self.dim
         step_key, weight_key, scale_key = jax.random.split(state.key, 3)
@@ -650,7 +650,7 @@ class ScaleDriftStream(AbstractStream):
         )
 
     def chunk(
-        self, state: ScaleDriftState, t0: Int[Array, ""], num_steps: int
+        self, state: ScaleDriftState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, ScaleDriftState]:
         d = self.dim
         z = _normals(step_keys(state.key, t0, num_steps), 3 * d + 1)

@@ -79,7 +79,7 @@ class NonlinearTeacherStream(AbstractStream):
         )
 
     def chunk(
-        self, state: TeacherState, t0: Int[Array, ""], num_steps: int
+        self, state: TeacherState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, TeacherState]:
         h, n = self.hidden_size, self.dim
         # One draw per step, split as [dW (h n) | dv (h) | x (n) | noise (1)].
