@@ -25,6 +25,7 @@ attempted. Ours compiles in about 2 s at any size. Ours alone, at 1,000 demons:
 
 import argparse
 import json
+import platform
 import statistics
 import time
 
@@ -93,16 +94,31 @@ def theirs(x, gammas, lambdas, cumulants, step_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demons", type=int, default=1000)
+    parser.add_argument(
+        "--their-demons",
+        type=int,
+        default=None,
+        help="0.17.1's Horde size (default: --demons); ours runs at this size too",
+    )
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", help="write the numbers as JSON here")
     args = parser.parse_args()
-    x, rewards, cumulant, gammas, lambdas, cumulants = data(
-        args.demons, args.features, args.steps, 0
-    )
-    runners = {"alberta_eqx": ours(x, rewards, cumulant, gammas, lambdas, 0.01)}
-    runners["alberta_framework 0.17.1"] = theirs(x, gammas, lambdas, cumulants, 0.01)
+    sizes = {"alberta_eqx": args.demons}
+    their = args.their_demons or args.demons
+    if their != args.demons:
+        sizes[f"alberta_eqx {their}"] = their
+    sizes["alberta_framework 0.17.1"] = their
+    runners = {}
+    for name, demons in sizes.items():
+        x, rewards, cumulant, gammas, lambdas, cumulants = data(
+            demons, args.features, args.steps, 0
+        )
+        if name.startswith("alberta_eqx"):
+            runners[name] = ours(x, rewards, cumulant, gammas, lambdas, 0.01)
+        else:
+            runners[name] = theirs(x, gammas, lambdas, cumulants, 0.01)
     compile_s = {}
     for name, run in runners.items():
         start = time.perf_counter()
@@ -115,28 +131,52 @@ def main():
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    updates = args.demons * args.steps
-    rates = {name: updates / statistics.median(t) for name, t in times.items()}
+    rates = {name: sizes[name] * args.steps / statistics.median(t) for name, t in times.items()}
     for name, rate in rates.items():
-        print(f"{name:26} {rate:14,.0f} demon-updates/s (median of {args.rounds})")
-    ratio = rates["alberta_eqx"] / rates["alberta_framework 0.17.1"]
-    print(f"ratio alberta_eqx / 0.17.1: {ratio:.1f}x")
+        print(
+            f"{name:26} {sizes[name]:5} demons {rate:14,.0f} demon-updates/s "
+            f"(median of {args.rounds})"
+        )
+    # per-round ratios of rates (alternating rounds share the machine's load), medians
+    theirs_name = "alberta_framework 0.17.1"
+    ratios = {
+        f"{name} / {theirs_name}": statistics.median(
+            (sizes[name] / t) / (sizes[theirs_name] / u)
+            for t, u in zip(times[name], times[theirs_name], strict=True)
+        )
+        for name in runners
+        if name.startswith("alberta_eqx")
+    }
+    for name, ratio in ratios.items():
+        print(f"ratio {name}: {ratio:.1f}x (median of the per-round ratios)")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(
                 {
-                    "demons": args.demons,
+                    "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                    "versions": {
+                        "jax": jax.__version__,
+                        "alberta_framework": _their_version(),
+                        "python": platform.python_version(),
+                    },
+                    "demons": sizes,
                     "features": args.features,
                     "steps": args.steps,
                     "rounds": args.rounds,
                     "seconds": times,
                     "compile_seconds": compile_s,
                     "demon_updates_per_second": rates,
-                    "ratio": ratio,
+                    "ratios": ratios,
                 },
                 f,
                 indent=1,
             )
+
+
+def _their_version() -> str:
+    from importlib.metadata import version
+
+    return version("alberta-framework")
 
 
 if __name__ == "__main__":
