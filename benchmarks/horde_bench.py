@@ -12,15 +12,15 @@ since the machine is shared.
 Run it in the 0.17.1 environment, with this repository first on the path:
 
     PYTHONPATH=$PWD /work/main/.venv-anchor17/bin/python benchmarks/horde_bench.py \
-        --demons 1000 --steps 2000 --rounds 5
+        --demons 1000 --their-demons 100 --steps 2000 --rounds 7 --out horde_bench.json
 
-Measured 2026-11-30 on the shared 2-core machine under heavy load (load average
-15-23), 16 features, 1,000 steps, 3 rounds: 100 demons, ours 8.2M and 0.17.1 1.8M
-demon-updates/s (4.6x); 300 demons (`horde_bench.json`), ours 3.9M and 0.17.1 1.6M
-(2.5x). 0.17.1 unrolls one update per head in Python, so its compile time grows
-faster than linearly: 159 s for 100 demons, 1,907 s for 300; 1,000 demons were not
-attempted. Ours compiles in about 2 s at any size. Ours alone, at 1,000 demons:
-3-7M demon-updates/s in repeated runs on the same machine (the load varied).
+0.17.1 unrolls one update per head in Python, so its compile time grows faster than
+linearly (30 s for 100 demons, 247 s for 300 at low load; 1,907 s for 300 under heavy
+load), and a 1,000-demon `HordeLearner` cannot be compiled in a benchmark's time:
+`--their-demons` runs it (and ours, for a like-for-like ratio) at a size it compiles,
+beside ours at `--demons`. Its demon-updates/s fall as demons are added (4.1M at
+100, 3.2M at 300), so its rate at 100 or 300 bounds its rate at 1,000 from above.
+Results: benchmarks/README.md ("Horde").
 """
 
 import argparse
