@@ -363,13 +363,14 @@ class TDLinearLearner(AbstractLinearLearner):
         reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
         gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
         # Where gamma = 0 (a terminal next state) phi' does not enter at all, whatever
-        # the stream put there.
-        x_next = jnp.where(gamma == 0, 0, x_next)
+        # the stream put there. (Selecting on the products rather than zeroing phi'
+        # keeps phi' shared: a Horde's demons take all their v(phi') in one matmul.)
+        discounted = lambda z: gamma * jnp.where(gamma == 0, 0, z)  # noqa: E731
         value = self._linear(x)
         # delta = R + gamma v(phi') - v(phi), both values from the weights before the update
-        delta = reward + gamma * self._linear(x_next) - value
+        delta = reward + discounted(self._linear(x_next)) - value
         grad = self._grad(x)
-        next_grad = jax.tree.map(lambda z: gamma * z, self._grad(x_next))
+        next_grad = jax.tree.map(discounted, self._grad(x_next))
         # e <- gamma_prev lambda e + phi (accumulating trace)
         decay = self.previous_discount * self.lambda_
         traces = jax.tree.map(lambda e, z: decay * e + z, self.traces, grad)

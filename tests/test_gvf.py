@@ -79,6 +79,28 @@ def test_thousand_demons_in_one_scan_agree_with_demons_alone(x64, optimizer):
     assert np.abs(np.asarray(result.learner.demons.weights)).max() > 0.1
 
 
+@pytest.mark.parametrize(
+    "optimizer", [TDLMS(0.05), TDIDBD(0.05, 0.02, semi_gradient=False)], ids=["TDLMS", "TDIDBD"]
+)
+def test_next_features_do_not_enter_where_the_discount_is_zero(x64, optimizer):
+    """A demon takes gamma v(phi') and gamma phi' by selecting on gamma (so a Horde's
+    demons share phi'): where gamma = 0, whatever phi' holds (inf, NaN) does not enter."""
+    rng = np.random.default_rng(7)
+    steps, n = 60, 4
+    discount = np.where(rng.uniform(size=steps) < 0.3, 0.0, 0.9)
+    next_x = rng.normal(size=(steps, n))
+    junk = np.where(discount[:, None] == 0, np.array([np.inf, np.nan, -np.inf, 1e300]), next_x)
+    clean = np.where(discount[:, None] == 0, 0.0, next_x)
+    x, reward = rng.normal(size=(steps, n)), rng.normal(size=steps)
+    finals = [
+        _alone(TDLinearLearner(n, optimizer, 0.7), TDTimeStep(*map(jnp.asarray, t)))
+        for t in ((x, reward, discount, junk), (x, reward, discount, clean))
+    ]
+    assert np.all(np.isfinite(finals[0].weights))
+    np.testing.assert_array_equal(finals[0].weights, finals[1].weights)
+    np.testing.assert_array_equal(finals[0].bias, finals[1].bias)
+
+
 def test_off_policy_demons_agree_with_demons_alone(x64):
     stream, k, steps = BairdStream(), 50, 300
     rng = np.random.default_rng(3)
