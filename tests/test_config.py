@@ -195,7 +195,7 @@ def _public_modules() -> dict[str, type]:
     ]
     classes = {}
     for package in packages:
-        public = getattr(package, "__all__", [n for n in dir(package) if not n[0] == "_"])
+        public = getattr(package, "__all__", [n for n in dir(package) if n[0] != "_"])
         for name in public:
             obj = getattr(package, name)
             if (
