@@ -17,6 +17,7 @@ A config holds the construction, not the state: `from_config` builds a fresh mod
 (for the state, use `save_checkpoint`).
 """
 
+import dataclasses
 import importlib
 import inspect
 import math
@@ -68,31 +69,96 @@ def _resolve(name: str):
         raise ValueError(f"config names {name!r}, which does not exist") from None
 
 
+def _closure(fn) -> dict[str, Any]:
+    """The variables a function's closure holds, by name. `inspect.unwrap`: runtime
+    type checkers (jaxtyping + beartype) wrap the functions."""
+    fn = inspect.unwrap(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    cells = fn.__closure__ or ()
+    return {name: cell.cell_contents for name, cell in zip(code.co_freevars, cells, strict=True)}
+
+
+def _factory_name(factory) -> str:
+    """`alberta_eqx.optax.X` or `optax.X` for a public factory of either module."""
+    for module in ("alberta_eqx.optax", "optax"):
+        name = getattr(factory, "__name__", None)
+        if name and getattr(importlib.import_module(module), name, None) is factory:
+            return f"{module}.{name}"
+    raise TypeError(f"to_config cannot name the factory {factory!r} (not in optax's namespace)")
+
+
 def _transformation_config(tx: optax.GradientTransformation) -> dict:
-    """An `alberta_eqx.optax` transformation's factory and arguments, read from the
-    closure of its `init` and `update` (the factories keep every argument there)."""
-    # inspect.unwrap: runtime type checkers (jaxtyping + beartype) wrap the functions.
+    """A transformation as its factory and the factory's arguments, read from the
+    closures of its `init` and `update` (where the factories keep their arguments).
+
+    Three kinds are written: transformations of `alberta_eqx.optax`'s factories;
+    `optax.chain` of writable ones; and `optax.inject_hyperparams(factory)(...)` of any
+    factory of `optax` or `alberta_eqx.optax`, which keeps the factory and its
+    arguments (the way to write optax's own, e.g. `optax.sgd`)."""
     update = inspect.unwrap(tx.update)
     qualname = getattr(update, "__qualname__", "")
+    module = getattr(update, "__module__", "") or ""
+    captured = {**_closure(tx.init), **_closure(tx.update)}
+    if module.startswith("optax") and qualname.startswith("with_extra_args_support."):
+        return _transformation_config(captured["tx"])  # optax's wrapper (inside chain)
+    if module.startswith("optax") and qualname.startswith("chain."):
+        pairs = zip(captured["init_fns"], captured["update_fns"], strict=True)
+        return {
+            "transformation": "optax.chain",
+            "arguments": [
+                _transformation_config(optax.GradientTransformationExtraArgs(i, u))
+                for i, u in pairs
+            ],
+        }
+    if module.startswith("optax") and "inner_factory" in captured:
+        # optax.inject_hyperparams: the hyperparameters sorted into numeric ones (in
+        # its state), schedules and the others (static); schedules are functions.
+        if captured["sched_hps"]:
+            raise TypeError(
+                f"to_config cannot write schedules ({sorted(captured['sched_hps'])}) of an "
+                "optax.inject_hyperparams transformation"
+            )
+        numeric, other = captured["numeric_hps"], captured["other_hps"]
+        return {
+            "transformation": _factory_name(captured["inner_factory"]),
+            "arguments": {k: _encode(v) for k, v in {**numeric, **other}.items()},
+            "inject_hyperparams": {
+                "static_args": sorted(other),
+                "hyperparam_dtype": _encode(captured["hyperparam_dtype"]),
+            },
+        }
     factory_name, _, _ = qualname.partition(".<locals>")
-    module = getattr(update, "__module__", "")
     if not module.startswith("alberta_eqx") or not factory_name:
         raise TypeError(
-            f"to_config records alberta_eqx.optax transformations; {qualname or tx!r} "
-            "is not one (build the learner with alberta_eqx.optax.lms / idbd / autostep / "
-            "obgd, ...)"
+            f"to_config records alberta_eqx.optax transformations, optax.chain of them, "
+            f"and optax.inject_hyperparams(factory)(...) of any optax factory; "
+            f"{qualname or tx!r} is none of these (e.g. write optax.sgd(0.1) as "
+            "optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))"
         )
     factory = getattr(importlib.import_module(module), factory_name)
-    captured = {}
-    for fn in (inspect.unwrap(tx.init), update):
-        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
-            captured[name] = cell.cell_contents
     arguments = {}
     for name in inspect.signature(factory).parameters:
         if name not in captured:
             raise TypeError(f"cannot read argument {name!r} of {module}.{factory_name}")
         arguments[name] = _encode(captured[name])
     return {"transformation": f"{module}.{factory_name}", "arguments": arguments}
+
+
+# Functions are written by name: those of these modules (activations, mostly).
+_FUNCTION_MODULES = ("jax.nn", "jax.numpy")
+
+
+def _function_name(fn) -> str:
+    name = getattr(fn, "__name__", None)
+    for module in _FUNCTION_MODULES:
+        if name and getattr(importlib.import_module(module), name, None) is fn:
+            return f"{module}.{name}"
+    raise TypeError(
+        f"to_config writes functions by name and knows those of {', '.join(_FUNCTION_MODULES)}; "
+        f"{fn!r} is none of them (use e.g. jax.nn.leaky_relu, not a lambda or a partial)"
+    )
 
 
 def _encode(value: Any) -> Any:
@@ -109,14 +175,17 @@ def _encode(value: Any) -> Any:
             raise TypeError("PRNG keys are not configuration (pass key= to from_config)")
         array = np.asarray(value)
         return array.item() if array.shape == () else {"array": array.tolist()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        # A NamedTuple is state (a stream's, an environment's), and a list would lose its type.
+        raise TypeError(
+            f"to_config cannot write a {type(value).__name__} (state, not configuration)"
+        )
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
-    if callable(value) and _qualified(value).startswith(("jax.", "jax._src")):
-        for module in ("jax.nn", "jax.numpy"):
-            if getattr(importlib.import_module(module), value.__name__, None) is value:
-                return {"function": f"{module}.{value.__name__}"}
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         return {"dtype": np.dtype(value).name}
+    if callable(value) and hasattr(value, "__name__"):
+        return {"function": _function_name(value)}
     raise TypeError(f"to_config cannot write a {type(value).__name__}: {value!r}")
 
 
@@ -129,7 +198,17 @@ def _decode(value: Any) -> Any:
         return from_config(value)
     if "transformation" in value:
         factory = _resolve(value["transformation"])
-        return factory(**{k: _decode(v) for k, v in value["arguments"].items()})
+        arguments = value["arguments"]
+        if isinstance(arguments, list):  # optax.chain's transformations
+            return factory(*(_decode(a) for a in arguments))
+        if "inject_hyperparams" in value:
+            inject = value["inject_hyperparams"]
+            factory = optax.inject_hyperparams(
+                factory,
+                static_args=tuple(inject["static_args"]),
+                hyperparam_dtype=_decode(inject["hyperparam_dtype"]),
+            )
+        return factory(**{k: _decode(v) for k, v in arguments.items()})
     if "function" in value:
         return _resolve(value["function"])
     if "array" in value:
@@ -153,6 +232,7 @@ def to_config(module: eqx.Module) -> dict[str, Any]:
         raise TypeError(f"to_config takes an eqx.Module, got {type(module).__name__}")
     cls = type(module)
     overrides = module._config_arguments() if hasattr(module, "_config_arguments") else {}
+    fields = {field.name for field in dataclasses.fields(module)}
     arguments = {}
     for name, parameter in inspect.signature(cls.__init__).parameters.items():
         if name in _SKIPPED or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
@@ -162,12 +242,13 @@ def to_config(module: eqx.Module) -> dict[str, Any]:
         elif name == "dtype":
             leaves = jax.tree.leaves(eqx.filter(module, eqx.is_inexact_array))
             value = np.dtype(leaves[0].dtype) if leaves else None
-        elif hasattr(module, name):
+        elif name in fields or isinstance(inspect.getattr_static(cls, name, None), property):
             value = getattr(module, name)
         else:
             raise TypeError(
                 f"to_config: {cls.__name__}'s argument {name!r} is neither a field nor a "
-                f"property; define {cls.__name__}._config_arguments to give it"
+                f"property (a method of that name does not count); define "
+                f"{cls.__name__}._config_arguments to give it"
             )
         arguments[name] = _encode(value)
     return {"class": _public_name(cls), "arguments": arguments}

@@ -125,6 +125,7 @@ class MLP(eqx.Module):
     in_size: int = eqx.field(static=True)
     out_size: int | Literal["scalar"] = eqx.field(static=True)
     hidden_sizes: tuple[int, ...] = eqx.field(static=True)
+    sparsity: float | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -147,6 +148,7 @@ class MLP(eqx.Module):
             raise TypeError(f"activation must be callable, got {activation!r}")
         if sparsity is not None:
             sparsity = _sparsity(sparsity)
+        self.sparsity = sparsity
         dtype = dtype or jnp.result_type(float)
         sizes = (self.in_size, *self.hidden_sizes, out_size)
         # One key per layer, split as eqx.nn.MLP splits them.
@@ -169,6 +171,11 @@ class MLP(eqx.Module):
             else None
         )
         self.activation = activation
+
+    @property
+    def layer_norm(self) -> bool:
+        """Whether every hidden layer has a LayerNorm."""
+        return self.norms is not None
 
     def forward(self, x: Float[Array, " n"]) -> tuple[Array, tuple[Array, ...]]:
         """The output for `x` and every hidden layer's activations (after the

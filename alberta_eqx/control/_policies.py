@@ -82,6 +82,10 @@ class FixedPolicy(AbstractPolicy):
     def __init__(self, probabilities: ArrayLike | Sequence[float]):
         self.action_probabilities = check_probabilities("probabilities", probabilities)
 
+    def _config_arguments(self) -> dict:
+        """`probabilities` is a method here: the argument is `action_probabilities`."""
+        return {"probabilities": self.action_probabilities}
+
     def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
         if q.shape[-1] != self.action_probabilities.shape[0]:
             raise ValueError(

@@ -90,6 +90,16 @@ class StreamAC(AbstractControlAgent):
         self.kappa_value = _checks.positive("kappa_value", kappa_value)
         self.entropy_coefficient = _checks.non_negative("entropy_coefficient", entropy_coefficient)
 
+    def _config_arguments(self) -> dict:
+        """The constructor's arguments held by the networks (`alberta_eqx.config`)."""
+        net = self.policy_net
+        return {
+            "observation_size": net.in_size,
+            "num_actions": net.out_size,
+            "hidden_sizes": net.hidden_sizes,
+            "sparsity": net.sparsity,
+        }
+
     def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
         return jax.random.categorical(key, self.policy_net(observation))
 
@@ -212,6 +222,15 @@ class StreamQ(AbstractControlAgent):
         _checks.ordered("epsilon_start", self.epsilon_start, "1", jnp.ones(()))
         self.exploration_steps = _checks.positive("exploration_steps", exploration_steps)
         self.sarsa = bool(sarsa)
+
+    def _config_arguments(self) -> dict:
+        """The constructor's arguments held by the network (`alberta_eqx.config`)."""
+        net = self.q_net
+        return {
+            "observation_size": net.in_size,
+            "hidden_sizes": net.hidden_sizes,
+            "sparsity": net.sparsity,
+        }
 
     def epsilon(self, t: Int[Array, ""]) -> Float[Array, ""]:
         """The authors' `linear_schedule` at action number `t` (from 1)."""

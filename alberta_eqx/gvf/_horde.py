@@ -192,6 +192,10 @@ class Horde(AbstractLearner):
         self.names = names
         self.feature_dim = demon.feature_dim
 
+    def _config_arguments(self) -> dict:
+        """`demon`: the first demon (its `lambda_` is replaced by the questions')."""
+        return {"demon": jax.tree.map(lambda leaf: leaf[0], self.demons)}
+
     @property
     def normalizer(self) -> None:
         """A Horde has no feature normalizer."""

@@ -170,6 +170,23 @@ class MLPLearner(AbstractLearner):
             raise
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
 
+    # The network's construction, read from the network (as `MultiHeadLearner`'s).
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return self.model.hidden_sizes
+
+    @property
+    def activation(self) -> Callable[[Array], Array]:
+        return self.model.activation
+
+    @property
+    def layer_norm(self) -> bool:
+        return self.model.layer_norm
+
+    @property
+    def sparsity(self) -> float | None:
+        return self.model.sparsity
+
     @property
     def _transformation(self) -> optax.GradientTransformationExtraArgs:
         """The optimizer, or the optimizer for the hidden layers and the head

@@ -196,6 +196,11 @@ class TileCoder(eqx.Module):
         self._bounds = (tuple(low_np.tolist()), tuple(high_np.tolist()))
         self.size = T * math.prod(self._widths) * math.prod(self.int_sizes)
 
+    def _config_arguments(self) -> dict:
+        """The constructor's arguments that are not fields (`alberta_eqx.config`)."""
+        low, high = (None, None) if self._bounds is None else self._bounds
+        return {"size": self.size if self.hashed else None, "low": low, "high": high}
+
     @property
     def num_inputs(self) -> int:
         """How many real inputs the coder tiles."""
