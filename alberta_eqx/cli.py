@@ -600,9 +600,7 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         + "\n".join(f"  {n}: {r.title}" for n, r in REPLICATIONS.items()),
     )
     p.add_argument("name", choices=sorted(REPLICATIONS), help="which experiment")
-    p.add_argument(
-        "--seeds", type=count, help="seeds (default: the experiment's)", default=None
-    )
+    p.add_argument("--seeds", type=count, help="seeds (default: the experiment's)", default=None)
     p.add_argument(
         "--steps",
         type=count,
