@@ -16,3 +16,15 @@ def _no_persistent_compilation_cache(monkeypatch):
     import alberta_eqx.experiments.cache as cache
 
     monkeypatch.setattr(cache, "enable_compilation_cache", lambda path=None: None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module: one process compiles
+    thousands over the suite, and on CPU each keeps its code mapped, which after
+    about 700 tests ended the process inside XLA's compiler (an abort, then a
+    segfault, in two CI-like runs)."""
+    yield
+    import jax
+
+    jax.clear_caches()
