@@ -29,6 +29,7 @@ import platform
 import statistics
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,7 +105,13 @@ def main():
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", help="write the numbers as JSON here")
+    offpolicy = parser.add_argument_group("off-policy Horde (ours only; see offpolicy_main)")
+    offpolicy.add_argument("--offpolicy", choices=["td", "tdc", "gtd2", "gtd", "gq"])
+    offpolicy.add_argument("--before", help="a checkout whose alberta_eqx is 'before'")
+    offpolicy.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
+    if args.offpolicy:
+        return offpolicy_main(args)
     sizes = {"alberta_eqx": args.demons}
     their = args.their_demons or args.demons
     if their != args.demons:
@@ -167,6 +174,127 @@ def main():
                     "compile_seconds": compile_s,
                     "demon_updates_per_second": rates,
                     "ratios": ratios,
+                },
+                f,
+                indent=1,
+            )
+
+
+# --- Off-policy Horde: gradient-TD demons, ours before and after a change -----------
+
+
+def offpolicy_data(num_demons: int, num_features: int, num_steps: int, seed: int):
+    """Random features, rewards and actions (4 actions, uniform behaviour policy, an
+    episode end at ~5% of steps) and random questions with random target policies."""
+    rng = np.random.default_rng(seed)
+    actions = 4
+    x = rng.normal(size=(num_steps + 1, num_features)).astype(np.float32)
+    timesteps = ae.OffPolicyTimeStep(
+        observation=jnp.asarray(x[:-1]),
+        action=jnp.asarray(rng.integers(0, actions, num_steps), jnp.int32),
+        reward=jnp.asarray(rng.normal(size=num_steps), jnp.float32),
+        discount=jnp.asarray(np.where(rng.random(num_steps) < 0.05, 0, 1), jnp.float32),
+        next_observation=jnp.asarray(x[1:]),
+        behaviour_probability=jnp.full(num_steps, 1 / actions, jnp.float32),
+        target_probability=jnp.full(num_steps, 1 / actions, jnp.float32),
+    )
+    questions = ae.GVFQuestion(
+        rng.normal(size=(num_demons, num_features + 1)),
+        rng.uniform(0, 0.95, num_demons),
+        rng.uniform(0, 1, num_demons),
+        rng.dirichlet(np.ones(actions), num_demons),
+    )
+    return questions, timesteps
+
+
+def ours_offpolicy(method: str, questions, timesteps, step_size, secondary_step_size):
+    if method in ("tdc", "gtd2"):  # one-step methods: lambda = 0
+        questions = eqx.tree_at(lambda q: q.lambda_, questions, jnp.zeros_like(questions.gamma))
+    n = timesteps.observation.shape[1]
+    demon = ae.GradientTDLearner(n, method, step_size, secondary_step_size)
+    horde = ae.Horde(questions, demon)
+
+    @jax.jit
+    def run(horde, timesteps):
+        def step(horde, ts):
+            horde, result = horde.learn(ts)
+            return horde, result.error
+
+        return jax.lax.scan(step, horde, timesteps)
+
+    return lambda: jax.block_until_ready(run(horde, timesteps))
+
+
+def offpolicy_one(args) -> dict:
+    """Compile and time this process's `alberta_eqx` (the one on the path)."""
+    questions, timesteps = offpolicy_data(args.demons, args.features, args.steps, 0)
+    run = ours_offpolicy(args.offpolicy, questions, timesteps, 0.005, 0.05)
+    start = time.perf_counter()
+    run()
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return {"compile_seconds": compile_s, "seconds": times, "path": ae.__file__}
+
+
+def offpolicy_main(args):
+    """`--offpolicy METHOD` alone: time this checkout. With `--before PATH`: alternate
+    processes with PATH's `alberta_eqx` ("before") and this checkout's ("after")
+    first on the path, `--pairs` times, each timing `--rounds` calls after compiling;
+    report each process's median and the median of the per-pair ratios."""
+    if args.before is None:
+        result = offpolicy_one(args)
+        result["demon_updates_per_second"] = (
+            args.demons * args.steps / statistics.median(result["seconds"])
+        )
+        print(json.dumps(result))
+        return
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, os.path.abspath(__file__)]
+    for flag in ("offpolicy", "demons", "features", "steps", "rounds"):
+        command += [f"--{flag}", str(getattr(args, flag))]
+    medians = {"before": [], "after": []}
+    for pair in range(args.pairs):
+        for name, path in (("before", args.before), ("after", here)):
+            env = dict(os.environ, PYTHONPATH=path)
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            medians[name].append(statistics.median(result["seconds"]))
+            print(
+                f"pair {pair} {name:6} {result['path']}: compile "
+                f"{result['compile_seconds']:.1f} s, median {medians[name][-1]:.3f} s",
+                flush=True,
+            )
+    updates = args.demons * args.steps
+    rates = {name: updates / statistics.median(t) for name, t in medians.items()}
+    ratio = statistics.median(
+        b / a for b, a in zip(medians["before"], medians["after"], strict=True)
+    )
+    for name, rate in rates.items():
+        print(f"{name:6} {args.demons} {args.offpolicy} demons {rate:14,.0f} demon-updates/s")
+    print(f"ratio after / before: {ratio:.2f}x (median of the per-pair ratios)")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(
+                {
+                    "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                    "versions": {"jax": jax.__version__, "python": platform.python_version()},
+                    "method": args.offpolicy,
+                    "demons": args.demons,
+                    "features": args.features,
+                    "steps": args.steps,
+                    "rounds": args.rounds,
+                    "before": args.before,
+                    "median_seconds": medians,
+                    "demon_updates_per_second": rates,
+                    "ratio_after_over_before": ratio,
                 },
                 f,
                 indent=1,
