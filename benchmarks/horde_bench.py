@@ -24,9 +24,13 @@ Results: benchmarks/README.md ("Horde").
 """
 
 import argparse
+import importlib
 import json
+import os
 import platform
+import re
 import statistics
+import sys
 import time
 
 import equinox as eqx
@@ -107,8 +111,8 @@ def main():
     parser.add_argument("--out", help="write the numbers as JSON here")
     offpolicy = parser.add_argument_group("off-policy Horde (ours only; see offpolicy_main)")
     offpolicy.add_argument("--offpolicy", choices=["td", "tdc", "gtd2", "gtd", "gq"])
-    offpolicy.add_argument("--before", help="a checkout whose alberta_eqx is 'before'")
-    offpolicy.add_argument("--pairs", type=int, default=5)
+    offpolicy.add_argument("--before", help="time this checkout's alberta_eqx beside it")
+    offpolicy.add_argument("--hlo", action="store_true", help="print what reads x' instead")
     args = parser.parse_args()
     if args.offpolicy:
         return offpolicy_main(args)
@@ -183,13 +187,14 @@ def main():
 # --- Off-policy Horde: gradient-TD demons, ours before and after a change -----------
 
 
-def offpolicy_data(num_demons: int, num_features: int, num_steps: int, seed: int):
+def offpolicy_data(package, num_demons: int, num_features: int, num_steps: int, seed: int):
     """Random features, rewards and actions (4 actions, uniform behaviour policy, an
-    episode end at ~5% of steps) and random questions with random target policies."""
+    episode end at ~5% of steps) and random questions with random target policies, as
+    `package`'s types (an `alberta_eqx`)."""
     rng = np.random.default_rng(seed)
     actions = 4
     x = rng.normal(size=(num_steps + 1, num_features)).astype(np.float32)
-    timesteps = ae.OffPolicyTimeStep(
+    timesteps = package.OffPolicyTimeStep(
         observation=jnp.asarray(x[:-1]),
         action=jnp.asarray(rng.integers(0, actions, num_steps), jnp.int32),
         reward=jnp.asarray(rng.normal(size=num_steps), jnp.float32),
@@ -198,7 +203,7 @@ def offpolicy_data(num_demons: int, num_features: int, num_steps: int, seed: int
         behaviour_probability=jnp.full(num_steps, 1 / actions, jnp.float32),
         target_probability=jnp.full(num_steps, 1 / actions, jnp.float32),
     )
-    questions = ae.GVFQuestion(
+    questions = package.GVFQuestion(
         rng.normal(size=(num_demons, num_features + 1)),
         rng.uniform(0, 0.95, num_demons),
         rng.uniform(0, 1, num_demons),
@@ -207,12 +212,18 @@ def offpolicy_data(num_demons: int, num_features: int, num_steps: int, seed: int
     return questions, timesteps
 
 
-def ours_offpolicy(method: str, questions, timesteps, step_size, secondary_step_size):
-    if method in ("tdc", "gtd2"):  # one-step methods: lambda = 0
+def offpolicy_horde(package, method: str, questions, num_features: int):
+    """A Horde of `method` demons (alpha 0.005, beta 0.05); lambda 0 for the one-step
+    methods."""
+    if method in ("tdc", "gtd2"):
         questions = eqx.tree_at(lambda q: q.lambda_, questions, jnp.zeros_like(questions.gamma))
-    n = timesteps.observation.shape[1]
-    demon = ae.GradientTDLearner(n, method, step_size, secondary_step_size)
-    horde = ae.Horde(questions, demon)
+    return package.Horde(questions, package.GradientTDLearner(num_features, method, 0.005, 0.05))
+
+
+def offpolicy_runner(package, args):
+    """`package`'s Horde over `--steps` transitions in one compiled scan."""
+    questions, timesteps = offpolicy_data(package, args.demons, args.features, args.steps, 0)
+    horde = offpolicy_horde(package, args.offpolicy, questions, args.features)
 
     @jax.jit
     def run(horde, timesteps):
@@ -225,61 +236,83 @@ def ours_offpolicy(method: str, questions, timesteps, step_size, secondary_step_
     return lambda: jax.block_until_ready(run(horde, timesteps))
 
 
-def offpolicy_one(args) -> dict:
-    """Compile and time this process's `alberta_eqx` (the one on the path)."""
-    questions, timesteps = offpolicy_data(args.demons, args.features, args.steps, 0)
-    run = ours_offpolicy(args.offpolicy, questions, timesteps, 0.005, 0.05)
-    start = time.perf_counter()
-    run()
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(args.rounds):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return {"compile_seconds": compile_s, "seconds": times, "path": ae.__file__}
+def offpolicy_hlo(package, args):
+    """Print what reads `x'` in one compiled Horde step (`Horde.learn` under `jit`):
+    the operations taking the next-observation parameter, and the readers of any
+    `(demons, features)` array made from it (a per-demon copy of `x'`)."""
+    questions, timesteps = offpolicy_data(package, args.demons, args.features, 1, 0)
+    horde = offpolicy_horde(package, args.offpolicy, questions, args.features)
+    step = jax.tree.map(lambda a: a[0], timesteps)
+    text = jax.jit(lambda horde, step: horde.learn(step)).lower(horde, step).compile().as_text()
+    ops = {}  # name -> (shape, opcode, operand names), the entry computation's
+    for line in text[text.index("\nENTRY") :].splitlines()[1:]:
+        match = re.match(r"\s*(?:ROOT )?%(\S+) = (\S+?)(?:\{[^}]*\})? (\S+?)\((.*?)\)", line)
+        if match:
+            name, shape, opcode, operands = match.groups()
+            ops[name] = (shape, opcode, re.findall(r"%([\w.\-]+)", operands))
+    per_demon = f"f32[{args.demons},{args.features}]"
+    frontier = [n for n, (_, op, _) in ops.items() if op == "parameter" and "next_obs" in n]
+    seen = set(frontier)
+    print(f"{package.__file__}: {args.demons} {args.offpolicy} demons, what reads x' ({frontier})")
+    while frontier:
+        source = frontier.pop(0)
+        for name, (shape, opcode, operands) in ops.items():
+            if source in operands and name not in seen:
+                seen.add(name)
+                print(f"  {source} -> {name}: {opcode} {shape}")
+                if opcode in ("bitcast", "copy") or (shape == per_demon and opcode != "dot"):
+                    frontier.append(name)
+
+
+def _load_package(path: str | None):
+    """`alberta_eqx` from the checkout at `path` (None: this checkout), imported
+    afresh: two versions live side by side, each module's functions keeping their own
+    package (the package has no imports inside functions)."""
+    for name in [n for n in sys.modules if n == "alberta_eqx" or n.startswith("alberta_eqx.")]:
+        del sys.modules[name]
+    root = path or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    try:
+        return importlib.import_module("alberta_eqx")
+    finally:
+        sys.path.remove(root)
 
 
 def offpolicy_main(args):
-    """`--offpolicy METHOD` alone: time this checkout. With `--before PATH`: alternate
-    processes with PATH's `alberta_eqx` ("before") and this checkout's ("after")
-    first on the path, `--pairs` times, each timing `--rounds` calls after compiling;
-    report each process's median and the median of the per-pair ratios."""
-    if args.before is None:
-        result = offpolicy_one(args)
-        result["demon_updates_per_second"] = (
-            args.demons * args.steps / statistics.median(result["seconds"])
-        )
-        print(json.dumps(result))
+    """`--offpolicy METHOD`: time this checkout's off-policy Horde and, with
+    `--before PATH`, the checkout at PATH's beside it in this process, in alternating
+    rounds (compilation excluded); report the medians and the median of the per-round
+    ratios. With `--hlo`, print what reads `x'` in the compiled step instead."""
+    packages = {"after": _load_package(None)}
+    if args.before:
+        packages["before"] = _load_package(args.before)
+    if args.hlo:
+        for package in packages.values():
+            offpolicy_hlo(package, args)
         return
-    import os
-    import subprocess
-    import sys
-
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    command = [sys.executable, os.path.abspath(__file__)]
-    for flag in ("offpolicy", "demons", "features", "steps", "rounds"):
-        command += [f"--{flag}", str(getattr(args, flag))]
-    medians = {"before": [], "after": []}
-    for pair in range(args.pairs):
-        for name, path in (("before", args.before), ("after", here)):
-            env = dict(os.environ, PYTHONPATH=path)
-            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            medians[name].append(statistics.median(result["seconds"]))
-            print(
-                f"pair {pair} {name:6} {result['path']}: compile "
-                f"{result['compile_seconds']:.1f} s, median {medians[name][-1]:.3f} s",
-                flush=True,
-            )
+    runners = {name: offpolicy_runner(p, args) for name, p in packages.items()}
+    compile_s = {}
+    for name, run in runners.items():
+        start = time.perf_counter()
+        run()
+        compile_s[name] = time.perf_counter() - start
+        print(f"{name} ({packages[name].__file__}): first call {compile_s[name]:.1f} s")
+    times = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
     updates = args.demons * args.steps
-    rates = {name: updates / statistics.median(t) for name, t in medians.items()}
-    ratio = statistics.median(
-        b / a for b, a in zip(medians["before"], medians["after"], strict=True)
-    )
+    rates = {name: updates / statistics.median(t) for name, t in times.items()}
     for name, rate in rates.items():
         print(f"{name:6} {args.demons} {args.offpolicy} demons {rate:14,.0f} demon-updates/s")
-    print(f"ratio after / before: {ratio:.2f}x (median of the per-pair ratios)")
+    ratio = None
+    if args.before:
+        ratio = statistics.median(
+            b / a for b, a in zip(times["before"], times["after"], strict=True)
+        )
+        print(f"ratio after / before: {ratio:.2f}x (median of the per-round ratios)")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(
@@ -292,7 +325,8 @@ def offpolicy_main(args):
                     "steps": args.steps,
                     "rounds": args.rounds,
                     "before": args.before,
-                    "median_seconds": medians,
+                    "seconds": times,
+                    "compile_seconds": compile_s,
                     "demon_updates_per_second": rates,
                     "ratio_after_over_before": ratio,
                 },
