@@ -1,6 +1,7 @@
 """Gradient-TD and off-policy TD against independent float64 NumPy transcriptions of
 their papers, 300 transitions each (random features, random ratios, episode ends);
-the identities between them; importance ratios and their errors."""
+the identities between them; next features ignored where the discount is 0, alone
+and in a Horde; importance ratios and their errors."""
 
 import equinox as eqx
 import jax
