@@ -24,11 +24,16 @@ Results: benchmarks/README.md ("Horde").
 """
 
 import argparse
+import importlib
 import json
+import os
 import platform
+import re
 import statistics
+import sys
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,7 +109,13 @@ def main():
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", help="write the numbers as JSON here")
+    offpolicy = parser.add_argument_group("off-policy Horde (ours only; see offpolicy_main)")
+    offpolicy.add_argument("--offpolicy", choices=["td", "tdc", "gtd2", "gtd", "gq"])
+    offpolicy.add_argument("--before", help="time this checkout's alberta_eqx beside it")
+    offpolicy.add_argument("--hlo", action="store_true", help="print what reads x' instead")
     args = parser.parse_args()
+    if args.offpolicy:
+        return offpolicy_main(args)
     sizes = {"alberta_eqx": args.demons}
     their = args.their_demons or args.demons
     if their != args.demons:
@@ -167,6 +178,157 @@ def main():
                     "compile_seconds": compile_s,
                     "demon_updates_per_second": rates,
                     "ratios": ratios,
+                },
+                f,
+                indent=1,
+            )
+
+
+# --- Off-policy Horde: gradient-TD demons, ours before and after a change -----------
+
+
+def offpolicy_data(package, num_demons: int, num_features: int, num_steps: int, seed: int):
+    """Random features, rewards and actions (4 actions, uniform behaviour policy, an
+    episode end at ~5% of steps) and random questions with random target policies, as
+    `package`'s types (an `alberta_eqx`)."""
+    rng = np.random.default_rng(seed)
+    actions = 4
+    x = rng.normal(size=(num_steps + 1, num_features)).astype(np.float32)
+    timesteps = package.OffPolicyTimeStep(
+        observation=jnp.asarray(x[:-1]),
+        action=jnp.asarray(rng.integers(0, actions, num_steps), jnp.int32),
+        reward=jnp.asarray(rng.normal(size=num_steps), jnp.float32),
+        discount=jnp.asarray(np.where(rng.random(num_steps) < 0.05, 0, 1), jnp.float32),
+        next_observation=jnp.asarray(x[1:]),
+        behaviour_probability=jnp.full(num_steps, 1 / actions, jnp.float32),
+        target_probability=jnp.full(num_steps, 1 / actions, jnp.float32),
+    )
+    questions = package.GVFQuestion(
+        rng.normal(size=(num_demons, num_features + 1)),
+        rng.uniform(0, 0.95, num_demons),
+        rng.uniform(0, 1, num_demons),
+        rng.dirichlet(np.ones(actions), num_demons),
+    )
+    return questions, timesteps
+
+
+def offpolicy_horde(package, method: str, questions, num_features: int):
+    """A Horde of `method` demons (alpha 0.005, beta 0.05); lambda 0 for the one-step
+    methods."""
+    if method in ("tdc", "gtd2"):
+        questions = eqx.tree_at(lambda q: q.lambda_, questions, jnp.zeros_like(questions.gamma))
+    return package.Horde(questions, package.GradientTDLearner(num_features, method, 0.005, 0.05))
+
+
+def offpolicy_runner(package, args):
+    """`package`'s Horde over `--steps` transitions in one compiled scan."""
+    questions, timesteps = offpolicy_data(package, args.demons, args.features, args.steps, 0)
+    horde = offpolicy_horde(package, args.offpolicy, questions, args.features)
+
+    @jax.jit
+    def run(horde, timesteps):
+        def step(horde, ts):
+            horde, result = horde.learn(ts)
+            return horde, result.error
+
+        return jax.lax.scan(step, horde, timesteps)
+
+    return lambda: jax.block_until_ready(run(horde, timesteps))
+
+
+def offpolicy_hlo(package, args):
+    """Print what reads `x'` in one compiled Horde step (`Horde.learn` under `jit`):
+    the operations taking the next-observation parameter, and the readers of any
+    `(demons, features)` array made from it (a per-demon copy of `x'`)."""
+    questions, timesteps = offpolicy_data(package, args.demons, args.features, 1, 0)
+    horde = offpolicy_horde(package, args.offpolicy, questions, args.features)
+    step = jax.tree.map(lambda a: a[0], timesteps)
+    text = jax.jit(lambda horde, step: horde.learn(step)).lower(horde, step).compile().as_text()
+    ops = {}  # name -> (shape, opcode, operand names), the entry computation's
+    for line in text[text.index("\nENTRY") :].splitlines()[1:]:
+        match = re.match(r"\s*(?:ROOT )?%(\S+) = (\S+?)(?:\{[^}]*\})? (\S+?)\((.*?)\)", line)
+        if match:
+            name, shape, opcode, operands = match.groups()
+            ops[name] = (shape, opcode, re.findall(r"%([\w.\-]+)", operands))
+    per_demon = f"f32[{args.demons},{args.features}]"
+    frontier = [n for n, (_, op, _) in ops.items() if op == "parameter" and "next_obs" in n]
+    seen = set(frontier)
+    print(f"{package.__file__}: {args.demons} {args.offpolicy} demons, what reads x' ({frontier})")
+    while frontier:
+        source = frontier.pop(0)
+        for name, (shape, opcode, operands) in ops.items():
+            if source in operands and name not in seen:
+                seen.add(name)
+                print(f"  {source} -> {name}: {opcode} {shape}")
+                if opcode in ("bitcast", "copy") or (shape == per_demon and opcode != "dot"):
+                    frontier.append(name)
+
+
+def _load_package(path: str | None):
+    """`alberta_eqx` from the checkout at `path` (None: this checkout), imported
+    afresh: two versions live side by side, each module's functions keeping their own
+    package (the package has no imports inside functions)."""
+    for name in [n for n in sys.modules if n == "alberta_eqx" or n.startswith("alberta_eqx.")]:
+        del sys.modules[name]
+    root = path or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    try:
+        return importlib.import_module("alberta_eqx")
+    finally:
+        sys.path.remove(root)
+
+
+def offpolicy_main(args):
+    """`--offpolicy METHOD`: time this checkout's off-policy Horde and, with
+    `--before PATH`, the checkout at PATH's beside it in this process, in alternating
+    rounds (compilation excluded); report the medians and the median of the per-round
+    ratios. With `--hlo`, print what reads `x'` in the compiled step instead."""
+    packages = {"after": _load_package(None)}
+    if args.before:
+        packages["before"] = _load_package(args.before)
+    if args.hlo:
+        for package in packages.values():
+            offpolicy_hlo(package, args)
+        return
+    runners = {name: offpolicy_runner(p, args) for name, p in packages.items()}
+    compile_s = {}
+    for name, run in runners.items():
+        start = time.perf_counter()
+        run()
+        compile_s[name] = time.perf_counter() - start
+        print(f"{name} ({packages[name].__file__}): first call {compile_s[name]:.1f} s")
+    times = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    updates = args.demons * args.steps
+    rates = {name: updates / statistics.median(t) for name, t in times.items()}
+    for name, rate in rates.items():
+        print(f"{name:6} {args.demons} {args.offpolicy} demons {rate:14,.0f} demon-updates/s")
+    ratio = None
+    if args.before:
+        ratio = statistics.median(
+            b / a for b, a in zip(times["before"], times["after"], strict=True)
+        )
+        print(f"ratio after / before: {ratio:.2f}x (median of the per-round ratios)")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(
+                {
+                    "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                    "versions": {"jax": jax.__version__, "python": platform.python_version()},
+                    "method": args.offpolicy,
+                    "demons": args.demons,
+                    "features": args.features,
+                    "steps": args.steps,
+                    "rounds": args.rounds,
+                    "before": args.before,
+                    "seconds": times,
+                    "compile_seconds": compile_s,
+                    "demon_updates_per_second": rates,
+                    "ratio_after_over_before": ratio,
                 },
                 f,
                 indent=1,

@@ -1,13 +1,15 @@
 """Gradient-TD and off-policy TD against independent float64 NumPy transcriptions of
 their papers, 300 transitions each (random features, random ratios, episode ends);
-the identities between them; importance ratios and their errors."""
+the identities between them; next features ignored where the discount is 0, alone
+and in a Horde; importance ratios and their errors."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alberta_eqx.gvf import GradientTDLearner, check_policy, importance_ratio
+from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde, check_policy, importance_ratio
 from alberta_eqx.streams._base import OffPolicyTimeStep
 from alberta_eqx.td import TDLMS, TDLinearLearner
 
@@ -147,20 +149,28 @@ def _with_bias(x, gammas=None):
     return np.concatenate([x, np.ones((len(x), 1))], axis=1)
 
 
-def _run(learner, data):
+def _run(learner, data, jit=False):
+    """The primary and secondary weights (the bias's last) after every step; with
+    `jit`, compiled once per learner structure and data shapes."""
     x, rewards, gammas, x_next, b, pi, actions = data
     timesteps = OffPolicyTimeStep(
         *(jnp.asarray(a) for a in (x, actions, rewards, gammas, x_next, b, pi))
     )
+    w, v = (_scan_jit if jit else _scan)(learner, timesteps)
+    return np.asarray(w), np.asarray(v)
 
+
+def _scan(learner, timesteps):
     def step(learner, ts):
         learner, _ = learner.learn(ts)
         full = jnp.concatenate([learner.weights, learner.bias[None]])
         secondary = jnp.concatenate([learner.secondary[0], learner.secondary[1][None]])
         return learner, (full, secondary)
 
-    _, (w, v) = jax.lax.scan(step, learner, timesteps)
-    return np.asarray(w), np.asarray(v)
+    return jax.lax.scan(step, learner, timesteps)[1]
+
+
+_scan_jit = eqx.filter_jit(_scan)
 
 
 def _reference_data(data):
@@ -256,6 +266,61 @@ def test_on_policy_tdc_with_zero_secondary_step_size_is_td0(x64):
         step, td, TDTimeStep(*(jnp.asarray(a) for a in (x, rewards, gammas, x_next)))
     )
     np.testing.assert_allclose(tdc_w, np.asarray(td_w), rtol=1e-12, atol=1e-14)
+
+
+_LAMBDAS = {"td": 0.8, "tdc": 0.0, "gtd2": 0.0, "gtd": 0.8, "gq": 0.8}
+
+
+@pytest.mark.parametrize("method", list(_LAMBDAS))
+def test_next_features_do_not_enter_where_the_discount_is_zero(x64, method):
+    """Demons select on gamma what x' enters (v(x'), the updates' x' terms) rather than
+    zeroing x', so a Horde's demons share x': where gamma = 0, whatever x' holds does
+    not enter. Alone: inf/NaN there changes nothing. In a Horde (each demon its own
+    gamma and target policy, cut to 0 at episode ends): every demon equals the demon
+    learned alone on the same transitions with x' zeroed there."""
+    data = _data(8)
+    x, rewards, gammas, x_next, b, pi, actions = data
+    end = gammas == 0
+    junk = np.where(end[:, None], np.array([np.inf, np.nan, -np.inf, 1e300, 0.0]), x_next)
+    lam = _LAMBDAS[method]
+    alone = GradientTDLearner(N, method, 0.01, 0.05, lam)
+    clean_w, clean_v = _run(alone, data, jit=True)
+    junk_w, junk_v = _run(alone, (x, rewards, gammas, junk, b, pi, actions), jit=True)
+    assert np.all(np.isfinite(junk_w)) and np.abs(clean_w[-1]).max() > 1e-2
+    np.testing.assert_array_equal(junk_w, clean_w)
+    np.testing.assert_array_equal(junk_v, clean_v)
+
+    # The Horde: finite next features at episode ends (its cumulants read x' there),
+    # different from the zeros the demons alone see.
+    k, rng = 4, np.random.default_rng(9)
+    ends_next = np.where(end[:, None], rng.normal(size=x_next.shape), x_next)
+    questions = GVFQuestion(
+        rng.normal(size=(k, N + 1)), rng.uniform(0.5, 0.95, k), lam, rng.dirichlet(np.ones(3), k)
+    )
+    horde = Horde(questions, alone)
+    steps = OffPolicyTimeStep(
+        *(jnp.asarray(a) for a in (x, actions, rewards, 0.9 * ~end, ends_next, b, pi))
+    )
+    horde, _ = jax.lax.scan(lambda h, t: (h.learn(t)[0], None), horde, steps)
+    signals = np.concatenate([rewards[:, None], ends_next], axis=1)
+    c, g, policies = (
+        np.asarray(a) for a in (questions.cumulant, questions.gamma, questions.target_policy)
+    )
+    for i in range(k):
+        demon_data = (
+            x,
+            signals @ c[i],
+            np.where(end, 0.0, g[i]),
+            x_next,
+            b,
+            policies[i][actions],
+            actions,
+        )
+        w, v = _run(alone, demon_data, jit=True)
+        demon = horde.demon(f"demon_{i}")
+        np.testing.assert_allclose(demon.weights, w[-1, :N], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(demon.bias, w[-1, N], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(demon.secondary[0], v[-1, :N], rtol=1e-9, atol=1e-12)
 
 
 def test_importance_ratio_and_bad_inputs():

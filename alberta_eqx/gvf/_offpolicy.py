@@ -242,13 +242,17 @@ class GradientTDLearner(AbstractLinearLearner):
         gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
         rho = importance_ratio(timestep.target_probability, timestep.behaviour_probability)
         rho = jnp.reshape(rho, ()).astype(dtype)
-        # Where gamma = 0 (a terminal next state) x' does not enter at all.
-        x_next = jnp.where(gamma == 0, 0, x_next)
+        # Where gamma = 0 (a terminal next state) x' does not enter at all, whatever the
+        # stream put there. v(x') is selected after the product, not computed from a
+        # zeroed x': a Horde's demons (each with its own gamma) then share x' and take
+        # all their v(x') in one matrix-vector product; the x' that the updates read
+        # is selected elementwise, which the compiler fuses into them (no copy).
+        live = lambda z: jnp.where(gamma == 0, 0, z)  # noqa: E731
         value = self._linear(x)
-        delta = reward + gamma * self._linear(x_next) - value
+        delta = reward + gamma * live(self._linear(x_next)) - value
         one = jnp.ones((), dtype)
         xs = self._features(x, one)
-        xs_next = self._features(x_next, one)  # gamma scales the bias's 1 below
+        xs_next = self._features(live(x_next), one)  # gamma scales the bias's 1 below
         decay = self.previous_discount * self.lambda_
         if self.method == "gq":
             # e_t = x_t + gamma_t lambda rho_t e_{t-1} (Maei & Sutton 2010)
