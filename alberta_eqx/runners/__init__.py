@@ -25,15 +25,16 @@ from alberta_eqx.runners._results import (
     metrics_to_dicts,
 )
 
-__all__ = [
-    "Divergence",
-    "NormalizerHistory",
-    "NormalizerTrackingConfig",
-    "RunResult",
-    "StepSizeHistory",
+# In reading order, which docs/api/runners.md renders (`members_order: __all__`).
+__all__ = [  # noqa: RUF022
     "StepSizeTrackingConfig",
-    "find_divergence",
-    "metrics_to_dicts",
+    "NormalizerTrackingConfig",
+    "StepSizeHistory",
+    "NormalizerHistory",
+    "RunResult",
     "run_learning_loop",
     "run_learning_loop_batched",
+    "Divergence",
+    "find_divergence",
+    "metrics_to_dicts",
 ]

@@ -31,7 +31,8 @@ def _run(learner: AbstractLearner, stream: AbstractStream, stream_state, start, 
             (inner, None), stream, start, plan.num_steps, plan, lambda acc, m: (acc, m)
         )
     learner, stream_state, first = inner
-    return RunResult(learner, metrics, *_histories(records, plan, start), stream_state, first)
+    step_size_history, normalizer_history = _histories(records, plan, start)
+    return RunResult(learner, metrics, step_size_history, normalizer_history, stream_state, first)
 
 
 def _histories(records, plan: _Plan, start):

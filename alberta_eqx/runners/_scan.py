@@ -4,6 +4,7 @@ snapshots the learner every tracking unit and finds the first non-finite step; a
 the scan over blocks."""
 
 import dataclasses
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -117,7 +118,7 @@ def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_step
     if not (isinstance(out, tuple) and len(out) == 2) or hasattr(out, "_fields"):
         raise TypeError(f"{where} must return a pair (timesteps, state), got {type(out).__name__}")
     expected = learner.timestep_type
-    timesteps = out[0]
+    timesteps: NamedTuple = out[0]
     if not isinstance(timesteps, expected):
         names = " or ".join(
             t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,))
@@ -130,6 +131,7 @@ def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_step
         if value is None:  # an optional field left out (`TDTimeStep.truncated`)
             continue
         shape = jnp.shape(value)
+        wanted: tuple[int | str, ...]  # "..." stands for any trailing axes
         if name in ("observation", "next_observation"):
             fits, wanted = (
                 shape == (num_steps, stream.feature_dim),
