@@ -22,8 +22,6 @@ REPLICATIONS: dict[str, reports.Replication] = {
     "mountain-car": reports.MOUNTAIN_CAR,
     "stream-ac-cartpole": reports.STREAM_AC_CARTPOLE,
 }
-
-
 DEFAULT_REPLICATION = "sutton1992-exp1"
 
 

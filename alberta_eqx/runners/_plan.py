@@ -37,8 +37,6 @@ class _Plan(NamedTuple):
 # multiple of it continues bit-identically (see `_block_size`), and enough steps that
 # per-block costs vanish beside the learner's.
 _BLOCK_STEPS = 10_000
-
-
 # The most floats generated per block across the whole batch (512 KiB of float32): it
 # caps wide or many-seed blocks so that a block's draws stay in cache between the
 # stream that writes them and the scan that reads them. Measured on 2 CPU cores
@@ -46,8 +44,6 @@ _BLOCK_STEPS = 10_000
 # (250-step blocks instead of 5,000), 5.7x at 100 (40 instead of 625), 5.4x at 1,000
 # (4 instead of 50); one seed of 1,000 features 1.3x (125 instead of 2,000).
 _BLOCK_BUDGET = 1 << 17
-
-
 # Step indices are int32 (the stream protocol's `t`), so a run ends by step 2**31 - 1.
 _LAST_STEP = (1 << 31) - 1
 
