@@ -32,7 +32,7 @@ import numpy as np
 import alberta_eqx as ae
 import alberta_eqx.experiments
 import alberta_eqx.optax
-import alberta_eqx.runners
+import alberta_eqx.runners._plan
 
 try:
     import alberta_framework as af
@@ -118,7 +118,7 @@ def floor(dim, steps, seeds):
     bounded), then a hand-fused `lax.scan` of bare IDBD over each block."""
     stream = ae.RandomWalkStream(dim)
     # the runner's block size: the best one we know
-    block = min(steps, ae.runners._block_size(1, dim, seeds))
+    block = min(steps, alberta_eqx.runners._plan._block_size(1, dim, seeds))
     num_blocks = steps // block
 
     @jax.jit

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jaxtyping import Array, Float
 
-import alberta_eqx.runners as runners
+import alberta_eqx.runners._plan as runners
 from alberta_eqx import (
     IDBD,
     LMS,

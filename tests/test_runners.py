@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import alberta_eqx.runners as runners
+import alberta_eqx.runners._plan as runners
 from alberta_eqx import (
     IDBD,
     LMS,

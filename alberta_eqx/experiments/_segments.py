@@ -26,7 +26,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from alberta_eqx.runners import RunResult, _make_plan, run_learning_loop_batched
+from alberta_eqx.runners import RunResult, run_learning_loop_batched
+from alberta_eqx.runners._plan import _make_plan
 
 Progress = Callable[[int], None]
 """Called with the number of steps just completed (tqdm's `update` is one)."""

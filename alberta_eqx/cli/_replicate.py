@@ -1,0 +1,92 @@
+"""`alberta-eqx replicate NAME`: reproduce a published experiment, print its numbers
+beside the paper's and write its figure."""
+
+import argparse
+import os
+from typing import Any
+
+from alberta_eqx.cli._options import _Help, count, fail
+from alberta_eqx.cli._output import Bar, _device, save_figure
+from alberta_eqx.experiments import reports
+from alberta_eqx.experiments.export import atomic_write
+from alberta_eqx.experiments.record import finish_record, start_record
+
+# name -> the published experiment; `alberta-eqx replicate NAME` runs it.
+REPLICATIONS: dict[str, reports.Replication] = {
+    "sutton1992-exp1": reports.SUTTON1992_EXP1,
+    "sutton1992-exp2": reports.SUTTON1992_EXP2,
+    "autostep-scale": reports.AUTOSTEP_SCALE,
+    "random-walk-19": reports.RANDOM_WALK_19,
+    "continual-backprop": reports.CONTINUAL_BACKPROP,
+    "baird": reports.BAIRD,
+    "mountain-car": reports.MOUNTAIN_CAR,
+    "stream-ac-cartpole": reports.STREAM_AC_CARTPOLE,
+}
+DEFAULT_REPLICATION = "sutton1992-exp1"
+
+
+def steps_for(name: str, steps: int | None, quick: bool) -> int:
+    """The run's steps: `--steps` (a multiple of the experiment's unit, else an
+    error naming the nearest valid values), `--quick`'s, or the paper's."""
+    replication = REPLICATIONS[name]
+    if steps is None:
+        return replication.quick_steps if quick else replication.steps
+    multiple = replication.steps_multiple
+    if steps % multiple:
+        low = max(multiple, steps // multiple * multiple)
+        fail(
+            f"--steps for {name} must be a multiple of {multiple:,}; the nearest are "
+            f"{low:,} and {low + multiple:,}"
+        )
+    return steps
+
+
+def replicate(args: argparse.Namespace) -> None:
+    name = getattr(args, "name", DEFAULT_REPLICATION)
+    replication = REPLICATIONS[name]
+    steps = steps_for(name, getattr(args, "steps", None), getattr(args, "quick", False))
+    quick_seeds = replication.quick_seeds if getattr(args, "quick", False) else None
+    seeds = getattr(args, "seeds", None) or quick_seeds or replication.seeds
+    settings = {"replication": name, "seeds": seeds, "steps": steps, "float64": args.float64}
+    record = start_record(args.out, "replicate", settings, _device())
+    print(replication.paper)
+    bar = Bar(replication.total(steps), name, not args.no_progress)
+    try:
+        result = replication.run(seeds, steps, bar if bar.enabled else None)
+    finally:
+        bar.close()
+    lines = replication.report(result)
+    for line in lines:
+        print(line)
+    outputs: list[str] = []
+    if not args.no_plot:
+        save_figure(replication.figure(result), args.out, replication.filename, outputs)
+    atomic_write(os.path.join(args.out, "report.txt"), lambda p: _write_lines(p, lines))
+    outputs.append("report.txt")
+    finish_record(args.out, record, outputs, {"report": lines})
+
+
+def _write_lines(path: str, lines: list[str]) -> None:
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "replicate",
+        help="reproduce a published experiment",
+        parents=parents,
+        formatter_class=_Help,
+        description="Reproduce a published experiment; print its numbers beside the "
+        "paper's and write its figure.\n\n"
+        + "\n".join(f"  {n}: {r.title}" for n, r in REPLICATIONS.items()),
+    )
+    p.add_argument("name", choices=sorted(REPLICATIONS), help="which experiment")
+    p.add_argument("--seeds", type=count, help="seeds (default: the experiment's)", default=None)
+    p.add_argument(
+        "--steps",
+        type=count,
+        default=None,
+        help="steps per seed (default: the paper's; random-walk-19: 100 per episode)",
+    )
+    p.add_argument("--quick", action="store_true", help="a short run for a first look")
