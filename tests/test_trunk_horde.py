@@ -1,6 +1,7 @@
 """Demons on a shared nonlinear trunk (`TrunkHorde`): every step against a float64
 NumPy transcription of semi-gradient TD(lambda); lambda = 0 is `MultiHeadLearner` on
-the TD targets; one demon is `TDMLPLearner`; the runners, names and bad inputs."""
+the TD targets; one demon is `TDMLPLearner`; no trunk is the linear `Horde`; the
+runners, names and bad inputs."""
 
 import equinox as eqx
 import jax
@@ -10,11 +11,12 @@ import optax
 import pytest
 
 import alberta_eqx.optax as aeo
-from alberta_eqx.gvf import GVFQuestion, TrunkHorde
+from alberta_eqx.gvf import GVFQuestion, Horde, TrunkHorde
 from alberta_eqx.nonlinear import MultiHeadLearner, TDMLPLearner
 from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.td import TDLMS, TDLinearLearner
 from tests.reference_trunk import trunk_td_lambda
 
 KEY = jax.random.key(0)
@@ -43,11 +45,14 @@ def _timesteps(x, rewards, discounts, x_next, truncated):
 
 @eqx.filter_jit
 def _scan(learner, timesteps):
-    """Every step's result and every step's network."""
+    """Every step's result and (for a `TrunkHorde`) every step's network."""
 
     def step(learner, t):
         learner, result = learner.learn(t)
-        return learner, (result, learner.learner.model if hasattr(learner, "learner") else None)
+        return learner, (
+            result,
+            learner.learner.model if isinstance(learner, TrunkHorde) else None,
+        )
 
     return jax.lax.scan(step, learner, timesteps)
 
@@ -202,3 +207,23 @@ def test_runners_many_seeds_names_and_bad_inputs():
         TrunkHorde(questions, 5, (8,), optax.sgd(0.1), key=KEY, names=["a", "a", "b"])
     with pytest.raises(ValueError, match="next_observation"):
         horde.learn(TDTimeStep(jnp.ones(5), 0.0, 1.0, jnp.ones(4)))
+
+
+def test_no_trunk_is_the_linear_horde(x64):
+    """With `hidden_sizes=()` every demon is a linear TD(lambda) learner on the
+    features: `Horde` with `TDLinearLearner(TDLMS)` demons, episode ends included."""
+    n, steps = 4, 60
+    rng = np.random.default_rng(6)
+    questions = GVFQuestion(rng.normal(size=(3, n + 1)), [0.9, 0.5, 0.0], [0.5, 0.0, 0.9])
+    trunkless = TrunkHorde(questions, n, (), optax.sgd(0.05), key=KEY, dtype=jnp.float64)
+    zero = jax.tree.map(jnp.zeros_like, trunkless.learner.model)  # Horde's demons start at 0
+    trunkless = eqx.tree_at(lambda h: h.learner.model, trunkless, zero)
+    horde = Horde(questions, TDLinearLearner(n, TDLMS(0.05)))
+    x, rewards, discounts, x_next, _ = _transitions(n, steps, 7)
+    timesteps = TDTimeStep(*(jnp.asarray(a) for a in (x, rewards, discounts, x_next)))
+    ours, (ours_result, _) = _scan(trunkless, timesteps)
+    linear, (linear_result, _) = _scan(horde, timesteps)
+    np.testing.assert_allclose(ours_result.error, linear_result.error, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.learner.head_weights, linear.demons.weights, rtol=1e-10)
+    np.testing.assert_allclose(ours.learner.head_biases, linear.demons.bias, rtol=1e-10)
+    assert np.abs(linear.demons.weights).max() > 0.1
