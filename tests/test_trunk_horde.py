@@ -211,7 +211,8 @@ def test_runners_many_seeds_names_and_bad_inputs():
 
 def test_no_trunk_is_the_linear_horde(x64):
     """With `hidden_sizes=()` every demon is a linear TD(lambda) learner on the
-    features: `Horde` with `TDLinearLearner(TDLMS)` demons, episode ends included."""
+    features: `Horde` with `TDLinearLearner(TDLMS)` demons, episode ends and
+    truncations included."""
     n, steps = 4, 60
     rng = np.random.default_rng(6)
     questions = GVFQuestion(rng.normal(size=(3, n + 1)), [0.9, 0.5, 0.0], [0.5, 0.0, 0.9])
@@ -219,8 +220,9 @@ def test_no_trunk_is_the_linear_horde(x64):
     zero = jax.tree.map(jnp.zeros_like, trunkless.learner.model)  # Horde's demons start at 0
     trunkless = eqx.tree_at(lambda h: h.learner.model, trunkless, zero)
     horde = Horde(questions, TDLinearLearner(n, TDLMS(0.05)))
-    x, rewards, discounts, x_next, _ = _transitions(n, steps, 7)
-    timesteps = TDTimeStep(*(jnp.asarray(a) for a in (x, rewards, discounts, x_next)))
+    data = _transitions(n, steps, 7)
+    assert data[-1].any()  # some truncations
+    timesteps = _timesteps(*data)
     ours, (ours_result, _) = _scan(trunkless, timesteps)
     linear, (linear_result, _) = _scan(horde, timesteps)
     np.testing.assert_allclose(ours_result.error, linear_result.error, rtol=1e-10, atol=1e-12)

@@ -279,9 +279,11 @@ class Horde(AbstractHorde):
         x, x_next, reward, discount, cumulants, gammas = self._transition(timestep, dtype)
         q = self.questions
         if isinstance(self.demons, TDLinearLearner):
+            # a time limit's truncation cuts every demon's traces
+            truncated = getattr(timestep, "truncated", None)
 
             def one(demon, c, g, _):
-                return demon.learn(TDTimeStep(x, c, g, x_next))
+                return demon.learn(TDTimeStep(x, c, g, x_next, truncated))
 
         else:
             if not isinstance(timestep, OffPolicyTimeStep):
