@@ -70,6 +70,9 @@ class TrunkHorde(AbstractHorde):
     own `gamma_i` and `lambda_i`, exactly, over its head and the shared trunk (module
     docstring), all in one update per transition inside the runners' compiled scan.
 
+    Whether traces are kept is decided at construction, from the questions' `gamma`
+    and `lambda_` (traced values under `jit`/`vmap` count as nonzero).
+
     Off-policy questions (a `target_policy`) are out of scope here: a trunk trained
     by importance-weighted or gradient-TD updates of many demons is a different
     algorithm. Use `Horde` with `GradientTDLearner` demons for them.
@@ -148,11 +151,12 @@ class TrunkHorde(AbstractHorde):
         self.names = names
         decay = self.questions.gamma * self.questions.lambda_
         if isinstance(decay, jax.core.Tracer) or np.any(np.asarray(decay) != 0):
-            zeros = lambda tree: jax.tree.map(  # noqa: E731
-                lambda a: jnp.zeros((len(names), *a.shape), a.dtype), tree
+            # the heads' arrays lead with the demons' axis; the trunk's get one
+            self.head_traces = jax.tree.map(jnp.zeros_like, self.learner._head)
+            self.trunk_traces = jax.tree.map(
+                lambda a: jnp.zeros((len(names), *a.shape), a.dtype),
+                eqx.filter(self.learner._trunk_layers, eqx.is_array),
             )
-            self.head_traces = zeros(self.learner._head[0][0]), zeros(self.learner._head[1][0])
-            self.trunk_traces = zeros(eqx.filter(self.learner._trunk_layers, eqx.is_array))
         else:
             self.head_traces = self.trunk_traces = None
         # No transition led into the first state: its traces start from the gradient.
