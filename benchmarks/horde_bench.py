@@ -21,6 +21,18 @@ load), and a 1,000-demon `HordeLearner` cannot be compiled in a benchmark's time
 beside ours at `--demons`. Its demon-updates/s fall as demons are added (4.1M at
 100, 3.2M at 300), so its rate at 100 or 300 bounds its rate at 1,000 from above.
 Results: benchmarks/README.md ("Horde").
+
+With `--hidden 64 64` the demons are heads on a shared 64-64 trunk instead:
+`alberta_eqx.TrunkHorde` against 0.17.1's `HordeLearner(hidden_sizes=(64, 64))`, both
+with LeakyReLU, parameterless LayerNorm, sparse initialisation 0.9 and LMS on the
+trunk and the heads. The two compute the same algorithm only with `lambda = 0` on
+every demon (0.17.1 keeps the trunk without traces; ours keeps exact per-demon trunk
+traces when some `gamma lambda > 0`), so that like-for-like case sets every lambda to
+0, and `alberta_eqx traced` adds ours with the random lambdas (exact TD(lambda), one
+trunk trace per demon) for its cost:
+
+    PYTHONPATH=$PWD /work/main/.venv-anchor17/bin/python benchmarks/horde_bench.py \
+        --hidden 64 64 --demons 32 --steps 1000 --rounds 5 --out horde_trunk_bench.json
 """
 
 import argparse
@@ -71,7 +83,28 @@ def ours(x, rewards, cumulant, gammas, lambdas, step_size):
     return lambda: jax.block_until_ready(run(horde, timesteps))
 
 
-def theirs(x, gammas, lambdas, cumulants, step_size):
+def ours_trunk(x, rewards, cumulant, gammas, lambdas, step_size, hidden):
+    import alberta_eqx.optax as aeo
+
+    questions = ae.GVFQuestion(cumulant, gammas, lambdas)
+    horde = ae.TrunkHorde(questions, x.shape[1], hidden, aeo.lms(step_size), key=jax.random.key(0))
+    steps = len(rewards)
+    timesteps = ae.TDTimeStep(
+        jnp.asarray(x[:-1]), jnp.asarray(rewards), jnp.ones(steps), jnp.asarray(x[1:])
+    )
+
+    @jax.jit
+    def run(horde, timesteps):
+        def step(horde, ts):
+            horde, result = horde.learn(ts)
+            return horde, result.error
+
+        return jax.lax.scan(step, horde, timesteps)
+
+    return lambda: jax.block_until_ready(run(horde, timesteps))
+
+
+def theirs(x, gammas, lambdas, cumulants, step_size, hidden=()):
     import alberta_framework as af
     from alberta_framework.core.horde import run_horde_learning_loop
 
@@ -87,9 +120,12 @@ def theirs(x, gammas, lambdas, cumulants, step_size):
             for i, (g, lam) in enumerate(zip(gammas, lambdas, strict=True))
         ]
     )
-    horde = af.HordeLearner(
-        spec, hidden_sizes=(), optimizer=af.LMS(step_size), sparsity=0.0, use_layer_norm=False
-    )
+    if hidden:  # the streaming papers' network, as ours
+        horde = af.HordeLearner(spec, hidden_sizes=hidden, optimizer=af.LMS(step_size))
+    else:
+        horde = af.HordeLearner(
+            spec, hidden_sizes=(), optimizer=af.LMS(step_size), sparsity=0.0, use_layer_norm=False
+        )
     state = horde.init(x.shape[1], jax.random.key(0))
     obs, next_obs, cums = jnp.asarray(x[:-1]), jnp.asarray(x[1:]), jnp.asarray(cumulants)
     run = jax.jit(lambda state: run_horde_learning_loop(horde, state, obs, cums, next_obs))
@@ -108,6 +144,13 @@ def main():
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        nargs="*",
+        default=[],
+        help="a shared trunk's hidden widths (TrunkHorde), e.g. --hidden 64 64",
+    )
     parser.add_argument("--out", help="write the numbers as JSON here")
     offpolicy = parser.add_argument_group("off-policy Horde (ours only; see offpolicy_main)")
     offpolicy.add_argument("--offpolicy", choices=["td", "tdc", "gtd2", "gtd", "gq"])
@@ -116,20 +159,29 @@ def main():
     args = parser.parse_args()
     if args.offpolicy:
         return offpolicy_main(args)
+    hidden = tuple(args.hidden)
     sizes = {"alberta_eqx": args.demons}
     their = args.their_demons or args.demons
     if their != args.demons:
         sizes[f"alberta_eqx {their}"] = their
+    if hidden:
+        sizes["alberta_eqx traced"] = args.demons
     sizes["alberta_framework 0.17.1"] = their
     runners = {}
     for name, demons in sizes.items():
         x, rewards, cumulant, gammas, lambdas, cumulants = data(
             demons, args.features, args.steps, 0
         )
-        if name.startswith("alberta_eqx"):
-            runners[name] = ours(x, rewards, cumulant, gammas, lambdas, 0.01)
+        if hidden and name != "alberta_eqx traced":
+            lambdas = np.zeros_like(lambdas)  # where the two algorithms agree
+        if not name.startswith("alberta_eqx"):
+            runners[name] = theirs(
+                x, gammas, lambdas, cumulants, 0.001 if hidden else 0.01, hidden
+            )
+        elif hidden:
+            runners[name] = ours_trunk(x, rewards, cumulant, gammas, lambdas, 0.001, hidden)
         else:
-            runners[name] = theirs(x, gammas, lambdas, cumulants, 0.01)
+            runners[name] = ours(x, rewards, cumulant, gammas, lambdas, 0.01)
     compile_s = {}
     for name, run in runners.items():
         start = time.perf_counter()
@@ -172,6 +224,7 @@ def main():
                     },
                     "demons": sizes,
                     "features": args.features,
+                    "hidden_sizes": hidden,
                     "steps": args.steps,
                     "rounds": args.rounds,
                     "seconds": times,

@@ -146,6 +146,11 @@ EXAMPLES = {
         ),
     ],
     "GradientTDLearner": [lambda: alberta_eqx.GradientTDLearner(3, "gq", 0.05, lambda_=0.5)],
+    "TrunkHorde": [
+        lambda: alberta_eqx.TrunkHorde(
+            _questions(False), 3, (4,), aeo.obgd(0.5), key=KEY, names=("reward", "feature")
+        ),
+    ],
     "TileCoder": [
         lambda: _mountain_car_tiles(size=4096),
         lambda: _mountain_car_tiles(low=[-1.2, -0.07], high=[0.5, 0.07], int_sizes=(3,)),

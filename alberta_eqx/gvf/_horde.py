@@ -109,7 +109,81 @@ def stack_questions(questions: Sequence[GVFQuestion]) -> GVFQuestion:
     return jax.tree.map(lambda *a: jnp.stack(a), *questions)
 
 
-class Horde(AbstractLearner):
+def demon_questions(
+    questions: GVFQuestion | Sequence[GVFQuestion], names: Sequence[str] | None
+) -> tuple[GVFQuestion, tuple[str, ...]]:
+    """The questions as one batch with one leading axis of demons, and one distinct
+    name per demon (default `"demon_0"`, ...): what every Horde is built from."""
+    if not isinstance(questions, GVFQuestion):
+        questions = stack_questions(list(questions))
+    if questions.gamma.ndim != 1:
+        raise ValueError(
+            f"questions must have one leading axis of demons, got gamma's shape "
+            f"{questions.gamma.shape}"
+        )
+    num_demons = questions.gamma.shape[0]
+    if names is None:
+        names = tuple(f"demon_{i}" for i in range(num_demons))
+    names = tuple(str(n) for n in names)
+    if len(names) != num_demons or len(set(names)) != num_demons:
+        raise ValueError(f"names must be {num_demons} distinct names, got {len(names)}")
+    return questions, names
+
+
+class AbstractHorde(AbstractLearner):
+    """What every Horde shares: named demons answering a batch of GVF questions from
+    one stream, each demon learning from the transition
+    `(x, C_i = c_i . (R_{t+1}, x'), gamma_i [d > 0], x')`."""
+
+    questions: eqx.AbstractVar[GVFQuestion]
+    names: eqx.AbstractVar[tuple[str, ...]]
+
+    @property
+    def normalizer(self) -> None:
+        """A Horde has no feature normalizer."""
+        return None
+
+    @property
+    def num_demons(self) -> int:
+        return len(self.names)
+
+    def _index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no demon named {name!r}") from None
+
+    def _pick(self, tree, i: int):
+        where = (slice(None),) * len(self.batch_shape) + (i,)
+        return jax.tree.map(lambda a: a[where] if eqx.is_array(a) else a, tree)
+
+    def question(self, name: str) -> GVFQuestion:
+        """The question of the demon called `name`."""
+        return self._pick(self.questions, self._index(name))
+
+    def named(self, values: Float[Array, "*batch demons"]) -> dict[str, Array]:
+        """Per-demon values (predictions, errors: the last axis is the demons') by
+        demon name."""
+        return {name: values[..., i] for i, name in enumerate(self.names)}
+
+    def _transition(self, timestep: TDTimeStep | OffPolicyTimeStep, dtype) -> tuple[Array, ...]:
+        """One transition's features `x`, `x'`, reward and discount (checked, naming
+        the field), and every demon's cumulant `C_i = c_i . (R_{t+1}, x')` and
+        continuation `gamma_i [d > 0]`."""
+        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
+        x_next = _checks.features(
+            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
+        )
+        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
+        discount = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        q = self.questions
+        signals = jnp.concatenate([reward[None], x_next])
+        cumulants = q.cumulant @ signals  # C_i = c_i . (R_{t+1}, x')
+        gammas = q.gamma * (discount > 0)  # pseudo-termination, cut at episode ends
+        return x, x_next, reward, discount, cumulants, gammas
+
+
+class Horde(AbstractHorde):
     """A Horde of linear demons: one learner per GVF question, all learning from one
     stream of experience with the same features, as one batched module (the demons'
     arrays lead with the demon axis), so every step of every demon is one vectorised
@@ -144,13 +218,7 @@ class Horde(AbstractLearner):
         demon: TDLinearLearner | GradientTDLearner,
         names: Sequence[str] | None = None,
     ):
-        if not isinstance(questions, GVFQuestion):
-            questions = stack_questions(list(questions))
-        if questions.gamma.ndim != 1:
-            raise ValueError(
-                f"questions must have one leading axis of demons, got gamma's shape "
-                f"{questions.gamma.shape}"
-            )
+        questions, names = demon_questions(questions, names)
         if not isinstance(demon, TDLinearLearner | GradientTDLearner):
             raise TypeError(
                 f"demon must be a TDLinearLearner or a GradientTDLearner, got "
@@ -178,12 +246,6 @@ class Horde(AbstractLearner):
                 f"questions' lambda_ must be 0 for {demon.method!r} demons; use "
                 "GradientTDLearner(method='gtd'), GTD(lambda), for traces"
             )
-        num_demons = questions.gamma.shape[0]
-        if names is None:
-            names = tuple(f"demon_{i}" for i in range(num_demons))
-        names = tuple(str(n) for n in names)
-        if len(names) != num_demons or len(set(names)) != num_demons:
-            raise ValueError(f"names must be {num_demons} distinct names, got {len(names)}")
         dtype = demon.weights.dtype
         questions = _checks.cast_floating(questions, dtype)
         set_lambda = lambda lam: eqx.tree_at(lambda d: d.lambda_, demon, lam)  # noqa: E731
@@ -197,41 +259,13 @@ class Horde(AbstractLearner):
         return {"demon": jax.tree.map(lambda leaf: leaf[0], self.demons)}
 
     @property
-    def normalizer(self) -> None:
-        """A Horde has no feature normalizer."""
-        return None
-
-    @property
-    def num_demons(self) -> int:
-        return len(self.names)
-
-    @property
     def batch_shape(self) -> tuple[int, ...]:
         """The batch axes before the demons' axis (seeds, configurations)."""
         return self.demons.batch_shape[:-1]
 
-    def _index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise KeyError(f"no demon named {name!r}") from None
-
-    def _pick(self, tree, i: int):
-        where = (slice(None),) * len(self.batch_shape) + (i,)
-        return jax.tree.map(lambda a: a[where] if eqx.is_array(a) else a, tree)
-
     def demon(self, name: str) -> TDLinearLearner | GradientTDLearner:
         """The learner of the demon called `name` (with this Horde's batch axes)."""
         return self._pick(self.demons, self._index(name))
-
-    def question(self, name: str) -> GVFQuestion:
-        """The question of the demon called `name`."""
-        return self._pick(self.questions, self._index(name))
-
-    def named(self, values: Float[Array, "*batch demons"]) -> dict[str, Array]:
-        """Per-demon values (predictions, errors: the last axis is the demons') by
-        demon name."""
-        return {name: values[..., i] for i, name in enumerate(self.names)}
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, " demons"]:
         """Every demon's prediction for the features `x`."""
@@ -242,20 +276,14 @@ class Horde(AbstractLearner):
         """Every demon learns from one transition (the runners' entry point). An
         on-policy stream's `TDTimeStep` serves on-policy questions."""
         dtype = self.demons.weights.dtype
-        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
-        x_next = _checks.features(
-            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
-        )
-        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
-        discount = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        x, x_next, reward, discount, cumulants, gammas = self._transition(timestep, dtype)
         q = self.questions
-        signals = jnp.concatenate([reward[None], x_next])
-        cumulants = q.cumulant @ signals  # C_i = c_i . (R_{t+1}, x')
-        gammas = q.gamma * (discount > 0)  # pseudo-termination, cut at episode ends
         if isinstance(self.demons, TDLinearLearner):
+            # a time limit's truncation cuts every demon's traces
+            truncated = getattr(timestep, "truncated", None)
 
             def one(demon, c, g, _):
-                return demon.learn(TDTimeStep(x, c, g, x_next))
+                return demon.learn(TDTimeStep(x, c, g, x_next, truncated))
 
         else:
             if not isinstance(timestep, OffPolicyTimeStep):

@@ -271,70 +271,37 @@ class MultiHeadLearner(AbstractLearner):
         if normalizer is not None:
             normalizer, x = normalizer.update(x)
 
-        W, b = head = self._head
-        trunk = self._trunk_layers
-
-        def forward(trunk):
-            _, hidden = self._with(trunk, head).forward(x)
-            return (hidden[-1] if hidden else x), hidden
-
-        # h = the trunk's features; `backward` maps dL/dh to dL/d(trunk parameters).
-        h, backward, hidden = jax.vjp(forward, trunk, has_aux=True)
+        W, b = self._head
+        h, backward, hidden = self._trunk_features(x)
         prediction = W @ h + b
         delta = jnp.where(present, y - prediction, 0)  # absent heads: no error
 
         # Heads: z_i = (h, 1); g_i = -delta_i z_i (loss delta_i^2 / 2); c_i = z_i^2.
-        # One optimizer state per head (vmapped), kept as it was for an absent head.
         z_heads = (jnp.broadcast_to(h, W.shape), jnp.ones_like(b))
         g_heads = jax.tree.map(lambda z: -_expand(delta, z) * z, z_heads)
-        tx = optax.with_extra_args_support(self._head_tx)
-
-        def head_step(g, state, params, z, error):
-            return tx.update(
-                g,
-                state,
-                params,
-                curvature=jax.tree.map(jnp.square, z),
-                error=error,
-                prediction_gradient=z,
-            )
-
-        head_updates, head_state = jax.vmap(head_step)(
-            g_heads, self.head_state, head, z_heads, delta
-        )
-        new_head = _where(present, optax.apply_updates(head, head_updates), head)
-        head_state = _where(present, head_state, self.head_state)
-
-        if trunk:
+        head_extras = {
+            "curvature": jax.tree.map(jnp.square, z_heads),
+            "error": delta,
+            "prediction_gradient": z_heads,
+        }
+        trunk_step = None
+        if self._trunk_layers:
             # g = -sum_i delta_i z_i: one backward pass with the cotangent -delta @ W;
             # c = sum_i z_i^2 over present heads: one backward pass per head (vmapped;
             # XLA drops it when the transformation ignores the curvature).
             (g,) = backward(-(delta @ W))
             z = jax.vmap(lambda w: backward(w)[0])(W * present[:, None].astype(W.dtype))
             c = jax.tree.map(lambda zi: jnp.sum(zi * zi, axis=0), z)
-            trunk_tx = optax.with_extra_args_support(self.optimizer)
-            updates, trunk_state = trunk_tx.update(
+            trunk_step = (
                 g,
-                self.trunk_state,
-                trunk,
-                curvature=c,
-                error=jnp.ones((), self._dtype),
-                prediction_gradient=jax.tree.map(jnp.negative, g),
+                {
+                    "curvature": c,
+                    "error": jnp.ones((), self._dtype),
+                    "prediction_gradient": jax.tree.map(jnp.negative, g),
+                },
             )
-            new_trunk, trunk_state = _where(
-                jnp.any(present),
-                (optax.apply_updates(trunk, updates), trunk_state),
-                (trunk, self.trunk_state),
-            )
-        else:
-            new_trunk, trunk_state = trunk, self.trunk_state
-
-        new = eqx.tree_at(
-            lambda s: (s.model, s.trunk_state, s.head_state, s.normalizer),
-            self,
-            (self._with(new_trunk, new_head), trunk_state, head_state, normalizer),
-            is_leaf=lambda n: n is None,
-        )
+        new = self._apply(present, (g_heads, head_extras), trunk_step)
+        new = eqx.tree_at(lambda s: s.normalizer, new, normalizer, is_leaf=lambda n: n is None)
         if self.continual_backprop is not None:
             new = new._replace_units(hidden)
 
@@ -351,6 +318,55 @@ class MultiHeadLearner(AbstractLearner):
         )
         error = jnp.where(present, delta, jnp.nan)
         return new, MultiHeadUpdateResult(prediction=prediction, error=error, metrics=metrics)
+
+    def _trunk_features(
+        self, x: Float[Array, " n"]
+    ) -> tuple[Float[Array, " h"], Callable, tuple[Array, ...]]:
+        """The trunk's features `h` for (normalized) features `x`, the function
+        mapping a cotangent on `h` to the trunk parameters' cotangent (a one-element
+        tuple), and the hidden activations (for continual backprop)."""
+
+        def forward(trunk):
+            _, hidden = self._with(trunk, self._head).forward(x)
+            return (hidden[-1] if hidden else x), hidden
+
+        return jax.vjp(forward, self._trunk_layers, has_aux=True)
+
+    def _apply(
+        self,
+        present: Bool[Array, " k"],
+        heads: tuple[PyTree, dict],
+        trunk: tuple[PyTree, dict] | None,
+    ) -> "MultiHeadLearner":
+        """One optimizer step. `heads` is `(g_i, extras_i)`, every leaf with the head
+        axis first, for `head_optimizer` (one state per head, vmapped); `trunk` is
+        `(g, extras)` for `optimizer`, or None to leave the trunk as it is. The extras
+        are the `alberta_eqx.optax` keyword arguments (`curvature`, `error`, ...). A
+        head not `present` keeps its parameters and state; with no head present the
+        trunk keeps its parameters and state too."""
+        head = self._head
+        tx = optax.with_extra_args_support(self._head_tx)
+        g_heads, head_extras = heads
+        head_updates, head_state = jax.vmap(lambda g, s, p, e: tx.update(g, s, p, **e))(
+            g_heads, self.head_state, head, head_extras
+        )
+        new_head = _where(present, optax.apply_updates(head, head_updates), head)
+        head_state = _where(present, head_state, self.head_state)
+        new_trunk, trunk_state = self._trunk_layers, self.trunk_state
+        if trunk is not None and new_trunk:
+            g, extras = trunk
+            trunk_tx = optax.with_extra_args_support(self.optimizer)
+            updates, state = trunk_tx.update(g, trunk_state, new_trunk, **extras)
+            new_trunk, trunk_state = _where(
+                jnp.any(present),
+                (optax.apply_updates(new_trunk, updates), state),
+                (new_trunk, trunk_state),
+            )
+        return eqx.tree_at(
+            lambda s: (s.model, s.trunk_state, s.head_state),
+            self,
+            (self._with(new_trunk, new_head), trunk_state, head_state),
+        )
 
     def _replace_units(self, hidden: tuple[Float[Array, " h"], ...]) -> "MultiHeadLearner":
         """Continual backprop's step after the gradient step: update the utilities
