@@ -145,10 +145,6 @@ def lms(step_size: ArrayLike) -> optax.GradientTransformationExtraArgs:
     """
     step_size = _checks.positive("step_size", step_size)
 
-    def init_fn(params: Params) -> optax.EmptyState:
-        del params
-        return optax.EmptyState()
-
     def update_fn(
         updates: Params, state: optax.EmptyState, params: Params | None = None, **extra_args
     ) -> tuple[Params, optax.EmptyState]:
@@ -156,7 +152,7 @@ def lms(step_size: ArrayLike) -> optax.GradientTransformationExtraArgs:
         (alpha,) = _like(updates, step_size)
         return _rules.lms(alpha, updates), state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
 
 
 def idbd(
@@ -423,10 +419,6 @@ def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
     """
     kappa = _checks.positive("kappa", kappa)
 
-    def init_fn(params: Params) -> optax.EmptyState:
-        del params
-        return optax.EmptyState()
-
     def update_fn(
         updates: Params,
         state: optax.EmptyState,
@@ -446,7 +438,7 @@ def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
         delta, kappa_ = _like(updates, jnp.asarray(error), kappa)
         return _rules.obgd_bound(updates, delta, kappa_)[0], state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
 
 
 def _unit_axes(p: Array) -> tuple[int, ...] | None:
@@ -482,10 +474,6 @@ def agc(
     clipping = _checks.positive("clipping", clipping)
     eps = _checks.positive("eps", eps)
 
-    def init_fn(params: Params) -> optax.EmptyState:
-        del params
-        return optax.EmptyState()
-
     def update_fn(
         updates: Params,
         state: optax.EmptyState,
@@ -503,4 +491,4 @@ def agc(
 
         return jax.tree.map(leaf, updates, params), state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
