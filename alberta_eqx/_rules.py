@@ -256,7 +256,9 @@ class AdaptiveObGDState(NamedTuple):
 
     trace: Params
     second_moment: Params
-    count: Array
+    # `count` shadows `tuple.count` (mypy: an incompatible override); the field wins on
+    # attribute access, and the name is part of the state's public, saved layout.
+    count: Array  # type: ignore[assignment]
 
 
 def adaptive_obgd_init(params: Params) -> AdaptiveObGDState:
@@ -318,7 +320,10 @@ def _unzip(tree: PyTree, like: Params, n: int) -> tuple[Params, ...]:
 
 def _tree_dot(a: Params, b: Params) -> Array:
     """`a . b` over every element of every leaf."""
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    # `jnp.asarray`: `sum` starts from the int 0, so its type admits an empty tree's 0.
+    return jnp.asarray(
+        sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    )
 
 
 def gradient_td_correction(

@@ -86,7 +86,8 @@ def sparse_linear(
     """
     if not isinstance(linear, eqx.nn.Linear):
         raise TypeError(f"linear must be an eqx.nn.Linear, got {type(linear).__name__}")
-    weight = sparse_init(key, linear.weight.shape, sparsity, dtype=linear.weight.dtype)
+    fan_out, fan_in = linear.weight.shape  # always (out, in), "scalar" ends included
+    weight = sparse_init(key, (fan_out, fan_in), sparsity, dtype=linear.weight.dtype)
     bias = None if linear.bias is None else jnp.zeros_like(linear.bias)
     return eqx.tree_at(
         lambda m: (m.weight, m.bias), linear, (weight, bias), is_leaf=lambda x: x is None

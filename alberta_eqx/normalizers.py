@@ -76,6 +76,11 @@ class EMANormalizer(AbstractNormalizer):
 
     @property
     def var(self) -> Float[Array, " n"]:
+        if self.variance is None:
+            raise ValueError(
+                "this normalizer has no statistics yet: call normalizer.init(feature_dim), "
+                "or pass it to a learner, which does"
+            )
         return self.variance
 
     def update(self, x: Float[Array, " n"]) -> tuple["EMANormalizer", Float[Array, " n"]]:

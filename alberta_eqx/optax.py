@@ -67,6 +67,9 @@ weight layout; it needs `params`.
 The rules are the ones in `alberta_eqx._rules`, shared with the linear optimizers.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -89,6 +92,9 @@ __all__ = [
     "obgd_bound",
     "trace_sgd",
 ]
+
+
+_State = TypeVar("_State")
 
 
 def _curvature(grads: Params, curvature: Params | None) -> Params:
@@ -139,10 +145,6 @@ def lms(step_size: ArrayLike) -> optax.GradientTransformationExtraArgs:
     """
     step_size = _checks.positive("step_size", step_size)
 
-    def init_fn(params: Params) -> optax.EmptyState:
-        del params
-        return optax.EmptyState()
-
     def update_fn(
         updates: Params, state: optax.EmptyState, params: Params | None = None, **extra_args
     ) -> tuple[Params, optax.EmptyState]:
@@ -150,7 +152,7 @@ def lms(step_size: ArrayLike) -> optax.GradientTransformationExtraArgs:
         (alpha,) = _like(updates, step_size)
         return _rules.lms(alpha, updates), state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
 
 
 def idbd(
@@ -259,11 +261,24 @@ def autostep(
 # ObGD, AdaptiveObGD, trace-SGD, the ObGD bound and AGC
 
 
-def _trace_args(
-    name: str, params_like: Params, error, prediction_gradient, trace_decay
-) -> tuple[Array, Params, Array]:
-    """The error, the prediction gradient and the trace decay, checked and cast to the
-    parameters' dtype (module docstring)."""
+def _trace_update(
+    name: str,
+    rule: Callable[..., tuple],
+    hyperparameters: tuple[Array, ...],
+    updates: Params,
+    state: _State,
+    *,
+    error: ArrayLike | None = None,
+    prediction_gradient: Params | None = None,
+    trace_decay: ArrayLike = 0.0,
+    **extra_args,
+) -> tuple[Params, _State]:
+    """The update function of the trace transformation `name`, one step of `rule`
+    (`_rules.trace_sgd`, `obgd` or `adaptive_obgd`) with its `hyperparameters`: the
+    error, the prediction gradient and the trace decay checked, and they and the
+    hyperparameters cast to the parameters' dtype (module docstring). `updates` only
+    gives the parameters' structure and dtype; ObGD's scale is dropped."""
+    del extra_args
     if error is None or prediction_gradient is None:
         raise ValueError(
             f"{name} needs the keyword arguments error (the scalar delta) and "
@@ -271,19 +286,23 @@ def _trace_args(
             f"tx.update(grads, state, params, error=..., prediction_gradient=..., "
             f"trace_decay=...)"
         )
-    if jax.tree.structure(prediction_gradient) != jax.tree.structure(params_like):
+    if jax.tree.structure(prediction_gradient) != jax.tree.structure(updates):
         raise ValueError(
             "prediction_gradient must be a pytree shaped like the parameters, got "
             f"structure {jax.tree.structure(prediction_gradient)} for "
-            f"{jax.tree.structure(params_like)} (inside optax.masked / optax.partition, "
+            f"{jax.tree.structure(updates)} (inside optax.masked / optax.partition, "
             "pass mask_compatible_extra_args=True)"
         )
     if jnp.shape(error) != ():
         raise ValueError(f"error must be a scalar, got shape {jnp.shape(error)}")
     if jnp.shape(trace_decay) != ():
         raise ValueError(f"trace_decay must be a scalar, got shape {jnp.shape(trace_decay)}")
-    error, trace_decay = _like(params_like, jnp.asarray(error), jnp.asarray(trace_decay))
-    return error, prediction_gradient, trace_decay
+    delta, decay = _like(updates, jnp.asarray(error), jnp.asarray(trace_decay))
+    # `trace_sgd` returns (updates, state); `obgd` and `adaptive_obgd` add the scale.
+    new_updates, new_state, *_ = rule(
+        state, delta, prediction_gradient, decay, *_like(updates, *hyperparameters)
+    )
+    return new_updates, new_state
 
 
 def trace_sgd(step_size: ArrayLike = 1.0) -> optax.GradientTransformationExtraArgs:
@@ -301,27 +320,15 @@ def trace_sgd(step_size: ArrayLike = 1.0) -> optax.GradientTransformationExtraAr
     """
     step_size = _checks.positive("step_size", step_size)
 
-    def init_fn(params: Params) -> TraceState:
-        return _rules.trace_init(params)
-
     def update_fn(
-        updates: Params,
-        state: TraceState,
-        params: Params | None = None,
-        *,
-        error: ArrayLike | None = None,
-        prediction_gradient: Params | None = None,
-        trace_decay: ArrayLike = 0.0,
-        **extra_args,
+        updates: Params, state: TraceState, params: Params | None = None, **extra_args
     ) -> tuple[Params, TraceState]:
-        del params, extra_args
-        delta, z, decay = _trace_args(
-            "trace_sgd", updates, error, prediction_gradient, trace_decay
+        del params
+        return _trace_update(
+            "trace_sgd", _rules.trace_sgd, (step_size,), updates, state, **extra_args
         )
-        (alpha,) = _like(updates, step_size)
-        return _rules.trace_sgd(state, delta, z, decay, alpha)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(_rules.trace_init, update_fn)
 
 
 def obgd(
@@ -345,26 +352,13 @@ def obgd(
     step_size = _checks.positive("step_size", step_size)
     kappa = _checks.positive("kappa", kappa)
 
-    def init_fn(params: Params) -> TraceState:
-        return _rules.trace_init(params)
-
     def update_fn(
-        updates: Params,
-        state: TraceState,
-        params: Params | None = None,
-        *,
-        error: ArrayLike | None = None,
-        prediction_gradient: Params | None = None,
-        trace_decay: ArrayLike = 0.0,
-        **extra_args,
+        updates: Params, state: TraceState, params: Params | None = None, **extra_args
     ) -> tuple[Params, TraceState]:
-        del params, extra_args
-        delta, z, decay = _trace_args("obgd", updates, error, prediction_gradient, trace_decay)
-        alpha, kappa_ = _like(updates, step_size, kappa)
-        updates, state, _ = _rules.obgd(state, delta, z, decay, alpha, kappa_)
-        return updates, state
+        del params
+        return _trace_update("obgd", _rules.obgd, (step_size, kappa), updates, state, **extra_args)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(_rules.trace_init, update_fn)
 
 
 def adaptive_obgd(
@@ -392,28 +386,20 @@ def adaptive_obgd(
     beta2 = _checks.unit_interval_open("beta2", beta2)
     eps = _checks.positive("eps", eps)
 
-    def init_fn(params: Params) -> AdaptiveObGDState:
-        return _rules.adaptive_obgd_init(params)
-
     def update_fn(
-        updates: Params,
-        state: AdaptiveObGDState,
-        params: Params | None = None,
-        *,
-        error: ArrayLike | None = None,
-        prediction_gradient: Params | None = None,
-        trace_decay: ArrayLike = 0.0,
-        **extra_args,
+        updates: Params, state: AdaptiveObGDState, params: Params | None = None, **extra_args
     ) -> tuple[Params, AdaptiveObGDState]:
-        del params, extra_args
-        delta, z, decay = _trace_args(
-            "adaptive_obgd", updates, error, prediction_gradient, trace_decay
+        del params
+        return _trace_update(
+            "adaptive_obgd",
+            _rules.adaptive_obgd,
+            (step_size, kappa, beta2, eps),
+            updates,
+            state,
+            **extra_args,
         )
-        hyper = _like(updates, step_size, kappa, beta2, eps)
-        updates, state, _ = _rules.adaptive_obgd(state, delta, z, decay, *hyper)
-        return updates, state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(_rules.adaptive_obgd_init, update_fn)
 
 
 def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
@@ -432,10 +418,6 @@ def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
     `update(updates, state, params=None, *, error)` needs the error.
     """
     kappa = _checks.positive("kappa", kappa)
-
-    def init_fn(params: Params) -> optax.EmptyState:
-        del params
-        return optax.EmptyState()
 
     def update_fn(
         updates: Params,
@@ -456,7 +438,7 @@ def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
         delta, kappa_ = _like(updates, jnp.asarray(error), kappa)
         return _rules.obgd_bound(updates, delta, kappa_)[0], state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
 
 
 def _unit_axes(p: Array) -> tuple[int, ...] | None:
@@ -492,10 +474,6 @@ def agc(
     clipping = _checks.positive("clipping", clipping)
     eps = _checks.positive("eps", eps)
 
-    def init_fn(params: Params) -> optax.EmptyState:
-        del params
-        return optax.EmptyState()
-
     def update_fn(
         updates: Params,
         state: optax.EmptyState,
@@ -513,4 +491,4 @@ def agc(
 
         return jax.tree.map(leaf, updates, params), state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)

@@ -7,6 +7,7 @@ shared with the optax transformations in `alberta_eqx.optax`.
 """
 
 import abc
+from typing import TypeVar
 
 import equinox as eqx
 import jax
@@ -110,7 +111,7 @@ class IDBD(AbstractOptimizer):
     def init(self, params: Params) -> "IDBD":
         self = _checks.cast_floating(self, _dtype(params))
         state = _rules.idbd_init(params, self.initial_step_size)
-        return eqx.tree_at(lambda o: o.state, self, state, is_leaf=lambda x: x is None)
+        return _with_state(self, state)
 
     def step(self, g: Params, c: Params) -> tuple[Params, "IDBD"]:
         updates, state = _rules.idbd(_initialised(self.state), g, c, self.meta_step_size)
@@ -152,7 +153,7 @@ class Autostep(AbstractOptimizer):
     def init(self, params: Params) -> "Autostep":
         self = _checks.cast_floating(self, _dtype(params))
         state = _rules.autostep_init(params, self.initial_step_size)
-        return eqx.tree_at(lambda o: o.state, self, state, is_leaf=lambda x: x is None)
+        return _with_state(self, state)
 
     def step(self, g: Params, c: Params) -> tuple[Params, "Autostep"]:
         updates, state = _rules.autostep(
@@ -179,7 +180,53 @@ class _AbstractErrorOptimizer(AbstractOptimizer):
         )
 
 
-class ObGD(_AbstractErrorOptimizer):
+class _AbstractObGD(_AbstractErrorOptimizer):
+    """ObGD's module shape, shared by `ObGD` and `AdaptiveObGD`: a trace state, one
+    bounded step-size `alpha_eff` per update. Subclasses name the state's
+    initialiser and the rule (`_rules.obgd`, `_rules.adaptive_obgd`)."""
+
+    step_size: eqx.AbstractVar[Float[Array, ""]]
+    effective_step_size: eqx.AbstractVar[Float[Array, ""]]
+    state: eqx.AbstractVar[PyTree | None]
+
+    @abc.abstractmethod
+    def _init_state(self, params: Params) -> PyTree:
+        """The rule's state for `params`, before the first step."""
+
+    @abc.abstractmethod
+    def _rule(
+        self, state: PyTree, error: Float[Array, ""], z: Params, decay: ArrayLike
+    ) -> tuple[Params, PyTree, Float[Array, ""]]:
+        """One step of the rule: `(updates, new_state, alpha_eff / alpha)`."""
+
+    def init(self, params: Params) -> "_AbstractObGD":
+        self = _checks.cast_floating(self, _dtype(params))
+        return _with_state(self, self._init_state(params))
+
+    def step_with_error(
+        self,
+        g: Params,
+        c: Params,
+        *,
+        error: Float[Array, ""],
+        prediction_gradient: Params,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "_AbstractObGD"]:
+        updates, state, scale = self._rule(
+            _initialised(self.state), error, prediction_gradient, trace_decay
+        )
+        new = eqx.tree_at(
+            lambda o: (o.state, o.effective_step_size), self, (state, scale * self.step_size)
+        )
+        return updates, new
+
+    def step_sizes(self, params: Params) -> Params:
+        """`alpha_eff` of the latest update, for every parameter (for `AdaptiveObGD`,
+        before the division by `sqrt(v_hat + eps)`)."""
+        return jax.tree.map(lambda p: jnp.full_like(p, self.effective_step_size), params)
+
+
+class ObGD(_AbstractObGD):
     """ObGD, observation-bounded gradient descent (Elsayed, Vasan and Mahmood 2024,
     Algorithm 3): `z <- gamma lambda z + dy/dtheta`, and
     `w <- w + alpha_eff delta z` with `alpha_eff = alpha / max(alpha kappa
@@ -204,39 +251,16 @@ class ObGD(_AbstractErrorOptimizer):
         self.effective_step_size = self.step_size
         self.state = None
 
-    def init(self, params: Params) -> "ObGD":
-        self = _checks.cast_floating(self, _dtype(params))
-        state = _rules.trace_init(params)
-        return eqx.tree_at(lambda o: o.state, self, state, is_leaf=lambda x: x is None)
+    def _init_state(self, params: Params) -> TraceState:
+        return _rules.trace_init(params)
 
-    def step_with_error(
-        self,
-        g: Params,
-        c: Params,
-        *,
-        error: Float[Array, ""],
-        prediction_gradient: Params,
-        trace_decay: ArrayLike = 0.0,
-    ) -> tuple[Params, "ObGD"]:
-        updates, state, scale = _rules.obgd(
-            _initialised(self.state),
-            error,
-            prediction_gradient,
-            trace_decay,
-            self.step_size,
-            self.kappa,
-        )
-        new = eqx.tree_at(
-            lambda o: (o.state, o.effective_step_size), self, (state, scale * self.step_size)
-        )
-        return updates, new
-
-    def step_sizes(self, params: Params) -> Params:
-        """`alpha_eff` of the latest update, for every parameter."""
-        return jax.tree.map(lambda p: jnp.full_like(p, self.effective_step_size), params)
+    def _rule(
+        self, state: TraceState, error: Float[Array, ""], z: Params, decay: ArrayLike
+    ) -> tuple[Params, TraceState, Float[Array, ""]]:
+        return _rules.obgd(state, error, z, decay, self.step_size, self.kappa)
 
 
-class AdaptiveObGD(_AbstractErrorOptimizer):
+class AdaptiveObGD(_AbstractObGD):
     """AdaptiveObGD (Elsayed, Vasan and Mahmood 2024, Appendix B): ObGD on the trace
     divided by `sqrt(v_hat + eps)`, with `v` the bias-corrected running second moment
     of `delta z` (`alberta_eqx._rules.adaptive_obgd`).
@@ -270,39 +294,15 @@ class AdaptiveObGD(_AbstractErrorOptimizer):
         self.effective_step_size = self.step_size
         self.state = None
 
-    def init(self, params: Params) -> "AdaptiveObGD":
-        self = _checks.cast_floating(self, _dtype(params))
-        state = _rules.adaptive_obgd_init(params)
-        return eqx.tree_at(lambda o: o.state, self, state, is_leaf=lambda x: x is None)
+    def _init_state(self, params: Params) -> AdaptiveObGDState:
+        return _rules.adaptive_obgd_init(params)
 
-    def step_with_error(
-        self,
-        g: Params,
-        c: Params,
-        *,
-        error: Float[Array, ""],
-        prediction_gradient: Params,
-        trace_decay: ArrayLike = 0.0,
-    ) -> tuple[Params, "AdaptiveObGD"]:
-        updates, state, scale = _rules.adaptive_obgd(
-            _initialised(self.state),
-            error,
-            prediction_gradient,
-            trace_decay,
-            self.step_size,
-            self.kappa,
-            self.beta2,
-            self.eps,
+    def _rule(
+        self, state: AdaptiveObGDState, error: Float[Array, ""], z: Params, decay: ArrayLike
+    ) -> tuple[Params, AdaptiveObGDState, Float[Array, ""]]:
+        return _rules.adaptive_obgd(
+            state, error, z, decay, self.step_size, self.kappa, self.beta2, self.eps
         )
-        new = eqx.tree_at(
-            lambda o: (o.state, o.effective_step_size), self, (state, scale * self.step_size)
-        )
-        return updates, new
-
-    def step_sizes(self, params: Params) -> Params:
-        """The bounded `alpha_eff` of the latest update, for every parameter (before
-        the division by `sqrt(v_hat + eps)`)."""
-        return jax.tree.map(lambda p: jnp.full_like(p, self.effective_step_size), params)
 
 
 class ObGDBounding(_AbstractErrorOptimizer):
@@ -356,6 +356,14 @@ class ObGDBounding(_AbstractErrorOptimizer):
     @property
     def normalizers(self) -> Params | None:
         return self.optimizer.normalizers
+
+
+_Optimizer = TypeVar("_Optimizer", bound=AbstractOptimizer)
+
+
+def _with_state(optimizer: _Optimizer, state: PyTree) -> _Optimizer:
+    """`optimizer` with its `state` field (None before `init`) set to `state`."""
+    return eqx.tree_at(lambda o: o.state, optimizer, state, is_leaf=lambda x: x is None)
 
 
 def _initialised(state: PyTree | None) -> PyTree:

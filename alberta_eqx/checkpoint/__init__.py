@@ -137,9 +137,9 @@ def save_checkpoint(
     if not allow_nonfinite:
         _check_finite(learner)
     metadata = _json_metadata(metadata)
-    payload = io.BytesIO()
-    eqx.tree_serialise_leaves(payload, _unwrap_keys((learner, stream_state)))
-    payload = payload.getvalue()
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, _unwrap_keys((learner, stream_state)))
+    payload = buffer.getvalue()
     header = {
         "format_version": FORMAT_VERSION,
         "library_version": alberta_eqx.__version__,
@@ -481,7 +481,8 @@ def _differences(what: str, saved: dict, like: dict) -> list[str]:
     """What differs between the saved description and the template's, one line each:
     nodes first, by path, and nothing below a node whose class differs (that
     difference explains the rest)."""
-    differences, replaced = [], []
+    differences: list[str] = []
+    replaced: list[str] = []
     for kind in ("nodes", "leaves"):
         saved_items, like_items = saved[kind], like[kind]
         for path in sorted(saved_items.keys() | like_items.keys()):

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
-from alberta_eqx.control._loop import AbstractControlAgent
+from alberta_eqx.control._loop import AbstractControlAgent, td_hyperparameters
 from alberta_eqx.control._policies import AbstractPolicy, EpsilonGreedy, greedy_actions
 from alberta_eqx.streams.tiles import TileCoder
 
@@ -76,10 +76,9 @@ class SarsaLambda(AbstractControlAgent):
             )
         self.tile_coder = tile_coder
         dtype = tile_coder.scale.dtype
-        self.step_size = _checks.positive("step_size", step_size, dtype)
-        self.trace_decay = _checks.non_negative("trace_decay", trace_decay, dtype)
-        _checks.ordered("trace_decay", self.trace_decay, "1", jnp.ones((), dtype))
-        self.discount = _checks.in_unit_interval("discount", discount, dtype)
+        self.step_size, self.discount, self.trace_decay = td_hyperparameters(
+            step_size, discount, trace_decay, dtype
+        )
         self.policy = EpsilonGreedy(0.0) if policy is None else policy
         if not isinstance(self.policy, AbstractPolicy):
             raise TypeError(f"policy must be an AbstractPolicy, got {type(policy).__name__}")

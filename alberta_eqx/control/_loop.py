@@ -16,7 +16,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
 
@@ -48,6 +48,19 @@ class AbstractControlAgent(eqx.Module):
         episode_end: Bool[Array, ""],
     ) -> tuple["AbstractControlAgent", Int[Array, ""]]:
         """Learn from one transition: `(new_agent, next_action)`."""
+
+
+def td_hyperparameters(
+    step_size: ArrayLike, discount: ArrayLike, trace_decay: ArrayLike, dtype=None
+) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
+    """The hyperparameters every TD(lambda) control agent takes, checked and cast to
+    `dtype`: `(alpha, gamma, lambda)` with `alpha > 0`, `gamma` in `(0, 1]` and
+    `lambda` in `[0, 1]`."""
+    alpha = _checks.positive("step_size", step_size, dtype)
+    gamma = _checks.in_unit_interval("discount", discount, dtype)
+    lambda_ = _checks.non_negative("trace_decay", trace_decay, dtype)
+    _checks.ordered("trace_decay", lambda_, "1", jnp.ones((), lambda_.dtype))
+    return alpha, gamma, lambda_
 
 
 class ControlRun(eqx.Module):

@@ -21,12 +21,31 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import TraceState
-from alberta_eqx.control._loop import AbstractControlAgent
+from alberta_eqx.control._loop import AbstractControlAgent, td_hyperparameters
 from alberta_eqx.nn import MLP
 
 
 def _params(net: eqx.Module):
     return eqx.filter(net, eqx.is_inexact_array)
+
+
+def _obgd_step(
+    net: MLP,
+    trace: TraceState,
+    delta: Float[Array, ""],
+    grad: MLP,
+    decay: Float[Array, ""],
+    step_size: Float[Array, ""],
+    kappa: Float[Array, ""],
+    *,
+    cut: Bool[Array, ""],
+) -> tuple[MLP, TraceState]:
+    """One ObGD update of `net` along its trace (Algorithm 3, `_rules.obgd`), and the
+    trace set to 0 where `cut` (after an episode's last update; Stream Q also after an
+    exploratory action)."""
+    updates, trace, _ = _rules.obgd(trace, delta, grad, decay, step_size, kappa)
+    trace = jax.tree.map(lambda z: jnp.where(cut, 0, z), trace)
+    return eqx.apply_updates(net, updates), trace
 
 
 class StreamAC(AbstractControlAgent):
@@ -82,10 +101,9 @@ class StreamAC(AbstractControlAgent):
         )
         self.policy_trace = _rules.trace_init(_params(self.policy_net))
         self.value_trace = _rules.trace_init(_params(self.value_net))
-        self.step_size = _checks.positive("step_size", step_size)
-        self.discount = _checks.in_unit_interval("discount", discount)
-        self.trace_decay = _checks.non_negative("trace_decay", trace_decay)
-        _checks.ordered("trace_decay", self.trace_decay, "1", jnp.ones(()))
+        self.step_size, self.discount, self.trace_decay = td_hyperparameters(
+            step_size, discount, trace_decay
+        )
         self.kappa_policy = _checks.positive("kappa_policy", kappa_policy)
         self.kappa_value = _checks.positive("kappa_value", kappa_value)
         self.entropy_coefficient = _checks.non_negative("entropy_coefficient", entropy_coefficient)
@@ -133,22 +151,30 @@ class StreamAC(AbstractControlAgent):
         grad_pi = jax.grad(objective)(params_pi)
         decay = self.discount * self.trace_decay
         # Algorithm 3 (ObGD) for both, with the same delta
-        update_pi, policy_trace, _ = _rules.obgd(
-            self.policy_trace, delta, grad_pi, decay, self.step_size, self.kappa_policy
+        policy_net, policy_trace = _obgd_step(
+            self.policy_net,
+            self.policy_trace,
+            delta,
+            grad_pi,
+            decay,
+            self.step_size,
+            self.kappa_policy,
+            cut=episode_end,
         )
-        update_v, value_trace, _ = _rules.obgd(
-            self.value_trace, delta, grad_v, decay, self.step_size, self.kappa_value
+        value_net, value_trace = _obgd_step(
+            self.value_net,
+            self.value_trace,
+            delta,
+            grad_v,
+            decay,
+            self.step_size,
+            self.kappa_value,
+            cut=episode_end,
         )
-        cut = lambda trace: jax.tree.map(lambda z: jnp.where(episode_end, 0, z), trace)  # noqa: E731
         new = eqx.tree_at(
             lambda s: (s.policy_net, s.value_net, s.policy_trace, s.value_trace),
             self,
-            (
-                eqx.apply_updates(self.policy_net, update_pi),
-                eqx.apply_updates(self.value_net, update_v),
-                cut(policy_trace),
-                cut(value_trace),
-            ),
+            (policy_net, value_net, policy_trace, value_trace),
         )
         return new, new.act(key, next_observation)
 
@@ -211,10 +237,9 @@ class StreamQ(AbstractControlAgent):
         self.q_net = MLP(observation_size, num_actions, hidden_sizes, key=key, sparsity=sparsity)
         self.trace = _rules.trace_init(_params(self.q_net))
         self.steps = jnp.zeros((), jnp.int32)
-        self.step_size = _checks.positive("step_size", step_size)
-        self.discount = _checks.in_unit_interval("discount", discount)
-        self.trace_decay = _checks.non_negative("trace_decay", trace_decay)
-        _checks.ordered("trace_decay", self.trace_decay, "1", jnp.ones(()))
+        self.step_size, self.discount, self.trace_decay = td_hyperparameters(
+            step_size, discount, trace_decay
+        )
         self.kappa = _checks.positive("kappa", kappa)
         self.epsilon_start = _checks.non_negative("epsilon_start", epsilon_start)
         self.epsilon_end = _checks.non_negative("epsilon_end", epsilon_end)
@@ -274,12 +299,11 @@ class StreamQ(AbstractControlAgent):
             cut = episode_end | (action != jnp.argmax(q_all))  # is_nongreedy
         delta = reward + self.discount * jnp.where(episode_end, 0, bootstrap) - q
         decay = self.discount * self.trace_decay
-        updates, trace, _ = _rules.obgd(self.trace, delta, grad, decay, self.step_size, self.kappa)
-        trace = jax.tree.map(lambda z: jnp.where(cut, 0, z), trace)
+        q_net, trace = _obgd_step(
+            self.q_net, self.trace, delta, grad, decay, self.step_size, self.kappa, cut=cut
+        )
         new = eqx.tree_at(
-            lambda s: (s.q_net, s.trace, s.steps),
-            self,
-            (eqx.apply_updates(self.q_net, updates), trace, self.steps + 1),
+            lambda s: (s.q_net, s.trace, s.steps), self, (q_net, trace, self.steps + 1)
         )
         if not self.sarsa:
             next_action = new._sample(key, next_observation, new.steps + 1)

@@ -12,7 +12,7 @@ the features (`D = diag(mu)`; `X^T D X` is singular with 8 features of 7 states,
 the pseudo-inverse).
 """
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -116,7 +116,10 @@ def _baird(num_steps, td_steps, num_seeds, segment, seed, progress) -> BairdCurv
         learner = eqx.tree_at(lambda m: m.weights, learner, start.astype(learner.weights.dtype))
         results = in_segments(learner, stream, n, keys, progress, segment_steps=segment)
         first = np.broadcast_to(np.asarray(start), (num_seeds, 8))  # step 0
-        return np.stack([first, *(np.asarray(r.learner.weights) for r in results)], axis=1)
+        # `cast`: a RunResult holds the learner it was given, trained, but its type
+        # is not generic in the learner's.
+        trained = (cast(GradientTDLearner, r.learner) for r in results)
+        return np.stack([first, *(np.asarray(t.weights) for t in trained)], axis=1)
 
     td = run(GradientTDLearner(8, "td", 0.01, use_bias=False), td_steps)
     tdc = run(GradientTDLearner(8, "tdc", 0.005, 0.05, use_bias=False), num_steps)

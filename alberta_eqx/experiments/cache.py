@@ -32,8 +32,11 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     **Returns:** the cache folder in use, or None where it cannot be created (the
     run then compiles as usual).
     """
-    if jax.config.jax_compilation_cache_dir:
-        return jax.config.jax_compilation_cache_dir
+    # JAX's config options are dynamic attributes, which its annotations do not declare
+    # (`Config._HAS_DYNAMIC_ATTRIBUTES`).
+    existing = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
+    if existing:
+        return existing
     path = default_cache_dir() if path is None else os.fspath(path)
     try:
         os.makedirs(path, exist_ok=True)

@@ -92,7 +92,11 @@ def _settings_attrs(stream, learner, attrs) -> dict[str, Any]:
     return out
 
 
-def _window_coords(num_windows: int, metrics_window: int, start_step: int) -> dict:
+Coords = dict[str, np.ndarray | tuple[str, np.ndarray]]
+"""xarray coordinates: an index's values, or `(dimension, values)`."""
+
+
+def _window_coords(num_windows: int, metrics_window: int, start_step: int) -> Coords:
     """`window` indices and `step`, the steps learned by the end of each window."""
     steps = start_step + (np.arange(num_windows) + 1) * metrics_window
     return {WINDOW: np.arange(num_windows), "step": (WINDOW, steps)}
@@ -143,9 +147,9 @@ def to_xarray(
         metrics = {
             m: np.stack([result.curves[c][m] for c in names]) for m in result.curves[names[0]]
         }
-        coords = {CONFIG: np.asarray(names), SEED: np.asarray(result.seeds)}
+        coords: Coords = {CONFIG: np.asarray(names), SEED: np.asarray(result.seeds)}
         window = result.metrics_window
-        dims = (CONFIG, SEED, WINDOW)
+        dims: tuple[str, ...] = (CONFIG, SEED, WINDOW)
     elif isinstance(result, RunResult):
         metrics = {m: np.asarray(v) for m, v in result.metrics._asdict().items() if v is not None}
         window = 1 if metrics_window is None else metrics_window
@@ -156,9 +160,10 @@ def to_xarray(
         coords = {}
         if SEED in dims:
             num_seeds = shape[dims.index(SEED)]
-            coords[SEED] = np.arange(num_seeds) if seeds is None else np.asarray(seeds)
-            if coords[SEED].shape != (num_seeds,):
-                raise ValueError(f"seeds has {len(coords[SEED])} labels for {num_seeds} seeds")
+            seed_labels = np.arange(num_seeds) if seeds is None else np.asarray(seeds)
+            if seed_labels.shape != (num_seeds,):
+                raise ValueError(f"seeds has {len(seed_labels)} labels for {num_seeds} seeds")
+            coords[SEED] = seed_labels
         if CONFIG in dims:
             coords[CONFIG] = np.arange(shape[0])
     else:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from alberta_eqx.experiments.labelled import CONFIG, SEED, WINDOW, _window_coords
+from alberta_eqx.experiments.labelled import CONFIG, SEED, WINDOW, Coords, _window_coords
 
 COMPLETED = "completed"
 
@@ -85,9 +85,9 @@ def create(
         zarr.consolidate_metadata(path)
 
 
-def _coords(hyperparameters, seeds, num_windows, metrics_window) -> dict:
+def _coords(hyperparameters, seeds, num_windows, metrics_window) -> Coords:
     num_configs = len(next(iter(hyperparameters.values())))
-    coords = {CONFIG: np.arange(num_configs), SEED: np.asarray(seeds)}
+    coords: Coords = {CONFIG: np.arange(num_configs), SEED: np.asarray(seeds)}
     coords.update(_window_coords(num_windows, metrics_window, 0))
     for name, values in hyperparameters.items():
         coords[name] = (CONFIG, np.asarray(values))

@@ -142,6 +142,8 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
         raise ValueError(
             f"unknown keys in the sweep file: {sorted(unknown)}; known: {sorted(known)}"
         )
+    if "num_steps" not in data:
+        raise ValueError("the sweep file needs num_steps, the steps per run")
     stream_args = _table(data, "stream")
     stream = _resolve(stream_args.pop("type", "RandomWalkStream"), "stream type")(**stream_args)
     learner_args = _table(data, "learner", required=False)
@@ -171,7 +173,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
         stream=stream,
         learner=learner,
         grid=grid,
-        num_steps=data.get("num_steps"),
+        num_steps=data["num_steps"],
         seeds=data.get("seeds", 30),
         metrics_window=data.get("metrics_window", 1),
     )

@@ -34,7 +34,7 @@ from alberta_eqx.online._learner import (
 try:
     import fcntl
 except ImportError:  # not POSIX: no lock between processes
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # mypy's idiom for an optional module
 
 
 class DurableLearner:
@@ -100,6 +100,11 @@ class DurableLearner:
         self._allow_nonfinite = nonfinite == "allow"
         if os.path.exists(self._checkpoint_path):
             saved = load_checkpoint(self._checkpoint_path, learner)
+            if saved.step is None:
+                raise ValueError(
+                    f"{self._checkpoint_path!r} holds no step: it was not written by a "
+                    "DurableLearner"
+                )
             learner, self._checkpointed = saved.learner, saved.step
         else:  # a new directory: its first checkpoint is the starting learner
             self._checkpointed = 0
@@ -117,7 +122,8 @@ class DurableLearner:
             _journal.create(self._journal_path, dtype)
             records, valid_length = _journal.read(self._journal_path, dtype)
         self._replay(records)
-        self._writer = _journal.Writer(
+        # None once closed
+        self._writer: _journal.Writer | None = _journal.Writer(
             self._journal_path, valid_length, fsync_events, fsync_seconds
         )
 

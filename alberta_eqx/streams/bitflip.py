@@ -177,12 +177,13 @@ class BitFlipStream(AbstractStream):
         pre = jnp.einsum("khm,tm->tkh", state.hidden_weights, x) + state.hidden_biases
         ltu = (pre > state.thresholds).astype(_float())
         y = jnp.sum(ltu * state.output_weights, -1) + state.output_biases  # (t, k)
-        if self.num_targets is None:
+        num_targets = self.num_targets  # a local: mypy narrows it inside the lambda
+        if num_targets is None:
             y = y[:, 0]
         else:
             given = jax.vmap(
                 lambda key: jax.random.bernoulli(
-                    jax.random.fold_in(key, 2), self.target_probability, (self.num_targets,)
+                    jax.random.fold_in(key, 2), self.target_probability, (num_targets,)
                 )
             )(keys)
             y = jnp.where(given, y, jnp.nan)

@@ -233,7 +233,10 @@ def collect_gymnasium(
             column.append(value)
         observation = env.reset()[0] if terminated or truncated else following
     *floats, truncations = columns
-    return TDTimeStep(*(np.asarray(c, np.float32) for c in floats), np.asarray(truncations, bool))
+    # `_make`: NumPy arrays in fields annotated as JAX arrays (host data, by design).
+    return TDTimeStep._make(
+        [*(np.asarray(c, np.float32) for c in floats), np.asarray(truncations, bool)]
+    )
 
 
 class TrajectoryStream(AbstractTDStream):
@@ -250,7 +253,7 @@ class TrajectoryStream(AbstractTDStream):
     trajectory: TDTimeStep
 
     def __init__(self, trajectory: TDTimeStep):
-        trajectory = TDTimeStep(*(None if a is None else jnp.asarray(a) for a in trajectory))
+        trajectory = TDTimeStep._make(None if a is None else jnp.asarray(a) for a in trajectory)
         length = trajectory.reward.shape[0] if trajectory.reward.ndim == 1 else 0
         if (
             length == 0

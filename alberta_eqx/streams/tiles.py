@@ -164,7 +164,7 @@ class TileCoder(eqx.Module):
             _checks.positive_int(f"int_sizes[{j}]", n) for j, n in enumerate(int_sizes)
         )
         self.hashed = size is not None
-        if self.hashed:
+        if size is not None:
             size = _checks.positive_int("size", size)
             if size >= 2**31:
                 raise ValueError(f"size must be < 2**31, got {size}")
