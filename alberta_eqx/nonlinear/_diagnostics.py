@@ -11,7 +11,8 @@ from jaxtyping import Array, Float
 
 from alberta_eqx.learners import AbstractLearner, AbstractLinearLearner
 from alberta_eqx.nonlinear._cbp import contribution_utility
-from alberta_eqx.nonlinear._mlp import _find, _RuleState
+from alberta_eqx.nonlinear._mlp import MLPLearner, _find, _RuleState
+from alberta_eqx.nonlinear._multihead import MultiHeadLearner
 
 
 class FeatureRelevance(NamedTuple):
@@ -106,7 +107,9 @@ def compute_feature_sensitivity(
     return jax.jacrev(learner.predict)(jnp.asarray(x, jnp.result_type(float)))
 
 
-def compute_unit_utility(learner: AbstractLearner, x: Float[Array, " n"]) -> tuple[Array, ...]:
+def compute_unit_utility(
+    learner: MLPLearner | MultiHeadLearner, x: Float[Array, " n"]
+) -> tuple[Array, ...]:
     """Every hidden unit's contribution utility at `x`, `|h_i| sum_k |w_ik|` over its
     outgoing weights (Dohare et al. 2024), one array per hidden layer. The running
     average that continual backprop ranks units by is
