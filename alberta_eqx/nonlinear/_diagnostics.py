@@ -117,13 +117,15 @@ def compute_unit_utility(
 
     **Arguments:**
 
-    - `learner`: an `MLPLearner` or `MultiHeadLearner` whose `model` exposes
-      `forward(x) -> (output, hidden activations)` (`alberta_eqx.nn.MLP`).
+    - `learner`: an `MLPLearner` or a `MultiHeadLearner` (its `model`, an
+      `alberta_eqx.nn.MLP`, gives the hidden activations).
     - `x`: an observation, shape `(n,)`.
     """
+    if not isinstance(learner, MLPLearner | MultiHeadLearner):
+        raise TypeError(
+            f"learner must be an MLPLearner or a MultiHeadLearner, got {type(learner).__name__}"
+        )
     model = learner.model
-    if not hasattr(model, "forward"):
-        raise TypeError("compute_unit_utility needs a model with forward (alberta_eqx.nn.MLP)")
     x = jnp.asarray(x, model.layers[0].weight.dtype)
     if learner.normalizer is not None:
         x = learner.normalizer.normalize(x)
