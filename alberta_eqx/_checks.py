@@ -6,6 +6,7 @@ left to the caller's concrete inputs, as DESIGN.md asks.
 """
 
 import math
+from typing import Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -189,3 +190,31 @@ def _dtype_of(value: ArrayLike):
     `jnp.asarray` (without x64) would report int32."""
     dtype = getattr(value, "dtype", None)
     return dtype if dtype is not None else jnp.asarray(value).dtype
+
+
+@runtime_checkable
+class _Transition(Protocol):
+    """What `transition` reads: a `TDTimeStep` or an `OffPolicyTimeStep` (read-only
+    attributes, as a NamedTuple's fields are)."""
+
+    @property
+    def observation(self) -> ArrayLike: ...
+    @property
+    def next_observation(self) -> ArrayLike: ...
+    @property
+    def reward(self) -> ArrayLike: ...
+    @property
+    def discount(self) -> ArrayLike: ...
+
+
+def transition(
+    timestep: _Transition, feature_dim: int, dtype
+) -> tuple[Float[Array, " n"], Float[Array, " n"], Float[Array, ""], Float[Array, ""]]:
+    """A transition's features `x`, next features `x'`, reward and discount, each
+    checked (`features`, `scalar_target`, naming the timestep's field) and cast to
+    `dtype`: the start of every TD learner's `learn`."""
+    x = features(timestep.observation, feature_dim, dtype, name="observation")
+    x_next = features(timestep.next_observation, feature_dim, dtype, name="next_observation")
+    reward = scalar_target(timestep.reward, dtype, name="reward")
+    discount = scalar_target(timestep.discount, dtype, name="discount")
+    return x, x_next, reward, discount

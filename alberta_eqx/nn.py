@@ -14,7 +14,7 @@ Learning Finally Works").
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import equinox as eqx
 import jax
@@ -177,6 +177,13 @@ class MLP(eqx.Module):
     def layer_norm(self) -> bool:
         """Whether every hidden layer has a LayerNorm."""
         return self.norms is not None
+
+    @property
+    def biases(self) -> tuple[Float[Array, "*batch o"], ...]:
+        """Every linear layer's bias, in order."""
+        # `eqx.nn.Linear` types its bias Optional (for `use_bias=False`); an MLP builds
+        # every layer with a bias, which that type cannot say.
+        return tuple(cast(Array, layer.bias) for layer in self.layers)
 
     def forward(self, x: Float[Array, " n"]) -> tuple[Array, tuple[Array, ...]]:
         """The output for `x` and every hidden layer's activations (after the

@@ -356,12 +356,7 @@ class TDLinearLearner(AbstractLinearLearner):
     def learn(self, timestep: TDTimeStep) -> tuple["TDLinearLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
         dtype = self.weights.dtype
-        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
-        x_next = _checks.features(
-            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
-        )
-        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
-        gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        x, x_next, reward, gamma = _checks.transition(timestep, self.feature_dim, dtype)
         # Where gamma = 0 (a terminal next state) phi' does not enter at all, whatever
         # the stream put there. (Selecting on the products rather than zeroing phi'
         # keeps phi' shared: a Horde's demons take all their v(phi') in one matmul.)

@@ -170,12 +170,7 @@ class AbstractHorde(AbstractLearner):
         """One transition's features `x`, `x'`, reward and discount (checked, naming
         the field), and every demon's cumulant `C_i = c_i . (R_{t+1}, x')` and
         continuation `gamma_i [d > 0]`."""
-        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
-        x_next = _checks.features(
-            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
-        )
-        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
-        discount = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        x, x_next, reward, discount = _checks.transition(timestep, self.feature_dim, dtype)
         q = self.questions
         signals = jnp.concatenate([reward[None], x_next])
         cumulants = q.cumulant @ signals  # C_i = c_i . (R_{t+1}, x')
@@ -247,10 +242,9 @@ class Horde(AbstractHorde):
                 "GradientTDLearner(method='gtd'), GTD(lambda), for traces"
             )
         dtype = demon.weights.dtype
-        questions = _checks.cast_floating(questions, dtype)
+        self.questions = _checks.cast_floating(questions, dtype)
         set_lambda = lambda lam: eqx.tree_at(lambda d: d.lambda_, demon, lam)  # noqa: E731
-        self.demons = eqx.filter_vmap(set_lambda)(questions.lambda_)
-        self.questions = questions
+        self.demons = eqx.filter_vmap(set_lambda)(self.questions.lambda_)
         self.names = names
         self.feature_dim = demon.feature_dim
 

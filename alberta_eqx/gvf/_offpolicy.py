@@ -234,12 +234,7 @@ class GradientTDLearner(AbstractLinearLearner):
     def learn(self, timestep: OffPolicyTimeStep) -> tuple["GradientTDLearner", UpdateResult]:
         """Learn from one off-policy transition (the runners' entry point)."""
         dtype = self.weights.dtype
-        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
-        x_next = _checks.features(
-            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
-        )
-        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
-        gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        x, x_next, reward, gamma = _checks.transition(timestep, self.feature_dim, dtype)
         rho = importance_ratio(timestep.target_probability, timestep.behaviour_probability)
         rho = jnp.reshape(rho, ()).astype(dtype)
         # Where gamma = 0 (a terminal next state) x' does not enter at all, whatever the
@@ -276,7 +271,7 @@ class GradientTDLearner(AbstractLinearLearner):
             # rho on the whole secondary update for TDC/GTD2 (S&B sec. 11.7), only in
             # delta e for GTD(lambda)/GQ(lambda) (Maei 2011; Maei & Sutton 2010)
             secondary_decay = rho if self.method in ("tdc", "gtd2") else one
-            secondary_updates = _rules.gradient_td_secondary(
+            secondary_updates: tuple[Array, ...] = _rules.gradient_td_secondary(
                 beta, delta, traces, v, xs, secondary_decay
             )
             secondary = tuple(s + u for s, u in zip(v, secondary_updates, strict=True))

@@ -162,8 +162,10 @@ class ContinualBackprop(eqx.Module):
         - `sparsity`: the sparsity `model` was initialised with (fresh incoming
           weights are drawn as `MLP(..., sparsity=sparsity)` draws them).
         """
+        if self.key is None:
+            raise ValueError("ContinualBackprop has no state yet: call init (a learner does)")
         this, replace = self.select(hidden, [layer.weight for layer in model.layers[1:]])
-        key, subkey = jax.random.split(this.key)
+        key, subkey = jax.random.split(self.key)  # `select` leaves the key as it is
         this = eqx.tree_at(lambda c: c.key, this, key)
         dtype = model.layers[0].weight.dtype
 
@@ -178,9 +180,9 @@ class ContinualBackprop(eqx.Module):
                 sparsity=sparsity,
                 dtype=dtype,
             )
-            return [(layer.weight, layer.bias) for layer in fresh.layers]
+            return [(lay.weight, b) for lay, b in zip(fresh.layers, fresh.biases, strict=True)]
 
-        old = [(layer.weight, layer.bias) for layer in model.layers]
+        old = [(lay.weight, b) for lay, b in zip(model.layers, model.biases, strict=True)]
         fresh = jax.lax.cond(jnp.any(jnp.concatenate(replace)), draw, lambda _: old, subkey)
         params, masks = [], []
         for i, ((w, b), (fw, fb)) in enumerate(zip(old, fresh, strict=True)):

@@ -11,7 +11,8 @@ from jaxtyping import Array, Float
 
 from alberta_eqx.learners import AbstractLearner, AbstractLinearLearner
 from alberta_eqx.nonlinear._cbp import contribution_utility
-from alberta_eqx.nonlinear._mlp import _find, _RuleState
+from alberta_eqx.nonlinear._mlp import MLPLearner, _find, _RuleState
+from alberta_eqx.nonlinear._multihead import MultiHeadLearner
 
 
 class FeatureRelevance(NamedTuple):
@@ -106,7 +107,9 @@ def compute_feature_sensitivity(
     return jax.jacrev(learner.predict)(jnp.asarray(x, jnp.result_type(float)))
 
 
-def compute_unit_utility(learner: AbstractLearner, x: Float[Array, " n"]) -> tuple[Array, ...]:
+def compute_unit_utility(
+    learner: MLPLearner | MultiHeadLearner, x: Float[Array, " n"]
+) -> tuple[Array, ...]:
     """Every hidden unit's contribution utility at `x`, `|h_i| sum_k |w_ik|` over its
     outgoing weights (Dohare et al. 2024), one array per hidden layer. The running
     average that continual backprop ranks units by is
@@ -114,13 +117,15 @@ def compute_unit_utility(learner: AbstractLearner, x: Float[Array, " n"]) -> tup
 
     **Arguments:**
 
-    - `learner`: an `MLPLearner` or `MultiHeadLearner` whose `model` exposes
-      `forward(x) -> (output, hidden activations)` (`alberta_eqx.nn.MLP`).
+    - `learner`: an `MLPLearner` or a `MultiHeadLearner` (its `model`, an
+      `alberta_eqx.nn.MLP`, gives the hidden activations).
     - `x`: an observation, shape `(n,)`.
     """
+    if not isinstance(learner, MLPLearner | MultiHeadLearner):
+        raise TypeError(
+            f"learner must be an MLPLearner or a MultiHeadLearner, got {type(learner).__name__}"
+        )
     model = learner.model
-    if not hasattr(model, "forward"):
-        raise TypeError("compute_unit_utility needs a model with forward (alberta_eqx.nn.MLP)")
     x = jnp.asarray(x, model.layers[0].weight.dtype)
     if learner.normalizer is not None:
         x = learner.normalizer.normalize(x)

@@ -36,7 +36,26 @@ def _raveled(trees: list[PyTree]) -> Float[Array, " p"]:
     return jnp.concatenate([ravel_pytree(t)[0] for t in trees])
 
 
-class MLPLearner(AbstractLearner):
+class _MLPNetworkLearner(AbstractLearner):
+    """A learner whose model is an `alberta_eqx.nn.MLP`: the network's construction,
+    read back from the network (for `to_config`)."""
+
+    model: eqx.AbstractVar[MLP]
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return self.model.hidden_sizes
+
+    @property
+    def activation(self) -> Callable[[Array], Array]:
+        return self.model.activation
+
+    @property
+    def layer_norm(self) -> bool:
+        return self.model.layer_norm
+
+
+class MLPLearner(_MLPNetworkLearner):
     """A multilayer perceptron (`alberta_eqx.nn.MLP`) with a scalar output, learning
     online with an optax transformation: any, including `alberta_eqx.optax.idbd`,
     `autostep`, `obgd` and chains ending in `obgd_bound`.
@@ -169,19 +188,6 @@ class MLPLearner(AbstractLearner):
                 )
             raise
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
-
-    # The network's construction, read from the network (as `MultiHeadLearner`'s).
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return self.model.hidden_sizes
-
-    @property
-    def activation(self) -> Callable[[Array], Array]:
-        return self.model.activation
-
-    @property
-    def layer_norm(self) -> bool:
-        return self.model.layer_norm
 
     @property
     def sparsity(self) -> float | None:

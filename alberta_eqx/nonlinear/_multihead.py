@@ -11,13 +11,14 @@ import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx._checks import features, positive_int
-from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot
+from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
 from alberta_eqx.nonlinear._mlp import (
     _STEP_SIZE_NAMES,
     _find,
     _InjectState,
+    _MLPNetworkLearner,
     _raveled,
     _RuleState,
 )
@@ -74,7 +75,7 @@ def _where(mask: Bool[Array, "*k"], new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(pick, new, old)
 
 
-class MultiHeadLearner(AbstractLearner):
+class MultiHeadLearner(_MLPNetworkLearner):
     """A shared trunk and `k` scalar heads, `y_i = w_i . h(x) + b_i`, learning online
     from a target vector in which NaN marks a head without a target this step
     (alberta-framework 0.17's `MultiHeadMLPLearner`).
@@ -201,18 +202,6 @@ class MultiHeadLearner(AbstractLearner):
         )
 
     @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return self.model.hidden_sizes
-
-    @property
-    def activation(self) -> Callable[[Array], Array]:
-        return self.model.activation
-
-    @property
-    def layer_norm(self) -> bool:
-        return self.model.norms is not None
-
-    @property
     def head_weights(self) -> Float[Array, "*batch k h"]:
         """The heads' weights `w_i`, one row per head."""
         return self.model.layers[-1].weight
@@ -220,7 +209,7 @@ class MultiHeadLearner(AbstractLearner):
     @property
     def head_biases(self) -> Float[Array, "*batch k"]:
         """The heads' biases `b_i`."""
-        return self.model.layers[-1].bias
+        return self.model.biases[-1]
 
     @property
     def _head(self) -> tuple[Array, Array]:

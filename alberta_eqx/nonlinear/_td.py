@@ -114,12 +114,7 @@ class TDMLPLearner(MLPLearner):
     def learn(self, timestep: TDTimeStep) -> tuple["TDMLPLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
         dtype = self._dtype
-        x = _checks.features(timestep.observation, self.feature_dim, dtype, name="observation")
-        x_next = _checks.features(
-            timestep.next_observation, self.feature_dim, dtype, name="next_observation"
-        )
-        reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
-        gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
+        x, x_next, reward, gamma = _checks.transition(timestep, self.feature_dim, dtype)
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
         value, grad = jax.value_and_grad(lambda p: eqx.combine(p, static)(x))(params)
         # Semi-gradient: v(S') is a target, not differentiated. Where gamma = 0 (a
