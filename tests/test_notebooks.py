@@ -17,14 +17,14 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.
 # The test run's sizes, per notebook: a few seconds each.
 SMALL = {
     "quickstart": {"steps": 3_000},
-    "optax_mlp": {"steps": 4_000, "seeds": 2},
+    "optax_mlp": {"steps": 2_000, "seeds": 2},
     "sutton1992": {"seeds": 3, "exp2_steps": 50_000, "exp2_seeds": 2},
     "td_random_walk": {"steps": 10_000, "episodes": 20, "walk_seeds": 4},
     "continual_backprop": {
-        "steps": 20_000,
-        "seeds": 10,
-        "bin_size": 2_000,
-        "flip_interval": 1_000,
+        "steps": 10_000,
+        "seeds": 3,
+        "bin_size": 1_000,
+        "flip_interval": 500,
     },
 }
 TYPED = "%load_ext jaxtyping\n%jaxtyping.typechecker beartype.beartype\n"

@@ -42,22 +42,23 @@ def test_a_window_longer_than_a_block_keeps_blocks_within_budget(monkeypatch):
 
 
 def test_a_window_spanning_blocks_averages_every_step(monkeypatch):
-    """With blocks of 70 steps (so windows of 250 span blocks and end mid-block),
-    the windowed means equal the means of a per-step run."""
+    """With blocks of 70 steps (so windows of 175 span blocks and end mid-block),
+    the windowed means equal the means of a per-step run. 1400 steps are whole
+    blocks of 70 and of 40 (below): a tail block would compile a second copy."""
     learner, stream = LinearLearner(3, Autostep(0.05)), RandomWalkStream(3)
     key = jax.random.key(1)
-    per_step = run_learning_loop(learner, stream, 1000, key, block_size=70)
-    windowed = run_learning_loop(learner, stream, 1000, key, metrics_window=250, block_size=70)
-    assert windowed.metrics.squared_error.shape == (4,)
+    per_step = run_learning_loop(learner, stream, 1400, key, block_size=70)
+    windowed = run_learning_loop(learner, stream, 1400, key, metrics_window=175, block_size=70)
+    assert windowed.metrics.squared_error.shape == (8,)
     for field in ("squared_error", "error", "mean_step_size"):
-        expected = np.asarray(getattr(per_step.metrics, field), np.float64).reshape(4, 250)
+        expected = np.asarray(getattr(per_step.metrics, field), np.float64).reshape(8, 175)
         np.testing.assert_allclose(getattr(windowed.metrics, field), expected.mean(1), rtol=1e-5)
     np.testing.assert_allclose(windowed.learner.weights, per_step.learner.weights, rtol=1e-6)
-    # by default too: a budget that fits 40 steps of 3 features makes 250 span blocks
+    # by default too: a budget that fits 40 steps of 3 features makes 175 span blocks
     monkeypatch.setattr(runners, "_BLOCK_BUDGET", 40 * 4)
-    plan = runners._make_plan(learner, stream, 1000, None, None, 250, 1)
+    plan = runners._make_plan(learner, stream, 1400, None, None, 175, 1)
     assert plan.block <= 40 and plan.window_spans_blocks
-    default = run_learning_loop(learner, stream, 1000, key, metrics_window=250)
+    default = run_learning_loop(learner, stream, 1400, key, metrics_window=175)
     np.testing.assert_allclose(
         default.metrics.squared_error, windowed.metrics.squared_error, rtol=1e-4
     )

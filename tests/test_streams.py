@@ -631,9 +631,10 @@ def test_sequential_stream_default_chunk_equals_its_steps():
         lambda: RandomWalkStream(16384),
         lambda: AbruptChangeStream(32768),
         lambda: ScaleDriftStream(20000),
-        lambda: NonlinearTeacherStream(32767),
+        # a step draws (hidden_size + 1)(n + 1) = 9 * 3642 = 32,778 normals: just over
+        lambda: NonlinearTeacherStream(3641),
     ],
-    ids=["random_walk_16384", "abrupt_32768", "scale_drift_20000", "teacher_32767"],
+    ids=["random_walk_16384", "abrupt_32768", "scale_drift_20000", "teacher_3641"],
 )
 def test_draws_wider_than_one_batch(build):
     """Issue 15, defect 1: a step whose draw is wider than `_DRAWS_PER_BATCH` normals
