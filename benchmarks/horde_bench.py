@@ -64,9 +64,9 @@ def data(num_demons: int, num_features: int, num_steps: int, seed: int):
     return x, rewards, cumulant, gammas, lambdas, signals @ cumulant.T
 
 
-def ours(x, rewards, cumulant, gammas, lambdas, step_size):
-    questions = ae.GVFQuestion(cumulant, gammas, lambdas)
-    horde = ae.Horde(questions, ae.TDLinearLearner(x.shape[1], ae.TDLMS(step_size)))
+def _timed_scan(horde, x, rewards):
+    """A function running `horde` over the transitions `(x_t, r_t, 1, x_{t+1})` in one
+    compiled scan (compiled on its first call)."""
     steps = len(rewards)
     timesteps = ae.TDTimeStep(
         jnp.asarray(x[:-1]), jnp.asarray(rewards), jnp.ones(steps), jnp.asarray(x[1:])
@@ -81,6 +81,12 @@ def ours(x, rewards, cumulant, gammas, lambdas, step_size):
         return jax.lax.scan(step, horde, timesteps)
 
     return lambda: jax.block_until_ready(run(horde, timesteps))
+
+
+def ours(x, rewards, cumulant, gammas, lambdas, step_size):
+    questions = ae.GVFQuestion(cumulant, gammas, lambdas)
+    horde = ae.Horde(questions, ae.TDLinearLearner(x.shape[1], ae.TDLMS(step_size)))
+    return _timed_scan(horde, x, rewards)
 
 
 def ours_trunk(x, rewards, cumulant, gammas, lambdas, step_size, hidden):
@@ -88,20 +94,7 @@ def ours_trunk(x, rewards, cumulant, gammas, lambdas, step_size, hidden):
 
     questions = ae.GVFQuestion(cumulant, gammas, lambdas)
     horde = ae.TrunkHorde(questions, x.shape[1], hidden, aeo.lms(step_size), key=jax.random.key(0))
-    steps = len(rewards)
-    timesteps = ae.TDTimeStep(
-        jnp.asarray(x[:-1]), jnp.asarray(rewards), jnp.ones(steps), jnp.asarray(x[1:])
-    )
-
-    @jax.jit
-    def run(horde, timesteps):
-        def step(horde, ts):
-            horde, result = horde.learn(ts)
-            return horde, result.error
-
-        return jax.lax.scan(step, horde, timesteps)
-
-    return lambda: jax.block_until_ready(run(horde, timesteps))
+    return _timed_scan(horde, x, rewards)
 
 
 def theirs(x, gammas, lambdas, cumulants, step_size, hidden=()):
