@@ -132,7 +132,7 @@ def _like(grads: Params, *hyperparameters: Array) -> tuple[Array, ...]:
     return tuple(jnp.asarray(h, dtype) for h in hyperparameters)
 
 
-def lms(step_size: ArrayLike) -> optax.GradientTransformationExtraArgs:
+def lms(step_size: ArrayLike = 0.01) -> optax.GradientTransformationExtraArgs:
     """LMS (Widrow-Hoff): the update `-alpha g`, i.e. `w <- w + alpha delta x`. This is
     plain SGD, here so that all three rules have the same interface.
 
@@ -156,18 +156,19 @@ def lms(step_size: ArrayLike) -> optax.GradientTransformationExtraArgs:
 
 
 def idbd(
-    meta_step_size: ArrayLike, initial_step_size: ArrayLike = 0.01
+    initial_step_size: ArrayLike = 0.01, *, meta_step_size: ArrayLike = 0.01
 ) -> optax.GradientTransformationExtraArgs:
     """IDBD (Sutton 1992, Figure 2): a step-size `alpha = exp(beta)` per parameter,
     meta-learned by gradient descent.
 
     **Arguments:**
 
-    - `meta_step_size`: `theta >= 0` (`0` gives LMS with `initial_step_size`). IDBD's
-      best `theta` depends on the units of the target; there is no default.
     - `initial_step_size`: every `alpha` at the start. The default `0.01` is a
-      conservative step for inputs of unit scale (and the default of
-      `alberta_eqx.IDBD`); IDBD raises it where that helps.
+      conservative step for inputs of unit scale; IDBD raises it where that helps.
+    - `meta_step_size`: `theta >= 0` (`0` gives LMS with `initial_step_size`). IDBD's
+      best `theta` depends on the units of the target: set it for your problem.
+
+    The parameters, their order and defaults are those of `alberta_eqx.IDBD`.
 
     **Returns:** an `optax.GradientTransformationExtraArgs` whose state is an
     `IDBDState` (`state.step_size` reads the per-parameter step-sizes, shaped like the
@@ -204,8 +205,9 @@ def idbd(
 
 
 def autostep(
-    meta_step_size: ArrayLike = 1e-2,
     initial_step_size: ArrayLike = 0.01,
+    *,
+    meta_step_size: ArrayLike = 0.01,
     tau: ArrayLike = 1e4,
 ) -> optax.GradientTransformationExtraArgs:
     """Autostep (Mahmood et al. 2012, Table 1): IDBD with a self-regulated normaliser
@@ -213,10 +215,10 @@ def autostep(
 
     **Arguments:**
 
-    - `meta_step_size`: `mu > 0` (the paper's suggested `1e-2`).
     - `initial_step_size`: every `alpha` at the start. The paper uses `0.1 / n` for
       `n` inputs; the default `0.01` is that for about ten inputs per unit, and the
       guard `M` shrinks any start that overshoots (with the curvature given).
+    - `meta_step_size`: `mu > 0` (the paper's suggested `1e-2`).
     - `tau`: the time scale of `v`'s decay (suggested `1e4`).
 
     **Returns:** an `optax.GradientTransformationExtraArgs` whose state is an
@@ -332,7 +334,7 @@ def trace_sgd(step_size: ArrayLike = 1.0) -> optax.GradientTransformationExtraAr
 
 
 def obgd(
-    step_size: ArrayLike = 1.0, kappa: ArrayLike = 2.0
+    step_size: ArrayLike = 1.0, *, kappa: ArrayLike = 2.0
 ) -> optax.GradientTransformationExtraArgs:
     """ObGD, observation-bounded gradient descent (Elsayed, Vasan and Mahmood 2024,
     Algorithm 3): trace-SGD whose step-size shrinks, for this step only, to
@@ -363,6 +365,7 @@ def obgd(
 
 def adaptive_obgd(
     step_size: ArrayLike = 1.0,
+    *,
     kappa: ArrayLike = 2.0,
     beta2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
@@ -449,7 +452,7 @@ def _unit_axes(p: Array) -> tuple[int, ...] | None:
 
 
 def agc(
-    clipping: ArrayLike = 0.01, eps: ArrayLike = 1e-3
+    clipping: ArrayLike = 0.01, *, eps: ArrayLike = 1e-3
 ) -> optax.GradientTransformationExtraArgs:
     """Adaptive gradient clipping (Brock, De, Smith and Simonyan 2021) for Equinox's
     weight layout: every output unit's slice `G_i` of the incoming updates is scaled

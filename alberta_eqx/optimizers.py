@@ -103,7 +103,7 @@ class IDBD(AbstractOptimizer):
     meta_step_size: Float[Array, ""] = _checks.hyperparameter()
     state: IDBDState | None
 
-    def __init__(self, initial_step_size: ArrayLike = 0.01, meta_step_size: ArrayLike = 0.01):
+    def __init__(self, initial_step_size: ArrayLike = 0.01, *, meta_step_size: ArrayLike = 0.01):
         self.initial_step_size = _checks.positive("initial_step_size", initial_step_size)
         self.meta_step_size = _checks.non_negative("meta_step_size", meta_step_size)
         self.state = None
@@ -142,6 +142,7 @@ class Autostep(AbstractOptimizer):
     def __init__(
         self,
         initial_step_size: ArrayLike = 0.01,
+        *,
         meta_step_size: ArrayLike = 0.01,
         tau: ArrayLike = 1e4,
     ):
@@ -245,7 +246,7 @@ class ObGD(_AbstractObGD):
     effective_step_size: Float[Array, ""]
     state: TraceState | None
 
-    def __init__(self, step_size: ArrayLike = 1.0, kappa: ArrayLike = 2.0):
+    def __init__(self, step_size: ArrayLike = 1.0, *, kappa: ArrayLike = 2.0):
         self.step_size = _checks.positive("step_size", step_size)
         self.kappa = _checks.positive("kappa", kappa)
         self.effective_step_size = self.step_size
@@ -283,6 +284,7 @@ class AdaptiveObGD(_AbstractObGD):
     def __init__(
         self,
         step_size: ArrayLike = 1.0,
+        *,
         kappa: ArrayLike = 2.0,
         beta2: ArrayLike = 0.999,
         eps: ArrayLike = 1e-8,
@@ -321,7 +323,7 @@ class ObGDBounding(_AbstractErrorOptimizer):
     kappa: Float[Array, ""] = _checks.hyperparameter()
     scale: Float[Array, ""]
 
-    def __init__(self, optimizer: AbstractOptimizer, kappa: ArrayLike = 2.0):
+    def __init__(self, optimizer: AbstractOptimizer, *, kappa: ArrayLike = 2.0):
         if not isinstance(optimizer, AbstractOptimizer):
             raise TypeError(
                 f"optimizer must be an alberta_eqx optimizer, got {type(optimizer).__name__}"

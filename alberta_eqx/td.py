@@ -176,6 +176,7 @@ class TDIDBD(AbstractTDOptimizer):
     def __init__(
         self,
         initial_step_size: ArrayLike = 0.01,
+        *,
         meta_step_size: ArrayLike = 0.01,
         semi_gradient: bool = True,
     ):
@@ -228,6 +229,7 @@ class AutoTDIDBD(AbstractTDOptimizer):
     def __init__(
         self,
         initial_step_size: ArrayLike = 0.01,
+        *,
         meta_step_size: ArrayLike = 0.01,
         tau: ArrayLike = 1e4,
         semi_gradient: bool = True,

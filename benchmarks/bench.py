@@ -77,7 +77,11 @@ def ratio_to(a: dict, b: dict) -> float:
 
 
 def _optimizer(name: str):
-    return {"LMS": ae.LMS(0.01), "IDBD": ae.IDBD(0.01, 0.01), "Autostep": ae.Autostep(0.01)}[name]
+    return {
+        "LMS": ae.LMS(0.01),
+        "IDBD": ae.IDBD(0.01, meta_step_size=0.01),
+        "Autostep": ae.Autostep(0.01),
+    }[name]
 
 
 def _af_optimizer(name: str):
@@ -201,7 +205,7 @@ def grid_theirs(steps):
 
 
 def tracking(dim, steps, interval):
-    learner = ae.LinearLearner(dim, ae.IDBD(0.01, 0.01))
+    learner = ae.LinearLearner(dim, ae.IDBD(0.01, meta_step_size=0.01))
     stream = ae.RandomWalkStream(dim)
     key = jax.random.key(0)
     config = None if interval is None else ae.StepSizeTrackingConfig(interval)
@@ -240,10 +244,10 @@ def single_event_latency(events: int, rounds: int) -> dict:
     filter_jit = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
 
     def mlp(flatten):
-        tx = ae.optax.autostep(0.01)
+        tx = ae.optax.autostep(meta_step_size=0.01)
         return ae.MLPLearner(12, (64, 64), tx, key=jax.random.key(1), flatten=flatten)
 
-    linear = ae.LinearLearner(12, ae.IDBD(0.01, 0.01))
+    linear = ae.LinearLearner(12, ae.IDBD(0.01, meta_step_size=0.01))
     cases = {
         "linear, OnlineLearner": (_online_step, ae.OnlineLearner(linear)),
         "linear, eqx.filter_jit": (filter_jit, linear),
@@ -318,7 +322,7 @@ def gpu_cases(steps: int, repeats: int, quick: bool = False) -> list[dict]:
 
     spec = SweepSpec(
         stream=ae.RandomWalkStream(10),
-        learner=lambda a, theta: ae.LinearLearner(10, ae.IDBD(a, theta)),
+        learner=lambda a, theta: ae.LinearLearner(10, ae.IDBD(a, meta_step_size=theta)),
         grid={
             "a": np.geomspace(1e-4, 0.1, side).tolist(),
             "theta": np.geomspace(1e-5, 0.1, side).tolist(),

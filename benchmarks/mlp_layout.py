@@ -28,8 +28,8 @@ def main() -> None:
     args = parser.parse_args()
     stream = ae.RandomWalkStream(12)
     optimizers = {
-        "Autostep": aeo.autostep(0.01),
-        "IDBD": aeo.idbd(0.01),
+        "Autostep": aeo.autostep(meta_step_size=0.01),
+        "IDBD": aeo.idbd(meta_step_size=0.01),
         "Adam": optax.adam(1e-3),
         "SGD": optax.sgd(1e-3),
     }

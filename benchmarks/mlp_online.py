@@ -39,10 +39,14 @@ def candidates(
         "SGD": {f"lr={lr:g}": optax.sgd(lr) for lr in (1e-3, 3e-3, 1e-2, 3e-2)},
         "Adam": {f"lr={lr:g}": optax.adam(lr) for lr in (1e-4, 3e-4, 1e-3, 3e-3)},
         "IDBD": {
-            f"theta={t:g},a0={a:g}": aeo.idbd(t, a) for a in initial_step_sizes for t in metas
+            f"theta={t:g},a0={a:g}": aeo.idbd(meta_step_size=t, initial_step_size=a)
+            for a in initial_step_sizes
+            for t in metas
         },
         "Autostep": {
-            f"mu={m:g},a0={a:g}": aeo.autostep(m, a) for a in initial_step_sizes for m in metas
+            f"mu={m:g},a0={a:g}": aeo.autostep(meta_step_size=m, initial_step_size=a)
+            for a in initial_step_sizes
+            for m in metas
         },
     }
 

@@ -30,7 +30,7 @@ def events(n, features, heads, seed=0):
 
 def ours(features, heads):
     learner = MultiHeadLearner(
-        features, heads, (64, 64), aeo.obgd(1.0, 2.0), key=jax.random.key(0)
+        features, heads, (64, 64), aeo.obgd(1.0, kappa=2.0), key=jax.random.key(0)
     )
     online = OnlineLearner(learner)
 

@@ -128,11 +128,15 @@ def compare(name, ours_tx, theirs_kwargs, seed=0) -> dict:
 def main() -> None:
     results = [
         compare(
-            "ObGD", aeo.obgd(1.0, 2.0), dict(optimizer=LMS017(1.0), bounder=ObGDBounding(2.0))
+            "ObGD",
+            aeo.obgd(1.0, kappa=2.0),
+            dict(optimizer=LMS017(1.0), bounder=ObGDBounding(2.0)),
         ),
         compare(
             "Autostep + bound",
-            optax.chain(aeo.autostep(0.01, 0.05), aeo.obgd_bound(2.0)),
+            optax.chain(
+                aeo.autostep(meta_step_size=0.01, initial_step_size=0.05), aeo.obgd_bound(2.0)
+            ),
             dict(optimizer=Autostep017(0.05, 0.01), bounder=ObGDBounding(2.0)),
         ),
         # 0.17.1's Autostep sums M = sum alpha z^2 over each parameter array on its own
@@ -140,7 +144,10 @@ def main() -> None:
         # Autostep per array, through optax.partition, follows it.
         compare(
             "Autostep with M per array + bound",
-            optax.chain(per_array(lambda: aeo.autostep(0.01, 0.05)), aeo.obgd_bound(2.0)),
+            optax.chain(
+                per_array(lambda: aeo.autostep(meta_step_size=0.01, initial_step_size=0.05)),
+                aeo.obgd_bound(2.0),
+            ),
             dict(optimizer=Autostep017(0.05, 0.01), bounder=ObGDBounding(2.0)),
         ),
         compare("LMS(0.01), no bound", aeo.lms(0.01), dict(optimizer=LMS017(0.01))),

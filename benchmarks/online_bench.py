@@ -49,11 +49,13 @@ FSYNC = {
 
 
 def linear():
-    return ae.LinearLearner(12, ae.IDBD(0.01, 0.01))
+    return ae.LinearLearner(12, ae.IDBD(0.01, meta_step_size=0.01))
 
 
 def mlp():
-    return ae.MLPLearner(12, (64, 64), aeo.autostep(0.01), key=jax.random.key(1), flatten=True)
+    return ae.MLPLearner(
+        12, (64, 64), aeo.autostep(meta_step_size=0.01), key=jax.random.key(1), flatten=True
+    )
 
 
 def _time(step, events) -> list[float]:

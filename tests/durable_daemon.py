@@ -23,7 +23,7 @@ POLICIES = {
 
 
 def learner() -> ae.LinearLearner:
-    return ae.LinearLearner(4, ae.IDBD(0.02, 0.01))
+    return ae.LinearLearner(4, ae.IDBD(0.02, meta_step_size=0.01))
 
 
 def events(n: int = 200_000) -> tuple[np.ndarray, np.ndarray]:

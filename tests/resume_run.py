@@ -49,7 +49,7 @@ def cases() -> dict[str, Case]:
     """Built afresh in each process, as a user's script would."""
     return {
         "random-walk-idbd": Case(
-            LinearLearner(10, IDBD(0.01, 0.05)), RandomWalkStream(10), 3000, 1500,
+            LinearLearner(10, IDBD(0.01, meta_step_size=0.05)), RandomWalkStream(10), 3000, 1500,
             {"block_size": 500},
         ),
         "random-walk-autostep-tracked": Case(
@@ -57,7 +57,8 @@ def cases() -> dict[str, Case]:
             {"block_size": 500, "step_size_tracking": StepSizeTrackingConfig(100)},
         ),
         "periodic-idbd-tracked-windowed": Case(
-            LinearLearner(8, IDBD(0.02, 0.02)), PeriodicChangeStream(8, period=700), 2000, 800,
+            LinearLearner(8, IDBD(0.02, meta_step_size=0.02)),
+            PeriodicChangeStream(8, period=700), 2000, 800,
             {
                 "block_size": 200,
                 "metrics_window": 10,
@@ -69,17 +70,18 @@ def cases() -> dict[str, Case]:
             {"block_size": 500, "step_size_tracking": StepSizeTrackingConfig(100)},
         ),
         "scale-drift-idbd-normalized": Case(
-            LinearLearner(5, IDBD(0.01, 0.01), normalizer=EMANormalizer()),
+            LinearLearner(5, IDBD(0.01, meta_step_size=0.01), normalizer=EMANormalizer()),
             ScaleDriftStream(5, scale_drift_rate=0.05), 1200, 600,
             {"block_size": 300, "normalizer_tracking": NormalizerTrackingConfig(100)},
         ),
         # The default block size, 10000 steps: any multiple of it is a split step. Whole
         # blocks only (a tail, compiled as a second copy of the block, is covered above).
         "random-walk-idbd-default-blocks": Case(
-            LinearLearner(10, IDBD(0.01, 0.01)), RandomWalkStream(10), 40_000, 20_000, {}
+            LinearLearner(10, IDBD(0.01, meta_step_size=0.01)),
+            RandomWalkStream(10), 40_000, 20_000, {}
         ),
         "random-walk-idbd-batched": Case(
-            LinearLearner(5, IDBD(0.01, 0.05)), RandomWalkStream(5), 2000, 800,
+            LinearLearner(5, IDBD(0.01, meta_step_size=0.05)), RandomWalkStream(5), 2000, 800,
             {"block_size": 400, "step_size_tracking": StepSizeTrackingConfig(200)}, seeds=3,
         ),
     }  # fmt: skip

@@ -8,7 +8,7 @@ FEATURES = 3
 
 
 def learner(initial_step_size, meta_step_size):
-    return ae.LinearLearner(FEATURES, ae.IDBD(initial_step_size, meta_step_size))
+    return ae.LinearLearner(FEATURES, ae.IDBD(initial_step_size, meta_step_size=meta_step_size))
 
 
 # 4 x 2 = 8 configurations, 4 seeds: shards of 4 split over 2 or 4 devices.

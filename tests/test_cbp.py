@@ -61,7 +61,7 @@ def test_replaced_units_are_fresh_and_silent():
         3,
         2,
         (8, 8),
-        aeo.idbd(0.01),
+        aeo.idbd(meta_step_size=0.01),
         key=jax.random.key(0),
         sparsity=None,
         continual_backprop=ContinualBackprop(0.5, 0.9, 2),

@@ -95,7 +95,9 @@ def test_round_trip_restores_every_leaf_and_typed_keys(tmp_path):
     stream = AbruptChangeStream(4)
     result = _save(tmp_path / "a.ckpt", learner, stream)
     # the template's hyperparameters differ: only its structure is used
-    like = LinearLearner(4, Autostep(0.5, 0.1, 10.0), normalizer=EMANormalizer(0.5))
+    like = LinearLearner(
+        4, Autostep(0.5, meta_step_size=0.1, tau=10.0), normalizer=EMANormalizer(0.5)
+    )
     loaded = load_checkpoint(
         tmp_path / "a.ckpt", like, like_stream_state=stream.init(jax.random.key(99))
     )
@@ -256,7 +258,7 @@ def test_failing_serialiser_leaves_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(eqx, "tree_serialise_leaves", half_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        _save(path, LinearLearner(4, IDBD(0.02, 0.02)))
+        _save(path, LinearLearner(4, IDBD(0.02, meta_step_size=0.02)))
     assert path.read_bytes() == before
     assert _file_names(tmp_path) == ["c.ckpt"]
 
@@ -272,7 +274,7 @@ def test_crash_while_writing_the_file_leaves_the_old_file(tmp_path, monkeypatch)
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError, match="power cut"):
-        _save(path, LinearLearner(4, IDBD(0.02, 0.02)))
+        _save(path, LinearLearner(4, IDBD(0.02, meta_step_size=0.02)))
     assert path.read_bytes() == before
     assert _file_names(tmp_path) == ["c.ckpt"]
     _load(path)
@@ -396,7 +398,7 @@ def test_user_metadata_is_saved_checksummed_and_validated(tmp_path):
     """Issue 12, item 7: a daemon keeps what it runs beside the learner."""
     from alberta_eqx.config import to_config
 
-    learner = LinearLearner(3, IDBD(0.05, 0.01))
+    learner = LinearLearner(3, IDBD(0.05, meta_step_size=0.01))
     path = tmp_path / "a.ckpt"
     metadata = {"config": to_config(learner), "source": "sensor-7", "version": [1, 2]}
     save_checkpoint(path, learner, metadata=metadata)

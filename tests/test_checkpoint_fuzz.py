@@ -25,7 +25,7 @@ MAGIC = b"alberta_eqx checkpoint 2\n"
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    learner, _ = LinearLearner(3, IDBD(0.05, 0.01)).update(jnp.ones(3), 2.0)
+    learner, _ = LinearLearner(3, IDBD(0.05, meta_step_size=0.01)).update(jnp.ones(3), 2.0)
     path = tmp_path_factory.mktemp("fuzz") / "c.ckpt"
     save_checkpoint(path, learner, step=50_000)
     return learner, path.read_bytes()

@@ -48,16 +48,16 @@ EXAMPLES = {
             4, alberta_eqx.Autostep(0.05), alberta_eqx.WelfordNormalizer(), use_bias=False
         ),
         lambda: alberta_eqx.LinearLearner(
-            2, alberta_eqx.ObGDBounding(alberta_eqx.IDBD(0.02, 0.1), 3.0)
+            2, alberta_eqx.ObGDBounding(alberta_eqx.IDBD(0.02, meta_step_size=0.1), kappa=3.0)
         ),
     ],
     "TDLinearLearner": [lambda: alberta_eqx.TDLinearLearner(4, alberta_eqx.TDIDBD(), 0.9)],
     "MLPLearner": [
-        lambda: alberta_eqx.MLPLearner(3, (4,), aeo.idbd(0.01), key=KEY),
+        lambda: alberta_eqx.MLPLearner(3, (4,), aeo.idbd(meta_step_size=0.01), key=KEY),
         lambda: alberta_eqx.MLPLearner(
             3,
             (4, 5),
-            aeo.autostep(0.02),
+            aeo.autostep(meta_step_size=0.02),
             key=KEY,
             activation=jax.nn.leaky_relu,
             normalizer=alberta_eqx.EMANormalizer(0.9),
@@ -69,7 +69,9 @@ EXAMPLES = {
         lambda: alberta_eqx.MLPLearner(
             3,
             (4,),
-            optax.chain(aeo.idbd(0.01, 0.02), aeo.obgd_bound(3.0)),
+            optax.chain(
+                aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)
+            ),
             key=KEY,
             flatten=True,
         ),
@@ -94,7 +96,7 @@ EXAMPLES = {
         lambda: alberta_eqx.TDMLPLearner(
             3,
             (4, 4),
-            aeo.adaptive_obgd(0.5, 3.0),
+            aeo.adaptive_obgd(0.5, kappa=3.0),
             key=KEY,
             lambda_=0.8,
             trace="replacing",
@@ -109,7 +111,7 @@ EXAMPLES = {
             5,
             3,
             (8, 8),
-            aeo.obgd(1.0, 2.0),
+            aeo.obgd(1.0, kappa=2.0),
             key=KEY,
             head_optimizer=aeo.autostep(),
             continual_backprop=alberta_eqx.ContinualBackprop(1e-3),
@@ -125,7 +127,7 @@ EXAMPLES = {
             3, "scalar", (4, 5), key=KEY, activation=jax.nn.tanh, layer_norm=False, sparsity=0.5
         ),
     ],
-    "ObGDBounding": [lambda: alberta_eqx.ObGDBounding(alberta_eqx.LMS(1.0), 2.0)],
+    "ObGDBounding": [lambda: alberta_eqx.ObGDBounding(alberta_eqx.LMS(1.0), kappa=2.0)],
     "ScaledStreamWrapper": [
         lambda: alberta_eqx.ScaledStreamWrapper(
             alberta_eqx.RandomWalkStream(3), jnp.array([1.0, 2.0, 3.0]), 2.0
@@ -270,7 +272,7 @@ def test_round_trip(name, build):
 
 def test_round_trip_of_a_learned_module_is_its_construction():
     """A config holds the construction: after learning, it is still the same."""
-    learner = alberta_eqx.MLPLearner(3, (4,), aeo.idbd(0.01), key=KEY, sparsity=0.5)
+    learner = alberta_eqx.MLPLearner(3, (4,), aeo.idbd(meta_step_size=0.01), key=KEY, sparsity=0.5)
     config = to_config(learner)
     learned, _ = learner.update(jnp.ones(3), 1.0)
     assert to_config(learned) == config

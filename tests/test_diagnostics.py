@@ -51,7 +51,7 @@ def test_relevance_is_the_path_norm():
 
 
 def test_relevance_of_a_linear_learner_is_abs_weights():
-    learner = LinearLearner(3, IDBD(0.1, 0.1))
+    learner = LinearLearner(3, IDBD(0.1, meta_step_size=0.1))
     learner, _ = learner.update(jnp.array([1.0, -2.0, 0.5]), 3.0)
     relevance = compute_feature_relevance(learner)
     np.testing.assert_allclose(relevance.weight_relevance[0], np.abs(learner.weights))

@@ -64,7 +64,7 @@ def _stream():
 
 
 def _learner(alpha, theta):
-    return LinearLearner(FEATURES, IDBD(alpha, theta))
+    return LinearLearner(FEATURES, IDBD(alpha, meta_step_size=theta))
 
 
 def _stream_key(seed):
@@ -546,7 +546,7 @@ def test_segments_report_after_one_block_and_continue_exactly(seconds_per_update
     rest in segments sized by the measured rate; the metrics and the final learner
     are bit-identical to one call."""
     stream = ae.RandomWalkStream(3)
-    learner = ae.LinearLearner(3, ae.IDBD(0.01, 0.01))
+    learner = ae.LinearLearner(3, ae.IDBD(0.01, meta_step_size=0.01))
     keys = jax.random.split(jax.random.key(0), 2)
     calls = []
     rate = Rate()

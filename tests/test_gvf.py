@@ -41,7 +41,7 @@ def _alone(learner, timesteps):
 @pytest.mark.parametrize(
     "optimizer",
     [
-        TDIDBD(0.02, 0.01),
+        TDIDBD(0.02, meta_step_size=0.01),
         pytest.param(TDLMS(0.02), marks=pytest.mark.slow),
         pytest.param(AutoTDIDBD(0.02), marks=pytest.mark.slow),
     ],
@@ -80,7 +80,9 @@ def test_thousand_demons_in_one_scan_agree_with_demons_alone(x64, optimizer):
 
 
 @pytest.mark.parametrize(
-    "optimizer", [TDLMS(0.05), TDIDBD(0.05, 0.02, semi_gradient=False)], ids=["TDLMS", "TDIDBD"]
+    "optimizer",
+    [TDLMS(0.05), TDIDBD(0.05, meta_step_size=0.02, semi_gradient=False)],
+    ids=["TDLMS", "TDIDBD"],
 )
 def test_next_features_do_not_enter_where_the_discount_is_zero(x64, optimizer):
     """A demon takes gamma v(phi') and gamma phi' by selecting on gamma (so a Horde's

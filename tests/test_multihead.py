@@ -53,7 +53,13 @@ def _data(steps, n, k, seed=0, missing=0.0):
 
 @pytest.mark.parametrize(
     "tx, head_tx",
-    [(aeo.idbd(0.01, 0.05), None), (aeo.autostep(0.01, 0.05), aeo.autostep(0.02, 0.1))],
+    [
+        (aeo.idbd(meta_step_size=0.01, initial_step_size=0.05), None),
+        (
+            aeo.autostep(meta_step_size=0.01, initial_step_size=0.05),
+            aeo.autostep(meta_step_size=0.02, initial_step_size=0.1),
+        ),
+    ],
     ids=["idbd", "autostep-with-head-optimizer"],
 )
 def test_one_head_equals_mlp_learner(tx, head_tx):
@@ -91,7 +97,9 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
             np.testing.assert_allclose(a.bias, b.bias, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("tx", [aeo.autostep(), aeo.obgd(1.0, 2.0)], ids=["autostep", "obgd"])
+@pytest.mark.parametrize(
+    "tx", [aeo.autostep(), aeo.obgd(1.0, kappa=2.0)], ids=["autostep", "obgd"]
+)
 def test_a_missing_target_changes_nothing_of_its_head(tx):
     # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
     learner = MultiHeadLearner(4, 3, (8, 8), tx, key=jax.random.key(0), sparsity=None)
@@ -142,7 +150,12 @@ def test_no_trunk_is_k_linear_learners():
     with jax.enable_x64(True):
         k, n = 3, 5
         multi = MultiHeadLearner(
-            n, k, (), aeo.idbd(0.02, 0.05), key=jax.random.key(0), dtype=jnp.float64
+            n,
+            k,
+            (),
+            aeo.idbd(meta_step_size=0.02, initial_step_size=0.05),
+            key=jax.random.key(0),
+            dtype=jnp.float64,
         )
         zero = jax.tree.map(jnp.zeros_like, multi._head)
         multi = eqx.tree_at(
@@ -151,7 +164,7 @@ def test_no_trunk_is_k_linear_learners():
         xs, ys = _data(300, n, k, missing=0.2)
         multi, predictions = _scan(multi, xs, ys)
         for i in range(k):
-            linear = LinearLearner(n, IDBD(0.05, 0.02), dtype=jnp.float64)
+            linear = LinearLearner(n, IDBD(0.05, meta_step_size=0.02), dtype=jnp.float64)
             given = ~np.isnan(np.asarray(ys[:, i]))
             linear, p = _scan(linear, xs[given], ys[given, i])
             np.testing.assert_allclose(predictions[given, i], p, rtol=1e-10, atol=1e-12)

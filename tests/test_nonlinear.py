@@ -75,7 +75,9 @@ def test_mean_step_size_reads_an_injected_learning_rate():
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
     # and, inside a chain, per-parameter step-sizes of ours
-    tx = optax.chain(optax.clip_by_global_norm(1.0), aeo.idbd(0.0, initial_step_size=0.03))
+    tx = optax.chain(
+        optax.clip_by_global_norm(1.0), aeo.idbd(meta_step_size=0.0, initial_step_size=0.03)
+    )
     learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
@@ -83,7 +85,7 @@ def test_mean_step_size_reads_an_injected_learning_rate():
 
 def test_step_size_tracking_of_an_idbd_mlp():
     stream = NonlinearTeacherStream(3)
-    learner = MLPLearner(3, (5,), aeo.idbd(0.01), key=jax.random.key(0))
+    learner = MLPLearner(3, (5,), aeo.idbd(meta_step_size=0.01), key=jax.random.key(0))
     result = run_learning_loop(
         learner, stream, 200, jax.random.key(0), step_size_tracking=StepSizeTrackingConfig(100)
     )
@@ -125,7 +127,9 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
 
 
 @pytest.mark.parametrize(
-    "tx", [aeo.autostep(), aeo.idbd(0.01), optax.adam(1e-3)], ids=["autostep", "idbd", "adam"]
+    "tx",
+    [aeo.autostep(), aeo.idbd(meta_step_size=0.01), optax.adam(1e-3)],
+    ids=["autostep", "idbd", "adam"],
 )
 def test_flatten_changes_only_the_layout(tx):
     """Per-parameter transformations learn the same with the parameters raveled into
@@ -257,7 +261,7 @@ def test_obgd_with_the_papers_defaults_learns_where_sgd_diverges():
             keys,
             metrics_window=500,
         ).metrics.squared_error
-        for name, tx in (("obgd", aeo.obgd(1.0, 2.0)), ("sgd", optax.sgd(1.0)))
+        for name, tx in (("obgd", aeo.obgd(1.0, kappa=2.0)), ("sgd", optax.sgd(1.0)))
     }
     obgd = np.asarray(runs["obgd"])
     assert np.all(np.isfinite(obgd))

@@ -58,7 +58,7 @@ def test_obgd_follows_the_paper_step_by_step(lam, alpha):
         data = _episodes(0)
         w0 = np.array([0.3, -0.2, 0.1, 0.5])
         expected = ref.obgd(*data, w0, alpha=alpha, kappa=2.0, gamma=0.9, lam=lam)
-        got = _run_optax(aeo.obgd(alpha, 2.0), data, w0, lam)
+        got = _run_optax(aeo.obgd(alpha, kappa=2.0), data, w0, lam)
         np.testing.assert_allclose(got, np.array([w for w, _ in expected]), rtol=1e-10, atol=1e-12)
         bound = np.array([s < alpha for _, s in expected])
         if alpha == 1.0:
@@ -78,7 +78,7 @@ def test_adaptive_obgd_follows_the_paper_step_by_step(lam):
         expected = ref.adaptive_obgd(
             *data, w0, alpha=1.0, kappa=2.0, gamma=0.9, lam=lam, beta2=0.99, eps=1e-8
         )
-        got = _run_optax(aeo.adaptive_obgd(1.0, 2.0, beta2=0.99), data, w0, lam)
+        got = _run_optax(aeo.adaptive_obgd(1.0, kappa=2.0, beta2=0.99), data, w0, lam)
         np.testing.assert_allclose(got, np.array(expected), rtol=1e-9, atol=1e-12)
 
 
@@ -96,7 +96,12 @@ def test_trace_sgd_is_td_lambda():
 
 @pytest.mark.parametrize(
     "inner",
-    [aeo.lms(0.5), aeo.idbd(0.1, 0.3), aeo.autostep(0.01, 0.5), optax.adam(0.3)],
+    [
+        aeo.lms(0.5),
+        aeo.idbd(meta_step_size=0.1, initial_step_size=0.3),
+        aeo.autostep(meta_step_size=0.01, initial_step_size=0.5),
+        optax.adam(0.3),
+    ],
     ids=["lms", "idbd", "autostep", "adam"],
 )
 def test_the_bound_composes_after_any_rule(inner):
@@ -142,7 +147,7 @@ def test_the_bound_at_zero_error():
 
 def test_supervised_obgd_is_minus_alpha_eff_g():
     """With trace_decay = 0 the update is -alpha_eff g, g the loss gradient -delta z."""
-    tx = aeo.obgd(0.5, 2.0)
+    tx = aeo.obgd(0.5, kappa=2.0)
     params = (jnp.zeros(3),)
     z = (jnp.array([0.2, -0.1, 1.0]),)
     delta = 3.0
@@ -230,11 +235,11 @@ def test_linear_learner_with_obgd_follows_the_paper():
         expected = ref.obgd(
             with_bias, ys, np.zeros(len(ys)), with_bias, np.zeros(4), 0.3, 2.0, 0.0, 0.0
         )
-        got, alpha = _linear_run(ObGD(0.3, 2.0), xs, ys)
+        got, alpha = _linear_run(ObGD(0.3, kappa=2.0), xs, ys)
         np.testing.assert_allclose(got, np.array([w for w, _ in expected]), rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(alpha, [s for _, s in expected], rtol=1e-10)
         assert 0 < np.mean(alpha < 0.3) < 1
-        bounded, _ = _linear_run(ObGDBounding(LMS(0.3), 2.0), xs, ys)
+        bounded, _ = _linear_run(ObGDBounding(LMS(0.3), kappa=2.0), xs, ys)
         np.testing.assert_allclose(bounded, got, rtol=1e-12, atol=1e-14)
 
 
@@ -248,7 +253,7 @@ def test_linear_learner_with_adaptive_obgd_follows_the_paper():
         expected = ref.adaptive_obgd(
             with_bias, ys, zeros, with_bias, np.zeros(4), 1.0, 2.0, 0.0, 0.0, 0.99, 1e-8
         )
-        got, _ = _linear_run(AdaptiveObGD(1.0, 2.0, beta2=0.99), xs, ys)
+        got, _ = _linear_run(AdaptiveObGD(1.0, kappa=2.0, beta2=0.99), xs, ys)
         np.testing.assert_allclose(got, np.array(expected), rtol=1e-9, atol=1e-12)
 
 

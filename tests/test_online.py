@@ -96,7 +96,7 @@ def test_two_threads_lose_no_event():
     ],
 )
 def test_a_non_finite_event_is_refused_and_the_learner_kept(x, y, what, match):
-    online = ae.OnlineLearner(ae.LinearLearner(3, ae.IDBD(0.05, 0.01)))
+    online = ae.OnlineLearner(ae.LinearLearner(3, ae.IDBD(0.05, meta_step_size=0.01)))
     for _ in range(5):
         online.update([1.0, -1.0, 0.5], 2.0)
     before = _buffers(online)
@@ -110,7 +110,9 @@ def test_a_non_finite_event_is_refused_and_the_learner_kept(x, y, what, match):
 
 
 def test_skip_counts_and_allow_learns_regardless():
-    skip = ae.OnlineLearner(ae.LinearLearner(3, ae.IDBD(0.05, 0.01)), nonfinite="skip")
+    skip = ae.OnlineLearner(
+        ae.LinearLearner(3, ae.IDBD(0.05, meta_step_size=0.01)), nonfinite="skip"
+    )
     skip.update([1.0, 1.0, 1.0], 1.0)
     before = _buffers(skip)
     result = skip.update([1.0, 1.0, 1.0], 1e30)
@@ -182,7 +184,7 @@ class _VectorTarget(ae.LinearLearner):
 
 
 def test_the_result_unpacks_as_the_learners_own():
-    learner = _VectorTarget(3, ae.IDBD(0.05, 0.01))
+    learner = _VectorTarget(3, ae.IDBD(0.05, meta_step_size=0.01))
     online = ae.OnlineLearner(learner)
     for step in range(3):
         x, y = jnp.array([1.0, -1.0, 0.5]) * step, jnp.array([1.0, 2.0, 4.0])

@@ -46,8 +46,11 @@ def _train(tx, xs, ys, curvature="z2"):
 @pytest.mark.parametrize(
     ("tx", "optimizer"),
     [
-        (aeo.idbd(meta_step_size=0.02, initial_step_size=0.03), IDBD(0.03, 0.02)),
-        (aeo.autostep(meta_step_size=0.02, initial_step_size=0.05), Autostep(0.05, 0.02)),
+        (aeo.idbd(meta_step_size=0.02, initial_step_size=0.03), IDBD(0.03, meta_step_size=0.02)),
+        (
+            aeo.autostep(meta_step_size=0.02, initial_step_size=0.05),
+            Autostep(0.05, meta_step_size=0.02),
+        ),
     ],
     ids=["idbd", "autostep"],
 )
@@ -69,7 +72,7 @@ def test_equals_linear_learner_at_every_step(tx, optimizer):
 
 
 _MAKERS = {
-    "idbd": lambda: aeo.idbd(0.02, initial_step_size=0.03),
+    "idbd": lambda: aeo.idbd(meta_step_size=0.02, initial_step_size=0.03),
     "autostep": lambda: aeo.autostep(initial_step_size=0.05),
     "lms": lambda: aeo.lms(0.01),
 }
@@ -108,7 +111,7 @@ def test_inject_hyperparams_changes_the_next_update():
     changed, _ = tx.update(grads, state, params, curvature=curvature)
     assert not np.allclose(same, changed)
     # the same as a transformation built with the other value, from the same state
-    reference = aeo.idbd(0.5, 0.05)
+    reference = aeo.idbd(meta_step_size=0.5, initial_step_size=0.05)
     expected, _ = reference.update(grads, state.inner_state, params, curvature=curvature)
     np.testing.assert_allclose(changed, expected, rtol=1e-6)
 
@@ -119,8 +122,8 @@ def test_inject_hyperparams_under_jit_in_a_chain_passes_the_curvature():
         optax.identity(), optax.inject_hyperparams(aeo.autostep)(meta_step_size=0.02)
     )
     with_c, states = _train(injected, xs, ys)
-    alone, _ = _train(aeo.autostep(0.02), xs, ys)
-    without_c, _ = _train(aeo.autostep(0.02), xs, ys, curvature=None)
+    alone, _ = _train(aeo.autostep(meta_step_size=0.02), xs, ys)
+    without_c, _ = _train(aeo.autostep(meta_step_size=0.02), xs, ys, curvature=None)
     np.testing.assert_allclose(with_c[0], alone[0], rtol=1e-6, atol=1e-7)
     assert not np.allclose(with_c[0], without_c[0])
     assert isinstance(states[1].inner_state, aeo.AutostepState)
@@ -161,7 +164,7 @@ def test_masked_and_partitioned_with_mask_compatible_extra_args():
     np.testing.assert_allclose(updates["w"], expected)
     np.testing.assert_allclose(updates["b"], 0.1)
     unmasked = optax.partition(
-        {"ours": aeo.idbd(0.01), "sgd": optax.sgd(0.1)}, {"w": "ours", "b": "sgd"}
+        {"ours": aeo.idbd(meta_step_size=0.01), "sgd": optax.sgd(0.1)}, {"w": "ours", "b": "sgd"}
     )
     with pytest.raises(ValueError, match="mask_compatible_extra_args"):
         unmasked.update(grads, unmasked.init(params), params, curvature=curvature)
@@ -199,7 +202,7 @@ def test_filtered_mlp_params_under_jit(name):
 def test_hyperparameter_dtype_follows_the_parameters():
     with jax.enable_x64(True):
         params = jnp.zeros(3, jnp.float32)
-        for tx in (aeo.idbd(0.01), aeo.autostep(), aeo.lms(0.1)):
+        for tx in (aeo.idbd(meta_step_size=0.01), aeo.autostep(), aeo.lms(0.1)):
             updates, state = tx.update(jnp.ones(3, jnp.float32), tx.init(params), params)
             assert updates.dtype == jnp.float32
             assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state))
@@ -207,14 +210,14 @@ def test_hyperparameter_dtype_follows_the_parameters():
 
 def test_bad_hyperparameters_and_curvature():
     with pytest.raises(ValueError, match="meta_step_size"):
-        aeo.idbd(-1.0)
+        aeo.idbd(meta_step_size=-1.0)
     with pytest.raises(ValueError, match="initial_step_size"):
-        aeo.idbd(0.01, initial_step_size=0.0)
+        aeo.idbd(meta_step_size=0.01, initial_step_size=0.0)
     with pytest.raises(ValueError, match="tau"):
         aeo.autostep(tau=0.0)
     with pytest.raises(ValueError, match="step_size"):
         aeo.lms(float("nan"))
-    tx = aeo.idbd(0.01)
+    tx = aeo.idbd(meta_step_size=0.01)
     state = tx.init((jnp.zeros(2), jnp.zeros(())))
     with pytest.raises(ValueError, match="curvature"):
         tx.update((jnp.ones(2), jnp.ones(())), state, curvature=jnp.ones(2))

@@ -81,7 +81,9 @@ def test_lms_matches_reference(use_bias, seed):
 @pytest.mark.parametrize(("seed", "alpha0", "theta"), [(0, 0.05, 0.01), (1, 0.01, 0.05)])
 def test_idbd_matches_figure_2(use_bias, seed, alpha0, theta):
     xs, ys = _data(seed)
-    w, a = _run(LinearLearner(xs.shape[1], IDBD(alpha0, theta), use_bias=use_bias), xs, ys)
+    w, a = _run(
+        LinearLearner(xs.shape[1], IDBD(alpha0, meta_step_size=theta), use_bias=use_bias), xs, ys
+    )
     ref = reference.idbd(_augment(xs, use_bias), ys, alpha0, theta)
     ref_a = np.stack([r[1] for r in ref])
     # the step-sizes must actually have moved, or this test would prove little
@@ -96,7 +98,9 @@ def test_idbd_matches_figure_2(use_bias, seed, alpha0, theta):
 )
 def test_autostep_matches_table_1(use_bias, seed, alpha0, mu, tau):
     xs, ys = _data(seed)
-    learner = LinearLearner(xs.shape[1], Autostep(alpha0, mu, tau), use_bias=use_bias)
+    learner = LinearLearner(
+        xs.shape[1], Autostep(alpha0, meta_step_size=mu, tau=tau), use_bias=use_bias
+    )
 
     def step(learner, xy):
         learner, _ = learner.update(*xy)
@@ -133,7 +137,7 @@ def test_autostep_overshoot_guard_counts_the_bias():
 
 def test_idbd_with_zero_meta_step_size_is_lms():
     xs, ys = _data(3)
-    w_idbd, a_idbd = _run(LinearLearner(xs.shape[1], IDBD(0.03, 0.0)), xs, ys)
+    w_idbd, a_idbd = _run(LinearLearner(xs.shape[1], IDBD(0.03, meta_step_size=0.0)), xs, ys)
     w_lms, a_lms = _run(LinearLearner(xs.shape[1], LMS(0.03)), xs, ys)
     np.testing.assert_allclose(a_idbd, a_lms, rtol=1e-6)
     np.testing.assert_allclose(w_idbd, w_lms, rtol=1e-5, atol=1e-6)
@@ -174,9 +178,9 @@ def test_normalized_learner_learns_on_normalised_features():
     normalizer's outputs."""
     xs, ys = _data(4, n=3)
     xs = xs * 50 + 7
-    learner = LinearLearner(3, IDBD(0.05, 0.01), normalizer=EMANormalizer(0.99))
+    learner = LinearLearner(3, IDBD(0.05, meta_step_size=0.01), normalizer=EMANormalizer(0.99))
     norm = EMANormalizer(0.99).init(3)
-    plain = LinearLearner(3, IDBD(0.05, 0.01))
+    plain = LinearLearner(3, IDBD(0.05, meta_step_size=0.01))
     for x, y in zip(jnp.asarray(xs[:50], jnp.float32), ys[:50], strict=True):
         learner, result = learner.update(x, y)
         norm, x_hat = norm.update(x)
@@ -191,7 +195,7 @@ def test_normalized_learner_learns_on_normalised_features():
 def test_hyperparameters_are_leaves_that_vmap():
     """A vector of step-sizes builds one batched learner with eqx.filter_vmap."""
     alphas = jnp.array([0.01, 0.02, 0.04])
-    learners = eqx.filter_vmap(lambda a: LinearLearner(4, IDBD(a, 0.01)))(alphas)
+    learners = eqx.filter_vmap(lambda a: LinearLearner(4, IDBD(a, meta_step_size=0.01)))(alphas)
     assert learners.batch_shape == (3,)
     np.testing.assert_allclose(learners.step_sizes[:, 0], alphas, rtol=1e-6)
 
@@ -202,10 +206,10 @@ def test_hyperparameters_are_leaves_that_vmap():
         (lambda: LMS(0.0), "step_size"),
         (lambda: LMS(-1.0), "step_size"),
         (lambda: LMS(float("nan")), "step_size"),
-        (lambda: IDBD(0.0, 0.01), "initial_step_size"),
-        (lambda: IDBD(0.01, -0.1), "meta_step_size"),
-        (lambda: Autostep(0.01, 0.01, 0.0), "tau"),
-        (lambda: Autostep(0.01, -1.0), "meta_step_size"),
+        (lambda: IDBD(0.0, meta_step_size=0.01), "initial_step_size"),
+        (lambda: IDBD(0.01, meta_step_size=-0.1), "meta_step_size"),
+        (lambda: Autostep(0.01, meta_step_size=0.01, tau=0.0), "tau"),
+        (lambda: Autostep(0.01, meta_step_size=-1.0), "meta_step_size"),
         (lambda: EMANormalizer(decay=0.0), "decay"),
         (lambda: EMANormalizer(decay=1.5), "decay"),
         (lambda: LinearLearner(0), "feature_dim"),

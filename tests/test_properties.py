@@ -43,9 +43,9 @@ def _trajectory(learner, xs, ys):
 
 
 optimizers = st.one_of(
-    st.builds(lambda a, t: IDBD(a, t), st.floats(1e-3, 0.05), st.floats(0.0, 0.05)),
+    st.builds(lambda a, t: IDBD(a, meta_step_size=t), st.floats(1e-3, 0.05), st.floats(0.0, 0.05)),
     st.builds(
-        lambda a, m, tau: Autostep(a, m, tau),
+        lambda a, m, tau: Autostep(a, meta_step_size=m, tau=tau),
         st.floats(1e-3, 0.1),
         st.floats(1e-3, 0.1),
         st.floats(10.0, 1e4),
@@ -69,7 +69,7 @@ def test_negated_targets_negate_weights_and_keep_step_sizes(problem, optimizer):
 def test_autostep_step_sizes_ignore_the_target_scale(problem, log10_c, alpha0, mu):
     xs, ys = problem
     c = 10.0**log10_c
-    learner = LinearLearner(xs.shape[1], Autostep(alpha0, mu))
+    learner = LinearLearner(xs.shape[1], Autostep(alpha0, meta_step_size=mu))
     w, alpha = _trajectory(learner, xs, ys)
     w_c, alpha_c = _trajectory(learner, xs, c * ys)
     np.testing.assert_allclose(alpha_c, alpha, rtol=1e-3)
@@ -80,7 +80,9 @@ def test_autostep_step_sizes_ignore_the_target_scale(problem, log10_c, alpha0, m
 @given(problems(), st.floats(1e-3, 0.05))
 def test_idbd_without_meta_learning_is_lms(problem, alpha):
     xs, ys = problem
-    w_idbd, a_idbd = _trajectory(LinearLearner(xs.shape[1], IDBD(alpha, 0.0)), xs, ys)
+    w_idbd, a_idbd = _trajectory(
+        LinearLearner(xs.shape[1], IDBD(alpha, meta_step_size=0.0)), xs, ys
+    )
     w_lms, a_lms = _trajectory(LinearLearner(xs.shape[1], LMS(alpha)), xs, ys)
     np.testing.assert_allclose(a_idbd, a_lms, rtol=1e-6)
     np.testing.assert_allclose(w_idbd, w_lms, rtol=1e-5, atol=1e-6)

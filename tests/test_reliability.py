@@ -65,7 +65,7 @@ def test_a_window_spanning_blocks_averages_every_step(monkeypatch):
 
 
 def test_a_window_spanning_blocks_with_tracking_and_batches():
-    learner, stream = LinearLearner(3, IDBD(0.05, 0.01)), RandomWalkStream(3)
+    learner, stream = LinearLearner(3, IDBD(0.05, meta_step_size=0.01)), RandomWalkStream(3)
     keys = jax.random.split(jax.random.key(2), 2)
     tracking = StepSizeTrackingConfig(50)
     per_step = run_learning_loop_batched(

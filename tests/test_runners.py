@@ -42,7 +42,7 @@ def _python_loop(learner, stream, num_steps, key):
     return learner, np.array(errors), np.array(alphas)
 
 
-@pytest.mark.parametrize("optimizer", [LMS(0.02), IDBD(0.05, 0.01), Autostep(0.01)])
+@pytest.mark.parametrize("optimizer", [LMS(0.02), IDBD(0.05, meta_step_size=0.01), Autostep(0.01)])
 def test_run_equals_python_loop(optimizer):
     stream = RandomWalkStream(feature_dim=5)
     learner = LinearLearner(5, optimizer)
@@ -61,7 +61,7 @@ def test_block_size_does_not_change_results(monkeypatch):
     rounding: XLA's vectorised generation may round differently for arrays of another
     length, so equality is to ~1e-6, not bitwise."""
     stream = SuttonExperiment1Stream()
-    learner = LinearLearner(20, IDBD(0.05, 0.01))
+    learner = LinearLearner(20, IDBD(0.05, meta_step_size=0.01))
     key = jax.random.key(0)
     big = run_learning_loop(learner, stream, 1030, key)
     # room for 70 steps: blocks of 50 (divide 10,000) + a tail of 30
@@ -89,9 +89,9 @@ def test_batched_seed_equals_single_run():
 def test_grid_cell_equals_configuration_alone():
     stream = SuttonExperiment1Stream()
     thetas = jnp.array([0.0, 0.005, 0.02])
-    learners = eqx.filter_vmap(lambda th: LinearLearner(20, IDBD(0.05, th), use_bias=False))(
-        thetas
-    )
+    learners = eqx.filter_vmap(
+        lambda th: LinearLearner(20, IDBD(0.05, meta_step_size=th), use_bias=False)
+    )(thetas)
     keys = jax.random.split(jax.random.key(2), 3)
     grid = run_learning_loop_batched(learners, stream, 400, keys)
     assert grid.metrics.error.shape == (3, 3, 400)
@@ -99,7 +99,10 @@ def test_grid_cell_equals_configuration_alone():
     for c, theta in enumerate([0.0, 0.005, 0.02]):
         for s in range(3):
             alone = run_learning_loop(
-                LinearLearner(20, IDBD(0.05, theta), use_bias=False), stream, 400, keys[s]
+                LinearLearner(20, IDBD(0.05, meta_step_size=theta), use_bias=False),
+                stream,
+                400,
+                keys[s],
             )
             _close(grid.metrics.error[c, s], alone.metrics.error)
 
@@ -171,17 +174,22 @@ def test_second_call_does_not_trace_again():
     _CountingLearner.traces = 0
     stream = RandomWalkStream(feature_dim=3)
     keys = jax.random.split(jax.random.key(0), 4)
-    run_learning_loop_batched(_CountingLearner(3, IDBD(0.01, 0.01)), stream, 100, keys)
+    run_learning_loop_batched(
+        _CountingLearner(3, IDBD(0.01, meta_step_size=0.01)), stream, 100, keys
+    )
     after_first = _CountingLearner.traces
     assert after_first > 0
     # other hyperparameter values and other keys: same structure, no new trace
     run_learning_loop_batched(
-        _CountingLearner(3, IDBD(0.02, 0.05)), stream, 100, jax.random.split(jax.random.key(1), 4)
+        _CountingLearner(3, IDBD(0.02, meta_step_size=0.05)),
+        stream,
+        100,
+        jax.random.split(jax.random.key(1), 4),
     )
     assert _CountingLearner.traces == after_first
-    run_learning_loop(_CountingLearner(3, IDBD(0.01, 0.01)), stream, 100, keys[0])
+    run_learning_loop(_CountingLearner(3, IDBD(0.01, meta_step_size=0.01)), stream, 100, keys[0])
     after_single = _CountingLearner.traces
-    run_learning_loop(_CountingLearner(3, IDBD(0.03, 0.01)), stream, 100, keys[1])
+    run_learning_loop(_CountingLearner(3, IDBD(0.03, meta_step_size=0.01)), stream, 100, keys[1])
     assert _CountingLearner.traces == after_single
 
 
@@ -268,9 +276,9 @@ def test_divergence_is_reported_per_run():
 
     stream = SuttonExperiment1Stream()
     thetas = jnp.array([0.005, 0.5])
-    learners = eqx.filter_vmap(lambda th: LinearLearner(20, IDBD(0.05, th), use_bias=False))(
-        thetas
-    )
+    learners = eqx.filter_vmap(
+        lambda th: LinearLearner(20, IDBD(0.05, meta_step_size=th), use_bias=False)
+    )(thetas)
     result = run_learning_loop_batched(
         learners, stream, 3000, jax.random.split(jax.random.key(0), 2)
     )

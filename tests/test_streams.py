@@ -656,7 +656,7 @@ def test_draws_wider_than_one_batch(build):
         # `ScaleDriftStream`'s log-scales are a scan, equal to float32 rounding
         np.testing.assert_allclose(single.observation, whole.observation[i], rtol=1e-5)
     assert not np.allclose(whole.observation[0], whole.observation[1])  # steps differ
-    learner = LinearLearner(stream.feature_dim, IDBD(0.001, 0.001))
+    learner = LinearLearner(stream.feature_dim, IDBD(0.001, meta_step_size=0.001))
     result = run_learning_loop(learner, stream, 4, jax.random.key(0))
     assert result.metrics.squared_error.shape == (4,)
     assert np.isfinite(np.asarray(result.metrics.squared_error)).all()

@@ -104,7 +104,7 @@ def test_store_holds_each_run_labelled(tmp_path):
     assert ds.attrs["alberta_eqx_version"] == ae.__version__
     cell = ds.sel(config=(ds.initial_step_size == 0.03) & (ds.meta_step_size == 0.01), seed=2)
     single = ae.run_learning_loop(
-        ae.LinearLearner(3, ae.IDBD(0.03, 0.01)),
+        ae.LinearLearner(3, ae.IDBD(0.03, meta_step_size=0.01)),
         SPEC.stream,
         400,
         seed_keys(2)[0],

@@ -82,7 +82,7 @@ def test_td_lambda_matches_reference(use_bias, lam):
 def test_tdidbd_matches_algorithms_3_and_4(use_bias, semi_gradient, lam, alpha0, theta):
     data = _transitions(1)
     with jax.enable_x64(True):
-        optimizer = TDIDBD(alpha0, theta, semi_gradient=semi_gradient)
+        optimizer = TDIDBD(alpha0, meta_step_size=theta, semi_gradient=semi_gradient)
         w, a = _run(TDLinearLearner(5, optimizer, lam, use_bias, dtype=jnp.float64), data)
     ref = reference_td.tidbd(*_reference_inputs(data, use_bias), alpha0, theta, lam, semi_gradient)
     ref_a = np.stack([r[1] for r in ref])
@@ -99,7 +99,7 @@ def test_autotdidbd_matches_reference(use_bias, semi_gradient):
     data = _transitions(2)
     alpha0, mu, tau, lam = 0.02, 0.05, 100.0, 0.8
     with jax.enable_x64(True):
-        optimizer = AutoTDIDBD(alpha0, mu, tau, semi_gradient=semi_gradient)
+        optimizer = AutoTDIDBD(alpha0, meta_step_size=mu, tau=tau, semi_gradient=semi_gradient)
         learner = TDLinearLearner(5, optimizer, lam, use_bias, dtype=jnp.float64)
         w, a = _run(learner, data)
     ref = reference_td.auto_tidbd(
@@ -115,7 +115,11 @@ def test_autotdidbd_normalizers_match_reference():
     data = _transitions(3)
     with jax.enable_x64(True):
         learner = TDLinearLearner(
-            5, AutoTDIDBD(0.02, 0.05, 100.0), 0.5, use_bias=False, dtype=jnp.float64
+            5,
+            AutoTDIDBD(0.02, meta_step_size=0.05, tau=100.0),
+            0.5,
+            use_bias=False,
+            dtype=jnp.float64,
         )
         learner, _ = jax.lax.scan(
             lambda learner, ts: (learner.learn(ts)[0], None),
@@ -134,12 +138,18 @@ def test_autotdidbd_normalizers_match_reference():
     ("td_optimizer", "optimizer"),
     [
         (lambda: TDLMS(0.03), lambda: LMS(0.03)),
-        (lambda: TDIDBD(0.02, 0.05), lambda: IDBD(0.02, 0.05)),
-        (lambda: TDIDBD(0.02, 0.05, semi_gradient=False), lambda: IDBD(0.02, 0.05)),
-        (lambda: AutoTDIDBD(0.02, 0.05, 100.0), lambda: Autostep(0.02, 0.05, 100.0)),
+        (lambda: TDIDBD(0.02, meta_step_size=0.05), lambda: IDBD(0.02, meta_step_size=0.05)),
         (
-            lambda: AutoTDIDBD(0.02, 0.05, 100.0, semi_gradient=False),
-            lambda: Autostep(0.02, 0.05, 100.0),
+            lambda: TDIDBD(0.02, meta_step_size=0.05, semi_gradient=False),
+            lambda: IDBD(0.02, meta_step_size=0.05),
+        ),
+        (
+            lambda: AutoTDIDBD(0.02, meta_step_size=0.05, tau=100.0),
+            lambda: Autostep(0.02, meta_step_size=0.05, tau=100.0),
+        ),
+        (
+            lambda: AutoTDIDBD(0.02, meta_step_size=0.05, tau=100.0, semi_gradient=False),
+            lambda: Autostep(0.02, meta_step_size=0.05, tau=100.0),
         ),
     ],
 )
@@ -177,8 +187,8 @@ def test_td_reduces_to_supervised(td_optimizer, optimizer):
 def test_update_is_a_one_step_target():
     """`update(x, y)` is the transition with discount 0, whatever lambda is."""
     phis, rewards, _, _ = _transitions(5, steps=20)
-    td = TDLinearLearner(5, TDIDBD(0.02, 0.05), lambda_=0.9)
-    supervised = LinearLearner(5, IDBD(0.02, 0.05))
+    td = TDLinearLearner(5, TDIDBD(0.02, meta_step_size=0.05), lambda_=0.9)
+    supervised = LinearLearner(5, IDBD(0.02, meta_step_size=0.05))
     xs, ys = jnp.asarray(phis, jnp.float32), jnp.asarray(rewards, jnp.float32)
     for x, y in zip(xs, ys, strict=True):
         td, _ = td.update(x, y)
@@ -225,7 +235,7 @@ def test_random_walk_transitions():
 
 @pytest.mark.parametrize(
     "optimizer",
-    [TDLMS(0.01), TDIDBD(0.01, 0.01), AutoTDIDBD(0.01)],
+    [TDLMS(0.01), TDIDBD(0.01, meta_step_size=0.01), AutoTDIDBD(0.01)],
     ids=lambda o: type(o).__name__,
 )
 def test_random_walk_converges_to_true_values(optimizer):
@@ -245,7 +255,7 @@ def test_random_walk_converges_to_true_values(optimizer):
 
 def test_batched_over_seeds_matches_single_runs():
     stream = RandomWalkTDStream(19)
-    learner = TDLinearLearner(19, TDIDBD(0.05, 0.05), lambda_=0.7)
+    learner = TDLinearLearner(19, TDIDBD(0.05, meta_step_size=0.05), lambda_=0.7)
     keys = jax.random.split(jax.random.key(3), 2)
     tracking = StepSizeTrackingConfig(500)
     batched = run_learning_loop_batched(learner, stream, 2_000, keys, step_size_tracking=tracking)
@@ -417,8 +427,14 @@ def test_td_mlp_without_hidden_layer_is_td_linear(lam, rule):
     with jax.enable_x64(True):
         tx, optimizer = {
             "td": lambda: (optax.sgd(0.02), TDLMS(0.02)),
-            "tdidbd": lambda: (aeo.idbd(0.05, 0.02), TDIDBD(0.02, 0.05)),
-            "autotdidbd": lambda: (aeo.autostep(0.01, 0.02, 100.0), AutoTDIDBD(0.02, 0.01, 100.0)),
+            "tdidbd": lambda: (
+                aeo.idbd(meta_step_size=0.05, initial_step_size=0.02),
+                TDIDBD(0.02, meta_step_size=0.05),
+            ),
+            "autotdidbd": lambda: (
+                aeo.autostep(meta_step_size=0.01, initial_step_size=0.02, tau=100.0),
+                AutoTDIDBD(0.02, meta_step_size=0.01, tau=100.0),
+            ),
         }[rule]()
         mlp = TDMLPLearner(5, (), tx, key=jax.random.key(0), lambda_=lam, dtype=jnp.float64)
         got, errors = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
@@ -483,7 +499,7 @@ def test_stream_td_lambda_is_obgd_on_the_learners_trace():
     w0 = np.array([0.1, -0.2, 0.3, 0.0, 0.2, 0.05])
     with jax.enable_x64(True):
         mlp = TDMLPLearner(
-            5, (), aeo.obgd(1.0, 2.0), key=jax.random.key(0), lambda_=0.8, dtype=jnp.float64
+            5, (), aeo.obgd(1.0, kappa=2.0), key=jax.random.key(0), lambda_=0.8, dtype=jnp.float64
         )
         data = (phis, rewards, gammas, phis_next, np.zeros(300, bool))
         got, _ = _td_mlp_run(_zero_linear_mlp(mlp, w0), _stack(data))
@@ -498,7 +514,7 @@ def test_td_mlp_with_lambda_zero_is_the_supervised_update_on_the_td_target(rule)
     import alberta_eqx.optax as aeo
     from alberta_eqx import MLPLearner, TDMLPLearner
 
-    tx = aeo.autostep(initial_step_size=0.05) if rule == "autostep" else aeo.obgd(1.0, 2.0)
+    tx = aeo.autostep(initial_step_size=0.05) if rule == "autostep" else aeo.obgd(1.0, kappa=2.0)
     phis, rewards, gammas, phis_next = _transitions(8, steps=30, n=3)
     options = dict(key=jax.random.key(1), layer_norm=True, sparsity=0.5, dtype=jnp.float64)
     with jax.enable_x64(True):

@@ -101,7 +101,9 @@ def test_lambda_zero_is_multihead_on_td_targets(x64):
     `MultiHeadLearner.update(x, C + gamma' v(x'))`, step by step, under IDBD (which
     reads the curvature and the meta-gradient) bounded by ObGD (which reads the
     error)."""
-    optimizer = optax.chain(aeo.idbd(0.01, 0.01), aeo.obgd_bound(2.0))
+    optimizer = optax.chain(
+        aeo.idbd(meta_step_size=0.01, initial_step_size=0.01), aeo.obgd_bound(2.0)
+    )
     n, k, steps = 3, 3, 60
     rng = np.random.default_rng(3)
     cumulant = rng.normal(size=(k, n + 1))

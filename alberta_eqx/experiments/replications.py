@@ -142,7 +142,9 @@ def sutton1992_experiment1(
     )
     thetas = jnp.concatenate([jnp.zeros(len(lms_step_sizes)), jnp.asarray(idbd_meta_step_sizes)])
     learners = eqx.filter_vmap(
-        lambda alpha, theta: LinearLearner(stream.feature_dim, IDBD(alpha, theta), use_bias=False)
+        lambda alpha, theta: LinearLearner(
+            stream.feature_dim, IDBD(alpha, meta_step_size=theta), use_bias=False
+        )
     )(alphas, thetas)
     final, previous = _final_windows(learners, stream, num_steps, eval_steps, keys, progress)
     k = len(lms_step_sizes)
@@ -186,7 +188,7 @@ def sutton1992_experiment2(
     """
     stream = SuttonExperiment1Stream()
     learner = LinearLearner(
-        stream.feature_dim, IDBD(initial_step_size, meta_step_size), use_bias=False
+        stream.feature_dim, IDBD(initial_step_size, meta_step_size=meta_step_size), use_bias=False
     )
     results = in_segments(
         learner,
@@ -254,7 +256,7 @@ def autostep_scale(
     for scale in scales:
         stream = ScaledStreamWrapper(base, jnp.ones(dim), target_scale=scale)
         result = run_learning_loop_batched(
-            LinearLearner(dim, Autostep(alpha0, meta_step_size, tau)),
+            LinearLearner(dim, Autostep(alpha0, meta_step_size=meta_step_size, tau=tau)),
             stream,
             num_steps,
             keys,
