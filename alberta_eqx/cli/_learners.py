@@ -67,9 +67,9 @@ def horde(
 ) -> ae.Horde:
     """A Horde of linear TD demons predicting the reward at each discount in `gammas`
     (one question per discount), all with trace decay `lambda_`."""
-    gammas = jnp.asarray(gammas, dtype=float).reshape(-1)
-    reward = jnp.zeros((gammas.size, feature_dim + 1)).at[:, 0].set(1.0)  # column 0: R
-    questions = ae.GVFQuestion(reward, gammas, jnp.full(gammas.size, lambda_))
+    gamma = jnp.asarray(gammas, dtype=float).reshape(-1)
+    reward = jnp.zeros((gamma.size, feature_dim + 1)).at[:, 0].set(1.0)  # column 0: R
+    questions = ae.GVFQuestion(reward, gamma, jnp.full(gamma.size, lambda_))
     return ae.Horde(questions, ae.TDLinearLearner(feature_dim, optimizer, use_bias=use_bias))
 
 
@@ -300,7 +300,7 @@ def learner_factory(
     if "hidden_sizes" in args and isinstance(args["hidden_sizes"], list | tuple):
         args["hidden_sizes"] = tuple(args["hidden_sizes"])
     if kind is not None and kind.build is ae.MultiHeadLearner:
-        args.setdefault("num_heads", stream.num_targets)
+        args.setdefault("num_heads", getattr(stream, "num_targets", None))  # checked above
 
     def make(key):
         kwargs = dict(args)
