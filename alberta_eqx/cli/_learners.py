@@ -161,7 +161,7 @@ def optimizer_function(learner: str, optimizer: str) -> Callable[..., Any]:
         takes = [n for n, r in RULES.items() if r.form(form) is not None]
         raise spec.SpecError(
             f"optimizer {optimizer!r} has no form for learner {learner!r}; "
-            f"{_FORMS[form]} take {', '.join(takes)}"
+            f"{_FORMS[form]} {', '.join(takes)}"
         )
     return function
 
