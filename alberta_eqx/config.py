@@ -15,12 +15,21 @@ with the missing ones. `key` arguments are never stored: pass one to `from_confi
 
 A config holds the construction, not the state: `from_config` builds a fresh module
 (for the state, use `save_checkpoint`).
+
+A config is data, never code: every name in it is looked up in an explicit registry
+(`registered_names()`): the concrete modules that `alberta_eqx` and its public
+packages export, the factories of `alberta_eqx.optax`, `optax.chain` and a short list
+of optax's own factories, and a short list of activation functions. Any other name,
+however it is spelt, raises `ConfigError` naming the config key that holds it, before
+anything is called; `to_config` writes only registered names.
 """
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import equinox as eqx
@@ -29,44 +38,159 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["from_config", "to_config"]
+__all__ = ["ConfigError", "from_config", "registered_names", "to_config"]
 
-# Where `from_config` may look classes, factories and functions up (a config names them).
-_TRUSTED = ("alberta_eqx", "optax", "jax.nn", "jax.numpy")
 _SKIPPED = frozenset({"self", "key"})
+
+
+class ConfigError(ValueError):
+    """A config that names something outside the registry, or is malformed; the
+    message names the config key (its path from the top, e.g.
+    `arguments.optimizer.transformation`)."""
+
+
+# The packages whose exported (`__all__`) concrete modules a config may construct.
+# `alberta_eqx.online` is not among them: a daemon's learner opens files.
+_PACKAGES = (
+    "alberta_eqx",
+    "alberta_eqx.control",
+    "alberta_eqx.gvf",
+    "alberta_eqx.nonlinear",
+    "alberta_eqx.streams",
+)
+# optax's own factories a config may name (inside `optax.inject_hyperparams`, which is
+# how `to_config` writes them), besides every factory of `alberta_eqx.optax`.
+_OPTAX_FACTORIES = (
+    "adabelief",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "add_decayed_weights",
+    "clip",
+    "clip_by_global_norm",
+    "lamb",
+    "lion",
+    "nadam",
+    "rmsprop",
+    "scale",
+    "scale_by_adam",
+    "scale_by_rms",
+    "sgd",
+    "yogi",
+)
+# Activation functions a config may name; the first name of an object is the one
+# `to_config` writes (`jax.nn.tanh` is `jax.numpy.tanh`, `jax.nn.swish` is `silu`).
+_FUNCTIONS = (
+    *(
+        f"jax.nn.{name}"
+        for name in (
+            "celu",
+            "elu",
+            "gelu",
+            "hard_tanh",
+            "identity",
+            "leaky_relu",
+            "log_sigmoid",
+            "mish",
+            "relu",
+            "relu6",
+            "selu",
+            "sigmoid",
+            "silu",
+            "soft_sign",
+            "softplus",
+            "swish",
+            "tanh",
+        )
+    ),
+    *(f"jax.numpy.{name}" for name in ("abs", "cos", "sin", "tanh")),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Registry:
+    """Name -> object for each kind of config entry, and object -> the name written."""
+
+    classes: Mapping[str, type]
+    transformations: Mapping[str, Callable[..., Any]]
+    functions: Mapping[str, Callable[..., Any]]
+
+    def name_of(self, kind: str, obj: Any) -> str | None:
+        table = getattr(self, kind)
+        return next((name for name, value in table.items() if value is obj), None)
+
+
+@functools.cache
+def _registry() -> _Registry:
+    """Built once, from fixed lists and the packages' `__all__`: a name is looked up,
+    never resolved by importing or walking attributes."""
+    classes: dict[str, type] = {}
+    for package in _PACKAGES:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, eqx.Module)
+                and not inspect.isabstract(obj)
+                and not name.startswith("Abstract")
+            ):
+                classes[f"{package}.{name}"] = obj
+    # Configs written before the registry named a class by its defining module
+    # (`alberta_eqx.control._stream.StreamQ`): read those names too.
+    for cls in list(classes.values()):
+        classes.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
+    aeo = importlib.import_module("alberta_eqx.optax")
+    transformations: dict[str, Callable[..., Any]] = {
+        f"alberta_eqx.optax.{name}": getattr(aeo, name)
+        for name in aeo.__all__
+        if inspect.isfunction(inspect.unwrap(getattr(aeo, name)))
+    }
+    transformations["optax.chain"] = optax.chain
+    transformations.update({f"optax.{name}": getattr(optax, name) for name in _OPTAX_FACTORIES})
+    namespaces: dict[str, Any] = {"jax.nn": jax.nn, "jax.numpy": jnp}
+    functions = {}
+    for function in _FUNCTIONS:
+        namespace, _, attr = function.rpartition(".")
+        functions[function] = getattr(namespaces[namespace], attr)
+    return _Registry(classes, transformations, functions)
+
+
+def registered_names() -> dict[str, list[str]]:
+    """The names a config may hold, by kind: `{"class": [...], "transformation":
+    [...], "function": [...]}`."""
+    registry = _registry()
+    return {
+        "class": sorted(registry.classes),
+        "transformation": sorted(registry.transformations),
+        "function": sorted(registry.functions),
+    }
+
+
+def _join(path: str, key: str) -> str:
+    """The config key `key` inside the entry at `path` (`""` is the top)."""
+    return f"{path}.{key}" if path else key
+
+
+def _lookup(kind: str, name: Any, path: str) -> Any:
+    registry = _registry()
+    table = {
+        "class": registry.classes,
+        "transformation": registry.transformations,
+        "function": registry.functions,
+    }[kind]
+    if not isinstance(name, str) or name not in table:
+        raise ConfigError(
+            f"config key {path!r} names {name!r}, outside the trusted modules: a config "
+            f"may name only a registered {kind} (alberta_eqx.config.registered_names()"
+            f"[{kind!r}]), never other attributes, modules or builtins"
+        )
+    return table[name]
 
 
 def _qualified(obj) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
-
-
-def _public_name(cls) -> str:
-    """`alberta_eqx.X` when the package exports the class, else its module path."""
-    import alberta_eqx
-
-    if getattr(alberta_eqx, cls.__name__, None) is cls:
-        return f"alberta_eqx.{cls.__name__}"
-    return _qualified(cls)
-
-
-def _resolve(name: str):
-    if not name.startswith(_TRUSTED):
-        raise ValueError(f"config names {name!r}, outside the trusted modules {_TRUSTED}")
-    module, _, attr = name.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        # A class nested in a module path: import the longest importable prefix.
-        parts = name.split(".")
-        for i in range(len(parts) - 1, 0, -1):
-            try:
-                obj = importlib.import_module(".".join(parts[:i]))
-            except ImportError:
-                continue
-            for part in parts[i:]:
-                obj = getattr(obj, part)
-            return obj
-        raise ValueError(f"config names {name!r}, which does not exist") from None
 
 
 def _closure(fn) -> dict[str, Any]:
@@ -81,12 +205,14 @@ def _closure(fn) -> dict[str, Any]:
 
 
 def _factory_name(factory) -> str:
-    """`alberta_eqx.optax.X` or `optax.X` for a public factory of either module."""
-    for module in ("alberta_eqx.optax", "optax"):
-        name = getattr(factory, "__name__", None)
-        if name and getattr(importlib.import_module(module), name, None) is factory:
-            return f"{module}.{name}"
-    raise TypeError(f"to_config cannot name the factory {factory!r} (not in optax's namespace)")
+    """The registered name of a factory (`alberta_eqx.optax.X`, `optax.X`)."""
+    name = _registry().name_of("transformations", factory)
+    if name is None:
+        raise TypeError(
+            f"to_config cannot name the factory {factory!r}: a config may name only "
+            "registered transformations (alberta_eqx.config.registered_names())"
+        )
+    return name
 
 
 def _transformation_config(tx: optax.GradientTransformation) -> dict:
@@ -137,28 +263,27 @@ def _transformation_config(tx: optax.GradientTransformation) -> dict:
             f"{qualname or tx!r} is none of these (e.g. write optax.sgd(0.1) as "
             "optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))"
         )
-    factory = getattr(importlib.import_module(module), factory_name)
+    name = f"{module}.{factory_name}"
+    factory = _registry().transformations.get(name)
+    if factory is None:
+        raise TypeError(f"to_config cannot name the factory {name!r} (not registered)")
     arguments = {}
-    for name in inspect.signature(factory).parameters:
-        if name not in captured:
-            raise TypeError(f"cannot read argument {name!r} of {module}.{factory_name}")
-        arguments[name] = _encode(captured[name])
-    return {"transformation": f"{module}.{factory_name}", "arguments": arguments}
-
-
-# Functions are written by name: those of these modules (activations, mostly).
-_FUNCTION_MODULES = ("jax.nn", "jax.numpy")
+    for argument in inspect.signature(factory).parameters:
+        if argument not in captured:
+            raise TypeError(f"cannot read argument {argument!r} of {name}")
+        arguments[argument] = _encode(captured[argument])
+    return {"transformation": name, "arguments": arguments}
 
 
 def _function_name(fn) -> str:
-    name = getattr(fn, "__name__", None)
-    for module in _FUNCTION_MODULES:
-        if name and getattr(importlib.import_module(module), name, None) is fn:
-            return f"{module}.{name}"
-    raise TypeError(
-        f"to_config writes functions by name and knows those of {', '.join(_FUNCTION_MODULES)}; "
-        f"{fn!r} is none of them (use e.g. jax.nn.leaky_relu, not a lambda or a partial)"
-    )
+    name = _registry().name_of("functions", fn)
+    if name is None:
+        raise TypeError(
+            f"to_config writes functions by name and knows the registered activations "
+            f"({', '.join(_FUNCTIONS)}); {fn!r} is none of them (use e.g. "
+            "jax.nn.leaky_relu, not a lambda or a partial)"
+        )
+    return name
 
 
 def _encode(value: Any) -> Any:
@@ -189,33 +314,141 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"to_config cannot write a {type(value).__name__}: {value!r}")
 
 
-def _decode(value: Any) -> Any:
+# The keys each kind of entry may have: any other key is refused, so an entry means
+# exactly one thing.
+_ENTRY_KEYS = {
+    "class": {"class", "arguments"},
+    "transformation": {"transformation", "arguments", "inject_hyperparams"},
+    "function": {"function"},
+    "array": {"array"},
+    "dtype": {"dtype"},
+}
+
+
+def _dtype(value: Any, path: str) -> np.dtype:
+    """A numeric dtype by name (`np.dtype` reads names only, but only numbers are
+    configuration)."""
+    try:
+        dtype = np.dtype(value) if isinstance(value, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "biufc":
+        raise ConfigError(f"config key {path!r}: {value!r} is not a numeric dtype name")
+    return dtype
+
+
+def _arguments(
+    entry: Mapping[str, Any], callee: Callable[..., Any], name: str, path: str
+) -> dict[str, Any]:
+    """An entry's keyword arguments, each one a parameter `callee` takes, decoded."""
+    arguments = entry.get("arguments", {})
+    if not isinstance(arguments, dict):
+        where = _join(path, "arguments")
+        raise ConfigError(f"config key {where!r} must be a dict, got {arguments!r}")
+    parameters = inspect.signature(callee).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    keyword = {
+        n for n, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    decoded = {}
+    for key, value in arguments.items():
+        where = _join(path, f"arguments.{key}")
+        if (
+            not isinstance(key, str)
+            or key.startswith("_")
+            or key == "self"
+            or not (takes_any or key in keyword)
+        ):
+            raise ConfigError(
+                f"config key {where!r}: {name} takes no argument {key!r} "
+                f"(it takes {', '.join(sorted(keyword - _SKIPPED)) or 'none'})"
+            )
+        decoded[key] = _decode(value, where)
+    return decoded
+
+
+def _transformation(value: Mapping[str, Any], path: str) -> optax.GradientTransformation:
+    where = _join(path, "transformation")
+    name = value["transformation"]
+    factory = _lookup("transformation", name, where)
+    arguments = value.get("arguments", {})
+    if isinstance(arguments, list):
+        # Positional arguments are optax.chain's transformations, and nothing else's.
+        if factory is not optax.chain or "inject_hyperparams" in value:
+            raise ConfigError(
+                f"config key {_join(path, 'arguments')!r}: only optax.chain takes "
+                f"a list (of transformation entries), not {name!r}"
+            )
+        parts = []
+        for i, part in enumerate(arguments):
+            at = _join(path, f"arguments[{i}]")
+            if not isinstance(part, dict) or "transformation" not in part:
+                raise ConfigError(f"config key {at!r}: optax.chain takes transformation entries")
+            parts.append(_decode(part, at))
+        return optax.chain(*parts)
+    if factory is optax.chain:
+        raise ConfigError(f"config key {where!r}: optax.chain takes a list of transformations")
+    if "inject_hyperparams" in value:
+        inject = value["inject_hyperparams"]
+        at = _join(path, "inject_hyperparams")
+        static = inject.get("static_args", []) if isinstance(inject, dict) else None
+        if (
+            not isinstance(inject, dict)
+            or set(inject) - {"static_args", "hyperparam_dtype"}
+            or not isinstance(static, list)
+            or not all(isinstance(a, str) for a in static)
+        ):
+            raise ConfigError(
+                f"config key {at!r} must be {{'static_args': [names], 'hyperparam_dtype': "
+                f"dtype or null}}, got {inject!r}"
+            )
+        dtype = inject.get("hyperparam_dtype")
+        dtype = None if dtype is None else _decode(dtype, f"{at}.hyperparam_dtype")
+        if dtype is not None and not isinstance(dtype, np.dtype):
+            raise ConfigError(f"config key '{at}.hyperparam_dtype' must be a dtype entry or null")
+        arguments = _arguments(value, factory, name, path)
+        return optax.inject_hyperparams(
+            factory, static_args=tuple(static), hyperparam_dtype=dtype
+        )(**arguments)
+    return factory(**_arguments(value, factory, name, path))
+
+
+def _decode(value: Any, path: str) -> Any:
+    """A config value as Python: the entries (dicts) looked up in the registry."""
     if isinstance(value, list):
-        return tuple(_decode(v) for v in value)
+        return tuple(_decode(v, f"{path}[{i}]") for i, v in enumerate(value))
     if not isinstance(value, dict):
         return value
-    if "class" in value:
-        return from_config(value)
-    if "transformation" in value:
-        factory = _resolve(value["transformation"])
-        arguments = value["arguments"]
-        if isinstance(arguments, list):  # optax.chain's transformations
-            return factory(*(_decode(a) for a in arguments))
-        if "inject_hyperparams" in value:
-            inject = value["inject_hyperparams"]
-            factory = optax.inject_hyperparams(
-                factory,
-                static_args=tuple(inject["static_args"]),
-                hyperparam_dtype=_decode(inject["hyperparam_dtype"]),
-            )
-        return factory(**{k: _decode(v) for k, v in arguments.items()})
-    if "function" in value:
-        return _resolve(value["function"])
-    if "array" in value:
-        return np.asarray(value["array"])
-    if "dtype" in value:
-        return np.dtype(value["dtype"])
-    raise ValueError(f"unknown config entry {value!r}")
+    kinds = [kind for kind in _ENTRY_KEYS if kind in value]
+    if len(kinds) != 1 or set(value) - _ENTRY_KEYS[kinds[0]]:
+        raise ConfigError(
+            f"config key {path!r}: an entry is one of {sorted(_ENTRY_KEYS)} with its own "
+            f"keys, got keys {sorted(value)}"
+        )
+    kind = kinds[0]
+    if kind == "class":
+        return _construct(value, path)
+    if kind == "transformation":
+        return _transformation(value, path)
+    if kind == "function":
+        return _lookup("function", value["function"], _join(path, "function"))
+    if kind == "array":
+        try:
+            array = np.asarray(value["array"])
+        except ValueError:
+            array = None
+        if array is None or array.dtype.kind not in "biuf":
+            where = _join(path, "array")
+            raise ConfigError(f"config key {where!r} must be a (nested) list of numbers")
+        return array
+    return _dtype(value["dtype"], _join(path, "dtype"))
+
+
+def _construct(config: Mapping[str, Any], path: str, **overrides: Any) -> eqx.Module:
+    cls = _lookup("class", config["class"], _join(path, "class"))
+    arguments = _arguments(config, cls.__init__, config["class"], path)
+    arguments.update(overrides)
+    return cls(**arguments)
 
 
 def to_config(module: eqx.Module) -> dict[str, Any]:
@@ -251,7 +484,13 @@ def to_config(module: eqx.Module) -> dict[str, Any]:
                 f"{cls.__name__}._config_arguments to give it"
             )
         arguments[name] = _encode(value)
-    return {"class": _public_name(cls), "arguments": arguments}
+    registered = _registry().name_of("classes", cls)
+    if registered is None:
+        raise TypeError(
+            f"to_config writes only registered classes (the concrete modules alberta_eqx "
+            f"and its public packages export); {_qualified(cls)} is not one"
+        )
+    return {"class": registered, "arguments": arguments}
 
 
 def from_config(config: dict[str, Any], **overrides: Any) -> eqx.Module:
@@ -263,9 +502,8 @@ def from_config(config: dict[str, Any], **overrides: Any) -> eqx.Module:
     - `**overrides`: constructor arguments to add or replace, e.g. `key=` for a
       module whose constructor draws random weights.
     """
-    if not isinstance(config, dict) or "class" not in config:
-        raise ValueError(f"config must be a dict from to_config, got {config!r}")
-    cls = _resolve(config["class"])
-    arguments = {k: _decode(v) for k, v in config.get("arguments", {}).items()}
-    arguments.update(overrides)
-    return cls(**arguments)
+    if not isinstance(config, dict) or "class" not in config or set(config) - _ENTRY_KEYS["class"]:
+        raise ConfigError(
+            f"config must be a dict from to_config ('class' and 'arguments'), got {config!r}"
+        )
+    return _construct(config, "", **overrides)

@@ -16,8 +16,8 @@ import pytest
 
 import alberta_eqx as ae
 from alberta_eqx import cli
-from alberta_eqx.cli import main
-from alberta_eqx.experiments import run_experiment, spec
+from alberta_eqx.cli import _learners, main
+from alberta_eqx.experiments import run_experiment
 
 
 def _cli(*args, cwd=None):
@@ -49,7 +49,7 @@ def test_run_writes_metrics_plot_and_its_record(tmp_path, capsys):
     )
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
     out = capsys.readouterr().out
-    assert "final-window mean squared error over 3 seeds" in out
+    assert "final mean squared error over 3 seeds: the mean over the last 200 of 2,000" in out
     # the record holds every setting, the versions and the command line
     assert record["status"] == "complete"
     settings = record["settings"]
@@ -418,7 +418,7 @@ def test_documented_run_commands_build(line):
     user's package or a file) parses and builds its stream and learners."""
     args = cli.parser().parse_args(line.split()[1:])
     settings = cli.run_spec(args)
-    stream = spec.build_stream(settings)
+    stream = _learners.build_stream(settings)
     for learner in settings.learners:
-        spec.learner_factory(learner, stream)
+        _learners.learner_factory(learner, stream, settings.stream)
     cli.check_window(settings.steps, settings.window)

@@ -12,6 +12,7 @@ and its function) and one entry in `COMMANDS`.
 """
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -137,6 +138,9 @@ def parser() -> _Parser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    # An output folder this call creates is removed again if the command is refused
+    # (and wrote nothing there): a mistake leaves nothing on disk.
+    created = args.command != "show" and not os.path.exists(args.out)
     try:
         if args.float64:
             import jax
@@ -151,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         command = COMMANDS[args.command][1] if args.command else replicate
         command(args)
     except CommandError as error:
+        if created and os.path.isdir(args.out) and not os.listdir(args.out):
+            os.rmdir(args.out)
         print(f"alberta-eqx: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

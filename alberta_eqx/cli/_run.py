@@ -6,29 +6,59 @@ import math
 import os
 from typing import Any
 
+from alberta_eqx.cli import _learners
 from alberta_eqx.cli._options import _Help, count, fail, positive_float, seed
 from alberta_eqx.cli._output import Bar, _device
 from alberta_eqx.cli._report import report_run
 from alberta_eqx.experiments import spec
 from alberta_eqx.experiments.record import start_record
 
-# The shortcuts' parameter names per built-in optimizer.
-_SHORTCUTS = {
-    "step_size": {"lms": "step_size", "td-lms": "step_size"},
-    "meta_step_size": {},
-    "tau": {"autostep": "tau", "autotdidbd": "tau"},
+_LEARNER_KEYS = {
+    "name": str,
+    "learner": str,
+    "optimizer": str,
+    "normalizer": str,
+    "learner_args": dict,
+    "optimizer_args": dict,
+    "normalizer_args": dict,
 }
+
+
+def _check_learner_tables(data: dict[str, Any], path: str) -> None:
+    """A specification file's `learners` is a list of tables whose values have the
+    right types: refused in one line naming the key otherwise (not a traceback, not
+    a message about the characters of a string)."""
+    if "learners" not in data:
+        return
+    learners = data["learners"]
+    if not isinstance(learners, list) or not all(isinstance(t, dict) for t in learners):
+        fail(
+            f"--config {path}: learners must be a list of tables ([[learners]] with "
+            f"{', '.join(_LEARNER_KEYS)}), got {learners!r}"
+        )
+    for i, table in enumerate(learners):
+        for key, kind in _LEARNER_KEYS.items():
+            if key in table and not isinstance(table[key], kind):
+                what = "a string" if kind is str else "a table of NAME = VALUE"
+                fail(f"--config {path}: learners[{i}].{key} must be {what}, got {table[key]!r}")
 
 
 def run_spec(args: argparse.Namespace) -> spec.RunSpec:
     """The `RunSpec` of `run`'s options: a `--config` file first, the options on top."""
     base = spec.RunSpec()
+    data: dict[str, Any] = {}
     if args.config is not None:
-        base = spec.spec_from_dict(spec.read_toml(args.config))
+        data = spec.read_toml(args.config)
+        _check_learner_tables(data, args.config)
+        base = spec.spec_from_dict(data)
     given = {k for k, v in vars(args).items() if v is not None}
     for key in ("stream", "steps", "seeds", "seed", "window"):
         if key in given:
             setattr(base, key, getattr(args, key))
+    first = args.learner or (base.learners[0].learner if base.learners else "linear")
+    if "stream" not in given and "stream" not in data and first in _learners.LEARNERS:
+        # a learner of transitions (or of several targets) gets a stream it can learn
+        base.stream, base.stream_args = _learners.default_stream(first, base.stream_args)
     base.stream_args = {
         **base.stream_args,
         **spec.parse_assignments("--stream-arg", args.stream_arg),
@@ -37,7 +67,8 @@ def run_spec(args: argparse.Namespace) -> spec.RunSpec:
         base.stream_args["feature_dim"] = args.feature_dim
     elif "feature_dim" not in base.stream_args:
         # streams that need a width get 10 features unless told otherwise
-        parameters = spec._parameters(spec.resolve("stream", base.stream, spec.STREAMS)) or {}
+        parameters = spec._parameters(spec.resolve("stream", base.stream, _learners.STREAMS))
+        parameters = parameters or {}
         width = parameters.get("feature_dim")
         if width is not None and width.default is width.empty:
             base.stream_args["feature_dim"] = 10
@@ -67,19 +98,18 @@ def run_spec(args: argparse.Namespace) -> spec.RunSpec:
         ):
             if value is None:
                 continue
+            key = option
             if option == "step_size":
-                key = _SHORTCUTS["step_size"].get(learner.optimizer, "initial_step_size")
-            else:
-                key = option
-            function = spec.resolve("optimizer", learner.optimizer, spec.OPTIMIZERS)
+                key = _learners.step_size_argument(learner.learner, learner.optimizer)
+            function = _learners.optimizer_function(learner.learner, learner.optimizer)
             takes = spec._parameters(function)
-            if learner.learner != "mlp" and takes is not None and key not in takes:
+            if takes is not None and key not in takes:
                 fail(
                     f"--{option.replace('_', '-')}: optimizer {learner.optimizer!r} takes no "
                     f"{key} (it takes {', '.join(takes)})"
                 )
             learner.optimizer_args[key] = value
-    base.learners = spec.expand_grid(base.learners, spec.parse_grid(args.grid))
+    base.learners = _learners.expand_grid(base.learners, spec.parse_grid(args.grid))
     names = [learner.name for learner in base.learners]
     if len(set(names)) != len(names):
         fail(f"the configurations' names must differ, got {names}")
@@ -140,9 +170,9 @@ def run(args: argparse.Namespace) -> None:
 
     try:
         run_settings = run_spec(args)
-        stream = spec.build_stream(run_settings)
+        stream = _learners.build_stream(run_settings)
         factories = {
-            learner.name: spec.learner_factory(learner, stream)
+            learner.name: _learners.learner_factory(learner, stream, run_settings.stream)
             for learner in run_settings.learners
         }
     except spec.SpecError as error:
@@ -189,15 +219,17 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "(paired: every configuration of a seed sees the same stream); print a table, "
         "write metrics.csv, metrics.npz, summary.csv, learning_curve.png and run.json.\n"
         "STREAM, LEARNER, OPTIMIZER and NORMALIZER are built-in names or import paths "
-        "'package.module:Name' to your own; --config FILE.toml holds a whole "
-        "specification (docs/cli.md). Options left unset take the config file's or "
-        "the class's default.",
+        "'package.module:Name' to your own; an import path is code: run imports the "
+        "module and calls what it names, as running a Python file would. --config "
+        "FILE.toml holds a whole specification (docs/cli.md). Options left unset take "
+        "the config file's or the class's default.",
     )
     p.add_argument("--config", default=None, help="a TOML specification (docs/cli.md)")
     p.add_argument(
         "--stream",
         default=None,
-        help=f"{', '.join(spec.STREAMS)} or module:Name (default: random-walk)",
+        help=f"{', '.join(_learners.STREAMS)}, or module:Name (imported and called: code) "
+        "(default: random-walk)",
     )
     p.add_argument(
         "--stream-arg", action="append", default=[], metavar="NAME=VALUE", help="stream argument"
@@ -211,20 +243,23 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--learner",
         default=None,
-        help="linear, td-linear, mlp or module:function (default: linear)",
+        help=f"{_learners.learner_help()}; or module:function (imported and called: code) "
+        "(default: linear)",
     )
     p.add_argument(
         "--learner-arg",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="learner argument (mlp: hidden_sizes=[64,64]; td-linear: lambda_=0.9)",
+        help="learner argument (mlp: hidden_sizes=[64,64]; td-linear: lambda_=0.9; "
+        "horde: gammas=[0,0.9])",
     )
     p.add_argument(
         "--optimizer",
         default=None,
-        help=f"{', '.join(spec.OPTIMIZERS)} or module:Name; several, comma-separated, "
-        "are compared (default: idbd)",
+        help=f"{_learners.optimizer_help()}; or module:Name (imported and called: code); "
+        "several, comma-separated, are compared; td-linear and horde take lms, idbd and "
+        "autostep as TDLMS, TDIDBD and AutoTDIDBD (default: idbd)",
     )
     p.add_argument(
         "--optimizer-arg", action="append", default=[], metavar="NAME=VALUE",
@@ -248,13 +283,15 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--step-size", type=positive_float, default=None,
-        help="LMS's step-size or the initial step-size (default: the optimizer's, 0.01)",
+        help="the rule's own step-size: step_size (lms, obgd, adaptive-obgd, trace-sgd, "
+        "td-lms) or initial_step_size (idbd, autostep, tdidbd, autotdidbd) (default: the "
+        "rule's, listed under --optimizer)",
     )  # fmt: skip
     p.add_argument(
         "--meta-step-size", type=positive_float, default=None,
-        help="IDBD's theta or Autostep's mu (default: the optimizer's, 0.01)",
+        help="IDBD's theta or Autostep's mu (default: the rule's, 0.01)",
     )  # fmt: skip
     p.add_argument(
         "--tau", type=positive_float, default=None,
-        help="Autostep's tau (default: the optimizer's, 10000)",
+        help="Autostep's tau (default: the rule's, 10000)",
     )  # fmt: skip

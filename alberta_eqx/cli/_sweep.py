@@ -14,7 +14,8 @@ def _add_sweep(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         formatter_class=_Help,
         description="Run (or resume after a crash) the sweep a TOML file specifies into "
         "OUT/sweep.zarr, shard by shard; finished shards are never recomputed "
-        "(docs/scale.md).",
+        "(docs/scale.md). A type written 'package.module:attr' is imported and called: a "
+        "sweep file is code, like a Python file.",
     )
     p.add_argument("spec", help="the sweep file (TOML; see docs/scale.md)")
     p.add_argument("--shard-size", type=count, default=None, help="configurations per shard")

@@ -14,6 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from alberta_eqx.experiments._segments import Progress, in_segments
+from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import TDIDBD, TDLMS, AbstractTDOptimizer, AutoTDIDBD, TDLinearLearner
 
@@ -21,14 +22,40 @@ from alberta_eqx.td import TDIDBD, TDLMS, AbstractTDOptimizer, AutoTDIDBD, TDLin
 _STEPS_PER_EPISODE = 100
 
 
-def rms_error(learner: TDLinearLearner, true_values: Float[Array, " n"]) -> Float[Array, "*batch"]:
+def rms_error(
+    learner: AbstractLearner,
+    true_values: Float[Array, " n"],
+    features: Float[Array, "n d"] | None = None,
+) -> Float[Array, "*batch"]:
     """The root-mean-square error of the learner's state values against
-    `true_values`, over the states (tabular features: state i's value is
-    `w_i (+ b)`). Works on batched learners: the result has their batch axes."""
-    values = learner.weights
-    if learner.bias is not None:
-        values = values + learner.bias[..., None]
-    return jnp.sqrt(jnp.mean((values - true_values) ** 2, axis=-1))
+    `true_values`, over the states. Works for any learner with `predict` (linear,
+    MLP, ...) and on batched learners: the result has their batch axes.
+
+    **Arguments:**
+
+    - `learner`: a learner, or a batch of them (`learner.batch_shape` leading axes).
+    - `true_values`: `(n,)` the true value of each state.
+    - `features`: `(n, d)` each state's features; default the one-hot features of
+      `RandomWalkTDStream` (the identity).
+    """
+    true_values = jnp.asarray(true_values)
+    if features is None:
+        features = jnp.eye(true_values.shape[-1])
+    return _rms_error(learner, true_values, jnp.asarray(features))
+
+
+@eqx.filter_jit  # one program per learner structure: the experiments call it per segment
+def _rms_error(
+    learner: AbstractLearner, true_values: Float[Array, " n"], features: Float[Array, "n d"]
+) -> Float[Array, "*batch"]:
+    def one(learner: AbstractLearner) -> Float[Array, ""]:
+        values = jax.vmap(learner.predict)(features)
+        return jnp.sqrt(jnp.mean((values - true_values) ** 2))
+
+    error = one
+    for _ in learner.batch_shape:  # one vmap per batch axis
+        error = eqx.filter_vmap(error)
+    return error(learner)
 
 
 class RandomWalk19(NamedTuple):
