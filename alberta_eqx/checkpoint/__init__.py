@@ -265,7 +265,7 @@ def read_checkpoint_header(path: str | os.PathLike) -> dict:
 def _read(path: str | os.PathLike) -> tuple[dict, bytes]:
     """The checked header and the payload of a checkpoint file."""
     name = repr(os.fspath(path))
-    with open(path, "rb") as f:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as f:
         data = f.read()
     return _parse(data, name)
 

@@ -85,7 +85,13 @@ def read(path: str, dtype: np.dtype) -> tuple[list[tuple[int, np.ndarray, np.nda
     or a short last record that disagrees with its own length (a damaged length
     field, not a torn write)."""
     with os.fdopen(open_no_link(path, os.O_RDONLY), "rb") as f:
-        data = f.read()
+        return parse(f.read(), dtype, path)
+
+
+def parse(
+    data: bytes, dtype: np.dtype, path: str
+) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], int]:
+    """`read` of a journal's bytes (`path` names it in errors)."""
     head = _header(dtype)
     if not data.startswith(head):
         if head.startswith(data):  # killed while creating it: no record yet

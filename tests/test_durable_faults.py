@@ -1,0 +1,254 @@
+"""`DurableLearner` under I/O faults, planted links and misuse: every acknowledged
+event exactly once, no other; damage refused; clear errors that change nothing.
+
+The fault harness makes each I/O call of the durable path fail in turn (SQLite's
+I/O-error tests): a short daemon workload runs with the k-th call failing (ENOSPC, then
+EIO), for every k; the process is then dropped as a kill would drop it and the
+directory reopened."""
+
+import errno
+import os
+import shutil
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from durable_daemon import digest, events, learner
+
+import alberta_eqx as ae
+from alberta_eqx.checkpoint import _files
+from alberta_eqx.online import _durable, _journal
+
+XS, YS = events(40)
+PRIOR, N = 2, 9  # events before the workload (a restart), and after it
+CALLS = ("open", "write", "fsync", "fdatasync", "replace", "rename", "ftruncate", "close", "unlink")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The digest of a learner fed the first n events, for every n (one compilation,
+    shared with every `DurableLearner` below through `OnlineLearner`'s cache)."""
+    online = ae.OnlineLearner(learner())
+    digests = [digest(online.learner)]
+    for x, y in zip(XS, YS, strict=True):
+        online.update(x, y)
+        digests.append(digest(online.learner))
+    return digests
+
+
+class FaultyOS:
+    """The `os` module as the durable path sees it: the I/O calls in `CALLS` are
+    counted, and the `fail_at`-th of them fails with `error` (a failed `close` still
+    releases the descriptor, as POSIX does); `fail_always` names calls that always fail.
+    A flush that succeeds does nothing (what a kill leaves is in the page cache
+    whether flushed or not), which keeps the harness fast."""
+
+    def __init__(self, fail_at=0, error=errno.EIO, fail_always=(), when=lambda *args: True):
+        self.count, self.fail_at, self.error, self.fail_always = 0, fail_at, error, fail_always
+        self.when = when  # of the call's arguments: whether an always-failing call fails
+        self.failed = None  # the call that failed
+
+    def __getattr__(self, name):
+        real = getattr(os, name)
+        if name not in CALLS:
+            return real
+
+        def call(*args, **kwargs):
+            self.count += 1
+            if self.count == self.fail_at or (name in self.fail_always and self.when(*args)):
+                self.failed = self.failed or name
+                if name == "close":
+                    real(*args, **kwargs)
+                raise OSError(self.error, f"injected: {os.strerror(self.error)} in os.{name}")
+            return None if name in ("fsync", "fdatasync") else real(*args, **kwargs)
+
+        return call
+
+
+def _inject(monkeypatch, faulty):
+    for module in (_files, _journal, _durable, ae.checkpoint):
+        monkeypatch.setattr(module, "os", faulty)
+
+
+def _kill(directory):
+    """What a kill does to the process's files: every descriptor open on the
+    directory is closed (the flock released), nothing written."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory) + "/"):
+            os.close(int(fd))
+            yield target
+
+
+@pytest.fixture(scope="module")
+def prior(tmp_path_factory):
+    """A directory holding PRIOR events in its journal (the workload restarts there)."""
+    directory = tmp_path_factory.mktemp("prior")
+    durable = ae.DurableLearner(learner(), directory)
+    for i in range(PRIOR):
+        durable.update(XS[i], YS[i])
+    durable.close(checkpoint=False)
+    return directory
+
+
+def _workload(directory, reference):
+    """A restarted daemon: open, learn up to N events (a checkpoint every 3),
+    checkpoint, then be dropped. Returns the number of acknowledged events and what
+    the caller saw."""
+    seen = []
+    try:
+        durable = ae.DurableLearner(learner(), directory, checkpoint_every=3)
+    except OSError:
+        return PRIOR, ["constructor raised"]
+    for i in range(PRIOR, N):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                durable.update(XS[i], YS[i])
+            except ae.DurableWriteError as error:
+                assert error.learned is False, error  # one fault: the undo succeeds
+                assert durable.events == i and digest(durable.learner) == reference[i]
+                seen.append("update raised, not learned")
+                durable.update(XS[i], YS[i])  # the daemon retries it
+        if caught:
+            assert durable.last_checkpoint_error is not None
+            assert "every acknowledged event is in the journal" in str(caught[0].message)
+            seen.append("rotation warned")
+    try:
+        durable.checkpoint()
+    except OSError:
+        seen.append("checkpoint() raised")
+    assert durable.events == N and digest(durable.learner) == reference[N]
+    return N, seen
+
+
+@pytest.fixture(scope="module")
+def fault_points(tmp_path_factory, reference, prior):
+    """How many I/O calls the workload makes, by name (a run without faults)."""
+    faulty = FaultyOS()
+    counts = Counter()
+
+    class Counting(FaultyOS):
+        def __getattr__(self, name):
+            if name in CALLS:
+                counts[name] += 1
+            return super().__getattr__(name)
+
+    faulty = Counting()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _inject(monkeypatch, faulty)
+        directory = tmp_path_factory.mktemp("count") / "state"
+        shutil.copytree(prior, directory)
+        assert _workload(directory, reference) == (N, [])
+    list(_kill(directory))
+    return faulty.count, counts
+
+
+@pytest.mark.parametrize(
+    "error",
+    # The two differ only in the errno the caller sees: EIO runs in the full suite.
+    [errno.ENOSPC, pytest.param(errno.EIO, marks=pytest.mark.slow)],
+    ids=["ENOSPC", "EIO"],
+)
+def test_every_io_call_failing_in_turn_loses_and_duplicates_nothing(
+    tmp_path, monkeypatch, reference, prior, fault_points, error
+):
+    total, counts = fault_points
+    assert total > 50 and set(counts) >= {"open", "write", "fsync", "fdatasync", "replace"}
+    assert {"close", "unlink", "ftruncate"} <= set(counts)
+    outcomes = Counter()
+    for k in range(1, total + 1):
+        directory = tmp_path / str(k)
+        shutil.copytree(prior, directory)
+        faulty = FaultyOS(fail_at=k, error=error)
+        with monkeypatch.context() as patched:
+            _inject(patched, faulty)
+            acknowledged, seen = _workload(directory, reference)
+        assert faulty.failed is not None, k
+        list(_kill(directory))  # dropped without close
+        reopened = ae.DurableLearner(learner(), directory)
+        assert reopened.events == acknowledged, (k, faulty.failed, seen)
+        assert digest(reopened.learner) == reference[acknowledged], (k, faulty.failed)
+        reopened.close(checkpoint=False)
+        assert not list(_kill(directory)), "a descriptor outlived close()"
+        outcomes[faulty.failed, ", ".join(seen) or "no error (a cleanup call)"] += 1
+    print(f"\n{os.strerror(error)}: {total} fault points")
+    for (call, seen), count in sorted(outcomes.items()):
+        print(f"  {call:10s} {count:3d}  {seen}")
+    assert sum(outcomes.values()) == total
+
+
+# --- 4, 5: a failed checkpoint or journal re-creation in a rotation ---------------------
+
+
+def _reopened(directory, reference, expected):
+    list(_kill(directory))
+    reopened = ae.DurableLearner(learner(), directory)
+    assert reopened.events == expected
+    assert digest(reopened.learner) == reference[expected]
+    reopened.close(checkpoint=False)
+
+
+def test_a_full_disk_at_rotation_acknowledges_the_event_and_reports_apart(
+    tmp_path, monkeypatch, reference
+):
+    durable = ae.DurableLearner(learner(), tmp_path, checkpoint_every=10)
+    def checkpoint_file(fd, data):
+        return os.readlink(f"/proc/self/fd/{fd}").endswith(".ckpt-tmp")
+
+    full = FaultyOS(error=errno.ENOSPC, fail_always=("write",), when=checkpoint_file)
+    monkeypatch.setattr(_files, "os", full)  # every checkpoint write fails
+    for i in range(30):
+        if (i + 1) % 10 == 0:
+            with pytest.warns(RuntimeWarning, match=f"at event {i + 1} failed"):
+                durable.update(XS[i], YS[i])  # returns: the event is acknowledged
+            assert durable.last_checkpoint_error.errno == errno.ENOSPC
+        else:
+            durable.update(XS[i], YS[i])
+    assert durable.events == 30 and digest(durable.learner) == reference[30]
+    assert ae.read_checkpoint_header(tmp_path / "learner.ckpt")["step"] == 0
+    assert not [p for p in os.listdir(tmp_path) if p.endswith("ckpt-tmp")]  # cleaned up
+    monkeypatch.undo()  # space again: the next rotation succeeds
+    for i in range(30, 40):
+        durable.update(XS[i], YS[i])
+    assert durable.last_checkpoint_error is None
+    assert ae.read_checkpoint_header(tmp_path / "learner.ckpt")["step"] == 40
+    _reopened(tmp_path, reference, 40)  # each of the 40 exactly once, after a kill
+
+
+@pytest.mark.parametrize("where", ["create", "after the rename"])
+def test_a_failed_journal_re_creation_keeps_a_valid_open_journal(
+    tmp_path, monkeypatch, reference, where
+):
+    directory = tmp_path / "state"
+    durable = ae.DurableLearner(learner(), directory, checkpoint_every=3)
+    if where == "create":  # the new journal cannot be created: the old one goes on
+        faulty = FaultyOS(
+            error=errno.ENOSPC,
+            fail_always=("open",),
+            when=lambda path, *flags: path.endswith("journal.tmp"),
+        )
+        monkeypatch.setattr(_files, "os", faulty)
+    else:  # renamed into place, but the directory flush fails: the new one is used
+
+        def fail(directory):
+            raise OSError(errno.EIO, "injected")
+
+        monkeypatch.setattr(_durable, "fsync_directory", fail)
+    with pytest.warns(RuntimeWarning, match="checkpointing"):
+        for i in range(3):
+            durable.update(XS[i], YS[i])
+    monkeypatch.undo()
+    log = tmp_path / "daemon.log"  # the next file the process opens
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT)
+    for i in range(3, 8):  # (event 6 rotates again)
+        durable.update(XS[i], YS[i])
+    assert log.read_bytes() == b""  # no journal record went into someone else's file
+    _reopened(directory, reference, 8)
+    os.fstat(log_fd)  # still open: nothing closed the daemon's own file
+    os.close(log_fd)
