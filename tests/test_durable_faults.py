@@ -6,7 +6,9 @@ I/O-error tests): a short daemon workload runs with the k-th call failing (ENOSP
 EIO), for every k; the process is then dropped as a kill would drop it and the
 directory reopened."""
 
+import bisect
 import errno
+import itertools
 import os
 import shutil
 import warnings
@@ -252,3 +254,206 @@ def test_a_failed_journal_re_creation_keeps_a_valid_open_journal(
     _reopened(directory, reference, 8)
     os.fstat(log_fd)  # still open: nothing closed the daemon's own file
     os.close(log_fd)
+
+
+# --- 3: no planted link is followed ----------------------------------------------------
+
+
+@pytest.fixture
+def victim(tmp_path):
+    path = tmp_path / "victim"
+    path.write_bytes(b"precious")
+    return path
+
+
+def test_a_link_planted_at_journal_tmp_is_removed_not_followed(tmp_path, victim, reference):
+    directory = tmp_path / "state"
+    durable = ae.DurableLearner(learner(), directory, checkpoint_every=3)
+    (directory / "journal.tmp").symlink_to(victim)
+    for i in range(3):  # the third rotates the journal through journal.tmp
+        durable.update(XS[i], YS[i])
+    assert durable.last_checkpoint_error is None
+    assert victim.read_bytes() == b"precious"
+    assert not (directory / "journal").is_symlink()
+    assert not (directory / "journal.tmp").exists()
+    durable.close()
+    _reopened(directory, reference, 3)
+
+
+@pytest.mark.parametrize("name", ["journal", "lock"])
+def test_a_link_planted_at_the_journal_or_the_lock_is_refused(tmp_path, victim, name):
+    directory = tmp_path / "state"
+    ae.DurableLearner(learner(), directory).close()
+    (directory / name).unlink()
+    (directory / name).symlink_to(victim)
+    with pytest.raises(OSError, match=f"{name}' is a symbolic link: refusing to follow it"):
+        ae.DurableLearner(learner(), directory)
+    assert victim.read_bytes() == b"precious"
+    assert (directory / name).is_symlink()
+
+
+def test_a_link_planted_at_the_checkpoint_is_replaced_not_followed(tmp_path, reference):
+    directory = tmp_path / "state"
+    with ae.DurableLearner(learner(), directory) as durable:
+        durable.update(XS[0], YS[0])
+    elsewhere = tmp_path / "elsewhere.ckpt"
+    os.replace(directory / "learner.ckpt", elsewhere)
+    (directory / "learner.ckpt").symlink_to(elsewhere)
+    kept = elsewhere.read_bytes()
+    with ae.DurableLearner(learner(), directory) as durable:  # reading it is harmless
+        durable.update(XS[1], YS[1])
+    assert elsewhere.read_bytes() == kept  # the save replaced the link, not its target
+    assert not (directory / "learner.ckpt").is_symlink()
+    _reopened(directory, reference, 2)
+
+
+def test_a_link_planted_at_a_checkpoint_temporary_is_refused(tmp_path, victim, monkeypatch):
+    monkeypatch.setattr(_files.secrets, "token_hex", lambda n: "0badc0de")
+    path = tmp_path / "run.ckpt"
+    (tmp_path / f".run.ckpt.{os.getpid()}.0badc0de.ckpt-tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        ae.save_checkpoint(path, learner())
+    assert victim.read_bytes() == b"precious" and not path.exists()
+
+
+# --- 7: damage is not a torn tail ------------------------------------------------------
+
+
+def _records(n):
+    return [_journal.encode(i, XS[i % len(XS)], np.asarray(YS[i % len(YS)])) for i in range(n)]
+
+
+def _journal_bytes(n):
+    dtype = np.dtype(np.float32)
+    return _journal._header(dtype) + b"".join(_records(n)), dtype
+
+
+def test_every_single_bit_flip_of_a_journal_is_refused_or_harmless():
+    """Every single-bit flip of a 100-record journal raises `JournalError` or reads
+    all 100 events unchanged. (A flip in record i is parsed from record i - 1 on: the
+    reader goes left to right, and the records before i - 1 do not change what it
+    does from there, which keeps this test to seconds.)"""
+    data, dtype = _journal_bytes(100)
+    whole, length = _journal.parse(data, dtype, "journal")
+    assert len(whole) == 100 and length == len(data)
+    head = _journal._header(dtype)
+    starts = list(itertools.accumulate((len(r) for r in _records(100)), initial=len(head)))
+    outcomes = Counter()
+    for bit in range(8 * len(data)):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        first = max(bisect.bisect_right(starts, bit // 8) - 2, 0)  # the record before
+        suffix = bytes(flipped[: len(head)] + flipped[starts[first] :])
+        try:
+            events, length = _journal.parse(suffix, dtype, "journal")
+        except ae.JournalError:
+            outcomes["raised JournalError"] += 1
+            continue
+        assert length == len(suffix) and len(events) == 100 - first, bit  # nothing dropped
+        assert all(
+            (a[0], a[1].tobytes(), a[2].tobytes()) == (b[0], b[1].tobytes(), b[2].tobytes())
+            for a, b in zip(events, whole[first:], strict=True)
+        ), bit
+        outcomes["read all 100 events"] += 1
+    print(f"\n{8 * len(data)} single-bit flips of a {len(data)}-byte journal: {dict(outcomes)}")
+    assert sum(outcomes.values()) == 8 * len(data)
+
+
+def test_a_short_last_record_is_the_only_torn_tail():
+    data, dtype = _journal_bytes(5)
+    record = _journal.encode(5, XS[5], np.asarray(YS[5]))
+    for cut in (1, 7, 8, 12, 20, len(record) - 1):  # a write cut off: dropped
+        events, length = _journal.parse(data + record[:cut], dtype, "journal")
+        assert len(events) == 5 and length == len(data)
+    assert _journal.parse(data + bytes(100), dtype, "journal")[1] == len(data)  # zeros
+    damaged = {
+        "a full-length last record that fails its checksum": record[:-1] + b"\\xff",
+        "a last record whose sequence number is wrong": _journal.encode(
+            9, XS[5], np.asarray(YS[5])
+        )[:20],
+        "a length that its shapes contradict": (bytes([record[0] + 4]) + record[1:])[:-2],
+    }
+    for what, tail in damaged.items():
+        with pytest.raises(ae.JournalError, match="damaged at byte"):
+            _journal.parse(data + tail, dtype, "journal")
+        print(what, "refused")
+
+
+def test_a_damaged_length_in_the_middle_is_refused_and_nothing_changes(tmp_path):
+    with ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000) as durable:
+        for i in range(10):
+            durable.update(XS[i], YS[i])
+        durable.close(checkpoint=False)
+    journal = tmp_path / "journal"
+    data = bytearray(journal.read_bytes())
+    head = len(_journal._header(np.dtype(np.float32)))
+    record = len(_journal.encode(0, XS[0], np.asarray(YS[0])))
+    data[head + 4 * record + 2] ^= 0x10  # event 4's length: far past the end of the file
+    journal.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ae.JournalError, match=f"damaged at byte {head + 4 * record}"):
+        ae.DurableLearner(learner(), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --- 8: lifecycle ----------------------------------------------------------------------
+
+
+def test_a_failed_constructor_releases_the_directory(tmp_path, reference):
+    with ae.DurableLearner(learner(), tmp_path) as durable:
+        durable.update(XS[0], YS[0])
+    wrong = ae.LinearLearner(5, ae.IDBD(0.02, 0.01))
+    with pytest.raises(ae.CheckpointError, match="does not match"):
+        ae.DurableLearner(wrong, tmp_path)
+    assert not list(_kill(tmp_path))  # no descriptor left behind
+    _reopened(tmp_path, reference, 1)  # the same process opens it again
+
+
+def test_after_close_every_change_is_refused(tmp_path, reference):
+    durable = ae.DurableLearner(learner(), tmp_path)
+    durable.update(XS[0], YS[0])
+    durable.close()
+    saved = (tmp_path / "learner.ckpt").read_bytes()
+    for call in (lambda: durable.update(XS[1], YS[1]), durable.checkpoint, durable.sync):
+        with pytest.raises(RuntimeError, match="refused: this DurableLearner .* is closed"):
+            call()
+    assert durable.events == 1 and digest(durable.learner) == reference[1]
+    assert (tmp_path / "learner.ckpt").read_bytes() == saved
+    durable.close()  # twice: nothing
+    _reopened(tmp_path, reference, 1)
+
+
+def test_a_write_that_cannot_be_undone_refuses_everything_after(
+    tmp_path, monkeypatch, reference
+):
+    durable = ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000)
+    durable.update(XS[0], YS[0])
+    saved = (tmp_path / "learner.ckpt").read_bytes()
+    monkeypatch.setattr(_journal, "os", FaultyOS(fail_always=("fdatasync", "ftruncate")))
+    with pytest.raises(ae.DurableWriteError, match="unknown") as raised:
+        durable.update(XS[1], YS[1])
+    assert raised.value.learned is None
+    monkeypatch.undo()
+    for call in (lambda: durable.update(XS[2], YS[2]), durable.checkpoint):
+        with pytest.raises(RuntimeError, match="refused: a write .* could not be undone"):
+            call()
+    durable.close()  # releases the directory, checkpoints nothing
+    assert (tmp_path / "learner.ckpt").read_bytes() == saved
+    reopened = ae.DurableLearner(learner(), tmp_path)  # says what became of event 1
+    assert reopened.events in (1, 2) and digest(reopened.learner) == reference[reopened.events]
+    reopened.close()
+
+
+def test_a_write_that_was_undone_leaves_a_consistent_learner(tmp_path, monkeypatch, reference):
+    durable = ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000)
+    durable.update(XS[0], YS[0])
+    monkeypatch.setattr(_journal, "os", FaultyOS(fail_at=1, error=errno.ENOSPC))
+    with pytest.raises(ae.DurableWriteError, match="event 1 was not learned") as raised:
+        durable.update(XS[1], YS[1])  # the flush fails; the record is cut off
+    assert raised.value.learned is False
+    monkeypatch.undo()
+    assert durable.events == 1 and digest(durable.learner) == reference[1]
+    durable.checkpoint()  # saves the learner without the unjournaled event
+    assert ae.read_checkpoint_header(tmp_path / "learner.ckpt")["step"] == 1
+    durable.update(XS[1], YS[1])  # the retry
+    _reopened(tmp_path, reference, 2)

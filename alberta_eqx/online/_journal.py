@@ -16,6 +16,7 @@ sequence numbers detect, makes the journal refuse to be read.
 """
 
 import contextlib
+import math
 import os
 import struct
 import time
@@ -60,8 +61,8 @@ def _decode(payload: bytes, dtype: np.dtype) -> tuple[int, np.ndarray, np.ndarra
     shapes = struct.unpack_from(f"<{ndim_x + ndim_y}I", payload, _EVENT.size)
     shape_x, shape_y = shapes[:ndim_x], shapes[ndim_x:]
     start = _EVENT.size + 4 * (ndim_x + ndim_y)
-    size_x = int(np.prod(shape_x, dtype=np.int64)) * dtype.itemsize
-    size_y = int(np.prod(shape_y, dtype=np.int64)) * dtype.itemsize
+    size_x = math.prod(shape_x) * dtype.itemsize
+    size_y = math.prod(shape_y) * dtype.itemsize
     if start + size_x + size_y != len(payload):
         raise ValueError("the shapes do not match the payload's length")
     x = np.frombuffer(payload, dtype, offset=start, count=size_x // dtype.itemsize)
@@ -154,8 +155,8 @@ def _agrees(prefix: bytes, length: int, dtype: np.dtype, sequence: int | None) -
     if len(prefix) < start:
         return True
     shapes = struct.unpack_from(f"<{ndim_x + ndim_y}I", prefix, _EVENT.size)
-    sizes = np.prod(shapes[:ndim_x], dtype=np.int64) + np.prod(shapes[ndim_x:], dtype=np.int64)
-    return start + int(sizes) * dtype.itemsize == length
+    sizes = math.prod(shapes[:ndim_x]) + math.prod(shapes[ndim_x:])
+    return start + sizes * dtype.itemsize == length
 
 
 def create(
