@@ -13,7 +13,6 @@ import os
 import shutil
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,17 @@ from alberta_eqx.online import _durable, _journal
 
 XS, YS = events(40)
 PRIOR, N = 2, 9  # events before the workload (a restart), and after it
-CALLS = ("open", "write", "fsync", "fdatasync", "replace", "rename", "ftruncate", "close", "unlink")
+CALLS = (
+    "open",
+    "write",
+    "fsync",
+    "fdatasync",
+    "replace",
+    "rename",
+    "ftruncate",
+    "close",
+    "unlink",
+)
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +209,7 @@ def test_a_full_disk_at_rotation_acknowledges_the_event_and_reports_apart(
     tmp_path, monkeypatch, reference
 ):
     durable = ae.DurableLearner(learner(), tmp_path, checkpoint_every=10)
+
     def checkpoint_file(fd, data):
         return os.readlink(f"/proc/self/fd/{fd}").endswith(".ckpt-tmp")
 
@@ -415,7 +425,7 @@ def test_after_close_every_change_is_refused(tmp_path, reference):
     durable.close()
     saved = (tmp_path / "learner.ckpt").read_bytes()
     for call in (lambda: durable.update(XS[1], YS[1]), durable.checkpoint, durable.sync):
-        with pytest.raises(RuntimeError, match="refused: this DurableLearner .* is closed"):
+        with pytest.raises(RuntimeError, match=r"refused: this DurableLearner .* is closed"):
             call()
     assert durable.events == 1 and digest(durable.learner) == reference[1]
     assert (tmp_path / "learner.ckpt").read_bytes() == saved
@@ -423,9 +433,7 @@ def test_after_close_every_change_is_refused(tmp_path, reference):
     _reopened(tmp_path, reference, 1)
 
 
-def test_a_write_that_cannot_be_undone_refuses_everything_after(
-    tmp_path, monkeypatch, reference
-):
+def test_a_write_that_cannot_be_undone_refuses_everything_after(tmp_path, monkeypatch, reference):
     durable = ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000)
     durable.update(XS[0], YS[0])
     saved = (tmp_path / "learner.ckpt").read_bytes()
@@ -435,7 +443,7 @@ def test_a_write_that_cannot_be_undone_refuses_everything_after(
     assert raised.value.learned is None
     monkeypatch.undo()
     for call in (lambda: durable.update(XS[2], YS[2]), durable.checkpoint):
-        with pytest.raises(RuntimeError, match="refused: a write .* could not be undone"):
+        with pytest.raises(RuntimeError, match=r"refused: a write .* could not be undone"):
             call()
     durable.close()  # releases the directory, checkpoints nothing
     assert (tmp_path / "learner.ckpt").read_bytes() == saved

@@ -22,10 +22,11 @@ header, on loading.
 Saving is atomic: the file is written beside its destination under a temporary
 name, flushed to disk and renamed over it, so a crash mid-save leaves the previous
 checkpoint in place. A symbolic link is followed (its target is replaced, the link
-kept) unless `follow_symlinks=False`; the temporary file is created new, never through
-a link (`O_EXCL`, `O_NOFOLLOW`); a read-only destination is refused; the new file's mode is the one `open()`
-would give it (the umask applied to 0o666, or the replaced file's mode); temporary
-files left behind by a killed save are removed by the next save to that path.
+kept) unless `follow_symlinks=False`; the temporary file is created new, never
+through a link (`O_EXCL`, `O_NOFOLLOW`); a read-only destination is refused; the new
+file's mode is the one `open()` would give it (the umask applied to 0o666, or the
+replaced file's mode); temporary files left behind by a killed save are removed by
+the next save to that path.
 """
 
 import dataclasses

@@ -181,9 +181,7 @@ class DurableLearner:
         self._online, self._checkpointed, self._events, valid_length = self._restore()
         self._checkpoint_tried = self._events
         if valid_length == 0:  # no journal yet, or killed while creating it
-            self._writer = _journal.create(
-                self._journal_path, self._online.dtype, *self._policy
-            )
+            self._writer = _journal.create(self._journal_path, self._online.dtype, *self._policy)
             fsync_directory(self.directory)
         else:
             self._writer = _journal.open_writer(self._journal_path, valid_length, *self._policy)
@@ -195,8 +193,7 @@ class DurableLearner:
         saved = load_checkpoint(self._checkpoint_path, self._template)
         if saved.step is None:
             raise ValueError(
-                f"{self._checkpoint_path!r} holds no step: it was not written by a "
-                "DurableLearner"
+                f"{self._checkpoint_path!r} holds no step: it was not written by a DurableLearner"
             )
         online = OnlineLearner(saved.learner, nonfinite=self._nonfinite)
         if os.path.lexists(self._journal_path):
@@ -317,8 +314,7 @@ class DurableLearner:
             )
         self._online = online
         return DurableWriteError(
-            f"{event}; the journal and the learner are as before the call, which may "
-            f"be retried",
+            f"{event}; the journal and the learner are as before the call, which may be retried",
             learned=False,
         )
 

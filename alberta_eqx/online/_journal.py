@@ -128,7 +128,7 @@ def _damage(data: bytes, offset: int, dtype: np.dtype, sequence: int | None) -> 
         return "torn"  # the frame itself cut short
     length, crc = _FRAME.unpack_from(data, offset)
     start = offset + _FRAME.size
-    whole = _MIN_PAYLOAD <= length and start + length <= len(data)
+    whole = length >= _MIN_PAYLOAD and start + length <= len(data)
     if whole and zlib.crc32(data[start : start + length]) == crc:
         return None
     if not any(data[offset:]):
