@@ -322,9 +322,9 @@ class DurableLearner:
         """Checkpoint the learner now and empty the journal.
 
         **Raises:** `OSError` when the checkpoint or the new journal cannot be
-        written (every acknowledged event is then still in the journal; the error is
-        also kept in `last_checkpoint_error`); `RuntimeError` after `close()`, or after
-        a failed write that could not be undone."""
+        written (every acknowledged event is kept all the same, in the journal or the
+        checkpoint; the error is also in `last_checkpoint_error`); `RuntimeError` after
+        `close()`, or after a failed write that could not be undone."""
         with self._lock:
             self._check_usable("checkpoint")
             self._checkpoint_tried = self._events
@@ -344,8 +344,8 @@ class DurableLearner:
             self.last_checkpoint_error = error
             warnings.warn(
                 f"checkpointing {self.directory!r} at event {self._events} failed "
-                f"({error!r}); every acknowledged event is in the journal, and the next "
-                f"checkpoint tries again",
+                f"({error!r}); every acknowledged event is kept (journal or checkpoint), "
+                f"and the next checkpoint tries again",
                 RuntimeWarning,
                 stacklevel=3,
             )
