@@ -48,7 +48,13 @@ from alberta_eqx.normalizers import (
     OnlineNormalizer,
     WelfordNormalizer,
 )
-from alberta_eqx.online import DurableLearner, JournalError, NonFiniteEventError, OnlineLearner
+from alberta_eqx.online import (
+    DurableLearner,
+    DurableWriteError,
+    JournalError,
+    NonFiniteEventError,
+    OnlineLearner,
+)
 from alberta_eqx.optimizers import (
     IDBD,
     LMS,
@@ -128,6 +134,7 @@ __all__ = [
     "CyclicStream",
     "Divergence",
     "DurableLearner",
+    "DurableWriteError",
     "DynamicScaleShiftStream",
     "EMANormalizer",
     "FeatureRelevance",

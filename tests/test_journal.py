@@ -58,12 +58,21 @@ def test_a_torn_last_record_is_dropped(tmp_path):
     durable.close(checkpoint=False)
     journal = tmp_path / "journal"
     record = _journal.encode(12, XS[12], np.asarray(YS[12]))
-    for torn in (record[:5], record[:-1], record[:-3] + b"\0\0\0", b"\0" * 300):
+    for torn in (record[:5], record[:20], record[:-1], b"\0" * 300):
         with open(journal, "ab") as f:
             f.write(torn)  # a killed or power-cut write of event 12
         reopened = ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000)
         assert reopened.events == 12 and digest(reopened.learner) == Reference().digest(12)
         reopened.close(checkpoint=False)
+    # A full-length last record that fails its checksum is damage, not a torn write.
+    whole = journal.read_bytes()
+    with open(journal, "ab") as f:
+        f.write(record[:-3] + b"\0\0\0")
+    damaged = journal.read_bytes()
+    with pytest.raises(ae.JournalError, match=r"damaged at byte \d+ \(a record that fails"):
+        ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000)
+    assert journal.read_bytes() == damaged  # nothing changed on disk
+    journal.write_bytes(whole)
     reopened = ae.DurableLearner(learner(), tmp_path, checkpoint_every=1000)
     _feed(reopened, 12, 15)  # appended after the dropped tail, which is gone
     reopened.close(checkpoint=False)
@@ -78,7 +87,7 @@ def test_damage_before_the_last_record_is_refused(tmp_path):
     data = bytearray(journal.read_bytes())
     data[40] ^= 0x01  # inside the first record
     journal.write_bytes(bytes(data))
-    with pytest.raises(ae.JournalError, match=r"damaged at byte .* before its last record"):
+    with pytest.raises(ae.JournalError, match=r"damaged at byte 30 \(a record that fails"):
         ae.DurableLearner(learner(), tmp_path)
 
 
@@ -86,7 +95,7 @@ def test_a_crash_between_checkpoint_and_rotation_replays_nothing_twice(tmp_path,
     durable = ae.DurableLearner(learner(), tmp_path, checkpoint_every=10)
     _feed(durable, 0, 9)
 
-    def crash(path, dtype):
+    def crash(*arguments):
         raise KeyboardInterrupt  # the process dies right after the checkpoint
 
     monkeypatch.setattr(_journal, "create", crash)

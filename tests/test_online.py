@@ -199,3 +199,26 @@ def test_the_result_unpacks_as_the_learners_own():
             metrics.squared_error, expected.metrics.squared_error, rtol=1e-6
         )
         assert result[0] == prediction and "OnlineResult(UpdateResult(" in repr(result)
+
+
+def test_learners_of_one_structure_share_one_compilation():
+    """A second `OnlineLearner` of the same structure (a reopened `DurableLearner`)
+    reuses the compiled update; its own arrays (hyperparameters included) still decide
+    what it learns, and another structure gets its own program."""
+    slow, fast = (
+        ae.LinearLearner(3, ae.IDBD(0.01, meta_step_size=0.01)),
+        ae.LinearLearner(3, ae.IDBD(0.5, meta_step_size=0.01)),
+    )
+    a, b = ae.OnlineLearner(slow), ae.OnlineLearner(fast)
+    assert a._update is b._update
+    x, y = jnp.array([1.0, 2.0, -1.0]), jnp.asarray(3.0)
+    a.update(x, y)
+    b.update(x, y)
+    np.testing.assert_array_equal(a.learner.weights, slow.update(x, y)[0].weights)
+    np.testing.assert_array_equal(b.learner.weights, fast.update(x, y)[0].weights)
+    assert not np.array_equal(a.learner.weights, b.learner.weights)
+    assert (
+        ae.OnlineLearner(ae.LinearLearner(4, ae.IDBD(0.01, meta_step_size=0.01)))._update
+        is not a._update
+    )
+    assert ae.OnlineLearner(slow, nonfinite="skip")._update is not a._update

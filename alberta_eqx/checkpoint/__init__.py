@@ -22,9 +22,11 @@ header, on loading.
 Saving is atomic: the file is written beside its destination under a temporary
 name, flushed to disk and renamed over it, so a crash mid-save leaves the previous
 checkpoint in place. A symbolic link is followed (its target is replaced, the link
-kept); a read-only destination is refused; the new file's mode is the one `open()`
-would give it (the umask applied to 0o666, or the replaced file's mode); temporary
-files left behind by a killed save are removed by the next save to that path.
+kept) unless `follow_symlinks=False`; the temporary file is created new, never
+through a link (`O_EXCL`, `O_NOFOLLOW`); a read-only destination is refused; the new
+file's mode is the one `open()` would give it (the umask applied to 0o666, or the
+replaced file's mode); temporary files left behind by a killed save are removed by
+the next save to that path.
 """
 
 import dataclasses
@@ -104,6 +106,7 @@ def save_checkpoint(
     step: int | None = None,
     allow_nonfinite: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    follow_symlinks: bool = True,
 ) -> None:
     """Save `learner` (and, for a run in progress, its stream state and step) to `path`.
 
@@ -122,6 +125,9 @@ def save_checkpoint(
       the daemon runs, for example `alberta_eqx.config.to_config(learner)`, a version,
       a data source), read back as `Checkpoint.metadata` and in
       `read_checkpoint_header(path)["metadata"]`; covered by the header's checksum.
+    - `follow_symlinks`: with False, a symbolic link at `path` is replaced by the new
+      file instead of followed (for a file the program owns, in a directory others
+      may write to: a link planted there never redirects the save).
 
     To continue the run, load it and pass `stream_state=checkpoint.stream_state` (or
     `stream_states=` to the batched runner) and `start_step=checkpoint.step`.
@@ -153,7 +159,11 @@ def save_checkpoint(
     encoded = json.dumps(header, allow_nan=False).encode()
     magic = b"alberta_eqx checkpoint %d\n" % FORMAT_VERSION
     digest = hashlib.sha256(encoded).digest()
-    write_atomically(path, [magic, _LENGTH.pack(len(encoded)), digest, encoded, payload])
+    write_atomically(
+        path,
+        [magic, _LENGTH.pack(len(encoded)), digest, encoded, payload],
+        follow_symlinks=follow_symlinks,
+    )
 
 
 def _json_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -256,7 +266,7 @@ def read_checkpoint_header(path: str | os.PathLike) -> dict:
 def _read(path: str | os.PathLike) -> tuple[dict, bytes]:
     """The checked header and the payload of a checkpoint file."""
     name = repr(os.fspath(path))
-    with open(path, "rb") as f:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as f:
         data = f.read()
     return _parse(data, name)
 

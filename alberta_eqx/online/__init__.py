@@ -4,12 +4,13 @@ that learn from live events and call `update` from Python once per event
 periodically, so that a restarted process resumes exactly where it stopped
 (`DurableLearner`)."""
 
-from alberta_eqx.online._durable import DurableLearner
+from alberta_eqx.online._durable import DurableLearner, DurableWriteError
 from alberta_eqx.online._journal import JournalError
 from alberta_eqx.online._learner import NonFiniteEventError, OnlineLearner, OnlineResult
 
 __all__ = [
     "DurableLearner",
+    "DurableWriteError",
     "JournalError",
     "NonFiniteEventError",
     "OnlineLearner",

@@ -9,11 +9,21 @@ a crash between the two leaves a journal whose events the checkpoint already hol
 which their sequence numbers let the replay skip. Opening the directory again loads
 the checkpoint and replays the journal through the same compiled update, which gives
 the learner bit for bit.
+
+Under I/O errors the rule is exactly once: an event `update` acknowledged is in the
+journal or the checkpoint, and an event whose `update` raised is in neither (its
+partial record is cut off and the learner in memory restored from the directory),
+unless the error says that this could not be established (`learned=None`). A failed
+checkpoint is not an event's failure: the event stays acknowledged, the journal keeps
+it, and the failure is reported on its own (a warning and `last_checkpoint_error`).
+No file is opened through a symbolic link planted in the directory.
 """
 
+import contextlib
 import os
 import threading
 import types
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +31,7 @@ from jaxtyping import Array, ArrayLike, Float, Real
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.checkpoint import load_checkpoint, save_checkpoint
+from alberta_eqx.checkpoint._files import close_quietly, fsync_directory, open_no_link
 from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.online import _journal
 from alberta_eqx.online._journal import JournalError
@@ -35,6 +46,27 @@ try:
     import fcntl
 except ImportError:  # not POSIX: no lock between processes
     fcntl = None  # type: ignore[assignment]  # mypy's idiom for an optional module
+
+
+class DurableWriteError(RuntimeError):
+    """`DurableLearner.update` could not journal its event (a full disk, an I/O
+    error); the `OSError` is its `__cause__`.
+
+    **Attributes:**
+
+    - `learned`: what became of the event.
+        - `False`: it was not learned. The journal was cut back and the learner in
+          memory restored: both are as they were before the call, which may be
+          retried (unless the message says the learner could not be restored; it
+          then refuses further calls until the directory is reopened).
+        - `None`: unknown, because undoing the partial write failed too. The
+          learner refuses further calls; reopen the directory, whose `events` then
+          says whether the event was learned.
+    """
+
+    def __init__(self, message: str, learned: bool | None):
+        super().__init__(message)
+        self.learned = learned
 
 
 class DurableLearner:
@@ -74,6 +106,19 @@ class DurableLearner:
     `fsync_seconds=t` alone, the events acknowledged since the last flush (a flush
     happens at an event, so a daemon that falls idle should call `sync()`). A
     checkpoint is always flushed before the journal is emptied.
+
+    **I/O errors: exactly once.** `update` returning means the event is learned and
+    journaled; `update` raising `DurableWriteError` means it was not (`learned=False`:
+    retry it), or, only if undoing the partial write failed too, that this is unknown
+    (`learned=None`). A checkpoint that fails inside `update` (or `close`) does not
+    fail the event: a `RuntimeWarning` is issued, `last_checkpoint_error` holds the
+    error, the journal keeps every event, and the next checkpoint (after another
+    `checkpoint_every` events, or `checkpoint()`) tries again.
+
+    **Raises:** `RuntimeError` when the directory is in use by another process;
+    `CheckpointError` or `JournalError` when its files cannot be restored (nothing in
+    the directory is changed then); `OSError` when they cannot be read or written.
+    A failed constructor releases the directory.
     """
 
     def __init__(
@@ -92,68 +137,92 @@ class DurableLearner:
             raise ValueError(f"fsync_seconds must be >= 0 or None, got {fsync_seconds!r}")
         self.checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
         self.directory = os.fspath(directory)
+        self.last_checkpoint_error: Exception | None = None
+        """The error of the last checkpoint if it failed (None once one succeeds)."""
         os.makedirs(self.directory, exist_ok=True)
-        self._lock = threading.Lock()
-        self._lock_fd = self._lock_directory()
         self._checkpoint_path = os.path.join(self.directory, "learner.ckpt")
         self._journal_path = os.path.join(self.directory, "journal")
-        self._allow_nonfinite = nonfinite == "allow"
-        if os.path.exists(self._checkpoint_path):
-            saved = load_checkpoint(self._checkpoint_path, learner)
-            if saved.step is None:
-                raise ValueError(
-                    f"{self._checkpoint_path!r} holds no step: it was not written by a "
-                    "DurableLearner"
-                )
-            learner, self._checkpointed = saved.learner, saved.step
-        else:  # a new directory: its first checkpoint is the starting learner
-            self._checkpointed = 0
-            save_checkpoint(
-                self._checkpoint_path, learner, step=0, allow_nonfinite=self._allow_nonfinite
-            )
-        self._online = OnlineLearner(learner, nonfinite=nonfinite)
-        self._events = self._checkpointed
-        self._failure: BaseException | None = None
-        dtype = self._online.dtype
-        if not os.path.exists(self._journal_path):
-            _journal.create(self._journal_path, dtype)
-        records, valid_length = _journal.read(self._journal_path, dtype)
-        if valid_length == 0:  # killed while creating it
-            _journal.create(self._journal_path, dtype)
-            records, valid_length = _journal.read(self._journal_path, dtype)
-        self._replay(records)
-        # None once closed
-        self._writer: _journal.Writer | None = _journal.Writer(
-            self._journal_path, valid_length, fsync_events, fsync_seconds
-        )
+        self._template, self._nonfinite = learner, nonfinite
+        self._policy = (fsync_events, fsync_seconds)
+        self._lock = threading.Lock()
+        self._failure: BaseException | None = None  # an undone write that could not be
+        self._writer: _journal.Writer | None = None  # None: not open, or closed
+        self._lock_fd = self._lock_directory()
+        try:
+            self._open()
+        except BaseException:
+            if self._writer is not None:
+                close_quietly(self._writer.fd)
+                self._writer = None
+            self._release()
+            raise
 
     def _lock_directory(self) -> int | None:
         if fcntl is None:
             return None
-        fd = os.open(os.path.join(self.directory, "lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_no_link(os.path.join(self.directory, "lock"), os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
+            close_quietly(fd)
             raise RuntimeError(
                 f"{self.directory!r} is in use by another process (its lock file is held)"
             ) from None
         return fd
 
-    def _replay(self, records: list) -> None:
-        """Learn the journaled events the checkpoint does not hold, in order."""
-        for sequence, x, y in records:
-            if sequence < self._events:
+    def _release(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            close_quietly(fd)  # releases the flock (POSIX frees the fd even on an error)
+
+    def _open(self) -> None:
+        if not os.path.exists(self._checkpoint_path):  # a new directory
+            self._save(self._template, 0)
+        self._online, self._checkpointed, self._events, valid_length = self._restore()
+        self._checkpoint_tried = self._events
+        if valid_length == 0:  # no journal yet, or killed while creating it
+            self._writer = _journal.create(self._journal_path, self._online.dtype, *self._policy)
+            fsync_directory(self.directory)
+        else:
+            self._writer = _journal.open_writer(self._journal_path, valid_length, *self._policy)
+
+    def _restore(self) -> tuple[OnlineLearner, int, int, int]:
+        """The learner of the directory's checkpoint and journal (as an
+        `OnlineLearner`), the checkpoint's step, the number of events, and the
+        journal's valid length (0 when there is none)."""
+        saved = load_checkpoint(self._checkpoint_path, self._template)
+        if saved.step is None:
+            raise ValueError(
+                f"{self._checkpoint_path!r} holds no step: it was not written by a DurableLearner"
+            )
+        online = OnlineLearner(saved.learner, nonfinite=self._nonfinite)
+        if os.path.lexists(self._journal_path):
+            records, valid_length = _journal.read(self._journal_path, online.dtype)
+        else:
+            records, valid_length = [], 0
+        events = saved.step
+        for sequence, x, y in records:  # the journaled events the checkpoint lacks
+            if sequence < events:
                 continue  # in the checkpoint already (a crash before the journal was emptied)
-            if sequence != self._events:
+            if sequence != events:
                 raise JournalError(
-                    f"{self._journal_path!r} jumps from event {self._events} to {sequence}"
+                    f"{self._journal_path!r} jumps from event {events} to {sequence}"
                 )
             try:
-                self._online.update(x, y)
+                online.update(x, y)
             except NonFiniteEventError as error:  # it was learned when journaled
                 raise JournalError(f"replaying event {sequence} failed: {error}") from error
-            self._events += 1
+            events += 1
+        return online, saved.step, events, valid_length
+
+    def _save(self, learner: AbstractLearner, step: int) -> None:
+        save_checkpoint(
+            self._checkpoint_path,
+            learner,
+            step=step,
+            allow_nonfinite=self._nonfinite == "allow",
+            follow_symlinks=False,
+        )
 
     @property
     def events(self) -> int:
@@ -170,6 +239,19 @@ class DurableLearner:
         """The prediction for `x`, without learning from it."""
         return self._online.predict(x)
 
+    def _check_usable(self, what: str) -> _journal.Writer:
+        if self._writer is None:
+            raise RuntimeError(
+                f"{what} refused: this DurableLearner of {self.directory!r} is closed "
+                f"(open the directory again)"
+            )
+        if self._failure is not None:
+            raise RuntimeError(
+                f"{what} refused: a write to {self._journal_path!r} failed and could not "
+                f"be undone ({self._failure!r}): reopen the directory to restore the learner"
+            )
+        return self._writer
+
     def update(
         self,
         x: Real[ArrayLike, " n"] | Sequence[float | int],
@@ -179,71 +261,138 @@ class DurableLearner:
         durable (as the `fsync` policy promises). Returns its `OnlineResult`.
 
         **Raises:** `NonFiniteEventError` under `nonfinite="raise"` (nothing is
-        journaled); `RuntimeError` after a journal write failed (the learner in memory
-        is then ahead of the disk: reopen the directory to restore it)."""
+        journaled); `DurableWriteError` when the journal write failed (its `learned`
+        says whether the event was learned: see the class); `RuntimeError` after
+        `close()`, or after a failed write that could not be undone."""
         online = self._online
         x, y = online._convert("x", x), online._convert("y", y)
         with self._lock:
-            if self._failure is not None:
-                raise RuntimeError(
-                    f"a write to {self._journal_path!r} failed earlier "
-                    f"({self._failure!r}): reopen the directory to restore the learner"
-                )
+            writer = self._check_usable("update")
+            online = self._online
             learned = online.events
             result = online.update(x, y)
             if online.events == learned:  # skipped: the learner did not change
                 return result
             try:
-                self._writer.append(_journal.encode(self._events, np.asarray(x), np.asarray(y)))
-            except BaseException as error:
+                writer.append(_journal.encode(self._events, np.asarray(x), np.asarray(y)))
+            except OSError as error:
+                raise self._undo(error) from error
+            except BaseException as error:  # an interrupt: memory may be ahead of the disk
                 self._failure = error
                 raise
             self._events += 1
-            if self._events - self._checkpointed >= self.checkpoint_every:
-                self._checkpoint()
+            if self._events - self._checkpoint_tried >= self.checkpoint_every:
+                self._rotate()
         return result
 
+    def _undo(self, error: OSError) -> DurableWriteError:
+        """After a failed journal write (which the writer has cut back): the learner
+        in memory restored from the directory, and the error for the caller."""
+        event = f"event {self._events} was not learned: journaling it failed ({error})"
+        if self._writer is not None and self._writer.broken:
+            self._failure = error
+            return DurableWriteError(
+                f"journaling event {self._events} failed ({error}), and cutting its "
+                f"partial record off failed too: whether it was learned is unknown. "
+                f"This DurableLearner refuses further calls: reopen the directory "
+                f"(its `events` then says whether event {self._events} was learned)",
+                learned=None,
+            )
+        try:
+            online, _, events, valid_length = self._restore()
+            if (events, valid_length) != (self._events, self._writer.length):
+                raise JournalError(
+                    f"the directory holds {events} events, {self._events} were expected"
+                )
+        except Exception as restore_error:
+            self._failure = restore_error
+            return DurableWriteError(
+                f"{event}, but restoring the learner in memory from the directory failed "
+                f"({restore_error}): this DurableLearner refuses further calls; reopen "
+                f"the directory",
+                learned=False,
+            )
+        self._online = online
+        return DurableWriteError(
+            f"{event}; the journal and the learner are as before the call, which may be retried",
+            learned=False,
+        )
+
     def checkpoint(self) -> None:
-        """Checkpoint the learner now and empty the journal."""
+        """Checkpoint the learner now and empty the journal.
+
+        **Raises:** `OSError` when the checkpoint or the new journal cannot be
+        written (every acknowledged event is kept all the same, in the journal or the
+        checkpoint; the error is also in `last_checkpoint_error`); `RuntimeError` after
+        `close()`, or after a failed write that could not be undone."""
         with self._lock:
+            self._check_usable("checkpoint")
+            self._checkpoint_tried = self._events
+            try:
+                self._checkpoint()
+            except Exception as error:
+                self.last_checkpoint_error = error
+                raise
+            self.last_checkpoint_error = None
+
+    def _rotate(self) -> None:
+        """A checkpoint whose failure does not fail the event that triggered it."""
+        self._checkpoint_tried = self._events
+        try:
             self._checkpoint()
+        except Exception as error:
+            self.last_checkpoint_error = error
+            warnings.warn(
+                f"checkpointing {self.directory!r} at event {self._events} failed "
+                f"({error!r}); every acknowledged event is kept (journal or checkpoint), "
+                f"and the next checkpoint tries again",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        else:
+            self.last_checkpoint_error = None
 
     def _checkpoint(self) -> None:
-        # The checkpoint first, flushed; only then the journal it makes redundant.
-        save_checkpoint(
-            self._checkpoint_path,
-            self._online.learner,
-            step=self._events,
-            allow_nonfinite=self._allow_nonfinite,
-        )
+        # The checkpoint first, flushed; only then the journal it makes redundant. At
+        # every step some writer is open on the file named `journal`: a failure before
+        # the rename keeps appending to the old journal (whose records the replay
+        # skips), one after it to the new one.
+        self._save(self._online.learner, self._events)
         self._checkpointed = self._events
-        self._writer.close()
-        _journal.create(self._journal_path, self._online.dtype)
-        self._writer = _journal.Writer(
-            self._journal_path,
-            os.path.getsize(self._journal_path),
-            self._writer.fsync_events,
-            self._writer.fsync_seconds,
-        )
+        new = _journal.create(self._journal_path, self._online.dtype, *self._policy)
+        old, self._writer = self._writer, new
+        if old is not None:
+            with contextlib.suppress(OSError):  # its records are all in the checkpoint now
+                old.close(sync=False)
+        fsync_directory(self.directory)  # the rename, durably
 
     def sync(self) -> None:
         """Flush the journal to disk now (for a daemon falling idle under a time or
-        count policy)."""
+        count policy).
+
+        **Raises:** `OSError` when the flush fails (the events stay acknowledged: a
+        killed process still loses none of them)."""
         with self._lock:
-            self._writer.sync()
+            self._check_usable("sync").sync()
 
     def close(self, *, checkpoint: bool = True) -> None:
         """Flush the journal, checkpoint (unless `checkpoint=False`) and release the
-        directory. Closing twice does nothing."""
+        directory. Closing twice does nothing.
+
+        A failed checkpoint is reported as in `update` (a warning); the directory is
+        released whatever fails, and a failed final flush of the journal is raised."""
         with self._lock:
             if self._writer is None:
                 return
-            if checkpoint and self._failure is None and self._events > self._checkpointed:
-                self._checkpoint()
-            self._writer.close()
-            self._writer = None
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)  # releases the flock
+            try:
+                if checkpoint and self._failure is None and self._events > self._checkpointed:
+                    self._rotate()
+            finally:
+                writer, self._writer = self._writer, None
+                try:
+                    writer.close(sync=self._failure is None)
+                finally:
+                    self._release()
 
     def __enter__(self) -> "DurableLearner":
         return self

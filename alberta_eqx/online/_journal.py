@@ -10,19 +10,27 @@ Each record is
 of axes of `x` and of `y` (1 byte each), their shapes (4 bytes an axis), then the bytes
 of `x` and of `y` in the journal's dtype. A record is written with one `write` call,
 so a killed process leaves whole records behind it; a power loss can leave the last
-ones torn (cut short, or zeros where the data did not reach the disk), which the
-length and the checksum detect.
+one cut short, or zeros where the data did not reach the disk. Only that is taken for
+a torn tail (and cut off); any other damage, which the length, the checksum and the
+sequence numbers detect, makes the journal refuse to be read.
 """
 
+import contextlib
+import math
 import os
 import struct
 import time
 import zlib
-from collections.abc import Iterator
 
 import numpy as np
 
-from alberta_eqx.checkpoint._files import fsync_directory
+from alberta_eqx.checkpoint._files import (
+    close_quietly,
+    open_new,
+    open_no_link,
+    unlink_quietly,
+    write_all,
+)
 
 _MAGIC = b"alberta_eqx journal 1\n"
 _FRAME = struct.Struct("<II")  # payload length, CRC-32
@@ -31,8 +39,8 @@ _MIN_PAYLOAD = _EVENT.size
 
 
 class JournalError(RuntimeError):
-    """A journal that cannot be replayed: damaged before its last record (not a torn
-    last write), of another dtype, or with events out of sequence."""
+    """A journal that cannot be replayed: damaged (anything but a torn last write), of
+    another dtype, or with events out of sequence."""
 
 
 def encode(sequence: int, x: np.ndarray, y: np.ndarray) -> bytes:
@@ -53,8 +61,8 @@ def _decode(payload: bytes, dtype: np.dtype) -> tuple[int, np.ndarray, np.ndarra
     shapes = struct.unpack_from(f"<{ndim_x + ndim_y}I", payload, _EVENT.size)
     shape_x, shape_y = shapes[:ndim_x], shapes[ndim_x:]
     start = _EVENT.size + 4 * (ndim_x + ndim_y)
-    size_x = int(np.prod(shape_x, dtype=np.int64)) * dtype.itemsize
-    size_y = int(np.prod(shape_y, dtype=np.int64)) * dtype.itemsize
+    size_x = math.prod(shape_x) * dtype.itemsize
+    size_y = math.prod(shape_y) * dtype.itemsize
     if start + size_x + size_y != len(payload):
         raise ValueError("the shapes do not match the payload's length")
     x = np.frombuffer(payload, dtype, offset=start, count=size_x // dtype.itemsize)
@@ -62,101 +70,196 @@ def _decode(payload: bytes, dtype: np.dtype) -> tuple[int, np.ndarray, np.ndarra
     return sequence, x.reshape(shape_x), y.reshape(shape_y)
 
 
-def read(path: str, dtype: np.dtype) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], int]:
-    """The journal's events in order, and the length of its valid part: a torn last
-    record (and anything after it that is all zeros) is left out.
+def _header(dtype: np.dtype) -> bytes:
+    return _MAGIC + dtype.name.encode() + b"\n"
 
-    **Raises:** `JournalError` when a damaged record is followed by valid data."""
-    with open(path, "rb") as f:
-        data = f.read()
-    head = _MAGIC + dtype.name.encode() + b"\n"
+
+def read(path: str, dtype: np.dtype) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], int]:
+    """The journal's events in order, and the length of its valid part, which leaves
+    out a torn tail: a short last record (a write cut off by a crash: it ends before
+    the length its frame gives, and what is there agrees with that length), or zeros
+    to the end of the file (a power loss that kept the file's length but not its
+    data). A symbolic link at `path` is refused, not followed.
+
+    **Raises:** `JournalError` for any other damage, anywhere: a record that fails
+    its checksum or whose length is impossible (a full-length last record included),
+    or a short last record that disagrees with its own length (a damaged length
+    field, not a torn write)."""
+    with os.fdopen(open_no_link(path, os.O_RDONLY), "rb") as f:
+        return parse(f.read(), dtype, path)
+
+
+def parse(
+    data: bytes, dtype: np.dtype, path: str
+) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], int]:
+    """`read` of a journal's bytes (`path` names it in errors)."""
+    head = _header(dtype)
     if not data.startswith(head):
         if head.startswith(data):  # killed while creating it: no record yet
             return [], 0
         raise JournalError(f"{path!r} is not an alberta_eqx journal of {dtype.name} events")
-    events, offset = [], len(head)
-    for payload, end in _records(data, offset):
-        if payload is None:  # the damaged part: allowed only as the tail
-            if end < len(data) and any(data[end:]):
-                raise JournalError(
-                    f"{path!r} is damaged at byte {offset}, before its last record (a torn "
-                    f"write leaves only the tail damaged): refusing to replay it"
-                )
+    events: list[tuple[int, np.ndarray, np.ndarray]] = []
+    offset = len(head)
+    while offset < len(data):
+        problem = _damage(data, offset, dtype, events[-1][0] + 1 if events else None)
+        if problem == "torn":
             break
+        if problem is not None:
+            raise JournalError(
+                f"{path!r} is damaged at byte {offset} ({problem}; a write cut off by a "
+                f"crash leaves only a short last record): refusing to replay it; the file "
+                f"is left as it is"
+            )
+        length, _ = _FRAME.unpack_from(data, offset)
+        end = offset + _FRAME.size + length
         try:
-            events.append(_decode(payload, dtype))
+            events.append(_decode(data[offset + _FRAME.size : end], dtype))
         except (ValueError, struct.error) as error:  # a valid checksum, a bad layout
             raise JournalError(f"{path!r} has a malformed record at byte {offset}") from error
         offset = end
     return events, offset
 
 
-def _records(data: bytes, offset: int) -> Iterator[tuple[bytes | None, int]]:
-    """(payload, end) for each record from `offset`; (None, end of the damage) for
-    the first record that is cut short or fails its checksum, then stop."""
-    while offset < len(data):
-        if offset + _FRAME.size > len(data):
-            yield None, len(data)
-            return
-        length, crc = _FRAME.unpack_from(data, offset)
-        end = offset + _FRAME.size + length
-        if length < _MIN_PAYLOAD or end > len(data):
-            yield None, len(data)
-            return
-        payload = data[offset + _FRAME.size : end]
-        if zlib.crc32(payload) != crc:
-            yield None, end
-            return
-        yield payload, end
-        offset = end
+def _damage(data: bytes, offset: int, dtype: np.dtype, sequence: int | None) -> str | None:
+    """What is wrong with the record at `offset`: None (a whole, valid record),
+    "torn" (a torn tail, see `read`), or a description of the damage.
+    `sequence` is the number the record must carry (None for the first one)."""
+    if offset + _FRAME.size > len(data):
+        return "torn"  # the frame itself cut short
+    length, crc = _FRAME.unpack_from(data, offset)
+    start = offset + _FRAME.size
+    whole = length >= _MIN_PAYLOAD and start + length <= len(data)
+    if whole and zlib.crc32(data[start : start + length]) == crc:
+        return None
+    if not any(data[offset:]):
+        return "torn"  # zeros to the end: never a written record (its length is >= 10)
+    if length < _MIN_PAYLOAD:
+        return f"a record length of {length} bytes"
+    if not whole:  # short: a torn write only if what is there agrees with its length
+        if _agrees(data[start:], length, dtype, sequence):
+            return "torn"
+        return f"a record length of {length} bytes, past the end, that its contents contradict"
+    return "a record that fails its CRC-32"
 
 
-def create(path: str, dtype: np.dtype) -> None:
-    """A new, empty journal at `path`, durably (written aside, flushed, renamed)."""
+def _agrees(prefix: bytes, length: int, dtype: np.dtype, sequence: int | None) -> bool:
+    """Whether `prefix` (what is left of a cut-off payload) may be the start of a
+    payload of `length` bytes: its sequence number and its shapes, where present,
+    must give exactly that length."""
+    if len(prefix) < _EVENT.size:
+        return True
+    number, ndim_x, ndim_y = _EVENT.unpack_from(prefix)
+    if sequence is not None and number != sequence:
+        return False
+    start = _EVENT.size + 4 * (ndim_x + ndim_y)
+    if len(prefix) < start:
+        return True
+    shapes = struct.unpack_from(f"<{ndim_x + ndim_y}I", prefix, _EVENT.size)
+    sizes = math.prod(shapes[:ndim_x]) + math.prod(shapes[ndim_x:])
+    return start + sizes * dtype.itemsize == length
+
+
+def create(
+    path: str, dtype: np.dtype, fsync_events: int | None, fsync_seconds: float | None
+) -> "Writer":
+    """A new, empty journal at `path`, replacing any there, and a `Writer` open on it.
+
+    It is written aside (`path.tmp`, created new: a stale one, or a link planted
+    there, is removed first, never followed), flushed and renamed over `path`. The
+    caller flushes the directory (`fsync_directory`) to make the rename durable; on
+    an error before the rename, nothing at `path` has changed."""
     temporary = path + ".tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)  # left by a process killed while creating a journal
+    fd = open_new(temporary)
+    header = _header(dtype)
     try:
-        os.write(fd, _MAGIC + dtype.name.encode() + b"\n")
+        write_all(fd, header)
         os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    fsync_directory(os.path.dirname(path) or ".")  # the rename, durably
+        os.replace(temporary, path)
+    except BaseException:
+        close_quietly(fd)
+        unlink_quietly(temporary)
+        raise
+    return Writer(fd, len(header), fsync_events, fsync_seconds)
+
+
+def open_writer(
+    path: str, valid_length: int, fsync_events: int | None, fsync_seconds: float | None
+) -> "Writer":
+    """A `Writer` appending to the journal at `path` after its first `valid_length`
+    bytes (a torn tail is cut off). A symbolic link at `path` is refused."""
+    fd = open_no_link(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, valid_length)
+        os.lseek(fd, valid_length, os.SEEK_SET)
+    except BaseException:
+        close_quietly(fd)
+        raise
+    return Writer(fd, valid_length, fsync_events, fsync_seconds)
+
+
+def _fdatasync(fd: int) -> None:
+    # fdatasync flushes the data and the file's new length, all a reader needs.
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 class Writer:
-    """Appends records to a journal and flushes them to disk by a policy: after every
-    `fsync_events` records, and at the first record `fsync_seconds` or more after the
-    last flush (either may be None)."""
+    """Appends records to an open journal and flushes them to disk by a policy: after
+    every `fsync_events` records, and at the first record `fsync_seconds` or more
+    after the last flush (either may be None).
+
+    An append that fails is undone: the file is cut back to its length before it
+    (and flushed), so the record is not in the journal. If undoing fails too,
+    `broken` is set: whether the record is there is then unknown."""
 
     def __init__(
-        self, path: str, valid_length: int, fsync_events: int | None, fsync_seconds: float | None
+        self, fd: int, length: int, fsync_events: int | None, fsync_seconds: float | None
     ):
-        self.fd = os.open(path, os.O_WRONLY)
-        os.ftruncate(self.fd, valid_length)  # drop a torn tail before appending
-        os.lseek(self.fd, 0, os.SEEK_END)
+        self.fd = fd  # -1 once closed: a closed number is never used again
+        self.length = length  # of the journal, every appended record included
         self.fsync_events, self.fsync_seconds = fsync_events, fsync_seconds
         self.unsynced = 0
         self.last_sync = time.monotonic()
+        self.broken = False
 
     def append(self, record: bytes) -> None:
-        view = memoryview(record)
-        while view:  # a regular file takes it in one call; a short write would continue
-            view = view[os.write(self.fd, view) :]
-        self.unsynced += 1
-        if (self.fsync_events is not None and self.unsynced >= self.fsync_events) or (
-            self.fsync_seconds is not None
-            and time.monotonic() - self.last_sync >= self.fsync_seconds
-        ):
-            self.sync()
+        try:
+            write_all(self.fd, record)
+            self.unsynced += 1
+            if (self.fsync_events is not None and self.unsynced >= self.fsync_events) or (
+                self.fsync_seconds is not None
+                and time.monotonic() - self.last_sync >= self.fsync_seconds
+            ):
+                self.sync()
+        except BaseException:
+            self._undo()
+            raise
+        self.length += len(record)
+
+    def _undo(self) -> None:
+        """Cut the journal back to `length` (before the failed record), flushed: a
+        record whose write or flush failed must not be replayed after a crash."""
+        try:
+            os.ftruncate(self.fd, self.length)
+            os.lseek(self.fd, self.length, os.SEEK_SET)
+            _fdatasync(self.fd)
+            self.unsynced = 0
+        except BaseException:
+            self.broken = True
 
     def sync(self) -> None:
         if self.unsynced:
-            # fdatasync flushes the data and the file's new length, all a reader needs.
-            getattr(os, "fdatasync", os.fsync)(self.fd)
+            _fdatasync(self.fd)
             self.unsynced = 0
         self.last_sync = time.monotonic()
 
-    def close(self) -> None:
-        self.sync()
-        os.close(self.fd)
+    def close(self, *, sync: bool = True) -> None:
+        """Flush (unless `sync=False`) and close. The descriptor is given up first:
+        POSIX releases it even when `close` fails, so it is never closed twice."""
+        fd, self.fd = self.fd, -1
+        try:
+            if sync and self.unsynced:
+                _fdatasync(fd)
+        finally:
+            os.close(fd)

@@ -17,6 +17,7 @@ and returns (an MLP and its optimizer state are dozens). So `OnlineLearner`:
   selects the old or the new state there, so that the policy costs no extra dispatch.
 """
 
+import functools
 import math
 import threading
 from collections.abc import Sequence
@@ -63,6 +64,60 @@ def _pack(leaves: list[Array]) -> dict[str, Array]:
 def _all_finite(arrays) -> Array:
     checks = [jnp.isfinite(a).all() for a in arrays if jnp.issubdtype(a.dtype, jnp.inexact)]
     return jnp.stack(checks).all() if checks else jnp.array(True)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(
+    treedef: Any,
+    static: Any,
+    shapes: tuple,
+    nonfinite: NonFinitePolicy,
+    missing_ok: bool,
+    dtype: np.dtype,
+) -> tuple:
+    """The compiled update and predict of a learner structure: `(unpack, update,
+    predict, layouts)`. Cached, so that `OnlineLearner`s of one structure (a
+    `DurableLearner` reopened, or restored after an I/O error) share one compilation;
+    `layouts` (per input shapes: how to unpack the packed result) is shared with it."""
+    layouts: dict = {}
+
+    def unpack(buffers: dict[str, Array]) -> AbstractLearner:
+        offsets = dict.fromkeys(buffers, 0)
+        out = []
+        for shape, leaf_dtype in shapes:
+            start, size = offsets[leaf_dtype.name], math.prod(shape)
+            out.append(buffers[leaf_dtype.name][start : start + size].reshape(shape))
+            offsets[leaf_dtype.name] = start + size
+        return eqx.combine(jax.tree.unflatten(treedef, out), static)
+
+    def update(buffers, x, y):
+        new, result = unpack(buffers).update(x, y)
+        new_buffers = _pack(jax.tree.leaves(eqx.filter(new, eqx.is_array)))
+        outputs, result_def = jax.tree.flatten(result)
+        packed_dtype = jnp.result_type(*outputs, dtype)
+        # Runs while tracing: how the host splits the packed result again (in one
+        # slice when every output is a scalar of the packed dtype, the usual case).
+        scalars = all(o.shape == () and o.dtype == packed_dtype for o in outputs)
+        layouts[(x.shape, y.shape)] = (
+            result_def,
+            len(outputs) if scalars else None,
+            [(o.shape, o.dtype, math.prod(o.shape)) for o in outputs],
+        )
+        packed = [jnp.ravel(o).astype(packed_dtype) for o in outputs]
+        if nonfinite != "allow":
+            y_ok = ~jnp.isinf(y).any() if missing_ok else jnp.isfinite(y).all()
+            status = jnp.where(
+                ~jnp.isfinite(x).all(),
+                _BAD_X,
+                jnp.where(~y_ok, _BAD_Y, jnp.where(_all_finite(new_buffers.values()), 0, 3)),
+            )
+            keep_old = status != _OK
+            new_buffers = {k: jnp.where(keep_old, buffers[k], v) for k, v in new_buffers.items()}
+            packed.append(status.astype(packed_dtype)[None])
+        return new_buffers, jnp.concatenate(packed)
+
+    predict = jax.jit(lambda buffers, x: unpack(buffers).predict(x))
+    return unpack, jax.jit(update, donate_argnums=0), predict, layouts
 
 
 class OnlineResult:
@@ -175,51 +230,15 @@ class OnlineLearner:
         not counted)."""
         self.skipped = 0
         """How many events `nonfinite="skip"` has left out."""
-        missing_ok = self._missing_ok = type(learner).accepts_missing_targets
+        self._missing_ok = type(learner).accepts_missing_targets
         self._lock = threading.Lock()
-        self._layouts: dict = {}  # per input shapes: how to unpack the packed result
-
-        def unpack(buffers: dict[str, Array]) -> AbstractLearner:
-            offsets = dict.fromkeys(buffers, 0)
-            out = []
-            for shape, dtype in shapes:
-                start, size = offsets[dtype.name], math.prod(shape)
-                out.append(buffers[dtype.name][start : start + size].reshape(shape))
-                offsets[dtype.name] = start + size
-            return eqx.combine(jax.tree.unflatten(treedef, out), static)
-
-        def update(buffers, x, y):
-            new, result = unpack(buffers).update(x, y)
-            new_buffers = _pack(jax.tree.leaves(eqx.filter(new, eqx.is_array)))
-            outputs, result_def = jax.tree.flatten(result)
-            packed_dtype = jnp.result_type(*outputs, self.dtype)
-            # Runs while tracing: how the host splits the packed result again (in one
-            # slice when every output is a scalar of the packed dtype, the usual case).
-            scalars = all(o.shape == () and o.dtype == packed_dtype for o in outputs)
-            self._layouts[(x.shape, y.shape)] = (
-                result_def,
-                len(outputs) if scalars else None,
-                [(o.shape, o.dtype, math.prod(o.shape)) for o in outputs],
-            )
-            packed = [jnp.ravel(o).astype(packed_dtype) for o in outputs]
-            if nonfinite != "allow":
-                y_ok = ~jnp.isinf(y).any() if missing_ok else jnp.isfinite(y).all()
-                status = jnp.where(
-                    ~jnp.isfinite(x).all(),
-                    _BAD_X,
-                    jnp.where(~y_ok, _BAD_Y, jnp.where(_all_finite(new_buffers.values()), 0, 3)),
-                )
-                keep_old = status != _OK
-                new_buffers = {
-                    k: jnp.where(keep_old, buffers[k], v) for k, v in new_buffers.items()
-                }
-                packed.append(status.astype(packed_dtype)[None])
-            return new_buffers, jnp.concatenate(packed)
-
+        key = (treedef, static, tuple(shapes), nonfinite, self._missing_ok, self.dtype)
+        try:
+            compiled = _compiled(*key)
+        except (TypeError, ValueError):  # a static part that cannot be hashed or compared
+            compiled = _compiled.__wrapped__(*key)
+        self._unpack, self._update, self._predict, self._layouts = compiled
         self._buffers = _pack(leaves)
-        self._unpack = unpack
-        self._update = jax.jit(update, donate_argnums=0)
-        self._predict = jax.jit(lambda buffers, x: unpack(buffers).predict(x))
 
     @property
     def learner(self) -> AbstractLearner:
