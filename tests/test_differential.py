@@ -178,3 +178,24 @@ def test_config_round_trip_and_bad_inputs_are_named():
         differential_sarsa(coder, 2, 0.1, -1.0)
     with pytest.raises(ValueError, match="num_servers"):
         AccessControl(0)
+
+
+def test_access_control_figure_10_5_reduced():
+    """Figure 10.5 at 100,000 steps x 2 seeds (the book: 2,000,000): the policy's two
+    clearest claims already hold, and the report prints a verdict per claim beside
+    Zhang's reproduction."""
+    from alberta_eqx.experiments import access_control as ac
+
+    result = ac.access_control(num_seeds=2, num_steps=100_000, segment_steps=50_000)
+    assert result.policy.shape == (2, 4, 11) and result.values.shape == (2, 4, 11)
+    np.testing.assert_allclose(result.occupancy.sum(axis=1), 1.0)
+    assert np.all(result.policy[:, :, 0] == 0)
+    assert np.all((result.average_reward > 2.0) & (result.average_reward < 3.0))
+    lines = ac.report(result)
+    verdicts = [line for line in lines if line.startswith(("PASS: ", "FAIL: "))]
+    assert len(verdicts) == 10 and any("Zhang" in line for line in verdicts)
+    assert verdicts[0].startswith("PASS: priority 8 is accepted whenever")
+    assert verdicts[1].startswith("PASS: the lowest priority (1) is rejected")
+    # a policy that accepts everything fails the threshold claims
+    greedy = result._replace(policy=np.ones_like(result.policy))
+    assert ac.verdicts(greedy)[1].startswith("FAIL")
