@@ -326,10 +326,28 @@ def figure(result: AccessControlResult, zhang: "ZhangReference | None" = None):
     return fig
 
 
+# Zhang's `chapter10/access_control.py` (commit 96bc203617a70eba6b7784a8f876aaf218b2c914),
+# unmodified, its `differential_semi_gradient_sarsa(ValueFunction(8), 1_000_000)` after
+# `np.random.seed(0)`, then its `value` / `state_value` read at every state (the
+# driver in docs/average-reward.md); rows priority 1, 2, 4, 8, columns 0..10 free.
 ZHANG = ZhangReference(
-    policy=np.zeros((4, 11), np.int64),
-    values=np.zeros((4, 11)),
-    reward_rate=0.0,
+    policy=np.array(
+        [
+            [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1],
+            [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0],
+            [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        ]
+    ),
+    values=np.array(
+        [
+            [-9.545, -5.2, -2.617, -0.551, 0.713, 2.077, 3.456, 3.608, 0.619, 0.074, 0.002],
+            [-9.023, -5.573, -2.32, -0.41, 1.066, 2.554, 4.463, 4.544, 1.018, 0.131, 0.0],
+            [-9.183, -5.434, -1.225, 1.099, 3.308, 4.639, 6.287, 6.535, 2.128, 0.385, 0.041],
+            [-9.069, -1.182, 2.694, 5.33, 7.077, 8.749, 10.161, 9.966, 3.261, 0.574, 0.08],
+        ]
+    ),
+    reward_rate=2.5870517014780647,
 )
 
 ACCESS_CONTROL = Replication(
