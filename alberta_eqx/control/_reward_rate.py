@@ -16,8 +16,6 @@ The book calls the step-size `beta`; Wan et al. and Naik et al. write it `eta al
 it is reward centering.
 """
 
-from typing import Literal
-
 import equinox as eqx
 from jaxtyping import Array, ArrayLike, Float
 
@@ -41,14 +39,14 @@ class RewardRate(eqx.Module):
 
     estimate: Float[Array, ""]
     step_size: Float[Array, ""] = _checks.hyperparameter()
-    update_from: Literal["td_error", "reward"] = eqx.field(static=True)
+    update_from: str = eqx.field(static=True)
 
     def __init__(
         self,
         step_size: ArrayLike,
         estimate: ArrayLike = 0.0,
         *,
-        update_from: Literal["td_error", "reward"] = "td_error",
+        update_from: str = "td_error",
     ):
         if update_from not in _SOURCES:
             raise ValueError(f"update_from must be one of {_SOURCES}, got {update_from!r}")
