@@ -107,18 +107,21 @@ def test_reward_centering_equals_naik_et_al_in_float64(simple, watkins):
         np.testing.assert_allclose(recorded[6], want_rate, rtol=1e-9, atol=1e-12)
 
 
-def test_a_fixed_zero_rate_is_the_discounted_rule_with_gamma_one():
+@pytest.mark.parametrize("watkins", [False, True])
+def test_a_fixed_zero_rate_is_the_discounted_rule_with_gamma_one(watkins):
     """The issue's check: with the rate's step-size at 0 and `Rbar` at 0 the
-    differential rule is the discounted one with `gamma = 1`. A step-size of 0 is
-    refused at construction (a centering that never learns is a mistake), so the test
-    sets it afterwards."""
+    differential rule (Sarsa; Watkins's: differential Q-learning at lambda = 0) is the
+    discounted one with `gamma = 1`. A step-size of 0 is refused at construction (a
+    rate that never learns is a mistake), so the test sets it afterwards."""
     coder = TileCoder(8, SCALE, low=[0, 0], high=[10, 3], int_sizes=(2,))
-    plain = SarsaLambda(coder, 2, 0.1 / 8, 0.5, 1.0, EpsilonGreedy(0.1))
-    differential = eqx.tree_at(
-        lambda a: a.reward_rate.step_size,
-        differential_sarsa(coder, 2, 0.1 / 8, 0.01, 0.5, EpsilonGreedy(0.1)),
-        jnp.zeros(()),
+    lam = 0.0 if watkins else 0.5
+    plain = SarsaLambda(coder, 2, 0.1 / 8, lam, 1.0, EpsilonGreedy(0.1), watkins=watkins)
+    differential = (
+        differential_q_learning(coder, 2, 0.1 / 8, 1.0, EpsilonGreedy(0.1))
+        if watkins
+        else differential_sarsa(coder, 2, 0.1 / 8, 0.01, lam, EpsilonGreedy(0.1))
     )
+    differential = eqx.tree_at(lambda a: a.reward_rate.step_size, differential, jnp.zeros(()))
     plain_run, differential_run = (_record(a, seed=4) for a in (plain, differential))
     np.testing.assert_array_equal(plain_run[5], differential_run[5])
     assert np.all(differential_run[6] == 0.0)
@@ -180,6 +183,7 @@ def test_config_round_trip_and_bad_inputs_are_named():
         AccessControl(0)
 
 
+@pytest.mark.slow
 def test_access_control_figure_10_5_reduced():
     """Figure 10.5 at 100,000 steps x 2 seeds (the book: 2,000,000): the policy's two
     clearest claims already hold, and the report prints a verdict per claim beside
