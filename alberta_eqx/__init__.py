@@ -11,7 +11,7 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
-from alberta_eqx.control import SarsaLambda, StreamAC, run_control, start_control
+from alberta_eqx.control import RewardRate, SarsaLambda, StreamAC, run_control, start_control
 from alberta_eqx.gvf import (
     GradientTDLearner,
     GVFQuestion,
@@ -94,6 +94,7 @@ from alberta_eqx.streams import (
     make_scale_range,
 )
 from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.streams.access_control import AccessControl
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.mountain_car import MountainCar
@@ -123,6 +124,7 @@ __all__ = [
     "AbstractStream",
     "AbstractTDOptimizer",
     "AbstractTDStream",
+    "AccessControl",
     "AdaptiveObGD",
     "AutoTDIDBD",
     "Autostep",
@@ -160,6 +162,7 @@ __all__ = [
     "PeriodicChangeStream",
     "RandomWalkStream",
     "RandomWalkTDStream",
+    "RewardRate",
     "RunResult",
     "SarsaLambda",
     "ScaleDriftStream",

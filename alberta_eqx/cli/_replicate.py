@@ -8,6 +8,7 @@ from typing import Any
 from alberta_eqx.cli._options import _Help, count, fail
 from alberta_eqx.cli._output import Bar, _device, save_figure
 from alberta_eqx.experiments import reports
+from alberta_eqx.experiments.access_control import ACCESS_CONTROL
 from alberta_eqx.experiments.export import atomic_write
 from alberta_eqx.experiments.record import finish_record, start_record
 
@@ -21,6 +22,7 @@ REPLICATIONS: dict[str, reports.Replication] = {
     "baird": reports.BAIRD,
     "mountain-car": reports.MOUNTAIN_CAR,
     "stream-ac-cartpole": reports.STREAM_AC_CARTPOLE,
+    "access-control": ACCESS_CONTROL,
 }
 DEFAULT_REPLICATION = "sutton1992-exp1"
 

@@ -1,7 +1,12 @@
 """Control: agents that act and learn from every transition, and the compiled
 agent-environment loop."""
 
-from alberta_eqx.control._linear import SarsaLambda, watkins_q_lambda
+from alberta_eqx.control._linear import (
+    SarsaLambda,
+    differential_q_learning,
+    differential_sarsa,
+    watkins_q_lambda,
+)
 from alberta_eqx.control._loop import (
     AbstractControlAgent,
     ControlRun,
@@ -17,6 +22,7 @@ from alberta_eqx.control._policies import (
     check_probabilities,
     greedy_actions,
 )
+from alberta_eqx.control._reward_rate import RewardRate
 from alberta_eqx.control._stream import StreamAC, StreamQ
 from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
 
@@ -26,6 +32,7 @@ __all__ = [
     "ControlRun",
     "EpsilonGreedy",
     "FixedPolicy",
+    "RewardRate",
     "SarsaLambda",
     "Softmax",
     "StreamAC",
@@ -34,6 +41,8 @@ __all__ = [
     "StreamingWrapperState",
     "check_probabilities",
     "control_step",
+    "differential_q_learning",
+    "differential_sarsa",
     "greedy_actions",
     "run_control",
     "start_control",

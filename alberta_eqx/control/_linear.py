@@ -14,6 +14,12 @@ function approximation" with replacing traces:
          (Watkins's Q(lambda): also 0 when A' is not greedy)
 
 `A'` is chosen in `S'` by the behaviour policy before the update, as in the box.
+
+With a `RewardRate` `Rbar` the reward in `delta` is `R - Rbar`, and `Rbar` is updated
+after every transition (`alberta_eqx.control.RewardRate`): with `gamma = 1` this is
+differential semi-gradient Sarsa(lambda) (section 10.3's box, with the traces above)
+and, Watkins's with `lambda = 0`, differential Q-learning (Wan, Naik and Sutton 2021);
+with `gamma < 1` it is reward centering (Naik, Wan, Tomar and Sutton 2024).
 """
 
 import equinox as eqx
@@ -24,6 +30,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 from alberta_eqx import _checks
 from alberta_eqx.control._loop import AbstractControlAgent, td_hyperparameters
 from alberta_eqx.control._policies import AbstractPolicy, EpsilonGreedy, greedy_actions
+from alberta_eqx.control._reward_rate import RewardRate
 from alberta_eqx.streams.tiles import TileCoder
 
 
@@ -43,6 +50,8 @@ class SarsaLambda(AbstractControlAgent):
       the book's Mountain Car experiments).
     - `watkins`: Watkins's Q(lambda): bootstrap from `max_a q(S', a)` and cut the
       traces after a non-greedy action.
+    - `reward_rate`: a `RewardRate` to subtract from every reward and learn
+      (differential learning, reward centering; module docstring), or None.
     """
 
     tile_coder: TileCoder
@@ -52,6 +61,7 @@ class SarsaLambda(AbstractControlAgent):
     trace_decay: Float[Array, ""]
     discount: Float[Array, ""]
     policy: AbstractPolicy
+    reward_rate: RewardRate | None
     num_actions: int = eqx.field(static=True)
     watkins: bool = eqx.field(static=True)
 
@@ -65,6 +75,7 @@ class SarsaLambda(AbstractControlAgent):
         policy: AbstractPolicy | None = None,
         *,
         watkins: bool = False,
+        reward_rate: RewardRate | None = None,
     ):
         if not isinstance(tile_coder, TileCoder):
             raise TypeError(f"tile_coder must be a TileCoder, got {type(tile_coder).__name__}")
@@ -83,6 +94,11 @@ class SarsaLambda(AbstractControlAgent):
         if not isinstance(self.policy, AbstractPolicy):
             raise TypeError(f"policy must be an AbstractPolicy, got {type(policy).__name__}")
         self.watkins = bool(watkins)
+        if reward_rate is not None and not isinstance(reward_rate, RewardRate):
+            raise TypeError(
+                f"reward_rate must be a RewardRate or None, got {type(reward_rate).__name__}"
+            )
+        self.reward_rate = _checks.cast_floating(reward_rate, dtype)
         self.weights = jnp.zeros(tile_coder.size, dtype)
         self.trace = jnp.zeros(tile_coder.size, dtype)
 
@@ -114,8 +130,11 @@ class SarsaLambda(AbstractControlAgent):
         greedy = greedy_actions(q_next)[next_action]
         bootstrap = jnp.max(q_next) if self.watkins else q_next[next_action]
         gamma = jnp.where(terminated, 0, self.discount)
-        # the box's loops: delta <- R - sum_{F(S,A)} w_i + gamma sum_{F(S',A')} w_i
-        delta = reward + gamma * bootstrap - jnp.sum(self.weights[active])
+        # the box's loops: delta <- R - sum_{F(S,A)} w_i + gamma sum_{F(S',A')} w_i;
+        # differential / centered (section 10.3's box): R - Rbar in place of R
+        rate = self.reward_rate
+        centered = reward if rate is None else rate.center(reward)
+        delta = centered + gamma * bootstrap - jnp.sum(self.weights[active])
         trace = self.trace.at[active].set(1)  # replacing traces
         weights = self.weights + self.step_size * delta * trace
         keep = jnp.logical_not(episode_end)
@@ -123,6 +142,8 @@ class SarsaLambda(AbstractControlAgent):
             keep = keep & greedy  # Watkins: cut after a non-greedy A'
         trace = jnp.where(keep, self.discount * self.trace_decay * trace, 0)
         new = eqx.tree_at(lambda s: (s.weights, s.trace), self, (weights, trace))
+        if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
+            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
         return new, next_action
 
 
@@ -133,9 +154,78 @@ def watkins_q_lambda(
     trace_decay: ArrayLike = 0.9,
     discount: ArrayLike = 1.0,
     policy: AbstractPolicy | None = None,
+    reward_rate: RewardRate | None = None,
 ) -> SarsaLambda:
     """Watkins's Q(lambda) with tile coding and replacing traces:
     `SarsaLambda(..., watkins=True)` (the same arguments)."""
     return SarsaLambda(
-        tile_coder, num_actions, step_size, trace_decay, discount, policy, watkins=True
+        tile_coder,
+        num_actions,
+        step_size,
+        trace_decay,
+        discount,
+        policy,
+        watkins=True,
+        reward_rate=reward_rate,
+    )
+
+
+def differential_sarsa(
+    tile_coder: TileCoder,
+    num_actions: int,
+    step_size: ArrayLike,
+    reward_rate_step_size: ArrayLike,
+    trace_decay: ArrayLike = 0.0,
+    policy: AbstractPolicy | None = None,
+) -> SarsaLambda:
+    """Differential semi-gradient Sarsa(lambda) (Sutton and Barto 2018, section 10.3,
+    the box "Differential semi-gradient Sarsa" at `lambda = 0`):
+    `SarsaLambda(..., discount=1, reward_rate=RewardRate(beta))`, `Rbar` starting at 0.
+
+    **Arguments:**
+
+    - `tile_coder`, `num_actions`, `step_size` (`alpha`), `trace_decay`, `policy`: as
+      for `SarsaLambda`.
+    - `reward_rate_step_size`: the book's `beta > 0`.
+    """
+    return SarsaLambda(
+        tile_coder,
+        num_actions,
+        step_size,
+        trace_decay,
+        1.0,
+        policy,
+        reward_rate=RewardRate(reward_rate_step_size),
+    )
+
+
+def differential_q_learning(
+    tile_coder: TileCoder,
+    num_actions: int,
+    step_size: ArrayLike,
+    eta: ArrayLike,
+    policy: AbstractPolicy | None = None,
+) -> SarsaLambda:
+    """Differential Q-learning (Wan, Naik and Sutton 2021, equations 5 and 6):
+    `delta = R - Rbar + max_a q(S', a) - q(S, A)`, `w += alpha delta grad q(S, A)`,
+    `Rbar += eta alpha delta`; Watkins's `SarsaLambda` at `lambda = 0`, `gamma = 1`,
+    with `RewardRate(eta * alpha)`, `Rbar` starting at 0. Tabular with one tiling of
+    one tile per state.
+
+    **Arguments:**
+
+    - `tile_coder`, `num_actions`, `step_size` (`alpha`), `policy`: as for
+      `SarsaLambda`.
+    - `eta`: `> 0`, the reward rate's step-size relative to `alpha`.
+    """
+    eta = _checks.positive("eta", eta)
+    return SarsaLambda(
+        tile_coder,
+        num_actions,
+        step_size,
+        0.0,
+        1.0,
+        policy,
+        watkins=True,
+        reward_rate=RewardRate(eta * jnp.asarray(step_size)),
     )

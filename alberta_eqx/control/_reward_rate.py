@@ -1,0 +1,66 @@
+r"""The reward-rate estimate `Rbar` that average-reward (differential) TD rules and
+reward centering subtract from every reward, and its one update rule.
+
+Differential semi-gradient Sarsa (Sutton and Barto 2018, section 10.3, the box),
+differential Q-learning (Wan, Naik and Sutton 2021, equations 5-6) and value-based
+reward centering (Naik, Wan, Tomar and Sutton 2024) all update it from the TD error
+that used it; simple reward centering (Naik et al. 2024) from the reward:
+
+    delta <- R - Rbar + gamma q(S', .) - q(S, A)      (differential: gamma = 1)
+    Rbar  <- Rbar + beta delta                         (update_from="td_error")
+    Rbar  <- Rbar + beta (R - Rbar)                    (update_from="reward")
+
+The book calls the step-size `beta`; Wan et al. and Naik et al. write it `eta alpha`
+(a multiple of the value step-size): pass the product as `step_size`. With
+`discount = 1` the value-based rule is differential learning; with `discount < 1`
+it is reward centering.
+"""
+
+import equinox as eqx
+from jaxtyping import Array, ArrayLike, Float
+
+from alberta_eqx import _checks
+
+_SOURCES = ("td_error", "reward")
+
+
+class RewardRate(eqx.Module):
+    """An estimate `Rbar` of the reward rate, held in an agent's state (module
+    docstring).
+
+    **Arguments:**
+
+    - `step_size`: `beta > 0` (Wan et al., Naik et al.: `eta alpha`).
+    - `estimate`: `Rbar`'s starting value (finite; the book: "arbitrarily (e.g., to
+      zero)").
+    - `update_from`: `"td_error"` (differential learning, value-based centering) or
+      `"reward"` (simple centering).
+    """
+
+    estimate: Float[Array, ""]
+    step_size: Float[Array, ""] = _checks.hyperparameter()
+    update_from: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        step_size: ArrayLike,
+        estimate: ArrayLike = 0.0,
+        *,
+        update_from: str = "td_error",
+    ):
+        if update_from not in _SOURCES:
+            raise ValueError(f"update_from must be one of {_SOURCES}, got {update_from!r}")
+        self.step_size = _checks.positive("step_size", step_size)
+        self.estimate = _checks.as_float("estimate", estimate, self.step_size.dtype)
+        self.update_from = update_from
+
+    def center(self, reward: Float[Array, ""]) -> Float[Array, ""]:
+        """`R - Rbar`: the reward a centered or differential TD error uses."""
+        return reward - self.estimate.astype(reward.dtype)
+
+    def update(self, reward: Float[Array, ""], delta: Float[Array, ""]) -> "RewardRate":
+        """`Rbar` after one transition with reward `reward` and TD error `delta`
+        (computed with the current `Rbar`)."""
+        signal = delta if self.update_from == "td_error" else self.center(reward)
+        estimate = self.estimate + self.step_size * signal.astype(self.estimate.dtype)
+        return eqx.tree_at(lambda r: r.estimate, self, estimate)
