@@ -29,12 +29,10 @@ def _read(folder: str) -> dict | None:
         if os.path.isfile(os.path.join(find_store(folder), "zarr.json")):
             return None  # a sweep run from Python: its store only
         fail(str(error))
-    except ValueError as error:  # not JSON, or not UTF-8
-        fail(f"{folder!r}: {RECORD} is not valid JSON ({error})")
+    except ValueError as error:  # not UTF-8, not JSON, or not an object
+        fail(f"{folder!r}: {RECORD} is malformed ({error})")
     except OSError as error:
         fail(f"{folder!r}: cannot read {RECORD} ({error.strerror})")
-    if not isinstance(record, dict):
-        fail(f"{RECORD} is malformed: it must be a JSON object, got {type(record).__name__}")
     return record
 
 
