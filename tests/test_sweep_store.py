@@ -300,3 +300,20 @@ def test_show_reports_progress_of_a_partial_sweep(finished, tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "progress: 2/4 configurations completed (1/2 shards of 2)" in shown
     assert "best 2 of 4 configurations" in shown
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep"], "sweep needs a sweep file (or --verify DIR)"),
+        (["sweep", "x.toml", "--verify", "y"], "give a sweep file or --verify DIR, not both"),
+        (["sweep", "--verify", "/nonexistent-folder"], "/nonexistent-folder holds no sweep store"),
+        (["sweep", "/nonexistent.toml"], "/nonexistent.toml: No such file or directory"),
+    ],
+)
+def test_sweep_arguments_are_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err

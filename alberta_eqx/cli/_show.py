@@ -10,12 +10,12 @@ from alberta_eqx.cli._options import _Help, fail
 from alberta_eqx.experiments.record import RECORD, read_record
 
 
-def _field(record: dict, key: str, kind: type, default: Any) -> Any:
+def _field(record: dict, key: str, kind: type[dict] | type[list], default: Any) -> Any:
     """`record[key]`, refused in one line when it is not a `kind`."""
     value = record.get(key, default)
     if value is not None and not isinstance(value, kind):
-        names = {dict: "an object", list: "a list", str: "a string"}
-        fail(f"{RECORD} is malformed: {key!r} must be {names[kind]}, got {json.dumps(value)}")
+        name = "an object" if kind is dict else "a list"
+        fail(f"{RECORD} is malformed: {key!r} must be {name}, got {json.dumps(value)}")
     return default if value is None else value
 
 
