@@ -188,6 +188,16 @@ def test_damaged_marks_rerun_and_damaged_coordinates_refuse(finished, tmp_path):
         verify_store(out)
 
 
+@pytest.mark.parametrize("name", ["seed", "step", "meta_step_size"])
+def test_missing_coordinate_chunk_is_refused(finished, tmp_path, name):
+    """A deleted coordinate chunk reads as its fill value: refused, not resumed."""
+    out = _copy(finished, tmp_path)
+    os.remove(_chunk(out, name, 0))
+    for call in (lambda: run_sweep(SPEC, out), lambda: verify_store(out)):
+        with pytest.raises(ValueError, match=f"{out / STORE}.*{name}.*remove it"):
+            call()
+
+
 def test_best_configurations_rank_by_final_error(finished):
     ds = xr.open_zarr(finished[0] / STORE)
     rows = best_configurations(ds, top=3)

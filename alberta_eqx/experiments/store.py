@@ -23,6 +23,7 @@ in a folder beside its final one and renamed into place when whole, so a sweep
 killed while creating it leaves no half-made store behind its name.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -49,6 +50,13 @@ def _zarr():
     except ImportError:
         raise ImportError("the sweep store needs zarr: pip install 'alberta_eqx[sweep]'") from None
     return zarr
+
+
+def configurations(grid: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    """Each hyperparameter's value per configuration: the Cartesian product of the
+    grid's values, the last hyperparameter varying fastest."""
+    points = list(itertools.product(*grid.values()))
+    return {name: np.asarray([p[i] for p in points], np.float64) for i, name in enumerate(grid)}
 
 
 def _compressors() -> tuple[Any, ...]:
@@ -143,7 +151,8 @@ def open_store(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
     """The specification a store was created for and its ordered configuration table
     (each hyperparameter's value per configuration, read through their checksums),
     or None where there is no store. Raises `StoreError` for a store that is not
-    whole or whose metadata or coordinates fail to read."""
+    whole, or whose metadata or coordinates fail to read or differ from its
+    specification."""
     zarr = _zarr()
     try:
         group = zarr.open_group(path, mode="r")
@@ -157,15 +166,18 @@ def open_store(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
         for name in [*_metrics(group), COMPLETED]:
             group[name]  # opening it checks it is there
         table = {name: np.asarray(group[name][:], np.float64) for name in names}
+        for name, values in configurations({n: spec["grid"][n] for n in names}).items():
+            if not np.array_equal(table[name], values):
+                raise ValueError(f"its coordinate {name!r} is not its grid's configurations")
+        window = spec["metrics_window"]
+        coords = _coords(table, spec["seeds"], spec["num_steps"] // window, window)
+        for name, values in coords.items():
+            expected = values[1] if isinstance(values, tuple) else values
+            if name not in table and not np.array_equal(group[name][:], expected):
+                raise ValueError(f"its coordinate {name!r} is not its specification's")
     except (KeyError, ValueError, TypeError) as error:
         raise _damaged(path, f"{type(error).__name__}: {error}") from None
     return spec, table
-
-
-def spec_of(path: str) -> dict | None:
-    """The specification a store was created for, or None where there is no store."""
-    opened = open_store(path)
-    return None if opened is None else opened[0]
 
 
 def _metrics(group: Any) -> list[str]:

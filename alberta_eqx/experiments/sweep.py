@@ -17,7 +17,6 @@ shards are read back through their checksums first, and a damaged one is run aga
 """
 
 import dataclasses
-import itertools
 import json
 import logging
 import math
@@ -55,11 +54,16 @@ class SweepError(ValueError):
     the setting and what it accepts."""
 
 
-def _configurations(grid: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    """Each hyperparameter's value per configuration: the Cartesian product of the
-    grid's values, the last hyperparameter varying fastest."""
-    points = list(itertools.product(*grid.values()))
-    return {name: np.asarray([p[i] for p in points], np.float64) for i, name in enumerate(grid)}
+def _check_grid(grid: Any) -> None:
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError(f"grid must be a non-empty dict name -> values, got {grid!r}")
+    for name, values in grid.items():
+        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"grid[{name!r}] must be a non-empty list, got {values!r}")
+        for i, value in enumerate(values):
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not real or not math.isfinite(value):
+                raise ValueError(f"grid[{name!r}][{i}] must be a finite number, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +80,9 @@ class SweepSpec:
       `lambda step_size: LinearLearner(10, LMS(step_size))`.
     - `grid`: each hyperparameter's values; the sweep runs their Cartesian product,
       the last hyperparameter varying fastest.
-    - `num_steps`: steps per run.
+    - `num_steps`: steps per run (at most `2**31`: step indices are int32).
     - `seeds`: a count `k` (the seeds `0 .. k-1`) or a list of seeds; seed `s`'s
       stream key is `seed_keys(s)[0]`, as in `run_experiment`.
-      (At most `2**31` steps: step indices are int32.)
     - `metrics_window`: average the metrics over windows of this many steps (it must
       divide `num_steps`).
     """
@@ -96,15 +99,7 @@ class SweepSpec:
             raise TypeError(f"stream must be an AbstractStream, got {type(self.stream).__name__}")
         if not callable(self.learner):
             raise TypeError(f"learner must be a function, got {type(self.learner).__name__}")
-        if not isinstance(self.grid, Mapping) or not self.grid:
-            raise ValueError(f"grid must be a non-empty dict name -> values, got {self.grid!r}")
-        for name, values in self.grid.items():
-            if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-                raise ValueError(f"grid[{name!r}] must be a non-empty list, got {values!r}")
-            for i, value in enumerate(values):
-                real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-                if not real or not math.isfinite(value):
-                    raise ValueError(f"grid[{name!r}][{i}] must be a finite number, got {value!r}")
+        _check_grid(self.grid)
         positive_int("num_steps", self.num_steps)
         if self.num_steps > _MAX_STEPS:
             raise ValueError(
@@ -123,7 +118,7 @@ class SweepSpec:
     @property
     def configurations(self) -> dict[str, np.ndarray]:
         """Each hyperparameter's value per configuration, in the sweep's order."""
-        return _configurations(self.grid)
+        return store.configurations(self.grid)
 
     @property
     def num_configs(self) -> int:
@@ -170,7 +165,7 @@ def _check_keys(
     tables: Mapping[str, Mapping[str, Any]],
     function: Callable[..., Any],
     name: str,
-    given: set[str] = frozenset(),  # type: ignore[assignment]
+    given: frozenset[str] = frozenset(),
 ) -> None:
     """Refuse a key of `tables` that `function` does not take, or one given twice,
     naming the table, the key and the keys it takes."""
@@ -202,6 +197,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
     learner_args = _table(data, "learner", required=False)
     optimizer_args = _table(data, "optimizer", required=False)
     grid = _table(data, "grid")
+    _check_grid(grid)
     learner_type = learner_args.pop("type", "LinearLearner")
     kind = _resolve(learner_type, "learner type")
     if kind is LinearLearner:
@@ -224,7 +220,9 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
     else:  # a user's factory: factory(feature_dim=..., **[learner] settings, **grid point)
         if optimizer_args:
             raise ValueError("an [optimizer] table is for type = 'LinearLearner' only")
-        _check_keys({"learner": learner_args, "grid": grid}, kind, learner_type, {"feature_dim"})
+        _check_keys(
+            {"learner": learner_args, "grid": grid}, kind, learner_type, frozenset({"feature_dim"})
+        )
 
         def learner(**hyperparameters):
             return kind(feature_dim=stream.feature_dim, **learner_args, **hyperparameters)
@@ -386,19 +384,14 @@ def _check_resume(
             f"{path} holds a different sweep (its {', '.join(changed)} differ): give another "
             "folder, or delete it to start afresh"
         )
-    configurations = spec.configurations
-    if list(table) != list(configurations):  # the same grid in another order
+    # The same grid in another order numbers the configurations differently (the
+    # store's table matches its own grid: `open_store` checks it).
+    if list(table) != list(spec.grid):
         raise SweepError(
             f"{path} numbers its configurations with the grid's keys in the order "
-            f"{list(table)}, this sweep in the order {list(configurations)}: give the [grid] "
+            f"{list(table)}, this sweep in the order {list(spec.grid)}: give the [grid] "
             "keys in the store's order, or another folder"
         )
-    for name, values in configurations.items():
-        if not np.array_equal(table[name], values):
-            raise SweepError(
-                f"{path} is damaged: its coordinate {name!r} is not its grid's configuration "
-                "table; move the folder away or remove it, and run again"
-            )
 
 
 def _shard_size(spec: SweepSpec, num_seeds: int, budget_bytes: int, multiple: int) -> int:
@@ -602,10 +595,10 @@ def find_store(path: str | os.PathLike) -> str:
 
 
 def verify_store(path: str | os.PathLike) -> list[str]:
-    """Read a sweep's store back through its checksums: its metadata, its
-    configuration table and every shard marked completed. Returns one line per
-    problem (empty when the store is whole); `run_sweep` runs again the shards
-    named here.
+    """Read a sweep's store back through its checksums: its metadata and coordinates
+    (damage there raises `store.StoreError`), and every shard marked completed.
+    Returns one line per damaged shard (empty when the store is whole); `run_sweep`
+    runs those shards again.
 
     **Arguments:**
 
@@ -616,12 +609,7 @@ def verify_store(path: str | os.PathLike) -> list[str]:
     if opened is None:
         raise SweepError(f"{path} holds no sweep store")
     spec, table = opened
-    expected = _configurations({name: spec["grid"][name] for name in table})
-    problems = [
-        f"the coordinate {name!r} is not the grid's configuration table"
-        for name, values in expected.items()
-        if not np.array_equal(table[name], values)
-    ]
+    problems = []
     size = spec["shard_size"]
     num_configs = len(next(iter(table.values())))
     for index, start in enumerate(range(0, num_configs, size)):
