@@ -165,15 +165,12 @@ def open_store(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
         names = group.attrs.get("hyperparameters", list(spec["grid"]))
         for name in [*_metrics(group), COMPLETED]:
             group[name]  # opening it checks it is there
-        table = {name: np.asarray(group[name][:], np.float64) for name in names}
-        for name, values in configurations({n: spec["grid"][n] for n in names}).items():
-            if not np.array_equal(table[name], values):
-                raise ValueError(f"its coordinate {name!r} is not its grid's configurations")
+        table = configurations({name: spec["grid"][name] for name in names})
         window = spec["metrics_window"]
-        coords = _coords(table, spec["seeds"], spec["num_steps"] // window, window)
-        for name, values in coords.items():
-            expected = values[1] if isinstance(values, tuple) else values
-            if name not in table and not np.array_equal(group[name][:], expected):
+        expected = _coords(table, spec["seeds"], spec["num_steps"] // window, window)
+        for name, coord in expected.items():
+            values = coord[1] if isinstance(coord, tuple) else coord
+            if not np.array_equal(group[name][:], values):
                 raise ValueError(f"its coordinate {name!r} is not its specification's")
     except (KeyError, ValueError, TypeError) as error:
         raise _damaged(path, f"{type(error).__name__}: {error}") from None
