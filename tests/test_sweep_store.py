@@ -152,6 +152,9 @@ def test_damage_is_found_and_run_again(finished, tmp_path, capsys):
     out = _copy(finished, tmp_path)
     _flip(_chunk(out, "squared_error", 0, 0, 0))  # shard 1
     os.remove(_chunk(out, "error", 1, 0, 0))  # shard 2
+    with pytest.raises(SystemExit):
+        main(["show", str(out)])  # the damaged results are one line, not a traceback
+    assert "results unreadable" in capsys.readouterr().err
     problems = verify_store(out)
     assert problems == [
         "shard 1 (configurations 0-1): chunk squared_error/c/0/0/0: checksum mismatch",

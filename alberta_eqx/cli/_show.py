@@ -94,7 +94,11 @@ def _show_sweep(folder: str, with_spec: bool) -> None:
     spec, table = opened
     ds = _xarray().open_zarr(path)
     num_configs = len(next(iter(table.values())))
-    completed = ds.completed.values
+    try:
+        completed = ds.completed.values
+        rows = best_configurations(ds, METRIC, TOP) if METRIC in ds.data_vars else []
+    except ValueError as error:  # a chunk that fails its checksum
+        fail(f"{path}: results unreadable ({error}); see alberta-eqx sweep --verify {folder}")
     size = spec["shard_size"]
     shards = -(-num_configs // size)
     finished = sum(bool(completed[i : i + size].all()) for i in range(0, num_configs, size))
@@ -112,10 +116,6 @@ def _show_sweep(folder: str, with_spec: bool) -> None:
         f"progress: {int(completed.sum())}/{num_configs} configurations completed "
         f"({finished}/{shards} shards of {size})"
     )
-    try:
-        rows = best_configurations(ds, METRIC, TOP)
-    except ValueError as error:  # a chunk that fails its checksum
-        fail(f"{path}: results unreadable ({error}); see alberta-eqx sweep --verify {folder}")
     for line in best_table(rows, ds, num_configs):
         print(line)
 

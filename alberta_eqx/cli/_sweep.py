@@ -91,7 +91,7 @@ def sweep(args: argparse.Namespace) -> None:
         f"{spec.num_steps} steps in {time.perf_counter() - began:.1f} s; the store: "
         f"{os.path.join(out, STORE)} (xarray.open_zarr)"
     )
-    rows = best_configurations(ds, METRIC, TOP)
+    rows = best_configurations(ds, METRIC, TOP) if METRIC in ds.data_vars else []
     lines = best_table(rows, ds, spec.num_configs)
     print("\n".join(lines))
     outputs: list[str] = []
@@ -108,6 +108,8 @@ def best_table(rows: list[dict], ds: Any, num_configs: int) -> list[str]:
         f"best {len(rows)} of {num_configs} configurations by final {METRIC} (the last "
         f"{window}-step window; mean over {ds.sizes['seed']} seeds, 95% bootstrap CI):"
     )
+    if METRIC not in ds.data_vars:
+        return [f"no {METRIC} in the store to rank the configurations by"]
     if not rows:
         return [f"no configuration is completed yet ({num_configs} in the grid)"]
     names = [k for k in rows[0] if k not in _COLUMNS]
