@@ -23,10 +23,10 @@ def _add_sweep(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run a sweep file into a resumable Zarr store",
         parents=parents,
         formatter_class=_Help,
-        description="Run (or resume after a crash) the sweep a TOML file specifies into "
-        "OUT/sweep.zarr, shard by shard; finished shards are never recomputed, but read "
-        "back through their checksums first, and run again if damaged. At the end it "
-        f"prints the {TOP} best configurations by final squared error, writes run.json "
+        description="Run (or resume after a crash) the sweep a TOML file specifies into\n"
+        "OUT/sweep.zarr, shard by shard; finished shards are never recomputed, but read\n"
+        "back through their checksums first, and run again if damaged. At the end it\n"
+        f"prints the {TOP} best configurations by final squared error, writes run.json\n"
         f"and plots their learning curves in {PLOT} (docs/scale.md).\n"
         'A spec\'s `type = "module:attr"` imports and calls what it names, like a Python file.',
     )
