@@ -7,9 +7,11 @@ Layout (what `to_xarray` gives for a grid, written shard by shard):
 - `completed` (`config`): True once a configuration's shard is entirely written;
 - coordinates `config`, one per hyperparameter along `config`, `seed`, `window` and
   `step` (the steps learned by the end of each window);
-- attributes: the sweep's specification (`spec`, JSON), the stream's settings and
-  the first configuration's learner (`stream`, `learner`, JSON: the grid's values
-  are in the coordinates), the library and JAX versions.
+- attributes: the sweep's specification (`spec`, JSON), the grid's keys in order
+  (`hyperparameters`: with the coordinates, the ordered configuration table a resume
+  must match), the metrics (`metrics`), the stream's settings and the first
+  configuration's learner (`stream`, `learner`, JSON: the grid's values are in the
+  coordinates), the library and JAX versions.
 
 Chunks are one device's block of one shard, so that every chunk has exactly one
 writer, whichever process owns the device; a shard is marked `completed` only after
