@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             from alberta_eqx.experiments.cache import enable_compilation_cache
 
             enable_compilation_cache()
-        if args.command != "show":
+        if args.command not in ("show", "sweep"):  # sweep checks its spec first
             args.out = output_folder(args.out)
         command = COMMANDS[args.command][1] if args.command else replicate
         command(args)

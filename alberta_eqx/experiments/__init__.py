@@ -62,7 +62,15 @@ from alberta_eqx.experiments.summary import (
     summarize,
     summary_table,
 )
-from alberta_eqx.experiments.sweep import SweepSpec, load_spec, run_sweep
+from alberta_eqx.experiments.sweep import (
+    SweepError,
+    SweepSpec,
+    best_configurations,
+    check_sweep,
+    load_spec,
+    run_sweep,
+    verify_store,
+)
 
 __all__ = [
     "AutostepScale",
@@ -76,10 +84,13 @@ __all__ = [
     "Row",
     "Summary",
     "Sweep",
+    "SweepError",
     "SweepSpec",
     "autostep_scale",
+    "best_configurations",
     "bonferroni",
     "bootstrap_ci",
+    "check_sweep",
     "cohens_d",
     "compare",
     "curves_frame",
@@ -113,5 +124,6 @@ __all__ = [
     "to_markdown",
     "to_xarray",
     "ttest",
+    "verify_store",
     "wilcoxon_signed_rank",
 ]

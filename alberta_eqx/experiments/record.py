@@ -54,12 +54,15 @@ def _write(path: str, record: Mapping[str, Any]) -> None:
 
 def read_record(folder: str | os.PathLike) -> dict[str, Any]:
     """The `run.json` of `folder`; raises `FileNotFoundError` naming the folder when
-    there is none."""
+    there is none, and `ValueError` when it is not JSON or not a JSON object."""
     path = os.path.join(folder, RECORD)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{os.fspath(folder)!r} holds no {RECORD}: not an output folder")
-    with open(path) as f:
-        return json.load(f)
+    with open(path, encoding="utf-8") as f:
+        record = json.load(f)
+    if not isinstance(record, dict):
+        raise ValueError(f"it must be a JSON object, got {type(record).__name__}")
+    return record
 
 
 def start_record(
@@ -70,7 +73,7 @@ def start_record(
     folder = os.fspath(folder)
     try:
         previous = read_record(folder)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):  # none, or not a record
         previous = {}
     for name in previous.get("outputs", []):
         path = os.path.join(folder, os.path.basename(name))
