@@ -3,7 +3,6 @@ options on top), check it fits the steps and the memory, and run it."""
 
 import argparse
 import math
-import os
 from typing import Any
 
 from alberta_eqx.cli import _learners
@@ -12,6 +11,7 @@ from alberta_eqx.cli._output import Bar, _device
 from alberta_eqx.cli._report import report_run
 from alberta_eqx.experiments import spec
 from alberta_eqx.experiments.record import start_record
+from alberta_eqx.experiments.sweep import available_memory
 
 _LEARNER_KEYS = {
     "name": str,
@@ -144,17 +144,6 @@ def memory_estimate(run: spec.RunSpec, feature_dim: int) -> int:
     learners = configs * run.seeds * (feature_dim + 1) * 8 * 4
     block = run.seeds * (feature_dim + 1) * min(run.steps, 10_000) * 4
     return metrics + learners + min(block, 1 << 24)
-
-
-def available_memory() -> tuple[int, str]:
-    """The memory the computation can use: the accelerator's, else the host's."""
-    import jax
-
-    device = jax.devices()[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if stats and "bytes_limit" in stats:
-        return int(stats["bytes_limit"]), f"{device.device_kind} memory"
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host memory"
 
 
 def _bytes(n: int | float) -> str:
