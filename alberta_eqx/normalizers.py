@@ -51,6 +51,11 @@ class EMANormalizer(AbstractNormalizer):
 
     - `decay`: `d` in (0, 1]; larger adapts more slowly (`1` is a plain running mean).
     - `epsilon`: floor on the variance and added to the standard deviation.
+
+    The count `n` is a float of the statistics' dtype, so it never wraps: exact up to
+    `2**53` in float64; in float32 it stops at `2**24` (where `n + 1` rounds to `n`),
+    which leaves `d = decay` exact for every `decay < 1`, while with `decay = 1` each
+    later sample is weighed `2**-24` instead of `1/(n + 1)`.
     """
 
     decay: Float[Array, ""] = _checks.hyperparameter()
@@ -99,6 +104,11 @@ class WelfordNormalizer(AbstractNormalizer):
     **Arguments:**
 
     - `epsilon`: added to the standard deviation.
+
+    The count `n` is a float of the statistics' dtype, so it never wraps: exact up to
+    `2**53` in float64. In float32 it stops at `2**24` (where `n + 1` rounds to `n`):
+    from there the mean weighs each sample `2**-24` instead of `1/n`, an exponential
+    average over about 17 million samples; use float64 for exact counts beyond.
     """
 
     epsilon: Float[Array, ""] = _checks.hyperparameter()
