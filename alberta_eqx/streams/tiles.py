@@ -304,8 +304,7 @@ class TileCoder(eqx.Module):
         x = jnp.asarray(x)
         if x.shape != (self.num_inputs,):
             raise ValueError(f"x must have shape ({self.num_inputs},), got {x.shape}")
-        with np.errstate(over="ignore"):  # an overflowing cast is refused below
-            x = x.astype(self.scale.dtype)
+        x = x.astype(self.scale.dtype)  # a value that overflows the cast is inf: refused
         low, high = self._limits
         bad = ~jnp.isfinite(x)  # before the dense numbering's clipping hides an inf
         if self._bounds is None:  # (inside the box, the range holds: see __init__)
@@ -320,7 +319,7 @@ class TileCoder(eqx.Module):
             if np.any(np.asarray(bad)):
                 raise ValueError(f"{message}, got x={concrete.tolist()}")
         else:
-            x = eqx.error_if(x, jnp.any(bad), message)
+            x = jnp.asarray(eqx.error_if(x, jnp.any(bad), message))
         if self._bounds is not None:
             x = jnp.clip(
                 x, jnp.asarray(self._bounds[0], x.dtype), jnp.asarray(self._bounds[1], x.dtype)
