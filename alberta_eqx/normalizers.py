@@ -89,7 +89,7 @@ class EMANormalizer(AbstractNormalizer):
         return self.variance
 
     def update(self, x: Float[Array, " n"]) -> tuple["EMANormalizer", Float[Array, " n"]]:
-        count = self.count + 1
+        count = self.count + 1  # a float: it never wraps (see the class docstring)
         d = jnp.minimum(self.decay, 1 - 1 / (count + 1))
         mean = self.mean + (1 - d) * (x - self.mean)
         var = jnp.maximum(d * self.variance + (1 - d) * (x - self.mean) * (x - mean), self.epsilon)
@@ -135,7 +135,7 @@ class WelfordNormalizer(AbstractNormalizer):
         return jnp.where(self.count >= 2, self.m2 / jnp.maximum(self.count - 1, 1), 1)
 
     def update(self, x: Float[Array, " n"]) -> tuple["WelfordNormalizer", Float[Array, " n"]]:
-        count = self.count + 1
+        count = self.count + 1  # a float: it never wraps (see the class docstring)
         mean = self.mean + (x - self.mean) / count
         m2 = self.m2 + (x - self.mean) * (x - mean)
         new = eqx.tree_at(lambda s: (s.mean, s.m2, s.count), self, (mean, m2, count))
