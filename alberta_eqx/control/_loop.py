@@ -164,9 +164,9 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
     )
     # a new episode's first action comes from the updated agent
     action = jnp.where(episode_end, agent.act(act_key, observation), next_action)
-    step = run.step + 1
+    step = run.step + 1  # at most 2**31 - 1: run_control refuses to go past it
     episode_return = run.episode_return + raw_reward
-    episode_length = run.episode_length + 1
+    episode_length = run.episode_length + 1  # at most step (so is num_episodes)
     index = jnp.where(episode_end, run.num_episodes, run.returns.shape[0])  # out of range: dropped
     return ControlRun(
         agent=agent,
