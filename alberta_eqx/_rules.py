@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, ArrayLike, PyTree
 
 Params = PyTree[Array]
@@ -289,7 +290,10 @@ def adaptive_obgd(
     (`obgd_bound`). Returns the update, the new state and the bound's scale.
     """
     z = accumulate_trace(state.trace, decay, grad)
-    count = state.count + 1
+    # t only drives the bias correction 1 - beta2^t: it saturates at 2**31 - 1 rather
+    # than wrap to a negative int32 (beta2^-2**31 = inf). Exact wherever beta2^(2**31 - 1)
+    # underflows to 0: every beta2 < 1 in float32, beta2 < 1 - 3.5e-7 in float64.
+    count = optax.safe_increment(state.count)
     correction = 1 - beta2**count
     v = jax.tree.map(
         lambda v, z: beta2 * v + (1 - beta2) * jnp.square(error * z), state.second_moment, z

@@ -51,6 +51,11 @@ class EMANormalizer(AbstractNormalizer):
 
     - `decay`: `d` in (0, 1]; larger adapts more slowly (`1` is a plain running mean).
     - `epsilon`: floor on the variance and added to the standard deviation.
+
+    The count `n` is a float of the statistics' dtype, so it never wraps: exact up to
+    `2**53` in float64; in float32 it stops at `2**24` (where `n + 1` rounds to `n`),
+    which leaves `d = decay` exact for every `decay < 1`, while with `decay = 1` each
+    later sample is weighed `2**-24` instead of `1/(n + 1)`.
     """
 
     decay: Float[Array, ""] = _checks.hyperparameter()
@@ -84,7 +89,7 @@ class EMANormalizer(AbstractNormalizer):
         return self.variance
 
     def update(self, x: Float[Array, " n"]) -> tuple["EMANormalizer", Float[Array, " n"]]:
-        count = self.count + 1
+        count = self.count + 1  # a float: it never wraps (see the class docstring)
         d = jnp.minimum(self.decay, 1 - 1 / (count + 1))
         mean = self.mean + (1 - d) * (x - self.mean)
         var = jnp.maximum(d * self.variance + (1 - d) * (x - self.mean) * (x - mean), self.epsilon)
@@ -99,6 +104,11 @@ class WelfordNormalizer(AbstractNormalizer):
     **Arguments:**
 
     - `epsilon`: added to the standard deviation.
+
+    The count `n` is a float of the statistics' dtype, so it never wraps: exact up to
+    `2**53` in float64. In float32 it stops at `2**24` (where `n + 1` rounds to `n`):
+    from there the mean weighs each sample `2**-24` instead of `1/n`, an exponential
+    average over about 17 million samples; use float64 for exact counts beyond.
     """
 
     epsilon: Float[Array, ""] = _checks.hyperparameter()
@@ -125,7 +135,7 @@ class WelfordNormalizer(AbstractNormalizer):
         return jnp.where(self.count >= 2, self.m2 / jnp.maximum(self.count - 1, 1), 1)
 
     def update(self, x: Float[Array, " n"]) -> tuple["WelfordNormalizer", Float[Array, " n"]]:
-        count = self.count + 1
+        count = self.count + 1  # a float: it never wraps (see the class docstring)
         mean = self.mean + (x - self.mean) / count
         m2 = self.m2 + (x - self.mean) * (x - mean)
         new = eqx.tree_at(lambda s: (s.mean, s.m2, s.count), self, (mean, m2, count))

@@ -13,12 +13,13 @@ import alberta_eqx.optax as aeo
 from alberta_eqx import ContinualBackprop, MultiHeadLearner
 
 
-def _reference(hidden, outgoing, rho, eta, m):
+def _reference(hidden, outgoing, rho, eta, m, age=0):
     """Algorithm 1's bookkeeping for one layer, step by step, in float64 NumPy:
     u <- eta u + (1 - eta)|h| sum_k |w_k|; a += 1; count += rho * #mature; replace
-    floor(count) mature units of lowest utility; reset their u and a."""
+    floor(count) mature units of lowest utility; reset their u and a. The ages start
+    at `age` (Python ints: they never wrap)."""
     n = hidden.shape[1]
-    u, a, count = np.zeros(n), np.zeros(n, int), 0.0
+    u, a, count = np.zeros(n), np.full(n, age, np.int64), 0.0
     replaced = []
     for h, w in zip(hidden, outgoing, strict=True):
         u = eta * u + (1 - eta) * np.abs(h) * np.abs(w).sum(0)
@@ -54,6 +55,38 @@ def test_bookkeeping_follows_algorithm_1():
         np.testing.assert_array_equal(masks, expected)
         np.testing.assert_allclose(cbp.utility[0], u, rtol=1e-12)
         np.testing.assert_array_equal(cbp.age[0], a)
+
+
+def test_ages_saturate_and_mature_units_stay_mature_past_2_31():
+    """Ages started 3 steps short of 2**31 - 1, stepped 20 times: the same
+    replacements as the reference's unbounded ages (a wrapped int32 age is negative,
+    so no unit was ever mature again), and ages never above 2**31 - 1."""
+    rng = np.random.default_rng(1)
+    steps, n, start = 20, 6, 2**31 - 4
+    hidden = rng.normal(size=(steps, n)).astype(np.float32)
+    outgoing = rng.normal(size=(steps, 3, n)).astype(np.float32)
+    cbp = ContinualBackprop(0.05, 0.9, 100).init((n,), jax.random.key(0))
+    cbp = eqx.tree_at(lambda c: c.age, cbp, (jnp.full(n, start, jnp.int32),))
+
+    def step(cbp, hw):
+        cbp, masks = cbp.select((hw[0],), (hw[1],))
+        return cbp, (masks[0], cbp.age[0])
+
+    cbp, (masks, ages) = jax.lax.scan(step, cbp, (jnp.asarray(hidden), jnp.asarray(outgoing)))
+    _, _, expected = _reference(hidden, outgoing, 0.05, 0.9, 100, age=start)
+    assert expected[3:].sum() >= 3  # replacements go on after the ages reach 2**31 - 1
+    np.testing.assert_array_equal(masks, expected)
+    # a unit never replaced has the largest age; a replaced one counts from 0 again
+    never = ~expected.any(0)
+    assert never.any()
+    np.testing.assert_array_equal(np.asarray(ages)[-1, never], 2**31 - 1)
+    assert np.asarray(ages).min() >= 0
+
+
+def test_maturity_threshold_below_the_largest_age():
+    ContinualBackprop(maturity_threshold=2**31 - 2)
+    with pytest.raises(ValueError, match="maturity_threshold"):
+        ContinualBackprop(maturity_threshold=2**31 - 1)
 
 
 def test_replaced_units_are_fresh_and_silent():

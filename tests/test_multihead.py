@@ -12,6 +12,8 @@ import pytest
 import alberta_eqx.optax as aeo
 from alberta_eqx import (
     IDBD,
+    ContinualBackprop,
+    EMANormalizer,
     LinearLearner,
     MLPLearner,
     MultiHeadLearner,
@@ -215,3 +217,75 @@ def test_bad_arguments():
     learner = MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"y must have shape \(2,\)"):
         learner.update(jnp.ones(3), jnp.ones(3))
+
+
+# One compiled scan per learner structure and stream length, shared by the tests below.
+_compiled_scan = eqx.filter_jit(_scan)
+
+
+def _bits(tree):
+    """Every array leaf of `tree` as NumPy (PRNG keys as their key data)."""
+
+    def bits(a):
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a = jax.random.key_data(a)
+        return np.asarray(a)
+
+    return [bits(a) for a in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def _cbp_learner(normalizer=None):
+    return MultiHeadLearner(
+        4,
+        3,
+        (8,),
+        aeo.idbd(0.01, 0.05),
+        key=jax.random.key(0),
+        continual_backprop=ContinualBackprop(0.05, 0.9, 5),
+        normalizer=normalizer,
+    )
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    """20 events, each with at least one target (every step learns)."""
+    xs, ys = _data(20, 4, 3, seed=3, missing=0.3)
+    return xs, ys.at[:, 0].set(jnp.where(jnp.isnan(ys).all(1), 1.0, ys[:, 0]))
+
+
+def test_events_without_targets_leave_continual_backprop_and_the_trunk_alone(labelled):
+    """Continual backprop's units age, and are replaced, only on steps that learn:
+    20 events without any target leave the learner bit-identical (weights, ages,
+    utilities, the replacement count, its key, the optimizers' state)."""
+    xs, ys = labelled
+    learner, _ = _compiled_scan(_cbp_learner(), xs, ys)
+    ages = np.concatenate([np.asarray(a) for a in learner.continual_backprop.age])
+    assert (ages > 5).any() and (ages < 20).any()  # mature units, and replaced ones
+    after, _ = _compiled_scan(learner, xs, jnp.full_like(ys, jnp.nan))
+    for a, b in zip(_bits(after), _bits(learner), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_stream_equals_the_stream_without_its_target_free_events(labelled):
+    """As documented: without a normalizer, events with no target at all change
+    nothing, so inserting them anywhere gives the same learner and predictions."""
+    xs, ys = labelled
+    alone, predictions = _compiled_scan(_cbp_learner(), xs, ys)
+    # the same events with one target-free event after each
+    other = jax.random.normal(jax.random.key(1), xs.shape)
+    mixed_x = jnp.stack([xs, other], 1).reshape(-1, xs.shape[1])
+    mixed_y = jnp.stack([ys, jnp.full_like(ys, jnp.nan)], 1).reshape(-1, ys.shape[1])
+    mixed, mixed_predictions = _compiled_scan(_cbp_learner(), mixed_x, mixed_y)
+    np.testing.assert_array_equal(mixed_predictions[::2], predictions)
+    for a, b in zip(_bits(mixed), _bits(alone), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_with_a_normalizer_events_without_targets_change_only_the_normalizer(labelled):
+    xs, ys = labelled
+    learner, _ = _compiled_scan(_cbp_learner(EMANormalizer()), xs, ys)
+    after, _ = _compiled_scan(learner, xs, jnp.full_like(ys, jnp.nan))
+    assert float(after.normalizer.count) == 2 * float(learner.normalizer.count)
+    rest = eqx.tree_at(lambda s: s.normalizer, after, learner.normalizer)
+    for a, b in zip(_bits(rest), _bits(learner), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,5 +1,6 @@
 """Tile coding against a transcription of Sutton's `tiles3` (`reference_tiles.py`)."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -96,3 +97,60 @@ def test_other_bad_arguments_are_named():
         TileCoder(4, [1.0])
     with pytest.raises(ValueError, match="x must have shape"):
         TileCoder(4, [1.0, 1.0], 64).indices(jnp.zeros(3))
+
+
+# Coordinates are int32: floor(x * scale * T) + (2j + 1)(T - 1) must fit (input j).
+def _largest_exact(j, num_tilings):
+    """The largest float32 `v = x_j * scale_j * T` whose coordinate fits in an int32."""
+    bound = 2**31 - 1 - (2 * j + 1) * (num_tilings - 1)
+    v = np.float32(bound)
+    return v if float(v) <= bound else np.nextafter(v, np.float32(-np.inf))
+
+
+_jitted = eqx.filter_jit(lambda coder, x: coder.indices(x))
+
+
+def test_the_extreme_exact_inputs_equal_tiles3_and_beyond_them_are_refused():
+    coder = TileCoder(8, [1.0, 1.0], 2**20)
+    high = np.array([_largest_exact(j, 8) for j in range(2)]) / np.float32(8)
+    for x in (high, np.full(2, -(2.0**28), np.float32)):  # -2**28 * 8 = -2**31
+        want = tiles(2**20, 8, _scaled(x, [1.0, 1.0]))
+        np.testing.assert_array_equal(coder.indices(jnp.asarray(x)), want)
+        np.testing.assert_array_equal(_jitted(coder, jnp.asarray(x)), want)
+    above = high.copy()
+    above[1] = np.nextafter(above[1], np.float32(np.inf))
+    below = np.array([np.nextafter(np.float32(-(2.0**28)), np.float32(-np.inf)), 0], np.float32)
+    # 1e12 and 5e12 shared every tile when the int32 conversion saturated
+    for x in (above, below, [1e12, 0.0], [5e12, 0.0]):
+        with pytest.raises(ValueError, match=r"x must be finite, with x \* scale"):
+            coder.indices(jnp.asarray(x, jnp.float32))
+        with pytest.raises(Exception, match=r"x must be finite, with x \* scale"):
+            jax.block_until_ready(_jitted(coder, jnp.asarray(x, jnp.float32)))
+
+
+@pytest.mark.parametrize("hashed", [True, False], ids=["hashed", "dense"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_are_refused(hashed, bad):
+    """tiles3 raises on them; the dense numbering clipped inf into the box."""
+    coder = (
+        TileCoder(4, [2.0, 2.0], 64)
+        if hashed
+        else TileCoder(4, [2.0, 2.0], low=[0, 0], high=[1, 1])
+    )
+    x = jnp.asarray([0.5, bad])
+    with pytest.raises((ValueError, OverflowError)):
+        tiles(64, 4, [1.0, float(bad) * 2])
+    with pytest.raises(ValueError, match="x must be finite"):
+        coder.indices(x)
+    with pytest.raises(Exception, match="x must be finite"):
+        jax.block_until_ready(_jitted(coder, x))
+
+
+def test_what_int32_cannot_number_is_refused_naming_the_argument():
+    # 8 tilings x 30,001^2 cells: 7.2e9 tiles, past int32 indices
+    with pytest.raises(ValueError, match="size: the dense numbering needs 7200"):
+        TileCoder(8, [1.0, 1.0], low=[0, 0], high=[3e4, 3e4])
+    with pytest.raises(ValueError, match="low and high must keep"):
+        TileCoder(8, [1.0], low=[1e12], high=[1e12 + 2e6])
+    with pytest.raises(ValueError, match="ints must lie within int32"):
+        TileCoder(8, [1.0], 64, int_sizes=(3,)).indices(jnp.zeros(1), np.array([2**40]))

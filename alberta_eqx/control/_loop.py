@@ -50,6 +50,10 @@ class AbstractControlAgent(eqx.Module):
         """Learn from one transition: `(new_agent, next_action)`."""
 
 
+# The largest step count an int32 holds.
+_MAX_STEP = 2**31 - 1
+
+
 def td_hyperparameters(
     step_size: ArrayLike, discount: ArrayLike, trace_decay: ArrayLike, dtype=None
 ) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
@@ -72,7 +76,8 @@ class ControlRun(eqx.Module):
     - `env_state`, `observation`, `action`: the environment's state, the current
       observation and the action about to be taken in it.
     - `key`: step `t` draws its randomness from `fold_in(key, t)`.
-    - `step`: steps taken.
+    - `step`: steps taken, at most `2**31 - 1` (an int32, as the supervised runners'
+      step indices are: `run_control` refuses to go past it).
     - `episode_return`, `episode_length`: of the episode under way.
     - `returns`, `lengths`, `end_steps`: the first `max_episodes` completed episodes'
       undiscounted returns (of `info["raw_reward"]` where the environment gives it),
@@ -159,9 +164,9 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
     )
     # a new episode's first action comes from the updated agent
     action = jnp.where(episode_end, agent.act(act_key, observation), next_action)
-    step = run.step + 1
+    step = run.step + 1  # at most 2**31 - 1: run_control refuses to go past it
     episode_return = run.episode_return + raw_reward
-    episode_length = run.episode_length + 1
+    episode_length = run.episode_length + 1  # at most step (so is num_episodes)
     index = jnp.where(episode_end, run.num_episodes, run.returns.shape[0])  # out of range: dropped
     return ControlRun(
         agent=agent,
@@ -190,9 +195,23 @@ def run_control(
 
     - `run`: from `start_control` or a previous `run_control`.
     - `env`: the same environment.
-    - `num_steps`: how many steps (static).
+    - `num_steps`: how many steps (static); `run.step + num_steps` must be at most
+      `2**31 - 1`. To go on past that, start a new run with the agent
+      (`start_control(run.agent, env, new_key)`).
     - `env_params`: the environment's parameters (default its defaults).
     """
+    num_steps = _checks.non_negative_int("num_steps", num_steps)
+    # Step counts are int32: past 2**31 - 1 `step` would wrap negative (and with it the
+    # recorded end steps, and the keys `fold_in(key, step)` would repeat).
+    if num_steps > _MAX_STEP:
+        raise ValueError(f"num_steps must be at most 2**31 - 1, got {num_steps}")
+    step = eqx.error_if(
+        run.step,
+        run.step > _MAX_STEP - num_steps,
+        f"run.step + num_steps must be at most 2**31 - 1 (step counts are int32), with "
+        f"num_steps={num_steps}; start a new run with the agent to go on",
+    )
+    run = eqx.tree_at(lambda r: r.step, run, step)
 
     def body(run, _):
         return control_step(run, env, env_params), None

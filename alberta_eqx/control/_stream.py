@@ -17,6 +17,7 @@ The next action is drawn from the updated policy, as the authors' loop draws it.
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks, _rules
@@ -198,7 +199,9 @@ class StreamQ(AbstractControlAgent):
 
     - `observation_size`, `num_actions`, `key`, `hidden_sizes`, `step_size`,
       `discount`, `trace_decay`, `kappa`, `sparsity`: as `StreamAC`'s (`kappa` 2).
-    - `exploration_steps`: the schedule's length (the authors: 5% of the run).
+    - `exploration_steps`: the schedule's length (the authors: 5% of the run), at
+      most `2**30`: the agent's action count `steps` saturates at `2**31 - 1`
+      rather than wrapping, and epsilon stays at `epsilon_end` from there on.
     - `epsilon_start`, `epsilon_end`: 1.0 and 0.01.
     - `sarsa`: Stream SARSA(lambda) instead of Stream Q(lambda).
     """
@@ -246,6 +249,9 @@ class StreamQ(AbstractControlAgent):
         _checks.ordered("epsilon_end", self.epsilon_end, "epsilon_start", self.epsilon_start)
         _checks.ordered("epsilon_start", self.epsilon_start, "1", jnp.ones(()))
         self.exploration_steps = _checks.positive("exploration_steps", exploration_steps)
+        # `steps` saturates at 2**31 - 1 (an int32 that never wraps); epsilon is then
+        # exactly `epsilon_end` as long as the schedule ended well before that.
+        _checks.ordered("exploration_steps", self.exploration_steps, "2**30", jnp.asarray(2.0**30))
         self.sarsa = bool(sarsa)
 
     def _config_arguments(self) -> dict:
@@ -257,19 +263,21 @@ class StreamQ(AbstractControlAgent):
             "sparsity": net.sparsity,
         }
 
-    def epsilon(self, t: Int[Array, ""]) -> Float[Array, ""]:
+    def epsilon(self, t: ArrayLike) -> Float[Array, ""]:
         """The authors' `linear_schedule` at action number `t` (from 1)."""
+        # t in floating point: `steps + 2` would wrap in int32 at the counter's end
+        t = jnp.asarray(t, self.epsilon_start.dtype)
         slope = (self.epsilon_end - self.epsilon_start) / self.exploration_steps
         return jnp.maximum(slope * t + self.epsilon_start, self.epsilon_end)
 
-    def _sample(self, key: PRNGKeyArray, observation: Array, t: Int[Array, ""]) -> Int[Array, ""]:
+    def _sample(self, key: PRNGKeyArray, observation: Array, t: ArrayLike) -> Int[Array, ""]:
         explore_key, action_key = jax.random.split(key)
         random_action = jax.random.randint(action_key, (), 0, self.num_actions)
         greedy = jnp.argmax(self.q_net(observation))
         return jnp.where(jax.random.uniform(explore_key) < self.epsilon(t), random_action, greedy)
 
     def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
-        return self._sample(key, observation, self.steps + 1)
+        return self._sample(key, observation, self.steps + 1.0)
 
     def update(
         self,
@@ -291,7 +299,7 @@ class StreamQ(AbstractControlAgent):
         q_next = self.q_net(next_observation)
         if self.sarsa:
             # their loop draws A' before the update (action number t + 1)
-            next_action = self._sample(key, next_observation, self.steps + 2)
+            next_action = self._sample(key, next_observation, self.steps + 2.0)
             bootstrap = q_next[next_action]
             cut = episode_end
         else:
@@ -302,9 +310,9 @@ class StreamQ(AbstractControlAgent):
         q_net, trace = _obgd_step(
             self.q_net, self.trace, delta, grad, decay, self.step_size, self.kappa, cut=cut
         )
-        new = eqx.tree_at(
-            lambda s: (s.q_net, s.trace, s.steps), self, (q_net, trace, self.steps + 1)
-        )
+        # the count only drives the schedule: it saturates at 2**31 - 1 instead of wrapping
+        steps = optax.safe_increment(self.steps)
+        new = eqx.tree_at(lambda s: (s.q_net, s.trace, s.steps), self, (q_net, trace, steps))
         if not self.sarsa:
-            next_action = new._sample(key, next_observation, new.steps + 1)
+            next_action = new._sample(key, next_observation, new.steps + 1.0)
         return new, next_action

@@ -11,10 +11,14 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
 from alberta_eqx.nn import MLP
+
+# Ages are int32 (JAX's default integer without x64): the largest is 2**31 - 1.
+_MAX_AGE = 2**31 - 1
 
 
 def contribution_utility(
@@ -59,7 +63,8 @@ class ContinualBackprop(eqx.Module):
       step (the paper's `1e-4` on the bit-flipping problem).
     - `decay_rate`: `eta` in `[0, 1)`, the utility's decay (the paper's `0.99`).
     - `maturity_threshold`: `m >= 0`, the age in steps before a unit may be replaced
-      (the paper's `100`).
+      (the paper's `100`), below `2**31 - 1`: ages are int32 counts that saturate
+      at `2**31 - 1` instead of wrapping, so a mature unit stays mature.
     """
 
     replacement_rate: Float[Array, ""]
@@ -84,6 +89,11 @@ class ContinualBackprop(eqx.Module):
         self.maturity_threshold = _checks.non_negative_int(
             "maturity_threshold", maturity_threshold
         )
+        if self.maturity_threshold >= _MAX_AGE:
+            raise ValueError(
+                f"maturity_threshold must be < 2**31 - 1 (ages saturate there), got "
+                f"{self.maturity_threshold}"
+            )
         self.utility = self.age = self.to_replace = self.key = None
 
     def init(
@@ -123,7 +133,9 @@ class ContinualBackprop(eqx.Module):
             self.utility, self.age, self.to_replace, hidden, outgoing, strict=True
         ):
             u = eta * u + (1 - eta) * contribution_utility(h, w)
-            a = a + 1
+            # Age only decides maturity (a > m, m < 2**31 - 1): it saturates rather than
+            # wrap to a negative int32, which would make a mature unit immature forever.
+            a = optax.safe_increment(a)
             mature = a > self.maturity_threshold
             count = count + rho * jnp.sum(mature)
             number = jnp.floor(count)  # whole units to replace now; the fraction waits

@@ -97,7 +97,13 @@ class MultiHeadLearner(_MLPNetworkLearner):
       summed loss), given to `optimizer` with `error=1` and
       `prediction_gradient=sum_i delta_i z_i = -g` (so ObGD bounds the summed step,
       as 0.17 does with its pseudo-error 1). When no head has a target the trunk and
-      its optimizer state are left as they are.
+      its optimizer state are left as they are, and so is continual backprop's
+      state: units age, and are replaced, only on steps that learn.
+
+    An event without any target therefore changes the learner only through the
+    normalizer (if there is one), which learns the features' statistics from every
+    `x`; without a normalizer, a stream gives the same learner as the stream with
+    those events removed.
 
     With `hidden_sizes=()` there is no trunk: the heads read the features directly,
     and the learner is `k` independent linear learners.
@@ -292,7 +298,7 @@ class MultiHeadLearner(_MLPNetworkLearner):
         new = self._apply(present, (g_heads, head_extras), trunk_step)
         new = eqx.tree_at(lambda s: s.normalizer, new, normalizer, is_leaf=lambda n: n is None)
         if self.continual_backprop is not None:
-            new = new._replace_units(hidden)
+            new = new._replace_units_if(jnp.any(present), hidden)
 
         count = jnp.maximum(jnp.sum(present), 1).astype(self._dtype)
         squared = delta * delta
@@ -356,6 +362,20 @@ class MultiHeadLearner(_MLPNetworkLearner):
             self,
             (self._with(new_trunk, new_head), trunk_state, head_state),
         )
+
+    def _replace_units_if(
+        self, learned: Bool[Array, ""], hidden: tuple[Float[Array, " h"], ...]
+    ) -> "MultiHeadLearner":
+        """`_replace_units` on a step that learned (some head had a target); this
+        learner as it is otherwise, so that no unit ages, and none is replaced, while
+        the network does not learn."""
+        dynamic, static = eqx.partition(self, eqx.is_array)
+
+        def replace(dynamic):
+            new = eqx.combine(dynamic, static)._replace_units(hidden)
+            return eqx.filter(new, eqx.is_array)
+
+        return eqx.combine(jax.lax.cond(learned, replace, lambda d: d, dynamic), static)
 
     def _replace_units(self, hidden: tuple[Float[Array, " h"], ...]) -> "MultiHeadLearner":
         """Continual backprop's step after the gradient step: update the utilities

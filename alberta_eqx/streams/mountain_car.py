@@ -19,11 +19,13 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 
 class MountainCarState(NamedTuple):
-    """**Fields:** `position`, `velocity`, and `time`, the steps taken in the episode."""
+    """**Fields:** `position`, `velocity`, and `time`, the steps taken in the episode
+    (an int32 that saturates at `2**31 - 1` rather than wrap)."""
 
     position: Float[Array, ""]
     velocity: Float[Array, ""]
@@ -91,7 +93,8 @@ class MountainCar(eqx.Module):
         position = jnp.clip(state.position + velocity, params.min_position, params.max_position)
         # the inelastic left wall
         velocity = jnp.where(position == params.min_position, 0.0, velocity)
-        reached = MountainCarState(position, velocity.astype(position.dtype), state.time + 1)
+        time = optax.safe_increment(state.time)  # an episode may outlast int32
+        reached = MountainCarState(position, velocity.astype(position.dtype), time)
         terminated = position == params.max_position
         reward = jnp.asarray(-1.0, position.dtype)
         reset_observation, reset_state = self.reset(key, params)

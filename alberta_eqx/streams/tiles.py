@@ -114,6 +114,20 @@ def python_tuple_hash_mod(coordinates: Int[Array, "... k"], modulus: int) -> Int
     return r.astype(jnp.int32)
 
 
+def _exact_range(num_tilings: int, dtype: np.dtype, num_inputs: int) -> tuple[float, tuple]:
+    """The range of `v = x_j * scale_j * T` (as floats of `dtype`) whose coordinate
+    `floor(v) + (2j + 1)(T - 1)` fits in an int32: `[-2**31, high_j]`, `high_j` the
+    largest float of `dtype` with `floor(high_j) + (2j + 1)(T - 1) <= 2**31 - 1`."""
+    highs = []
+    for j in range(num_inputs):
+        bound = 2**31 - 1 - (2 * j + 1) * (num_tilings - 1)
+        high = np.asarray(bound, dtype)  # rounded to nearest: maybe above the bound
+        if float(high) > bound:
+            high = np.nextafter(high, np.asarray(-np.inf, dtype))
+        highs.append(float(high))
+    return -(2.0**31), tuple(highs)
+
+
 class TileCoder(eqx.Module):
     """Tile coding with `tiles3`'s tilings: `num_tilings` grids over the inputs scaled
     by `scale`, offset asymmetrically; one active tile per tiling.
@@ -134,6 +148,14 @@ class TileCoder(eqx.Module):
     - `low`, `high`: the inputs' bounds, for `size=None`.
     - `int_sizes`: for `size=None`, how many values each integer input takes
       (`0 .. int_sizes[j] - 1`); with hashing, only their count matters.
+
+    The coordinates are int32, so only inputs whose quantised value
+    `floor(x_j * scale_j * num_tilings)`, offsets included, fits in an int32 can be
+    coded exactly (`tiles3` takes any Python int); other inputs are refused rather
+    than given a wrong tile: roughly `|x_j * scale_j * num_tilings| < 2**31`, and
+    `x` finite. A concrete `x` that fails raises `ValueError`; under `jax.jit` the
+    check is `eqx.error_if` (a runtime error from the compiled program). Integer
+    inputs must fit in an int32, and the dense numbering's `size` below `2**31`.
     """
 
     num_tilings: int = eqx.field(static=True)
@@ -144,6 +166,7 @@ class TileCoder(eqx.Module):
     _low: tuple[int, ...] = eqx.field(static=True)
     _widths: tuple[int, ...] = eqx.field(static=True)
     _bounds: tuple[tuple[float, ...], tuple[float, ...]] | None = eqx.field(static=True)
+    _limits: tuple[float, tuple[float, ...]] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -163,6 +186,7 @@ class TileCoder(eqx.Module):
         self.int_sizes = tuple(
             _checks.positive_int(f"int_sizes[{j}]", n) for j, n in enumerate(int_sizes)
         )
+        self._limits = _exact_range(self.num_tilings, np.dtype(self.scale.dtype), scale_np.size)
         self.hashed = size is not None
         if size is not None:
             size = _checks.positive_int("size", size)
@@ -185,6 +209,15 @@ class TileCoder(eqx.Module):
         if not np.all(low_np < high_np):
             raise ValueError(f"low must be < high in every input, got {low} and {high}")
         T = self.num_tilings
+        scaled = [
+            np.asarray(b, self.scale.dtype) * np.asarray(scale_np, self.scale.dtype) * T
+            for b in (low_np, high_np)
+        ]
+        if not (np.all(scaled[0] >= self._limits[0]) and np.all(scaled[1] <= self._limits[1])):
+            raise ValueError(
+                f"low and high must keep low * scale * num_tilings and high * scale * "
+                f"num_tilings within int32's range (about +-2**31), got {low} and {high}"
+            )
         # the coordinate (q_i + (2i + 1) t) // T over q_i in [floor(low s T), floor(high s T)]
         # and t in [0, T)
         q_low = np.floor(low_np * scale_np * T).astype(np.int64)
@@ -195,6 +228,12 @@ class TileCoder(eqx.Module):
         self._widths = tuple(int(w) for w in c_high - c_low + 1)
         self._bounds = (tuple(low_np.tolist()), tuple(high_np.tolist()))
         self.size = T * math.prod(self._widths) * math.prod(self.int_sizes)
+        if self.size >= 2**31:  # the indices are int32
+            raise ValueError(
+                f"size: the dense numbering needs {self.size} tiles, more than an int32 "
+                f"index holds (2**31 - 1): use fewer tilings, a coarser scale, a smaller "
+                f"box (low, high), or hashing (give size)"
+            )
 
     def _config_arguments(self) -> dict:
         """The constructor's arguments that are not fields (`alberta_eqx.config`)."""
@@ -212,10 +251,13 @@ class TileCoder(eqx.Module):
         """`tiles3`'s coordinates, one row per tiling: `(t, c_1, ..., c_d, ints...)`."""
         x = self._inputs(x)
         T = self.num_tilings
-        q = jnp.floor(x * self.scale * T).astype(jnp.int32)
+        q = jnp.floor(self._scaled(x)).astype(jnp.int32)
         t = jnp.arange(T, dtype=jnp.int32)[:, None]
         offsets = t * (2 * jnp.arange(q.shape[0], dtype=jnp.int32) + 1)  # (1, 3, 5, ...) t
         columns = [t, (q + offsets) // T]
+        given = None if isinstance(ints, jax.core.Tracer) else np.asarray(ints)
+        if given is not None and not np.all((given >= -(2**31)) & (given < 2**31)):
+            raise ValueError(f"ints must lie within int32's range, got {ints!r}")
         ints = jnp.asarray(ints, jnp.int32).reshape(-1)
         if ints.shape[0] != len(self.int_sizes) and not self.hashed:
             raise ValueError(f"ints must hold {len(self.int_sizes)} values, got {ints.shape[0]}")
@@ -252,11 +294,32 @@ class TileCoder(eqx.Module):
         indices = self.indices(x, ints)
         return jnp.zeros(self.size, self.scale.dtype).at[indices].set(1)
 
+    def _scaled(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+        """`x * scale * T`, the value `tiles3` quantises."""
+        return x * self.scale * self.num_tilings
+
     def _inputs(self, x: ArrayLike) -> Float[Array, " d"]:
+        """`x` checked, cast to the coder's dtype and, with the dense numbering,
+        clipped into the box."""
         x = jnp.asarray(x)
         if x.shape != (self.num_inputs,):
             raise ValueError(f"x must have shape ({self.num_inputs},), got {x.shape}")
-        x = x.astype(self.scale.dtype)
+        x = x.astype(self.scale.dtype)  # a value that overflows the cast is inf: refused
+        low, high = self._limits
+        bad = ~jnp.isfinite(x)  # before the dense numbering's clipping hides an inf
+        if self._bounds is None:  # (inside the box, the range holds: see __init__)
+            v = self._scaled(x)
+            bad = bad | (v < low) | (v > jnp.asarray(high, x.dtype))
+        message = (
+            f"x must be finite, with x * scale * num_tilings within int32's range "
+            f"[-2**31, {min(high):.0f}] for exact tile coordinates"
+        )
+        concrete = _checks._concrete(x)
+        if concrete is not None:
+            if np.any(np.asarray(bad)):
+                raise ValueError(f"{message}, got x={concrete.tolist()}")
+        else:
+            x = jnp.asarray(eqx.error_if(x, jnp.any(bad), message))
         if self._bounds is not None:
             x = jnp.clip(
                 x, jnp.asarray(self._bounds[0], x.dtype), jnp.asarray(self._bounds[1], x.dtype)
