@@ -66,7 +66,7 @@ def test_adaptive_obgd_bias_correction_past_2_31():
     transcription with the true count (where `1 - beta2**t` is 1): a wrapped count
     made the correction -inf and the step `alpha delta z / sqrt(eps)`."""
     alpha, kappa, beta2, eps, decay = 0.3, 2.0, 0.999, 1e-8, 0.5
-    tx = aeo.adaptive_obgd(alpha, kappa, beta2, eps)
+    tx = aeo.adaptive_obgd(alpha, kappa=kappa, beta2=beta2, eps=eps)
     rng = np.random.default_rng(0)
     w = jnp.zeros(4)
     state = tx.init(w)._replace(count=jnp.asarray(NEAR, jnp.int32))

@@ -239,7 +239,7 @@ def _cbp_learner(normalizer=None):
         4,
         3,
         (8,),
-        aeo.idbd(0.01, 0.05),
+        aeo.idbd(meta_step_size=0.01, initial_step_size=0.05),
         key=jax.random.key(0),
         continual_backprop=ContinualBackprop(0.05, 0.9, 5),
         normalizer=normalizer,
