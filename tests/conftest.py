@@ -29,6 +29,7 @@ def _release_compiled_programs():
 
     jax.clear_caches()
 
+
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _TREE_BEFORE = pytest.StashKey[set[str] | None]()
 
