@@ -97,4 +97,8 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=None,
         help="steps per seed (default: the paper's; random-walk-19: 100 per episode)",
     )
-    p.add_argument("--quick", action="store_true", help="a short run for a first look")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run for a first look (claims it is too short to test say so)",
+    )

@@ -831,8 +831,9 @@ _MOUNTAIN_CAR_CHECKS = (
 MOUNTAIN_CAR = Replication(
     title="Sutton and Barto (2018), Figure 12.10",
     paper="Sutton and Barto (2018), Fig. 12.10: SARSA(lambda), replacing traces, 8 tilings; "
-    "steps per episode over the first 50 episodes, 100 runs, by alpha x 8 and lambda "
-    "(the run stops once every run has 50 episodes; --steps caps each run)",
+    "steps per episode over the first 50 episodes by alpha x 8 and lambda, averaged over "
+    "100 runs in the book (the run stops once every run has 50 episodes; --steps caps "
+    "each run)",
     run=lambda seeds, steps, progress: _mountain_car.mountain_car_sweep(
         num_runs=seeds, max_steps=steps, progress=progress
     ),
@@ -842,7 +843,10 @@ MOUNTAIN_CAR = Replication(
     quick_seeds=10,
     steps_multiple=1_000,
     total=lambda steps: steps,
-    report=lambda result: _mountain_car.sweep_table(result).splitlines(),
+    report=lambda result: [
+        *_mountain_car.sweep_table(result).splitlines(),
+        f"mean +- s.e. over this run's {result.steps.shape[-1]} runs per setting",
+    ],
     figure=_on_new_axes(_mountain_car_figure),
     filename="mountain_car_fig12_10.png",
     checks=_MOUNTAIN_CAR_CHECKS,
