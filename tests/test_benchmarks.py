@@ -52,6 +52,7 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
                     "--out", str(tmp / "soak.json")],
         "sweep.py": [str(spec), "--out", str(tmp / "store")],
         "table.py": [str(results)],
+        "tracking_bench.py": ["--steps", "1000", "--rounds", "1"],
     }[name]  # fmt: skip
 
 
@@ -70,8 +71,13 @@ def test_a_smoke_run_at_a_tiny_size(name, tmp_path):
     if name in SIDE_BY_SIDE_ONLY and not HAS_FRAMEWORK:
         pytest.skip(NO_FRAMEWORK)
     result = _run(str(ROOT / "benchmarks" / name), *_tiny(name, tmp_path), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # soak.py exits 1 when a pair became non-finite, as pairs without a normalizer on
+    # the scaled streams do (benchmarks/soak-10M.txt): its finding, not a failure to run
+    ok = (0, 1) if name == "soak.py" else (0,)
+    assert result.returncode in ok, result.stderr[-3000:]
     assert result.stdout.strip(), "prints its numbers"
+    if name == "soak.py":
+        assert "largest memory growth" in result.stdout
 
 
 @pytest.mark.slow
