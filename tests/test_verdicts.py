@@ -181,6 +181,14 @@ def test_a_known_failure_says_what_is_known():
     assert "float64 NumPy transcription" in irrelevant.why and irrelevant.why in irrelevant.line()
 
 
+def test_a_sweep_without_the_settings_a_claim_names_does_not_test_it():
+    passing, _ = CASES["mountain-car"]
+    small = passing._replace(lambdas=np.array([0.0, 0.92, 0.96]))
+    intermediate, largest = reports.MOUNTAIN_CAR.verdicts(small, 15_000)
+    assert intermediate.outcome == "PASS"
+    assert largest.outcome == "not tested" and "no lambda 0.99" in largest.line()
+
+
 def test_one_seed_cannot_test_a_paired_difference():
     result = continual_backprop(1.5, 0.7)
     one = result._replace(
