@@ -197,3 +197,28 @@ def test_one_seed_cannot_test_a_paired_difference():
     verdicts = reports.CONTINUAL_BACKPROP.verdicts(one, 1_000_000)
     assert [v.outcome for v in verdicts] == ["not tested"] * 2
     assert all("one seed" in v.line() for v in verdicts)
+
+
+@pytest.mark.slow
+def test_the_reference_marks_are_our_reference_runs():
+    """Baird's stars and Autostep's reference are what tests/reference_runs.py (float64
+    NumPy, 100 seeds, nothing shared with alberta_eqx) computes, to their rounding."""
+    import reference_runs
+
+    from alberta_eqx.experiments.baird import REFERENCE
+
+    baird = reference_runs.baird()
+    pairs = [
+        (REFERENCE["td"][1000]["sqrt_ve"], baird["td sqrt(VE)", 1000][0], 0.05),
+        (REFERENCE["td"][1000]["norm_w"], baird["td |w|", 1000][0], 0.05),
+        (REFERENCE["tdc"][1000]["sqrt_ve"], baird["tdc sqrt(VE)", 1000][0], 5e-4),
+        (REFERENCE["tdc"][1000]["sqrt_pbe"], baird["tdc sqrt(PBE)", 1000][0], 5e-5),
+        (REFERENCE["tdc"][20000]["sqrt_pbe"], baird["tdc sqrt(PBE)", 20000][0], 5e-6),
+    ]
+    autostep = reference_runs.autostep_against_lms()
+    pairs += [
+        (reports._AUTOSTEP_REFERENCE[name], autostep[name][0], 0.005)
+        for name in ("autostep", "lms")
+    ]
+    for quoted, computed, rounding in pairs:
+        assert abs(quoted - computed) <= rounding, (quoted, computed)
