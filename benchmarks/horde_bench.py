@@ -37,6 +37,7 @@ trunk trace per demon) for its cost:
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -159,7 +160,11 @@ def main():
         sizes[f"alberta_eqx {their}"] = their
     if hidden:
         sizes["alberta_eqx traced"] = args.demons
-    sizes["alberta_framework 0.17.1"] = their
+    theirs_name = "alberta_framework 0.17.1"
+    if importlib.util.find_spec("alberta_framework") is None:
+        print("alberta-framework is not installed here: timing alberta_eqx only")
+    else:
+        sizes[theirs_name] = their
     runners = {}
     for name, demons in sizes.items():
         x, rewards, cumulant, gammas, lambdas, cumulants = data(
@@ -194,14 +199,13 @@ def main():
             f"(median of {args.rounds})"
         )
     # per-round ratios of rates (alternating rounds share the machine's load), medians
-    theirs_name = "alberta_framework 0.17.1"
     ratios = {
         f"{name} / {theirs_name}": statistics.median(
             (sizes[name] / t) / (sizes[theirs_name] / u)
             for t, u in zip(times[name], times[theirs_name], strict=True)
         )
         for name in runners
-        if name.startswith("alberta_eqx")
+        if name.startswith("alberta_eqx") and theirs_name in runners
     }
     for name, ratio in ratios.items():
         print(f"ratio {name}: {ratio:.1f}x (median of the per-round ratios)")
@@ -382,9 +386,12 @@ def offpolicy_main(args):
 
 
 def _their_version() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("alberta-framework")
+    try:
+        return version("alberta-framework")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ parameters' pytree (the default) and on one raveled vector (`flatten=True`), rou
 interleaved; the ratio is the median of the per-round ratios (bench.py measures the
 single-event side).
 
-    python benchmarks/mlp_layout.py [--rounds 7] [--out benchmarks/mlp_layout.json]
+    python benchmarks/mlp_layout.py [--rounds 7] [--steps 10000] [--out benchmarks/mlp_layout.json]
 """
 
 import argparse
@@ -24,6 +24,7 @@ STEPS = 10_000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=STEPS, help="steps per timed run")
     parser.add_argument("--out", default="benchmarks/mlp_layout.json")
     args = parser.parse_args()
     stream = ae.RandomWalkStream(12)
@@ -39,7 +40,7 @@ def main() -> None:
             learner = ae.MLPLearner(12, (64, 64), tx, key=jax.random.key(1), flatten=flatten)
 
             def run(learner=learner):
-                result = ae.run_learning_loop(learner, stream, STEPS, jax.random.key(0))
+                result = ae.run_learning_loop(learner, stream, args.steps, jax.random.key(0))
                 result.metrics.squared_error.block_until_ready()
 
             run()  # compile
@@ -49,7 +50,7 @@ def main() -> None:
         for case, run in runs.items():
             start = time.perf_counter()
             run()
-            times[case].append((time.perf_counter() - start) / STEPS * 1e6)
+            times[case].append((time.perf_counter() - start) / args.steps * 1e6)
     rows = []
     for name in optimizers:
         tree, flat = times[name, False], times[name, True]

@@ -37,7 +37,8 @@ def ours(features, heads):
     def run(xs, ys):
         for x, y in zip(xs, ys, strict=True):
             result = online.update(x, y)
-        result.prediction.block_until_ready()
+        # OnlineLearner hands back NumPy arrays: the step has finished when it returns
+        np.asarray(result.prediction)
 
     return run
 
@@ -60,7 +61,7 @@ def theirs(features, heads):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--features", type=int, default=16)

@@ -12,11 +12,11 @@ parameters are compared. Three configurations, each in alberta_eqx terms:
 
 Run with the 0.17.1 environment (it has alberta_eqx installed, editable):
 
-    PYTHONPATH=$PWD /work/main/.venv-anchor17/bin/python benchmarks/obgd_vs_017.py
+    PYTHONPATH=$PWD /work/main/.venv-anchor17/bin/python benchmarks/obgd_vs_017.py [OUT.json]
 """
 
+import argparse
 import json
-import sys
 
 import equinox as eqx
 import jax
@@ -126,6 +126,9 @@ def compare(name, ours_tx, theirs_kwargs, seed=0) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", help="write the comparisons here as JSON")
+    args = parser.parse_args()
     results = [
         compare(
             "ObGD",
@@ -152,8 +155,8 @@ def main() -> None:
         ),
         compare("LMS(0.01), no bound", aeo.lms(0.01), dict(optimizer=LMS017(0.01))),
     ]
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
+    if args.out:
+        with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
 
 

@@ -3,8 +3,8 @@
 python benchmarks/table.py benchmarks/results-2026-11-25.json
 """
 
+import argparse
 import json
-import sys
 
 
 def _rate(steps_per_s: float | None) -> str:
@@ -34,5 +34,7 @@ def table(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1]) as f:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="a JSON file written by benchmarks/bench.py")
+    with open(parser.parse_args().results) as f:
         print(table(json.load(f)))

@@ -16,6 +16,7 @@ from alberta_eqx.experiments.baird import (
     projected_bellman_error,
     value_error,
 )
+from alberta_eqx.experiments.reports import BAIRD
 from alberta_eqx.gvf import GradientTDLearner
 from alberta_eqx.streams.baird import BairdStream, baird_features, baird_initial_weights
 
@@ -161,3 +162,5 @@ def test_replication_reproduces_the_figures(x64):
     assert 0.03 < at_step(curves.tdc_sqrt_pbe, s, 1000) < 0.17
     assert 0.005 < at_step(curves.tdc_sqrt_pbe, s, 20_000) < 0.010
     assert 1.85 < at_step(curves.tdc_sqrt_ve, s, 20_000) < 2.0
+    verdicts = BAIRD.verdicts(curves, 20_000)
+    assert [v.outcome for v in verdicts] == ["PASS"] * 3, [v.line() for v in verdicts]

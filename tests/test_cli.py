@@ -369,6 +369,11 @@ def test_replicate_quick_with_steps_and_its_record(tmp_path):
     with open(tmp_path / "run.json") as f:
         record = json.load(f)
     assert record["status"] == "complete" and record["settings"]["steps"] == 3000
+    # 3,000 steps cannot test Figure 3's claims (the error after 30,000 examples)
+    verdicts = record["results"]["verdicts"]
+    assert [v["outcome"] for v in verdicts] == ["not tested at this length"] * 2
+    for verdict in verdicts:
+        assert f"{verdict['claim']} — not tested at this length (" in result.stdout
     assert record["results"]["report"][0].split() == [
         "value",
         "MSE",

@@ -42,6 +42,8 @@ def test_sutton1992_experiment1(experiment1):
     best_theta, best_idbd = result.idbd.best
     assert best_theta in (0.005, 0.01)  # not an edge configuration
     assert best_idbd < best_lms / 2
+    verdicts = reports.SUTTON1992_EXP1.verdicts(result, 30_000)
+    assert [v.outcome for v in verdicts] == ["PASS", "PASS"], [v.line() for v in verdicts]
 
 
 def test_the_default_replication_names_the_unstable_seeds(experiment1):
@@ -117,6 +119,10 @@ def test_sutton1992_experiment2():
     assert "paper < 0.007" in lines[1]
     assert result.irrelevant.max() >= 0.007  # as the float64 transcription: 0.0075-0.0078
     assert "float64 NumPy transcription" in lines[2] and "still falling" in lines[2]
+    relevant, irrelevant = reports.SUTTON1992_EXP2.verdicts(result, 250_000)
+    assert relevant.outcome == "PASS", relevant.line()
+    # the paper's < 0.007 is not met, as by the float64 transcription: a FAIL, explained
+    assert irrelevant.outcome == "FAIL" and "transcription" in irrelevant.why
     fig = reports.SUTTON1992_EXP2.figure(result)
     ax = fig.axes[0]
     assert "Sutton (1992), Figure 4" in ax.get_title()
@@ -139,6 +145,8 @@ def test_autostep_is_invariant_to_the_target_scale():
         np.testing.assert_allclose(
             result.autostep[k] / result.scales[k] ** 2, result.autostep[1], rtol=2e-3
         )
+    verdicts = reports.AUTOSTEP_SCALE.verdicts(result, 30_000)
+    assert [v.outcome for v in verdicts] == ["PASS", "PASS"], [v.line() for v in verdicts]
     fig = reports.AUTOSTEP_SCALE.figure(result)
     assert "Mahmood et al. (2012)" in fig.axes[0].get_title()
     assert fig.axes[0].get_legend() is not None

@@ -1,5 +1,6 @@
 """`alberta-eqx replicate NAME`: reproduce a published experiment, print its numbers
-beside the paper's and write its figure."""
+beside the paper's, a verdict on each of the paper's claims (PASS, FAIL, or not tested
+at this length) and write its figure."""
 
 import argparse
 import os
@@ -57,7 +58,8 @@ def replicate(args: argparse.Namespace) -> None:
         result = replication.run(seeds, steps, bar if bar.enabled else None)
     finally:
         bar.close()
-    lines = replication.report(result)
+    verdicts = replication.verdicts(result, steps)
+    lines = replication.report(result) + [verdict.line() for verdict in verdicts]
     for line in lines:
         print(line)
     outputs: list[str] = []
@@ -65,7 +67,12 @@ def replicate(args: argparse.Namespace) -> None:
         save_figure(replication.figure(result), args.out, replication.filename, outputs)
     atomic_write(os.path.join(args.out, "report.txt"), lambda p: _write_lines(p, lines))
     outputs.append("report.txt")
-    finish_record(args.out, record, outputs, {"report": lines})
+    finish_record(
+        args.out,
+        record,
+        outputs,
+        {"report": lines, "verdicts": [verdict.record() for verdict in verdicts]},
+    )
 
 
 def _write_lines(path: str, lines: list[str]) -> None:
@@ -80,7 +87,8 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         formatter_class=_Help,
         description="Reproduce a published experiment; print its numbers beside the "
-        "paper's and write its figure.\n\n"
+        "paper's, one verdict per claim of the paper (PASS, FAIL, or not tested at this "
+        "length; also in run.json) and write its figure.\n\n"
         + "\n".join(f"  {n}: {r.title}" for n, r in REPLICATIONS.items()),
     )
     p.add_argument("name", choices=sorted(REPLICATIONS), help="which experiment")
@@ -91,4 +99,8 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=None,
         help="steps per seed (default: the paper's; random-walk-19: 100 per episode)",
     )
-    p.add_argument("--quick", action="store_true", help="a short run for a first look")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run for a first look (claims it is too short to test say so)",
+    )

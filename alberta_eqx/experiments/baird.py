@@ -24,12 +24,14 @@ from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.gvf import GradientTDLearner
 from alberta_eqx.streams.baird import LOWER, BairdStream, baird_features, baird_initial_weights
 
-# The published reference (a float64 NumPy run of the book's settings, 10 seeds; the
-# numbers issue 13 gives beside Figures 11.2 and 11.5): (step, sqrt VE, sqrt PBE, |w|).
-PUBLISHED = {
-    "td": {1000: {"sqrt_ve": 561.0, "norm_w": 423.0}},
-    "tdc": {1000: {"sqrt_ve": 1.93, "sqrt_pbe": 0.099}, 20000: {"sqrt_pbe": 0.007}},
+# Our reference computation, not a paper's numbers (the book draws Figures 11.2 and
+# 11.5 and prints no values): the book's settings in NumPy float64, 100 seeds
+# (`python tests/reference_runs.py`), the mean over seeds at each step.
+REFERENCE = {
+    "td": {1000: {"sqrt_ve": 581.9, "norm_w": 438.7}},
+    "tdc": {1000: {"sqrt_ve": 1.938, "sqrt_pbe": 0.0772}, 20000: {"sqrt_pbe": 0.00736}},
 }
+REFERENCE_LABEL = "our float64 NumPy reference, 100 seeds"
 
 
 def value_error(
@@ -141,16 +143,17 @@ def at_step(curve: np.ndarray, steps: np.ndarray, step: int) -> float:
 
 
 def table(curves: BairdCurves) -> list[tuple[str, int, float, float, float]]:
-    """Rows `(quantity, step, ours: mean over seeds, its standard error, published)`
-    for every published number (`PUBLISHED`) the run reached."""
+    """Rows `(quantity, step, this run: mean over seeds, its standard error,
+    reference)` for every number of our reference computation (`REFERENCE`) the run
+    reached."""
     series = {
         "td": {"sqrt_ve": curves.td_sqrt_ve, "norm_w": curves.td_norm_w},
         "tdc": {"sqrt_ve": curves.tdc_sqrt_ve, "sqrt_pbe": curves.tdc_sqrt_pbe},
     }
     rows = []
-    for method, points in PUBLISHED.items():
+    for method, points in REFERENCE.items():
         for step, numbers in points.items():
-            for quantity, published in numbers.items():
+            for quantity, reference in numbers.items():
                 curve = series[method][quantity]
                 if step > curves.steps[curve.shape[1] - 1] or step not in curves.steps:
                     continue
@@ -159,14 +162,15 @@ def table(curves: BairdCurves) -> list[tuple[str, int, float, float, float]]:
                 stderr = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
                 name = {"sqrt_ve": "sqrt(VE)", "sqrt_pbe": "sqrt(PBE)", "norm_w": "|w|"}[quantity]
                 label = f"{'TD(0)' if method == 'td' else 'TDC'} {name}"
-                rows.append((label, step, float(values.mean()), float(stderr), published))
+                rows.append((label, step, float(values.mean()), float(stderr), reference))
     return rows
 
 
 def plot(curves: BairdCurves):
     """The learning curves (mean over seeds): TD(0)'s sqrt(VE) and |w| growing without
-    bound (Figure 11.2), TDC's sqrt(VE) and sqrt(PBE) (Figure 11.5), the published
-    numbers as stars; returns the figure."""
+    bound (Figure 11.2), TDC's sqrt(VE) and sqrt(PBE) (Figure 11.5), our float64
+    reference computation's numbers as stars (the book prints none); returns the
+    figure."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
@@ -179,10 +183,10 @@ def plot(curves: BairdCurves):
     right.set(xlabel="steps", yscale="log", title="TDC, alpha 0.005, beta 0.05")
     colours = {"sqrt_ve": "C0", "norm_w": "C1", "sqrt_pbe": "C2"}
     for method, ax in (("td", left), ("tdc", right)):
-        for step, numbers in PUBLISHED[method].items():
+        for step, numbers in REFERENCE[method].items():
             for quantity, value in numbers.items():
                 ax.plot([step], [value], "*", c=colours[quantity], ms=10)
-    right.plot([], [], "*", c="k", label="published (Sutton and Barto 2018)")
+    right.plot([], [], "*", c="k", label=REFERENCE_LABEL)
     left.legend()
     right.legend()
     fig.suptitle(

@@ -153,7 +153,7 @@ def plot_curves(result: StreamACCartPole, ax) -> None:
     """The learning curves: the last-20-episode average return against steps."""
     ax.plot(result.curve_steps, result.curve.T, lw=0.8, alpha=0.6)
     ax.plot(result.curve_steps, np.nanmean(result.curve, axis=0), c="k", lw=2, label="mean")
-    ax.axhline(400, ls="--", c="gray", label="400")
+    ax.axhline(400, ls="--", c="gray", label="400: the paper's check")
     ax.set(xlabel="steps", ylabel="average return, last 20 episodes", ylim=(0, 520))
     ax.set_title("Elsayed et al. (2024): Stream AC(lambda), CartPole-v1 (gymnax)")
     ax.legend()

@@ -80,15 +80,10 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
     if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
         learner, metrics = _filter_scan(step, learner, timesteps)
     else:
-
-        def unit(learner, unit_timesteps):
-            learner, metrics = _filter_scan(step, learner, unit_timesteps)
-            return learner, (metrics, snapshot(learner))
-
         whole = n - n % plan.unit
-        head = jax.tree.map(lambda a: a[:whole].reshape(-1, plan.unit, *a.shape[1:]), timesteps)
-        learner, (metrics, records) = _filter_scan(unit, learner, head)
-        metrics = _flatten(metrics)
+        learner, metrics, records = _learn_in_units(
+            step, snapshot, learner, timesteps, whole, plan.unit
+        )
         if whole < n:
             tail = jax.tree.map(lambda a: a[whole:], timesteps)
             learner, tail_metrics = _filter_scan(step, learner, tail)
@@ -104,10 +99,36 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
         if a is not None:
             # per-head metrics (a multi-head learner's) carry a trailing axis
             bad = bad | ~jnp.isfinite(a).reshape(n, -1).all(-1)
-    for a in _state_arrays(learner):
-        bad = bad.at[-1].set(bad[-1] | ~jnp.all(jnp.isfinite(a)))
+    state = [jnp.all(jnp.isfinite(a)) for a in _state_arrays(learner)]
+    if state:  # one update of the last step's flag, not a copy of the flags per array
+        bad = bad.at[-1].set(bad[-1] | ~jnp.all(jnp.stack(state)))
     found = jnp.where(bad.any(), t0 + jnp.argmax(bad).astype(jnp.int32), -1)
     return learner, jnp.where(first >= 0, first, found), metrics, records
+
+
+def _learn_in_units(step, snapshot, learner, timesteps, whole: int, unit: int):
+    """Learn from the first `whole` of `timesteps` (a multiple of `unit`), taking a
+    `snapshot` of the learner after every `unit` steps: an outer scan over the units
+    around an inner scan over their steps. The inner scan reads each step from the
+    block's arrays and writes its metrics into the block's buffers by index, in
+    place: scanning over the timesteps reshaped into units instead made every unit
+    copy its inputs and outputs (a tenth of a small learner's loop)."""
+    first = jax.tree.map(lambda a: a[0], timesteps)
+    shapes = jax.eval_shape(lambda: step(learner, first)[1])
+    buffers = jax.tree.map(lambda s: jnp.zeros((whole, *s.shape), s.dtype), shapes)
+
+    def one(carry, i):
+        learner, buffers = carry
+        learner, metrics = step(learner, jax.tree.map(lambda a: a[i], timesteps))
+        return (learner, jax.tree.map(lambda b, m: b.at[i].set(m), buffers, metrics)), None
+
+    def one_unit(carry, start):
+        carry, _ = _filter_scan(one, carry, start + jnp.arange(unit, dtype=jnp.int32))
+        return carry, snapshot(carry[0])
+
+    starts = jnp.arange(0, whole, unit, dtype=jnp.int32)
+    (learner, metrics), records = _filter_scan(one_unit, (learner, buffers), starts)
+    return learner, metrics, records
 
 
 def _check_chunk(stream: AbstractStream, learner: AbstractLearner, out, num_steps: int):
