@@ -1,0 +1,29 @@
+"""Temporal-difference learners: TD(lambda) with the step-size rules TD(lambda),
+TD-IDBD and AutoTDIDBD (`alberta_eqx.td._lambda`)."""
+
+# Every name importable from the former `alberta_eqx/td.py`, private helpers that
+# other modules import (`_unit_closed`, ...) included.
+from alberta_eqx.td._lambda import (  # noqa: F401
+    TDIDBD,
+    TDLMS,
+    AbstractTDOptimizer,
+    AutoTDIDBD,
+    TDLinearLearner,
+    TDTimeStep,
+    _dtype,
+    _flag,
+    _initialised,
+    _td_gradients,
+    _unit_closed,
+    next_trace_discount,
+)
+
+__all__ = [
+    "TDIDBD",
+    "TDLMS",
+    "AbstractTDOptimizer",
+    "AutoTDIDBD",
+    "TDLinearLearner",
+    "TDTimeStep",
+    "next_trace_discount",
+]
