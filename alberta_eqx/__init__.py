@@ -99,6 +99,7 @@ from alberta_eqx.td import (
     AbstractTDOptimizer,
     AutoTDIDBD,
     TDLinearLearner,
+    TrueOnlineTDLearner,
 )
 
 __version__ = _version("alberta_eqx")
@@ -168,6 +169,7 @@ __all__ = [
     "TDTimeStep",
     "TileCoder",
     "TimeStep",
+    "TrueOnlineTDLearner",
     "TrunkHorde",
     "UpdateResult",
     "WelfordNormalizer",

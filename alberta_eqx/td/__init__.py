@@ -1,5 +1,6 @@
 """Temporal-difference learners: TD(lambda) with the step-size rules TD(lambda),
-TD-IDBD and AutoTDIDBD (`alberta_eqx.td._lambda`)."""
+TD-IDBD and AutoTDIDBD (`alberta_eqx.td._lambda`), True Online TD(lambda)
+(`alberta_eqx.td._true_online`) and SwiftTD (`alberta_eqx.td._swift`)."""
 
 # Every name importable from the former `alberta_eqx/td.py`, private helpers that
 # other modules import (`_unit_closed`, ...) included.
@@ -17,6 +18,7 @@ from alberta_eqx.td._lambda import (  # noqa: F401
     _unit_closed,
     next_trace_discount,
 )
+from alberta_eqx.td._true_online import TrueOnlineTDLearner
 
 __all__ = [
     "TDIDBD",
@@ -25,5 +27,6 @@ __all__ = [
     "AutoTDIDBD",
     "TDLinearLearner",
     "TDTimeStep",
+    "TrueOnlineTDLearner",
     "next_trace_discount",
 ]
