@@ -13,6 +13,11 @@ import math
 import numpy as np
 
 
+def _exp(value):
+    """`exp`, infinite where it overflows (as C++'s `exp`; `math.exp` raises)."""
+    return math.exp(value) if value < 709 else math.inf
+
+
 class _State:
     def __init__(self, n, lam, alpha, gamma, eps, eta, decay, meta, eta_min):
         self.lam, self.gamma, self.eps, self.eta = lam, gamma, eps, eta
@@ -24,16 +29,17 @@ class _State:
         self.v_old = 0.0
         self.v_delta = 0.0
         self.eligible = []  # the sparse forms' setOfEligibleItems
+        self.bound_steps = 0  # steps where the bound on the rate of learning bound
 
     def _trace_step(self, i, delta):
         """The first loop's body for feature `i` (identical in the three forms)."""
         self.delta_w[i] = delta * self.z[i] - self.z_delta[i] * self.v_delta
         self.w[i] += self.delta_w[i]
-        self.beta[i] += self.meta / math.exp(self.beta[i]) * (delta - self.v_delta) * self.p[i]
-        if math.exp(self.beta[i]) > self.eta or math.isinf(math.exp(self.beta[i])):
+        self.beta[i] += self.meta / _exp(self.beta[i]) * (delta - self.v_delta) * self.p[i]
+        if _exp(self.beta[i]) > self.eta or math.isinf(_exp(self.beta[i])):
             self.beta[i] = math.log(self.eta)
         # sic: the package compares exp(beta) with log(eta_min)
-        if math.exp(self.beta[i]) < math.log(self.eta_min):
+        if _exp(self.beta[i]) < math.log(self.eta_min):
             self.beta[i] = math.log(self.eta_min)
         self.h_old[i] = self.h[i]
         self.h[i] = self.h_temp[i] + delta * self.z_bar[i] - self.z_delta[i] * self.v_delta
@@ -54,12 +60,13 @@ class SwiftTDNonSparse(_State):
         for i in range(n):
             self._trace_step(i, delta)
         self.v_delta = 0.0
-        tau = sum(math.exp(self.beta[i]) * x[i] * x[i] for i in range(n))
+        tau = sum(_exp(self.beta[i]) * x[i] * x[i] for i in range(n))
         b = sum(self.z[i] * x[i] for i in range(n))
+        self.bound_steps += tau > self.eta
         for i in range(n):
             self.v_delta += self.delta_w[i] * x[i]
             multiplier = self.eta / tau if tau > 0 and self.eta / tau < 1 else 1.0
-            self.z_delta[i] = multiplier * math.exp(self.beta[i]) * x[i]
+            self.z_delta[i] = multiplier * _exp(self.beta[i]) * x[i]
             self.z[i] += self.z_delta[i] * (1 - b)
             self.p[i] += self.h_old[i] * x[i]
             self.z_bar[i] += self.z_delta[i] * (1 - b - self.z_bar[i] * x[i])
@@ -93,15 +100,16 @@ class SwiftTD(_State):
             else:
                 position += 1
         self.v_delta = 0.0
-        rate = sum(math.exp(self.beta[i]) * x * x for i, x in pairs)
+        rate = sum(_exp(self.beta[i]) * x * x for i, x in pairs)
         e = max(self.eta, rate)
         t = sum(self.z[i] * x for i, x in pairs)
+        self.bound_steps += self.eta / e < 1
         for i, x in pairs:
             if self.z[i] == 0:
                 self.eligible.append(i)
             self.v_delta += self.delta_w[i] * x
-            self.z_delta[i] = (self.eta / e) * math.exp(self.beta[i]) * x
-            self.last_alpha[i] = (self.eta / e) * math.exp(self.beta[i])
+            self.z_delta[i] = (self.eta / e) * _exp(self.beta[i]) * x
+            self.last_alpha[i] = (self.eta / e) * _exp(self.beta[i])
             if self.eta / e < 1:
                 self.h_temp[i] = self.h[i] = self.h_old[i] = self.z_bar[i] = 0.0
                 self.beta[i] += math.log(self.decay) * x * x

@@ -18,6 +18,8 @@ from alberta_eqx.td._lambda import (  # noqa: F401
     _unit_closed,
     next_trace_discount,
 )
+from alberta_eqx.td._swift import SparseSwiftTDLearner, SparseTDTimeStep, SwiftTDLearner
+from alberta_eqx.td._swift_rule import SwiftTDState
 from alberta_eqx.td._true_online import TrueOnlineTDLearner
 
 __all__ = [
@@ -25,6 +27,10 @@ __all__ = [
     "TDLMS",
     "AbstractTDOptimizer",
     "AutoTDIDBD",
+    "SparseSwiftTDLearner",
+    "SparseTDTimeStep",
+    "SwiftTDLearner",
+    "SwiftTDState",
     "TDLinearLearner",
     "TDTimeStep",
     "TrueOnlineTDLearner",
