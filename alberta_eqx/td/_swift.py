@@ -67,20 +67,29 @@ class SparseTDTimeStep(NamedTuple):
     truncated: Bool[Array, "*steps"] | None = None
 
 
-def _gather(s: SwiftTDState, where: Int[Array, " k"]) -> SwiftTDState:
-    """The state at the features `where` (0 at `feature_dim`, the padding)."""
-    return jax.tree.map(lambda a: a.at[where].get(mode="fill", fill_value=0), s)
+_WEIGHTS = SwiftTDState._fields.index("weights")
+# The columns an episode's start zeroes (the traces), and those a lost trace zeroes.
+_CUT = jnp.array([SwiftTDState._fields.index(k) for k in ("z", "p", "z_bar", "delta_w")])
+_LOST = jnp.array([SwiftTDState._fields.index(k) for k in ("z", "z_delta", "p", "z_bar")])
 
 
-def _scatter(s: SwiftTDState, where: Int[Array, " k"], part: SwiftTDState) -> SwiftTDState:
-    """`s` with `part` written at the features `where` (the padding dropped)."""
-    return jax.tree.map(lambda a, u: a.at[where].set(u, mode="drop"), s, part)
+def _rows(table: Float[Array, "rows 11"], where: Int[Array, " k"]) -> SwiftTDState:
+    """The state at the features `where` (0 at `feature_dim`, the padding row)."""
+    return SwiftTDState(*table.at[where].get(mode="promise_in_bounds").T)
+
+
+def _write(table: Float[Array, "rows 11"], where, columns, values) -> Float[Array, "rows 11"]:
+    """`table` with `values` written at rows `where` (and `columns`), the padding row
+    (the last, which padded indices point at) kept at zero. Every index is in bounds,
+    so the scatter needs no checks."""
+    table = table.at[where, columns].set(values, mode="promise_in_bounds")
+    return table.at[-1].set(0)
 
 
 class _AbstractSwiftTD(AbstractLearner):
     """The hyperparameters and state the SwiftTD learners share."""
 
-    state: SwiftTDState
+    state: eqx.AbstractVar[SwiftTDState]
     value_old: Float[Array, ""]
     previous_discount: Float[Array, ""]
     lambda_: Float[Array, ""] = _checks.hyperparameter()
@@ -113,7 +122,6 @@ class _AbstractSwiftTD(AbstractLearner):
         self.meta_step_size = _checks.non_negative("meta_step_size", meta_step_size, dtype)
         self.eta_min = _checks.positive("eta_min", eta_min, dtype)
         self.epsilon = _checks.non_negative("epsilon", epsilon, dtype)
-        self.state = swifttd_init(jnp.zeros(feature_dim, dtype), self.initial_step_size)
         self.value_old = jnp.zeros((), dtype)
         self.previous_discount = jnp.zeros((), dtype)  # the first state starts an episode
 
@@ -175,9 +183,11 @@ class _AbstractSwiftTD(AbstractLearner):
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=mean_alpha)
         return UpdateResult(prediction=value_old, error=delta, metrics=metrics)
 
-    def _finish(self, state, value_next, gamma, truncated, **more):
-        names = ("state", "value_old", "previous_discount", *more)
-        values = (state, value_next, next_trace_discount(gamma, truncated), *more.values())
+    def _finish(self, value_next, gamma, truncated, **more):
+        """This learner with the fields in `more` replaced and the next step's
+        `V_old` and trace discount."""
+        names = ("value_old", "previous_discount", *more)
+        values = (value_next, next_trace_discount(gamma, truncated), *more.values())
         return eqx.tree_at(lambda m: tuple(getattr(m, n) for n in names), self, values)
 
 
@@ -206,6 +216,7 @@ class SwiftTDLearner(_AbstractSwiftTD):
     - `dtype`: the floating-point dtype of weights and state.
     """
 
+    state: SwiftTDState
     timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
@@ -232,6 +243,9 @@ class SwiftTDLearner(_AbstractSwiftTD):
             epsilon,
             dtype,
         )
+        self.state = swifttd_init(
+            jnp.zeros(feature_dim, self.lambda_.dtype), self.initial_step_size
+        )
 
     def learn(self, timestep: TDTimeStep) -> tuple["SwiftTDLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
@@ -255,7 +269,7 @@ class SwiftTDLearner(_AbstractSwiftTD):
         delta = reward + gamma * value_next - value_old
         result = self._result(delta, value_old, s, x)
         s = self._trace_step(s, delta, v_delta, gamma)
-        return self._finish(s, value_next, gamma, timestep.truncated), result
+        return self._finish(value_next, gamma, timestep.truncated, state=s), result
 
     def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["SwiftTDLearner", UpdateResult]:
         """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
@@ -286,6 +300,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
       which never overflows but makes each step cost `O(feature_dim)`).
     """
 
+    table: Float[Array, "rows 11"]
     slots: Int[Array, " capacity"]
     dropped_traces: Int[Array, ""]
     trace_capacity: int = eqx.field(static=True)
@@ -316,6 +331,10 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             epsilon,
             dtype,
         )
+        state = swifttd_init(jnp.zeros(feature_dim, self.lambda_.dtype), self.initial_step_size)
+        # One row per feature (the fields of SwiftTDState side by side): a step reads
+        # and writes whole rows at the active features and at the live traces.
+        self.table = jnp.pad(jnp.stack(state, axis=-1), ((0, 1), (0, 0)))
         capacity = feature_dim if trace_capacity is None else trace_capacity
         self.trace_capacity = _checks.positive_int("trace_capacity", capacity)
         self.slots = jnp.full(self.trace_capacity, feature_dim, jnp.int32)  # all free
@@ -344,6 +363,11 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             x = jnp.where(on, x, 0)
         return jnp.where(on, indices, n), x
 
+    @property
+    def state(self) -> SwiftTDState:
+        """The per-feature state, as `SwiftTDLearner.state` (a copy out of the table)."""
+        return SwiftTDState(*jnp.moveaxis(self.table[..., :-1, :], -1, 0))
+
     def learn(self, timestep: SparseTDTimeStep) -> tuple["SparseSwiftTDLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
         n, dtype = self.feature_dim, self.weights.dtype
@@ -352,19 +376,15 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         reward = _checks.scalar_target(timestep.reward, dtype, name="reward")
         gamma = _checks.scalar_target(timestep.discount, dtype, name="discount")
         fresh = self.previous_discount == 0
-        s, slots = self.state, self.slots
-
+        table, slots = self.table, self.slots
         # An episode's start cuts every live trace and empties the set.
-        cut = jnp.where(fresh, slots, n)
-        s = s._replace(
-            **{
-                k: getattr(s, k).at[cut].set(0, mode="drop")
-                for k in ("z", "p", "z_bar", "delta_w")
-            }
+        table, slots = jax.lax.cond(
+            fresh,
+            lambda: (_write(table, slots[:, None], _CUT, 0), jnp.full_like(slots, n)),
+            lambda: (table, slots),
         )
-        slots = jnp.where(fresh, n, slots)
         # -- the package's second loop, over the active features
-        active = _gather(s, at)
+        active = _rows(table, at)
         v_delta, value_old, rate, t = self._start(active, x, fresh)
         joining = (at < n) & (active.z == 0)  # no live trace: joins the set
         eta = self.max_step_size
@@ -372,36 +392,29 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         active = swifttd_trace_increment(
             active, x, scale, t, scale < 1, self.step_size_decay, True
         )
-        s = _scatter(s, at, active)
+        table = _write(table, at, slice(None), jnp.stack(active, axis=-1))
         # Joining features take free slots in order; one that finds none loses its trace.
         free = jnp.nonzero(slots == n, size=at.shape[0], fill_value=self.trace_capacity)[0]
         slot = jnp.where(joining, free[jnp.cumsum(joining) - 1], self.trace_capacity)
         slots = slots.at[slot].set(at, mode="drop")
         lost = jnp.where(joining & (slot == self.trace_capacity), at, n)
-        s = s._replace(
-            **{
-                k: getattr(s, k).at[lost].set(0, mode="drop")
-                for k in ("z", "z_delta", "p", "z_bar")
-            }
-        )
+        table = _write(table, lost[:, None], _LOST, 0)
         dropped = self.dropped_traces + jnp.sum(lost < n, dtype=jnp.int32)
         # -- the package's first loop, over the live traces
-        value_next = jnp.where(
-            gamma == 0, 0, jnp.sum(s.weights.at[next_at].get(mode="fill", fill_value=0) * x_next)
-        )
+        w_next = table.at[next_at, _WEIGHTS].get(mode="promise_in_bounds")
+        value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
         delta = reward + gamma * value_next - value_old
         result = self._result(delta, value_old, active, x)
-        live = _gather(s, slots)
-        live = self._trace_step(live, delta, v_delta, gamma)
+        live = self._trace_step(_rows(table, slots), delta, v_delta, gamma)
         # A trace at or below epsilon times its feature's last step-size leaves the set.
         gone = (slots < n) & (live.z <= live.last_alpha * self.epsilon)
         live = live._replace(
             **{k: jnp.where(gone, 0, getattr(live, k)) for k in ("z", "p", "z_bar", "delta_w")}
         )
-        s = _scatter(s, slots, live)
+        table = _write(table, slots, slice(None), jnp.stack(live, axis=-1))
         slots = jnp.where(gone, n, slots)
         learner = self._finish(
-            s, value_next, gamma, timestep.truncated, slots=slots, dropped_traces=dropped
+            value_next, gamma, timestep.truncated, table=table, slots=slots, dropped_traces=dropped
         )
         return learner, result
 

@@ -49,9 +49,8 @@ def swifttd_init(
     weights: Float[Array, "..."], initial_step_size: Float[Array, ""]
 ) -> SwiftTDState:
     """The state of a fresh learner: zero weights and traces, `beta = log(alpha_0)`."""
-    zeros = jnp.zeros_like(weights)
     beta = jnp.full_like(weights, jnp.log(initial_step_size))
-    return SwiftTDState(weights, beta, *(zeros,) * 9)
+    return SwiftTDState(weights, beta, *(jnp.zeros_like(weights) for _ in range(9)))
 
 
 def swifttd_trace_step(
