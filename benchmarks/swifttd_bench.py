@@ -151,8 +151,9 @@ def latency_case(n, k, events, repeats):
     learn = eqx.filter_jit(lambda step, learner: learner.learn(step)[0], donate="all-except-first")
     rs = rewards.tolist()
 
+    o = ae.OnlineLearner(_learner(n, k))  # compiled at its first event (the warm-up)
+
     def online():
-        o = ae.OnlineLearner(_learner(n, k))
         for t in range(events):
             o.update(dense[t], rewards[t])
 
