@@ -378,11 +378,10 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         fresh = self.previous_discount == 0
         table, slots = self.table, self.slots
         # An episode's start cuts every live trace and empties the set.
-        table, slots = jax.lax.cond(
-            fresh,
-            lambda: (_write(table, slots[:, None], _CUT, 0), jnp.full_like(slots, n)),
-            lambda: (table, slots),
-        )
+        # (A scatter to the padding row where no episode starts, rather than a
+        # `lax.cond`: vmapped, a cond becomes a select over the whole table.)
+        table = _write(table, jnp.where(fresh, slots, n)[:, None], _CUT, 0)
+        slots = jnp.where(fresh, n, slots)
         # -- the package's second loop, over the active features
         active = _rows(table, at)
         v_delta, value_old, rate, t = self._start(active, x, fresh)
