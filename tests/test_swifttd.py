@@ -229,6 +229,7 @@ def test_fixed_unbounded_step_sizes_are_true_online_td():
     np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow  # about 15 s: two OnlineLearner compilations, a runner and a vmapped one
 def test_runner_seeds_online_checkpoint_and_config(tmp_path):
     stream = RandomWalkTDStream(5)
     learner = SwiftTDLearner(5, lambda_=0.8)
