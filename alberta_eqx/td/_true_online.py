@@ -1,0 +1,164 @@
+r"""True Online TD(lambda) (van Seijen and Sutton 2014; van Seijen, Mahmood, Pilarski,
+Machado and Sutton 2016, JMLR 17, "True Online Temporal-Difference Learning",
+Algorithm 1): a linear value function learned with a dutch trace and the `V_old`
+correction, so that its weights equal those of the online lambda-return algorithm
+(JMLR sec. 3) at every step.
+
+Per transition `(phi, R, gamma, phi')`, with `V = w . phi` and `V' = w . phi'` (0 when
+`gamma = 0`, a terminal next state), both from the weights before the update:
+
+    delta <- R + gamma V' - V
+    z     <- gamma_prev lambda z + (1 - alpha gamma_prev lambda z . phi) phi   # dutch trace
+    w     <- w + alpha (delta + V - V_old) z - alpha (V - V_old) phi
+    V_old <- V'
+
+`gamma_prev` is the discount of the transition that led into `phi`: 0 at an episode's
+start (after a terminal or a truncated transition, and before the first), where the
+algorithm starts with `z = 0` and `V_old = 0`. With `lambda = 0` the trace is `phi`
+and the update is TD(0)'s, `w <- w + alpha delta phi`.
+"""
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from alberta_eqx import _checks
+from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.td._lambda import _unit_closed, next_trace_discount
+
+
+class TrueOnlineTDLearner(AbstractLearner):
+    """A linear value function `v(s) = w . phi(s) + b` learned by True Online
+    TD(lambda) with one fixed step-size (JMLR 2016, Algorithm 1).
+
+    Used like `TDLinearLearner`: the runners call `learn(timestep)` with a `TDTimeStep`
+    per transition; `update(x, y)` learns `y` as a one-step target. An episode's end
+    (`discount = 0`) and a truncation cut the trace and reset `V_old`.
+
+    **Arguments:**
+
+    - `feature_dim`: the number of features.
+    - `step_size`: `alpha > 0`.
+    - `lambda_`: the trace-decay parameter `lambda` in `[0, 1]`.
+    - `use_bias`: whether to learn a bias (a weight whose feature is the constant 1).
+    - `dtype`: the floating-point dtype of weights and state (default: JAX's default
+      float).
+    """
+
+    weights: Float[Array, " n"]
+    bias: Float[Array, ""] | None
+    traces: tuple[Float[Array, "..."], ...]
+    value_old: Float[Array, ""]
+    previous_discount: Float[Array, ""]
+    step_size: Float[Array, ""] = _checks.hyperparameter()
+    lambda_: Float[Array, ""] = _checks.hyperparameter()
+    feature_dim: int = eqx.field(static=True)
+    timestep_type: ClassVar[type] = TDTimeStep
+
+    def __init__(
+        self,
+        feature_dim: int,
+        step_size: ArrayLike = 0.01,
+        lambda_: ArrayLike = 0.0,
+        use_bias: bool = True,
+        *,
+        dtype=None,
+    ):
+        self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
+        dtype = _checks.float_dtype("dtype", dtype or jnp.result_type(float))
+        self.step_size = _checks.positive("step_size", step_size, dtype)
+        self.lambda_ = _unit_closed("lambda_", lambda_, dtype)
+        self.weights = jnp.zeros(feature_dim, dtype)
+        self.bias = jnp.zeros((), dtype) if use_bias else None
+        self.traces = jax.tree.map(jnp.zeros_like, self._params)
+        self.value_old = jnp.zeros((), dtype)
+        self.previous_discount = jnp.zeros((), dtype)  # the first state starts an episode
+
+    @property
+    def use_bias(self) -> bool:
+        return self.bias is not None
+
+    @property
+    def normalizer(self) -> None:
+        """TD learners have no feature normalizer."""
+        return None
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.weights.shape[:-1]
+
+    @property
+    def _params(self) -> tuple[Array, ...]:
+        return (self.weights,) if self.bias is None else (self.weights, self.bias)
+
+    def _grad(self, x: Float[Array, " n"]) -> tuple[Array, ...]:
+        """`dv/dw`: the features, and 1 for the bias."""
+        return (x,) if self.bias is None else (x, jnp.ones((), x.dtype))
+
+    def _value(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        v = jnp.dot(self.weights, x)
+        return v if self.bias is None else v + self.bias
+
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        return self._value(_checks.features(x, self.feature_dim, self.weights.dtype))
+
+    def learn(self, timestep: TDTimeStep) -> tuple["TrueOnlineTDLearner", UpdateResult]:
+        """Learn from one transition (the runners' entry point)."""
+        x, x_next, reward, gamma = _checks.transition(
+            timestep, self.feature_dim, self.weights.dtype
+        )
+        alpha = self.step_size
+        value = self._value(x)
+        # V' = 0 after a terminal step, whatever the stream put in phi'
+        value_next = jnp.where(gamma == 0, 0, self._value(x_next))
+        delta = reward + gamma * value_next - value
+        # An episode's start: z <- 0 (the decay is 0) and V_old <- 0.
+        decay = self.previous_discount * self.lambda_
+        value_old = jnp.where(self.previous_discount == 0, 0, self.value_old)
+        grad = self._grad(x)
+        z_phi = sum(jnp.vdot(z, g) for z, g in zip(self.traces, grad, strict=True))
+        # Algorithm 1: z <- gamma lambda z + (1 - alpha gamma lambda z.phi) phi
+        traces = tuple(
+            decay * z + (1 - alpha * decay * z_phi) * g
+            for z, g in zip(self.traces, grad, strict=True)
+        )
+        # w <- w + alpha (delta + V - V_old) z - alpha (V - V_old) phi
+        params = tuple(
+            p + alpha * (delta + value - value_old) * z - alpha * (value - value_old) * g
+            for p, z, g in zip(self._params, traces, grad, strict=True)
+        )
+        new = eqx.tree_at(
+            lambda s: (s.weights, s.bias, s.traces, s.value_old, s.previous_discount),
+            self,
+            (
+                params[0],
+                params[1] if len(params) > 1 else None,
+                traces,
+                value_next,
+                next_trace_discount(gamma, timestep.truncated),
+            ),
+            is_leaf=lambda n: n is None,
+        )
+        metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=alpha)
+        return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
+
+    def update(
+        self, x: Float[Array, " n"], y: ArrayLike
+    ) -> tuple["TrueOnlineTDLearner", UpdateResult]:
+        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
+        x = _checks.features(x, self.feature_dim, self.weights.dtype)
+        zero = jnp.zeros((), x.dtype)
+        return self.learn(
+            TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
+        )
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        return StepSizeSnapshot(
+            step_sizes=jnp.broadcast_to(self.step_size[..., None], self.weights.shape),
+            bias_step_sizes=self.step_size if include_bias and self.use_bias else None,
+            normalizers=None,
+        )
