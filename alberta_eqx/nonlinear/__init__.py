@@ -13,6 +13,15 @@ from alberta_eqx.nonlinear._multihead import (
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
 )
+from alberta_eqx.nonlinear._plasticity import (
+    PlasticityDiagnostics,
+    dormant_fraction,
+    effective_rank,
+    plasticity_diagnostics,
+    srank,
+    stable_rank,
+    weight_norm,
+)
 from alberta_eqx.nonlinear._td import TDMLPLearner
 
 __all__ = [
@@ -22,9 +31,16 @@ __all__ = [
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
     "MultiHeadUpdateResult",
+    "PlasticityDiagnostics",
     "TDMLPLearner",
     "compute_feature_relevance",
     "compute_feature_sensitivity",
     "compute_unit_utility",
     "contribution_utility",
+    "dormant_fraction",
+    "effective_rank",
+    "plasticity_diagnostics",
+    "srank",
+    "stable_rank",
+    "weight_norm",
 ]
