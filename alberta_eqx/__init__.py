@@ -30,17 +30,20 @@ from alberta_eqx.learners import (
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
 from alberta_eqx.nonlinear import (
+    ClassifierLearner,
     ContinualBackprop,
     FeatureRelevance,
     MLPLearner,
     MultiHeadLearner,
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
+    PlasticityDiagnostics,
     TDMLPLearner,
     compute_feature_relevance,
     compute_feature_sensitivity,
     compute_unit_utility,
     contribution_utility,
+    plasticity_diagnostics,
 )
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
@@ -91,6 +94,7 @@ from alberta_eqx.streams._base import OffPolicyTimeStep
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.mountain_car import MountainCar
+from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import (
@@ -124,6 +128,7 @@ __all__ = [
     "BitFlipStream",
     "Checkpoint",
     "CheckpointError",
+    "ClassifierLearner",
     "ContinualBackprop",
     "CyclicStream",
     "Divergence",
@@ -134,7 +139,9 @@ __all__ = [
     "GVFQuestion",
     "GradientTDLearner",
     "Horde",
+    "InputPermutedStream",
     "JournalError",
+    "LabelPermutedStream",
     "LinearLearner",
     "MLPLearner",
     "MountainCar",
@@ -151,6 +158,7 @@ __all__ = [
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
+    "PlasticityDiagnostics",
     "RandomWalkStream",
     "RandomWalkTDStream",
     "RunResult",
@@ -181,6 +189,7 @@ __all__ = [
     "load_checkpoint",
     "make_scale_range",
     "metrics_to_dicts",
+    "plasticity_diagnostics",
     "read_checkpoint_header",
     "run_control",
     "run_learning_loop",

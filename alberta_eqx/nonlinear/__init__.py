@@ -1,6 +1,7 @@
 """Nonlinear learners: networks trained online by any optax transformation."""
 
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, contribution_utility
+from alberta_eqx.nonlinear._classifier import ClassifierLearner
 from alberta_eqx.nonlinear._diagnostics import (
     FeatureRelevance,
     compute_feature_relevance,
@@ -25,6 +26,7 @@ from alberta_eqx.nonlinear._plasticity import (
 from alberta_eqx.nonlinear._td import TDMLPLearner
 
 __all__ = [
+    "ClassifierLearner",
     "ContinualBackprop",
     "FeatureRelevance",
     "MLPLearner",
