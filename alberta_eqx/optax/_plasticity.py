@@ -24,22 +24,27 @@ __all__ = [
 ]
 
 
-def _raw_key(key: PRNGKeyArray | int) -> Array:
+def _raw_key(key: PRNGKeyArray | int | np.ndarray) -> Array:
     """The key as raw `uint32` data (what `jax.random.PRNGKey` returns), so that the
     state holds a plain array that checkpoints and `vmap`s like any other; an int is
-    a seed."""
+    a seed, and a 1-D integer array is raw key data (a saved key, in any integer
+    dtype that holds its words)."""
     if isinstance(key, bool) or not isinstance(key, int | np.integer | jax.Array | np.ndarray):
         raise TypeError(f"key must be a JAX PRNG key or an int seed, got {type(key).__name__}")
     if isinstance(key, int | np.integer):
         return jax.random.PRNGKey(int(key))
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return jax.random.key_data(key)
-    if key.dtype != jnp.uint32 or key.ndim != 1:
+    if not jnp.issubdtype(key.dtype, jnp.integer) or key.ndim != 1:
         raise TypeError(
             f"key must be a JAX PRNG key or an int seed, got an array of dtype {key.dtype} "
             f"and shape {key.shape}"
         )
-    return key
+    if key.dtype != jnp.uint32 and not isinstance(key, jax.core.Tracer):
+        words = np.asarray(key)
+        if words.min(initial=0) < 0 or words.max(initial=0) >= 2**32:
+            raise ValueError(f"key's raw data must be 32-bit words, got {words}")
+    return jnp.asarray(key, jnp.uint32)
 
 
 def _needs_params(name: str, params: Params | None) -> Params:
@@ -49,7 +54,7 @@ def _needs_params(name: str, params: Params | None) -> Params:
 
 
 def scale_by_upgd(
-    key: PRNGKeyArray | int,
+    key: PRNGKeyArray | int | np.ndarray,
     utility_decay: ArrayLike = 0.999,
     sigma: ArrayLike = 0.001,
     weight_decay: ArrayLike = 0.0,
@@ -78,14 +83,14 @@ def scale_by_upgd(
     **Returns:** an `optax.GradientTransformationExtraArgs` whose state is a
     `UPGDState`; its `update(grads, state, params)` needs `params`.
     """
-    raw = _raw_key(key)
+    key = _raw_key(key)
     utility_decay = _checks.unit_interval_open("utility_decay", utility_decay)
     sigma = _checks.non_negative("sigma", sigma)
     weight_decay = _checks.non_negative("weight_decay", weight_decay)
     protect = bool(protect)
 
     def init_fn(params: Params) -> UPGDState:
-        return _rules.upgd_init(params, raw)
+        return _rules.upgd_init(params, key)
 
     def update_fn(
         updates: Params, state: UPGDState, params: Params | None = None, **extra_args
@@ -100,7 +105,7 @@ def scale_by_upgd(
 
 def upgd(
     step_size: ArrayLike,
-    key: PRNGKeyArray | int,
+    key: PRNGKeyArray | int | np.ndarray,
     utility_decay: ArrayLike = 0.999,
     sigma: ArrayLike = 0.001,
     weight_decay: ArrayLike = 0.0,
@@ -124,7 +129,7 @@ def upgd(
 
 
 def shrink_and_perturb(
-    shrink: ArrayLike, sigma: ArrayLike, key: PRNGKeyArray | int
+    shrink: ArrayLike, sigma: ArrayLike, key: PRNGKeyArray | int | np.ndarray
 ) -> optax.GradientTransformationExtraArgs:
     """Shrink-and-perturb at every step (Ash and Adams 2020; Dohare et al. 2024): after
     any update `u`, `w <- (1 - shrink) w + u + sigma xi`, `xi` standard normal. Put it
@@ -144,11 +149,11 @@ def shrink_and_perturb(
     """
     shrink = _checks.unit_interval_open("shrink", shrink)
     sigma = _checks.non_negative("sigma", sigma)
-    raw = _raw_key(key)
+    key = _raw_key(key)
 
     def init_fn(params: Params) -> NoiseState:
         del params
-        return NoiseState(count=jnp.zeros((), jnp.int32), key=raw)
+        return NoiseState(count=jnp.zeros((), jnp.int32), key=key)
 
     def update_fn(
         updates: Params, state: NoiseState, params: Params | None = None, **extra_args
