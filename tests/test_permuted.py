@@ -133,6 +133,7 @@ def test_classifier_follows_a_numpy_transcription():
         assert np.mean(correct[-100:]) > 0.4  # it learned (chance is 0.2)
 
 
+@pytest.mark.slow
 def test_runner_reports_online_accuracy_on_digits():
     """Input-permuted digits (scikit-learn's) through the compiled runner: the
     windows average the accuracy, and the classifier learns the first task."""
