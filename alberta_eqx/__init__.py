@@ -30,17 +30,20 @@ from alberta_eqx.learners import (
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
 from alberta_eqx.nonlinear import (
+    ClassifierLearner,
     ContinualBackprop,
     FeatureRelevance,
     MLPLearner,
     MultiHeadLearner,
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
+    PlasticityDiagnostics,
     TDMLPLearner,
     compute_feature_relevance,
     compute_feature_sensitivity,
     compute_unit_utility,
     contribution_utility,
+    plasticity_diagnostics,
 )
 from alberta_eqx.normalizers import (
     AbstractNormalizer,
@@ -98,6 +101,7 @@ from alberta_eqx.streams.access_control import AccessControl
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.mountain_car import MountainCar
+from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import (
@@ -136,6 +140,7 @@ __all__ = [
     "BitFlipStream",
     "Checkpoint",
     "CheckpointError",
+    "ClassifierLearner",
     "ContinualBackprop",
     "CyclicStream",
     "Divergence",
@@ -147,7 +152,9 @@ __all__ = [
     "GVFQuestion",
     "GradientTDLearner",
     "Horde",
+    "InputPermutedStream",
     "JournalError",
+    "LabelPermutedStream",
     "LinearLearner",
     "MLPLearner",
     "MountainCar",
@@ -164,6 +171,7 @@ __all__ = [
     "OnlineLearner",
     "OnlineNormalizer",
     "PeriodicChangeStream",
+    "PlasticityDiagnostics",
     "RandomWalkStream",
     "RandomWalkTDStream",
     "RewardRate",
@@ -199,6 +207,7 @@ __all__ = [
     "load_checkpoint",
     "make_scale_range",
     "metrics_to_dicts",
+    "plasticity_diagnostics",
     "read_checkpoint_header",
     "run_control",
     "run_learning_loop",

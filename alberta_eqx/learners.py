@@ -29,12 +29,16 @@ class StepMetrics(NamedTuple):
       excluded, as in 0.2.x).
     - `normalizer_mean_var`: the mean of the normalizer's per-feature variances after
       this step; None for a learner without a normalizer.
+    - `accuracy`: a classifier's 1 where its prediction (made before the update) was
+      the target class, else 0; averaged over a metrics window it is the online
+      accuracy. None for a learner that does not classify.
     """
 
     squared_error: Float[Array, "*batch"]
     error: Float[Array, "*batch"]
     mean_step_size: Float[Array, "*batch"]
     normalizer_mean_var: Float[Array, "*batch"] | None = None
+    accuracy: Float[Array, "*batch"] | None = None
 
 
 class UpdateResult(NamedTuple):

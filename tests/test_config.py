@@ -180,6 +180,18 @@ EXAMPLES = {
     "FixedPolicy": [lambda: aec.FixedPolicy([0.25, 0.75])],
     "SuttonExperiment1Stream": [lambda: alberta_eqx.SuttonExperiment1Stream(3, 4, 10)],
     "RandomWalkTDStream": [lambda: alberta_eqx.RandomWalkTDStream(7, 0.9)],
+    "ClassifierLearner": [
+        lambda: alberta_eqx.ClassifierLearner(
+            4,
+            3,
+            (5,),
+            optax.chain(aeo.l2_init(0.01), aeo.lms(0.1), aeo.weight_clipping(2.0)),
+            key=KEY,
+        ),
+        lambda: alberta_eqx.ClassifierLearner(
+            4, 3, (5,), aeo.upgd(0.1, 3, sigma=0.01, protect=False), key=KEY
+        ),
+    ],
 }
 # Public modules that are state, not a construction: to_config must refuse them with
 # a clear error (the test checks that it does).

@@ -1,6 +1,7 @@
 """Nonlinear learners: networks trained online by any optax transformation."""
 
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, contribution_utility
+from alberta_eqx.nonlinear._classifier import ClassifierLearner
 from alberta_eqx.nonlinear._diagnostics import (
     FeatureRelevance,
     compute_feature_relevance,
@@ -13,18 +14,35 @@ from alberta_eqx.nonlinear._multihead import (
     MultiHeadStepMetrics,
     MultiHeadUpdateResult,
 )
+from alberta_eqx.nonlinear._plasticity import (
+    PlasticityDiagnostics,
+    dormant_fraction,
+    effective_rank,
+    plasticity_diagnostics,
+    srank,
+    stable_rank,
+    weight_norm,
+)
 from alberta_eqx.nonlinear._td import TDMLPLearner
 
 __all__ = [
+    "ClassifierLearner",
     "ContinualBackprop",
     "FeatureRelevance",
     "MLPLearner",
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
     "MultiHeadUpdateResult",
+    "PlasticityDiagnostics",
     "TDMLPLearner",
     "compute_feature_relevance",
     "compute_feature_sensitivity",
     "compute_unit_utility",
     "contribution_utility",
+    "dormant_fraction",
+    "effective_rank",
+    "plasticity_diagnostics",
+    "srank",
+    "stable_rank",
+    "weight_norm",
 ]

@@ -36,6 +36,35 @@ def _raveled(trees: list[PyTree]) -> Float[Array, " p"]:
     return jnp.concatenate([ravel_pytree(t)[0] for t in trees])
 
 
+def _mean_step_size(opt_state: PyTree, dtype) -> Float[Array, ""]:
+    """The mean per-parameter step-size of an optax state holding IDBD or Autostep
+    state, else the step-size held by an `optax.inject_hyperparams` state, else NaN."""
+    states = _find(opt_state, _RuleState)
+    if states:
+        return jnp.mean(_raveled([s.step_size for s in states]))
+    for injected in _find(opt_state, _InjectState):
+        for name in _STEP_SIZE_NAMES:
+            if name in injected.hyperparams:
+                return jnp.asarray(injected.hyperparams[name], dtype)
+    return jnp.asarray(jnp.nan, dtype)
+
+
+def _step_size_snapshot(opt_state: PyTree, owner: str) -> StepSizeSnapshot:
+    """Every per-parameter step-size (and Autostep's `v`) of an optax state, raveled."""
+    states = _find(opt_state, _RuleState)
+    if not states:
+        raise ValueError(
+            f"step-size tracking needs per-parameter step-sizes: this {owner}'s "
+            "optimizer holds no alberta_eqx.optax.idbd / autostep state"
+        )
+    autostep = [s.normalizer for s in states if isinstance(s, AutostepState)]
+    return StepSizeSnapshot(
+        step_sizes=_raveled([s.step_size for s in states]),
+        bias_step_sizes=None,
+        normalizers=_raveled(autostep) if autostep else None,
+    )
+
+
 class _MLPNetworkLearner(AbstractLearner):
     """A learner whose model is an `alberta_eqx.nn.MLP`: the network's construction,
     read back from the network (for `to_config`)."""
@@ -264,16 +293,7 @@ class MLPLearner(_MLPNetworkLearner):
         return new, UpdateResult(prediction=prediction, error=delta, metrics=metrics)
 
     def _mean_step_size(self) -> Float[Array, ""]:
-        """See the class docstring: per-parameter step-sizes, else an injected
-        learning rate, else NaN."""
-        states = _find(self.opt_state, _RuleState)
-        if states:
-            return jnp.mean(_raveled([s.step_size for s in states]))
-        for injected in _find(self.opt_state, _InjectState):
-            for name in _STEP_SIZE_NAMES:
-                if name in injected.hyperparams:
-                    return jnp.asarray(injected.hyperparams[name], self._dtype)
-        return jnp.asarray(jnp.nan, self._dtype)
+        return _mean_step_size(self.opt_state, self._dtype)
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
         """Every parameter's step-size, raveled into one vector in the order of
@@ -284,18 +304,7 @@ class MLPLearner(_MLPNetworkLearner):
         Raises `ValueError` when the optimizer keeps no per-parameter step-sizes (it
         holds no `alberta_eqx.optax.idbd` / `autostep` state)."""
         del include_bias
-        states = _find(self.opt_state, _RuleState)
-        if not states:
-            raise ValueError(
-                "step-size tracking needs per-parameter step-sizes: this MLPLearner's "
-                "optimizer holds no alberta_eqx.optax.idbd / autostep state"
-            )
-        autostep = [s.normalizer for s in states if isinstance(s, AutostepState)]
-        return StepSizeSnapshot(
-            step_sizes=_raveled([s.step_size for s in states]),
-            bias_step_sizes=None,
-            normalizers=_raveled(autostep) if autostep else None,
-        )
+        return _step_size_snapshot(self.opt_state, type(self).__name__)
 
 
 def _head_labels(params: MLP) -> PyTree[str]:
