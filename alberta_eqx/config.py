@@ -120,6 +120,19 @@ class _Registry:
         table = getattr(self, kind)
         return next((name for name, value in table.items() if value is obj), None)
 
+    def defined_at(self, module: str, qualname: str) -> str | None:
+        """The registered name of the transformation factory defined as
+        `module.qualname` (runtime type checkers wrap the factories: unwrap them)."""
+        return next(
+            (
+                name
+                for name, factory in self.transformations.items()
+                if (inspect.unwrap(factory).__module__, inspect.unwrap(factory).__qualname__)
+                == (module, qualname)
+            ),
+            None,
+        )
+
 
 @functools.cache
 def _registry() -> _Registry:
@@ -263,10 +276,14 @@ def _transformation_config(tx: optax.GradientTransformation) -> dict:
             f"{qualname or tx!r} is none of these (e.g. write optax.sgd(0.1) as "
             "optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))"
         )
-    name = f"{module}.{factory_name}"
-    factory = _registry().transformations.get(name)
-    if factory is None:
-        raise TypeError(f"to_config cannot name the factory {name!r} (not registered)")
+    # The factory's public name, wherever it is defined (`alberta_eqx.optax.idbd` is
+    # defined in `alberta_eqx.optax._step_sizes`).
+    name = _registry().defined_at(module, factory_name)
+    if name is None:
+        raise TypeError(
+            f"to_config cannot name the factory {module}.{factory_name} (not registered)"
+        )
+    factory = _registry().transformations[name]
     arguments = {}
     for argument in inspect.signature(factory).parameters:
         if argument not in captured:
