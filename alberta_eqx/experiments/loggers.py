@@ -155,15 +155,16 @@ def log_windows(
     window: int,
     prefix: str = "",
 ) -> None:
-    """Log consecutive windows of metrics, each as the mean over its leading (seed)
-    axes at the step that ends it: window `i` at `first_step + (i + 1) * window`. A
-    seed that diverged makes the mean non-finite, as in the summaries.
+    """Log consecutive windows of metrics, each as its mean over the seeds at the
+    step that ends it: window `i` at `first_step + (i + 1) * window`. A seed that
+    diverged makes the mean non-finite, as in the summaries.
 
     **Arguments:**
 
     - `loggers`: where to log.
-    - `metrics`: metric names mapped to arrays whose last axis is the windows (a
-      metric mapped to None is not logged).
+    - `metrics`: metric names mapped to `(seeds, windows, ...)` arrays; axes after
+      the windows (a Horde's questions, a learner's heads) are averaged too, and a
+      metric mapped to None is not logged.
     - `first_step`: the steps learned before the first of these windows.
     - `window`: the steps of one window.
     - `prefix`: put before each name, with a `/` (a configuration's name).
@@ -172,10 +173,10 @@ def log_windows(
     means = {}
     for name, values in metrics.items():
         if loggers and values is not None:
-            values = np.asarray(values, np.float64)
-            means[f"{prefix}/{name}" if prefix else name] = values.reshape(
-                -1, values.shape[-1]
-            ).mean(axis=0)
+            values = np.moveaxis(np.asarray(values, np.float64), 1, 0)
+            means[f"{prefix}/{name}" if prefix else name] = values.reshape(len(values), -1).mean(
+                axis=1
+            )
     for i in range(len(next(iter(means.values()))) if means else 0):
         row = {name: float(values[i]) for name, values in means.items()}
         for logger in loggers:

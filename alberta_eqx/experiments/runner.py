@@ -195,7 +195,8 @@ def run_experiment(
             on_segment=log if loggers else None,
         )
         curves[name] = {
-            metric: np.concatenate([np.asarray(getattr(r.metrics, metric)) for r in results], -1)
+            # (seeds, windows, ...): a Horde's questions or a learner's heads come last
+            metric: np.concatenate([np.asarray(getattr(r.metrics, metric)) for r in results], 1)
             for metric, values in results[0].metrics._asdict().items()
             if values is not None
         }
