@@ -294,3 +294,46 @@ def test_the_library_imports_no_tracker():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+SWEEP = """
+num_steps = 400
+seeds = 2
+metrics_window = 100
+
+[stream]
+type = "RandomWalkStream"
+feature_dim = 3
+drift_rate = 0.01
+
+[learner]
+optimizer = "IDBD"
+
+[grid]
+initial_step_size = [0.01, 0.05]
+"""
+
+
+def test_cli_sweep_logs_each_configuration_after_its_shard(tmp_path, capsys):
+    xr = pytest.importorskip("xarray", reason="sweeps need the sweep extra")
+    spec, out, logdir = tmp_path / "sweep.toml", tmp_path / "out", tmp_path / "tb"
+    spec.write_text(SWEEP)
+    main(
+        [
+            "sweep", str(spec), "--out", str(out), "--no-plot", "--no-progress",
+            "--shard-size", "1", "--log", f"tensorboard:{logdir}",
+        ]
+    )  # fmt: skip
+    ds = xr.open_zarr(out / "sweep.zarr")
+    scalars = _scalars(logdir)
+    labels = ["config_0-initial_step_size_0.01", "config_1-initial_step_size_0.05"]
+    assert set(scalars) == {f"{label}/{m}" for label in labels for m in METRICS}
+    for config, label in enumerate(labels):
+        for metric in METRICS:
+            steps, values = scalars[f"{label}/{metric}"]
+            np.testing.assert_array_equal(steps, [100, 200, 300, 400])
+            expected = ds[metric].values[config].astype(np.float64).mean(axis=0)
+            np.testing.assert_allclose(values, expected, rtol=1e-6)
+    text = tbparse.SummaryReader(str(logdir)).text
+    settings = json.loads(text[text["tag"] == "settings"]["value"].iloc[-1])
+    assert settings["grid"] == {"initial_step_size": [0.01, 0.05]}

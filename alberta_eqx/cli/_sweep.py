@@ -114,7 +114,8 @@ def sweep(args: argparse.Namespace) -> None:
 
 def _log_shard(loggers: list, out: str, start: int, stop: int) -> None:
     """Log a finished shard's windows, read back from the store: per configuration
-    (named by its index and hyperparameters) each metric's mean over the seeds."""
+    (named by its index and hyperparameters, `config_3-step_size_0.01`) each
+    metric's mean over the seeds."""
     if not loggers:
         return
     import xarray as xr
@@ -126,13 +127,16 @@ def _log_shard(loggers: list, out: str, start: int, stop: int) -> None:
     table = {n: ds[n].values for n in ds.attrs["hyperparameters"]}
     shard = {m: ds[m].isel(config=slice(start, stop)).values for m in ds.attrs["metrics"]}
     for i, config in enumerate(range(start, stop)):
-        values = ", ".join(f"{n}={float(column[config]):.4g}" for n, column in table.items())
+        # only letters, digits and `_-./`: TensorBoard replaces other characters in tags
+        values = "".join(
+            f"-{n}_{float(column[config]):.4g}".replace("+", "") for n, column in table.items()
+        )
         log_windows(
             loggers,
             {m: array[i] for m, array in shard.items()},
             0,
             int(ds.attrs["metrics_window"]),
-            prefix=f"config {config} ({values})",
+            prefix=f"config_{config}{values}",
         )
 
 

@@ -17,6 +17,13 @@ from alberta_eqx.experiments.export import (
     to_markdown,
 )
 from alberta_eqx.experiments.labelled import describe, to_xarray
+from alberta_eqx.experiments.loggers import (
+    AbstractLogger,
+    TensorBoardLogger,
+    WandbLogger,
+    log_windows,
+    make_logger,
+)
 from alberta_eqx.experiments.plots import (
     plot_final_performance,
     plot_heatmap,
@@ -73,6 +80,11 @@ from alberta_eqx.experiments.sweep import (
 )
 
 __all__ = [
+    "AbstractLogger",
+    "TensorBoardLogger",
+    "WandbLogger",
+    "log_windows",
+    "make_logger",
     "AutostepScale",
     "Comparison",
     "Experiment1",
