@@ -4,7 +4,9 @@
 curves over seeds (as pandas DataFrames); `stats` compares configurations;
 `plots` draws them (needs `[plots]`); `export` writes tables as CSV, JSON, LaTeX and
 Markdown. The `stats` and `plots` modules import SciPy and Matplotlib only when a
-function needs them, so this package imports without either.
+function needs them, so this package imports without either. `loggers` sends a run's
+settings and windows to TensorBoard or Weights & Biases (`[tensorboard]`, `[wandb]`),
+imported only when a logger is made.
 """
 
 from alberta_eqx.experiments.cache import enable_compilation_cache
@@ -81,10 +83,6 @@ from alberta_eqx.experiments.sweep import (
 
 __all__ = [
     "AbstractLogger",
-    "TensorBoardLogger",
-    "WandbLogger",
-    "log_windows",
-    "make_logger",
     "AutostepScale",
     "Comparison",
     "Experiment1",
@@ -98,6 +96,8 @@ __all__ = [
     "Sweep",
     "SweepError",
     "SweepSpec",
+    "TensorBoardLogger",
+    "WandbLogger",
     "autostep_scale",
     "best_configurations",
     "bonferroni",
@@ -111,6 +111,8 @@ __all__ = [
     "final_performance",
     "holm",
     "load_spec",
+    "log_windows",
+    "make_logger",
     "make_mesh",
     "mann_whitney_u",
     "plot_final_performance",
