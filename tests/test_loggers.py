@@ -285,6 +285,16 @@ def test_cli_missing_tracker_is_one_line(monkeypatch, tmp_path, capsys):
     ]
 
 
+def test_cli_tracker_that_cannot_start_is_one_line(tmp_path, capsys):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(SystemExit):
+        main(["run", "--out", str(tmp_path / "out"), "--log", f"tensorboard:{blocked}/tb"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alberta-eqx: error: --log tensorboard:")
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_library_imports_no_tracker():
     code = (
         "import sys, alberta_eqx, alberta_eqx.experiments, alberta_eqx.cli; "

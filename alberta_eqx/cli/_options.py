@@ -74,14 +74,16 @@ def add_log_option(p: argparse.ArgumentParser) -> None:
 
 
 def open_loggers(targets: list[str]) -> list:
-    """The loggers `--log` names; a missing tracker is one line naming its extra."""
+    """The loggers `--log` names; a tracker that is missing (the line names its
+    extra) or cannot start (a folder it cannot write, W&B online without a login) is
+    one line."""
     from alberta_eqx.experiments.loggers import make_logger
 
     loggers = []
     try:
         for target in targets:
             loggers.append(make_logger(target))
-    except ImportError as error:
+    except Exception as error:  # a tracker missing or unable to start: one line
         for logger in loggers:
             logger.close()
         fail(f"--log {target}: {error}")
