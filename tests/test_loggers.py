@@ -217,14 +217,23 @@ def test_each_segment_is_logged_when_it_returns(logged, monkeypatch):
         def hook(start, segment):
             before = len(again.metrics)
             on_segment(start, segment)
-            seen.append((start, len(again.metrics) - before))
+            windows = segment.metrics.squared_error.shape[1]
+            seen.append((start, windows, len(again.metrics) - before))
 
         return segments(*args, on_segment=hook, **kwargs)
 
     monkeypatch.setattr(runner_module, "in_segments", spy)
     rerun = _run([again])
-    per_segment = 10_000 // WINDOW
-    assert seen == [(start, per_segment) for start in (0, 10_000, 20_000)] * len(CONFIGS)
+    # per configuration: segments that continue one another from step 0 to the end,
+    # each segment's windows logged by the time its hook returns
+    per_config = len(seen) // len(CONFIGS)
+    assert per_config >= 2 and len(seen) == per_config * len(CONFIGS)
+    for c in range(len(CONFIGS)):
+        step = 0
+        for start, windows, logged in seen[c * per_config : (c + 1) * per_config]:
+            assert start == step and logged == windows
+            step += windows * WINDOW
+        assert step == STEPS
     assert again.metrics == recorder.metrics
     for config in CONFIGS:
         np.testing.assert_array_equal(rerun.curve(config), result.curve(config))
