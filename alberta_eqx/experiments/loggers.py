@@ -100,7 +100,8 @@ class WandbLogger(AbstractLogger):
     """Logs to a Weights & Biases run: the settings as the run's config, the metrics
     as its history against a `step` metric (so that several configurations may each
     start again from step 0). Offline runs (`WANDB_MODE=offline`) need no login or
-    network; `wandb sync` uploads them later.
+    network; `wandb sync` uploads them later. W&B's service process writes the run's
+    file: it may complete it shortly after `close` returns.
 
     **Arguments:**
 
