@@ -49,6 +49,47 @@ def positive_float(text: str) -> float:
     return value
 
 
+def log_target(text: str) -> str:
+    """`tensorboard:DIR` or `wandb:PROJECT`, checked here and opened by `open_loggers`."""
+    from alberta_eqx.experiments.loggers import parse_target
+
+    try:
+        parse_target(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_log_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        type=log_target,
+        action="append",
+        default=[],
+        metavar="TRACKER",
+        help="also log the settings and each window's metrics to tensorboard:DIR (event "
+        "files) or wandb:PROJECT (a Weights & Biases run; WANDB_MODE=offline works "
+        "without an account); repeatable",
+    )
+
+
+def open_loggers(targets: list[str]) -> list:
+    """The loggers `--log` names; a tracker that is missing (the line names its
+    extra) or cannot start (a folder it cannot write, W&B online without a login) is
+    one line."""
+    from alberta_eqx.experiments.loggers import make_logger
+
+    loggers = []
+    try:
+        for target in targets:
+            loggers.append(make_logger(target))
+    except Exception as error:  # a tracker missing or unable to start: one line
+        for logger in loggers:
+            logger.close()
+        fail(f"--log {target}: {error}")
+    return loggers
+
+
 class _Help(argparse.RawDescriptionHelpFormatter):
     """Shows every default (an option whose default depends on others says so in its
     help), and keeps the description's line breaks."""

@@ -6,7 +6,15 @@ import math
 from typing import Any
 
 from alberta_eqx.cli import _learners
-from alberta_eqx.cli._options import _Help, count, fail, positive_float, seed
+from alberta_eqx.cli._options import (
+    _Help,
+    add_log_option,
+    count,
+    fail,
+    open_loggers,
+    positive_float,
+    seed,
+)
 from alberta_eqx.cli._output import Bar, _device
 from alberta_eqx.cli._report import report_run
 from alberta_eqx.experiments import spec
@@ -181,10 +189,13 @@ def run(args: argparse.Namespace) -> None:
         )
     settings = run_settings.to_dict()
     settings["float64"] = args.float64
+    loggers = open_loggers(args.log)
     record = start_record(args.out, "run", settings, _device())
     total = len(factories) * run_settings.steps
     bar = Bar(total, f"{run_settings.stream}", not args.no_progress)
     try:
+        for logger in loggers:
+            logger.log_settings(settings)
         result = run_experiment(
             factories,
             stream,
@@ -192,9 +203,12 @@ def run(args: argparse.Namespace) -> None:
             [run_settings.seed + i for i in range(run_settings.seeds)],
             metrics_window=run_settings.window,
             progress=bar if bar.enabled else None,
+            loggers=loggers,
         )
     finally:
         bar.close()
+        for logger in loggers:
+            logger.close()
     report_run(result, args, record)
 
 
@@ -284,3 +298,4 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--tau", type=positive_float, default=None,
         help="Autostep's tau (default: the rule's, 10000)",
     )  # fmt: skip
+    add_log_option(p)

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from alberta_eqx.cli._options import _Help, count, fail
+from alberta_eqx.cli._options import _Help, add_log_option, count, fail, open_loggers
 from alberta_eqx.cli._output import _device, output_folder, pyplot, save_figure
 
 METRIC = "squared_error"
@@ -39,6 +39,7 @@ def _add_sweep(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="check the store in DIR (an output folder or its sweep.zarr) and exit: "
         "every shard marked completed is read through its checksums",
     )
+    add_log_option(p)
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -70,6 +71,7 @@ def sweep(args: argparse.Namespace) -> None:
         fail(f"{args.spec}: {error}")
     out = output_folder(args.out)
     settings = {"spec_file": os.path.abspath(args.spec), **spec.describe()}
+    loggers = open_loggers(args.log)
     record = start_record(out, "sweep", settings, _device())
     log = logging.getLogger("alberta_eqx.sweep")
     handler = logging.StreamHandler(sys.stdout)
@@ -79,12 +81,21 @@ def sweep(args: argparse.Namespace) -> None:
     log.setLevel(logging.INFO)
     began = time.perf_counter()
     try:
-        ds = run_sweep(spec, out, shard_size=args.shard_size)
+        for logger in loggers:
+            logger.log_settings(settings)
+        ds = run_sweep(
+            spec,
+            out,
+            shard_size=args.shard_size,
+            on_shard=lambda _, start, stop: _log_shard(loggers, out, start, stop),
+        )
     except (store.StoreError, SweepError) as error:  # found before any shard ran
         fail(str(error))
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+        for logger in loggers:
+            logger.close()
     done = int(ds.completed.sum())
     print(
         f"{done}/{spec.num_configs} configurations x {ds.sizes['seed']} seeds x "
@@ -99,6 +110,34 @@ def sweep(args: argparse.Namespace) -> None:
         save_figure(_figure(ds, rows), out, PLOT, outputs)
     results = {"store": STORE, "completed": done, "best": rows, "report": lines}
     finish_record(out, record, outputs, results)
+
+
+def _log_shard(loggers: list, out: str, start: int, stop: int) -> None:
+    """Log a finished shard's windows, read back from the store: per configuration
+    (named by its index and hyperparameters, `config_3-step_size_0.01`) each
+    metric's mean over the seeds."""
+    if not loggers:
+        return
+    import xarray as xr
+
+    from alberta_eqx.experiments.loggers import log_windows
+    from alberta_eqx.experiments.sweep import STORE
+
+    ds = xr.open_zarr(os.path.join(out, STORE))
+    table = {n: ds[n].values for n in ds.attrs["hyperparameters"]}
+    shard = {m: ds[m].isel(config=slice(start, stop)).values for m in ds.attrs["metrics"]}
+    for i, config in enumerate(range(start, stop)):
+        # only letters, digits and `_-./`: TensorBoard replaces other characters in tags
+        values = "".join(
+            f"-{n}_{float(column[config]):.4g}".replace("+", "") for n, column in table.items()
+        )
+        log_windows(
+            loggers,
+            {m: array[i] for m, array in shard.items()},
+            0,
+            int(ds.attrs["metrics_window"]),
+            prefix=f"config_{config}{values}",
+        )
 
 
 def best_table(rows: list[dict], ds: Any, num_configs: int) -> list[str]:

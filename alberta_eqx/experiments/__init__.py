@@ -4,7 +4,9 @@
 curves over seeds (as pandas DataFrames); `stats` compares configurations;
 `plots` draws them (needs `[plots]`); `export` writes tables as CSV, JSON, LaTeX and
 Markdown. The `stats` and `plots` modules import SciPy and Matplotlib only when a
-function needs them, so this package imports without either.
+function needs them, so this package imports without either. `loggers` sends a run's
+settings and windows to TensorBoard or Weights & Biases (`[tensorboard]`, `[wandb]`),
+imported only when a logger is made.
 """
 
 from alberta_eqx.experiments.cache import enable_compilation_cache
@@ -17,6 +19,13 @@ from alberta_eqx.experiments.export import (
     to_markdown,
 )
 from alberta_eqx.experiments.labelled import describe, to_xarray
+from alberta_eqx.experiments.loggers import (
+    AbstractLogger,
+    TensorBoardLogger,
+    WandbLogger,
+    log_windows,
+    make_logger,
+)
 from alberta_eqx.experiments.plots import (
     plot_final_performance,
     plot_heatmap,
@@ -73,6 +82,7 @@ from alberta_eqx.experiments.sweep import (
 )
 
 __all__ = [
+    "AbstractLogger",
     "AutostepScale",
     "Comparison",
     "Experiment1",
@@ -86,6 +96,8 @@ __all__ = [
     "Sweep",
     "SweepError",
     "SweepSpec",
+    "TensorBoardLogger",
+    "WandbLogger",
     "autostep_scale",
     "best_configurations",
     "bonferroni",
@@ -99,6 +111,8 @@ __all__ = [
     "final_performance",
     "holm",
     "load_spec",
+    "log_windows",
+    "make_logger",
     "make_mesh",
     "mann_whitney_u",
     "plot_final_performance",

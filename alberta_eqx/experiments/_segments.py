@@ -32,6 +32,11 @@ from alberta_eqx.runners._plan import _make_plan
 Progress = Callable[[int], None]
 """Called with the number of steps just completed (tqdm's `update` is one)."""
 
+OnSegment = Callable[[int, RunResult], None]
+"""Called as `on_segment(start, result)` after each compiled segment, with the steps
+learned before it and its result (its windows of metrics): what experiment trackers
+log, after the compiled call has returned."""
+
 
 class Rate:
     """Steps per second measured over already-compiled segments only; `eta` is the
@@ -82,6 +87,7 @@ def in_segments(
     segment_steps: int | None = None,
     seconds_per_update: float = 1.0,
     rate: Rate | None = None,
+    on_segment: OnSegment | None = None,
     **options,
 ) -> list[RunResult]:
     """`run_learning_loop_batched` in segments, calling `progress(steps)` after each.
@@ -90,7 +96,8 @@ def in_segments(
 
     - `learners`, `stream`, `num_steps`, `keys`, `**options`: as
       `run_learning_loop_batched`.
-    - `progress`: called with the steps of each segment; None runs one call.
+    - `progress`: called with the steps of each segment; None (with `on_segment`
+      None too) runs one call.
     - `stream_states`: the seeds' stream states, when the learners already carry a
       seed axis (paired); otherwise the learners are paired with the seeds here.
     - `segment_steps`: segments of exactly this many steps (a multiple of the block
@@ -100,10 +107,12 @@ def in_segments(
     - `rate`: a `Rate` that receives the steps and seconds of compiled segments (for
       a time estimate that excludes compilation); by default `progress.rate` when
       `progress` has one.
+    - `on_segment`: called as `on_segment(start, result)` after each segment (for
+      experiment trackers); given, the run is segmented as for `progress`.
 
     **Returns:** the segments' results, in order (one when `progress` is None).
     """
-    if progress is None and segment_steps is None:
+    if progress is None and segment_steps is None and on_segment is None:
         return [
             run_learning_loop_batched(
                 learners, stream, num_steps, keys, stream_states=stream_states, **options
@@ -143,6 +152,8 @@ def in_segments(
         compiled.add(n)
         learners, stream_states = result.learner, result.stream_state
         results.append(result)
+        if on_segment is not None:
+            on_segment(start, result)
         start += n
         if progress is not None:
             progress(n)

@@ -18,6 +18,7 @@ from jaxtyping import Array, Float, Int, Key, PRNGKeyArray
 
 from alberta_eqx._checks import non_negative_int, positive_int
 from alberta_eqx.experiments._segments import Progress, in_segments
+from alberta_eqx.experiments.loggers import AbstractLogger, log_windows
 from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.runners import StepSizeHistory, StepSizeTrackingConfig
 from alberta_eqx.streams import AbstractStream
@@ -127,6 +128,7 @@ def run_experiment(
     metrics_window: int = 1,
     step_size_tracking: StepSizeTrackingConfig | None = None,
     progress: Progress | None = None,
+    loggers: Sequence[AbstractLogger] = (),
 ) -> ExperimentResult:
     """Run every configuration on every seed: one compiled call per configuration,
     the seeds batched. Configurations of the same structure (the same learner and
@@ -148,6 +150,10 @@ def run_experiment(
     - `progress`: called with the number of steps after each compiled segment (of
       each configuration in turn), for a progress bar; the segments continue one
       another exactly, so the numbers are those of one call.
+    - `loggers`: experiment trackers (`make_logger`): each gets the experiment's
+      settings first, then after each compiled segment its windows, every metric as
+      `"config/metric"`, the mean over the seeds at the step that ends the window.
+      Given, the run is segmented as for `progress`. The caller closes them.
 
     **Returns:** an `ExperimentResult`.
     """
@@ -162,8 +168,21 @@ def run_experiment(
     learner_keys = jnp.stack([learner_key for _, learner_key in keys])
     # Passing the stream states pairs the learners' seed axis with the seeds'.
     stream_states = eqx.filter_vmap(stream.init)(stream_keys)
+    for logger in loggers:
+        logger.log_settings(
+            {
+                "configs": list(configs),
+                "seeds": list(seed_list),
+                "num_steps": num_steps,
+                "metrics_window": metrics_window,
+            }
+        )
     curves, histories = {}, {}
     for name, config in configs.items():
+
+        def log(start: int, result, name: str = name) -> None:
+            log_windows(loggers, result.metrics._asdict(), start, metrics_window, prefix=name)
+
         results = in_segments(
             _seed_learners(name, config, learner_keys),
             stream,
@@ -173,9 +192,11 @@ def run_experiment(
             stream_states=stream_states,
             metrics_window=metrics_window,
             step_size_tracking=step_size_tracking,
+            on_segment=log if loggers else None,
         )
         curves[name] = {
-            metric: np.concatenate([np.asarray(getattr(r.metrics, metric)) for r in results], -1)
+            # (seeds, windows, ...): a Horde's questions or a learner's heads come last
+            metric: np.concatenate([np.asarray(getattr(r.metrics, metric)) for r in results], 1)
             for metric, values in results[0].metrics._asdict().items()
             if values is not None
         }
