@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alberta_eqx.cli._replicate import REPLICATIONS
-from alberta_eqx.experiments import reports
+from alberta_eqx.experiments import access_control, reports
 from alberta_eqx.experiments.baird import BairdCurves
 from alberta_eqx.experiments.continual_backprop import ContinualBackpropResult
 from alberta_eqx.experiments.mountain_car import MountainCarSweep
@@ -116,6 +116,28 @@ def cartpole(reaching):
     )
 
 
+def access(passing: bool):
+    """Zhang's policy and values at every seed (visited at 0..6 free servers), or a
+    policy accepting priority 1 everywhere and never 8, with values upside down."""
+    zhang = access_control.ZHANG
+    policy, values = zhang.policy.copy(), zhang.values.copy()
+    rates = np.array([2.3, 2.5, 2.6])
+    if not passing:
+        policy[0, 1:], policy[3, :] = 1, 0
+        values, rates = -values, rates + 2.8
+    occupancy = np.r_[np.full(7, 1 / 7), np.zeros(4)]
+    seeds = rates.size
+    return access_control.AccessControlResult(
+        policy=np.tile(policy, (seeds, 1, 1)),
+        values=np.tile(values, (seeds, 1, 1)),
+        reward_rate=rates,
+        average_reward=np.full(seeds, 2.6),
+        occupancy=np.tile(occupancy, (seeds, 1)),
+        num_steps=2_000_000,
+        wall_seconds=1.0,
+    )
+
+
 # name -> (a result meeting every claim, one missing every claim)
 CASES = {
     "sutton1992-exp1": (experiment1(3.5, 1.5), experiment1(5.0, 3.0)),
@@ -126,6 +148,7 @@ CASES = {
     "baird": (baird(40.0, 0.007, 1.93), baird(1.0, 0.1, 5.0)),
     "mountain-car": (mountain_car(230.0, 185.0, np.nan), mountain_car(200.0, 200.0, 210.0)),
     "stream-ac-cartpole": (cartpole(9), cartpole(7)),
+    "access-control": (access(True), access(False)),
 }
 
 
