@@ -24,6 +24,7 @@ LR = 0.01
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=STEPS, help="steps per timed run")
     parser.add_argument("--out", default="benchmarks/plasticity_bench.json")
     args = parser.parse_args()
     stream = ae.InputPermutedStream()
@@ -42,7 +43,7 @@ def main() -> None:
 
         def run(learner=learner):
             result = ae.run_learning_loop(
-                learner, stream, STEPS, jax.random.key(0), metrics_window=STEPS
+                learner, stream, args.steps, jax.random.key(0), metrics_window=args.steps
             )
             return jax.block_until_ready(result.metrics.accuracy)
 

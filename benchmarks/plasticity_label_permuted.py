@@ -6,6 +6,7 @@ plasticity measures at the end on 256 probe inputs.
     python benchmarks/plasticity_label_permuted.py
 """
 
+import argparse
 import time
 
 import jax
@@ -19,6 +20,11 @@ STEPS, LR = 100_000, 0.01
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--steps", type=int, default=STEPS, help="steps per method (a multiple of 2,500)"
+    )
+    args = parser.parse_args()
     stream = ae.LabelPermutedStream(interval=2500)
     methods = {
         "SGD": aeo.lms(LR),
@@ -33,7 +39,7 @@ def main() -> None:
         learner = ae.ClassifierLearner(64, 10, (128, 128), tx, key=jax.random.key(1))
         start = time.perf_counter()
         result = ae.run_learning_loop(
-            learner, stream, STEPS, jax.random.key(0), metrics_window=2500
+            learner, stream, args.steps, jax.random.key(0), metrics_window=2500
         )
         accuracy = np.asarray(result.metrics.accuracy)  # one entry per task
         d = ae.plasticity_diagnostics(result.learner.model, stream.inputs[:256])

@@ -15,6 +15,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 HAS_FRAMEWORK = importlib.util.find_spec("alberta_framework") is not None
+# Scripts that time another package beside ours, and nothing without it.
+NEEDS = {"swifttd_bench.py": "swifttd"}
 NO_FRAMEWORK = "alberta-framework (the side-by-side half) is not installed"
 
 
@@ -46,6 +48,10 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "mlp_online.py": ["--steps", "400", "--seeds", "2", "--out", str(tmp / "mlp.json")],
         "multihead_bench.py": ["--rounds", "1", "--events", "20"],
         "obgd_vs_017.py": [str(tmp / "obgd.json")],
+        "plasticity_bench.py": ["--rounds", "1", "--steps", "200",
+                                "--out", str(tmp / "plasticity.json")],
+        "plasticity_label_permuted.py": ["--steps", "5000"],
+        "swifttd_bench.py": ["--quick", "--repeats", "1", "--out", str(tmp / "swifttd.json")],
         "online_bench.py": ["--events", "20", "--rounds", "1", "--durable-events", "10",
                             "--out", str(tmp / "online.json")],
         "soak.py": ["--steps", "2000", "--segment", "1000", "--window", "100",
@@ -70,6 +76,8 @@ def test_every_script_has_a_smoke_run(tmp_path):
 def test_a_smoke_run_at_a_tiny_size(name, tmp_path):
     if name in SIDE_BY_SIDE_ONLY and not HAS_FRAMEWORK:
         pytest.skip(NO_FRAMEWORK)
+    if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
+        pytest.skip(f"{NEEDS[name]} (the side-by-side package) is not installed")
     result = _run(str(ROOT / "benchmarks" / name), *_tiny(name, tmp_path), cwd=tmp_path)
     # soak.py exits 1 when a pair became non-finite, as pairs without a normalizer on
     # the scaled streams do (benchmarks/soak-10M.txt): its finding, not a failure to run
