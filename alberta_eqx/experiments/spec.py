@@ -29,15 +29,11 @@ optimizer_args = { meta_step_size = 0.01 }
 import dataclasses
 import importlib
 import inspect
-import itertools
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import jax
-
 import alberta_eqx as ae
-from alberta_eqx.experiments.runner import LearnerFactory
 
 # Built-in streams: name -> class. `feature_dim` and the other keyword arguments go
 # to the class as given (a stream with a fixed width takes no feature_dim).
@@ -66,9 +62,6 @@ NORMALIZERS: dict[str, Callable[..., Any] | None] = {
     "ema": ae.EMANormalizer,
     "welford": ae.WelfordNormalizer,
 }
-LEARNERS = ("linear", "td-linear", "mlp")
-# The MLP learner's optimizers: the same rules as optax transformations.
-_MLP_OPTIMIZERS = {"lms": "lms", "idbd": "idbd", "autostep": "autostep"}
 
 
 class SpecError(ValueError):
@@ -204,139 +197,6 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
             raise SpecError(f"--grid expects NAME=V1,V2,..., got {item!r}")
         grid[key.strip()] = [parse_value(v.strip()) for v in values.split(",")]
     return grid
-
-
-def expand_grid(learners: list[LearnerSpec], grid: Mapping[str, list[Any]]) -> list[LearnerSpec]:
-    """Every configuration at every combination of the grid's values. A name goes to
-    the optimizer's arguments when its optimizer takes it, else to the learner's or
-    the normalizer's; the configuration's name gains `name=value` for each."""
-    if not grid:
-        return learners
-    expanded = []
-    for spec in learners:
-        for values in itertools.product(*grid.values()):
-            new = dataclasses.replace(
-                spec,
-                learner_args=dict(spec.learner_args),
-                optimizer_args=dict(spec.optimizer_args),
-                normalizer_args=dict(spec.normalizer_args),
-            )
-            for key, value in zip(grid, values, strict=True):
-                _target(new, key)[key] = value
-            labels = " ".join(f"{k}={v}" for k, v in zip(grid, values, strict=True))
-            new.name = f"{spec.name} {labels}"
-            expanded.append(new)
-    return expanded
-
-
-_LEARNER_CLASSES: dict[str, Callable[..., Any]] = {
-    "linear": ae.LinearLearner,
-    "td-linear": ae.TDLinearLearner,
-    "mlp": ae.MLPLearner,
-}
-
-
-def _target(spec: LearnerSpec, key: str) -> dict[str, Any]:
-    for kind, name, builtins, args in (
-        ("optimizer", spec.optimizer, OPTIMIZERS, spec.optimizer_args),
-        ("learner", spec.learner, _LEARNER_CLASSES, spec.learner_args),
-        ("normalizer", spec.normalizer, NORMALIZERS, spec.normalizer_args),
-    ):
-        function = resolve(kind, name, builtins)
-        if function is None:
-            continue
-        parameters = _parameters(function)
-        if parameters is None or key in parameters:
-            return args
-    raise SpecError(
-        f"--grid {key}: neither configuration {spec.name!r}'s optimizer "
-        f"({spec.optimizer}), learner ({spec.learner}) nor normalizer ({spec.normalizer}) "
-        "takes it"
-    )
-
-
-def build_stream(spec: RunSpec) -> ae.AbstractStream:
-    function = resolve("stream", spec.stream, STREAMS)
-    stream = call("stream", spec.stream, function, spec.stream_args)
-    if not isinstance(stream, ae.AbstractStream):
-        raise SpecError(
-            f"stream {spec.stream!r} gave {type(stream).__name__}, not an alberta_eqx "
-            "stream (subclass alberta_eqx.AbstractStream)"
-        )
-    return stream
-
-
-def _optimizer(spec: LearnerSpec) -> Any:
-    if spec.learner == "mlp" and spec.optimizer in _MLP_OPTIMIZERS:
-        import alberta_eqx.optax as aeo
-
-        function = getattr(aeo, _MLP_OPTIMIZERS[spec.optimizer])
-        return call("optimizer", spec.optimizer, function, spec.optimizer_args)
-    function = resolve("optimizer", spec.optimizer, OPTIMIZERS)
-    return call("optimizer", spec.optimizer, function, spec.optimizer_args)
-
-
-def _normalizer(spec: LearnerSpec) -> Any:
-    function = resolve("normalizer", spec.normalizer, NORMALIZERS)
-    if function is None:
-        if spec.normalizer_args:
-            raise SpecError(f"normalizer 'none' takes no arguments, got {spec.normalizer_args}")
-        return None
-    return call("normalizer", spec.normalizer, function, spec.normalizer_args)
-
-
-def learner_factory(spec: LearnerSpec, stream: ae.AbstractStream) -> LearnerFactory:
-    """A function `key -> learner` for `run_experiment`, checked by building it once."""
-    dim = stream.feature_dim
-    args = dict(spec.learner_args)
-    if spec.learner == "linear":
-
-        def make(key):
-            return call(
-                "learner",
-                "linear",
-                ae.LinearLearner,
-                dict(
-                    args, feature_dim=dim, optimizer=_optimizer(spec), normalizer=_normalizer(spec)
-                ),
-            )
-    elif spec.learner == "td-linear":
-        if spec.normalizer != "none":
-            raise SpecError("learner 'td-linear' takes no normalizer")
-
-        def make(key):
-            kwargs = dict(args, feature_dim=dim, optimizer=_optimizer(spec))
-            return call("learner", "td-linear", ae.TDLinearLearner, kwargs)
-    elif spec.learner == "mlp":
-        if spec.normalizer != "none":
-            raise SpecError("learner 'mlp' takes no normalizer")
-        args["hidden_sizes"] = tuple(args.get("hidden_sizes", (32,)))
-
-        def make(key):
-            kwargs = dict(args, feature_dim=dim, optimizer=_optimizer(spec), key=key)
-            return call("learner", "mlp", ae.MLPLearner, kwargs)
-    else:
-        function = resolve("learner", spec.learner, {})
-        parameters = _parameters(function)
-        takes = (lambda k: True) if parameters is None else (lambda k: k in parameters)
-
-        def make(key):
-            kwargs = dict(args)
-            for name, value in (("feature_dim", dim), ("key", key)):
-                if takes(name):
-                    kwargs[name] = value
-            if takes("optimizer"):
-                kwargs["optimizer"] = _optimizer(spec)
-            if takes("normalizer"):
-                kwargs["normalizer"] = _normalizer(spec)
-            return call("learner", spec.learner, function, kwargs)
-
-    learner = make(jax.random.key(0))
-    if not isinstance(learner, ae.AbstractLearner):
-        raise SpecError(
-            f"learner {spec.learner!r} gave {type(learner).__name__}, not an alberta_eqx learner"
-        )
-    return make
 
 
 def read_toml(path: str) -> dict[str, Any]:
