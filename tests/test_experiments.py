@@ -540,6 +540,20 @@ def test_exports_reject_ragged_rows(tmp_path):
 # --- segments: progress within seconds, numbers of one call -----------------------------
 
 
+def test_the_time_estimate_counts_the_compilations_to_come():
+    """A segment that compiled took its steps at the measured rate plus its
+    compilation; the estimate adds the mean compilation per program still to come."""
+    rate = Rate()
+    rate.add(100, 10.0, compiled=True)
+    assert rate.eta(200) is None  # no compiled segment yet: no rate
+    rate.add(100, 1.0)
+    assert rate.per_second == 100.0
+    assert rate.compile_seconds == pytest.approx(9.0)
+    assert rate.eta(200) == pytest.approx(2.0)
+    rate.compiles_ahead = 2
+    assert rate.eta(200) == pytest.approx(2.0 + 2 * 9.0)
+
+
 @pytest.mark.parametrize("seconds_per_update", [1e-9, 1e9])
 def test_segments_report_after_one_block_and_continue_exactly(seconds_per_update):
     """The first report comes after one block of the runner (10,000 steps here), the
@@ -548,22 +562,29 @@ def test_segments_report_after_one_block_and_continue_exactly(seconds_per_update
     stream = ae.RandomWalkStream(3)
     learner = ae.LinearLearner(3, ae.IDBD(0.01, meta_step_size=0.01))
     keys = jax.random.split(jax.random.key(0), 2)
-    calls = []
+    calls, ahead = [], []
     rate = Rate()
+
+    def progress(steps):
+        calls.append(steps)
+        ahead.append(rate.compiles_ahead)
+
     parts = in_segments(
         learner,
         stream,
         40_000,
         keys,
-        calls.append,
+        progress,
         metrics_window=100,
         seconds_per_update=seconds_per_update,
         rate=rate,
     )
     if seconds_per_update < 1:
         assert calls == [10_000] * 4
+        assert ahead == [0, 0, 0, 0]  # one size: one program
     else:  # one block, one more to measure, then the rest in one segment
         assert calls == [10_000, 10_000, 20_000]
+        assert ahead == [0, 1, 0]  # the 20,000-step segment compiles its own program
     assert rate.steps > 0 and rate.per_second > 0
     one = ae.run_learning_loop_batched(learner, stream, 40_000, keys, metrics_window=100)
     np.testing.assert_array_equal(

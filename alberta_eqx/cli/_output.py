@@ -47,8 +47,9 @@ def save_figure(fig: Any, out: str, name: str, outputs: list[str]) -> None:
 
 
 class Bar:
-    """A tqdm bar on stderr whose time estimate counts only compiled segments (the
-    first segments of each size compile; their time is left out of the rate)."""
+    """A tqdm bar on stderr whose rate counts only compiled segments (the first
+    segment of each size compiles; its time is left out of the rate) and whose time
+    estimate adds the compilations still to come at their measured mean."""
 
     def __init__(self, total: int, label: str, enabled: bool):
         from tqdm import tqdm

@@ -39,24 +39,44 @@ log, after the compiled call has returned."""
 
 
 class Rate:
-    """Steps per second measured over already-compiled segments only; `eta` is the
-    time left at that rate (None until one such segment ran)."""
+    """Steps per second measured over already-compiled segments only, and the time
+    compilation added to the segments that compiled; `eta` is the time left at that
+    rate, with the compilations still to come (`compiles_ahead`, which `in_segments`
+    sets after each segment) at their measured mean. None until one compiled segment
+    ran."""
 
     def __init__(self) -> None:
         self.steps = 0
         self.seconds = 0.0
+        self.compiles_ahead = 0
+        self._compiling: list[tuple[int, float]] = []  # (steps, seconds) of compiling segments
 
-    def add(self, steps: int, seconds: float) -> None:
-        self.steps += steps
-        self.seconds += seconds
+    def add(self, steps: int, seconds: float, *, compiled: bool = False) -> None:
+        """Count a segment of `steps` that took `seconds`; `compiled`: its program
+        was compiled first (its time is compilation plus `steps` at the rate)."""
+        if compiled:
+            self._compiling.append((steps, seconds))
+        else:
+            self.steps += steps
+            self.seconds += seconds
 
     @property
     def per_second(self) -> float | None:
         return self.steps / self.seconds if self.seconds > 0 and self.steps else None
 
+    @property
+    def compile_seconds(self) -> float | None:
+        """The mean time a compilation added to its segment (None before a rate)."""
+        rate = self.per_second
+        if rate is None or not self._compiling:
+            return None
+        return sum(max(0.0, s - n / rate) for n, s in self._compiling) / len(self._compiling)
+
     def eta(self, steps_left: int) -> float | None:
         rate = self.per_second
-        return None if rate is None else steps_left / rate
+        if rate is None:
+            return None
+        return steps_left / rate + self.compiles_ahead * (self.compile_seconds or 0.0)
 
 
 def segment_unit(learners, stream, keys, options: dict) -> int:
@@ -133,28 +153,45 @@ def in_segments(
         rate = getattr(progress, "rate", None) or Rate()
     results: list[RunResult] = []
     compiled: set[int] = set()
+
+    def resize(start: int, size: int) -> int:
+        """Once two blocks have run, segments sized by the measured throughput."""
+        if segment_steps is None and start >= 2 * unit and size == unit and rate.per_second:
+            return unit * max(1, int(seconds_per_update * rate.per_second / unit))
+        return size
+
+    def length(start: int, size: int) -> int:
+        if segment_steps is not None:
+            return min(size, num_steps - start)
+        return num_steps - start if num_steps - start < size + unit else size
+
+    def sizes_ahead(start: int, size: int) -> set[int]:
+        sizes = set()
+        while start < num_steps:
+            size = resize(start, size)
+            sizes.add(length(start, size))
+            start += length(start, size)
+        return sizes
+
     start = 0
     size = unit if segment_steps is None else segment_steps
     while start < num_steps:
-        if segment_steps is None and start >= 2 * unit and size == unit and rate.per_second:
-            # size the segments by the measured throughput
-            size = unit * max(1, int(seconds_per_update * rate.per_second / unit))
-        n = min(size, num_steps - start) if segment_steps else size
-        if segment_steps is None and num_steps - start < size + unit:
-            n = num_steps - start
+        size = resize(start, size)
+        n = length(start, size)
         began = time.perf_counter()
         result = run_learning_loop_batched(
             learners, stream, n, keys, stream_states=stream_states, start_step=start, **options
         )
         jax.block_until_ready(result.metrics)
-        if n in compiled:
-            rate.add(n, time.perf_counter() - began)
+        rate.add(n, time.perf_counter() - began, compiled=n not in compiled)
         compiled.add(n)
         learners, stream_states = result.learner, result.stream_state
         results.append(result)
         if on_segment is not None:
             on_segment(start, result)
         start += n
+        # a segment of a size not run yet (the tail, say) compiles a program of its own
+        rate.compiles_ahead = len(sizes_ahead(start, size) - compiled)
         if progress is not None:
             progress(n)
     return results
