@@ -72,6 +72,8 @@ _Z = SwiftTDState._fields.index("z")
 # The columns an episode's start zeroes (the traces), and those a lost trace zeroes.
 _CUT = jnp.array([SwiftTDState._fields.index(k) for k in ("z", "p", "z_bar", "delta_w")])
 _LOST = jnp.array([SwiftTDState._fields.index(k) for k in ("z", "z_delta", "p", "z_bar")])
+# 1 in the columns an episode's start keeps, 0 in those it cuts
+_KEEP = np.isin(np.arange(len(SwiftTDState._fields)), np.asarray(_CUT), invert=True)
 
 
 def _rows(table: Float[Array, "rows 11"], where: Int[Array, " k"]) -> SwiftTDState:
@@ -435,27 +437,30 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         """`learn` where every feature has a slot: the same two loops, the second over
         every feature with its updates kept only where the trace is live (a feature
         is live from its activation until its trace leaves, and its trace is non-zero
-        exactly then), so no set is kept and no scatter runs over it."""
+        exactly then), so no set is kept and no scatter runs over it. It works on the
+        table's columns (one array per field of the state), which XLA's CPU code
+        handles several times faster than the rows."""
         n = self.feature_dim
         # An episode's start cuts every trace.
-        table = self.table.at[:, _CUT].set(jnp.where(fresh, 0, self.table[:, _CUT]))
-        live = table[:, _Z] != 0
+        columns = self.table.T * jnp.where(fresh, _KEEP, 1).astype(self.table.dtype)[:, None]
+        live = columns[_Z] != 0
         # -- the package's second loop, over the active features
-        active = _rows(table, at)
+        active = SwiftTDState(*columns.at[:, at].get(mode="promise_in_bounds"))
         v_delta, value_old, rate, t = self._start(active, x, fresh)
         eta = self.max_step_size
         scale = eta / jnp.maximum(eta, rate)
         active = swifttd_trace_increment(
             active, x, scale, t, scale < 1, self.step_size_decay, True
         )
-        table = _write(table, at, slice(None), jnp.stack(active, axis=-1))
+        columns = columns.at[:, at].set(jnp.stack(active), mode="promise_in_bounds")
+        columns = columns.at[:, n].set(0)  # the padding column, which padded indices hit
         live = live.at[at].set(True).at[n].set(False)  # the active features join
         # -- the package's first loop, over the live traces
-        w_next = table.at[next_at, _WEIGHTS].get(mode="promise_in_bounds")
+        w_next = columns[_WEIGHTS].at[next_at].get(mode="promise_in_bounds")
         value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
         delta = reward + gamma * value_next - value_old
         result = self._result(delta, value_old, active, x)
-        before = SwiftTDState(*table.T)
+        before = SwiftTDState(*columns)
         after = self._trace_step(before, delta, v_delta, gamma)
         # A trace at or below epsilon times its feature's last step-size leaves the set.
         gone = live & (after.z <= after.last_alpha * self.epsilon)
