@@ -12,6 +12,7 @@ from reference_stream import ObGD, Wrappers, mlp, stream_ac_update, stream_q_upd
 from reference_tiles import tiles
 
 from alberta_eqx.control import (
+    ControlTransition,
     EpsilonGreedy,
     FixedPolicy,
     SarsaLambda,
@@ -78,9 +79,10 @@ def _record(run, env, num_steps):
     return jax.jit(lambda r: jax.lax.scan(body, r, length=num_steps))(run)[1]
 
 
-@pytest.mark.parametrize("watkins", [False, True])
+@pytest.mark.parametrize("target", ["sarsa", "q"])
 @pytest.mark.parametrize("environment", ["mountain-car", "cartpole"])
-def test_agent_equals_the_book_box_in_float64(environment, watkins):
+def test_agent_equals_the_book_box_in_float64(environment, target):
+    watkins = target == "q"
     with jax.enable_x64(True):
         if environment == "mountain-car":
             env = MountainCar()
@@ -94,7 +96,7 @@ def test_agent_equals_the_book_box_in_float64(environment, watkins):
             alpha, lam, gamma, policy = 0.1 / 8, 0.8, 0.95, EpsilonGreedy(0.2)
         num_actions = 3 if environment == "mountain-car" else 2
         coder = TileCoder(8, jnp.asarray(scale, jnp.float64), 1024)
-        agent = SarsaLambda(coder, num_actions, alpha, lam, gamma, policy, watkins=watkins)
+        agent = SarsaLambda(coder, num_actions, alpha, lam, gamma, policy, target=target)
         run = start_control(agent, env, jax.random.key(3))
         s, a, ended, s_next, a_next, w = (np.asarray(v) for v in _record(run, env, num_steps))
         assert ended.sum() >= (1 if environment == "mountain-car" else 10)
@@ -146,7 +148,7 @@ def test_bad_policy_and_agent_arguments_are_named():
     coder = TileCoder(4, [1.0, 1.0], 256)
     with pytest.raises(ValueError, match="step_size"):
         SarsaLambda(coder, 3, -0.1)
-    with pytest.raises(ValueError, match="trace_decay"):
+    with pytest.raises(ValueError, match="lambda_"):
         SarsaLambda(coder, 3, 0.1, 1.5)
     with pytest.raises(ValueError, match="tile_coder must take the action"):
         SarsaLambda(TileCoder(4, [1.0], low=[0], high=[1]), 3, 0.1)
@@ -227,6 +229,17 @@ def _cartpole_trajectory(num_steps, seed=0):
     return first, wrapped, raw
 
 
+def _transition(s, a, r, s_next, terminated, truncated):
+    return ControlTransition(
+        jnp.asarray(s),
+        jnp.asarray(a),
+        jnp.asarray(r),
+        jnp.asarray(s_next),
+        jnp.asarray(terminated),
+        jnp.asarray(truncated),
+    )
+
+
 def test_streaming_wrapper_equals_the_authors_wrappers():
     with jax.enable_x64(True):
         first, wrapped, raw = _cartpole_trajectory(120)
@@ -261,15 +274,13 @@ def test_stream_ac_equals_the_authors_update_in_float64():
             ]
 
         actor, critic = leaves(agent.policy_net), leaves(agent.value_net)
-        update = eqx.filter_jit(lambda agent, t: agent.update(jax.random.key(0), *t)[0])
+        update = eqx.filter_jit(lambda agent, t: agent.update(jax.random.key(0), t)[0])
         opt_pi = ObGD(actor, 1.0, 0.99, 0.8, 3.0)
         opt_v = ObGD(critic, 1.0, 0.99, 0.8, 2.0)
         ends = 0
         for s, a, r, done, s_next, _ in wrapped:
-            agent = update(
-                agent,
-                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
-            )
+            # the wrapper's time feature makes a time limit terminal: done is terminated
+            agent = update(agent, _transition(s, a, r, s_next, done, False))
             stream_ac_update(actor, critic, opt_pi, opt_v, s, a, r, s_next, done, 0.99, 0.01)
             ends += done
             for got, want in zip(
@@ -290,12 +301,13 @@ def test_stream_ac_learns_cartpole_reduced():
     assert (first_reaching(result) >= 0).sum() >= 3
 
 
-@pytest.mark.parametrize("sarsa", [False, True])
-def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
+@pytest.mark.parametrize("target", ["q", "sarsa"])
+def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target):
+    sarsa = target == "sarsa"
     with jax.enable_x64(True):
         _, wrapped, _ = _cartpole_trajectory(70, seed=0)
         agent = StreamQ(
-            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), sarsa=sarsa, exploration_steps=40
+            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), target=target, exploration_steps=40
         )
         agent = jax.tree.map(
             lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
@@ -309,14 +321,12 @@ def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
 
         net = leaves(agent.q_net)
         opt = ObGD(net, 1.0, 0.99, 0.8, 2.0)
-        update = eqx.filter_jit(lambda agent, key, t: agent.update(key, *t))
+        update = eqx.filter_jit(lambda agent, key, t: agent.update(key, t))
         cuts = 0
         for t, (s, a, r, done, s_next, _) in enumerate(wrapped):
             nongreedy = a != int(np.argmax(mlp(net, s)))
             agent, a_next = update(
-                agent,
-                jax.random.key(t),
-                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
+                agent, jax.random.key(t), _transition(s, a, r, s_next, done, False)
             )
             stream_q_update(
                 net,
