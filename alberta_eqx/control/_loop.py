@@ -42,11 +42,11 @@ class ControlTransition(NamedTuple):
     """
 
     observation: Array
-    action: Int[ArrayLike, ""]
-    reward: Float[ArrayLike, ""]
+    action: Int[Array, ""]
+    reward: Float[Array, ""]
     next_observation: Array
-    terminated: Bool[ArrayLike, ""]
-    truncated: Bool[ArrayLike, ""]
+    terminated: Bool[Array, ""]
+    truncated: Bool[Array, ""]
 
     @property
     def episode_end(self) -> Bool[Array, ""]:
