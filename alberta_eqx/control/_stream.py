@@ -292,7 +292,7 @@ class StreamQ(_AbstractStreamAgent):
         (q, q_all), grad = jax.value_and_grad(q_sa, has_aux=True)(params)
         q_next = self.q_net(t.next_observation)
         if self.target == "sarsa":
-            # their loop draws A' before the update (action number t + 1)
+            # their loop draws A' before the update (the next action's number, steps + 2)
             next_action = self._sample(key, t.next_observation, self.steps + 2.0)
             bootstrap = q_next[next_action]
             cut = t.episode_end
