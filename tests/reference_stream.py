@@ -56,8 +56,13 @@ class ObGD:
                 e[:] = 0
 
 
-def stream_ac_update(actor, critic, opt_pi, opt_v, s, a, r, s_next, done, gamma, entropy_coeff):
-    """`StreamAC.update_params` of `stream_ac_discrete.py`, in place."""
+def stream_ac_update(
+    actor, critic, opt_pi, opt_v, s, a, r, s_next, done, gamma, entropy_coeff, truncated=False
+):
+    """`StreamAC.update_params` of `stream_ac_discrete.py`, in place. `done`: `S'` is
+    terminal (no bootstrap); `truncated`: a time limit cut the episode, so `S'` is
+    bootstrapped from and the traces are reset after the update (Gymnasium's
+    semantics; the authors' script passes `terminated or truncated` as `done`)."""
     v_s = float(np.ravel(mlp(critic, s))[0])
     v_next = float(np.ravel(mlp(critic, s_next))[0])
     delta = r + gamma * v_next * (0 if done else 1) - v_s
@@ -73,8 +78,8 @@ def stream_ac_update(actor, critic, opt_pi, opt_v, s, a, r, s_next, done, gamma,
 
     grads_pi = numerical_gradient(policy_loss, actor)
     grads_v = numerical_gradient(lambda p: -float(np.ravel(mlp(p, s))[0]), critic)
-    opt_pi.step(actor, grads_pi, delta, done)
-    opt_v.step(critic, grads_v, delta, done)
+    opt_pi.step(actor, grads_pi, delta, done or truncated)
+    opt_v.step(critic, grads_v, delta, done or truncated)
     return delta
 
 
@@ -116,12 +121,15 @@ class Wrappers:
         return o, float(np.ravel(r)[0])
 
 
-def stream_q_update(net, opt, s, a, r, s_next, done, gamma, a_next=None, is_nongreedy=False):
+def stream_q_update(
+    net, opt, s, a, r, s_next, done, gamma, a_next=None, is_nongreedy=False, truncated=False
+):
     """`StreamQ.update_params` (`a_next` None) or `StreamSARSA.update_params` of the
-    authors' `stream_q.py` / `stream_sarsa.py`, in place."""
+    authors' `stream_q.py` / `stream_sarsa.py`, in place; `done` and `truncated` as
+    for `stream_ac_update`."""
     q_next = mlp(net, s_next)
     bootstrap = q_next.max() if a_next is None else q_next[a_next]
     delta = r + gamma * bootstrap * (0 if done else 1) - mlp(net, s)[a]
     grads = numerical_gradient(lambda p: -mlp(p, s)[a], net)
-    opt.step(net, grads, delta, done or is_nongreedy)
+    opt.step(net, grads, delta, done or truncated or is_nongreedy)
     return delta

@@ -166,13 +166,13 @@ EXAMPLES = {
             0.8,
             0.95,
             aec.Softmax(0.5),
-            watkins=True,
+            target="q",
         ),
     ],
     "MountainCar": [lambda: alberta_eqx.MountainCar(2)],
     "StreamAC": [lambda: alberta_eqx.StreamAC(4, 2, key=KEY, hidden_sizes=(8,), sparsity=0.5)],
     "StreamQ": [
-        lambda: aec.StreamQ(4, 3, key=KEY, hidden_sizes=(8, 8), kappa=3.0, sarsa=True),
+        lambda: aec.StreamQ(4, 3, key=KEY, hidden_sizes=(8, 8), kappa=3.0, target="sarsa"),
     ],
     "StreamingWrapper": [
         lambda: aec.StreamingWrapper(alberta_eqx.MountainCar(), 0.9, 200, scale_reward=False)

@@ -12,6 +12,7 @@ from reference_stream import ObGD, Wrappers, mlp, stream_ac_update, stream_q_upd
 from reference_tiles import tiles
 
 from alberta_eqx.control import (
+    ControlTransition,
     EpsilonGreedy,
     FixedPolicy,
     SarsaLambda,
@@ -20,6 +21,8 @@ from alberta_eqx.control import (
     StreamingWrapper,
     StreamQ,
     control_step,
+    differential_q_learning,
+    differential_sarsa,
     run_control,
     start_control,
     watkins_q_lambda,
@@ -28,13 +31,18 @@ from alberta_eqx.streams.mountain_car import MountainCar
 from alberta_eqx.streams.tiles import TileCoder
 
 
-def reference_sarsa(trajectory, scale, num_tilings, size, alpha, lam, gamma, watkins):
+def reference_sarsa(
+    trajectory, scale, num_tilings, size, alpha, lam, gamma, watkins, w=None, beta=None
+):
     """The box "Sarsa(lambda) with binary features and linear function approximation"
     with replacing traces, in float64, over a recorded trajectory
-    `(S, A, R, terminated, S', A')`; Watkins's Q(lambda) bootstraps from the max and
-    cuts the trace after a non-greedy A'. Returns the weights after every transition
-    and whether each recorded A' was greedy under these weights."""
-    w, z = np.zeros(size), np.zeros(size)
+    `(S, A, R, terminated, truncated, S', A')`: no bootstrap from a terminal `S'`,
+    the trace reset at an episode's end (terminated or truncated); Watkins's Q(lambda)
+    bootstraps from the max and cuts the trace after a non-greedy A'. From weights `w`
+    (default 0); with `beta`, the reward rate `Rbar` (from 0) is subtracted from every
+    reward and updated by `beta delta` (section 10.3's box). Returns the weights after
+    every transition and whether each recorded A' was greedy under these weights."""
+    w, z, r_bar = np.zeros(size) if w is None else np.array(w, np.float64), np.zeros(size), 0.0
 
     def F(s, a):
         return tiles(size, num_tilings, list(np.asarray(s, np.float64) * scale), [int(a)])
@@ -43,20 +51,19 @@ def reference_sarsa(trajectory, scale, num_tilings, size, alpha, lam, gamma, wat
         return sum(w[i] for i in F(s, a))
 
     weights, greedy = [], []
-    for s, a, r, terminated, s_next, a_next in trajectory:
-        delta = r
+    for s, a, r, terminated, truncated, s_next, a_next in trajectory:
+        delta = r - r_bar
         for i in F(s, a):
             delta -= w[i]
             z[i] = 1.0  # replacing
         q_next = [q(s_next, b) for b in range(3 if len(s) == 2 else 2)]
         is_greedy = q_next[a_next] == max(q_next)
-        if terminated:
-            w = w + alpha * delta * z
-            z[:] = 0
-        else:
+        if not terminated:
             delta += gamma * (max(q_next) if watkins else q_next[a_next])
-            w = w + alpha * delta * z
-            z = 0 * z if watkins and not is_greedy else gamma * lam * z
+        w = w + alpha * delta * z
+        if beta is not None:
+            r_bar += beta * delta
+        z = 0 * z if terminated or truncated or (watkins and not is_greedy) else gamma * lam * z
         weights.append(w.copy())
         greedy.append(is_greedy)
     return np.asarray(weights), np.asarray(greedy)
@@ -78,9 +85,10 @@ def _record(run, env, num_steps):
     return jax.jit(lambda r: jax.lax.scan(body, r, length=num_steps))(run)[1]
 
 
-@pytest.mark.parametrize("watkins", [False, True])
+@pytest.mark.parametrize("target", ["sarsa", "q"])
 @pytest.mark.parametrize("environment", ["mountain-car", "cartpole"])
-def test_agent_equals_the_book_box_in_float64(environment, watkins):
+def test_agent_equals_the_book_box_in_float64(environment, target):
+    watkins = target == "q"
     with jax.enable_x64(True):
         if environment == "mountain-car":
             env = MountainCar()
@@ -94,12 +102,12 @@ def test_agent_equals_the_book_box_in_float64(environment, watkins):
             alpha, lam, gamma, policy = 0.1 / 8, 0.8, 0.95, EpsilonGreedy(0.2)
         num_actions = 3 if environment == "mountain-car" else 2
         coder = TileCoder(8, jnp.asarray(scale, jnp.float64), 1024)
-        agent = SarsaLambda(coder, num_actions, alpha, lam, gamma, policy, watkins=watkins)
+        agent = SarsaLambda(coder, num_actions, alpha, lam, gamma, policy, target=target)
         run = start_control(agent, env, jax.random.key(3))
         s, a, ended, s_next, a_next, w = (np.asarray(v) for v in _record(run, env, num_steps))
         assert ended.sum() >= (1 if environment == "mountain-car" else 10)
         trajectory = [
-            (s[t], a[t], reward, ended[t], s_next[t], a_next[t]) for t in range(num_steps)
+            (s[t], a[t], reward, ended[t], False, s_next[t], a_next[t]) for t in range(num_steps)
         ]
         want, greedy = reference_sarsa(trajectory, scale, 8, 1024, alpha, lam, gamma, watkins)
         np.testing.assert_allclose(w, want, rtol=1e-9, atol=1e-9)
@@ -146,7 +154,7 @@ def test_bad_policy_and_agent_arguments_are_named():
     coder = TileCoder(4, [1.0, 1.0], 256)
     with pytest.raises(ValueError, match="step_size"):
         SarsaLambda(coder, 3, -0.1)
-    with pytest.raises(ValueError, match="trace_decay"):
+    with pytest.raises(ValueError, match="lambda_"):
         SarsaLambda(coder, 3, 0.1, 1.5)
     with pytest.raises(ValueError, match="tile_coder must take the action"):
         SarsaLambda(TileCoder(4, [1.0], low=[0], high=[1]), 3, 0.1)
@@ -227,6 +235,17 @@ def _cartpole_trajectory(num_steps, seed=0):
     return first, wrapped, raw
 
 
+def _transition(s, a, r, s_next, terminated, truncated):
+    return ControlTransition(
+        jnp.asarray(s),
+        jnp.asarray(a),
+        jnp.asarray(r),
+        jnp.asarray(s_next),
+        jnp.asarray(terminated),
+        jnp.asarray(truncated),
+    )
+
+
 def test_streaming_wrapper_equals_the_authors_wrappers():
     with jax.enable_x64(True):
         first, wrapped, raw = _cartpole_trajectory(120)
@@ -261,15 +280,13 @@ def test_stream_ac_equals_the_authors_update_in_float64():
             ]
 
         actor, critic = leaves(agent.policy_net), leaves(agent.value_net)
-        update = eqx.filter_jit(lambda agent, t: agent.update(jax.random.key(0), *t)[0])
+        update = eqx.filter_jit(lambda agent, t: agent.update(jax.random.key(0), t)[0])
         opt_pi = ObGD(actor, 1.0, 0.99, 0.8, 3.0)
         opt_v = ObGD(critic, 1.0, 0.99, 0.8, 2.0)
         ends = 0
         for s, a, r, done, s_next, _ in wrapped:
-            agent = update(
-                agent,
-                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
-            )
+            # the wrapper's time feature makes a time limit terminal: done is terminated
+            agent = update(agent, _transition(s, a, r, s_next, done, False))
             stream_ac_update(actor, critic, opt_pi, opt_v, s, a, r, s_next, done, 0.99, 0.01)
             ends += done
             for got, want in zip(
@@ -290,12 +307,13 @@ def test_stream_ac_learns_cartpole_reduced():
     assert (first_reaching(result) >= 0).sum() >= 3
 
 
-@pytest.mark.parametrize("sarsa", [False, True])
-def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
+@pytest.mark.parametrize("target", ["q", "sarsa"])
+def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target):
+    sarsa = target == "sarsa"
     with jax.enable_x64(True):
         _, wrapped, _ = _cartpole_trajectory(70, seed=0)
         agent = StreamQ(
-            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), sarsa=sarsa, exploration_steps=40
+            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), target=target, exploration_steps=40
         )
         agent = jax.tree.map(
             lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
@@ -309,14 +327,12 @@ def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
 
         net = leaves(agent.q_net)
         opt = ObGD(net, 1.0, 0.99, 0.8, 2.0)
-        update = eqx.filter_jit(lambda agent, key, t: agent.update(key, *t))
+        update = eqx.filter_jit(lambda agent, key, t: agent.update(key, t))
         cuts = 0
         for t, (s, a, r, done, s_next, _) in enumerate(wrapped):
             nongreedy = a != int(np.argmax(mlp(net, s)))
             agent, a_next = update(
-                agent,
-                jax.random.key(t),
-                (s, jnp.asarray(a), jnp.asarray(r), jnp.asarray(done), s_next, jnp.asarray(done)),
+                agent, jax.random.key(t), _transition(s, a, r, s_next, done, False)
             )
             stream_q_update(
                 net,
@@ -337,3 +353,196 @@ def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(sarsa):
         # the schedule: epsilon from 1 to 0.01 over the first 40 actions
         np.testing.assert_allclose(agent.epsilon(jnp.asarray(20)), 1 - 0.99 * 20 / 40)
         np.testing.assert_allclose(agent.epsilon(jnp.asarray(60)), 0.01)
+
+
+# --- terminated and truncated transitions, per agent --------------------------------
+
+# An ordinary transition, then one with the flags under test, then an ordinary one (which
+# shows whether the trace was reset); the three flag cases give three different runs.
+FLAGS = [(False, False), (True, False), (False, True)]
+_update = eqx.filter_jit(lambda agent, key, t: agent.update(key, t))
+
+
+def _three_transitions(observations, num_actions, seed):
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, num_actions, 3)
+    rewards = rng.normal(size=3)
+    return [(observations[i], actions[i], rewards[i], observations[i + 1]) for i in range(3)]
+
+
+def _flagged(steps, flags):
+    """`(S, A, R, S', terminated, truncated)`: the middle transition flagged."""
+    return [(*step, *(flags if i == 1 else (False, False))) for i, step in enumerate(steps)]
+
+
+LINEAR_AGENTS = {
+    "sarsa": lambda coder: SarsaLambda(coder, 3, 0.3 / 8, 0.8, 0.9, EpsilonGreedy(0.3)),
+    "watkins_q": lambda coder: watkins_q_lambda(coder, 3, 0.3 / 8, 0.8, 0.9, EpsilonGreedy(0.3)),
+    "differential_sarsa": lambda coder: differential_sarsa(
+        coder, 3, 0.3 / 8, 0.2, 0.8, EpsilonGreedy(0.3)
+    ),
+    "differential_q": lambda coder: differential_q_learning(
+        coder, 3, 0.3 / 8, 2.0, EpsilonGreedy(0.3)
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", LINEAR_AGENTS)
+def test_linear_agents_read_terminated_and_truncated_as_the_book(kind):
+    """A terminated transition bootstraps from nothing, a truncated one from `S'`; the
+    traces are reset after either (the float64 box, from random weights)."""
+    with jax.enable_x64(True):
+        scale = 8 / np.array([1.7, 0.14])
+        coder = TileCoder(8, jnp.asarray(scale, jnp.float64), 1024)
+        start = LINEAR_AGENTS[kind](coder)
+        w0 = np.random.default_rng(0).normal(size=1024)
+        start = eqx.tree_at(lambda a: a.weights, start, jnp.asarray(w0))
+        low, high = np.array([-1.2, -0.07]), np.array([0.5, 0.07])
+        observations = low + (high - low) * np.random.default_rng(1).uniform(size=(4, 2))
+        steps = _three_transitions(observations, 3, seed=2)
+        watkins = start.target == "q"
+        gamma, lam = float(start.discount), float(start.lambda_)
+        beta = None if start.reward_rate is None else float(start.reward_rate.step_size)
+        finals = []
+        for flags in FLAGS:
+            agent, trajectory, got = start, [], []
+            for t, (s, a, r, s_next, terminated, truncated) in enumerate(_flagged(steps, flags)):
+                transition = _transition(s, a, r, s_next, terminated, truncated)
+                agent, a_next = _update(agent, jax.random.key(t), transition)
+                trajectory.append((s, a, r, terminated, truncated, s_next, int(a_next)))
+                got.append(np.asarray(agent.weights))
+            want, _ = reference_sarsa(
+                trajectory, scale, 8, 1024, 0.3 / 8, lam, gamma, watkins, w=w0, beta=beta
+            )
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+            finals.append(got[-1])
+        # each flag changes the run: the test tells bootstrapping and resetting apart
+        # (at lambda = 0 no trace outlives a step, so truncation changes nothing)
+        for i, j in [(0, 1), (1, 2)] + ([(0, 2)] if lam > 0 else []):
+            assert np.abs(finals[i] - finals[j]).max() > 1e-6, (i, j)
+        if lam == 0:
+            np.testing.assert_array_equal(finals[0], finals[2])
+
+
+def _float64_leaves(net):
+    return [
+        np.array(a, np.float64).reshape(np.shape(a))
+        for a in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array))
+    ]
+
+
+def _as_float64(agent):
+    return jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent)
+
+
+@pytest.mark.parametrize("kind", ["ac", "q", "sarsa"])
+def test_stream_agents_read_terminated_and_truncated_as_the_authors(kind):
+    """Stream AC, Q and SARSA against the authors' updates with Gymnasium's flags: no
+    bootstrap from a terminal `S'`, a bootstrap from a truncated one, and the traces
+    reset after either."""
+    with jax.enable_x64(True):
+        # dense weights: with the sparse ones only the output bias learns here, and
+        # ObGD's bounded step along one direction does not depend on the trace's size
+        net = {"hidden_sizes": (6, 6), "sparsity": 0.0}
+        if kind == "ac":
+            start = StreamAC(5, 2, key=jax.random.key(2), **net)
+        else:
+            start = StreamQ(5, 2, key=jax.random.key(4), target=kind, **net)
+        start = _as_float64(start)
+        observations = np.random.default_rng(3).normal(size=(4, 5))
+        steps = _three_transitions(observations, 2, seed=4)
+        finals = []
+        for flags in FLAGS:
+            agent = start
+            if kind == "ac":
+                actor, critic = _float64_leaves(agent.policy_net), _float64_leaves(agent.value_net)
+                opt_pi, opt_v = ObGD(actor, 1.0, 0.99, 0.8, 3.0), ObGD(critic, 1.0, 0.99, 0.8, 2.0)
+            else:
+                net = _float64_leaves(agent.q_net)
+                opt = ObGD(net, 1.0, 0.99, 0.8, 2.0)
+            for t, (s, a, r, s_next, terminated, truncated) in enumerate(_flagged(steps, flags)):
+                transition = _transition(s, a, r, s_next, terminated, truncated)
+                if kind == "ac":
+                    agent, _ = _update(agent, jax.random.key(t), transition)
+                    stream_ac_update(
+                        actor,
+                        critic,
+                        opt_pi,
+                        opt_v,
+                        s,
+                        a,
+                        r,
+                        s_next,
+                        terminated,
+                        0.99,
+                        0.01,
+                        truncated=truncated,
+                    )
+                    got, want = (
+                        _float64_leaves(agent.policy_net) + _float64_leaves(agent.value_net),
+                        actor + critic,
+                    )
+                else:
+                    nongreedy = a != int(np.argmax(mlp(net, s)))
+                    agent, a_next = _update(agent, jax.random.key(t), transition)
+                    stream_q_update(
+                        net,
+                        opt,
+                        s,
+                        a,
+                        r,
+                        s_next,
+                        terminated,
+                        0.99,
+                        a_next=int(a_next) if kind == "sarsa" else None,
+                        is_nongreedy=kind == "q" and nongreedy,
+                        truncated=truncated,
+                    )
+                    got, want = _float64_leaves(agent.q_net), net
+                for g, w in zip(got, want, strict=True):
+                    np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+            finals.append(np.concatenate([g.ravel() for g in got]))
+        for i, j in [(0, 1), (0, 2), (1, 2)]:
+            assert np.abs(finals[i] - finals[j]).max() > 1e-6, (i, j)
+
+
+def test_bad_transition_fields_are_named():
+    coder = TileCoder(4, [1.0, 1.0], 256)
+    agent = SarsaLambda(coder, 3, 0.1)
+    good = _transition([0.1, 0.2], 1, 1.0, [0.2, 0.3], False, False)
+    bad = {
+        "action": (jnp.asarray(1.0), TypeError),
+        "reward": (jnp.ones(2), ValueError),
+        "terminated": (jnp.asarray(0.0), TypeError),
+        "truncated": (jnp.asarray([False, True]), TypeError),
+    }
+    for field, (value, error) in bad.items():
+        with pytest.raises(error, match=f"^{field} must"):
+            agent.update(jax.random.key(0), good._replace(**{field: value}))
+    with pytest.raises(TypeError, match="transition"):
+        # (the runtime type checker of the test suite, or the agent, refuses it)
+        agent.update(jax.random.key(0), tuple(good))  # type: ignore[arg-type]
+    # a bad target: the agent's ValueError, or the suite's runtime type checker's
+    with pytest.raises((ValueError, TypeError), match="target"):
+        SarsaLambda(coder, 3, 0.1, target="watkins")  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError), match="target"):
+        StreamQ(5, 2, key=jax.random.key(0), target="expected_sarsa")  # type: ignore[arg-type]
+
+
+def test_streaming_wrapper_reports_its_time_limit_as_terminal():
+    """With the time in the observation the limit is part of the state, so a truncated
+    episode is terminated too; without a time feature it stays only truncated."""
+    import gymnax
+
+    base, params = gymnax.make("CartPole-v1")
+    params = params.replace(max_steps_in_episode=3)
+    for time_limit, terminal in [(3, True), (None, False)]:
+        env = StreamingWrapper(base, 0.99, time_limit)
+        _, state = env.reset(jax.random.key(0), params)
+        flags = []
+        for t in range(3):
+            _, state, _, terminated, truncated, _ = env.step(
+                jax.random.key(t), state, jnp.asarray(t % 2), params
+            )
+            flags.append((bool(terminated), bool(truncated)))
+        assert flags == [(False, False), (False, False), (terminal, True)]

@@ -13,7 +13,13 @@ import pytest
 
 import alberta_eqx.optax as aeo
 from alberta_eqx import EMANormalizer, WelfordNormalizer
-from alberta_eqx.control import SarsaLambda, StreamQ, run_control, start_control
+from alberta_eqx.control import (
+    ControlTransition,
+    SarsaLambda,
+    StreamQ,
+    run_control,
+    start_control,
+)
 from alberta_eqx.experiments.mountain_car import book_tile_coder
 from alberta_eqx.streams.mountain_car import MountainCar
 
@@ -21,8 +27,8 @@ LAST = 2**31 - 1  # the largest int32
 NEAR = LAST - 2  # a start a few steps short of it
 
 
-@pytest.mark.parametrize("sarsa", [False, True], ids=["q", "sarsa"])
-def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(sarsa):
+@pytest.mark.parametrize("target", ["q", "sarsa"])
+def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(target):
     """With `epsilon_end = 0` every action after the schedule is greedy; a wrapped
     counter made epsilon about 5e7 (every action random)."""
     agent = StreamQ(
@@ -32,13 +38,16 @@ def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(sarsa):
         hidden_sizes=(8,),
         exploration_steps=40,
         epsilon_end=0.0,
-        sarsa=sarsa,
+        target=target,
         sparsity=0.0,  # dense weights: no tied q-values, so a random action shows
     )
     agent = eqx.tree_at(lambda a: a.steps, agent, jnp.asarray(NEAR, jnp.int32))
     update = eqx.filter_jit(
         lambda agent, key, s, a, s_next: agent.update(
-            key, s, a, jnp.asarray(0.5), jnp.asarray(False), s_next, jnp.asarray(False)
+            key,
+            ControlTransition(
+                s, a, jnp.asarray(0.5), s_next, jnp.asarray(False), jnp.asarray(False)
+            ),
         )
     )
     observations = jax.random.normal(jax.random.key(1), (9, 3))
@@ -50,7 +59,7 @@ def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(sarsa):
         # SARSA draws A' from the agent before the update, Q from the one after it
         before = agent
         agent, action = update(agent, jax.random.key(10 + t), s, action, s_next)
-        chooser = before if sarsa else agent
+        chooser = before if target == "sarsa" else agent
         assert int(action) == int(jnp.argmax(chooser.q_net(s_next))), t
         assert int(agent.steps) == min(NEAR + t + 1, LAST)
     assert float(agent.epsilon(agent.steps + 2.0)) == 0.0

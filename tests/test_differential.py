@@ -91,31 +91,32 @@ def test_differential_q_learning_equals_wan_et_al_in_float64():
         assert abs(want_rate[-1]) > 0.1
 
 
-@pytest.mark.parametrize(("simple", "watkins"), [(False, True), (True, False)])
-def test_reward_centering_equals_naik_et_al_in_float64(simple, watkins):
+@pytest.mark.parametrize(("simple", "target"), [(False, "q"), (True, "sarsa")])
+def test_reward_centering_equals_naik_et_al_in_float64(simple, target):
     with jax.enable_x64(True):
         coder = TileCoder(8, jnp.asarray(SCALE, jnp.float64), 2048)
         rate = RewardRate(0.02, update_from="reward" if simple else "td_error")
         agent = SarsaLambda(
-            coder, 2, 0.1 / 8, 0.0, 0.9, EpsilonGreedy(0.1), watkins=watkins, reward_rate=rate
+            coder, 2, 0.1 / 8, 0.0, 0.9, EpsilonGreedy(0.1), target=target, reward_rate=rate
         )
         recorded = _record(agent, seed=2)
         want_w, want_rate = ref.centered_sarsa(
-            _trajectory(recorded), SCALE, 8, 2048, 0.1 / 8, 0.02, 0.9, simple, watkins
+            _trajectory(recorded), SCALE, 8, 2048, 0.1 / 8, 0.02, 0.9, simple, target == "q"
         )
         np.testing.assert_allclose(recorded[5], want_w, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(recorded[6], want_rate, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("watkins", [False, True])
-def test_a_fixed_zero_rate_is_the_discounted_rule_with_gamma_one(watkins):
+@pytest.mark.parametrize("target", ["sarsa", "q"])
+def test_a_fixed_zero_rate_is_the_discounted_rule_with_gamma_one(target):
     """The issue's check: with the rate's step-size at 0 and `Rbar` at 0 the
     differential rule (Sarsa; Watkins's: differential Q-learning at lambda = 0) is the
     discounted one with `gamma = 1`. A step-size of 0 is refused at construction (a
     rate that never learns is a mistake), so the test sets it afterwards."""
     coder = TileCoder(8, SCALE, low=[0, 0], high=[10, 3], int_sizes=(2,))
+    watkins = target == "q"
     lam = 0.0 if watkins else 0.5
-    plain = SarsaLambda(coder, 2, 0.1 / 8, lam, 1.0, EpsilonGreedy(0.1), watkins=watkins)
+    plain = SarsaLambda(coder, 2, 0.1 / 8, lam, 1.0, EpsilonGreedy(0.1), target=target)
     differential = (
         differential_q_learning(coder, 2, 0.1 / 8, 1.0, EpsilonGreedy(0.1))
         if watkins

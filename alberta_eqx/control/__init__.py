@@ -10,6 +10,7 @@ from alberta_eqx.control._linear import (
 from alberta_eqx.control._loop import (
     AbstractControlAgent,
     ControlRun,
+    ControlTransition,
     control_step,
     run_control,
     start_control,
@@ -30,6 +31,7 @@ __all__ = [
     "AbstractControlAgent",
     "AbstractPolicy",
     "ControlRun",
+    "ControlTransition",
     "EpsilonGreedy",
     "FixedPolicy",
     "RewardRate",

@@ -11,31 +11,41 @@ function approximation" with replacing traces:
                                                 Q: max_a q(S', a); 0 after S' terminal)
     w <- w + alpha delta z
     z <- gamma lambda z, or 0 at an episode's end
-         (Watkins's Q(lambda): also 0 when A' is not greedy)
+         (Watkins's Q(lambda), `target="q"`: also 0 when A' is not greedy)
 
 `A'` is chosen in `S'` by the behaviour policy before the update, as in the box.
+A terminated transition bootstraps from nothing (`S'` terminal); a truncated one
+(a time limit) bootstraps from `S'`, and the traces are reset after either.
 
 With a `RewardRate` `Rbar` the reward in `delta` is `R - Rbar`, and `Rbar` is updated
 after every transition (`alberta_eqx.control.RewardRate`): with `gamma = 1` this is
 differential semi-gradient Sarsa(lambda) (section 10.3's box, with the traces above)
-and, Watkins's with `lambda = 0`, differential Q-learning (Wan, Naik and Sutton 2021);
+and, with `target="q"` and `lambda = 0`, differential Q-learning (Wan, Naik and Sutton 2021);
 with `gamma < 1` it is reward centering (Naik, Wan, Tomar and Sutton 2024).
 """
+
+from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
-from alberta_eqx.control._loop import AbstractControlAgent, td_hyperparameters
+from alberta_eqx.control._loop import (
+    AbstractControlAgent,
+    ControlTransition,
+    check_target,
+    check_transition,
+    td_hyperparameters,
+)
 from alberta_eqx.control._policies import AbstractPolicy, EpsilonGreedy, greedy_actions
 from alberta_eqx.control._reward_rate import RewardRate
 from alberta_eqx.streams.tiles import TileCoder
 
 
 class SarsaLambda(AbstractControlAgent):
-    """SARSA(lambda) (or, with `watkins=True`, Watkins's Q(lambda)) on tile-coded
+    """SARSA(lambda) (or, with `target="q"`, Watkins's Q(lambda)) on tile-coded
     state-action features, with replacing traces. Weights start at 0.
 
     **Arguments:**
@@ -44,12 +54,12 @@ class SarsaLambda(AbstractControlAgent):
       (`int_sizes=(num_actions,)` for dense numbering).
     - `num_actions`: how many actions.
     - `step_size`: `alpha`, per weight (the book's `alpha = 0.5 / 8` for 8 tilings).
-    - `trace_decay`: `lambda` in `[0, 1]`.
+    - `lambda_`: `lambda` in `[0, 1]`.
     - `discount`: `gamma` in `(0, 1]`.
     - `policy`: the behaviour policy over `q(s, .)` (default greedy, `epsilon = 0`, as
       the book's Mountain Car experiments).
-    - `watkins`: Watkins's Q(lambda): bootstrap from `max_a q(S', a)` and cut the
-      traces after a non-greedy action.
+    - `target`: `"sarsa"` bootstraps from `q(S', A')`; `"q"` is Watkins's Q(lambda):
+      bootstrap from `max_a q(S', a)` and cut the traces after a non-greedy action.
     - `reward_rate`: a `RewardRate` to subtract from every reward and learn
       (differential learning, reward centering; module docstring), or None.
     """
@@ -58,23 +68,23 @@ class SarsaLambda(AbstractControlAgent):
     weights: Float[Array, " size"]
     trace: Float[Array, " size"]
     step_size: Float[Array, ""]
-    trace_decay: Float[Array, ""]
+    lambda_: Float[Array, ""]
     discount: Float[Array, ""]
     policy: AbstractPolicy
     reward_rate: RewardRate | None
     num_actions: int = eqx.field(static=True)
-    watkins: bool = eqx.field(static=True)
+    target: Literal["sarsa", "q"] = eqx.field(static=True)
 
     def __init__(
         self,
         tile_coder: TileCoder,
         num_actions: int,
         step_size: ArrayLike,
-        trace_decay: ArrayLike = 0.9,
+        lambda_: ArrayLike = 0.9,
         discount: ArrayLike = 1.0,
         policy: AbstractPolicy | None = None,
         *,
-        watkins: bool = False,
+        target: Literal["sarsa", "q"] = "sarsa",
         reward_rate: RewardRate | None = None,
     ):
         if not isinstance(tile_coder, TileCoder):
@@ -87,13 +97,13 @@ class SarsaLambda(AbstractControlAgent):
             )
         self.tile_coder = tile_coder
         dtype = tile_coder.scale.dtype
-        self.step_size, self.discount, self.trace_decay = td_hyperparameters(
-            step_size, discount, trace_decay, dtype
+        self.step_size, self.discount, self.lambda_ = td_hyperparameters(
+            step_size, discount, lambda_, dtype
         )
         self.policy = EpsilonGreedy(0.0) if policy is None else policy
         if not isinstance(self.policy, AbstractPolicy):
             raise TypeError(f"policy must be an AbstractPolicy, got {type(policy).__name__}")
-        self.watkins = bool(watkins)
+        self.target = check_target(target)
         if reward_rate is not None and not isinstance(reward_rate, RewardRate):
             raise TypeError(
                 f"reward_rate must be a RewardRate or None, got {type(reward_rate).__name__}"
@@ -115,35 +125,29 @@ class SarsaLambda(AbstractControlAgent):
         return self.policy.sample(key, self.values(observation))
 
     def update(
-        self,
-        key: PRNGKeyArray,
-        observation: Array,
-        action: Int[Array, ""],
-        reward: Float[Array, ""],
-        terminated: Bool[Array, ""],
-        next_observation: Array,
-        episode_end: Bool[Array, ""],
+        self, key: PRNGKeyArray, transition: ControlTransition
     ) -> tuple["SarsaLambda", Int[Array, ""]]:
-        active = self.active(observation, action)
-        q_next = self.values(next_observation)
+        t = check_transition(transition, self.weights.dtype)
+        active = self.active(t.observation, t.action)
+        q_next = self.values(t.next_observation)
         next_action = self.policy.sample(key, q_next)
         greedy = greedy_actions(q_next)[next_action]
-        bootstrap = jnp.max(q_next) if self.watkins else q_next[next_action]
-        gamma = jnp.where(terminated, 0, self.discount)
+        bootstrap = jnp.max(q_next) if self.target == "q" else q_next[next_action]
+        gamma = jnp.where(t.terminated, 0, self.discount)  # truncated: bootstrap
         # the box's loops: delta <- R - sum_{F(S,A)} w_i + gamma sum_{F(S',A')} w_i;
         # differential / centered (section 10.3's box): R - Rbar in place of R
         rate = self.reward_rate
-        centered = reward if rate is None else rate.center(reward)
+        centered = t.reward if rate is None else rate.center(t.reward)
         delta = centered + gamma * bootstrap - jnp.sum(self.weights[active])
         trace = self.trace.at[active].set(1)  # replacing traces
         weights = self.weights + self.step_size * delta * trace
-        keep = jnp.logical_not(episode_end)
-        if self.watkins:
+        keep = jnp.logical_not(t.episode_end)
+        if self.target == "q":
             keep = keep & greedy  # Watkins: cut after a non-greedy A'
-        trace = jnp.where(keep, self.discount * self.trace_decay * trace, 0)
+        trace = jnp.where(keep, self.discount * self.lambda_ * trace, 0)
         new = eqx.tree_at(lambda s: (s.weights, s.trace), self, (weights, trace))
         if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
-            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
+            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(t.reward, delta))
         return new, next_action
 
 
@@ -151,21 +155,21 @@ def watkins_q_lambda(
     tile_coder: TileCoder,
     num_actions: int,
     step_size: ArrayLike,
-    trace_decay: ArrayLike = 0.9,
+    lambda_: ArrayLike = 0.9,
     discount: ArrayLike = 1.0,
     policy: AbstractPolicy | None = None,
     reward_rate: RewardRate | None = None,
 ) -> SarsaLambda:
     """Watkins's Q(lambda) with tile coding and replacing traces:
-    `SarsaLambda(..., watkins=True)` (the same arguments)."""
+    `SarsaLambda(..., target="q")` (the same arguments)."""
     return SarsaLambda(
         tile_coder,
         num_actions,
         step_size,
-        trace_decay,
+        lambda_,
         discount,
         policy,
-        watkins=True,
+        target="q",
         reward_rate=reward_rate,
     )
 
@@ -175,7 +179,7 @@ def differential_sarsa(
     num_actions: int,
     step_size: ArrayLike,
     reward_rate_step_size: ArrayLike,
-    trace_decay: ArrayLike = 0.0,
+    lambda_: ArrayLike = 0.0,
     policy: AbstractPolicy | None = None,
 ) -> SarsaLambda:
     """Differential semi-gradient Sarsa(lambda) (Sutton and Barto 2018, section 10.3,
@@ -184,7 +188,7 @@ def differential_sarsa(
 
     **Arguments:**
 
-    - `tile_coder`, `num_actions`, `step_size` (`alpha`), `trace_decay`, `policy`: as
+    - `tile_coder`, `num_actions`, `step_size` (`alpha`), `lambda_`, `policy`: as
       for `SarsaLambda`.
     - `reward_rate_step_size`: the book's `beta > 0`.
     """
@@ -192,7 +196,7 @@ def differential_sarsa(
         tile_coder,
         num_actions,
         step_size,
-        trace_decay,
+        lambda_,
         1.0,
         policy,
         reward_rate=RewardRate(reward_rate_step_size),
@@ -208,7 +212,7 @@ def differential_q_learning(
 ) -> SarsaLambda:
     """Differential Q-learning (Wan, Naik and Sutton 2021, equations 5 and 6):
     `delta = R - Rbar + max_a q(S', a) - q(S, A)`, `w += alpha delta grad q(S, A)`,
-    `Rbar += eta alpha delta`; Watkins's `SarsaLambda` at `lambda = 0`, `gamma = 1`,
+    `Rbar += eta alpha delta`; `SarsaLambda(..., target="q")` at `lambda = 0`, `gamma = 1`,
     with `RewardRate(eta * alpha)`, `Rbar` starting at 0. Tabular with one tiling of
     one tile per state.
 
@@ -226,6 +230,6 @@ def differential_q_learning(
         0.0,
         1.0,
         policy,
-        watkins=True,
+        target="q",
         reward_rate=RewardRate(eta * jnp.asarray(step_size)),
     )

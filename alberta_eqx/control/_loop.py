@@ -11,7 +11,7 @@ transition reached in `info["final_observation"]` (gymnax's environments, and
 """
 
 import abc
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -21,15 +21,81 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 from alberta_eqx import _checks
 
 
+class ControlTransition(NamedTuple):
+    """One transition `(S, A, R, S')` of a control agent's experience.
+
+    **Fields:**
+
+    - `observation`: `S`, the observation the action was taken in.
+    - `action`: `A`, an integer.
+    - `reward`: `R`, a real scalar.
+    - `next_observation`: `S'`, the observation the transition reached (the episode's
+      final one where it ended: gymnax's `info["final_observation"]`).
+    - `terminated`: True where `S'` is terminal: the transition bootstraps from
+      nothing (`gamma q(S', .)` is 0).
+    - `truncated`: True where a time limit cut the episode after this transition:
+      `S'` is not terminal, so the transition bootstraps from it; the next transition
+      starts a new episode, so the agent's eligibility traces are reset.
+
+    The episode ends after this transition where either flag is set
+    (`episode_end`).
+    """
+
+    observation: Array
+    action: Int[Array, ""]
+    reward: Float[Array, ""]
+    next_observation: Array
+    terminated: Bool[Array, ""]
+    truncated: Bool[Array, ""]
+
+    @property
+    def episode_end(self) -> Bool[Array, ""]:
+        """Whether the episode ends after this transition (terminated or truncated)."""
+        return jnp.logical_or(self.terminated, self.truncated)
+
+
+def _flag(name: str, value: ArrayLike) -> Bool[Array, ""]:
+    value = jnp.asarray(value)
+    if value.shape != () or value.dtype != jnp.bool_:
+        raise TypeError(
+            f"{name} must be a boolean scalar, got dtype {value.dtype} and shape {value.shape}"
+        )
+    return value
+
+
+def check_transition(transition: ControlTransition, dtype) -> ControlTransition:
+    """`transition` with its fields checked (a bad one is refused naming the field)
+    and its reward cast to `dtype`; the observations are left to the agent, whose
+    features read them. The checks are of shapes and dtypes, so they cost nothing in
+    a compiled loop."""
+    if not isinstance(transition, ControlTransition):
+        raise TypeError(f"transition must be a ControlTransition, got {type(transition).__name__}")
+    action = jnp.asarray(transition.action)
+    if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
+        raise TypeError(
+            f"action must be an integer scalar, got dtype {action.dtype} and shape {action.shape}"
+        )
+    return ControlTransition(
+        observation=transition.observation,
+        action=action,
+        reward=_checks.scalar_target(transition.reward, dtype, name="reward"),
+        next_observation=transition.next_observation,
+        terminated=_flag("terminated", transition.terminated),
+        truncated=_flag("truncated", transition.truncated),
+    )
+
+
 class AbstractControlAgent(eqx.Module):
     """A control agent: it acts, and learns from every transition.
 
-    `act(key, observation)` chooses the first action of an episode. `update(key,
-    observation, action, reward, terminated, next_observation, episode_end)` learns
-    from one transition, `next_observation` being the state it reached (the final one
-    when the episode ended), and returns the new agent and the action to take at
-    `next_observation` if the episode goes on (on-policy methods need it before the
-    update: SARSA's `A'`).
+    `act(key, observation)` chooses the first action of an episode.
+    `update(key, transition)` learns from one `ControlTransition` and returns the new
+    agent and the action to take at `transition.next_observation` if the episode goes
+    on (on-policy methods need it before the update: SARSA's `A'`).
+
+    Every agent reads a transition the same way: a terminated one bootstraps from
+    nothing, a truncated one bootstraps from `next_observation`, and the eligibility
+    traces are reset after either (`ControlTransition`).
     """
 
     @abc.abstractmethod
@@ -38,16 +104,15 @@ class AbstractControlAgent(eqx.Module):
 
     @abc.abstractmethod
     def update(
-        self,
-        key: PRNGKeyArray,
-        observation: Array,
-        action: Int[Array, ""],
-        reward: Float[Array, ""],
-        terminated: Bool[Array, ""],
-        next_observation: Array,
-        episode_end: Bool[Array, ""],
+        self, key: PRNGKeyArray, transition: ControlTransition
     ) -> tuple["AbstractControlAgent", Int[Array, ""]]:
-        """Learn from one transition: `(new_agent, next_action)`."""
+        """Learn from one transition: `(new_agent, next_action)`.
+
+        **Arguments:**
+
+        - `key`: the randomness of the next action.
+        - `transition`: a `ControlTransition`.
+        """
 
 
 # The largest step count an int32 holds.
@@ -55,16 +120,28 @@ _MAX_STEP = 2**31 - 1
 
 
 def td_hyperparameters(
-    step_size: ArrayLike, discount: ArrayLike, trace_decay: ArrayLike, dtype=None
+    step_size: ArrayLike, discount: ArrayLike, lambda_: ArrayLike, dtype=None
 ) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
     """The hyperparameters every TD(lambda) control agent takes, checked and cast to
     `dtype`: `(alpha, gamma, lambda)` with `alpha > 0`, `gamma` in `(0, 1]` and
     `lambda` in `[0, 1]`."""
     alpha = _checks.positive("step_size", step_size, dtype)
     gamma = _checks.in_unit_interval("discount", discount, dtype)
-    lambda_ = _checks.non_negative("trace_decay", trace_decay, dtype)
-    _checks.ordered("trace_decay", lambda_, "1", jnp.ones((), lambda_.dtype))
-    return alpha, gamma, lambda_
+    lam = _checks.non_negative("lambda_", lambda_, dtype)
+    _checks.ordered("lambda_", lam, "1", jnp.ones((), lam.dtype))
+    return alpha, gamma, lam
+
+
+_TARGETS = ("sarsa", "q")
+
+
+def check_target(target: str) -> Literal["sarsa", "q"]:
+    """The bootstrap target a control agent learns: `"sarsa"` (on-policy, `q(S', A')`)
+    or `"q"` (greedy, `max_a q(S', a)`, with Watkins's trace cut after a non-greedy
+    action); raises naming `target` otherwise."""
+    if target not in _TARGETS:
+        raise ValueError(f"target must be one of {_TARGETS}, got {target!r}")
+    return target  # type: ignore[return-value]
 
 
 class ControlRun(eqx.Module):
@@ -152,16 +229,11 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
     reward = jnp.asarray(reward, run.episode_return.dtype)
     # a wrapper that scales rewards (StreamingWrapper) reports the true one
     raw_reward = jnp.asarray(info.get("raw_reward", reward), run.episode_return.dtype)
-    episode_end = jnp.logical_or(terminated, truncated)
-    agent, next_action = run.agent.update(
-        update_key,
-        run.observation,
-        run.action,
-        reward,
-        terminated,
-        info["final_observation"],
-        episode_end,
+    transition = ControlTransition(
+        run.observation, run.action, reward, info["final_observation"], terminated, truncated
     )
+    episode_end = transition.episode_end
+    agent, next_action = run.agent.update(update_key, transition)
     # a new episode's first action comes from the updated agent
     action = jnp.where(episode_end, agent.act(act_key, observation), next_action)
     step = run.step + 1  # at most 2**31 - 1: run_control refuses to go past it

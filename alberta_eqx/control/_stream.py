@@ -3,16 +3,20 @@ Learning Finally Works", Algorithm 4 and the authors' `stream_ac_discrete.py`): 
 actor and a critic, each an MLP with parameterless LayerNorm and LeakyReLU,
 sparse-initialised, each updated by ObGD from every transition with one TD error:
 
-    delta = R + gamma (1 - done) v(S') - v(S)
+    delta = R + gamma (1 - terminated) v(S') - v(S)
     critic:  ObGD(kappa_value) on  grad v(S)
     actor:   ObGD(kappa_policy) on grad [log pi(A|S) + c sign(delta) H(pi(.|S))]
     traces:  z <- gamma lambda z + grad (in ObGD); z <- 0 after an episode's last update
 
-`done` is the end of the episode, a time limit included, as in the authors' script
-(their time-in-episode feature makes a time limit part of the state). ObGD is
+A truncated transition bootstraps from `S'` (`ControlTransition`). The authors' script
+bootstraps from nothing after a time limit too (`done` in their `done_mask`): their
+time-in-episode feature makes the limit part of the state, and `StreamingWrapper` with
+a time feature says so by reporting the limit as a termination. ObGD is
 `alberta_eqx._rules.obgd`, the one implementation `alberta_eqx.optax.obgd` uses too.
 The next action is drawn from the updated policy, as the authors' loop draws it.
 """
+
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -22,7 +26,13 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import TraceState
-from alberta_eqx.control._loop import AbstractControlAgent, td_hyperparameters
+from alberta_eqx.control._loop import (
+    AbstractControlAgent,
+    ControlTransition,
+    check_target,
+    check_transition,
+    td_hyperparameters,
+)
 from alberta_eqx.nn import MLP
 
 
@@ -30,37 +40,45 @@ def _params(net: eqx.Module):
     return eqx.filter(net, eqx.is_inexact_array)
 
 
-def _obgd_step(
-    net: MLP,
-    trace: TraceState,
-    delta: Float[Array, ""],
-    grad: MLP,
-    decay: Float[Array, ""],
-    step_size: Float[Array, ""],
-    kappa: Float[Array, ""],
-    *,
-    cut: Bool[Array, ""],
-) -> tuple[MLP, TraceState]:
-    """One ObGD update of `net` along its trace (Algorithm 3, `_rules.obgd`), and the
-    trace set to 0 where `cut` (after an episode's last update; Stream Q also after an
-    exploratory action)."""
-    updates, trace, _ = _rules.obgd(trace, delta, grad, decay, step_size, kappa)
-    trace = jax.tree.map(lambda z: jnp.where(cut, 0, z), trace)
-    return eqx.apply_updates(net, updates), trace
+class _AbstractStreamAgent(AbstractControlAgent):
+    """What the Stream agents share: ObGD along eligibility traces with the same
+    `alpha`, `gamma` and `lambda`."""
+
+    step_size: eqx.AbstractVar[Float[Array, ""]]
+    discount: eqx.AbstractVar[Float[Array, ""]]
+    lambda_: eqx.AbstractVar[Float[Array, ""]]
+
+    def _obgd(
+        self,
+        net: MLP,
+        trace: TraceState,
+        delta: Float[Array, ""],
+        grad: MLP,
+        kappa: Float[Array, ""],
+        *,
+        cut: Bool[Array, ""],
+    ) -> tuple[MLP, TraceState]:
+        """One ObGD update of `net` along its trace (Algorithm 3, `_rules.obgd`, with
+        `z <- gamma lambda z + grad`), and the trace set to 0 where `cut` (after an
+        episode's last update; Stream Q also after an exploratory action)."""
+        decay = self.discount * self.lambda_
+        updates, trace, _ = _rules.obgd(trace, delta, grad, decay, self.step_size, kappa)
+        trace = jax.tree.map(lambda z: jnp.where(cut, 0, z), trace)
+        return eqx.apply_updates(net, updates), trace
 
 
-class StreamAC(AbstractControlAgent):
+class StreamAC(_AbstractStreamAgent):
     """Stream AC(lambda) for discrete actions, with the authors' defaults.
 
     **Arguments:**
 
-    - `observation_size`: the length of the (wrapped) observation.
+    - `feature_dim`: the length of the (wrapped) observation, the networks' input.
     - `num_actions`: how many actions.
     - `key`: initialises both networks.
     - `hidden_sizes`: the hidden layers' widths (the authors: two of 32).
     - `step_size`: ObGD's `alpha` (1.0).
     - `discount`: `gamma` (0.99).
-    - `trace_decay`: `lambda` (0.8).
+    - `lambda_`: `lambda` (0.8).
     - `kappa_policy`, `kappa_value`: ObGD's bounds (3 and 2).
     - `entropy_coefficient`: `c` (0.01).
     - `sparsity`: the sparse initialisation's fraction of zeroed weights (0.9).
@@ -72,21 +90,21 @@ class StreamAC(AbstractControlAgent):
     value_trace: TraceState
     step_size: Float[Array, ""]
     discount: Float[Array, ""]
-    trace_decay: Float[Array, ""]
+    lambda_: Float[Array, ""]
     kappa_policy: Float[Array, ""]
     kappa_value: Float[Array, ""]
     entropy_coefficient: Float[Array, ""]
 
     def __init__(
         self,
-        observation_size: int,
+        feature_dim: int,
         num_actions: int,
         *,
         key: PRNGKeyArray,
         hidden_sizes: tuple[int, ...] = (32, 32),
         step_size: ArrayLike = 1.0,
         discount: ArrayLike = 0.99,
-        trace_decay: ArrayLike = 0.8,
+        lambda_: ArrayLike = 0.8,
         kappa_policy: ArrayLike = 3.0,
         kappa_value: ArrayLike = 2.0,
         entropy_coefficient: ArrayLike = 0.01,
@@ -95,15 +113,13 @@ class StreamAC(AbstractControlAgent):
         num_actions = _checks.positive_int("num_actions", num_actions)
         policy_key, value_key = jax.random.split(key)
         self.policy_net = MLP(
-            observation_size, num_actions, hidden_sizes, key=policy_key, sparsity=sparsity
+            feature_dim, num_actions, hidden_sizes, key=policy_key, sparsity=sparsity
         )
-        self.value_net = MLP(
-            observation_size, "scalar", hidden_sizes, key=value_key, sparsity=sparsity
-        )
+        self.value_net = MLP(feature_dim, "scalar", hidden_sizes, key=value_key, sparsity=sparsity)
         self.policy_trace = _rules.trace_init(_params(self.policy_net))
         self.value_trace = _rules.trace_init(_params(self.value_net))
-        self.step_size, self.discount, self.trace_decay = td_hyperparameters(
-            step_size, discount, trace_decay
+        self.step_size, self.discount, self.lambda_ = td_hyperparameters(
+            step_size, discount, lambda_
         )
         self.kappa_policy = _checks.positive("kappa_policy", kappa_policy)
         self.kappa_value = _checks.positive("kappa_value", kappa_value)
@@ -113,7 +129,7 @@ class StreamAC(AbstractControlAgent):
         """The constructor's arguments held by the networks (`alberta_eqx.config`)."""
         net = self.policy_net
         return {
-            "observation_size": net.in_size,
+            "feature_dim": net.in_size,
             "num_actions": net.out_size,
             "hidden_sizes": net.hidden_sizes,
             "sparsity": net.sparsity,
@@ -123,71 +139,55 @@ class StreamAC(AbstractControlAgent):
         return jax.random.categorical(key, self.policy_net(observation))
 
     def update(
-        self,
-        key: PRNGKeyArray,
-        observation: Array,
-        action: Int[Array, ""],
-        reward: Float[Array, ""],
-        terminated: Bool[Array, ""],
-        next_observation: Array,
-        episode_end: Bool[Array, ""],
+        self, key: PRNGKeyArray, transition: ControlTransition
     ) -> tuple["StreamAC", Int[Array, ""]]:
+        t = check_transition(transition, self.discount.dtype)
         params_v, static_v = eqx.partition(self.value_net, eqx.is_inexact_array)
         params_pi, static_pi = eqx.partition(self.policy_net, eqx.is_inexact_array)
 
         def value(params, x):
             return eqx.combine(params, static_v)(x)
 
-        v, grad_v = jax.value_and_grad(value)(params_v, observation)
-        v_next = value(params_v, next_observation)
-        # the authors' done_mask: no bootstrap after the episode's last step
-        delta = reward + self.discount * jnp.where(episode_end, 0, v_next) - v
+        v, grad_v = jax.value_and_grad(value)(params_v, t.observation)
+        v_next = value(params_v, t.next_observation)
+        # the authors' done_mask: no bootstrap from a terminal state
+        delta = t.reward + self.discount * jnp.where(t.terminated, 0, v_next) - v
 
         def objective(params):
-            logits = eqx.combine(params, static_pi)(observation)
+            logits = eqx.combine(params, static_pi)(t.observation)
             log_pi = jax.nn.log_softmax(logits)
             entropy = -jnp.sum(jnp.exp(log_pi) * log_pi)
-            return log_pi[action] + self.entropy_coefficient * jnp.sign(delta) * entropy
+            return log_pi[t.action] + self.entropy_coefficient * jnp.sign(delta) * entropy
 
         grad_pi = jax.grad(objective)(params_pi)
-        decay = self.discount * self.trace_decay
         # Algorithm 3 (ObGD) for both, with the same delta
-        policy_net, policy_trace = _obgd_step(
+        policy_net, policy_trace = self._obgd(
             self.policy_net,
             self.policy_trace,
             delta,
             grad_pi,
-            decay,
-            self.step_size,
             self.kappa_policy,
-            cut=episode_end,
+            cut=t.episode_end,
         )
-        value_net, value_trace = _obgd_step(
-            self.value_net,
-            self.value_trace,
-            delta,
-            grad_v,
-            decay,
-            self.step_size,
-            self.kappa_value,
-            cut=episode_end,
+        value_net, value_trace = self._obgd(
+            self.value_net, self.value_trace, delta, grad_v, self.kappa_value, cut=t.episode_end
         )
         new = eqx.tree_at(
             lambda s: (s.policy_net, s.value_net, s.policy_trace, s.value_trace),
             self,
             (policy_net, value_net, policy_trace, value_trace),
         )
-        return new, new.act(key, next_observation)
+        return new, new.act(key, t.next_observation)
 
 
-class StreamQ(AbstractControlAgent):
-    """Stream Q(lambda) and, with `sarsa=True`, Stream SARSA(lambda) (Elsayed et al.
+class StreamQ(_AbstractStreamAgent):
+    """Stream Q(lambda) and, with `target="sarsa"`, Stream SARSA(lambda) (Elsayed et al.
     2024; the authors' `stream_q.py` and `stream_sarsa.py`): one MLP `q(s, .)`
     (parameterless LayerNorm, LeakyReLU, sparse initialisation) updated by ObGD on
     `grad q(S, A)` with
 
-        delta = R + gamma (1 - done) max_a q(S', a) - q(S, A)     (Q)
-        delta = R + gamma (1 - done) q(S', A') - q(S, A)          (SARSA)
+        delta = R + gamma (1 - terminated) max_a q(S', a) - q(S, A)     (Q)
+        delta = R + gamma (1 - terminated) q(S', A') - q(S, A)          (SARSA)
 
     epsilon-greedy actions (`argmax` for the greedy one) with epsilon falling linearly
     from `epsilon_start` to `epsilon_end` over the first `exploration_steps` actions;
@@ -197,13 +197,13 @@ class StreamQ(AbstractControlAgent):
 
     **Arguments:**
 
-    - `observation_size`, `num_actions`, `key`, `hidden_sizes`, `step_size`,
-      `discount`, `trace_decay`, `kappa`, `sparsity`: as `StreamAC`'s (`kappa` 2).
+    - `feature_dim`, `num_actions`, `key`, `hidden_sizes`, `step_size`,
+      `discount`, `lambda_`, `kappa`, `sparsity`: as `StreamAC`'s (`kappa` 2).
     - `exploration_steps`: the schedule's length (the authors: 5% of the run), at
       most `2**30`: the agent's action count `steps` saturates at `2**31 - 1`
       rather than wrapping, and epsilon stays at `epsilon_end` from there on.
     - `epsilon_start`, `epsilon_end`: 1.0 and 0.01.
-    - `sarsa`: Stream SARSA(lambda) instead of Stream Q(lambda).
+    - `target`: `"q"` (Stream Q(lambda)) or `"sarsa"` (Stream SARSA(lambda)).
     """
 
     q_net: MLP
@@ -211,17 +211,17 @@ class StreamQ(AbstractControlAgent):
     steps: Int[Array, ""]
     step_size: Float[Array, ""]
     discount: Float[Array, ""]
-    trace_decay: Float[Array, ""]
+    lambda_: Float[Array, ""]
     kappa: Float[Array, ""]
     epsilon_start: Float[Array, ""]
     epsilon_end: Float[Array, ""]
     exploration_steps: Float[Array, ""]
     num_actions: int = eqx.field(static=True)
-    sarsa: bool = eqx.field(static=True)
+    target: Literal["sarsa", "q"] = eqx.field(static=True)
 
     def __init__(
         self,
-        observation_size: int,
+        feature_dim: int,
         num_actions: int,
         *,
         key: PRNGKeyArray,
@@ -229,19 +229,19 @@ class StreamQ(AbstractControlAgent):
         hidden_sizes: tuple[int, ...] = (32, 32),
         step_size: ArrayLike = 1.0,
         discount: ArrayLike = 0.99,
-        trace_decay: ArrayLike = 0.8,
+        lambda_: ArrayLike = 0.8,
         kappa: ArrayLike = 2.0,
         epsilon_start: ArrayLike = 1.0,
         epsilon_end: ArrayLike = 0.01,
         sparsity: float = 0.9,
-        sarsa: bool = False,
+        target: Literal["sarsa", "q"] = "q",
     ):
         self.num_actions = _checks.positive_int("num_actions", num_actions)
-        self.q_net = MLP(observation_size, num_actions, hidden_sizes, key=key, sparsity=sparsity)
+        self.q_net = MLP(feature_dim, num_actions, hidden_sizes, key=key, sparsity=sparsity)
         self.trace = _rules.trace_init(_params(self.q_net))
         self.steps = jnp.zeros((), jnp.int32)
-        self.step_size, self.discount, self.trace_decay = td_hyperparameters(
-            step_size, discount, trace_decay
+        self.step_size, self.discount, self.lambda_ = td_hyperparameters(
+            step_size, discount, lambda_
         )
         self.kappa = _checks.positive("kappa", kappa)
         self.epsilon_start = _checks.non_negative("epsilon_start", epsilon_start)
@@ -252,13 +252,13 @@ class StreamQ(AbstractControlAgent):
         # `steps` saturates at 2**31 - 1 (an int32 that never wraps); epsilon is then
         # exactly `epsilon_end` as long as the schedule ended well before that.
         _checks.ordered("exploration_steps", self.exploration_steps, "2**30", jnp.asarray(2.0**30))
-        self.sarsa = bool(sarsa)
+        self.target = check_target(target)
 
     def _config_arguments(self) -> dict:
         """The constructor's arguments held by the network (`alberta_eqx.config`)."""
         net = self.q_net
         return {
-            "observation_size": net.in_size,
+            "feature_dim": net.in_size,
             "hidden_sizes": net.hidden_sizes,
             "sparsity": net.sparsity,
         }
@@ -280,39 +280,31 @@ class StreamQ(AbstractControlAgent):
         return self._sample(key, observation, self.steps + 1.0)
 
     def update(
-        self,
-        key: PRNGKeyArray,
-        observation: Array,
-        action: Int[Array, ""],
-        reward: Float[Array, ""],
-        terminated: Bool[Array, ""],
-        next_observation: Array,
-        episode_end: Bool[Array, ""],
+        self, key: PRNGKeyArray, transition: ControlTransition
     ) -> tuple["StreamQ", Int[Array, ""]]:
+        t = check_transition(transition, self.discount.dtype)
         params, static = eqx.partition(self.q_net, eqx.is_inexact_array)
 
         def q_sa(params):
-            q = eqx.combine(params, static)(observation)
-            return q[action], q
+            q = eqx.combine(params, static)(t.observation)
+            return q[t.action], q
 
         (q, q_all), grad = jax.value_and_grad(q_sa, has_aux=True)(params)
-        q_next = self.q_net(next_observation)
-        if self.sarsa:
-            # their loop draws A' before the update (action number t + 1)
-            next_action = self._sample(key, next_observation, self.steps + 2.0)
+        q_next = self.q_net(t.next_observation)
+        if self.target == "sarsa":
+            # their loop draws A' before the update (the next action's number, steps + 2)
+            next_action = self._sample(key, t.next_observation, self.steps + 2.0)
             bootstrap = q_next[next_action]
-            cut = episode_end
+            cut = t.episode_end
         else:
             bootstrap = jnp.max(q_next)
-            cut = episode_end | (action != jnp.argmax(q_all))  # is_nongreedy
-        delta = reward + self.discount * jnp.where(episode_end, 0, bootstrap) - q
-        decay = self.discount * self.trace_decay
-        q_net, trace = _obgd_step(
-            self.q_net, self.trace, delta, grad, decay, self.step_size, self.kappa, cut=cut
-        )
+            cut = t.episode_end | (t.action != jnp.argmax(q_all))  # is_nongreedy
+        # no bootstrap from a terminal state; a truncated transition bootstraps
+        delta = t.reward + self.discount * jnp.where(t.terminated, 0, bootstrap) - q
+        q_net, trace = self._obgd(self.q_net, self.trace, delta, grad, self.kappa, cut=cut)
         # the count only drives the schedule: it saturates at 2**31 - 1 instead of wrapping
         steps = optax.safe_increment(self.steps)
         new = eqx.tree_at(lambda s: (s.q_net, s.trace, s.steps), self, (q_net, trace, steps))
-        if not self.sarsa:
-            next_action = new._sample(key, next_observation, new.steps + 1.0)
+        if self.target == "q":
+            next_action = new._sample(key, t.next_observation, new.steps + 1.0)
         return new, next_action

@@ -12,7 +12,11 @@ their state is part of the compiled loop's state.
   normalised, `(o - mean) / sqrt(var + eps)`;
 - **a time-in-episode feature**, appended unnormalised: `-0.5` for the first two
   observations of an episode, then `1 / time_limit` more per step (their
-  `AddTimeInfo` appends the time before incrementing it).
+  `AddTimeInfo` appends the time before incrementing it). With the time in the
+  observation, the time limit is part of the state (Pardo, Tavakoli, Levdik and
+  Kormushev 2018, "Time Limits in Reinforcement Learning"), so the wrapper reports an
+  episode cut by the limit as terminated (and still truncated): the agents bootstrap
+  from nothing there, as the authors' `done_mask` does.
 
 The unscaled reward is in `info["raw_reward"]`, so that the loop records true returns.
 """
@@ -51,8 +55,9 @@ class StreamingWrapper(eqx.Module):
 
     - `env`: the environment.
     - `discount`: `gamma` of the return trace (the agent's discount).
-    - `time_limit`: the episode's step limit, the time feature's unit (CartPole-v1:
-      500); None for no time feature.
+    - `time_limit`: the environment's episode step limit, the time feature's unit
+      (CartPole-v1: 500); None for no time feature. With a time feature a truncated
+      episode is reported as terminated too (module docstring).
     - `normalize_observation`, `scale_reward`: each piece on or off.
     - `epsilon`: added to the variances.
     """
@@ -149,4 +154,6 @@ class StreamingWrapper(eqx.Module):
         observation = jnp.where(done, first, final)
         info = {**info, "final_observation": final, "raw_reward": raw_reward}
         state = StreamingWrapperState(env_state, stats, return_stats, trace, time.astype(dtype))
+        if self.time_limit is not None:  # the limit is in the state: a terminal state
+            terminated = done
         return observation, state, scaled, terminated, truncated, info
