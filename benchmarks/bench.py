@@ -104,14 +104,14 @@ def ours_batched(name, dim, steps, seeds):
 
 def theirs_single(name, dim, steps):
     learner = af.LinearLearner(optimizer=_af_optimizer(name))
-    stream = af.DriftingTargetStream(dim)
+    stream = af.RandomWalkStream(dim)
     key = jax.random.key(0)
     return lambda: af.run_learning_loop(learner, stream, steps, key)[1]
 
 
 def theirs_batched(name, dim, steps, seeds):
     learner = af.LinearLearner(optimizer=_af_optimizer(name))
-    stream = af.DriftingTargetStream(dim)
+    stream = af.RandomWalkStream(dim)
     keys = jax.random.split(jax.random.key(0), seeds)
     return lambda: af.run_learning_loop_batched(learner, stream, steps, keys).metrics
 

@@ -6,12 +6,13 @@ control loop runs, and tile coding.
 - **Supervised streams**: linear targets that change (`targets`), feature scales that
   change (`scales`), a drifting nonlinear teacher (`teacher`), the bit-flipping
   problem (`bitflip`) and permuted classification (`permuted`).
-- **TD streams**: the random-walk chain (`random_walk`), Baird's counterexample
-  (`baird`), gymnax and Gymnasium environments under a fixed policy (`environments`).
+- **TD streams**: the random-walk chain (`random_walk`) and Baird's counterexample
+  (`baird`). The streams of gymnax and Gymnasium environments under a fixed policy
+  need optional extras and stay in their module, `alberta_eqx.streams.environments`.
 - **Environments** for the control loop, gymnax-style `reset`/`step` (not streams: an
   agent chooses the actions): `MountainCar`, `AccessControl`.
 - **A feature constructor**: `TileCoder` (not a stream: it maps an observation to
-  binary features, for the control agents and `GymnaxTDStream(features=...)`).
+  binary features, for the control agents or a TD stream's `features`).
 
 Each stream's state (the type `init` returns) is exported beside it.
 """
@@ -38,14 +39,6 @@ from alberta_eqx.streams.baird import (
     baird_initial_weights,
 )
 from alberta_eqx.streams.bitflip import BitFlipState, BitFlipStream
-from alberta_eqx.streams.environments import (
-    GymnaxState,
-    GymnaxTDStream,
-    PredictionStream,
-    TrajectoryStream,
-    collect_gymnasium,
-    epsilon_greedy,
-)
 from alberta_eqx.streams.mountain_car import MountainCar, MountainCarParams, MountainCarState
 from alberta_eqx.streams.permuted import (
     InputPermutedStream,
@@ -111,11 +104,6 @@ __all__ = [  # noqa: RUF022 - grouped by kind, as the docstring lists them
     "BairdStream",
     "baird_features",
     "baird_initial_weights",
-    "GymnaxTDStream",
-    "TrajectoryStream",
-    "collect_gymnasium",
-    "epsilon_greedy",
-    "PredictionStream",
     # environments for the control loop (gymnax-style reset/step; not streams)
     "MountainCar",
     "MountainCarParams",
@@ -138,5 +126,4 @@ __all__ = [  # noqa: RUF022 - grouped by kind, as the docstring lists them
     "PermutedState",
     "WalkPosition",
     "BairdState",
-    "GymnaxState",
 ]

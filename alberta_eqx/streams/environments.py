@@ -36,6 +36,15 @@ from alberta_eqx.streams._base import (
     step_keys,
 )
 
+__all__ = [
+    "GymnaxState",
+    "GymnaxTDStream",
+    "PredictionStream",
+    "TrajectoryStream",
+    "collect_gymnasium",
+    "epsilon_greedy",
+]
+
 
 def _require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency, or say which extra installs it."""
