@@ -642,7 +642,7 @@ def test_sequential_stream_default_chunk_equals_its_steps():
 )
 def test_draws_wider_than_one_batch(build):
     """Issue 15, defect 1: a step whose draw is wider than `_DRAWS_PER_BATCH` normals
-    (32,768) crashed with `max() arg is an empty sequence` in `_per_step`. A chunk of
+    (32,768) crashed with `max() arg is an empty sequence` in `per_step`. A chunk of
     such a stream now draws one step per iteration; its observations are still each
     step's own (those of `step`), and a run through the runner works."""
     from alberta_eqx import IDBD, LinearLearner, run_learning_loop
@@ -664,3 +664,75 @@ def test_draws_wider_than_one_batch(build):
     result = run_learning_loop(learner, stream, 4, jax.random.key(0))
     assert result.metrics.squared_error.shape == (4,)
     assert np.isfinite(np.asarray(result.metrics.squared_error)).all()
+
+
+def _stream_classes() -> list[type]:
+    """Every stream class defined in `alberta_eqx.streams`'s modules."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import alberta_eqx.streams as package
+
+    modules = [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+    ]
+    return [
+        cls
+        for module in modules
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, AbstractStream) and cls.__module__ == module.__name__
+    ]
+
+
+def test_streams_are_abstract_or_final():
+    """Equinox's rule (issue 23, item 3): no concrete stream is subclassed, and no
+    concrete method of a stream base class is overridden (`step` is written once,
+    in `AbstractStream`)."""
+    import inspect
+
+    classes = _stream_classes()
+    concrete = [cls for cls in classes if not inspect.isabstract(cls)]
+    assert {"DriftingTargetStream", "RandomWalkChainStream", "BairdStream"} <= {
+        cls.__name__ for cls in concrete
+    }
+    for cls in concrete:
+        subclasses = [other.__name__ for other in classes if cls in other.__mro__[1:]]
+        assert not subclasses, f"{cls.__name__} is concrete and subclassed by {subclasses}"
+        assert cls.step is AbstractStream.step, cls.__name__
+    for cls in classes:
+        for name, method in vars(cls).items():
+            if not inspect.isfunction(method) or name.startswith("__"):
+                continue
+            for base in cls.__mro__[1:]:
+                inherited = vars(base).get(name)
+                overridden = inspect.isfunction(inherited) and not getattr(
+                    inherited, "__isabstractmethod__", False
+                )
+                assert not overridden, f"{cls.__name__}.{name} overrides {base.__name__}'s"
+
+
+def test_a_stream_must_declare_its_feature_dim():
+    """`feature_dim` is an `AbstractVar` of `AbstractStream`: a stream without it
+    cannot be built, one with it as a field or a property can."""
+
+    class NoWidth(AbstractStream):
+        def init(self, key):
+            return key
+
+        def chunk(self, state, t0, num_steps):
+            return TimeStep(jnp.zeros((num_steps, 1)), jnp.zeros(num_steps)), state
+
+    with pytest.raises(TypeError, match="feature_dim"):
+        NoWidth()
+
+    class Field(NoWidth):
+        feature_dim: int = eqx.field(static=True, default=1)
+
+    class Property(NoWidth):
+        @property
+        def feature_dim(self) -> int:
+            return 1
+
+    assert Field().feature_dim == Property().feature_dim == 1
