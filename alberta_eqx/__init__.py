@@ -84,26 +84,27 @@ from alberta_eqx.streams import (
     AbstractSequentialStream,
     AbstractStream,
     AbstractTDStream,
+    AccessControl,
+    BairdStream,
+    BitFlipStream,
     CyclicStream,
+    DriftingTargetStream,
     DynamicScaleShiftStream,
+    InputPermutedStream,
+    LabelPermutedStream,
+    MountainCar,
     NonlinearTeacherStream,
+    OffPolicyTimeStep,
     PeriodicChangeStream,
-    RandomWalkStream,
+    RandomWalkChainStream,
     ScaleDriftStream,
     ScaledStreamWrapper,
     SuttonExperiment1Stream,
     TDTimeStep,
+    TileCoder,
     TimeStep,
     make_scale_range,
 )
-from alberta_eqx.streams._base import OffPolicyTimeStep
-from alberta_eqx.streams.access_control import AccessControl
-from alberta_eqx.streams.baird import BairdStream
-from alberta_eqx.streams.bitflip import BitFlipStream
-from alberta_eqx.streams.mountain_car import MountainCar
-from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
-from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import (
     TDIDBD,
     TDLMS,
@@ -144,6 +145,7 @@ __all__ = [
     "ContinualBackprop",
     "CyclicStream",
     "Divergence",
+    "DriftingTargetStream",
     "DurableLearner",
     "DurableWriteError",
     "DynamicScaleShiftStream",
@@ -172,8 +174,7 @@ __all__ = [
     "OnlineNormalizer",
     "PeriodicChangeStream",
     "PlasticityDiagnostics",
-    "RandomWalkStream",
-    "RandomWalkTDStream",
+    "RandomWalkChainStream",
     "RewardRate",
     "RunResult",
     "SarsaLambda",

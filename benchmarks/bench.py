@@ -90,14 +90,14 @@ def _af_optimizer(name: str):
 
 def ours_single(name, dim, steps):
     learner = ae.LinearLearner(dim, _optimizer(name))
-    stream = ae.RandomWalkStream(dim)
+    stream = ae.DriftingTargetStream(dim)
     key = jax.random.key(0)
     return lambda: ae.run_learning_loop(learner, stream, steps, key).metrics.squared_error
 
 
 def ours_batched(name, dim, steps, seeds):
     learner = ae.LinearLearner(dim, _optimizer(name))
-    stream = ae.RandomWalkStream(dim)
+    stream = ae.DriftingTargetStream(dim)
     keys = jax.random.split(jax.random.key(0), seeds)
     return lambda: ae.run_learning_loop_batched(learner, stream, steps, keys).metrics.squared_error
 
@@ -118,9 +118,9 @@ def theirs_batched(name, dim, steps, seeds):
 
 def floor(dim, steps, seeds):
     """The least a runner could cost: the stream's draws generated in bulk, block by
-    block (the same per-step draws as `RandomWalkStream.chunk`, so memory stays
+    block (the same per-step draws as `DriftingTargetStream.chunk`, so memory stays
     bounded), then a hand-fused `lax.scan` of bare IDBD over each block."""
-    stream = ae.RandomWalkStream(dim)
+    stream = ae.DriftingTargetStream(dim)
     # the runner's block size: the best one we know
     block = min(steps, alberta_eqx.runners._plan._block_size(1, dim, seeds))
     num_blocks = steps // block
@@ -206,7 +206,7 @@ def grid_theirs(steps):
 
 def tracking(dim, steps, interval):
     learner = ae.LinearLearner(dim, ae.IDBD(0.01, meta_step_size=0.01))
-    stream = ae.RandomWalkStream(dim)
+    stream = ae.DriftingTargetStream(dim)
     key = jax.random.key(0)
     config = None if interval is None else ae.StepSizeTrackingConfig(interval)
     return lambda: ae.run_learning_loop(learner, stream, steps, key, step_size_tracking=config)
@@ -291,8 +291,8 @@ def tracking_overhead(dim: int, steps: int, repeats: int) -> dict:
 
 def gpu_cases(steps: int, repeats: int, quick: bool = False) -> list[dict]:
     """The issue-14 GPU cases, one command: 1,024 seeds of IDBD on
-    `RandomWalkStream(1000)` (`steps` steps); a 10,000-configuration x 30-seed IDBD
-    grid on `RandomWalkStream(10)` (10,000 steps, 100-step windows) as one
+    `DriftingTargetStream(1000)` (`steps` steps); a 10,000-configuration x 30-seed IDBD
+    grid on `DriftingTargetStream(10)` (10,000 steps, 100-step windows) as one
     `run_sweep` shard; the same sweep sharded over every device (`make_mesh`).
     `quick`: 8 seeds, a 10 x 10 grid of 1,000 steps (a smoke run on a CPU)."""
     import tempfile
@@ -321,7 +321,7 @@ def gpu_cases(steps: int, repeats: int, quick: bool = False) -> list[dict]:
     record(f"IDBD d=1000 {seeds} seeds", t, steps * seeds)
 
     spec = SweepSpec(
-        stream=ae.RandomWalkStream(10),
+        stream=ae.DriftingTargetStream(10),
         learner=lambda a, theta: ae.LinearLearner(10, ae.IDBD(a, meta_step_size=theta)),
         grid={
             "a": np.geomspace(1e-4, 0.1, side).tolist(),

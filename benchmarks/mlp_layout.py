@@ -1,5 +1,5 @@
 """MLPLearner's `flatten` inside a compiled run: microseconds per step of a 64x64 MLP
-(12 features) over 10,000 steps of `RandomWalkStream(12)`, with the optimizer on the
+(12 features) over 10,000 steps of `DriftingTargetStream(12)`, with the optimizer on the
 parameters' pytree (the default) and on one raveled vector (`flatten=True`), rounds
 interleaved; the ratio is the median of the per-round ratios (bench.py measures the
 single-event side).
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=STEPS, help="steps per timed run")
     parser.add_argument("--out", default="benchmarks/mlp_layout.json")
     args = parser.parse_args()
-    stream = ae.RandomWalkStream(12)
+    stream = ae.DriftingTargetStream(12)
     optimizers = {
         "Autostep": aeo.autostep(meta_step_size=0.01),
         "IDBD": aeo.idbd(meta_step_size=0.01),

@@ -32,7 +32,7 @@ def streams(feature_dim: int) -> dict[str, ae.AbstractStream]:
     """Every stream at its default settings."""
     d = feature_dim
     return {
-        "RandomWalkStream": ae.RandomWalkStream(d),
+        "DriftingTargetStream": ae.DriftingTargetStream(d),
         "AbruptChangeStream": ae.AbruptChangeStream(d),
         "CyclicStream": ae.CyclicStream(d),
         "PeriodicChangeStream": ae.PeriodicChangeStream(d),
@@ -41,7 +41,7 @@ def streams(feature_dim: int) -> dict[str, ae.AbstractStream]:
         "ScaleDriftStream": ae.ScaleDriftStream(d),
         "NonlinearTeacherStream": ae.NonlinearTeacherStream(d),
         "ScaledStreamWrapper(RandomWalk)": ae.ScaledStreamWrapper(
-            ae.RandomWalkStream(d), ae.make_scale_range(d)
+            ae.DriftingTargetStream(d), ae.make_scale_range(d)
         ),
     }
 

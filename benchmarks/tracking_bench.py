@@ -1,4 +1,4 @@
-"""The cost of step-size tracking: one seed of IDBD on `RandomWalkStream(10)`, run
+"""The cost of step-size tracking: one seed of IDBD on `DriftingTargetStream(10)`, run
 untracked and tracked every `--interval` steps, in paired rounds; the median of the
 per-round ratios (tracked / untracked).
 
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     clock = time.process_time if args.clock == "process" else time.perf_counter
     learner = ae.LinearLearner(args.dim, ae.IDBD(0.01, meta_step_size=0.01))
-    stream = ae.RandomWalkStream(args.dim)
+    stream = ae.DriftingTargetStream(args.dim)
     key = jax.random.key(0)
 
     def compiled(interval):

@@ -22,11 +22,11 @@ import numpy as np
 from alberta_eqx import (
     IDBD,
     Autostep,
+    DriftingTargetStream,
     EMANormalizer,
     LinearLearner,
     NormalizerTrackingConfig,
     PeriodicChangeStream,
-    RandomWalkStream,
     ScaleDriftStream,
     StepSizeTrackingConfig,
     SuttonExperiment1Stream,
@@ -48,12 +48,13 @@ class Case(NamedTuple):
 def cases() -> dict[str, Case]:
     """Built afresh in each process, as a user's script would."""
     return {
-        "random-walk-idbd": Case(
-            LinearLearner(10, IDBD(0.01, meta_step_size=0.05)), RandomWalkStream(10), 3000, 1500,
+        "drifting-target-idbd": Case(
+            LinearLearner(10, IDBD(0.01, meta_step_size=0.05)), DriftingTargetStream(10),
+            3000, 1500,
             {"block_size": 500},
         ),
-        "random-walk-autostep-tracked": Case(
-            LinearLearner(10, Autostep(0.02)), RandomWalkStream(10), 3130, 1000,
+        "drifting-target-autostep-tracked": Case(
+            LinearLearner(10, Autostep(0.02)), DriftingTargetStream(10), 3130, 1000,
             {"block_size": 500, "step_size_tracking": StepSizeTrackingConfig(100)},
         ),
         "periodic-idbd-tracked-windowed": Case(
@@ -76,12 +77,12 @@ def cases() -> dict[str, Case]:
         ),
         # The default block size, 10000 steps: any multiple of it is a split step. Whole
         # blocks only (a tail, compiled as a second copy of the block, is covered above).
-        "random-walk-idbd-default-blocks": Case(
+        "drifting-target-idbd-default-blocks": Case(
             LinearLearner(10, IDBD(0.01, meta_step_size=0.01)),
-            RandomWalkStream(10), 40_000, 20_000, {}
+            DriftingTargetStream(10), 40_000, 20_000, {}
         ),
-        "random-walk-idbd-batched": Case(
-            LinearLearner(5, IDBD(0.01, meta_step_size=0.05)), RandomWalkStream(5), 2000, 800,
+        "drifting-target-idbd-batched": Case(
+            LinearLearner(5, IDBD(0.01, meta_step_size=0.05)), DriftingTargetStream(5), 2000, 800,
             {"block_size": 400, "step_size_tracking": StepSizeTrackingConfig(200)}, seeds=3,
         ),
     }  # fmt: skip

@@ -13,7 +13,7 @@ def learner(initial_step_size, meta_step_size):
 
 # 4 x 2 = 8 configurations, 4 seeds: shards of 4 split over 2 or 4 devices.
 SPEC = SweepSpec(
-    stream=ae.RandomWalkStream(FEATURES, drift_rate=0.01),
+    stream=ae.DriftingTargetStream(FEATURES, drift_rate=0.01),
     learner=learner,
     grid={"initial_step_size": [0.003, 0.01, 0.03, 0.1], "meta_step_size": [0.001, 0.01]},
     num_steps=400,

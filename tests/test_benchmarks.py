@@ -31,7 +31,8 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
     """The script's arguments for a smoke run writing only into `tmp`."""
     spec = tmp / "sweep.toml"
     spec.write_text(
-        'num_steps = 200\nseeds = 2\nmetrics_window = 100\n[stream]\ntype = "RandomWalkStream"\n'
+        "num_steps = 200\nseeds = 2\nmetrics_window = 100\n[stream]\n"
+        'type = "DriftingTargetStream"\n'
         'feature_dim = 3\n[learner]\ntype = "LinearLearner"\noptimizer = "IDBD"\n'
         "[grid]\ninitial_step_size = [0.01, 0.02]\n"
     )

@@ -25,10 +25,10 @@ from alberta_eqx import (
     LMS,
     AbruptChangeStream,
     Autostep,
+    DriftingTargetStream,
     EMANormalizer,
     LinearLearner,
     MLPLearner,
-    RandomWalkStream,
     run_learning_loop,
 )
 from alberta_eqx.checkpoint import (
@@ -79,12 +79,12 @@ def test_kill_and_resume_is_bit_identical(resumed, name):
 
 
 def _run(learner, stream=None, steps=50):
-    stream = stream or RandomWalkStream(learner.feature_dim)
+    stream = stream or DriftingTargetStream(learner.feature_dim)
     return run_learning_loop(learner, stream, steps, jax.random.key(0))
 
 
 def _save(path, learner, stream=None):
-    stream = stream or RandomWalkStream(learner.feature_dim)
+    stream = stream or DriftingTargetStream(learner.feature_dim)
     result = _run(learner, stream)
     save_checkpoint(path, result.learner, stream_state=result.stream_state, step=50)
     return result
@@ -126,7 +126,7 @@ def test_learner_alone(tmp_path):
         load_checkpoint(
             tmp_path / "l.ckpt",
             LinearLearner(3, LMS()),
-            like_stream_state=RandomWalkStream(3).init(jax.random.key(0)),
+            like_stream_state=DriftingTargetStream(3).init(jax.random.key(0)),
         )
 
 
@@ -149,11 +149,11 @@ def test_learner_alone(tmp_path):
         (
             None,
             AbruptChangeStream(4).init(jax.random.key(0)),
-            r"stream_state type: .*WalkState vs .*KeyState",
+            r"stream_state type: .*DriftingTargetState vs .*KeyState",
         ),
         (
             None,
-            RandomWalkStream(4).init(jax.random.PRNGKey(0)),
+            DriftingTargetStream(4).init(jax.random.PRNGKey(0)),
             r"stream_state\.key dtype: key vs uint32",
         ),
     ],
@@ -161,7 +161,7 @@ def test_learner_alone(tmp_path):
 def test_mismatched_structure_is_refused(tmp_path, like_learner, like_state, match):
     _save(tmp_path / "c.ckpt", LinearLearner(4, IDBD()))
     like_learner = like_learner or LinearLearner(4, IDBD())
-    like_state = like_state or RandomWalkStream(4).init(jax.random.key(0))
+    like_state = like_state or DriftingTargetStream(4).init(jax.random.key(0))
     with pytest.raises(CheckpointError, match=match):
         load_checkpoint(tmp_path / "c.ckpt", like_learner, like_stream_state=like_state)
 
@@ -176,7 +176,7 @@ def _load(path):
     return load_checkpoint(
         path,
         LinearLearner(4, IDBD()),
-        like_stream_state=RandomWalkStream(4).init(jax.random.key(0)),
+        like_stream_state=DriftingTargetStream(4).init(jax.random.key(0)),
     )
 
 
@@ -282,7 +282,7 @@ def test_crash_while_writing_the_file_leaves_the_old_file(tmp_path, monkeypatch)
 
 def test_save_argument_errors(tmp_path):
     learner = LinearLearner(3)
-    state = RandomWalkStream(3).init(jax.random.key(0))
+    state = DriftingTargetStream(3).init(jax.random.key(0))
     with pytest.raises(ValueError, match="step must be given with stream_state"):
         save_checkpoint(tmp_path / "c.ckpt", learner, stream_state=state)
     with pytest.raises(ValueError, match="step must be >= 0, got -1"):

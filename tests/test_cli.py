@@ -35,7 +35,7 @@ def _run(tmp_path, *args):
 def test_run_writes_metrics_plot_and_its_record(tmp_path, capsys):
     record = _run(
         tmp_path,
-        *("--stream", "random-walk", "--optimizer", "autostep", "--normalizer", "ema"),
+        *("--stream", "drifting-target", "--optimizer", "autostep", "--normalizer", "ema"),
         *("--steps", "2000", "--seeds", "3", "--window", "100"),
     )
     data = np.load(tmp_path / "metrics.npz")
@@ -53,7 +53,7 @@ def test_run_writes_metrics_plot_and_its_record(tmp_path, capsys):
     # the record holds every setting, the versions and the command line
     assert record["status"] == "complete"
     settings = record["settings"]
-    assert settings["stream"] == "random-walk" and settings["steps"] == 2000
+    assert settings["stream"] == "drifting-target" and settings["steps"] == 2000
     assert settings["learners"][0]["optimizer"] == "autostep"
     assert settings["learners"][0]["normalizer"] == "ema"
     assert settings["stream_args"] == {"feature_dim": 10}
@@ -71,7 +71,7 @@ USER_MODULE = """
 import alberta_eqx as ae
 
 
-class MyStream(ae.RandomWalkStream):
+class MyStream(ae.DriftingTargetStream):
     def __init__(self, width=3, drift=0.01):
         super().__init__(width, drift_rate=drift)
 
@@ -107,7 +107,7 @@ def test_run_your_own_stream_and_learner_by_import_path(tmp_path, user_module):
     # the same run through the Python API, seed for seed
     expected = run_experiment(
         {"LMS": ae.LinearLearner(3, ae.LMS(0.05), use_bias=False)},
-        ae.RandomWalkStream(3, drift_rate=0.02),
+        ae.DriftingTargetStream(3, drift_rate=0.02),
         1000,
         seeds=2,
         metrics_window=100,
@@ -146,7 +146,7 @@ def test_run_from_a_toml_file_compares_learners_on_paired_seeds(tmp_path, user_m
     assert sorted(frame.config.unique()) == ["IDBD", "LMS"]
     expected = run_experiment(
         {"LMS": ae.LinearLearner(4, ae.LMS(0.02)), "IDBD": ae.LinearLearner(4, ae.IDBD())},
-        ae.RandomWalkStream(4, drift_rate=0.01),
+        ae.DriftingTargetStream(4, drift_rate=0.01),
         1000,
         seeds=3,
         metrics_window=500,
@@ -180,7 +180,7 @@ def test_grid_makes_one_configuration_per_value(tmp_path, capsys):
 def test_td_and_mlp_learners(tmp_path):
     td = _run(
         tmp_path / "td",
-        *("--stream", "random-walk-td", "--stream-arg", "num_states=7"),
+        *("--stream", "random-walk-chain", "--stream-arg", "num_states=7"),
         *("--learner", "td-linear", "--optimizer", "tdidbd", "--learner-arg", "lambda_=0.5"),
         *("--steps", "1000", "--seeds", "2", "--window", "100", "--no-plot"),
     )

@@ -68,11 +68,11 @@ def test_step_size_is_each_rules_own(name):
 @pytest.mark.parametrize(
     ("learner", "stream"),
     [
-        ("linear", "random-walk"),
-        ("td-linear", "random-walk-td"),
-        ("horde", "random-walk-td"),
-        pytest.param("mlp", "random-walk", marks=pytest.mark.slow),
-        pytest.param("td-mlp", "random-walk-td", marks=pytest.mark.slow),
+        ("linear", "drifting-target"),
+        ("td-linear", "random-walk-chain"),
+        ("horde", "random-walk-chain"),
+        pytest.param("mlp", "drifting-target", marks=pytest.mark.slow),
+        pytest.param("td-mlp", "random-walk-chain", marks=pytest.mark.slow),
         pytest.param("multihead", "bitflip", marks=pytest.mark.slow),
     ],
 )
@@ -91,15 +91,15 @@ def test_every_learner_runs_with_the_default_optimizer_on_its_stream(learner, st
     ("args", "message"),
     [
         (
-            ["--learner", "td-mlp", "--stream", "random-walk"],
-            "learner 'td-mlp' learns from transitions and stream 'random-walk' gives "
+            ["--learner", "td-mlp", "--stream", "drifting-target"],
+            "learner 'td-mlp' learns from transitions and stream 'drifting-target' gives "
             "examples: td-linear, td-mlp, horde take a TD stream",
         ),
         (
-            ["--learner", "mlp", "--stream", "random-walk-td"],
-            "learner 'mlp' learns from examples and stream 'random-walk-td' gives transitions",
+            ["--learner", "mlp", "--stream", "random-walk-chain"],
+            "learner 'mlp' learns from examples and stream 'random-walk-chain' gives transitions",
         ),
-        (["--learner", "multihead", "--stream", "random-walk"], "--stream bitflip"),
+        (["--learner", "multihead", "--stream", "drifting-target"], "--stream bitflip"),
         (
             ["--optimizer", "trace-sgd"],
             "optimizer 'trace-sgd' has no form for learner 'linear'; learner linear takes "
@@ -148,7 +148,7 @@ def test_figure_title_and_final_window(tmp_path, monkeypatch, capsys):
     main(["run", "--out", str(tmp_path), "--no-progress", *options, "--seeds", "2"])
     (figure,) = figures
     title = figure.axes[0].get_title()
-    assert "stream random-walk; learner linear; optimizer obgd, lms; normalizer ema" in title
+    assert "stream drifting-target; learner linear; optimizer obgd, lms; normalizer ema" in title
     out = capsys.readouterr().out
     assert "over 2 seeds: the mean over the last 200 of 2,000 steps (the final tenth; 2 " in out
     with open(tmp_path / "run.json") as f:

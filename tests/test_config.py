@@ -130,7 +130,7 @@ EXAMPLES = {
     "ObGDBounding": [lambda: alberta_eqx.ObGDBounding(alberta_eqx.LMS(1.0), kappa=2.0)],
     "ScaledStreamWrapper": [
         lambda: alberta_eqx.ScaledStreamWrapper(
-            alberta_eqx.RandomWalkStream(3), jnp.array([1.0, 2.0, 3.0]), 2.0
+            alberta_eqx.DriftingTargetStream(3), jnp.array([1.0, 2.0, 3.0]), 2.0
         )
     ],
     "BitFlipStream": [
@@ -179,7 +179,7 @@ EXAMPLES = {
     ],
     "FixedPolicy": [lambda: aec.FixedPolicy([0.25, 0.75])],
     "SuttonExperiment1Stream": [lambda: alberta_eqx.SuttonExperiment1Stream(3, 4, 10)],
-    "RandomWalkTDStream": [lambda: alberta_eqx.RandomWalkTDStream(7, 0.9)],
+    "RandomWalkChainStream": [lambda: alberta_eqx.RandomWalkChainStream(7, 0.9)],
     "ClassifierLearner": [
         lambda: alberta_eqx.ClassifierLearner(
             4,

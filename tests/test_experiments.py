@@ -17,8 +17,8 @@ import alberta_eqx as ae
 from alberta_eqx import (
     IDBD,
     LMS,
+    DriftingTargetStream,
     LinearLearner,
-    RandomWalkStream,
     StepSizeTrackingConfig,
     run_learning_loop,
 )
@@ -60,7 +60,7 @@ GRID = {f"alpha={a} theta={t}": (a, t) for a in (0.01, 0.05) for t in (0.0, 0.02
 
 
 def _stream():
-    return RandomWalkStream(FEATURES, drift_rate=0.01)
+    return DriftingTargetStream(FEATURES, drift_rate=0.01)
 
 
 def _learner(alpha, theta):
@@ -559,7 +559,7 @@ def test_segments_report_after_one_block_and_continue_exactly(seconds_per_update
     """The first report comes after one block of the runner (10,000 steps here), the
     rest in segments sized by the measured rate; the metrics and the final learner
     are bit-identical to one call."""
-    stream = ae.RandomWalkStream(3)
+    stream = ae.DriftingTargetStream(3)
     learner = ae.LinearLearner(3, ae.IDBD(0.01, meta_step_size=0.01))
     keys = jax.random.split(jax.random.key(0), 2)
     calls, ahead = [], []

@@ -11,7 +11,7 @@ from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
 from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
 from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.streams.baird import BairdStream
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDIDBD, TDLMS, AutoTDIDBD, TDLinearLearner
 
 
@@ -48,7 +48,7 @@ def _alone(learner, timesteps):
     ids=lambda o: type(o).__name__,
 )
 def test_thousand_demons_in_one_scan_agree_with_demons_alone(x64, optimizer):
-    stream, k, steps = RandomWalkTDStream(19), 1000, 500
+    stream, k, steps = RandomWalkChainStream(19), 1000, 500
     questions = _questions(k, 19, 0)
     horde = Horde(questions, TDLinearLearner(19, optimizer))
     key = jax.random.key(1)
@@ -134,7 +134,7 @@ def test_off_policy_demons_agree_with_demons_alone(x64):
 
 
 def test_many_seeds_names_and_predictions():
-    stream = RandomWalkTDStream(5)
+    stream = RandomWalkChainStream(5)
     names = ["reward", "left", "right"]
     c = np.zeros((3, 6))
     c[0, 0], c[1, 1], c[2, 4] = 1, 1, 1  # the reward, states 1 and 4 next

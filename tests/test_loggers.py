@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from alberta_eqx import IDBD, LinearLearner, RandomWalkStream
+from alberta_eqx import IDBD, DriftingTargetStream, LinearLearner
 from alberta_eqx.cli import main
 from alberta_eqx.experiments import run_experiment
 from alberta_eqx.experiments import runner as runner_module
@@ -62,7 +62,7 @@ def _configs():
 def _run(loggers):
     return run_experiment(
         _configs(),
-        RandomWalkStream(FEATURES, drift_rate=0.01),
+        DriftingTargetStream(FEATURES, drift_rate=0.01),
         STEPS,
         SEEDS,
         metrics_window=WINDOW,
@@ -258,7 +258,9 @@ def test_cli_run_logs_to_tensorboard(tmp_path, capsys):
         np.testing.assert_allclose(values, expected, rtol=1e-6)
     text = tbparse.SummaryReader(str(logdir)).text
     settings = json.loads(text[text["tag"] == "settings"]["value"].iloc[-1])
-    assert settings["stream"] == "random-walk" and settings["learners"][0]["optimizer"] == "idbd"
+    assert (
+        settings["stream"] == "drifting-target" and settings["learners"][0]["optimizer"] == "idbd"
+    )
 
 
 @pytest.mark.parametrize("value", ["tensorbored:/tmp/x", "wandb:", "tensorboard", "mlflow:x"])
@@ -321,7 +323,7 @@ seeds = 2
 metrics_window = 100
 
 [stream]
-type = "RandomWalkStream"
+type = "DriftingTargetStream"
 feature_dim = 3
 drift_rate = 0.01
 

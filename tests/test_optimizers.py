@@ -14,9 +14,9 @@ from alberta_eqx import (
     AbstractNormalizer,
     AbstractOptimizer,
     Autostep,
+    DriftingTargetStream,
     EMANormalizer,
     LinearLearner,
-    RandomWalkStream,
     WelfordNormalizer,
     _checks,
     run_learning_loop,
@@ -282,7 +282,7 @@ class _SignSGD(AbstractOptimizer):
 def test_user_optimizer_and_normalizer_through_a_learner_and_the_runner():
     """Subclasses written as a user would run in `LinearLearner` and
     `run_learning_loop`, and equal a float64 NumPy transcription of their rules."""
-    stream = RandomWalkStream(3, feature_std=3.0)
+    stream = DriftingTargetStream(3, feature_std=3.0)
     learner = LinearLearner(3, _SignSGD(0.02), normalizer=_MaxAbsNormalizer())
     key = jax.random.key(0)
     result = run_learning_loop(learner, stream, 300, key)

@@ -17,8 +17,8 @@ from alberta_eqx import (
     AbstractOptimizer,
     AbstractSequentialStream,
     Autostep,
+    DriftingTargetStream,
     LinearLearner,
-    RandomWalkStream,
     StepSizeTrackingConfig,
     TDLinearLearner,
     TimeStep,
@@ -35,7 +35,7 @@ from alberta_eqx.streams import step_keys
 def test_a_window_longer_than_a_block_keeps_blocks_within_budget(monkeypatch):
     """A window of 10**7 steps used to make the block 10**7 steps (4.4 GB); the
     plan's block now depends on the budget only."""
-    learner, stream = LinearLearner(10, IDBD()), RandomWalkStream(10)
+    learner, stream = LinearLearner(10, IDBD()), DriftingTargetStream(10)
     plan = runners._make_plan(learner, stream, 10**9, None, None, 10**7, 30)
     assert plan.block * 30 * 11 <= runners._BLOCK_BUDGET
     assert plan.window_spans_blocks
@@ -45,7 +45,7 @@ def test_a_window_spanning_blocks_averages_every_step(monkeypatch):
     """With blocks of 70 steps (so windows of 175 span blocks and end mid-block),
     the windowed means equal the means of a per-step run. 1400 steps are whole
     blocks of 70 and of 40 (below): a tail block would compile a second copy."""
-    learner, stream = LinearLearner(3, Autostep(0.05)), RandomWalkStream(3)
+    learner, stream = LinearLearner(3, Autostep(0.05)), DriftingTargetStream(3)
     key = jax.random.key(1)
     per_step = run_learning_loop(learner, stream, 1400, key, block_size=70)
     windowed = run_learning_loop(learner, stream, 1400, key, metrics_window=175, block_size=70)
@@ -65,7 +65,7 @@ def test_a_window_spanning_blocks_averages_every_step(monkeypatch):
 
 
 def test_a_window_spanning_blocks_with_tracking_and_batches():
-    learner, stream = LinearLearner(3, IDBD(0.05, meta_step_size=0.01)), RandomWalkStream(3)
+    learner, stream = LinearLearner(3, IDBD(0.05, meta_step_size=0.01)), DriftingTargetStream(3)
     keys = jax.random.split(jax.random.key(2), 2)
     tracking = StepSizeTrackingConfig(50)
     per_step = run_learning_loop_batched(
@@ -98,7 +98,7 @@ def test_a_window_spanning_blocks_with_tracking_and_batches():
 
 
 def test_a_run_of_long_windows_continues_bit_identically():
-    learner, stream = LinearLearner(3, Autostep(0.05)), RandomWalkStream(3)
+    learner, stream = LinearLearner(3, Autostep(0.05)), DriftingTargetStream(3)
     key = jax.random.key(3)
     options = {"metrics_window": 250, "block_size": 70}
     whole = run_learning_loop(learner, stream, 1000, key, **options)
@@ -133,7 +133,7 @@ class _StepRecorder(AbstractSequentialStream):
     def init(self, key):
         return (jnp.asarray(2**31 - 1), jnp.asarray(-1), jnp.asarray(True))
 
-    def step(self, state, t):
+    def advance(self, state, t):
         low, high, consecutive = state
         consecutive = consecutive & ((high < 0) | (t == high + 1))
         new = (jnp.minimum(low, t), jnp.maximum(high, t), consecutive)
@@ -161,7 +161,7 @@ def test_a_run_past_the_int32_range_is_refused_naming_start_step(start, num_step
 
 
 def test_start_step_accepts_numpy_integers():
-    learner, stream, key = LinearLearner(3), RandomWalkStream(3), jax.random.key(0)
+    learner, stream, key = LinearLearner(3), DriftingTargetStream(3), jax.random.key(0)
     first = run_learning_loop(learner, stream, 10, key)
     a = run_learning_loop(
         first.learner, stream, 10, key, stream_state=first.stream_state, start_step=10
@@ -196,7 +196,7 @@ def test_find_divergence_ignores_hyperparameters():
         jnp.array([1e4, jnp.inf])
     )
     result = run_learning_loop_batched(
-        learners, RandomWalkStream(3), 200, jax.random.split(jax.random.key(0), 2)
+        learners, DriftingTargetStream(3), 200, jax.random.split(jax.random.key(0), 2)
     )
     assert np.all(np.isfinite(result.metrics.squared_error))
     report = find_divergence(result)
@@ -205,7 +205,7 @@ def test_find_divergence_ignores_hyperparameters():
     assert report.summary() == "none of 4 runs diverged"
 
 
-class _PoisonStream(RandomWalkStream):
+class _PoisonStream(DriftingTargetStream):
     """A random walk whose observation at step `bad` is NaN in one feature."""
 
     bad: int = eqx.field(static=True, default=57)
@@ -254,13 +254,13 @@ def test_find_divergence_sees_a_state_that_is_not_in_the_metrics():
     """Only the optimizer's state becomes non-finite (after step 38): the old report
     said "diverged" with step -1; now the end of the block where it happened."""
     learner = LinearLearner(3, _GrowingLMS())
-    result = run_learning_loop(learner, RandomWalkStream(3), 50, jax.random.key(0))
+    result = run_learning_loop(learner, DriftingTargetStream(3), 50, jax.random.key(0))
     assert np.all(np.isfinite(result.metrics.squared_error))
     report = find_divergence(result)  # found at the end of its block (one of 50)
     assert bool(report.diverged) and int(report.first_step) == 49
     for block_size, step in ((20, 39), (1, 38)):
         result = run_learning_loop(
-            learner, RandomWalkStream(3), 50, jax.random.key(0), block_size=block_size
+            learner, DriftingTargetStream(3), 50, jax.random.key(0), block_size=block_size
         )
         assert int(find_divergence(result).first_step) == step
 
@@ -269,7 +269,7 @@ def test_find_divergence_over_segments_and_summary():
     stream, key = _PoisonStream(3), jax.random.key(0)
     keys = jax.random.split(key, 3)
     learners = eqx.filter_vmap(lambda a: LinearLearner(3, LMS(a)))(jnp.array([0.01, 0.02]))
-    first = run_learning_loop_batched(learners, RandomWalkStream(3), 40, keys)
+    first = run_learning_loop_batched(learners, DriftingTargetStream(3), 40, keys)
     second = run_learning_loop_batched(
         first.learner, stream, 60, keys, stream_states=first.stream_state, start_step=40
     )
@@ -285,7 +285,7 @@ def test_find_divergence_over_segments_and_summary():
 # --- defect 9: a stream's chunk is checked at trace time --------------------------
 
 
-class _BadChunk(RandomWalkStream):
+class _BadChunk(DriftingTargetStream):
     mode: str = eqx.field(static=True, default="short")
 
     def chunk(self, state, t0, num_steps):
@@ -322,7 +322,7 @@ def test_a_stream_returning_the_wrong_chunk_is_refused(mode, error, match):
 
 def test_a_td_learner_on_a_supervised_stream_is_refused():
     with pytest.raises(TypeError, match="must return TDTimeStep timesteps for TDLinearLearner"):
-        run_learning_loop(TDLinearLearner(3), RandomWalkStream(3), 10, jax.random.key(0))
+        run_learning_loop(TDLinearLearner(3), DriftingTargetStream(3), 10, jax.random.key(0))
 
 
 # --- defect 10, 12 -------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_a_td_learner_on_a_supervised_stream_is_refused():
 def test_zero_keys_are_refused_naming_keys():
     with pytest.raises(ValueError, match=r"^keys must hold at least one key"):
         run_learning_loop_batched(
-            LinearLearner(3), RandomWalkStream(3), 10, jax.random.split(jax.random.key(0), 0)
+            LinearLearner(3), DriftingTargetStream(3), 10, jax.random.split(jax.random.key(0), 0)
         )
 
 

@@ -12,10 +12,10 @@ from alberta_eqx import (
     IDBD,
     LMS,
     Autostep,
+    DriftingTargetStream,
     EMANormalizer,
     LinearLearner,
     NormalizerTrackingConfig,
-    RandomWalkStream,
     StepSizeTrackingConfig,
     SuttonExperiment1Stream,
     metrics_to_dicts,
@@ -44,7 +44,7 @@ def _python_loop(learner, stream, num_steps, key):
 
 @pytest.mark.parametrize("optimizer", [LMS(0.02), IDBD(0.05, meta_step_size=0.01), Autostep(0.01)])
 def test_run_equals_python_loop(optimizer):
-    stream = RandomWalkStream(feature_dim=5)
+    stream = DriftingTargetStream(feature_dim=5)
     learner = LinearLearner(5, optimizer)
     key = jax.random.key(3)
     result = run_learning_loop(learner, stream, 200, key)
@@ -74,7 +74,7 @@ def test_block_size_does_not_change_results(monkeypatch):
 
 
 def test_batched_seed_equals_single_run():
-    stream = RandomWalkStream(feature_dim=4)
+    stream = DriftingTargetStream(feature_dim=4)
     learner = LinearLearner(4, Autostep(0.02))
     keys = jax.random.split(jax.random.key(1), 5)
     batched = run_learning_loop_batched(learner, stream, 300, keys)
@@ -129,7 +129,7 @@ def test_step_size_tracking_records_the_learner_every_interval():
 
 
 def test_two_trackers_with_different_intervals():
-    stream = RandomWalkStream(feature_dim=3)
+    stream = DriftingTargetStream(feature_dim=3)
     learner = LinearLearner(3, IDBD(), normalizer=EMANormalizer())
     result = run_learning_loop(
         learner,
@@ -149,7 +149,7 @@ def test_two_trackers_with_different_intervals():
 
 
 def test_metrics_window_averages():
-    stream = RandomWalkStream(feature_dim=3)
+    stream = DriftingTargetStream(feature_dim=3)
     learner = LinearLearner(3, IDBD())
     key = jax.random.key(5)
     per_step = run_learning_loop(learner, stream, 600, key).metrics
@@ -172,7 +172,7 @@ class _CountingLearner(LinearLearner):
 
 def test_second_call_does_not_trace_again():
     _CountingLearner.traces = 0
-    stream = RandomWalkStream(feature_dim=3)
+    stream = DriftingTargetStream(feature_dim=3)
     keys = jax.random.split(jax.random.key(0), 4)
     run_learning_loop_batched(
         _CountingLearner(3, IDBD(0.01, meta_step_size=0.01)), stream, 100, keys
@@ -196,7 +196,7 @@ def test_second_call_does_not_trace_again():
 def test_metrics_to_dicts():
     result = run_learning_loop(
         LinearLearner(3, LMS(0.1), normalizer=EMANormalizer()),
-        RandomWalkStream(3),
+        DriftingTargetStream(3),
         5,
         jax.random.key(0),
     )
@@ -208,7 +208,7 @@ def test_metrics_to_dicts():
 
 
 def test_uint32_keys_are_accepted():
-    stream = RandomWalkStream(3)
+    stream = DriftingTargetStream(3)
     learner = LinearLearner(3)
     a = run_learning_loop(learner, stream, 50, jax.random.PRNGKey(7))
     b = run_learning_loop(learner, stream, 50, jax.random.wrap_key_data(jax.random.PRNGKey(7)))
@@ -225,13 +225,13 @@ def test_uint32_keys_are_accepted():
         ({"normalizer_tracking": NormalizerTrackingConfig(10)}, ValueError, "no normalizer"),
         ({"key": jnp.zeros(3)}, TypeError, "key"),
         ({"key": jax.random.split(jax.random.key(0), 2)}, ValueError, "single key"),
-        ({"stream": RandomWalkStream(4)}, ValueError, "feature_dim"),
+        ({"stream": DriftingTargetStream(4)}, ValueError, "feature_dim"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
     args = {
         "learner": LinearLearner(3),
-        "stream": RandomWalkStream(3),
+        "stream": DriftingTargetStream(3),
         "num_steps": 100,
         "key": jax.random.key(0),
     } | kwargs
@@ -242,7 +242,7 @@ def test_bad_arguments(kwargs, error, match):
 def test_a_run_in_segments_equals_one_run():
     """Continuing from a result's learner and stream state learns from the same
     examples as one long run (what progress reporting and checkpoints rely on)."""
-    stream = RandomWalkStream(4)
+    stream = DriftingTargetStream(4)
     learner = LinearLearner(4, Autostep(0.02))
     key = jax.random.key(8)
     tracking = StepSizeTrackingConfig(100)

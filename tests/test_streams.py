@@ -15,16 +15,12 @@ import pytest
 
 from alberta_eqx.streams import (
     AbruptChangeStream,
-    AbruptChangeTarget,
     AbstractSequentialStream,
     AbstractStream,
     CyclicStream,
-    CyclicTarget,
+    DriftingTargetStream,
     DynamicScaleShiftStream,
     PeriodicChangeStream,
-    PeriodicChangeTarget,
-    RandomWalkStream,
-    RandomWalkTarget,
     ScaleDriftStream,
     ScaledStreamWrapper,
     SuttonExperiment1Stream,
@@ -32,16 +28,25 @@ from alberta_eqx.streams import (
     clipped_walk,
     make_scale_range,
 )
-from alberta_eqx.streams.synthetic import _compose_clips
+from alberta_eqx.streams._draws import normals
+from alberta_eqx.streams.scales import _compose_clips
+from alberta_eqx.streams.targets import (
+    AbruptChangeTarget,
+    CyclicTarget,
+    PeriodicChangeTarget,
+    RandomWalkTarget,
+)
 from alberta_eqx.streams.teacher import NonlinearTeacherStream
 
 STREAMS = {
-    "random_walk": lambda: RandomWalkStream(4, drift_rate=0.05),
+    "random_walk": lambda: DriftingTargetStream(4, drift_rate=0.05),
     "abrupt": lambda: AbruptChangeStream(4, change_interval=30),
     "sutton": lambda: SuttonExperiment1Stream(change_interval=20),
     "cyclic": lambda: CyclicStream(4, cycle_length=25, num_configurations=3),
     "periodic": lambda: PeriodicChangeStream(4, period=40),
-    "scaled": lambda: ScaledStreamWrapper(RandomWalkStream(3), jnp.array([0.1, 1.0, 10.0]), 2.0),
+    "scaled": lambda: ScaledStreamWrapper(
+        DriftingTargetStream(3), jnp.array([0.1, 1.0, 10.0]), 2.0
+    ),
     "scale_shift": lambda: DynamicScaleShiftStream(
         4, scale_change_interval=40, weight_change_interval=30
     ),
@@ -49,7 +54,7 @@ STREAMS = {
         4, scale_drift_rate=0.5, min_log_scale=-1.0, max_log_scale=1.0
     ),
     # wide enough that a 100-step chunk draws its normals in batches (`lax.map`)
-    "wide": lambda: RandomWalkStream(200, drift_rate=0.05),
+    "wide": lambda: DriftingTargetStream(200, drift_rate=0.05),
 }
 # Streams whose observations are the step's normals times parameters, so that a chunk
 # reproduces the step-by-step observations bit for bit. The others are equal to float32
@@ -190,7 +195,7 @@ def test_vmap_over_a_parameter():
     key = jax.random.key(2)
 
     def targets(noise_std):
-        stream = RandomWalkStream(3, noise_std=noise_std)
+        stream = DriftingTargetStream(3, noise_std=noise_std)
         return stream.chunk(stream.init(key), jnp.asarray(0), 50)[0].target
 
     batched = jax.jit(jax.vmap(targets))(jnp.array([0.0, 0.5, 2.0]))
@@ -202,7 +207,7 @@ def test_vmap_over_a_parameter():
 
 
 def test_aliases():
-    assert RandomWalkTarget is RandomWalkStream
+    assert RandomWalkTarget is DriftingTargetStream
     assert AbruptChangeTarget is AbruptChangeStream
     assert CyclicTarget is CyclicStream
     assert PeriodicChangeTarget is PeriodicChangeStream
@@ -215,7 +220,7 @@ def test_aliases():
 def test_random_walk_matches_numpy_loop():
     """Drift first, then features and target, from step t's draws."""
     d, drift, noise, fstd = 4, 0.2, 0.3, 1.5
-    stream = RandomWalkStream(d, drift_rate=drift, noise_std=noise, feature_std=fstd)
+    stream = DriftingTargetStream(d, drift_rate=drift, noise_std=noise, feature_std=fstd)
     state = stream.init(jax.random.key(6))
     timesteps, end = _chunk(stream, state, 0, 100)
     z = _draws(state.key, 0, 100, 2 * d + 1)
@@ -486,7 +491,7 @@ def test_dynamic_scale_shift_scales_are_piecewise_log_uniform():
 
 
 def test_scaled_wrapper_scales_observations():
-    inner = RandomWalkStream(3)
+    inner = DriftingTargetStream(3)
     scales = make_scale_range(3, 0.1, 10.0)
     np.testing.assert_allclose(scales, [0.1, 1.0, 10.0], rtol=1e-5)
     np.testing.assert_allclose(make_scale_range(3, 1.0, 3.0, log_spaced=False), [1.0, 2.0, 3.0])
@@ -503,7 +508,7 @@ def test_scaled_wrapper_scales_observations():
 
 
 def test_feature_and_noise_statistics():
-    stream = RandomWalkStream(4, drift_rate=0.0, noise_std=0.3, feature_std=2.0)
+    stream = DriftingTargetStream(4, drift_rate=0.0, noise_std=0.3, feature_std=2.0)
     state = stream.init(jax.random.key(0))
     timesteps, _ = _chunks(stream, state, 50)
     x = np.asarray(timesteps.observation, np.float64)
@@ -521,13 +526,13 @@ def test_feature_and_noise_statistics():
 @pytest.mark.parametrize(
     ("build", "name"),
     [
-        (lambda: RandomWalkStream(0), "feature_dim"),
-        (lambda: RandomWalkStream(2.5), "feature_dim"),
-        (lambda: RandomWalkStream(True), "feature_dim"),
-        (lambda: RandomWalkStream(3, noise_std=-1.0), "noise_std"),
-        (lambda: RandomWalkStream(3, noise_std=float("nan")), "noise_std"),
-        (lambda: RandomWalkStream(3, drift_rate=-0.1), "drift_rate"),
-        (lambda: RandomWalkStream(3, feature_std=0.0), "feature_std"),
+        (lambda: DriftingTargetStream(0), "feature_dim"),
+        (lambda: DriftingTargetStream(2.5), "feature_dim"),
+        (lambda: DriftingTargetStream(True), "feature_dim"),
+        (lambda: DriftingTargetStream(3, noise_std=-1.0), "noise_std"),
+        (lambda: DriftingTargetStream(3, noise_std=float("nan")), "noise_std"),
+        (lambda: DriftingTargetStream(3, drift_rate=-0.1), "drift_rate"),
+        (lambda: DriftingTargetStream(3, feature_std=0.0), "feature_std"),
         (lambda: AbruptChangeStream(3, change_interval=0), "change_interval"),
         (lambda: AbruptChangeStream(3, noise_std=-0.1), "noise_std"),
         (lambda: SuttonExperiment1Stream(num_relevant=0), "num_relevant"),
@@ -537,8 +542,8 @@ def test_feature_and_noise_statistics():
         (lambda: CyclicStream(3, num_configurations=0), "num_configurations"),
         (lambda: PeriodicChangeStream(3, period=0), "period"),
         (lambda: PeriodicChangeStream(3, amplitude=-1.0), "amplitude"),
-        (lambda: ScaledStreamWrapper(RandomWalkStream(3), jnp.ones(4)), "feature_scales"),
-        (lambda: ScaledStreamWrapper(RandomWalkStream(3), jnp.ones((3, 1))), "feature_scales"),
+        (lambda: ScaledStreamWrapper(DriftingTargetStream(3), jnp.ones(4)), "feature_scales"),
+        (lambda: ScaledStreamWrapper(DriftingTargetStream(3), jnp.ones((3, 1))), "feature_scales"),
         (lambda: make_scale_range(0), "feature_dim"),
         (lambda: make_scale_range(3, min_scale=0.0), "min_scale"),
         (lambda: DynamicScaleShiftStream(3, scale_change_interval=0), "scale_change_interval"),
@@ -562,20 +567,19 @@ def test_wide_draws_are_standard_normal_and_per_step():
     `jax.random.normal`'s."""
     from scipy import stats
 
-    from alberta_eqx.streams import synthetic
     from alberta_eqx.streams._base import step_keys
 
     keys = step_keys(jax.random.key(7), jnp.asarray(0), 400)
-    z = np.asarray(synthetic._normals(keys, 1001), np.float64)
+    z = np.asarray(normals(keys, 1001), np.float64)
     assert z.shape == (400, 1001)
     assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
     pairs = np.corrcoef(z[:, :500].ravel(), z[:, 500:1000].ravel())[0, 1]  # the paired words
     steps = np.corrcoef(z[:-1].ravel(), z[1:].ravel())[0, 1]
     assert abs(pairs) < 0.01 and abs(steps) < 0.01
-    later = synthetic._normals(step_keys(jax.random.key(7), jnp.asarray(5), 3), 1001)
+    later = normals(step_keys(jax.random.key(7), jnp.asarray(5), 3), 1001)
     np.testing.assert_array_equal(later, z[5:8].astype(np.float32))
-    narrow = synthetic._normals(keys[:3], 21)
+    narrow = normals(keys[:3], 21)
     np.testing.assert_array_equal(
         narrow, jax.vmap(lambda k: jax.random.normal(k, (21,)))(keys[:3])
     )
@@ -583,7 +587,7 @@ def test_wide_draws_are_standard_normal_and_per_step():
 
 class _AR1Stream(AbstractSequentialStream):
     """A user's sequential stream: x_t = 0.9 x_{t-1} + N(0, I) from fold_in(key, t),
-    target the sum of x_t; only `step` is written, `chunk` is the default scan."""
+    target the sum of x_t; only `advance` is written, `chunk` is the default scan."""
 
     @property
     def feature_dim(self) -> int:
@@ -592,7 +596,7 @@ class _AR1Stream(AbstractSequentialStream):
     def init(self, key):
         return (key, jnp.zeros(2))
 
-    def step(self, state, t):
+    def advance(self, state, t):
         key, x = state
         x = 0.9 * x + jax.random.normal(jax.random.fold_in(key, t), (2,))
         return TimeStep(x, jnp.sum(x)), (key, x)
@@ -628,7 +632,7 @@ def test_sequential_stream_default_chunk_equals_its_steps():
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: RandomWalkStream(16384),
+        lambda: DriftingTargetStream(16384),
         lambda: AbruptChangeStream(32768),
         lambda: ScaleDriftStream(20000),
         # a step draws (hidden_size + 1)(n + 1) = 9 * 3642 = 32,778 normals: just over
@@ -638,7 +642,7 @@ def test_sequential_stream_default_chunk_equals_its_steps():
 )
 def test_draws_wider_than_one_batch(build):
     """Issue 15, defect 1: a step whose draw is wider than `_DRAWS_PER_BATCH` normals
-    (32,768) crashed with `max() arg is an empty sequence` in `_per_step`. A chunk of
+    (32,768) crashed with `max() arg is an empty sequence` in `per_step`. A chunk of
     such a stream now draws one step per iteration; its observations are still each
     step's own (those of `step`), and a run through the runner works."""
     from alberta_eqx import IDBD, LinearLearner, run_learning_loop
@@ -660,3 +664,75 @@ def test_draws_wider_than_one_batch(build):
     result = run_learning_loop(learner, stream, 4, jax.random.key(0))
     assert result.metrics.squared_error.shape == (4,)
     assert np.isfinite(np.asarray(result.metrics.squared_error)).all()
+
+
+def _stream_classes() -> list[type]:
+    """Every stream class defined in `alberta_eqx.streams`'s modules."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import alberta_eqx.streams as package
+
+    modules = [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+    ]
+    return [
+        cls
+        for module in modules
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, AbstractStream) and cls.__module__ == module.__name__
+    ]
+
+
+def test_streams_are_abstract_or_final():
+    """Equinox's rule (issue 23, item 3): no concrete stream is subclassed, and no
+    concrete method of a stream base class is overridden (`step` is written once,
+    in `AbstractStream`)."""
+    import inspect
+
+    classes = _stream_classes()
+    concrete = [cls for cls in classes if not inspect.isabstract(cls)]
+    assert {"DriftingTargetStream", "RandomWalkChainStream", "BairdStream"} <= {
+        cls.__name__ for cls in concrete
+    }
+    for cls in concrete:
+        subclasses = [other.__name__ for other in classes if cls in other.__mro__[1:]]
+        assert not subclasses, f"{cls.__name__} is concrete and subclassed by {subclasses}"
+        assert cls.step is AbstractStream.step, cls.__name__
+    for cls in classes:
+        for name, method in vars(cls).items():
+            if not inspect.isfunction(method) or name.startswith("__"):
+                continue
+            for base in cls.__mro__[1:]:
+                inherited = vars(base).get(name)
+                overridden = inspect.isfunction(inherited) and not getattr(
+                    inherited, "__isabstractmethod__", False
+                )
+                assert not overridden, f"{cls.__name__}.{name} overrides {base.__name__}'s"
+
+
+def test_a_stream_must_declare_its_feature_dim():
+    """`feature_dim` is an `AbstractVar` of `AbstractStream`: a stream without it
+    cannot be built, one with it as a field or a property can."""
+
+    class NoWidth(AbstractStream):
+        def init(self, key):
+            return key
+
+        def chunk(self, state, t0, num_steps):
+            return TimeStep(jnp.zeros((num_steps, 1)), jnp.zeros(num_steps)), state
+
+    with pytest.raises(TypeError, match="feature_dim"):
+        NoWidth()
+
+    class Field(NoWidth):
+        feature_dim: int = eqx.field(static=True, default=1)
+
+    class Property(NoWidth):
+        @property
+        def feature_dim(self) -> int:
+            return 1
+
+    assert Field().feature_dim == Property().feature_dim == 1

@@ -49,7 +49,7 @@ seeds = 4
 metrics_window = 100
 
 [stream]
-type = "RandomWalkStream"
+type = "DriftingTargetStream"
 feature_dim = 3
 drift_rate = 0.01
 
@@ -226,7 +226,7 @@ seeds = 4
 metrics_window = 100
 
 [stream]
-type = "RandomWalkStream"
+type = "DriftingTargetStream"
 feature_dim = 3
 drift_rate = 0.01
 

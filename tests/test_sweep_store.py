@@ -33,7 +33,9 @@ def learner(initial_step_size, meta_step_size):
 
 
 GRID = {"initial_step_size": [0.01, 0.1], "meta_step_size": [0.001, 0.01]}
-SPEC = SweepSpec(ae.RandomWalkStream(3), learner, GRID, num_steps=200, seeds=2, metrics_window=100)
+SPEC = SweepSpec(
+    ae.DriftingTargetStream(3), learner, GRID, num_steps=200, seeds=2, metrics_window=100
+)
 TOML = """
 num_steps = 200
 seeds = 2

@@ -12,7 +12,7 @@ import test_true_online_td
 import alberta_eqx
 from alberta_eqx.config import from_config, to_config
 from alberta_eqx.runners import run_learning_loop
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import (
     SparseSwiftTDLearner,
     SparseTDTimeStep,
@@ -231,7 +231,7 @@ def test_fixed_unbounded_step_sizes_are_true_online_td():
 
 @pytest.mark.slow  # about 15 s: two OnlineLearner compilations, a runner and a vmapped one
 def test_runner_seeds_online_checkpoint_and_config(tmp_path):
-    stream = RandomWalkTDStream(5)
+    stream = RandomWalkChainStream(5)
     learner = SwiftTDLearner(5, lambda_=0.8)
     result = run_learning_loop(learner, stream, 3000, jax.random.key(0))
     error = np.sqrt(np.mean((result.learner.weights - stream.true_values()) ** 2))

@@ -17,7 +17,7 @@ from alberta_eqx.runners import (
     run_learning_loop,
     run_learning_loop_batched,
 )
-from alberta_eqx.streams.random_walk import RandomWalkTDStream, episode_ends
+from alberta_eqx.streams.random_walk import RandomWalkChainStream, episode_ends
 from alberta_eqx.td import TDIDBD, TDLMS, AutoTDIDBD, TDLinearLearner, TDTimeStep
 
 
@@ -200,16 +200,16 @@ def test_update_is_a_one_step_target():
 
 
 def test_random_walk_true_values_solve_the_bellman_equations():
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     expected = reference_td.random_walk_values(19)
     np.testing.assert_allclose(expected, (np.arange(1, 20) - 10) / 10, atol=1e-12)
     np.testing.assert_allclose(stream.true_values(), expected, atol=1e-6)
     with pytest.raises(ValueError, match="discount"):
-        RandomWalkTDStream(19, discount=0.9).true_values()
+        RandomWalkChainStream(19, discount=0.9).true_values()
 
 
 def test_random_walk_transitions():
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     steps = 20_000
     ts, _ = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), steps)
     obs, reward, discount, nxt = map(np.asarray, ts[:4])
@@ -241,7 +241,7 @@ def test_random_walk_transitions():
 def test_random_walk_converges_to_true_values(optimizer):
     """About 1000 episodes; RMS error against (i - 10) / 10 below 0.05, averaged over
     8 seeds (one seed's error at one instant still carries the walk's noise)."""
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     learner = TDLinearLearner(19, optimizer, lambda_=0.5, use_bias=False)
     keys = jax.random.split(jax.random.key(0), 8)
     result = run_learning_loop_batched(learner, stream, 100_000, keys)
@@ -254,7 +254,7 @@ def test_random_walk_converges_to_true_values(optimizer):
 
 
 def test_batched_over_seeds_matches_single_runs():
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     learner = TDLinearLearner(19, TDIDBD(0.05, meta_step_size=0.05), lambda_=0.7)
     keys = jax.random.split(jax.random.key(3), 2)
     tracking = StepSizeTrackingConfig(500)
@@ -270,7 +270,7 @@ def test_batched_over_seeds_matches_single_runs():
 
 
 def test_hyperparameter_grid_over_seeds():
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     learners = eqx.filter_vmap(lambda a: TDLinearLearner(19, TDLMS(a), 0.5, use_bias=False))(
         jnp.asarray([0.01, 0.1])
     )
@@ -298,7 +298,7 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="meta_step_size"):
         AutoTDIDBD(meta_step_size=0.0)
     with pytest.raises(ValueError, match="num_states"):
-        RandomWalkTDStream(4)
+        RandomWalkChainStream(4)
     with pytest.raises(ValueError, match=r"optimizer\.init"):
         TDIDBD().step_sizes((jnp.zeros(3),))
 
@@ -347,7 +347,7 @@ def test_random_walk_19_documented_results():
 
 
 def test_grid_cell_equals_the_configuration_alone():
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     keys = jax.random.split(jax.random.key(0), 2)
     learners = eqx.filter_vmap(lambda a: TDLinearLearner(19, TDLMS(a), 0.5, use_bias=False))(
         jnp.asarray([0.01, 0.1])
@@ -545,7 +545,7 @@ def test_td_mlp_learns_the_random_walk_and_checks_arguments():
     import alberta_eqx.optax as aeo
     from alberta_eqx import TDMLPLearner
 
-    stream = RandomWalkTDStream()
+    stream = RandomWalkChainStream()
     learner = TDMLPLearner(
         stream.feature_dim, (), aeo.lms(0.1), key=jax.random.key(0), lambda_=0.8
     )

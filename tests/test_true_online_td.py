@@ -10,7 +10,7 @@ import reference_swifttd
 import alberta_eqx
 from alberta_eqx.config import from_config, to_config
 from alberta_eqx.runners import run_learning_loop
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDLMS, TDLinearLearner, TDTimeStep, TrueOnlineTDLearner
 
 
@@ -113,7 +113,7 @@ def test_forward_view_is_the_online_lambda_return():
 
 
 def test_runner_seeds_online_checkpoint_and_config(tmp_path):
-    stream = RandomWalkTDStream(5)
+    stream = RandomWalkChainStream(5)
     learner = TrueOnlineTDLearner(5, 0.05, 0.8, use_bias=False)
     result = run_learning_loop(learner, stream, 2000, jax.random.key(0))
     np.testing.assert_allclose(result.learner.weights, stream.true_values(), atol=0.15)

@@ -15,7 +15,7 @@ from alberta_eqx.gvf import GVFQuestion, Horde, TrunkHorde
 from alberta_eqx.nonlinear import MultiHeadLearner, TDMLPLearner
 from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.streams._base import TDTimeStep
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDLMS, TDLinearLearner
 from tests.reference_trunk import trunk_td_lambda
 
@@ -174,7 +174,7 @@ def test_one_demon_is_tdmlp_learner(x64):
 
 
 def test_runners_many_seeds_names_and_bad_inputs():
-    stream = RandomWalkTDStream(5)
+    stream = RandomWalkChainStream(5)
     names = ["reward", "left", "right"]
     c = np.zeros((3, 6))
     c[0, 0], c[1, 1], c[2, 4] = 1, 1, 1  # the reward, states 1 and 4 next

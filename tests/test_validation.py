@@ -41,7 +41,7 @@ def _namespace() -> dict:
         "np": np,
         "save_checkpoint": save_checkpoint,
         "learner": alberta_eqx.LinearLearner(3),
-        "stream": alberta_eqx.RandomWalkStream(3),
+        "stream": alberta_eqx.DriftingTargetStream(3),
         "key": jax.random.key(0),
     }
     return namespace
@@ -92,7 +92,7 @@ def test_observations_of_other_dtypes_are_refused_in_a_run(dtype):
     """A stream producing integer, complex or boolean observations is refused when
     the run is traced, naming `x`, rather than learning from cast values."""
 
-    class CastStream(alberta_eqx.RandomWalkStream):
+    class CastStream(alberta_eqx.DriftingTargetStream):
         def chunk(self, state, t0, num_steps):
             timesteps, state = super().chunk(state, t0, num_steps)
             return timesteps._replace(observation=timesteps.observation.astype(dtype)), state

@@ -107,15 +107,15 @@ STREAMS: dict[str, Callable[..., ae.AbstractStream]] = {
 
 
 def default_stream(learner: str, stream_args: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The stream `run` gives `learner` when none is named: `random-walk-td` to the
+    """The stream `run` gives `learner` when none is named: `random-walk-chain` to the
     learners of transitions, `bitflip` with 4 targets to `multihead`, else
-    `random-walk`."""
+    `drifting-target`."""
     kind = LEARNERS[learner]
     if kind.td:
-        return "random-walk-td", dict(stream_args)
+        return "random-walk-chain", dict(stream_args)
     if kind.build is ae.MultiHeadLearner:
         return "bitflip", {"num_targets": 4, **stream_args}
-    return "random-walk", dict(stream_args)
+    return "drifting-target", dict(stream_args)
 
 
 def _signature(defaults: Mapping[str, Any]) -> str:
@@ -139,7 +139,7 @@ def learner_help() -> str:
     ]
     return (
         f"{', '.join(parts)}; td-linear, td-mlp and horde learn from TD streams "
-        "(random-walk-td), multihead from a stream of several targets (bitflip with "
+        "(random-walk-chain), multihead from a stream of several targets (bitflip with "
         "num_targets), the others from the other streams"
     )
 
@@ -265,7 +265,7 @@ def _check_pairing(name: str, kind: Kind, stream: ae.AbstractStream, stream_name
     if kind.td and not td:
         raise spec.SpecError(
             f"learner {name!r} learns from transitions and stream {stream_name!r} gives "
-            f"examples: {td_learners} take a TD stream (random-walk-td or your own); "
+            f"examples: {td_learners} take a TD stream (random-walk-chain or your own); "
             f"{other} take the others"
         )
     if td and not kind.td:

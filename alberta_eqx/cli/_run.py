@@ -232,7 +232,7 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--stream",
         default=None,
         help=f"{', '.join(_learners.STREAMS)}, or module:Name (imported and called: code) "
-        "(default: random-walk)",
+        "(default: drifting-target)",
     )
     p.add_argument(
         "--stream-arg", action="append", default=[], metavar="NAME=VALUE", help="stream argument"

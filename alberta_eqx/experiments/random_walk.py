@@ -15,7 +15,7 @@ from jaxtyping import Array, Float
 
 from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.learners import AbstractLearner
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
+from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDIDBD, TDLMS, AbstractTDOptimizer, AutoTDIDBD, TDLinearLearner
 
 # The expected length of an episode from the middle of 19 states: 10 * 10 steps.
@@ -36,7 +36,7 @@ def rms_error(
     - `learner`: a learner, or a batch of them (`learner.batch_shape` leading axes).
     - `true_values`: `(n,)` the true value of each state.
     - `features`: `(n, d)` each state's features; default the one-hot features of
-      `RandomWalkTDStream` (the identity).
+      `RandomWalkChainStream` (the identity).
     """
     true_values = jnp.asarray(true_values)
     if features is None:
@@ -113,7 +113,7 @@ def random_walk_19(
     - `seed`: the walks' root key.
     - `progress`: called with the number of steps after every segment.
     """
-    stream = RandomWalkTDStream(19)
+    stream = RandomWalkChainStream(19)
     true_values = stream.true_values()
     num_steps = num_episodes * _STEPS_PER_EPISODE
     if num_steps % segment_steps:

@@ -38,7 +38,7 @@ import alberta_eqx as ae
 # Built-in streams: name -> class. `feature_dim` and the other keyword arguments go
 # to the class as given (a stream with a fixed width takes no feature_dim).
 STREAMS: dict[str, Callable[..., ae.AbstractStream]] = {
-    "random-walk": ae.RandomWalkStream,
+    "drifting-target": ae.DriftingTargetStream,
     "abrupt-change": ae.AbruptChangeStream,
     "sutton1992": ae.SuttonExperiment1Stream,
     "cyclic": ae.CyclicStream,
@@ -46,7 +46,7 @@ STREAMS: dict[str, Callable[..., ae.AbstractStream]] = {
     "dynamic-scale-shift": ae.DynamicScaleShiftStream,
     "scale-drift": ae.ScaleDriftStream,
     "nonlinear-teacher": ae.NonlinearTeacherStream,
-    "random-walk-td": ae.RandomWalkTDStream,
+    "random-walk-chain": ae.RandomWalkChainStream,
 }
 # Built-in optimizers for the linear learners (LinearLearner, TDLinearLearner).
 OPTIMIZERS: dict[str, Callable[..., Any]] = {
@@ -99,7 +99,7 @@ class LearnerSpec:
 class RunSpec:
     """A whole run: the stream, the configurations, and the run's size."""
 
-    stream: str = "random-walk"
+    stream: str = "drifting-target"
     stream_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     learners: list[LearnerSpec] = dataclasses.field(default_factory=list)
     steps: int = 100_000

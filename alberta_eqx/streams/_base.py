@@ -9,13 +9,16 @@ serves many seeds. Every stream offers two views of the same sequence:
   axis, in one vectorised call. Runners use this, so that the sequential `lax.scan`
   only runs the learner.
 
+`AbstractStream` derives `step` from `chunk`, once for every stream;
+`AbstractSequentialStream` derives `chunk` from the one-step `advance`.
+
 Both views give the same numbers: the randomness of step `t` comes from
 `jax.random.fold_in(key, t)`, never from a key split once per step, so the
 observation at step `t` does not depend on how the steps were grouped into chunks.
 """
 
 import abc
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import equinox as eqx
 import jax
@@ -40,17 +43,20 @@ StreamState = Any
 """A stream's running state: any pytree of arrays, as returned by `init`."""
 
 
-class AbstractStream(eqx.Module):
-    """A non-stationary stream of `(observation, target)` pairs.
+_Step = TypeVar("_Step")
+"""What one step of a stream is: `TimeStep`, `TDTimeStep`, `OffPolicyTimeStep`, ..."""
 
-    Concrete streams implement `feature_dim`, `init` and `chunk`; `step` is derived
-    from `chunk`.
+
+class AbstractStream(eqx.Module, Generic[_Step]):
+    """A non-stationary stream of examples: `(observation, target)` pairs
+    (`TimeStep`), or transitions for a TD stream (`AbstractTDStream`).
+
+    Concrete streams hold `feature_dim` (a field or a property) and implement `init`
+    and `chunk`; `step` is derived from `chunk`.
     """
 
-    @property
-    @abc.abstractmethod
-    def feature_dim(self) -> int:
-        """The length of every observation vector."""
+    feature_dim: eqx.AbstractVar[int]
+    """The length of every observation vector."""
 
     @abc.abstractmethod
     def init(self, key: PRNGKeyArray) -> StreamState:
@@ -59,32 +65,33 @@ class AbstractStream(eqx.Module):
     @abc.abstractmethod
     def chunk(
         self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
-    ) -> tuple[TimeStep, StreamState]:
+    ) -> tuple[_Step, StreamState]:
         """Steps `t0 .. t0 + num_steps - 1`, stacked on a leading axis of length
         `num_steps`, and the state after the last of them.
 
         `num_steps` is a static Python int; `t0` may be traced.
         """
 
-    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[TimeStep, StreamState]:
+    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[_Step, StreamState]:
         """The example at step `t` and the state after it."""
         timesteps, state = self.chunk(state, t, 1)
         return jax.tree.map(lambda a: a[0], timesteps), state
 
 
-class AbstractSequentialStream(AbstractStream):
+class AbstractSequentialStream(AbstractStream[_Step]):
     """A stream that can only be produced one step at a time (for example one that
-    wraps a simulator). Implement `step`; `chunk` scans it."""
+    wraps a simulator). Implement `advance`, one step; `chunk` scans it (and `step`,
+    a chunk of one step, calls it once)."""
 
     @abc.abstractmethod
-    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[TimeStep, StreamState]:
+    def advance(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[_Step, StreamState]:
         """The example at step `t` and the state after it."""
 
     def chunk(
         self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
-    ) -> tuple[TimeStep, StreamState]:
+    ) -> tuple[_Step, StreamState]:
         def body(state, t):
-            timestep, state = self.step(state, t)
+            timestep, state = self.advance(state, t)
             return state, timestep
 
         ts = jnp.asarray(t0) + jnp.arange(num_steps)
@@ -143,24 +150,13 @@ class OffPolicyTimeStep(NamedTuple):
     target_probability: Float[Array, "*steps"]
 
 
-class AbstractTDStream(AbstractStream):
-    """A stream of transitions (`TDTimeStep`) rather than supervised examples.
+class AbstractTDStream(AbstractStream[_Step]):
+    """A stream of transitions (`TDTimeStep`, or `OffPolicyTimeStep` for off-policy
+    prediction) rather than supervised examples.
 
-    Concrete streams implement `feature_dim`, `init` and `chunk`, as for
+    Concrete streams hold `feature_dim` and implement `init` and `chunk`, as for
     `AbstractStream`; learn from them with a TD learner (`alberta_eqx.td`).
     """
-
-    @abc.abstractmethod
-    def chunk(
-        self, state: StreamState, t0: Int[ArrayLike, ""], num_steps: int
-    ) -> tuple[TDTimeStep, StreamState]:
-        """Transitions `t0 .. t0 + num_steps - 1`, stacked on a leading axis, and the
-        state after the last of them."""
-
-    def step(self, state: StreamState, t: Int[ArrayLike, ""]) -> tuple[TDTimeStep, StreamState]:
-        """The transition at step `t` and the state after it."""
-        timesteps, state = self.chunk(state, t, 1)
-        return jax.tree.map(lambda a: a[0], timesteps), state
 
 
 def step_keys(

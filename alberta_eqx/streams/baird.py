@@ -43,7 +43,7 @@ def baird_features(dtype=None) -> Float[Array, "7 8"]:
     return jnp.concatenate([upper, lower]).astype(dtype)
 
 
-class BairdStream(AbstractTDStream):
+class BairdStream(AbstractTDStream[OffPolicyTimeStep]):
     """Baird's counterexample: off-policy transitions (`OffPolicyTimeStep`) under the
     behaviour policy (dashed 6/7, solid 1/7) about the target policy (always solid).
     The first state is drawn uniformly.

@@ -11,7 +11,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
 from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
-from alberta_eqx.streams.synthetic import _float
+from alberta_eqx.streams._draws import default_float
 
 
 class BitFlipState(NamedTuple):
@@ -41,10 +41,10 @@ class BitFlipState(NamedTuple):
 
 def _signs(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
     """Weights drawn uniformly from {-1, +1}."""
-    return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0).astype(_float())
+    return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0).astype(default_float())
 
 
-class BitFlipStream(AbstractStream):
+class BitFlipStream(AbstractStream[TimeStep]):
     """The bit-flipping problem (Dohare et al. 2021, sec. 3; called the
     slowly-changing regression problem in Dohare et al. 2024).
 
@@ -134,7 +134,7 @@ class BitFlipStream(AbstractStream):
             period=jnp.zeros((), jnp.int32),
             hidden_weights=w,
             hidden_biases=b,
-            thresholds=(m + 1) * self.beta.astype(_float()) - negatives,
+            thresholds=(m + 1) * self.beta.astype(default_float()) - negatives,
             output_weights=_signs(v_key, (k, h)),
             output_biases=_signs(c_key, (k,)),
         )
@@ -143,7 +143,7 @@ class BitFlipStream(AbstractStream):
         """Uniform flipping bits for `period` (the first period, or every period
         with `flip_one=False`)."""
         key = jax.random.fold_in(key, period)
-        return jax.random.bernoulli(key, 0.5, (self.num_flipping_bits,)).astype(_float())
+        return jax.random.bernoulli(key, 0.5, (self.num_flipping_bits,)).astype(default_float())
 
     def chunk(
         self, state: BitFlipState, t0: Int[ArrayLike, ""], num_steps: int
@@ -163,7 +163,7 @@ class BitFlipStream(AbstractStream):
             flips = jax.nn.one_hot(chosen, f, dtype=jnp.int32)
             flips = flips * (periods > state.period)[:, None]
             period_bits = (state.bits.astype(jnp.int32) + jnp.cumsum(flips, axis=0)) % 2
-            period_bits = period_bits.astype(_float())
+            period_bits = period_bits.astype(default_float())
         else:
             period_bits = jax.vmap(lambda p: self._period_bits(flip_key, p))(periods)
         index = t // T - first
@@ -171,11 +171,11 @@ class BitFlipStream(AbstractStream):
         keys = step_keys(state.key, t0, num_steps)
         random_bits = jax.vmap(lambda key: jax.random.bernoulli(key, 0.5, (self.num_bits - f,)))(
             keys
-        ).astype(_float())
+        ).astype(default_float())
         x = jnp.concatenate([flipping, random_bits], axis=1)
         # y = v . LTU(W x + b) + c, one per target network.
         pre = jnp.einsum("khm,tm->tkh", state.hidden_weights, x) + state.hidden_biases
-        ltu = (pre > state.thresholds).astype(_float())
+        ltu = (pre > state.thresholds).astype(default_float())
         y = jnp.sum(ltu * state.output_weights, -1) + state.output_biases  # (t, k)
         num_targets = self.num_targets  # a local: mypy narrows it inside the lambda
         if num_targets is None:

@@ -36,6 +36,15 @@ from alberta_eqx.streams._base import (
     step_keys,
 )
 
+__all__ = [
+    "GymnaxState",
+    "GymnaxTDStream",
+    "PredictionStream",
+    "TrajectoryStream",
+    "collect_gymnasium",
+    "epsilon_greedy",
+]
+
 
 def _require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency, or say which extra installs it."""
@@ -64,7 +73,7 @@ class GymnaxState(NamedTuple):
     observation: Float[Array, "..."]
 
 
-class GymnaxTDStream(AbstractTDStream):
+class GymnaxTDStream(AbstractTDStream[TDTimeStep]):
     """Transitions of a gymnax environment under a fixed policy, generated inside the
     compiled loop.
 
@@ -84,7 +93,7 @@ class GymnaxTDStream(AbstractTDStream):
     discount: Float[Array, ""]
     policy: Callable | None = eqx.field(static=True)
     features: Callable | None = eqx.field(static=True)
-    _feature_dim: int = eqx.field(static=True)
+    feature_dim: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -107,11 +116,7 @@ class GymnaxTDStream(AbstractTDStream):
         self.features = features
         observation = jax.eval_shape(lambda k: env.reset(k, self.env_params)[0], jax.random.key(0))
         mapped = observation if features is None else jax.eval_shape(features, observation)
-        self._feature_dim = int(np.prod(mapped.shape))
-
-    @property
-    def feature_dim(self) -> int:
-        return self._feature_dim
+        self.feature_dim = int(np.prod(mapped.shape))
 
     def _features(self, observation: Array) -> Float[Array, " n"]:
         x = observation if self.features is None else self.features(observation)
@@ -239,7 +244,7 @@ def collect_gymnasium(
     )
 
 
-class TrajectoryStream(AbstractTDStream):
+class TrajectoryStream(AbstractTDStream[TDTimeStep]):
     """Replays a collected trajectory (for example from `collect_gymnasium`) through
     the compiled runners: step `t` is transition `t mod length`, whatever the key, so
     every seed sees the same data and runs longer than the trajectory replay it
@@ -285,7 +290,7 @@ class TrajectoryStream(AbstractTDStream):
         return jax.tree.map(lambda a: a[index], self.trajectory), state
 
 
-class PredictionStream(AbstractStream):
+class PredictionStream(AbstractStream[TimeStep]):
     """A TD stream seen as a supervised stream, for 0.2.x's other prediction modes:
     from each transition's observation, predict its reward (`target="reward"`) or one
     component of the next observation (`target=i`, the flattened index). Learn from it
@@ -297,7 +302,7 @@ class PredictionStream(AbstractStream):
     - `target`: `"reward"`, or the index of the next observation's component.
     """
 
-    stream: AbstractTDStream
+    stream: AbstractTDStream[TDTimeStep]
     target: str | int = eqx.field(static=True)
 
     def __init__(self, stream: AbstractTDStream, target: str | int = "reward"):

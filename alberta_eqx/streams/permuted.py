@@ -50,48 +50,45 @@ class PermutedState(NamedTuple):
     key: PRNGKeyArray
 
 
-class _PermutedClassification(AbstractStream):
+def _labelled_data(
+    inputs: ArrayLike | None, labels: ArrayLike | None, num_classes: int | None
+) -> tuple[Float[Array, "m n"], Int[Array, " m"], int]:
+    """The checked `(inputs, labels, num_classes)` of a permuted stream (the digits of
+    `load_digits()` when both arrays are None)."""
+    if (inputs is None) != (labels is None):
+        raise ValueError("pass both inputs and labels, or neither (the digits)")
+    if inputs is None or labels is None:
+        inputs, labels = load_digits()
+    x, y = np.asarray(inputs), np.asarray(labels)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"inputs must be a 2-D floating array, got {x.dtype} {x.shape}")
+    if y.shape != x.shape[:1] or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(
+            f"labels must be integers, one per row of inputs ({x.shape[0]}), got "
+            f"{y.dtype} {y.shape}"
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError("inputs must be finite")
+    classes = int(y.max()) + 1 if num_classes is None else num_classes
+    num_classes = _checks.positive_int("num_classes", classes)
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(
+            f"labels must lie in [0, num_classes={num_classes}), got [{y.min()}, {y.max()}]"
+        )
+    return jnp.asarray(x), jnp.asarray(y, jnp.int32), num_classes
+
+
+class _AbstractPermutedStream(AbstractStream[TimeStep]):
     """Examples of `(inputs, labels)` in shuffled passes, step `t` in pass
     `t // len(labels)` (a fresh shuffle per pass, as a shuffling data loader's
     epochs); task `t // interval` applies its own random permutation, the first task
-    included. The target is the class index as a float."""
+    included. The target is the class index as a float. Concrete streams implement
+    `_permute`."""
 
-    inputs: Float[Array, "m n"]
-    labels: Int[Array, " m"]
-    interval: int = eqx.field(static=True)
-    num_classes: int = eqx.field(static=True)
-
-    def __init__(
-        self,
-        inputs: ArrayLike | None,
-        labels: ArrayLike | None,
-        interval: int,
-        num_classes: int | None,
-    ):
-        if (inputs is None) != (labels is None):
-            raise ValueError("pass both inputs and labels, or neither (the digits)")
-        if inputs is None or labels is None:
-            inputs, labels = load_digits()
-        x, y = np.asarray(inputs), np.asarray(labels)
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"inputs must be a 2-D floating array, got {x.dtype} {x.shape}")
-        if y.shape != x.shape[:1] or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(
-                f"labels must be integers, one per row of inputs ({x.shape[0]}), got "
-                f"{y.dtype} {y.shape}"
-            )
-        if not np.all(np.isfinite(x)):
-            raise ValueError("inputs must be finite")
-        classes = int(y.max()) + 1 if num_classes is None else num_classes
-        self.num_classes = _checks.positive_int("num_classes", classes)
-        if y.min() < 0 or y.max() >= self.num_classes:
-            raise ValueError(
-                f"labels must lie in [0, num_classes={self.num_classes}), got "
-                f"[{y.min()}, {y.max()}]"
-            )
-        self.interval = _checks.positive_int("interval", interval)
-        self.inputs = jnp.asarray(x)
-        self.labels = jnp.asarray(y, jnp.int32)
+    inputs: eqx.AbstractVar[Float[Array, "m n"]]
+    labels: eqx.AbstractVar[Int[Array, " m"]]
+    interval: eqx.AbstractVar[int]
+    num_classes: eqx.AbstractVar[int]
 
     @property
     def feature_dim(self) -> int:
@@ -121,7 +118,7 @@ class _PermutedClassification(AbstractStream):
         return TimeStep(x, y.astype(x.dtype)), state
 
 
-class InputPermutedStream(_PermutedClassification):
+class InputPermutedStream(_AbstractPermutedStream):
     """Input-permuted classification (the UPGD paper's input-permuted MNIST): every
     `interval` examples the input features are shuffled by a new random permutation.
 
@@ -134,6 +131,11 @@ class InputPermutedStream(_PermutedClassification):
     - `num_classes`: the number of classes (default: the largest label plus one).
     """
 
+    inputs: Float[Array, "m n"]
+    labels: Int[Array, " m"]
+    interval: int = eqx.field(static=True)
+    num_classes: int = eqx.field(static=True)
+
     def __init__(
         self,
         inputs: ArrayLike | None = None,
@@ -141,13 +143,14 @@ class InputPermutedStream(_PermutedClassification):
         interval: int = 5000,
         num_classes: int | None = None,
     ):
-        super().__init__(inputs, labels, interval, num_classes)
+        self.inputs, self.labels, self.num_classes = _labelled_data(inputs, labels, num_classes)
+        self.interval = _checks.positive_int("interval", interval)
 
     def _permute(self, key: PRNGKeyArray, x: Array, y: Array) -> tuple[Array, Array]:
         return x[jax.random.permutation(key, x.shape[0])], y
 
 
-class LabelPermutedStream(_PermutedClassification):
+class LabelPermutedStream(_AbstractPermutedStream):
     """Label-permuted classification (the UPGD paper's label-permuted EMNIST and
     CIFAR-10): every `interval` examples the classes are relabelled by a new random
     permutation (independent of the last one; the authors compose each with the
@@ -159,6 +162,11 @@ class LabelPermutedStream(_PermutedClassification):
     - `interval`: examples per task (default 2,500, the UPGD protocol).
     """
 
+    inputs: Float[Array, "m n"]
+    labels: Int[Array, " m"]
+    interval: int = eqx.field(static=True)
+    num_classes: int = eqx.field(static=True)
+
     def __init__(
         self,
         inputs: ArrayLike | None = None,
@@ -166,7 +174,8 @@ class LabelPermutedStream(_PermutedClassification):
         interval: int = 2500,
         num_classes: int | None = None,
     ):
-        super().__init__(inputs, labels, interval, num_classes)
+        self.inputs, self.labels, self.num_classes = _labelled_data(inputs, labels, num_classes)
+        self.interval = _checks.positive_int("interval", interval)
 
     def _permute(self, key: PRNGKeyArray, x: Array, y: Array) -> tuple[Array, Array]:
         return x, jax.random.permutation(key, self.num_classes)[y]

@@ -39,9 +39,11 @@ class WalkPosition(NamedTuple):
     position: Int[Array, ""]
 
 
-class RandomWalkTDStream(AbstractTDStream):
-    """The n-state random walk with tabular (one-hot) features: state `i` has feature
-    vector `e_i` (state 1 first). Terminal states have the zero vector.
+class RandomWalkChainStream(AbstractTDStream[TDTimeStep]):
+    """The n-state random-walk chain (Sutton and Barto's; not to be confused with
+    `DriftingTargetStream`, whose target weights random-walk) with tabular (one-hot)
+    features: state `i` has feature vector `e_i` (state 1 first). Terminal states have
+    the zero vector.
 
     **Arguments:**
 

@@ -9,7 +9,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
 from alberta_eqx.streams._base import AbstractStream, TimeStep, step_keys
-from alberta_eqx.streams.synthetic import _cumsum, _float, _normals
+from alberta_eqx.streams._draws import cumsum, default_float, normals
 
 
 class TeacherState(NamedTuple):
@@ -27,7 +27,7 @@ class TeacherState(NamedTuple):
     output: Float[Array, " h"]
 
 
-class NonlinearTeacherStream(AbstractStream):
+class NonlinearTeacherStream(AbstractStream[TimeStep]):
     """A drifting two-layer tanh teacher:
 
         x_t ~ N(0, I),   y_t = v_t . tanh(W_t x_t) + noise_std N(0, 1),
@@ -48,7 +48,7 @@ class NonlinearTeacherStream(AbstractStream):
     - `noise_std`: the standard deviation of the target noise.
     """
 
-    dim: int = eqx.field(static=True)
+    feature_dim: int = eqx.field(static=True)
     hidden_size: int = eqx.field(static=True)
     drift_rate: Float[Array, ""]
     noise_std: Float[Array, ""]
@@ -60,34 +60,30 @@ class NonlinearTeacherStream(AbstractStream):
         drift_rate: ArrayLike = 1e-3,
         noise_std: ArrayLike = 0.1,
     ):
-        self.dim = _checks.positive_int("feature_dim", feature_dim)
+        self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
         self.drift_rate = _checks.non_negative("drift_rate", drift_rate)
         self.noise_std = _checks.non_negative("noise_std", noise_std)
 
-    @property
-    def feature_dim(self) -> int:
-        return self.dim
-
     def init(self, key: PRNGKeyArray) -> TeacherState:
         key, hidden_key, output_key = jax.random.split(key, 3)
-        h, n = self.hidden_size, self.dim
+        h, n = self.hidden_size, self.feature_dim
         return TeacherState(
             key,
-            jax.random.normal(hidden_key, (h, n), _float()) / jnp.sqrt(n),
-            jax.random.normal(output_key, (h,), _float()),
+            jax.random.normal(hidden_key, (h, n), default_float()) / jnp.sqrt(n),
+            jax.random.normal(output_key, (h,), default_float()),
         )
 
     def chunk(
         self, state: TeacherState, t0: Int[ArrayLike, ""], num_steps: int
     ) -> tuple[TimeStep, TeacherState]:
-        h, n = self.hidden_size, self.dim
+        h, n = self.hidden_size, self.feature_dim
         # One draw per step, split as [dW (h n) | dv (h) | x (n) | noise (1)].
-        z = _normals(step_keys(state.key, t0, num_steps), h * n + h + n + 1)
+        z = normals(step_keys(state.key, t0, num_steps), h * n + h + n + 1)
         dw, dv, x, noise = jnp.split(z, [h * n, h * n + h, h * n + h + n], axis=1)
         # W_t = W_{t-1} + drift_rate dW_t / sqrt(n);  v_t = v_{t-1} + drift_rate dv_t
-        hidden = state.hidden + self.drift_rate * _cumsum(dw).reshape(-1, h, n) / jnp.sqrt(n)
-        output = state.output + self.drift_rate * _cumsum(dv)
+        hidden = state.hidden + self.drift_rate * cumsum(dw).reshape(-1, h, n) / jnp.sqrt(n)
+        output = state.output + self.drift_rate * cumsum(dv)
         # y_t = v_t . tanh(W_t x_t) + noise_std N(0, 1)
         y = jnp.sum(output * jnp.tanh(jnp.einsum("thn,tn->th", hidden, x)), -1)
         y = y + self.noise_std * noise[:, 0]
