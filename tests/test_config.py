@@ -65,30 +65,30 @@ EXAMPLES = {
             sparsity=0.5,
             head_optimizer=aeo.lms(0.1),
         ),
-        # optax.chain of alberta_eqx.optax pieces: the ObGD bound around IDBD
+        # a chain of alberta_eqx.optax pieces: the ObGD bound around IDBD
         lambda: alberta_eqx.MLPLearner(
             3,
             (4,),
-            optax.chain(
+            aeo.chain(
                 aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)
             ),
             key=KEY,
             flatten=True,
         ),
-        # optax's own transformations, through optax.inject_hyperparams
+        # optax's own transformations, through alberta_eqx.optax.inject_hyperparams
         lambda: alberta_eqx.MLPLearner(
             3,
             (),
-            optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.5),
+            aeo.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.5),
             key=KEY,
             activation=jnp.tanh,
         ),
         lambda: alberta_eqx.MLPLearner(
             3,
             (4,),
-            optax.inject_hyperparams(aeo.lms, static_args="step_size")(step_size=0.1),
+            aeo.inject_hyperparams(aeo.lms, static_args="step_size")(step_size=0.1),
             key=KEY,
-            head_optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=1e-3),
+            head_optimizer=aeo.inject_hyperparams(optax.adam)(learning_rate=1e-3),
         ),
     ],
     "TDMLPLearner": [
@@ -185,7 +185,7 @@ EXAMPLES = {
             4,
             3,
             (5,),
-            optax.chain(aeo.l2_init(0.01), aeo.lms(0.1), aeo.weight_clipping(2.0)),
+            aeo.chain(aeo.l2_init(0.01), aeo.lms(0.1), aeo.weight_clipping(2.0)),
             key=KEY,
         ),
         lambda: alberta_eqx.ClassifierLearner(
@@ -317,7 +317,7 @@ def test_errors_name_the_problem():
         to_config(alberta_eqx.MLP(3, 1, (2,), key=KEY, activation=lambda x: x))
     with pytest.raises(TypeError, match="schedules"):
         schedule = optax.linear_schedule(0.1, 0.01, 100)
-        tx = optax.inject_hyperparams(optax.sgd)(learning_rate=schedule)
+        tx = aeo.inject_hyperparams(optax.sgd)(learning_rate=schedule)
         to_config(alberta_eqx.MLPLearner(3, (), tx, key=KEY))
     with pytest.raises(TypeError, match=r"'scale' is neither a field nor a property"):
         to_config(_MethodNamedLikeArgument(2.0))

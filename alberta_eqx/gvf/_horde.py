@@ -248,7 +248,7 @@ class Horde(AbstractHorde):
         self.names = names
         self.feature_dim = demon.feature_dim
 
-    def _config_arguments(self) -> dict:
+    def config_arguments(self) -> dict:
         """`demon`: the first demon (its `lambda_` is replaced by the questions')."""
         return {"demon": jax.tree.map(lambda leaf: leaf[0], self.demons)}
 
