@@ -21,7 +21,7 @@ import pytest
 import alberta_eqx
 import alberta_eqx.control as aec
 import alberta_eqx.optax as aeo
-from alberta_eqx.config import from_config, to_config
+from alberta_eqx.config import Configurable, from_config, to_config
 
 KEY = jax.random.key(0)
 
@@ -69,9 +69,7 @@ EXAMPLES = {
         lambda: alberta_eqx.MLPLearner(
             3,
             (4,),
-            aeo.chain(
-                aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)
-            ),
+            aeo.chain(aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)),
             key=KEY,
             flatten=True,
         ),
@@ -321,3 +319,43 @@ def test_errors_name_the_problem():
         to_config(alberta_eqx.MLPLearner(3, (), tx, key=KEY))
     with pytest.raises(TypeError, match=r"'scale' is neither a field nor a property"):
         to_config(_MethodNamedLikeArgument(2.0))
+
+
+def test_factories_record_their_calls():
+    """The factories declare how a transformation was made (no closure is read): the
+    factory and every argument, defaults included; a factory calling another (`upgd`
+    chains `scale_by_upgd` and `lms`) is recorded as the outer call."""
+    call = aeo.factory_call(aeo.idbd(0.02, meta_step_size=0.1))
+    arguments = {"initial_step_size": 0.02, "meta_step_size": 0.1}
+    assert call == aeo.FactoryCall(aeo.idbd, arguments, None)
+    upgd = aeo.factory_call(aeo.upgd(0.1, 3))
+    assert upgd.factory is aeo.upgd and upgd.arguments["step_size"] == 0.1
+    members = (aeo.lms(0.5), aeo.obgd_bound(2.0))
+    assert aeo.factory_call(aeo.chain(*members)).arguments == {"transformations": members}
+    injected = aeo.factory_call(aeo.inject_hyperparams(optax.sgd, "nesterov")(0.1))
+    assert injected.factory is optax.sgd and injected.arguments["learning_rate"] == 0.1
+    assert injected.injection == aeo.Injection(("nesterov",), None)
+    # optax's own calls record nothing, and to_config says how to write them
+    assert aeo.factory_call(optax.chain(*members)) is None
+    with pytest.raises(TypeError, match=r"alberta_eqx\.optax\.chain, not optax\.chain"):
+        to_config(alberta_eqx.MLPLearner(3, (), optax.chain(*members), key=KEY))
+
+
+def test_configs_naming_optax_chain_still_read():
+    """Configs written before `alberta_eqx.optax.chain` named it `optax.chain`."""
+    member = {"transformation": "alberta_eqx.optax.lms", "arguments": {"step_size": 0.5}}
+    config = {
+        "class": "alberta_eqx.MLPLearner",
+        "arguments": {"feature_dim": 3, "hidden_sizes": []},
+    }
+    config["arguments"]["optimizer"] = {"transformation": "optax.chain", "arguments": [member]}
+    learner = from_config(config, key=KEY)
+    written = to_config(learner)["arguments"]["optimizer"]
+    assert written == {"transformation": "alberta_eqx.optax.chain", "arguments": [member]}
+
+
+def test_configurable_is_the_declared_protocol():
+    assert isinstance(aec.FixedPolicy([0.25, 0.75]), Configurable)
+    assert not isinstance(alberta_eqx.LMS(0.1), Configurable)
+    arguments = to_config(aec.FixedPolicy([0.25, 0.75]))["arguments"]
+    assert arguments == {"probabilities": {"array": [0.25, 0.75]}}

@@ -74,14 +74,15 @@ def _record(
 def recorded(
     factory: Callable[_P, optax.GradientTransformationExtraArgs],
 ) -> Callable[_P, optax.GradientTransformationExtraArgs]:
-    """The factory, recording each call's `FactoryCall` on what it returns (a factory
-    calling another records last, so the outer call is the one kept)."""
+    """The factory, recording each call's `FactoryCall` (naming the recording factory
+    itself, the public one) on what it returns; a factory calling another records
+    last, so the outer call is the one kept."""
     signature = inspect.signature(factory)
 
     @functools.wraps(factory)
     def make(*args: _P.args, **kwargs: _P.kwargs) -> optax.GradientTransformationExtraArgs:
         transformation = factory(*args, **kwargs)
-        return _record(transformation, factory, signature.bind(*args, **kwargs))
+        return _record(transformation, make, signature.bind(*args, **kwargs))
 
     return make
 
