@@ -332,7 +332,7 @@ def test_factories_record_their_calls():
     assert upgd.factory is aeo.upgd and upgd.arguments["step_size"] == 0.1
     members = (aeo.lms(0.5), aeo.obgd_bound(2.0))
     assert aeo.factory_call(aeo.chain(*members)).arguments == {"transformations": members}
-    injected = aeo.factory_call(aeo.inject_hyperparams(optax.sgd, "nesterov")(0.1))
+    injected = aeo.factory_call(aeo.inject_hyperparams(optax.sgd, static_args="nesterov")(0.1))
     assert injected.factory is optax.sgd and injected.arguments["learning_rate"] == 0.1
     assert injected.injection == aeo.Injection(("nesterov",), None)
     # optax's own calls record nothing, and to_config says how to write them

@@ -101,6 +101,7 @@ def chain(*transformations: optax.GradientTransformation) -> optax.GradientTrans
 
 def inject_hyperparams(
     factory: Callable[..., optax.GradientTransformation],
+    *,
     static_args: str | tuple[str, ...] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., optax.GradientTransformationExtraArgs]:
