@@ -242,7 +242,7 @@ def _transformation_config(tx: optax.GradientTransformation) -> dict:
     if call is None:
         raise TypeError(
             "to_config writes the transformations that alberta_eqx.optax's factories "
-            f"return, which record how they were made; {tx!r} records nothing (compose "
+            "return, which record how they were made; this one records nothing (compose "
             "with alberta_eqx.optax.chain, not optax.chain, and write optax's own through "
             "alberta_eqx.optax.inject_hyperparams: optax.sgd(0.1) as "
             "alberta_eqx.optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))"
@@ -251,34 +251,34 @@ def _transformation_config(tx: optax.GradientTransformation) -> dict:
     if inspect.unwrap(call.factory) is inspect.unwrap(aeo.chain):
         members = call.arguments["transformations"]
         return {"transformation": name, "arguments": [_transformation_config(t) for t in members]}
-    config: dict[str, Any] = {"transformation": name}
-    if call.injection is not None:
-        static = call.injection.static_args
-        schedules = sorted(k for k, v in call.arguments.items() if callable(v) and k not in static)
-        if schedules:
-            raise TypeError(
-                f"to_config cannot write schedules ({schedules}) of an "
-                "inject_hyperparams transformation"
-            )
-    config["arguments"] = {k: _argument(v) for k, v in call.arguments.items()}
-    if call.injection is not None:
-        config["inject_hyperparams"] = {
-            "static_args": sorted(call.injection.static_args),
-            "hyperparam_dtype": _encode(
-                None
-                if call.injection.hyperparam_dtype is None
-                else np.dtype(call.injection.hyperparam_dtype)
-            ),
-        }
-    return config
+    injection = call.injection
+    if injection is None:
+        return {"transformation": name, "arguments": _arguments_config(call.arguments)}
+    # optax.inject_hyperparams reads a function that is not a static argument as a
+    # schedule, which a config cannot hold
+    static = injection.static_args
+    schedules = sorted(k for k, v in call.arguments.items() if callable(v) and k not in static)
+    if schedules:
+        raise TypeError(
+            f"to_config cannot write schedules ({schedules}) of an "
+            "inject_hyperparams transformation"
+        )
+    dtype = injection.hyperparam_dtype
+    return {
+        "transformation": name,
+        "arguments": _arguments_config(call.arguments),
+        "inject_hyperparams": {
+            "static_args": sorted(static),
+            "hyperparam_dtype": None if dtype is None else _encode(np.dtype(dtype)),
+        },
+    }
 
 
-def _argument(value: Any) -> Any:
-    """A factory's argument: a PRNG key (the noisy transformations' seed) as its raw
-    data, which the factories read back."""
-    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
-        value = jax.random.key_data(value)
-    return _encode(value)
+def _arguments_config(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A factory's arguments, encoded; a PRNG key (the noisy transformations' seed) as
+    its raw data, which the factories read back."""
+    prng = lambda v: isinstance(v, jax.Array) and jnp.issubdtype(v.dtype, jax.dtypes.prng_key)  # noqa: E731
+    return {k: _encode(jax.random.key_data(v) if prng(v) else v) for k, v in arguments.items()}
 
 
 def _function_name(fn) -> str:

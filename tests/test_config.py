@@ -189,6 +189,8 @@ EXAMPLES = {
         lambda: alberta_eqx.ClassifierLearner(
             4, 3, (5,), aeo.upgd(0.1, 3, sigma=0.01, protect=False), key=KEY
         ),
+        # a typed PRNG key is written as its raw data, which upgd reads back
+        lambda: alberta_eqx.ClassifierLearner(4, 2, (), aeo.upgd(0.1, jax.random.key(3)), key=KEY),
     ],
 }
 # Public modules that are state, not a construction: to_config must refuse them with
