@@ -132,7 +132,7 @@ def demon_questions(
 
 def _behaviour(
     timestep: TDTimeStep | OffPolicyTimeStep, questions: GVFQuestion, dtype
-) -> tuple[Int[Array, ""], Float[Array, ""]]:
+) -> tuple[Int[ArrayLike, ""], Float[ArrayLike, ""]]:
     """The action `A_t` and its behaviour probability `b(A_t|S_t)`: an
     `OffPolicyTimeStep`'s, or, for a `TDTimeStep` (on-policy, which serves only
     questions without a target policy), action 0 with `b = 1`, so that `rho = 1`."""
@@ -147,7 +147,7 @@ def _behaviour(
     return jnp.zeros((), jnp.int32), jnp.ones((), dtype)
 
 
-def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[Array, ""] | None:
+def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[ArrayLike, ""] | None:
     """Where a time limit cut the episode after this transition: a `TDTimeStep`'s
     `truncated`; an `OffPolicyTimeStep` carries none."""
     match timestep:
@@ -156,7 +156,7 @@ def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[Array, ""] | No
     return None
 
 
-def _td_step(step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None) -> TDTimeStep:
+def _td_step(step: OffPolicyTimeStep, truncated: Bool[ArrayLike, ""] | None) -> TDTimeStep:
     """An on-policy TD demon's transition (a truncation cuts its traces)."""
     return TDTimeStep(
         step.observation, step.reward, step.discount, step.next_observation, truncated
@@ -164,7 +164,7 @@ def _td_step(step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None) -> TDTi
 
 
 def _off_policy_step(
-    step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None
+    step: OffPolicyTimeStep, truncated: Bool[ArrayLike, ""] | None
 ) -> OffPolicyTimeStep:
     """A gradient-TD demon's transition: the whole off-policy step (its learners have
     no truncation to read)."""
