@@ -147,7 +147,7 @@ def _behaviour(
     return jnp.zeros((), jnp.int32), jnp.ones((), dtype)
 
 
-def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[ArrayLike, ""] | None:
+def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[Array, ""] | None:
     """Where a time limit cut the episode after this transition: a `TDTimeStep`'s
     `truncated`; an `OffPolicyTimeStep` carries none."""
     match timestep:
@@ -156,7 +156,7 @@ def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[ArrayLike, ""] 
     return None
 
 
-def _td_step(step: OffPolicyTimeStep, truncated: Bool[ArrayLike, ""] | None) -> TDTimeStep:
+def _td_step(step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None) -> TDTimeStep:
     """An on-policy TD demon's transition (a truncation cuts its traces)."""
     return TDTimeStep(
         step.observation, step.reward, step.discount, step.next_observation, truncated
@@ -164,7 +164,7 @@ def _td_step(step: OffPolicyTimeStep, truncated: Bool[ArrayLike, ""] | None) -> 
 
 
 def _off_policy_step(
-    step: OffPolicyTimeStep, truncated: Bool[ArrayLike, ""] | None
+    step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None
 ) -> OffPolicyTimeStep:
     """A gradient-TD demon's transition: the whole off-policy step (its learners have
     no truncation to read)."""
