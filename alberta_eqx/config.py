@@ -4,10 +4,11 @@ that a daemon can persist what it runs (alberta-framework 0.17's `to_config`).
 One mechanism serves every module: the constructor's signature names the
 arguments, and each argument is read back from the module's field (or property) of
 the same name. Nested modules become nested configs; array hyperparameters become
-numbers (or lists); `alberta_eqx.optax` transformations record their factory and its
-arguments; functions from `jax.nn` / `jax.numpy` are written by name. A class whose
-constructor arguments are not all fields defines `_config_arguments(self) -> dict`
-with the missing ones. `key` arguments are never stored: pass one to `from_config`.
+numbers (or lists); `alberta_eqx.optax` transformations are written as the factory and
+arguments they record (`alberta_eqx.optax.factory_call`); functions from `jax.nn` /
+`jax.numpy` are written by name. A class whose constructor arguments are not all
+fields or properties implements `Configurable.config_arguments` with the missing ones.
+`key` arguments are never stored: pass one to `from_config`.
 
     config = to_config(learner)          # {"class": "alberta_eqx.LinearLearner", ...}
     json.dumps(config)                   # plain JSON
@@ -18,7 +19,7 @@ A config holds the construction, not the state: `from_config` builds a fresh mod
 
 A config is data, never code: every name in it is looked up in an explicit registry
 (`registered_names()`): the concrete modules that `alberta_eqx` and its public
-packages export, the factories of `alberta_eqx.optax`, `optax.chain` and a short list
+packages export, the factories of `alberta_eqx.optax` (with `chain`) and a short list
 of optax's own factories, and a short list of activation functions. Any other name,
 however it is spelt, raises `ConfigError` naming the config key that holds it, before
 anything is called; `to_config` writes only registered names.
@@ -30,7 +31,7 @@ import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -38,9 +39,26 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["ConfigError", "from_config", "registered_names", "to_config"]
+import alberta_eqx.optax as aeo
+
+__all__ = ["ConfigError", "Configurable", "from_config", "registered_names", "to_config"]
 
 _SKIPPED = frozenset({"self", "key"})
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """A module some of whose constructor arguments are neither fields nor properties
+    of the same name (held inside a network, say, or with a method of that name)
+    implements `config_arguments`: `to_config` reads those arguments from it, and
+    every other argument from the field or property named like it.
+
+    Implemented by `TileCoder`, `Horde`, `StreamAC`, `StreamQ` and `FixedPolicy`.
+    """
+
+    def config_arguments(self) -> dict[str, Any]:
+        """The constructor's arguments that are not fields or properties, by name."""
+        ...
 
 
 class ConfigError(ValueError):
@@ -58,8 +76,8 @@ _PACKAGES = (
     "alberta_eqx.nonlinear",
     "alberta_eqx.streams",
 )
-# optax's own factories a config may name (inside `optax.inject_hyperparams`, which is
-# how `to_config` writes them), besides every factory of `alberta_eqx.optax`.
+# optax's own factories a config may name (inside `alberta_eqx.optax.inject_hyperparams`,
+# which is how `to_config` writes them), besides every factory of `alberta_eqx.optax`.
 _OPTAX_FACTORIES = (
     "adabelief",
     "adagrad",
@@ -117,21 +135,18 @@ class _Registry:
     functions: Mapping[str, Callable[..., Any]]
 
     def name_of(self, kind: str, obj: Any) -> str | None:
+        """The first name of `obj` (runtime type checkers wrap the factories: those
+        are compared unwrapped)."""
         table = getattr(self, kind)
-        return next((name for name, value in table.items() if value is obj), None)
+        if kind != "transformations":
+            return next((name for name, value in table.items() if value is obj), None)
+        target = inspect.unwrap(obj)
+        return next((n for n, value in table.items() if inspect.unwrap(value) is target), None)
 
-    def defined_at(self, module: str, qualname: str) -> str | None:
-        """The registered name of the transformation factory defined as
-        `module.qualname` (runtime type checkers wrap the factories: unwrap them)."""
-        return next(
-            (
-                name
-                for name, factory in self.transformations.items()
-                if (inspect.unwrap(factory).__module__, inspect.unwrap(factory).__qualname__)
-                == (module, qualname)
-            ),
-            None,
-        )
+
+# What `alberta_eqx.optax` exports that is not a transformation's factory: the
+# composition helper that returns a factory, and the reader of the records.
+_NOT_FACTORIES = frozenset({"inject_hyperparams", "factory_call"})
 
 
 @functools.cache
@@ -154,13 +169,13 @@ def _registry() -> _Registry:
     # (`alberta_eqx.control._stream.StreamQ`): read those names too.
     for cls in list(classes.values()):
         classes.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
-    aeo = importlib.import_module("alberta_eqx.optax")
     transformations: dict[str, Callable[..., Any]] = {
         f"alberta_eqx.optax.{name}": getattr(aeo, name)
         for name in aeo.__all__
-        if inspect.isfunction(inspect.unwrap(getattr(aeo, name)))
+        if name not in _NOT_FACTORIES and inspect.isfunction(inspect.unwrap(getattr(aeo, name)))
     }
-    transformations["optax.chain"] = optax.chain
+    # Configs written before `alberta_eqx.optax.chain` named it `optax.chain`.
+    transformations["optax.chain"] = aeo.chain
     transformations.update({f"optax.{name}": getattr(optax, name) for name in _OPTAX_FACTORIES})
     namespaces: dict[str, Any] = {"jax.nn": jax.nn, "jax.numpy": jnp}
     functions = {}
@@ -206,18 +221,7 @@ def _qualified(obj) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def _closure(fn) -> dict[str, Any]:
-    """The variables a function's closure holds, by name. `inspect.unwrap`: runtime
-    type checkers (jaxtyping + beartype) wrap the functions."""
-    fn = inspect.unwrap(fn)
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return {}
-    cells = fn.__closure__ or ()
-    return {name: cell.cell_contents for name, cell in zip(code.co_freevars, cells, strict=True)}
-
-
-def _factory_name(factory) -> str:
+def _factory_name(factory: Callable[..., Any]) -> str:
     """The registered name of a factory (`alberta_eqx.optax.X`, `optax.X`)."""
     name = _registry().name_of("transformations", factory)
     if name is None:
@@ -229,67 +233,52 @@ def _factory_name(factory) -> str:
 
 
 def _transformation_config(tx: optax.GradientTransformation) -> dict:
-    """A transformation as its factory and the factory's arguments, read from the
-    closures of its `init` and `update` (where the factories keep their arguments).
+    """A transformation as the factory and the arguments that its `FactoryCall`
+    records (`alberta_eqx.optax.factory_call`): a factory of `alberta_eqx.optax`,
+    `alberta_eqx.optax.chain` of writable ones, or
+    `alberta_eqx.optax.inject_hyperparams(factory)(...)` of a registered factory (the
+    way to write optax's own, e.g. `optax.sgd`)."""
+    call = aeo.factory_call(tx)
+    if call is None:
+        raise TypeError(
+            "to_config writes the transformations that alberta_eqx.optax's factories "
+            "return, which record how they were made; this one records nothing (compose "
+            "with alberta_eqx.optax.chain, not optax.chain, and write optax's own through "
+            "alberta_eqx.optax.inject_hyperparams: optax.sgd(0.1) as "
+            "alberta_eqx.optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))"
+        )
+    name = _factory_name(call.factory)
+    if inspect.unwrap(call.factory) is inspect.unwrap(aeo.chain):
+        members = call.arguments["transformations"]
+        return {"transformation": name, "arguments": [_transformation_config(t) for t in members]}
+    injection = call.injection
+    if injection is None:
+        return {"transformation": name, "arguments": _arguments_config(call.arguments)}
+    # optax.inject_hyperparams reads a function that is not a static argument as a
+    # schedule, which a config cannot hold
+    static = injection.static_args
+    schedules = sorted(k for k, v in call.arguments.items() if callable(v) and k not in static)
+    if schedules:
+        raise TypeError(
+            f"to_config cannot write schedules ({schedules}) of an "
+            "inject_hyperparams transformation"
+        )
+    dtype = injection.hyperparam_dtype
+    return {
+        "transformation": name,
+        "arguments": _arguments_config(call.arguments),
+        "inject_hyperparams": {
+            "static_args": sorted(static),
+            "hyperparam_dtype": None if dtype is None else _encode(np.dtype(dtype)),
+        },
+    }
 
-    Three kinds are written: transformations of `alberta_eqx.optax`'s factories;
-    `optax.chain` of writable ones; and `optax.inject_hyperparams(factory)(...)` of any
-    factory of `optax` or `alberta_eqx.optax`, which keeps the factory and its
-    arguments (the way to write optax's own, e.g. `optax.sgd`)."""
-    update = inspect.unwrap(tx.update)
-    qualname = getattr(update, "__qualname__", "")
-    module = getattr(update, "__module__", "") or ""
-    captured = {**_closure(tx.init), **_closure(tx.update)}
-    if module.startswith("optax") and qualname.startswith("with_extra_args_support."):
-        return _transformation_config(captured["tx"])  # optax's wrapper (inside chain)
-    if module.startswith("optax") and qualname.startswith("chain."):
-        pairs = zip(captured["init_fns"], captured["update_fns"], strict=True)
-        return {
-            "transformation": "optax.chain",
-            "arguments": [
-                _transformation_config(optax.GradientTransformationExtraArgs(i, u))
-                for i, u in pairs
-            ],
-        }
-    if module.startswith("optax") and "inner_factory" in captured:
-        # optax.inject_hyperparams: the hyperparameters sorted into numeric ones (in
-        # its state), schedules and the others (static); schedules are functions.
-        if captured["sched_hps"]:
-            raise TypeError(
-                f"to_config cannot write schedules ({sorted(captured['sched_hps'])}) of an "
-                "optax.inject_hyperparams transformation"
-            )
-        numeric, other = captured["numeric_hps"], captured["other_hps"]
-        return {
-            "transformation": _factory_name(captured["inner_factory"]),
-            "arguments": {k: _encode(v) for k, v in {**numeric, **other}.items()},
-            "inject_hyperparams": {
-                "static_args": sorted(other),
-                "hyperparam_dtype": _encode(captured["hyperparam_dtype"]),
-            },
-        }
-    factory_name, _, _ = qualname.partition(".<locals>")
-    if not module.startswith("alberta_eqx") or not factory_name:
-        raise TypeError(
-            f"to_config records alberta_eqx.optax transformations, optax.chain of them, "
-            f"and optax.inject_hyperparams(factory)(...) of any optax factory; "
-            f"{qualname or tx!r} is none of these (e.g. write optax.sgd(0.1) as "
-            "optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))"
-        )
-    # The factory's public name, wherever it is defined (`alberta_eqx.optax.idbd` is
-    # defined in `alberta_eqx.optax._step_sizes`).
-    name = _registry().defined_at(module, factory_name)
-    if name is None:
-        raise TypeError(
-            f"to_config cannot name the factory {module}.{factory_name} (not registered)"
-        )
-    factory = _registry().transformations[name]
-    arguments = {}
-    for argument in inspect.signature(factory).parameters:
-        if argument not in captured:
-            raise TypeError(f"cannot read argument {argument!r} of {name}")
-        arguments[argument] = _encode(captured[argument])
-    return {"transformation": name, "arguments": arguments}
+
+def _arguments_config(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A factory's arguments, encoded; a PRNG key (the noisy transformations' seed) as
+    its raw data, which the factories read back."""
+    prng = lambda v: isinstance(v, jax.Array) and jnp.issubdtype(v.dtype, jax.dtypes.prng_key)  # noqa: E731
+    return {k: _encode(jax.random.key_data(v) if prng(v) else v) for k, v in arguments.items()}
 
 
 def _function_name(fn) -> str:
@@ -391,7 +380,7 @@ def _transformation(value: Mapping[str, Any], path: str) -> optax.GradientTransf
     arguments = value.get("arguments", {})
     if isinstance(arguments, list):
         # Positional arguments are optax.chain's transformations, and nothing else's.
-        if factory is not optax.chain or "inject_hyperparams" in value:
+        if factory is not aeo.chain or "inject_hyperparams" in value:
             raise ConfigError(
                 f"config key {_join(path, 'arguments')!r}: only optax.chain takes "
                 f"a list (of transformation entries), not {name!r}"
@@ -402,8 +391,8 @@ def _transformation(value: Mapping[str, Any], path: str) -> optax.GradientTransf
             if not isinstance(part, dict) or "transformation" not in part:
                 raise ConfigError(f"config key {at!r}: optax.chain takes transformation entries")
             parts.append(_decode(part, at))
-        return optax.chain(*parts)
-    if factory is optax.chain:
+        return aeo.chain(*parts)
+    if factory is aeo.chain:
         raise ConfigError(f"config key {where!r}: optax.chain takes a list of transformations")
     if "inject_hyperparams" in value:
         inject = value["inject_hyperparams"]
@@ -424,9 +413,9 @@ def _transformation(value: Mapping[str, Any], path: str) -> optax.GradientTransf
         if dtype is not None and not isinstance(dtype, np.dtype):
             raise ConfigError(f"config key '{at}.hyperparam_dtype' must be a dtype entry or null")
         arguments = _arguments(value, factory, name, path)
-        return optax.inject_hyperparams(
-            factory, static_args=tuple(static), hyperparam_dtype=dtype
-        )(**arguments)
+        return aeo.inject_hyperparams(factory, static_args=tuple(static), hyperparam_dtype=dtype)(
+            **arguments
+        )
     return factory(**_arguments(value, factory, name, path))
 
 
@@ -476,12 +465,12 @@ def to_config(module: eqx.Module) -> dict[str, Any]:
 
     - `module`: any alberta_eqx module (learner, optimizer, normalizer, stream, ...).
       Every argument of its constructor must be readable from a field or property of
-      the same name, or from the class's `_config_arguments()`.
+      the same name, or from its `config_arguments()` (`Configurable`).
     """
     if not isinstance(module, eqx.Module):
         raise TypeError(f"to_config takes an eqx.Module, got {type(module).__name__}")
     cls = type(module)
-    overrides = module._config_arguments() if hasattr(module, "_config_arguments") else {}
+    overrides = module.config_arguments() if isinstance(module, Configurable) else {}
     fields = {field.name for field in dataclasses.fields(module)}
     arguments = {}
     for name, parameter in inspect.signature(cls.__init__).parameters.items():
@@ -497,8 +486,8 @@ def to_config(module: eqx.Module) -> dict[str, Any]:
         else:
             raise TypeError(
                 f"to_config: {cls.__name__}'s argument {name!r} is neither a field nor a "
-                f"property (a method of that name does not count); define "
-                f"{cls.__name__}._config_arguments to give it"
+                f"property (a method of that name does not count); implement "
+                f"alberta_eqx.config.Configurable ({cls.__name__}.config_arguments) to give it"
             )
         arguments[name] = _encode(value)
     registered = _registry().name_of("classes", cls)

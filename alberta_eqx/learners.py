@@ -119,13 +119,12 @@ class AbstractLearner(eqx.Module):
 
 
 class AbstractLinearLearner(AbstractLearner):
-    """What the linear learners (supervised and temporal-difference) share: weights
-    `w`, an optional bias `b` (a weight whose input is the constant 1), and an
-    optimizer keeping per-parameter step-sizes for `(w, b)`."""
+    """What the linear learners (supervised, temporal-difference and gradient-TD)
+    share: weights `w`, an optional bias `b` (a weight whose input is the constant 1),
+    the prediction `w . x + b`, and the step-sizes they learn with."""
 
     weights: eqx.AbstractVar[Float[Array, " n"]]
     bias: eqx.AbstractVar[Float[Array, ""] | None]
-    optimizer: eqx.AbstractVar[Any]
 
     @property
     def use_bias(self) -> bool:
@@ -142,6 +141,23 @@ class AbstractLinearLearner(AbstractLearner):
     def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         y = jnp.dot(self.weights, x)
         return y if self.bias is None else y + self.bias
+
+    @property
+    @abc.abstractmethod
+    def step_sizes(self) -> Float[Array, "*batch n"]:
+        """The per-weight step-sizes used by the latest update (the bias excluded)."""
+
+    @property
+    @abc.abstractmethod
+    def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """The bias's step-size (None without a bias)."""
+
+
+class AbstractOptimizedLinearLearner(AbstractLinearLearner):
+    """A linear learner whose step-sizes are its optimizer's (an
+    `alberta_eqx.AbstractOptimizer` keeping per-parameter step-sizes for `(w, b)`)."""
+
+    optimizer: eqx.AbstractVar[Any]
 
     @property
     def step_sizes(self) -> Float[Array, "*batch n"]:
@@ -162,7 +178,7 @@ class AbstractLinearLearner(AbstractLearner):
         )
 
 
-class LinearLearner(AbstractLinearLearner):
+class LinearLearner(AbstractOptimizedLinearLearner):
     """A linear predictor `y = w . x + b`, trained online by a step-size rule.
 
     The bias is a weight whose input is the constant 1, so it follows exactly the

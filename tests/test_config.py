@@ -21,7 +21,7 @@ import pytest
 import alberta_eqx
 import alberta_eqx.control as aec
 import alberta_eqx.optax as aeo
-from alberta_eqx.config import from_config, to_config
+from alberta_eqx.config import Configurable, from_config, to_config
 
 KEY = jax.random.key(0)
 
@@ -65,30 +65,28 @@ EXAMPLES = {
             sparsity=0.5,
             head_optimizer=aeo.lms(0.1),
         ),
-        # optax.chain of alberta_eqx.optax pieces: the ObGD bound around IDBD
+        # a chain of alberta_eqx.optax pieces: the ObGD bound around IDBD
         lambda: alberta_eqx.MLPLearner(
             3,
             (4,),
-            optax.chain(
-                aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)
-            ),
+            aeo.chain(aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)),
             key=KEY,
             flatten=True,
         ),
-        # optax's own transformations, through optax.inject_hyperparams
+        # optax's own transformations, through alberta_eqx.optax.inject_hyperparams
         lambda: alberta_eqx.MLPLearner(
             3,
             (),
-            optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.5),
+            aeo.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.5),
             key=KEY,
             activation=jnp.tanh,
         ),
         lambda: alberta_eqx.MLPLearner(
             3,
             (4,),
-            optax.inject_hyperparams(aeo.lms, static_args="step_size")(step_size=0.1),
+            aeo.inject_hyperparams(aeo.lms, static_args="step_size")(step_size=0.1),
             key=KEY,
-            head_optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=1e-3),
+            head_optimizer=aeo.inject_hyperparams(optax.adam)(learning_rate=1e-3),
         ),
     ],
     "TDMLPLearner": [
@@ -185,12 +183,14 @@ EXAMPLES = {
             4,
             3,
             (5,),
-            optax.chain(aeo.l2_init(0.01), aeo.lms(0.1), aeo.weight_clipping(2.0)),
+            aeo.chain(aeo.l2_init(0.01), aeo.lms(0.1), aeo.weight_clipping(2.0)),
             key=KEY,
         ),
         lambda: alberta_eqx.ClassifierLearner(
             4, 3, (5,), aeo.upgd(0.1, 3, sigma=0.01, protect=False), key=KEY
         ),
+        # a typed PRNG key is written as its raw data, which upgd reads back
+        lambda: alberta_eqx.ClassifierLearner(4, 2, (), aeo.upgd(0.1, jax.random.key(3)), key=KEY),
     ],
 }
 # Public modules that are state, not a construction: to_config must refuse them with
@@ -317,7 +317,47 @@ def test_errors_name_the_problem():
         to_config(alberta_eqx.MLP(3, 1, (2,), key=KEY, activation=lambda x: x))
     with pytest.raises(TypeError, match="schedules"):
         schedule = optax.linear_schedule(0.1, 0.01, 100)
-        tx = optax.inject_hyperparams(optax.sgd)(learning_rate=schedule)
+        tx = aeo.inject_hyperparams(optax.sgd)(learning_rate=schedule)
         to_config(alberta_eqx.MLPLearner(3, (), tx, key=KEY))
     with pytest.raises(TypeError, match=r"'scale' is neither a field nor a property"):
         to_config(_MethodNamedLikeArgument(2.0))
+
+
+def test_factories_record_their_calls():
+    """The factories declare how a transformation was made (no closure is read): the
+    factory and every argument, defaults included; a factory calling another (`upgd`
+    chains `scale_by_upgd` and `lms`) is recorded as the outer call."""
+    call = aeo.factory_call(aeo.idbd(0.02, meta_step_size=0.1))
+    arguments = {"initial_step_size": 0.02, "meta_step_size": 0.1}
+    assert call == aeo.FactoryCall(aeo.idbd, arguments, None)
+    upgd = aeo.factory_call(aeo.upgd(0.1, 3))
+    assert upgd.factory is aeo.upgd and upgd.arguments["step_size"] == 0.1
+    members = (aeo.lms(0.5), aeo.obgd_bound(2.0))
+    assert aeo.factory_call(aeo.chain(*members)).arguments == {"transformations": members}
+    injected = aeo.factory_call(aeo.inject_hyperparams(optax.sgd, static_args="nesterov")(0.1))
+    assert injected.factory is optax.sgd and injected.arguments["learning_rate"] == 0.1
+    assert injected.injection == aeo.Injection(("nesterov",), None)
+    # optax's own calls record nothing, and to_config says how to write them
+    assert aeo.factory_call(optax.chain(*members)) is None
+    with pytest.raises(TypeError, match=r"alberta_eqx\.optax\.chain, not optax\.chain"):
+        to_config(alberta_eqx.MLPLearner(3, (), optax.chain(*members), key=KEY))
+
+
+def test_configs_naming_optax_chain_still_read():
+    """Configs written before `alberta_eqx.optax.chain` named it `optax.chain`."""
+    member = {"transformation": "alberta_eqx.optax.lms", "arguments": {"step_size": 0.5}}
+    config = {
+        "class": "alberta_eqx.MLPLearner",
+        "arguments": {"feature_dim": 3, "hidden_sizes": []},
+    }
+    config["arguments"]["optimizer"] = {"transformation": "optax.chain", "arguments": [member]}
+    learner = from_config(config, key=KEY)
+    written = to_config(learner)["arguments"]["optimizer"]
+    assert written == {"transformation": "alberta_eqx.optax.chain", "arguments": [member]}
+
+
+def test_configurable_is_the_declared_protocol():
+    assert isinstance(aec.FixedPolicy([0.25, 0.75]), Configurable)
+    assert not isinstance(alberta_eqx.LMS(0.1), Configurable)
+    arguments = to_config(aec.FixedPolicy([0.25, 0.75]))["arguments"]
+    assert arguments == {"probabilities": {"array": [0.25, 0.75]}}

@@ -5,12 +5,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import alberta_eqx.optax as aeo
 from alberta_eqx import (
     IDBD,
+    GradientTDLearner,
+    GVFQuestion,
+    Horde,
     LinearLearner,
+    MLPLearner,
     MultiHeadLearner,
+    TDLinearLearner,
     WelfordNormalizer,
     compute_feature_relevance,
     compute_feature_sensitivity,
@@ -78,3 +84,18 @@ def test_unit_utility():
     for u, h, layer in zip(utility, hidden, learner.model.layers[1:], strict=True):
         expected = np.abs(np.asarray(h)) * np.abs(np.asarray(layer.weight)).sum(0)
         np.testing.assert_allclose(u, expected, rtol=1e-6)
+
+
+def test_relevance_reads_only_what_learners_declare():
+    """The step-sizes come from `step_size_snapshot`: a gradient-TD learner's fixed
+    `alpha`, and None for a network whose optimizer keeps no per-parameter step-sizes
+    (its snapshot's documented `ValueError`); a learner without linear layers is
+    refused by name."""
+    gtd = GradientTDLearner(3, "tdc", 0.05)
+    relevance = compute_feature_relevance(gtd)
+    np.testing.assert_allclose(relevance.step_size_activity, [0.05] * 3, rtol=1e-6)
+    sgd = MLPLearner(3, (4,), aeo.lms(0.1), key=jax.random.key(1))
+    assert compute_feature_relevance(sgd).step_size_activity is None
+    horde = Horde(GVFQuestion(np.eye(4)[:1], [0.5]), TDLinearLearner(3))
+    with pytest.raises(TypeError, match="Horde has no linear layers"):
+        compute_feature_relevance(horde)

@@ -177,3 +177,39 @@ def test_bad_inputs_name_the_argument():
     )  # fmt: skip
     with pytest.raises(ValueError, match="behaviour_probability is 0"):
         horde.learn(bad)
+    on_policy = TDTimeStep(jnp.ones(3), jnp.array(0.0), jnp.array(0.9), jnp.ones(3))
+    with pytest.raises(TypeError, match="off-policy questions need an OffPolicyTimeStep"):
+        horde.learn(on_policy)
+
+
+def test_a_truncation_cuts_every_td_demons_traces(x64):
+    """A `TDTimeStep`'s `truncated` reaches each TD demon, whose next step then starts
+    its trace afresh: the Horde equals its demons alone, and differs without it."""
+    questions = _questions(2, 3, 4)
+    horde = Horde(questions, TDLinearLearner(3, TDLMS(0.1)), names=("a", "b"))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 3))
+
+    def steps(truncated):
+        return [
+            TDTimeStep(x[0], jnp.array(1.0), jnp.array(0.9), x[1], jnp.array(truncated)),
+            TDTimeStep(x[1], jnp.array(-0.5), jnp.array(0.9), x[2], jnp.array(False)),
+        ]
+
+    def run(learner, timesteps):
+        for t in timesteps:
+            learner = learner.learn(t)[0]
+        return learner
+
+    cut = run(horde, steps(True))
+    for i, name in enumerate(horde.names):
+        c, g = np.asarray(questions.cumulant[i]), float(questions.gamma[i])
+        alone = [  # demon i's transition: C_i = c_i . (R, x'), gamma_i [d > 0]
+            TDTimeStep(t.observation, c @ np.r_[float(t.reward), t.next_observation],
+                       jnp.array(g), t.next_observation, t.truncated)
+            for t in steps(True)
+        ]  # fmt: skip
+        demon = run(horde.demon(name), alone)
+        np.testing.assert_allclose(cut.demon(name).weights, demon.weights, rtol=1e-12)
+    uncut = run(horde, steps(False))
+    assert not np.allclose(cut.demons.weights, uncut.demons.weights)

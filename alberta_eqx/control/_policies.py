@@ -82,7 +82,7 @@ class FixedPolicy(AbstractPolicy):
     def __init__(self, probabilities: ArrayLike | Sequence[float]):
         self.action_probabilities = check_probabilities("probabilities", probabilities)
 
-    def _config_arguments(self) -> dict:
+    def config_arguments(self) -> dict:
         """`probabilities` is a method here: the argument is `action_probabilities`."""
         return {"probabilities": self.action_probabilities}
 

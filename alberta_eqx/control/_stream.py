@@ -125,7 +125,7 @@ class StreamAC(_AbstractStreamAgent):
         self.kappa_value = _checks.positive("kappa_value", kappa_value)
         self.entropy_coefficient = _checks.non_negative("entropy_coefficient", entropy_coefficient)
 
-    def _config_arguments(self) -> dict:
+    def config_arguments(self) -> dict:
         """The constructor's arguments held by the networks (`alberta_eqx.config`)."""
         net = self.policy_net
         return {
@@ -254,7 +254,7 @@ class StreamQ(_AbstractStreamAgent):
         _checks.ordered("exploration_steps", self.exploration_steps, "2**30", jnp.asarray(2.0**30))
         self.target = check_target(target)
 
-    def _config_arguments(self) -> dict:
+    def config_arguments(self) -> dict:
         """The constructor's arguments held by the network (`alberta_eqx.config`)."""
         net = self.q_net
         return {

@@ -24,7 +24,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from alberta_eqx import _checks
 from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy, importance_ratio
@@ -128,6 +128,53 @@ def demon_questions(
     if len(names) != num_demons or len(set(names)) != num_demons:
         raise ValueError(f"names must be {num_demons} distinct names, got {len(names)}")
     return questions, names
+
+
+def _behaviour(
+    timestep: TDTimeStep | OffPolicyTimeStep, questions: GVFQuestion, dtype
+) -> tuple[Int[ArrayLike, ""], Float[ArrayLike, ""]]:
+    """The action `A_t` and its behaviour probability `b(A_t|S_t)`: an
+    `OffPolicyTimeStep`'s, or, for a `TDTimeStep` (on-policy, which serves only
+    questions without a target policy), action 0 with `b = 1`, so that `rho = 1`."""
+    match timestep:
+        case OffPolicyTimeStep():
+            return timestep.action, timestep.behaviour_probability
+        case TDTimeStep() if questions.target_policy is not None:
+            raise TypeError(
+                "off-policy questions need an OffPolicyTimeStep stream (the action and "
+                f"its behaviour probability), got {type(timestep).__name__}"
+            )
+    return jnp.zeros((), jnp.int32), jnp.ones((), dtype)
+
+
+def _truncated(timestep: TDTimeStep | OffPolicyTimeStep) -> Bool[Array, ""] | None:
+    """Where a time limit cut the episode after this transition: a `TDTimeStep`'s
+    `truncated`; an `OffPolicyTimeStep` carries none."""
+    match timestep:
+        case TDTimeStep():
+            return timestep.truncated
+    return None
+
+
+def _td_step(step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None) -> TDTimeStep:
+    """An on-policy TD demon's transition (a truncation cuts its traces)."""
+    return TDTimeStep(
+        step.observation, step.reward, step.discount, step.next_observation, truncated
+    )
+
+
+def _off_policy_step(
+    step: OffPolicyTimeStep, truncated: Bool[Array, ""] | None
+) -> OffPolicyTimeStep:
+    """A gradient-TD demon's transition: the whole off-policy step (its learners have
+    no truncation to read)."""
+    del truncated
+    return step
+
+
+# Demon i's transition, built from its `OffPolicyTimeStep`, by the step type its
+# learner declares it reads (`AbstractLearner.timestep_type`).
+_DEMON_STEPS = {TDTimeStep: _td_step, OffPolicyTimeStep: _off_policy_step}
 
 
 class AbstractHorde(AbstractLearner):
@@ -248,8 +295,9 @@ class Horde(AbstractHorde):
         self.names = names
         self.feature_dim = demon.feature_dim
 
-    def _config_arguments(self) -> dict:
-        """`demon`: the first demon (its `lambda_` is replaced by the questions')."""
+    def config_arguments(self) -> dict:
+        """`demon`: the first demon, its `lambda_` replaced by the questions'
+        (`alberta_eqx.config.Configurable`)."""
         return {"demon": jax.tree.map(lambda leaf: leaf[0], self.demons)}
 
     @property
@@ -270,35 +318,21 @@ class Horde(AbstractHorde):
         """Every demon learns from one transition (the runners' entry point). An
         on-policy stream's `TDTimeStep` serves on-policy questions."""
         dtype = self.demons.weights.dtype
-        x, x_next, reward, discount, cumulants, gammas = self._transition(timestep, dtype)
+        x, x_next, _, _, cumulants, gammas = self._transition(timestep, dtype)
         q = self.questions
-        if isinstance(self.demons, TDLinearLearner):
-            # a time limit's truncation cuts every demon's traces
-            truncated = getattr(timestep, "truncated", None)
+        action, b = _behaviour(timestep, q, dtype)
+        if q.target_policy is not None:
+            # concrete inputs are checked here, once for every demon, naming the
+            # argument (inside the vmap below they are tracers)
+            importance_ratio(q.target_policy[:, action], b)
+        demon_step = _DEMON_STEPS[self.demons.timestep_type]
+        truncated = _truncated(timestep)
 
-            def one(demon, c, g, _):
-                return demon.learn(TDTimeStep(x, c, g, x_next, truncated))
-
-        else:
-            if not isinstance(timestep, OffPolicyTimeStep):
-                if q.target_policy is not None:
-                    raise TypeError(
-                        "off-policy questions need an OffPolicyTimeStep stream (the "
-                        f"action and its behaviour probability), got {type(timestep).__name__}"
-                    )
-                zero, unit = jnp.zeros((), jnp.int32), jnp.ones((), dtype)
-                timestep = OffPolicyTimeStep(x, zero, reward, discount, x_next, unit, unit)
-            b = timestep.behaviour_probability
-            action = timestep.action
-            if q.target_policy is not None:
-                # concrete inputs are checked here, once for every demon, naming the
-                # argument (inside the vmap below they are tracers)
-                importance_ratio(q.target_policy[:, action], b)
-
-            def one(demon, c, g, policy):
-                # rho_i = pi_i(A_t) / b(A_t|S_t); on-policy questions take pi = b
-                pi = b if policy is None else policy[action]
-                return demon.learn(OffPolicyTimeStep(x, action, c, g, x_next, b, pi))
+        def one(demon, c, g, policy):
+            # rho_i = pi_i(A_t) / b(A_t|S_t); on-policy questions take pi = b
+            pi = b if policy is None else policy[action]
+            step = OffPolicyTimeStep(x, action, c, g, x_next, b, pi)
+            return demon.learn(demon_step(step, truncated))
 
         demons, result = eqx.filter_vmap(one)(self.demons, cumulants, gammas, q.target_policy)
         return eqx.tree_at(lambda h: h.demons, self, demons), result

@@ -204,17 +204,13 @@ class GradientTDLearner(AbstractLinearLearner):
         return None
 
     @property
-    def optimizer(self) -> None:
-        """Fixed step-sizes: no optimizer state (see `step_size`)."""
-        return None
-
-    @property
     def step_sizes(self) -> Float[Array, "*batch n"]:
         """`alpha` for every weight (fixed)."""
         return jnp.broadcast_to(self.step_size[..., None], self.weights.shape)
 
     @property
     def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """`alpha` for the bias (fixed); None without a bias."""
         return None if self.bias is None else self.step_size
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:

@@ -11,8 +11,10 @@ from jaxtyping import Array, Float
 
 from alberta_eqx.learners import AbstractLearner, AbstractLinearLearner
 from alberta_eqx.nonlinear._cbp import contribution_utility
-from alberta_eqx.nonlinear._mlp import MLPLearner, _find, _RuleState
+from alberta_eqx.nonlinear._classifier import ClassifierLearner
+from alberta_eqx.nonlinear._mlp import MLPLearner
 from alberta_eqx.nonlinear._multihead import MultiHeadLearner
+from alberta_eqx.nonlinear._td import TDMLPLearner
 
 
 class FeatureRelevance(NamedTuple):
@@ -24,7 +26,8 @@ class FeatureRelevance(NamedTuple):
     - `weight_relevance`: the path norm from every input feature to every output,
       `|W_out| |W_L| ... |W_1|`, shape `(k, n)` (`k = 1` for a scalar learner).
     - `step_size_activity`: the mean step-size of each feature's weights in the first
-      layer, `(n,)`; None when the optimizer keeps no per-parameter step-sizes.
+      layer, `(n,)` (from the learner's `step_size_snapshot`); None when the optimizer
+      keeps no per-parameter step-sizes.
     - `normalizer_mean`, `normalizer_std`: the feature normalizer's estimates, or None.
     - `head_reliance`: `|W_out|`, each output's absolute weights on the last hidden
       layer (on the features, without one), shape `(k, h)`.
@@ -37,18 +40,36 @@ class FeatureRelevance(NamedTuple):
     head_reliance: Float[Array, "k h"]
 
 
+# The learners whose network is an `alberta_eqx.nn.MLP`, held in their `model` field.
+_NetworkLearner = MLPLearner | TDMLPLearner | MultiHeadLearner | ClassifierLearner
+
+
 def _layers(learner: AbstractLearner) -> list[tuple[Array, Array | None]]:
-    """The learner's linear layers `(weight (out, in), bias)`, input layer first."""
+    """The learner's linear layers `(weight (out, in), bias)`, input layer first: a
+    linear learner's declared `weights` and `bias`, or its network's `layers`."""
     if isinstance(learner, AbstractLinearLearner):
         return [(learner.weights[None, :], learner.bias)]
-    model = getattr(learner, "model", None)
-    layers = getattr(model, "layers", None)
-    if layers is None:
+    if not isinstance(learner, _NetworkLearner):
         raise TypeError(
-            f"{type(learner).__name__} has no linear layers to read (a LinearLearner, or a "
-            "learner whose `model` has `layers` of eqx.nn.Linear)"
+            f"{type(learner).__name__} has no linear layers to read (a linear learner, an "
+            "MLPLearner, TDMLPLearner, MultiHeadLearner or ClassifierLearner)"
         )
+    layers = learner.model.layers
     return [(jnp.reshape(lay.weight, (-1, lay.weight.shape[-1])), lay.bias) for lay in layers]
+
+
+def _step_size_activity(
+    learner: AbstractLearner, first_layer: Float[Array, "h n"]
+) -> Float[Array, " n"] | None:
+    """The mean step-size of each feature's weights in the first layer, from the
+    learner's declared `step_size_snapshot` (every weight's step-size, the first
+    layer's first), or None where it has none (its documented `ValueError`)."""
+    try:
+        step_sizes = learner.step_size_snapshot(include_bias=False).step_sizes
+    except ValueError:
+        return None
+    h, n = first_layer.shape
+    return jnp.mean(jnp.reshape(jnp.ravel(step_sizes)[: h * n], (h, n)), axis=0)
 
 
 def compute_feature_relevance(learner: AbstractLearner) -> FeatureRelevance:
@@ -61,8 +82,9 @@ def compute_feature_relevance(learner: AbstractLearner) -> FeatureRelevance:
 
     **Arguments:**
 
-    - `learner`: a `LinearLearner`, `MLPLearner` or `MultiHeadLearner` (anything whose
-      `model.layers` are `eqx.nn.Linear`).
+    - `learner`: a linear learner (`LinearLearner`, `TDLinearLearner`,
+      `GradientTDLearner`), or an `MLPLearner`, `TDMLPLearner`, `MultiHeadLearner` or
+      `ClassifierLearner` (whose `model` is an `alberta_eqx.nn.MLP`).
     """
     layers = _layers(learner)
     n = layers[0][0].shape[-1]
@@ -73,18 +95,10 @@ def compute_feature_relevance(learner: AbstractLearner) -> FeatureRelevance:
         return x
 
     weight_relevance = jax.jacfwd(path)(jnp.zeros(n, layers[0][0].dtype))
-    # The optimizer's state, wherever this kind of learner keeps it.
-    names = ("opt_state", "trunk_state", "head_state", "optimizer")
-    states = _find(tuple(getattr(learner, name, None) for name in names), _RuleState)
-    step_size_activity = None
-    if states:
-        first = jax.tree.leaves(states[0].step_size)
-        if first and first[0].shape[-1:] == (n,):
-            step_size_activity = jnp.mean(jnp.reshape(first[0], (-1, n)), axis=0)
     normalizer = learner.normalizer
     return FeatureRelevance(
         weight_relevance=weight_relevance,
-        step_size_activity=step_size_activity,
+        step_size_activity=_step_size_activity(learner, layers[0][0]),
         normalizer_mean=None if normalizer is None else normalizer.mean,
         normalizer_std=None if normalizer is None else jnp.sqrt(normalizer.var + 1e-8),
         head_reliance=jnp.abs(layers[-1][0]),

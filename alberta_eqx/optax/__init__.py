@@ -71,6 +71,13 @@ above. `l2_init` and `scale_by_upgd` change the gradient (put them before a step
 `optax.chain(l2_init(1e-3), autostep(), weight_clipping(2.0))`. The noisy ones draw
 from a key kept in their state (docs/plasticity.md).
 
+**Recorded construction.** Every factory here records how it was called:
+`factory_call(tx)` returns the `FactoryCall` (the factory and its arguments, defaults
+included) of any transformation it returned, which is how `alberta_eqx.config.to_config`
+writes it. `chain(...)` and `inject_hyperparams(factory)(...)` are `optax.chain` and
+`optax.inject_hyperparams` recorded the same way: compose with them what a config
+should hold (`inject_hyperparams(optax.sgd)(learning_rate=0.1)` records optax's own).
+
 The rules are the ones in `alberta_eqx._rules`, shared with the linear optimizers.
 """
 
@@ -84,6 +91,13 @@ from alberta_eqx.optax._plasticity import (
     shrink_and_perturb,
     upgd,
     weight_clipping,
+)
+from alberta_eqx.optax._recording import (
+    FactoryCall,
+    Injection,
+    chain,
+    factory_call,
+    inject_hyperparams,
 )
 from alberta_eqx.optax._step_sizes import (
     AdaptiveObGDState,
@@ -103,7 +117,9 @@ from alberta_eqx.optax._step_sizes import (
 __all__ = [
     "AdaptiveObGDState",
     "AutostepState",
+    "FactoryCall",
     "IDBDState",
+    "Injection",
     "L2InitState",
     "NoiseState",
     "TraceState",
@@ -112,7 +128,10 @@ __all__ = [
     "adaptive_obgd",
     "agc",
     "autostep",
+    "chain",
+    "factory_call",
     "idbd",
+    "inject_hyperparams",
     "l2_init",
     "lms",
     "obgd",

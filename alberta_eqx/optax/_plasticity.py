@@ -9,6 +9,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import L2InitState, NoiseState, Params, UPGDState, WeightClippingState
+from alberta_eqx.optax._recording import recorded
 from alberta_eqx.optax._step_sizes import _like, lms
 
 __all__ = [
@@ -53,6 +54,7 @@ def _needs_params(name: str, params: Params | None) -> Params:
     return params
 
 
+@recorded
 def scale_by_upgd(
     key: PRNGKeyArray | int | np.ndarray,
     utility_decay: ArrayLike = 0.999,
@@ -103,6 +105,7 @@ def scale_by_upgd(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@recorded
 def upgd(
     step_size: ArrayLike,
     key: PRNGKeyArray | int | np.ndarray,
@@ -128,6 +131,7 @@ def upgd(
     )
 
 
+@recorded
 def shrink_and_perturb(
     shrink: ArrayLike, sigma: ArrayLike, key: PRNGKeyArray | int | np.ndarray
 ) -> optax.GradientTransformationExtraArgs:
@@ -169,6 +173,7 @@ def shrink_and_perturb(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@recorded
 def l2_init(strength: ArrayLike) -> optax.GradientTransformationExtraArgs:
     """L2 Init (Kumar, Marklund and Van Roy 2023): adds the gradient of
     `(lambda / 2) ||w - w_0||^2` to the incoming gradient, `g + lambda (w - w_0)`, with
@@ -198,6 +203,7 @@ def l2_init(strength: ArrayLike) -> optax.GradientTransformationExtraArgs:
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@recorded
 def weight_clipping(
     kappa: ArrayLike, bounds: PyTree[ArrayLike] | None = None
 ) -> optax.GradientTransformationExtraArgs:

@@ -12,6 +12,7 @@ from jaxtyping import Array, ArrayLike
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import AdaptiveObGDState, AutostepState, IDBDState, Params, TraceState
+from alberta_eqx.optax._recording import recorded
 
 __all__ = [
     "AdaptiveObGDState",
@@ -67,6 +68,7 @@ def _like(grads: Params, *hyperparameters: Array) -> tuple[Array, ...]:
     return tuple(jnp.asarray(h, dtype) for h in hyperparameters)
 
 
+@recorded
 def lms(step_size: ArrayLike = 0.01) -> optax.GradientTransformationExtraArgs:
     """LMS (Widrow-Hoff): the update `-alpha g`, i.e. `w <- w + alpha delta x`. This is
     plain SGD, here so that all three rules have the same interface.
@@ -90,6 +92,7 @@ def lms(step_size: ArrayLike = 0.01) -> optax.GradientTransformationExtraArgs:
     return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
 
 
+@recorded
 def idbd(
     initial_step_size: ArrayLike = 0.01, *, meta_step_size: ArrayLike = 0.01
 ) -> optax.GradientTransformationExtraArgs:
@@ -139,6 +142,7 @@ def idbd(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@recorded
 def autostep(
     initial_step_size: ArrayLike = 0.01,
     *,
@@ -242,6 +246,7 @@ def _trace_update(
     return new_updates, new_state
 
 
+@recorded
 def trace_sgd(step_size: ArrayLike = 1.0) -> optax.GradientTransformationExtraArgs:
     """Trace-SGD: semi-gradient TD(lambda)'s update on any parameters,
     `z <- trace_decay z + dv/dtheta`, `w <- w + alpha delta z`, with the trace in the
@@ -268,6 +273,7 @@ def trace_sgd(step_size: ArrayLike = 1.0) -> optax.GradientTransformationExtraAr
     return optax.GradientTransformationExtraArgs(_rules.trace_init, update_fn)
 
 
+@recorded
 def obgd(
     step_size: ArrayLike = 1.0, *, kappa: ArrayLike = 2.0
 ) -> optax.GradientTransformationExtraArgs:
@@ -298,6 +304,7 @@ def obgd(
     return optax.GradientTransformationExtraArgs(_rules.trace_init, update_fn)
 
 
+@recorded
 def adaptive_obgd(
     step_size: ArrayLike = 1.0,
     *,
@@ -340,6 +347,7 @@ def adaptive_obgd(
     return optax.GradientTransformationExtraArgs(_rules.adaptive_obgd_init, update_fn)
 
 
+@recorded
 def obgd_bound(kappa: ArrayLike = 2.0) -> optax.GradientTransformationExtraArgs:
     """The ObGD bound on any update (0.17's `ObGDBounding`): the incoming update `u`
     times `1 / max(kappa max(|delta|, 1) ||u / delta||_1, 1)`, one L1 norm over all
@@ -386,6 +394,7 @@ def _unit_axes(p: Array) -> tuple[int, ...] | None:
     return None if p.ndim <= 1 else tuple(range(1, p.ndim))
 
 
+@recorded
 def agc(
     clipping: ArrayLike = 0.01, *, eps: ArrayLike = 1e-3
 ) -> optax.GradientTransformationExtraArgs:

@@ -235,7 +235,7 @@ class TileCoder(eqx.Module):
                 f"box (low, high), or hashing (give size)"
             )
 
-    def _config_arguments(self) -> dict:
+    def config_arguments(self) -> dict:
         """The constructor's arguments that are not fields (`alberta_eqx.config`)."""
         low, high = (None, None) if self._bounds is None else self._bounds
         return {"size": self.size if self.hashed else None, "low": low, "high": high}

@@ -75,7 +75,7 @@ from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._rules import AutostepState, IDBDState, Params
-from alberta_eqx.learners import AbstractLinearLearner, StepMetrics, UpdateResult
+from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
 from alberta_eqx.streams._base import TDTimeStep
 
 # ---------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def _dtype(params: Params):
 # The learner
 
 
-class TDLinearLearner(AbstractLinearLearner):
+class TDLinearLearner(AbstractOptimizedLinearLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned online by TD(lambda)
     with accumulating eligibility traces and a TD step-size rule.
 
