@@ -33,11 +33,11 @@ class IDBDState(NamedTuple):
     **Fields:**
 
     - `log_step_size`: `beta_i`, with `alpha_i = exp(beta_i)`.
-    - `trace`: `h_i`, a decaying trace of recent weight changes.
+    - `meta_trace`: `h_i`, a decaying trace of recent weight changes.
     """
 
     log_step_size: Params
-    trace: Params
+    meta_trace: Params
 
     @property
     def step_size(self) -> Params:
@@ -49,7 +49,7 @@ def idbd_init(params: Params, initial_step_size: ArrayLike) -> IDBDState:
     """`beta_i = ln(alpha_init)`, `h_i = 0`."""
     return IDBDState(
         log_step_size=jax.tree.map(lambda p: jnp.full_like(p, jnp.log(initial_step_size)), params),
-        trace=jax.tree.map(jnp.zeros_like, params),
+        meta_trace=jax.tree.map(jnp.zeros_like, params),
     )
 
 
@@ -78,9 +78,9 @@ def idbd(
         return update, beta, h
 
     m = g if meta_gradient is None else meta_gradient
-    out = jax.tree.map(leaf, state.log_step_size, state.trace, g, m, c)
+    out = jax.tree.map(leaf, state.log_step_size, state.meta_trace, g, m, c)
     update, beta, h = _unzip(out, g, 3)
-    return update, IDBDState(log_step_size=beta, trace=h)
+    return update, IDBDState(log_step_size=beta, meta_trace=h)
 
 
 class AutostepState(NamedTuple):
@@ -89,21 +89,22 @@ class AutostepState(NamedTuple):
     **Fields:**
 
     - `step_size`: `alpha_i`.
-    - `trace`: `h_i`.
-    - `normalizer`: `v_i`, the self-regulated running magnitude of `delta x_i h_i`.
+    - `meta_trace`: `h_i`.
+    - `step_size_normalizer`: `v_i`, the self-regulated running magnitude of
+      `delta x_i h_i`.
     """
 
     step_size: Params
-    trace: Params
-    normalizer: Params
+    meta_trace: Params
+    step_size_normalizer: Params
 
 
 def autostep_init(params: Params, initial_step_size: ArrayLike) -> AutostepState:
     """`alpha_i = alpha_init`, `h_i = v_i = 0`."""
     return AutostepState(
         step_size=jax.tree.map(lambda p: jnp.full_like(p, initial_step_size), params),
-        trace=jax.tree.map(jnp.zeros_like, params),
-        normalizer=jax.tree.map(jnp.zeros_like, params),
+        meta_trace=jax.tree.map(jnp.zeros_like, params),
+        step_size_normalizer=jax.tree.map(jnp.zeros_like, params),
     )
 
 
@@ -120,7 +121,7 @@ def autostep(
     The overshoot guard `M` sums `alpha_i * c_i` over every element of every leaf, so
     it spans all the parameters (a linear learner's bias included). `meta_gradient`
     (default `g`) is the gradient the normaliser and the step-sizes follow, as in
-    `idbd` (AutoTDIDBD, `alberta_eqx.td`).
+    `idbd` (AutoTDIDBD: `Autostep` in a `TDLinearLearner`, `alberta_eqx.td`).
     """
 
     def meta(alpha, h, v, m, c):
@@ -135,7 +136,9 @@ def autostep(
 
     m = g if meta_gradient is None else meta_gradient
     alpha, v = _unzip(
-        jax.tree.map(meta, state.step_size, state.trace, state.normalizer, m, c), g, 2
+        jax.tree.map(meta, state.step_size, state.meta_trace, state.step_size_normalizer, m, c),
+        g,
+        2,
     )
     # M <- max(sum_i alpha_i x_i^2, 1), over all parameters
     effective = jax.tree.map(lambda a, c: jnp.sum(a * c), alpha, c)
@@ -149,8 +152,8 @@ def autostep(
         h = h * jnp.maximum(1 - alpha * c, 0) - alpha * g
         return update, alpha, h
 
-    update, alpha, h = _unzip(jax.tree.map(apply, alpha, state.trace, g, c), g, 3)
-    return update, AutostepState(step_size=alpha, trace=h, normalizer=v)
+    update, alpha, h = _unzip(jax.tree.map(apply, alpha, state.meta_trace, g, c), g, 3)
+    return update, AutostepState(step_size=alpha, meta_trace=h, step_size_normalizer=v)
 
 
 # ---------------------------------------------------------------------------------

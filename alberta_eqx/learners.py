@@ -63,12 +63,12 @@ class StepSizeSnapshot(NamedTuple):
 
     - `step_sizes`: one per weight (the bias excluded).
     - `bias_step_sizes`: the bias's step-size; None without a bias or when not asked.
-    - `normalizers`: Autostep's per-weight `v_i`; None for other optimizers.
+    - `step_size_normalizers`: Autostep's per-weight `v_i`; None for other optimizers.
     """
 
     step_sizes: Float[Array, "*records n"]
     bias_step_sizes: Float[Array, "*records"] | None
-    normalizers: Float[Array, "*records n"] | None
+    step_size_normalizers: Float[Array, "*records n"] | None
 
 
 class AbstractLearner(eqx.Module):
@@ -154,11 +154,11 @@ class AbstractLinearLearner(AbstractLearner):
         return None if self.bias is None else self.optimizer.step_sizes(self._params)[1]
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        v = self.optimizer.normalizers
+        v = self.optimizer.step_size_normalizer
         return StepSizeSnapshot(
             step_sizes=self.step_sizes,
             bias_step_sizes=self.bias_step_size if include_bias else None,
-            normalizers=None if v is None else v[0],
+            step_size_normalizers=None if v is None else v[0],
         )
 
 
@@ -233,9 +233,7 @@ class LinearLearner(AbstractLinearLearner):
         z = (x,) if self.bias is None else (x, jnp.ones_like(delta))
         g = tuple(-delta * zi for zi in z)
         c = tuple(zi * zi for zi in z)
-        updates, optimizer = self.optimizer.step_with_error(
-            g, c, error=delta, prediction_gradient=z
-        )
+        updates, optimizer = self.optimizer.step(g, c, error=delta, prediction_gradient=z)
         params = tuple(p + u for p, u in zip(self._params, updates, strict=True))
         new = eqx.tree_at(
             lambda s: (s.weights, s.bias, s.optimizer, s.normalizer),

@@ -11,7 +11,8 @@ import pytest
 
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde, check_policy, importance_ratio
 from alberta_eqx.streams._base import OffPolicyTimeStep
-from alberta_eqx.td import TDLMS, TDLinearLearner
+from alberta_eqx.optimizers import LMS
+from alberta_eqx.td import TDLinearLearner
 
 N, T = 5, 300
 
@@ -254,7 +255,7 @@ def test_on_policy_tdc_with_zero_secondary_step_size_is_td0(x64):
     tdc_w, tdc_v = _run(GradientTDLearner(N, "tdc", 0.01, 0.0), data)
     assert np.all(tdc_v == 0)
     x, rewards, gammas, x_next, *_ = data
-    td = TDLinearLearner(N, TDLMS(0.01), 0.0, dtype=jnp.float64)
+    td = TDLinearLearner(N, LMS(0.01), 0.0, dtype=jnp.float64)
 
     def step(learner, ts):
         learner, _ = learner.learn(ts)

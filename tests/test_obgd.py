@@ -257,9 +257,9 @@ def test_linear_learner_with_adaptive_obgd_follows_the_paper():
         np.testing.assert_allclose(got, np.array(expected), rtol=1e-9, atol=1e-12)
 
 
-def test_a_user_optimizer_with_step_only_still_works():
-    """The learners call `step_with_error`; a subclass implementing `step(g, c)` only
-    inherits a default that calls it."""
+def test_a_user_optimizer_reading_only_the_gradient_works():
+    """The learners call `step(gradient, curvature, ...)` with every keyword argument;
+    a user's rule that reads only the gradient takes the rest as `**rest`."""
     from alberta_eqx import LinearLearner
     from alberta_eqx.optimizers import AbstractOptimizer
 
@@ -267,11 +267,15 @@ def test_a_user_optimizer_with_step_only_still_works():
         def init(self, params):
             return self
 
-        def step(self, g, c):
-            return jax.tree.map(lambda g: -0.5 * g, g), self
+        def step(self, gradient, curvature, **rest):
+            return jax.tree.map(lambda g: -0.5 * g, gradient), self
 
         def step_sizes(self, params):
             return jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+
+        @property
+        def step_size_normalizer(self):
+            return None
 
     learner, _ = LinearLearner(2, Half()).update(jnp.array([1.0, 2.0]), 3.0)
     np.testing.assert_allclose(learner.weights, [1.5, 3.0])
@@ -288,5 +292,5 @@ def test_learner_side_bad_arguments():
     with pytest.raises(TypeError, match="optimizer"):
         ObGDBounding(aeo.lms(0.1))
     params = (jnp.zeros(2),)
-    with pytest.raises(ValueError, match="call step_with_error"):
+    with pytest.raises(ValueError, match="needs the error and the prediction gradient"):
         ObGD().init(params).step(params, params)

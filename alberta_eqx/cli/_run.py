@@ -262,7 +262,7 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=None,
         help=f"{_learners.optimizer_help()}; or module:Name (imported and called: code); "
         "several, comma-separated, are compared; td-linear and horde take lms, idbd and "
-        "autostep as TDLMS, TDIDBD and AutoTDIDBD (default: idbd)",
+        "autostep as TD(lambda), TD-IDBD and AutoTDIDBD (default: idbd)",
     )
     p.add_argument(
         "--optimizer-arg", action="append", default=[], metavar="NAME=VALUE",

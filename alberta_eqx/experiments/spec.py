@@ -53,9 +53,6 @@ OPTIMIZERS: dict[str, Callable[..., Any]] = {
     "lms": ae.LMS,
     "idbd": ae.IDBD,
     "autostep": ae.Autostep,
-    "td-lms": ae.TDLMS,
-    "tdidbd": ae.TDIDBD,
-    "autotdidbd": ae.AutoTDIDBD,
 }
 NORMALIZERS: dict[str, Callable[..., Any] | None] = {
     "none": None,

@@ -195,7 +195,7 @@ class Horde(AbstractHorde):
     - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of
       single ones.
     - `demon`: the learner every demon starts as: a `TDLinearLearner` (on-policy
-      questions only; any TD step-size rule: `TDLMS`, `TDIDBD`, `AutoTDIDBD`) or a
+      questions only; any step-size rule: `LMS`, `IDBD`, `Autostep`) or a
       `GradientTDLearner` (off-policy questions).
     - `names`: one name per demon, for reporting (default `"demon_0"`, ...).
     """

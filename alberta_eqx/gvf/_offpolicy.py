@@ -48,7 +48,7 @@ exactly when `rho = 1`, not sample by sample. Both are kept as published.
 Step-sizes are fixed. The gradient-TD methods' convergence proofs are for scalar
 two-timescale step-sizes, and no paper derives IDBD- or Autostep-style per-weight
 step-sizes for their two sets of weights; for meta-learned step-sizes on on-policy
-demons, use `alberta_eqx.TDLinearLearner` with `TDIDBD` or `AutoTDIDBD`.
+demons, use `alberta_eqx.TDLinearLearner` with `IDBD` or `Autostep`.
 """
 
 from collections.abc import Sequence
@@ -221,7 +221,7 @@ class GradientTDLearner(AbstractLinearLearner):
         return StepSizeSnapshot(
             step_sizes=self.step_sizes,
             bias_step_sizes=self.bias_step_size if include_bias else None,
-            normalizers=None,
+            step_size_normalizers=None,
         )
 
     def _features(self, x: Float[Array, " n"], one) -> tuple[Array, ...]:

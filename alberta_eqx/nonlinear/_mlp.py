@@ -57,11 +57,11 @@ def _step_size_snapshot(opt_state: PyTree, owner: str) -> StepSizeSnapshot:
             f"step-size tracking needs per-parameter step-sizes: this {owner}'s "
             "optimizer holds no alberta_eqx.optax.idbd / autostep state"
         )
-    autostep = [s.normalizer for s in states if isinstance(s, AutostepState)]
+    autostep = [s.step_size_normalizer for s in states if isinstance(s, AutostepState)]
     return StepSizeSnapshot(
         step_sizes=_raveled([s.step_size for s in states]),
         bias_step_sizes=None,
-        normalizers=_raveled(autostep) if autostep else None,
+        step_size_normalizers=_raveled(autostep) if autostep else None,
     )
 
 
@@ -299,7 +299,7 @@ class MLPLearner(_MLPNetworkLearner):
         """Every parameter's step-size, raveled into one vector in the order of
         `jax.flatten_util.ravel_pytree(params)`: weights and biases alike, so
         `bias_step_sizes` is None and `include_bias` has no effect. With Autostep,
-        `normalizers` holds the `v` in the same order.
+        `step_size_normalizers` holds the `v` in the same order.
 
         Raises `ValueError` when the optimizer keeps no per-parameter step-sizes (it
         holds no `alberta_eqx.optax.idbd` / `autostep` state)."""

@@ -428,7 +428,7 @@ class MultiHeadLearner(_MLPNetworkLearner):
         return StepSizeSnapshot(
             step_sizes=_raveled([s.step_size for s in states]),
             bias_step_sizes=None,
-            normalizers=None,
+            step_size_normalizers=None,
         )
 
 

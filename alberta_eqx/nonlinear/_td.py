@@ -52,7 +52,7 @@ class TDMLPLearner(MLPLearner):
     options); the runners call `learn(timestep)` with a `TDTimeStep` per transition.
 
     With no hidden layer this is `TDLinearLearner` (with `optax.sgd(alpha)` or
-    `alberta_eqx.optax.lms(alpha)`, `TDLMS(alpha)`); with `lambda_ = 0` (or every
+    `alberta_eqx.optax.lms(alpha)`, `LMS(alpha)`); with `lambda_ = 0` (or every
     discount 0) one transition is `MLPLearner`'s supervised update on the TD target
     `R + gamma v(S')`.
 

@@ -149,7 +149,9 @@ class _AbstractSwiftTD(AbstractLearner):
         return jnp.exp(self.state.beta)
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        return StepSizeSnapshot(step_sizes=self.step_sizes, bias_step_sizes=None, normalizers=None)
+        return StepSizeSnapshot(
+            step_sizes=self.step_sizes, bias_step_sizes=None, step_size_normalizers=None
+        )
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         return jnp.dot(

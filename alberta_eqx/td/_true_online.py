@@ -160,5 +160,5 @@ class TrueOnlineTDLearner(AbstractLearner):
         return StepSizeSnapshot(
             step_sizes=jnp.broadcast_to(self.step_size[..., None], self.weights.shape),
             bias_step_sizes=self.step_size if include_bias and self.use_bias else None,
-            normalizers=None,
+            step_size_normalizers=None,
         )
