@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from alberta_eqx import Autostep, LinearLearner
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
 from alberta_eqx.streams.environments import (
     GymnaxTDStream,
@@ -17,7 +18,6 @@ from alberta_eqx.streams.environments import (
     collect_gymnasium,
     epsilon_greedy,
 )
-from alberta_eqx.optimizers import LMS
 from alberta_eqx.td import TDLinearLearner, TDTimeStep
 
 GAMMA = 0.9

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde, check_policy, importance_ratio
-from alberta_eqx.streams._base import OffPolicyTimeStep
 from alberta_eqx.optimizers import LMS
+from alberta_eqx.streams._base import OffPolicyTimeStep
 from alberta_eqx.td import TDLinearLearner
 
 N, T = 5, 300

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
+from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
 from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
-from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.td import TDLinearLearner
 
 

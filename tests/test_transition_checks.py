@@ -11,8 +11,8 @@ import pytest
 from alberta_eqx import _checks
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
 from alberta_eqx.nonlinear import TDMLPLearner
-from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.optimizers import LMS
+from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.td import TDLinearLearner
 
 N = 3

@@ -9,9 +9,9 @@ import reference_swifttd
 
 import alberta_eqx
 from alberta_eqx.config import from_config, to_config
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
-from alberta_eqx.optimizers import LMS
 from alberta_eqx.td import TDLinearLearner, TDTimeStep, TrueOnlineTDLearner
 
 

@@ -13,10 +13,10 @@ import pytest
 import alberta_eqx.optax as aeo
 from alberta_eqx.gvf import GVFQuestion, Horde, TrunkHorde
 from alberta_eqx.nonlinear import MultiHeadLearner, TDMLPLearner
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
-from alberta_eqx.optimizers import LMS
 from alberta_eqx.td import TDLinearLearner
 from tests.reference_trunk import trunk_td_lambda
 

@@ -15,8 +15,8 @@ from jaxtyping import Array, Float
 
 from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.learners import AbstractLearner
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
+from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.td import TDLinearLearner
 
 # The expected length of an episode from the middle of 19 states: 10 * 10 steps.

@@ -1,6 +1,7 @@
 """Temporal-difference learners: TD(lambda) with any step-size rule (`LMS`, `IDBD`
-and `Autostep` make TD(lambda), TD-IDBD and AutoTDIDBD; `alberta_eqx.td._lambda`), True Online TD(lambda)
-(`alberta_eqx.td._true_online`) and SwiftTD (`alberta_eqx.td._swift`)."""
+and `Autostep` make TD(lambda), TD-IDBD and AutoTDIDBD; `alberta_eqx.td._lambda`),
+True Online TD(lambda) (`alberta_eqx.td._true_online`) and SwiftTD
+(`alberta_eqx.td._swift`)."""
 
 # Every name importable from the former `alberta_eqx/td.py`, private helpers that
 # other modules import (`_unit_closed`, ...) included.
