@@ -12,7 +12,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from alberta_eqx._checks import features, float_dtype, positive_int, scalar_target
+from alberta_eqx._checks import default_float, features, float_dtype, positive_int, scalar_target
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 from alberta_eqx.streams._base import TimeStep
@@ -208,7 +208,7 @@ class LinearLearner(AbstractLinearLearner):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
-        dtype = float_dtype("dtype", dtype or jnp.result_type(float))
+        dtype = float_dtype("dtype", dtype or default_float())
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
         self.optimizer = optimizer.init(self._params)

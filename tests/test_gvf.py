@@ -158,7 +158,7 @@ def test_many_seeds_names_and_predictions():
 
 
 def test_bad_inputs_name_the_argument():
-    with pytest.raises(ValueError, match="target_policy's probabilities must sum to 1"):
+    with pytest.raises(ValueError, match="target_policy must sum to 1"):
         GVFQuestion(np.zeros((2, 4)), [0.5, 0.5], target_policy=[[0.5, 0.6], [0.5, 0.5]])
     with pytest.raises(ValueError, match="gamma must be in"):
         GVFQuestion(np.zeros((1, 4)), [1.5])

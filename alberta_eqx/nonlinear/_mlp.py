@@ -11,7 +11,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from alberta_eqx._checks import features, positive_int, scalar_target
+from alberta_eqx._checks import default_float, features, positive_int, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.nn import MLP
@@ -188,7 +188,7 @@ class MLPLearner(_MLPNetworkLearner):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or default_float()
         self.model = MLP(
             feature_dim,
             "scalar",

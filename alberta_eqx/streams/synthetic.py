@@ -21,7 +21,7 @@ from alberta_eqx.streams._base import AbstractStream, StreamState, TimeStep, ste
 
 
 def _float():
-    return jnp.result_type(float)
+    return _checks.default_float()
 
 
 # Wide draws are generated `_DRAWS_PER_BATCH` numbers per iteration of a loop: one

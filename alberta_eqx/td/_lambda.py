@@ -70,7 +70,6 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from alberta_eqx import _checks
@@ -92,12 +91,6 @@ def _td_gradients(
     m = jax.tree.map(lambda d: -delta * d, d)
     c = jax.tree.map(jnp.multiply, d, trace)
     return g, m, c
-
-
-def _flag(name: str, value: bool) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 # ---------------------------------------------------------------------------------
@@ -154,7 +147,7 @@ class TDLinearLearner(AbstractLinearLearner):
         dtype=None,
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
-        self.semi_gradient = _flag("semi_gradient", semi_gradient)
+        self.semi_gradient = _checks.flag("semi_gradient", semi_gradient)
         if optimizer is None:
             optimizer = LMS(0.01)
         if not isinstance(optimizer, AbstractOptimizer):
@@ -162,8 +155,8 @@ class TDLinearLearner(AbstractLinearLearner):
                 f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), got "
                 f"{type(optimizer).__name__}"
             )
-        dtype = _checks.float_dtype("dtype", dtype or jnp.result_type(float))
-        self.lambda_ = _unit_closed("lambda_", lambda_, dtype)
+        dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
+        self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
         self.traces = jax.tree.map(jnp.zeros_like, self._params)
@@ -242,11 +235,3 @@ def next_trace_discount(
     """The `gamma_prev` the next transition's trace decays by: this transition's
     discount, or 0 where a time limit truncated the episode after it."""
     return discount if truncated is None else jnp.where(truncated, 0, discount)
-
-
-def _unit_closed(name: str, value: ArrayLike, dtype) -> Float[Array, ""]:
-    """A scalar in `[0, 1]` (checked when concrete)."""
-    array = _checks.non_negative(name, value, dtype)
-    if not isinstance(array, jax.core.Tracer) and not float(array) <= 1:
-        raise ValueError(f"{name} must be in [0, 1], got {float(array)}")
-    return array
