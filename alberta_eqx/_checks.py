@@ -115,7 +115,7 @@ def in_unit_interval(name: str, value: ArrayLike, dtype=None) -> Array:
     return array
 
 
-def unit_interval_closed(name: str, value: ArrayLike | Sequence[float], dtype=None) -> Array:
+def unit_interval_closed(name: str, value: ArrayLike | Sequence, dtype=None) -> Array:
     """Numbers in `[0, 1]` (a trace-decay parameter `lambda`, a discount, a
     probability): `as_float` for a scalar; an array of any shape is checked element by
     element. Checked when concrete; raises naming `name`."""
@@ -134,7 +134,7 @@ PROBABILITY_SUM_TOLERANCE = 1e-5
 
 
 def probabilities(
-    name: str, value: ArrayLike | Sequence[float], dtype=None, *, batched: bool = False
+    name: str, value: ArrayLike | Sequence, dtype=None, *, batched: bool = False
 ) -> Array:
     """A probability vector over actions (the last axis; with `batched`, leading axes
     hold several): finite, non-negative and summing to 1 within
@@ -169,7 +169,7 @@ def unit_interval_open(name: str, value: ArrayLike, dtype=None) -> Array:
     return array
 
 
-def flag(name: str, value: bool) -> bool:
+def flag(name: str, value: object) -> bool:
     """A Python (or NumPy) bool, for a static switch such as `semi_gradient`."""
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")

@@ -41,8 +41,7 @@ class EpsilonGreedy(AbstractPolicy):
     epsilon: Float[Array, ""]
 
     def __init__(self, epsilon: ArrayLike = 0.1):
-        self.epsilon = _checks.non_negative("epsilon", epsilon)
-        _checks.ordered("epsilon", self.epsilon, "1", jnp.ones(()))
+        self.epsilon = _checks.unit_interval_closed("epsilon", epsilon)
 
     def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
         greedy = greedy_actions(q).astype(q.dtype)
