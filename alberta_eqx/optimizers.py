@@ -127,8 +127,28 @@ class _AbstractMetaStepSize(AbstractOptimizer):
     def _init_state(self, params: Params) -> PyTree:
         """The rule's state for `params`, before the first step."""
 
+    @abc.abstractmethod
+    def _rule(
+        self, state: PyTree, g: Params, c: Params, m: Params | None
+    ) -> tuple[Params, PyTree]:
+        """One step of the rule (`_rules.idbd`, `_rules.autostep`) with this
+        optimizer's hyperparameters: `(updates, new_state)`."""
+
     def init(self, params: Params) -> "_AbstractMetaStepSize":
         return _init_with_state(self, params)
+
+    def step(
+        self,
+        gradient: Params,
+        curvature: Params,
+        *,
+        meta_gradient: Params | None = None,
+        error: Float[Array, ""] | None = None,
+        prediction_gradient: Params | None = None,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "_AbstractMetaStepSize"]:
+        updates, state = self._rule(_initialised(self.state), gradient, curvature, meta_gradient)
+        return updates, eqx.tree_at(lambda o: o.state, self, state)
 
     def step_sizes(self, params: Params) -> Params:
         return _initialised(self.state).step_size
@@ -159,20 +179,10 @@ class IDBD(_AbstractMetaStepSize):
     def _init_state(self, params: Params) -> IDBDState:
         return _rules.idbd_init(params, self.initial_step_size)
 
-    def step(
-        self,
-        gradient: Params,
-        curvature: Params,
-        *,
-        meta_gradient: Params | None = None,
-        error: Float[Array, ""] | None = None,
-        prediction_gradient: Params | None = None,
-        trace_decay: ArrayLike = 0.0,
-    ) -> tuple[Params, "IDBD"]:
-        updates, state = _rules.idbd(
-            _initialised(self.state), gradient, curvature, self.meta_step_size, meta_gradient
-        )
-        return updates, eqx.tree_at(lambda o: o.state, self, state)
+    def _rule(
+        self, state: IDBDState, g: Params, c: Params, m: Params | None
+    ) -> tuple[Params, IDBDState]:
+        return _rules.idbd(state, g, c, self.meta_step_size, m)
 
     @property
     def step_size_normalizer(self) -> None:
@@ -214,25 +224,10 @@ class Autostep(_AbstractMetaStepSize):
     def _init_state(self, params: Params) -> AutostepState:
         return _rules.autostep_init(params, self.initial_step_size)
 
-    def step(
-        self,
-        gradient: Params,
-        curvature: Params,
-        *,
-        meta_gradient: Params | None = None,
-        error: Float[Array, ""] | None = None,
-        prediction_gradient: Params | None = None,
-        trace_decay: ArrayLike = 0.0,
-    ) -> tuple[Params, "Autostep"]:
-        updates, state = _rules.autostep(
-            _initialised(self.state),
-            gradient,
-            curvature,
-            self.meta_step_size,
-            self.tau,
-            meta_gradient,
-        )
-        return updates, eqx.tree_at(lambda o: o.state, self, state)
+    def _rule(
+        self, state: AutostepState, g: Params, c: Params, m: Params | None
+    ) -> tuple[Params, AutostepState]:
+        return _rules.autostep(state, g, c, self.meta_step_size, self.tau, m)
 
     @property
     def step_size_normalizer(self) -> Params:

@@ -294,3 +294,25 @@ def test_learner_side_bad_arguments():
     params = (jnp.zeros(2),)
     with pytest.raises(ValueError, match="needs the error and the prediction gradient"):
         ObGD().init(params).step(params, params)
+
+
+def test_obgd_in_a_td_learner_is_stream_td_lambda():
+    """One optimizer hierarchy: `ObGD` in a `TDLinearLearner` keeps its own trace with
+    the learner's decay `gamma_prev lambda`, which is ObGD TD(lambda) (Elsayed et al.
+    2024, Algorithm 3) step by step."""
+    from alberta_eqx import ObGD, TDLinearLearner
+    from alberta_eqx.streams import TDTimeStep
+
+    with jax.enable_x64(True):
+        data = _episodes(3)
+        expected = ref.obgd(*data, np.zeros(4), alpha=0.5, kappa=2.0, gamma=0.9, lam=0.7)
+        learner = TDLinearLearner(4, ObGD(0.5, kappa=2.0), 0.7, False, dtype=jnp.float64)
+
+        def step(learner, timestep):
+            learner, _ = learner.learn(timestep)
+            return learner, (learner.weights, learner.optimizer.effective_step_size)
+
+        _, (ws, alphas) = jax.lax.scan(step, learner, TDTimeStep(*map(jnp.asarray, data)))
+    np.testing.assert_allclose(ws, np.array([w for w, _ in expected]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(alphas, [s for _, s in expected], rtol=1e-10)
+    assert 0 < np.mean(np.asarray(alphas) < 0.5) < 1  # both branches of max(M, 1)
