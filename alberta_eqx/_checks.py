@@ -6,7 +6,8 @@ left to the caller's concrete inputs, as DESIGN.md asks.
 """
 
 import math
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, cast, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -15,9 +16,22 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 
+def default_float() -> np.dtype:
+    """JAX's default floating-point dtype: float64 with `jax_enable_x64`, float32
+    otherwise (as Equinox's `default_floating_dtype`). Read at call time, so that
+    `jax.enable_x64` blocks are honoured."""
+    return np.dtype(jnp.result_type(float))
+
+
+def is_traced(value: object) -> bool:
+    """Whether `value` is a tracer (inside `jax.jit`, `vmap`, `scan`, ...), whose value
+    is unknown: the checks leave it to the caller's concrete inputs."""
+    return isinstance(value, jax.core.Tracer)
+
+
 def _concrete(value: ArrayLike) -> np.ndarray | None:
     """The value as a NumPy array, or None when it is a tracer."""
-    if isinstance(value, jax.core.Tracer):
+    if is_traced(value):
         return None
     return np.asarray(value)
 
@@ -43,7 +57,7 @@ def as_float(name: str, value: ArrayLike, dtype=None) -> Array:
         if not math.isfinite(float(concrete)):
             raise ValueError(f"{name} must be finite, got {float(concrete)}")
     if dtype is None and not isinstance(value, jax.Array | np.ndarray):
-        dtype = jnp.result_type(float)
+        dtype = default_float()
     with np.errstate(over="ignore"):  # an overflowing cast is reported below
         array = jnp.asarray(value, dtype=dtype)
     if concrete is not None:
@@ -101,6 +115,51 @@ def in_unit_interval(name: str, value: ArrayLike, dtype=None) -> Array:
     return array
 
 
+def unit_interval_closed(name: str, value: ArrayLike | Sequence, dtype=None) -> Array:
+    """Numbers in `[0, 1]` (a trace-decay parameter `lambda`, a discount, a
+    probability): `as_float` for a scalar; an array of any shape is checked element by
+    element. Checked when concrete; raises naming `name`."""
+    scalar = np.ndim(value) == 0
+    array = as_float(name, cast(ArrayLike, value), dtype) if scalar else jnp.asarray(value, dtype)
+    concrete = _concrete(array)
+    if concrete is not None and not np.all((concrete >= 0) & (concrete <= 1)):
+        shown = float(concrete) if concrete.ndim == 0 else concrete
+        raise ValueError(f"{name} must be in [0, 1], got {shown}")
+    return array
+
+
+# A probability vector must sum to 1 to within this (float32 rounding of a few dozen
+# actions stays well inside it).
+PROBABILITY_SUM_TOLERANCE = 1e-5
+
+
+def probabilities(
+    name: str, value: ArrayLike | Sequence, dtype=None, *, batched: bool = False
+) -> Array:
+    """A probability vector over actions (the last axis; with `batched`, leading axes
+    hold several): finite, non-negative and summing to 1 within
+    `PROBABILITY_SUM_TOLERANCE`, checked when concrete; raises naming `name`. Cast to
+    `dtype`, or, when not floating, to `default_float()`."""
+    array = jnp.asarray(value, dtype)
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+        array = array.astype(default_float())
+    if batched and array.ndim < 1:
+        raise ValueError(f"{name} must have an axis of actions, got shape {array.shape}")
+    if not batched and (array.ndim != 1 or array.shape[0] < 1):
+        raise ValueError(
+            f"{name} must be a vector of action probabilities, got shape {array.shape}"
+        )
+    if is_traced(array):
+        return array
+    concrete = np.asarray(array, np.float64)
+    if not np.all(np.isfinite(concrete)) or np.any(concrete < 0):
+        raise ValueError(f"{name} must be non-negative and finite, got {concrete.tolist()}")
+    sums = concrete.sum(axis=-1)
+    if np.any(np.abs(sums - 1) > PROBABILITY_SUM_TOLERANCE):
+        raise ValueError(f"{name} must sum to 1, got {concrete.tolist()} (sums {sums})")
+    return array
+
+
 def unit_interval_open(name: str, value: ArrayLike, dtype=None) -> Array:
     """`as_float`, and in [0, 1) (a decay rate such as Adam's `beta2`)."""
     array = as_float(name, value, dtype)
@@ -108,6 +167,13 @@ def unit_interval_open(name: str, value: ArrayLike, dtype=None) -> Array:
     if concrete is not None and not 0 <= concrete < 1:
         raise ValueError(f"{name} must be in [0, 1), got {float(concrete)}")
     return array
+
+
+def flag(name: str, value: object) -> bool:
+    """A Python (or NumPy) bool, for a static switch such as `semi_gradient`."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def positive_int(name: str, value: int) -> int:
@@ -130,7 +196,7 @@ def non_negative_int(name: str, value: int) -> int:
 
 def ordered(low_name: str, low: Array, high_name: str, high: Array) -> None:
     """Raise unless `low <= high` (skipped for traced values)."""
-    if isinstance(low, jax.core.Tracer) or isinstance(high, jax.core.Tracer):
+    if is_traced(low) or is_traced(high):
         return
     if not float(low) <= float(high):
         raise ValueError(

@@ -12,7 +12,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from alberta_eqx._checks import features, float_dtype, positive_int, scalar_target
+from alberta_eqx._checks import default_float, features, float_dtype, positive_int, scalar_target
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 from alberta_eqx.streams._base import TimeStep
@@ -63,12 +63,12 @@ class StepSizeSnapshot(NamedTuple):
 
     - `step_sizes`: one per weight (the bias excluded).
     - `bias_step_sizes`: the bias's step-size; None without a bias or when not asked.
-    - `normalizers`: Autostep's per-weight `v_i`; None for other optimizers.
+    - `step_size_normalizers`: Autostep's per-weight `v_i`; None for other optimizers.
     """
 
     step_sizes: Float[Array, "*records n"]
     bias_step_sizes: Float[Array, "*records"] | None
-    normalizers: Float[Array, "*records n"] | None
+    step_size_normalizers: Float[Array, "*records n"] | None
 
 
 class AbstractLearner(eqx.Module):
@@ -170,11 +170,11 @@ class AbstractOptimizedLinearLearner(AbstractLinearLearner):
         return None if self.bias is None else self.optimizer.step_sizes(self._params)[1]
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        v = self.optimizer.normalizers
+        v = self.optimizer.step_size_normalizer
         return StepSizeSnapshot(
             step_sizes=self.step_sizes,
             bias_step_sizes=self.bias_step_size if include_bias else None,
-            normalizers=None if v is None else v[0],
+            step_size_normalizers=None if v is None else v[0],
         )
 
 
@@ -224,7 +224,7 @@ class LinearLearner(AbstractOptimizedLinearLearner):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
-        dtype = float_dtype("dtype", dtype or jnp.result_type(float))
+        dtype = float_dtype("dtype", dtype or default_float())
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
         self.optimizer = optimizer.init(self._params)
@@ -249,9 +249,7 @@ class LinearLearner(AbstractOptimizedLinearLearner):
         z = (x,) if self.bias is None else (x, jnp.ones_like(delta))
         g = tuple(-delta * zi for zi in z)
         c = tuple(zi * zi for zi in z)
-        updates, optimizer = self.optimizer.step_with_error(
-            g, c, error=delta, prediction_gradient=z
-        )
+        updates, optimizer = self.optimizer.step(g, c, error=delta, prediction_gradient=z)
         params = tuple(p + u for p, u in zip(self._params, updates, strict=True))
         new = eqx.tree_at(
             lambda s: (s.weights, s.bias, s.optimizer, s.normalizer),

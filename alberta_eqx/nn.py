@@ -60,7 +60,7 @@ def sparse_init(
     fan_out = _checks.positive_int("shape[0] (fan_out)", shape[0])
     fan_in = _checks.positive_int("shape[1] (fan_in)", shape[1])
     sparsity = _sparsity(sparsity)
-    dtype = dtype or jnp.result_type(float)
+    dtype = dtype or _checks.default_float()
     num_zeros = math.ceil(sparsity * fan_in)
     value_key, mask_key = jax.random.split(key)
     bound = 1 / math.sqrt(fan_in)
@@ -150,7 +150,7 @@ class MLP(eqx.Module):
         if sparsity is not None:
             sparsity = _sparsity(sparsity)
         self.sparsity = sparsity
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or _checks.default_float()
         sizes = (self.in_size, *self.hidden_sizes, out_size)
         # One key per layer, split as eqx.nn.MLP splits them.
         keys = jax.random.split(key, len(sizes) - 1)

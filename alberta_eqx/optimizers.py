@@ -1,8 +1,11 @@
 """Step-size rules as modules: hyperparameters and per-parameter state in one pytree.
 
-An optimizer is built with its hyperparameters only (`IDBD(0.05, 0.01)`); a learner
-calls `init(params)` to allocate the per-parameter state shaped like its parameters,
-and `step(g, c)` each example. The rules themselves live in `alberta_eqx._rules`,
+An optimizer is built with its hyperparameters only (`IDBD(0.05)`); a learner calls
+`init(params)` to allocate the per-parameter state shaped like its parameters, and
+`step(gradient, curvature, ...)` each example or transition. One hierarchy serves
+supervised and temporal-difference learners alike: a TD learner passes the TD error's
+meta-gradient (`meta_gradient`), which makes `IDBD` TD-IDBD and `Autostep`
+AutoTDIDBD (`alberta_eqx.td`). The rules themselves live in `alberta_eqx._rules`,
 shared with the optax transformations in `alberta_eqx.optax`.
 """
 
@@ -22,8 +25,11 @@ class AbstractOptimizer(eqx.Module):
     """A per-parameter step-size rule for a learner.
 
     `init` allocates state shaped like the parameters; `step` takes the loss gradient
-    `g` and curvature `c = z**2` (pytrees shaped like the parameters) and returns the
-    update to add to the parameters together with the new optimizer.
+    and the curvature (pytrees shaped like the parameters), and what else the learner
+    knows of the step, and returns the update to add to the parameters together with
+    the new optimizer. Each rule reads the arguments it needs: LMS the gradient; IDBD
+    and Autostep also the curvature and the meta-gradient; ObGD and AdaptiveObGD the
+    error, the prediction gradient and the trace decay.
     """
 
     @abc.abstractmethod
@@ -32,41 +38,48 @@ class AbstractOptimizer(eqx.Module):
         hyperparameters cast to the parameters' floating-point dtype)."""
 
     @abc.abstractmethod
-    def step(self, g: Params, c: Params) -> tuple[Params, "AbstractOptimizer"]:
-        """One update: `(updates, new_optimizer)`."""
-
-    def step_with_error(
+    def step(
         self,
-        g: Params,
-        c: Params,
+        gradient: Params,
+        curvature: Params,
         *,
-        error: Float[Array, ""],
-        prediction_gradient: Params,
+        meta_gradient: Params | None = None,
+        error: Float[Array, ""] | None = None,
+        prediction_gradient: Params | None = None,
         trace_decay: ArrayLike = 0.0,
     ) -> tuple[Params, "AbstractOptimizer"]:
-        """One update given also the error `delta`, the prediction's gradient
-        `z = dy/dtheta` (so `g = -delta z`, `c = z**2`) and the trace decay
-        `gamma lambda` (0 for supervised learning). The learners call this.
+        """One update: `(updates, new_optimizer)`.
 
-        Rules that need only `g` and `c` (LMS, IDBD, Autostep, and subclasses that
-        implement `step` only) inherit this default, which calls `step(g, c)`; rules
-        whose trace needs `z` and `delta` apart (`ObGD`, `AdaptiveObGD`) override it.
+        **Arguments:**
+
+        - `gradient`: the loss gradient `g` that moves the weights: `-delta z` in
+          supervised learning (`z = dy/dtheta`), `-delta e` in TD (`e` the
+          eligibility trace).
+        - `curvature`: `c`, `z**2` in supervised learning, `d e` in TD
+          (`alberta_eqx.td`).
+        - `meta_gradient`: the gradient the step-sizes descend when it is not
+          `gradient` (TD-IDBD's `-delta d`); None for `gradient` itself.
+        - `error`: the error `delta` (a scalar), for the rules whose trace needs it
+          apart from the gradient (ObGD, AdaptiveObGD, `ObGDBounding`).
+        - `prediction_gradient`: `z = dy/dtheta`, for the same rules.
+        - `trace_decay`: `gamma lambda`, the factor their trace decays by (0 for
+          supervised learning).
         """
-        del error, prediction_gradient, trace_decay
-        return self.step(g, c)
 
     @abc.abstractmethod
     def step_sizes(self, params: Params) -> Params:
         """The per-parameter step-sizes used by the latest update, shaped like `params`."""
 
     @property
-    def normalizers(self) -> Params | None:
-        """Autostep's per-parameter `v`; None for rules without one."""
-        return None
+    @abc.abstractmethod
+    def step_size_normalizer(self) -> Params | None:
+        """Autostep's per-parameter `v`, the normaliser of its meta-gradient; None for
+        rules without one."""
 
 
 class LMS(AbstractOptimizer):
-    """Least mean squares with one fixed step-size: `w_i <- w_i + alpha delta x_i`.
+    """Least mean squares with one fixed step-size: `w_i <- w_i + alpha delta x_i`
+    (TD(lambda)'s `w_i <- w_i + alpha delta e_i` in a TD learner).
 
     **Arguments:**
 
@@ -81,16 +94,71 @@ class LMS(AbstractOptimizer):
     def init(self, params: Params) -> "LMS":
         return _checks.cast_floating(self, _dtype(params))
 
-    def step(self, g: Params, c: Params) -> tuple[Params, "LMS"]:
-        return _rules.lms(self.step_size, g), self
+    def step(
+        self,
+        gradient: Params,
+        curvature: Params,
+        *,
+        meta_gradient: Params | None = None,
+        error: Float[Array, ""] | None = None,
+        prediction_gradient: Params | None = None,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "LMS"]:
+        return _rules.lms(self.step_size, gradient), self
 
     def step_sizes(self, params: Params) -> Params:
         return jax.tree.map(lambda p: jnp.full_like(p, self.step_size), params)
 
+    @property
+    def step_size_normalizer(self) -> None:
+        return None
 
-class IDBD(AbstractOptimizer):
+
+class _AbstractMetaStepSize(AbstractOptimizer):
+    """What IDBD and Autostep share: a step-size per parameter, starting at
+    `initial_step_size` and meta-learned at `meta_step_size`, kept in the rule's
+    state (whose `step_size` reads it)."""
+
+    initial_step_size: eqx.AbstractVar[Float[Array, ""]]
+    meta_step_size: eqx.AbstractVar[Float[Array, ""]]
+    state: eqx.AbstractVar[PyTree | None]
+
+    @abc.abstractmethod
+    def _init_state(self, params: Params) -> PyTree:
+        """The rule's state for `params`, before the first step."""
+
+    @abc.abstractmethod
+    def _rule(
+        self, state: PyTree, g: Params, c: Params, m: Params | None
+    ) -> tuple[Params, PyTree]:
+        """One step of the rule (`_rules.idbd`, `_rules.autostep`) with this
+        optimizer's hyperparameters: `(updates, new_state)`."""
+
+    def init(self, params: Params) -> "_AbstractMetaStepSize":
+        return _init_with_state(self, params)
+
+    def step(
+        self,
+        gradient: Params,
+        curvature: Params,
+        *,
+        meta_gradient: Params | None = None,
+        error: Float[Array, ""] | None = None,
+        prediction_gradient: Params | None = None,
+        trace_decay: ArrayLike = 0.0,
+    ) -> tuple[Params, "_AbstractMetaStepSize"]:
+        updates, state = self._rule(_initialised(self.state), gradient, curvature, meta_gradient)
+        return updates, eqx.tree_at(lambda o: o.state, self, state)
+
+    def step_sizes(self, params: Params) -> Params:
+        return _initialised(self.state).step_size
+
+
+class IDBD(_AbstractMetaStepSize):
     """Incremental Delta-Bar-Delta (Sutton 1992, Figure 2): a step-size per weight,
-    `alpha_i = exp(beta_i)`, meta-learned by gradient descent.
+    `alpha_i = exp(beta_i)`, meta-learned by gradient descent. In a TD learner, with
+    the TD error's meta-gradient, it is TD-IDBD (Kearney et al. 2019, Algorithms 3
+    and 4; `alberta_eqx.td`).
 
     **Arguments:**
 
@@ -108,23 +176,25 @@ class IDBD(AbstractOptimizer):
         self.meta_step_size = _checks.non_negative("meta_step_size", meta_step_size)
         self.state = None
 
-    def init(self, params: Params) -> "IDBD":
-        self = _checks.cast_floating(self, _dtype(params))
-        state = _rules.idbd_init(params, self.initial_step_size)
-        return _with_state(self, state)
+    def _init_state(self, params: Params) -> IDBDState:
+        return _rules.idbd_init(params, self.initial_step_size)
 
-    def step(self, g: Params, c: Params) -> tuple[Params, "IDBD"]:
-        updates, state = _rules.idbd(_initialised(self.state), g, c, self.meta_step_size)
-        return updates, eqx.tree_at(lambda o: o.state, self, state)
+    def _rule(
+        self, state: IDBDState, g: Params, c: Params, m: Params | None
+    ) -> tuple[Params, IDBDState]:
+        return _rules.idbd(state, g, c, self.meta_step_size, m)
 
-    def step_sizes(self, params: Params) -> Params:
-        return _initialised(self.state).step_size
+    @property
+    def step_size_normalizer(self) -> None:
+        return None
 
 
-class Autostep(AbstractOptimizer):
+class Autostep(_AbstractMetaStepSize):
     """Autostep (Mahmood, Sutton, Degris and Pilarski 2012, Table 1): IDBD with a
     self-regulated normaliser `v_i` of the meta-gradient and an overshoot guard `M`
     over all weights; its step-size trajectory is invariant to the target's scale.
+    In a TD learner, with the TD error's meta-gradient, it is AutoTDIDBD
+    (`alberta_eqx.td`).
 
     **Arguments:**
 
@@ -151,40 +221,25 @@ class Autostep(AbstractOptimizer):
         self.tau = _checks.positive("tau", tau)
         self.state = None
 
-    def init(self, params: Params) -> "Autostep":
-        self = _checks.cast_floating(self, _dtype(params))
-        state = _rules.autostep_init(params, self.initial_step_size)
-        return _with_state(self, state)
+    def _init_state(self, params: Params) -> AutostepState:
+        return _rules.autostep_init(params, self.initial_step_size)
 
-    def step(self, g: Params, c: Params) -> tuple[Params, "Autostep"]:
-        updates, state = _rules.autostep(
-            _initialised(self.state), g, c, self.meta_step_size, self.tau
-        )
-        return updates, eqx.tree_at(lambda o: o.state, self, state)
-
-    def step_sizes(self, params: Params) -> Params:
-        return _initialised(self.state).step_size
+    def _rule(
+        self, state: AutostepState, g: Params, c: Params, m: Params | None
+    ) -> tuple[Params, AutostepState]:
+        return _rules.autostep(state, g, c, self.meta_step_size, self.tau, m)
 
     @property
-    def normalizers(self) -> Params:
-        return _initialised(self.state).normalizer
+    def step_size_normalizer(self) -> Params:
+        return _initialised(self.state).step_size_normalizer
 
 
-class _AbstractErrorOptimizer(AbstractOptimizer):
-    """A rule that needs the error and the prediction gradient apart (`step_with_error`)."""
-
-    def step(self, g: Params, c: Params) -> tuple[Params, "AbstractOptimizer"]:
-        raise ValueError(
-            f"{type(self).__name__} needs the error and the prediction gradient, not only "
-            "g and c: call step_with_error(g, c, error=..., prediction_gradient=...), as "
-            "the learners do"
-        )
-
-
-class _AbstractObGD(_AbstractErrorOptimizer):
+class _AbstractObGD(AbstractOptimizer):
     """ObGD's module shape, shared by `ObGD` and `AdaptiveObGD`: a trace state, one
-    bounded step-size `alpha_eff` per update. Subclasses name the state's
-    initialiser and the rule (`_rules.obgd`, `_rules.adaptive_obgd`)."""
+    bounded step-size `alpha_eff` per update. They read the error, the prediction
+    gradient and the trace decay rather than the gradient (the trace accumulates the
+    prediction gradient, and the current error weights the whole trace). Subclasses
+    name the state's initialiser and the rule (`_rules.obgd`, `_rules.adaptive_obgd`)."""
 
     step_size: eqx.AbstractVar[Float[Array, ""]]
     effective_step_size: eqx.AbstractVar[Float[Array, ""]]
@@ -201,18 +256,19 @@ class _AbstractObGD(_AbstractErrorOptimizer):
         """One step of the rule: `(updates, new_state, alpha_eff / alpha)`."""
 
     def init(self, params: Params) -> "_AbstractObGD":
-        self = _checks.cast_floating(self, _dtype(params))
-        return _with_state(self, self._init_state(params))
+        return _init_with_state(self, params)
 
-    def step_with_error(
+    def step(
         self,
-        g: Params,
-        c: Params,
+        gradient: Params,
+        curvature: Params,
         *,
-        error: Float[Array, ""],
-        prediction_gradient: Params,
+        meta_gradient: Params | None = None,
+        error: Float[Array, ""] | None = None,
+        prediction_gradient: Params | None = None,
         trace_decay: ArrayLike = 0.0,
     ) -> tuple[Params, "_AbstractObGD"]:
+        error, prediction_gradient = _error_arguments(self, error, prediction_gradient)
         updates, state, scale = self._rule(
             _initialised(self.state), error, prediction_gradient, trace_decay
         )
@@ -225,6 +281,10 @@ class _AbstractObGD(_AbstractErrorOptimizer):
         """`alpha_eff` of the latest update, for every parameter (for `AdaptiveObGD`,
         before the division by `sqrt(v_hat + eps)`)."""
         return jax.tree.map(lambda p: jnp.full_like(p, self.effective_step_size), params)
+
+    @property
+    def step_size_normalizer(self) -> None:
+        return None
 
 
 class ObGD(_AbstractObGD):
@@ -307,7 +367,7 @@ class AdaptiveObGD(_AbstractObGD):
         )
 
 
-class ObGDBounding(_AbstractErrorOptimizer):
+class ObGDBounding(AbstractOptimizer):
     """The ObGD bound around any other rule (0.17's `ObGDBounding`): the inner rule's
     update `u` times `1 / max(kappa max(|delta|, 1) ||u / delta||_1, 1)`
     (`alberta_eqx._rules.obgd_bound`, one L1 norm over all the parameters).
@@ -321,7 +381,7 @@ class ObGDBounding(_AbstractErrorOptimizer):
 
     optimizer: AbstractOptimizer
     kappa: Float[Array, ""] = _checks.hyperparameter()
-    scale: Float[Array, ""]
+    effective_step_size: Params | None
 
     def __init__(self, optimizer: AbstractOptimizer, *, kappa: ArrayLike = 2.0):
         if not isinstance(optimizer, AbstractOptimizer):
@@ -330,42 +390,78 @@ class ObGDBounding(_AbstractErrorOptimizer):
             )
         self.optimizer = optimizer
         self.kappa = _checks.positive("kappa", kappa)
-        self.scale = jnp.ones_like(self.kappa)
+        self.effective_step_size = None
 
     def init(self, params: Params) -> "ObGDBounding":
         self = _checks.cast_floating(self, _dtype(params))
-        return eqx.tree_at(lambda o: o.optimizer, self, self.optimizer.init(params))
+        inner = self.optimizer.init(params)
+        return eqx.tree_at(
+            lambda o: (o.optimizer, o.effective_step_size),
+            self,
+            (inner, inner.step_sizes(params)),
+            is_leaf=lambda x: x is None,
+        )
 
-    def step_with_error(
+    def step(
         self,
-        g: Params,
-        c: Params,
+        gradient: Params,
+        curvature: Params,
         *,
-        error: Float[Array, ""],
-        prediction_gradient: Params,
+        meta_gradient: Params | None = None,
+        error: Float[Array, ""] | None = None,
+        prediction_gradient: Params | None = None,
         trace_decay: ArrayLike = 0.0,
     ) -> tuple[Params, "ObGDBounding"]:
-        updates, inner = self.optimizer.step_with_error(
-            g, c, error=error, prediction_gradient=prediction_gradient, trace_decay=trace_decay
+        error, prediction_gradient = _error_arguments(self, error, prediction_gradient)
+        updates, inner = self.optimizer.step(
+            gradient,
+            curvature,
+            meta_gradient=meta_gradient,
+            error=error,
+            prediction_gradient=prediction_gradient,
+            trace_decay=trace_decay,
         )
         updates, scale = _rules.obgd_bound(updates, error, self.kappa)
-        return updates, eqx.tree_at(lambda o: (o.optimizer, o.scale), self, (inner, scale))
+        # The step-sizes applied: the inner rule's, times the bound's scale.
+        effective = jax.tree.map(lambda a: scale * a, inner.step_sizes(gradient))
+        return updates, eqx.tree_at(
+            lambda o: (o.optimizer, o.effective_step_size), self, (inner, effective)
+        )
 
     def step_sizes(self, params: Params) -> Params:
         """The inner rule's step-sizes times the latest bound's scale."""
-        return jax.tree.map(lambda a: self.scale * a, self.optimizer.step_sizes(params))
+        return _initialised(self.effective_step_size)
 
     @property
-    def normalizers(self) -> Params | None:
-        return self.optimizer.normalizers
+    def step_size_normalizer(self) -> Params | None:
+        return self.optimizer.step_size_normalizer
 
 
-_Optimizer = TypeVar("_Optimizer", bound=AbstractOptimizer)
+_Optimizer = TypeVar("_Optimizer", bound=_AbstractMetaStepSize | _AbstractObGD)
 
 
-def _with_state(optimizer: _Optimizer, state: PyTree) -> _Optimizer:
-    """`optimizer` with its `state` field (None before `init`) set to `state`."""
+def _init_with_state(optimizer: _Optimizer, params: Params) -> _Optimizer:
+    """`optimizer` cast to the parameters' dtype, with its `state` field (None
+    before `init`) set to its rule's state for `params`."""
+    optimizer = _checks.cast_floating(optimizer, _dtype(params))
+    state = optimizer._init_state(params)
     return eqx.tree_at(lambda o: o.state, optimizer, state, is_leaf=lambda x: x is None)
+
+
+def _error_arguments(
+    optimizer: AbstractOptimizer,
+    error: Float[Array, ""] | None,
+    prediction_gradient: Params | None,
+) -> tuple[Float[Array, ""], Params]:
+    """The error and the prediction gradient, which ObGD's rules need; raises naming
+    them when a caller passed only the gradient and the curvature."""
+    if error is None or prediction_gradient is None:
+        raise ValueError(
+            f"{type(optimizer).__name__} needs the error and the prediction gradient, not "
+            "only the gradient and the curvature: call step(gradient, curvature, "
+            "error=..., prediction_gradient=...), as the learners do"
+        )
+    return error, prediction_gradient
 
 
 def _initialised(state: PyTree | None) -> PyTree:

@@ -86,7 +86,7 @@ def _timed_scan(horde, x, rewards):
 
 def ours(x, rewards, cumulant, gammas, lambdas, step_size):
     questions = ae.GVFQuestion(cumulant, gammas, lambdas)
-    horde = ae.Horde(questions, ae.TDLinearLearner(x.shape[1], ae.TDLMS(step_size)))
+    horde = ae.Horde(questions, ae.TDLinearLearner(x.shape[1], ae.LMS(step_size)))
     return _timed_scan(horde, x, rewards)
 
 

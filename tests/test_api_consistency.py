@@ -18,10 +18,8 @@ PAIRS = [
     (ae.AdaptiveObGD, aeo.adaptive_obgd, ()),
     # The bound wraps a rule as a module; as a transformation it follows one in a chain.
     (ae.ObGDBounding, aeo.obgd_bound, ("optimizer",)),
-    # The TD forms are the same rules plus the choice of meta-gradient.
-    (ae.TDLMS, aeo.lms, ()),
-    (ae.TDIDBD, aeo.idbd, ("semi_gradient",)),
-    (ae.AutoTDIDBD, aeo.autostep, ("semi_gradient",)),
+    # A TD learner takes the same modules (TD(lambda), TD-IDBD and AutoTDIDBD are
+    # LMS, IDBD and Autostep given the TD error's meta-gradient): no TD forms.
 ]
 
 

@@ -181,11 +181,11 @@ def test_td_and_mlp_learners(tmp_path):
     td = _run(
         tmp_path / "td",
         *("--stream", "random-walk-chain", "--stream-arg", "num_states=7"),
-        *("--learner", "td-linear", "--optimizer", "tdidbd", "--learner-arg", "lambda_=0.5"),
+        *("--learner", "td-linear", "--optimizer", "idbd", "--learner-arg", "lambda_=0.5"),
         *("--steps", "1000", "--seeds", "2", "--window", "100", "--no-plot"),
     )
     assert td["status"] == "complete"
-    assert np.load(tmp_path / "td" / "metrics.npz")["tdidbd/squared_error"].shape == (2, 10)
+    assert np.load(tmp_path / "td" / "metrics.npz")["idbd/squared_error"].shape == (2, 10)
     mlp = _run(
         tmp_path / "mlp",
         *("--stream", "nonlinear-teacher", "--feature-dim", "4", "--learner", "mlp"),

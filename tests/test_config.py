@@ -51,7 +51,7 @@ EXAMPLES = {
             2, alberta_eqx.ObGDBounding(alberta_eqx.IDBD(0.02, meta_step_size=0.1), kappa=3.0)
         ),
     ],
-    "TDLinearLearner": [lambda: alberta_eqx.TDLinearLearner(4, alberta_eqx.TDIDBD(), 0.9)],
+    "TDLinearLearner": [lambda: alberta_eqx.TDLinearLearner(4, alberta_eqx.IDBD(), 0.9)],
     "MLPLearner": [
         lambda: alberta_eqx.MLPLearner(3, (4,), aeo.idbd(meta_step_size=0.01), key=KEY),
         lambda: alberta_eqx.MLPLearner(
@@ -137,7 +137,7 @@ EXAMPLES = {
     "GVFQuestion": [lambda: _questions(False), lambda: _questions(True)],
     "Horde": [
         lambda: alberta_eqx.Horde(
-            _questions(False), alberta_eqx.TDLinearLearner(3, alberta_eqx.TDIDBD(0.02))
+            _questions(False), alberta_eqx.TDLinearLearner(3, alberta_eqx.IDBD(0.02))
         ),
         lambda: alberta_eqx.Horde(
             _questions(True),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from alberta_eqx import Autostep, LinearLearner
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
 from alberta_eqx.streams.environments import (
     GymnaxTDStream,
@@ -17,7 +18,7 @@ from alberta_eqx.streams.environments import (
     collect_gymnasium,
     epsilon_greedy,
 )
-from alberta_eqx.td import TDLMS, TDLinearLearner, TDTimeStep
+from alberta_eqx.td import TDLinearLearner, TDTimeStep
 
 GAMMA = 0.9
 
@@ -52,7 +53,7 @@ def test_gymnax_cartpole_value_prediction_learns():
     stream = GymnaxTDStream("CartPole-v1", discount=GAMMA, features=_abs_features)
     assert stream.feature_dim == 8
     key = jax.random.key(0)
-    result = run_learning_loop(TDLinearLearner(8, TDLMS(0.03)), stream, 20_000, key)
+    result = run_learning_loop(TDLinearLearner(8, LMS(0.03)), stream, 20_000, key)
     # the same transitions again, from the stream (step t's randomness is fold_in(key, t))
     timesteps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 20_000)
     discounts = np.asarray(timesteps.discount)
@@ -67,14 +68,14 @@ def test_gymnax_cartpole_value_prediction_learns():
 def test_gymnax_256_copies_in_one_call():
     stream = GymnaxTDStream("CartPole-v1", discount=GAMMA)
     keys = jax.random.split(jax.random.key(1), 256)
-    result = run_learning_loop_batched(TDLinearLearner(4, TDLMS(0.01)), stream, 1_000, keys)
+    result = run_learning_loop_batched(TDLinearLearner(4, LMS(0.01)), stream, 1_000, keys)
     assert result.metrics.squared_error.shape == (256, 1_000)
     assert result.learner.weights.shape == (256, 4)
     assert np.all(np.isfinite(result.metrics.squared_error))
     # every copy steps its own environment
     assert len(np.unique(np.asarray(result.learner.weights[:, 0]))) == 256
     # and copy 100 is the run of its key alone
-    alone = run_learning_loop(TDLinearLearner(4, TDLMS(0.01)), stream, 1_000, keys[100])
+    alone = run_learning_loop(TDLinearLearner(4, LMS(0.01)), stream, 1_000, keys[100])
     np.testing.assert_allclose(result.learner.weights[100], alone.learner.weights, rtol=1e-5)
     np.testing.assert_allclose(
         result.metrics.error[100], alone.metrics.error, rtol=1e-4, atol=1e-5
@@ -98,7 +99,7 @@ def test_gymnasium_collect_then_learn():
     )
     stream = TrajectoryStream(trajectory)
     # four passes over the collected data
-    result = run_learning_loop(TDLinearLearner(8, TDLMS(0.03)), stream, 20_000, jax.random.key(0))
+    result = run_learning_loop(TDLinearLearner(8, LMS(0.03)), stream, 20_000, jax.random.key(0))
     error, variance = _value_error(
         result.learner, trajectory.observation, trajectory.reward, trajectory.discount
     )

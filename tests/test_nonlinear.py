@@ -93,7 +93,7 @@ def test_step_size_tracking_of_an_idbd_mlp():
     history = result.step_size_history
     assert history.step_sizes.shape == (2, num_params)
     assert history.bias_step_sizes is None
-    assert history.normalizers is None  # IDBD has no v
+    assert history.step_size_normalizers is None  # IDBD has no v
     final = jax.flatten_util.ravel_pytree(result.learner.opt_state.step_size)[0]
     np.testing.assert_allclose(history.step_sizes[-1], final)
 

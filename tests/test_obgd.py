@@ -257,9 +257,9 @@ def test_linear_learner_with_adaptive_obgd_follows_the_paper():
         np.testing.assert_allclose(got, np.array(expected), rtol=1e-9, atol=1e-12)
 
 
-def test_a_user_optimizer_with_step_only_still_works():
-    """The learners call `step_with_error`; a subclass implementing `step(g, c)` only
-    inherits a default that calls it."""
+def test_a_user_optimizer_reading_only_the_gradient_works():
+    """The learners call `step(gradient, curvature, ...)` with every keyword argument;
+    a user's rule that reads only the gradient takes the rest as `**rest`."""
     from alberta_eqx import LinearLearner
     from alberta_eqx.optimizers import AbstractOptimizer
 
@@ -267,11 +267,15 @@ def test_a_user_optimizer_with_step_only_still_works():
         def init(self, params):
             return self
 
-        def step(self, g, c):
-            return jax.tree.map(lambda g: -0.5 * g, g), self
+        def step(self, gradient, curvature, **rest):
+            return jax.tree.map(lambda g: -0.5 * g, gradient), self
 
         def step_sizes(self, params):
             return jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+
+        @property
+        def step_size_normalizer(self):
+            return None
 
     learner, _ = LinearLearner(2, Half()).update(jnp.array([1.0, 2.0]), 3.0)
     np.testing.assert_allclose(learner.weights, [1.5, 3.0])
@@ -288,5 +292,27 @@ def test_learner_side_bad_arguments():
     with pytest.raises(TypeError, match="optimizer"):
         ObGDBounding(aeo.lms(0.1))
     params = (jnp.zeros(2),)
-    with pytest.raises(ValueError, match="call step_with_error"):
+    with pytest.raises(ValueError, match="needs the error and the prediction gradient"):
         ObGD().init(params).step(params, params)
+
+
+def test_obgd_in_a_td_learner_is_stream_td_lambda():
+    """One optimizer hierarchy: `ObGD` in a `TDLinearLearner` keeps its own trace with
+    the learner's decay `gamma_prev lambda`, which is ObGD TD(lambda) (Elsayed et al.
+    2024, Algorithm 3) step by step."""
+    from alberta_eqx import ObGD, TDLinearLearner
+    from alberta_eqx.streams import TDTimeStep
+
+    with jax.enable_x64(True):
+        data = _episodes(3)
+        expected = ref.obgd(*data, np.zeros(4), alpha=0.2, kappa=2.0, gamma=0.9, lam=0.7)
+        learner = TDLinearLearner(4, ObGD(0.2, kappa=2.0), 0.7, False, dtype=jnp.float64)
+
+        def step(learner, timestep):
+            learner, _ = learner.learn(timestep)
+            return learner, (learner.weights, learner.optimizer.effective_step_size)
+
+        _, (ws, alphas) = jax.lax.scan(step, learner, TDTimeStep(*map(jnp.asarray, data)))
+    np.testing.assert_allclose(ws, np.array([w for w, _ in expected]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(alphas, [s for _, s in expected], rtol=1e-10)
+    assert 0 < np.mean(np.asarray(alphas) < 0.2) < 1  # both branches of max(M, 1)

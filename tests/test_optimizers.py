@@ -104,7 +104,7 @@ def test_autostep_matches_table_1(use_bias, seed, alpha0, mu, tau):
 
     def step(learner, xy):
         learner, _ = learner.update(*xy)
-        v = learner.optimizer.normalizers
+        v = learner.optimizer.step_size_normalizer
         return learner, (learner.optimizer.state.step_size, v)
 
     _, (alphas, vs) = jax.lax.scan(
@@ -272,11 +272,15 @@ class _SignSGD(AbstractOptimizer):
     def init(self, params):
         return _checks.cast_floating(self, params[0].dtype)
 
-    def step(self, g, c):
-        return jax.tree.map(lambda g: -self.step_size * jnp.sign(g), g), self
+    def step(self, gradient, curvature, **rest):
+        return jax.tree.map(lambda g: -self.step_size * jnp.sign(g), gradient), self
 
     def step_sizes(self, params):
         return jax.tree.map(lambda p: jnp.full_like(p, self.step_size), params)
+
+    @property
+    def step_size_normalizer(self):
+        return None
 
 
 def test_user_optimizer_and_normalizer_through_a_learner_and_the_runner():

@@ -242,12 +242,16 @@ class _GrowingLMS(AbstractOptimizer):
     def init(self, params):
         return _checks.cast_floating(self, params[0].dtype)
 
-    def step(self, g, c):
-        updates = jax.tree.map(lambda g: -self.step_size * g, g)
+    def step(self, gradient, curvature, **rest):
+        updates = jax.tree.map(lambda g: -self.step_size * g, gradient)
         return updates, eqx.tree_at(lambda o: o.scale, self, self.scale * 10)
 
     def step_sizes(self, params):
         return jax.tree.map(lambda p: jnp.full_like(p, self.step_size), params)
+
+    @property
+    def step_size_normalizer(self):
+        return None
 
 
 def test_find_divergence_sees_a_state_that_is_not_in_the_metrics():

@@ -120,12 +120,12 @@ def test_step_size_tracking_records_the_learner_every_interval():
     np.testing.assert_array_equal(history.recording_indices, [299, 599, 899])
     assert history.step_sizes.shape == (3, 20)
     assert history.bias_step_sizes.shape == (3,)
-    assert history.normalizers.shape == (3, 20)  # Autostep's v
+    assert history.step_size_normalizers.shape == (3, 20)  # Autostep's v
     # the 2nd recording is the learner after 600 updates
     after_600 = run_learning_loop(learner, stream, 600, key).learner
     _close(history.step_sizes[1], after_600.step_sizes)
     _close(history.bias_step_sizes[1], after_600.bias_step_size)
-    _close(history.normalizers[1], after_600.optimizer.normalizers[0])
+    _close(history.step_size_normalizers[1], after_600.optimizer.step_size_normalizer[0])
 
 
 def test_two_trackers_with_different_intervals():
@@ -142,7 +142,7 @@ def test_two_trackers_with_different_intervals():
     ss, norm = result.step_size_history, result.normalizer_history
     np.testing.assert_array_equal(ss.recording_indices, np.arange(1, 7) * 20 - 1)
     np.testing.assert_array_equal(norm.recording_indices, np.arange(1, 5) * 30 - 1)
-    assert ss.bias_step_sizes is None and ss.normalizers is None
+    assert ss.bias_step_sizes is None and ss.step_size_normalizers is None
     np.testing.assert_allclose(norm.means[-1], result.learner.normalizer.mean, rtol=1e-6)
     np.testing.assert_allclose(norm.variances[-1], result.learner.normalizer.var, rtol=1e-6)
     assert result.metrics.normalizer_mean_var.shape == (120,)

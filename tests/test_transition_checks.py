@@ -11,8 +11,9 @@ import pytest
 from alberta_eqx import _checks
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
 from alberta_eqx.nonlinear import TDMLPLearner
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
-from alberta_eqx.td import TDLMS, TDLinearLearner
+from alberta_eqx.td import TDLinearLearner
 
 N = 3
 GOOD = {
@@ -41,14 +42,14 @@ def _off_policy(**fields):
 
 
 LEARNERS = {
-    "TDLinearLearner": (lambda: TDLinearLearner(N, TDLMS(0.1)), _on_policy),
+    "TDLinearLearner": (lambda: TDLinearLearner(N, LMS(0.1)), _on_policy),
     "TDMLPLearner": (
         lambda: TDMLPLearner(N, (2,), optax.sgd(0.1), key=jax.random.key(0)),
         _on_policy,
     ),
     "GradientTDLearner": (lambda: GradientTDLearner(N), _off_policy),
     "Horde": (
-        lambda: Horde(GVFQuestion(np.eye(2, N + 1), [0.5, 0.0]), TDLinearLearner(N, TDLMS(0.1))),
+        lambda: Horde(GVFQuestion(np.eye(2, N + 1), [0.5, 0.0]), TDLinearLearner(N, LMS(0.1))),
         _on_policy,
     ),
 }

@@ -9,9 +9,10 @@ import reference_swifttd
 
 import alberta_eqx
 from alberta_eqx.config import from_config, to_config
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
-from alberta_eqx.td import TDLMS, TDLinearLearner, TDTimeStep, TrueOnlineTDLearner
+from alberta_eqx.td import TDLinearLearner, TDTimeStep, TrueOnlineTDLearner
 
 
 def _episodes(seed, steps=300, n=5):
@@ -69,7 +70,7 @@ def test_lambda_zero_is_td_zero():
     data = _episodes(1)
     with jax.enable_x64(True):
         w, _ = _scan(TrueOnlineTDLearner(5, 0.05, 0.0, dtype=jnp.float64), data)
-        w0, _ = _scan(TDLinearLearner(5, TDLMS(0.05), 0.0, dtype=jnp.float64), data)
+        w0, _ = _scan(TDLinearLearner(5, LMS(0.05), 0.0, dtype=jnp.float64), data)
     np.testing.assert_allclose(w, w0, rtol=1e-12, atol=1e-14)
 
 

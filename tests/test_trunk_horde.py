@@ -13,10 +13,11 @@ import pytest
 import alberta_eqx.optax as aeo
 from alberta_eqx.gvf import GVFQuestion, Horde, TrunkHorde
 from alberta_eqx.nonlinear import MultiHeadLearner, TDMLPLearner
+from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
-from alberta_eqx.td import TDLMS, TDLinearLearner
+from alberta_eqx.td import TDLinearLearner
 from tests.reference_trunk import trunk_td_lambda
 
 KEY = jax.random.key(0)
@@ -213,7 +214,7 @@ def test_runners_many_seeds_names_and_bad_inputs():
 
 def test_no_trunk_is_the_linear_horde(x64):
     """With `hidden_sizes=()` every demon is a linear TD(lambda) learner on the
-    features: `Horde` with `TDLinearLearner(TDLMS)` demons, episode ends and
+    features: `Horde` with `TDLinearLearner(LMS)` demons, episode ends and
     truncations included."""
     n, steps = 4, 60
     rng = np.random.default_rng(6)
@@ -221,7 +222,7 @@ def test_no_trunk_is_the_linear_horde(x64):
     trunkless = TrunkHorde(questions, n, (), optax.sgd(0.05), key=KEY, dtype=jnp.float64)
     zero = jax.tree.map(jnp.zeros_like, trunkless.learner.model)  # Horde's demons start at 0
     trunkless = eqx.tree_at(lambda h: h.learner.model, trunkless, zero)
-    horde = Horde(questions, TDLinearLearner(n, TDLMS(0.05)))
+    horde = Horde(questions, TDLinearLearner(n, LMS(0.05)))
     data = _transitions(n, steps, 7)
     assert data[-1].any()  # some truncations
     timesteps = _timesteps(*data)

@@ -114,3 +114,35 @@ if __name__ == "__main__":
     mismatches = _mismatches()
     print("\n".join(mismatches))
     sys.exit(1 if mismatches else 0)
+
+
+def test_checks_in_one_home():
+    """`_checks`' shared checks: the closed unit interval for scalars and arrays, one
+    probability tolerance, the default float read at call time, and tracers left to
+    the concrete inputs."""
+    from alberta_eqx import _checks
+
+    assert _checks.default_float() == np.float32
+    with jax.enable_x64(True):
+        assert _checks.default_float() == np.float64
+    for good in (0.0, 1.0, [0.0, 0.5, 1.0]):
+        np.testing.assert_array_equal(_checks.unit_interval_closed("x", good), good)
+    for bad in (-0.5, 1.5, [0.5, 1.5], [np.nan]):
+        with pytest.raises(ValueError, match=r"x must be in \[0, 1\]"):
+            _checks.unit_interval_closed("x", bad)
+    # a sum off by 1e-6 (float32 rounding) passes, one off by 1e-4 does not
+    assert _checks.probabilities("p", [0.5, 0.500001]).dtype == np.float32
+    with pytest.raises(ValueError, match="p must sum to 1"):
+        _checks.probabilities("p", [0.5, 0.5001])
+    with pytest.raises(ValueError, match="p must be a vector"):
+        _checks.probabilities("p", [[0.5, 0.5]])
+    assert _checks.probabilities("p", [[0.5, 0.5]], batched=True).shape == (1, 2)
+    with pytest.raises(ValueError, match="p must be non-negative and finite"):
+        _checks.probabilities("p", [1.5, -0.5])
+    with pytest.raises(TypeError, match="flag must be a bool"):
+        _checks.flag("flag", 1)
+    # traced: unchecked here (the values are unknown), and is_traced says so
+    traced = jax.jit(lambda v: (_checks.unit_interval_closed("x", v), _checks.is_traced(v)))
+    value, was_traced = traced(jnp.asarray(1.5))
+    assert was_traced and float(value) == 1.5
+    assert not _checks.is_traced(jnp.asarray(1.5))

@@ -17,7 +17,7 @@ TRUE = jnp.linspace(-1.0, 1.0, N)
 
 def _linear(key):
     w, b = jax.random.normal(key, (2, N))
-    learner = ae.TDLinearLearner(N, ae.TDIDBD(), 0.5)
+    learner = ae.TDLinearLearner(N, ae.IDBD(), 0.5)
     return eqx.tree_at(lambda m: (m.weights, m.bias), learner, (w, b[0]))
 
 

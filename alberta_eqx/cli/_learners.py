@@ -46,21 +46,18 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "lms": Rule("step_size", ae.LMS, aeo.lms, ae.TDLMS),
-    "idbd": Rule("initial_step_size", ae.IDBD, aeo.idbd, ae.TDIDBD),
-    "autostep": Rule("initial_step_size", ae.Autostep, aeo.autostep, ae.AutoTDIDBD),
+    "lms": Rule("step_size", ae.LMS, aeo.lms, ae.LMS),
+    "idbd": Rule("initial_step_size", ae.IDBD, aeo.idbd, ae.IDBD),
+    "autostep": Rule("initial_step_size", ae.Autostep, aeo.autostep, ae.Autostep),
     "obgd": Rule("step_size", ae.ObGD, aeo.obgd),
     "adaptive-obgd": Rule("step_size", ae.AdaptiveObGD, aeo.adaptive_obgd),
     "trace-sgd": Rule("step_size", optax=aeo.trace_sgd),
-    "td-lms": Rule("step_size", td=ae.TDLMS),
-    "tdidbd": Rule("initial_step_size", td=ae.TDIDBD),
-    "autotdidbd": Rule("initial_step_size", td=ae.AutoTDIDBD),
 }
 
 
 def horde(
     feature_dim: int,
-    optimizer: ae.AbstractTDOptimizer,
+    optimizer: ae.AbstractOptimizer,
     gammas: Sequence[float] = (0.0, 0.9),
     lambda_: float = 0.0,
     use_bias: bool = True,

@@ -262,7 +262,7 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=None,
         help=f"{_learners.optimizer_help()}; or module:Name (imported and called: code); "
         "several, comma-separated, are compared; td-linear and horde take lms, idbd and "
-        "autostep as TDLMS, TDIDBD and AutoTDIDBD (default: idbd)",
+        "autostep as TD(lambda), TD-IDBD and AutoTDIDBD (default: idbd)",
     )
     p.add_argument(
         "--optimizer-arg", action="append", default=[], metavar="NAME=VALUE",
@@ -286,8 +286,8 @@ def _add_run(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--step-size", type=positive_float, default=None,
-        help="the rule's own step-size: step_size (lms, obgd, adaptive-obgd, trace-sgd, "
-        "td-lms) or initial_step_size (idbd, autostep, tdidbd, autotdidbd) (default: the "
+        help="the rule's own step-size: step_size (lms, obgd, adaptive-obgd, trace-sgd"
+        ") or initial_step_size (idbd, autostep) (default: the "
         "rule's, listed under --optimizer)",
     )  # fmt: skip
     p.add_argument(

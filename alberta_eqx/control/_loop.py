@@ -201,7 +201,7 @@ def start_control(
     reset_key, act_key, key = jax.random.split(key, 3)
     observation, env_state = env.reset(reset_key, env_params)
     action = agent.act(act_key, observation)
-    float_dtype = jnp.result_type(float)
+    float_dtype = _checks.default_float()
     return ControlRun(
         agent=agent,
         env_state=env_state,

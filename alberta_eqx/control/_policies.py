@@ -6,7 +6,6 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
@@ -42,8 +41,7 @@ class EpsilonGreedy(AbstractPolicy):
     epsilon: Float[Array, ""]
 
     def __init__(self, epsilon: ArrayLike = 0.1):
-        self.epsilon = _checks.non_negative("epsilon", epsilon)
-        _checks.ordered("epsilon", self.epsilon, "1", jnp.ones(()))
+        self.epsilon = _checks.unit_interval_closed("epsilon", epsilon)
 
     def probabilities(self, q: Float[Array, " A"]) -> Float[Array, " A"]:
         greedy = greedy_actions(q).astype(q.dtype)
@@ -95,26 +93,10 @@ class FixedPolicy(AbstractPolicy):
         return self.action_probabilities.astype(q.dtype)
 
 
-def check_probabilities(
-    name: str, probabilities: ArrayLike | Sequence[float], atol: float = 1e-6
-) -> Array:
-    """A probability vector: 1-D, non-negative, summing to 1 (within `atol`); raises
-    naming `name` otherwise. Traced values pass unchecked (check the concrete inputs)."""
-    array = jnp.asarray(probabilities, jnp.result_type(float))
-    if isinstance(probabilities, jax.core.Tracer):
-        return array
-    concrete = np.asarray(probabilities, np.float64)
-    if concrete.ndim != 1 or concrete.shape[0] < 1:
-        raise ValueError(
-            f"{name} must be a vector of action probabilities, got shape {concrete.shape}"
-        )
-    if not np.all(np.isfinite(concrete)) or np.any(concrete < 0):
-        raise ValueError(f"{name} must be non-negative and finite, got {concrete.tolist()}")
-    if abs(concrete.sum() - 1) > atol:
-        raise ValueError(
-            f"{name} must sum to 1, got {concrete.tolist()} (sum {concrete.sum():.6g})"
-        )
-    return array
+def check_probabilities(name: str, probabilities: ArrayLike | Sequence[float]) -> Array:
+    """A probability vector: 1-D, non-negative, summing to 1; raises naming `name`
+    otherwise. Traced values pass unchecked (check the concrete inputs)."""
+    return _checks.probabilities(name, probabilities, _checks.default_float())
 
 
 def sample(key: PRNGKeyArray, probabilities: Float[Array, " A"]) -> Int[Array, ""]:

@@ -15,8 +15,9 @@ from jaxtyping import Array, Float
 
 from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.learners import AbstractLearner
+from alberta_eqx.optimizers import IDBD, LMS, AbstractOptimizer, Autostep
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
-from alberta_eqx.td import TDIDBD, TDLMS, AbstractTDOptimizer, AutoTDIDBD, TDLinearLearner
+from alberta_eqx.td import TDLinearLearner
 
 # The expected length of an episode from the middle of 19 states: 10 * 10 steps.
 _STEPS_PER_EPISODE = 100
@@ -66,7 +67,7 @@ class RandomWalk19(NamedTuple):
     - `episodes`: `(points,)` the episodes completed (mean over seeds) at each
       measurement; one measurement every `segment_steps` steps.
     - `td_lambda`: `(seeds, points)` TD(lambda) at `best_step_size`.
-    - `tdidbd`, `autotdidbd`: `(seeds, points)` `TDIDBD()` and `AutoTDIDBD()`.
+    - `tdidbd`, `autotdidbd`: `(seeds, points)` TD-IDBD (`IDBD()`) and AutoTDIDBD (`Autostep()`).
     - `step_sizes`: `(configurations,)` TD(lambda)'s swept step-sizes.
     - `sweep_error`: `(configurations,)` their RMS error averaged over the whole run
       and the seeds (the area under the curve, per point); the best is the lowest.
@@ -95,13 +96,13 @@ def random_walk_19(
     progress: Progress | None = None,
 ) -> RandomWalk19:
     """The 19-state random walk with tabular features, learned by TD(lambda) at a
-    small sweep of fixed step-sizes (reporting the best), and by `TDIDBD()` and
-    `AutoTDIDBD()` at their defaults, all with trace decay `lambda_` and no bias.
+    small sweep of fixed step-sizes (reporting the best), and by TD-IDBD (`IDBD()`) and
+    AutoTDIDBD (`Autostep()`) at their defaults, all with trace decay `lambda_` and no bias.
     Runs `num_episodes * 100` steps (episodes last 100 steps on average) through
     `run_learning_loop_batched`, in segments of `segment_steps`, measuring the RMS
     error after each. With the defaults (about 20 s on a CPU), TD(lambda)'s best
     step-size is 0.02, with RMS error 0.051 after 1000 episodes (mean of 30 seeds);
-    `TDIDBD()` reaches 0.036 and `AutoTDIDBD()` 0.034.
+    TD-IDBD reaches 0.036 and AutoTDIDBD 0.034.
 
     **Arguments:**
 
@@ -130,10 +131,10 @@ def random_walk_19(
         finals = [cast(TDLinearLearner, r.learner) for r in results]
         return np.stack([np.asarray(rms_error(f, true_values)) for f in finals], -1)
 
-    def learner(optimizer: AbstractTDOptimizer) -> TDLinearLearner:
+    def learner(optimizer: AbstractOptimizer) -> TDLinearLearner:
         return TDLinearLearner(19, optimizer, lambda_, use_bias=False)
 
-    sweep = curve(eqx.filter_vmap(lambda a: learner(TDLMS(a)))(jnp.asarray(step_sizes)))
+    sweep = curve(eqx.filter_vmap(lambda a: learner(LMS(a)))(jnp.asarray(step_sizes)))
     sweep_error = np.nanmean(sweep, axis=(1, 2))
     best = int(np.nanargmin(sweep_error))
 
@@ -145,8 +146,8 @@ def random_walk_19(
     return RandomWalk19(
         episodes=episodes,
         td_lambda=sweep[best],
-        tdidbd=curve(learner(TDIDBD())),
-        autotdidbd=curve(learner(AutoTDIDBD())),
+        tdidbd=curve(learner(IDBD())),
+        autotdidbd=curve(learner(Autostep())),
         step_sizes=np.asarray(step_sizes),
         sweep_error=sweep_error,
         best_step_size=float(step_sizes[best]),

@@ -53,9 +53,6 @@ OPTIMIZERS: dict[str, Callable[..., Any]] = {
     "lms": ae.LMS,
     "idbd": ae.IDBD,
     "autostep": ae.Autostep,
-    "td-lms": ae.TDLMS,
-    "tdidbd": ae.TDIDBD,
-    "autotdidbd": ae.AutoTDIDBD,
 }
 NORMALIZERS: dict[str, Callable[..., Any] | None] = {
     "none": None,
@@ -80,8 +77,8 @@ class LearnerSpec:
       import path `"module:function"` called as
       `function(feature_dim=..., optimizer=..., key=..., **learner_args)` (each
       passed only when the function takes it).
-    - `optimizer`: a built-in name (`lms`, `idbd`, `autostep`, `td-lms`, `tdidbd`,
-      `autotdidbd`) or an import path, called with `optimizer_args`.
+    - `optimizer`: a built-in name (`lms`, `idbd`, `autostep`) or an import path,
+      called with `optimizer_args`.
     - `normalizer`: `none`, `ema`, `welford` or an import path.
     - `learner_args`, `optimizer_args`, `normalizer_args`: keyword arguments.
     """

@@ -33,16 +33,6 @@ from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.td import TDLinearLearner
 
 
-def _unit_interval(name: str, value: ArrayLike | Sequence, dtype) -> Array:
-    """An array of numbers in `[0, 1]` (checked when concrete)."""
-    array = jnp.asarray(value, dtype)
-    if not isinstance(array, jax.core.Tracer):
-        concrete = np.asarray(array, np.float64)
-        if not np.all((concrete >= 0) & (concrete <= 1)):
-            raise ValueError(f"{name} must be in [0, 1], got {concrete}")
-    return array
-
-
 class GVFQuestion(eqx.Module):
     """One GVF question, or a batch of them (every leaf with the same leading axes).
 
@@ -73,8 +63,8 @@ class GVFQuestion(eqx.Module):
         *,
         dtype=None,
     ):
-        dtype = dtype or jnp.result_type(float)
-        self.gamma = _unit_interval("gamma", gamma, dtype)
+        dtype = dtype or _checks.default_float()
+        self.gamma = _checks.unit_interval_closed("gamma", gamma, dtype)
         batch = self.gamma.shape
         self.cumulant = jnp.asarray(cumulant, dtype)
         if self.cumulant.shape[:-1] != batch or self.cumulant.ndim != len(batch) + 1:
@@ -82,7 +72,9 @@ class GVFQuestion(eqx.Module):
                 f"cumulant must have shape {(*batch, 'signals')} (gamma's shape, then the "
                 f"signals), got {self.cumulant.shape}"
             )
-        self.lambda_ = jnp.broadcast_to(_unit_interval("lambda_", lambda_, dtype), batch)
+        self.lambda_ = jnp.broadcast_to(
+            _checks.unit_interval_closed("lambda_", lambda_, dtype), batch
+        )
         if target_policy is None:
             self.target_policy = None
         else:
@@ -242,7 +234,7 @@ class Horde(AbstractHorde):
     - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of
       single ones.
     - `demon`: the learner every demon starts as: a `TDLinearLearner` (on-policy
-      questions only; any TD step-size rule: `TDLMS`, `TDIDBD`, `AutoTDIDBD`) or a
+      questions only; any step-size rule: `LMS`, `IDBD`, `Autostep`) or a
       `GradientTDLearner` (off-policy questions).
     - `names`: one name per demon, for reporting (default `"demon_0"`, ...).
     """
@@ -281,7 +273,7 @@ class Horde(AbstractHorde):
         if (
             isinstance(demon, GradientTDLearner)
             and demon.method in ("tdc", "gtd2")
-            and not isinstance(questions.lambda_, jax.core.Tracer)
+            and not _checks.is_traced(questions.lambda_)
             and np.any(np.asarray(questions.lambda_) != 0)
         ):
             raise ValueError(

@@ -48,7 +48,7 @@ exactly when `rho = 1`, not sample by sample. Both are kept as published.
 Step-sizes are fixed. The gradient-TD methods' convergence proofs are for scalar
 two-timescale step-sizes, and no paper derives IDBD- or Autostep-style per-weight
 step-sizes for their two sets of weights; for meta-learned step-sizes on on-policy
-demons, use `alberta_eqx.TDLinearLearner` with `TDIDBD` or `AutoTDIDBD`.
+demons, use `alberta_eqx.TDLinearLearner` with `IDBD` or `Autostep`.
 """
 
 from collections.abc import Sequence
@@ -71,27 +71,11 @@ from alberta_eqx.streams._base import OffPolicyTimeStep
 
 _METHODS = ("td", "tdc", "gtd2", "gtd", "gq")
 
-# The probabilities of a policy must sum to 1 to within this (float32 rounding of a
-# few dozen actions stays well inside it).
-_SUM_TOLERANCE = 1e-5
-
 
 def check_policy(name: str, policy: ArrayLike | Sequence) -> Float[Array, "*batch actions"]:
     """A probability vector over actions (last axis; leading axes batch several):
     non-negative and summing to 1, checked when concrete; raises naming `name`."""
-    array = jnp.asarray(policy)
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-        array = array.astype(jnp.result_type(float))
-    if array.ndim < 1:
-        raise ValueError(f"{name} must have an axis of actions, got shape {array.shape}")
-    if not isinstance(array, jax.core.Tracer):
-        concrete = np.asarray(array, np.float64)
-        if not np.all(np.isfinite(concrete)) or np.any(concrete < 0):
-            raise ValueError(f"{name} must hold finite probabilities >= 0, got {concrete}")
-        sums = concrete.sum(axis=-1)
-        if np.any(np.abs(sums - 1) > _SUM_TOLERANCE):
-            raise ValueError(f"{name}'s probabilities must sum to 1, got sums {sums}")
-    return array
+    return _checks.probabilities(name, policy, batched=True)
 
 
 def importance_ratio(
@@ -109,14 +93,9 @@ def importance_ratio(
     - `target_probability`: `pi(A_t|S_t)` in `[0, 1]`.
     - `behaviour_probability`: `b(A_t|S_t)` in `[0, 1]`.
     """
-    pi = jnp.asarray(target_probability)
-    b = jnp.asarray(behaviour_probability)
-    for name, value in (("target_probability", pi), ("behaviour_probability", b)):
-        if not isinstance(value, jax.core.Tracer):
-            concrete = np.asarray(value, np.float64)
-            if not np.all((concrete >= 0) & (concrete <= 1)):
-                raise ValueError(f"{name} must be a probability in [0, 1], got {concrete}")
-    if not isinstance(pi, jax.core.Tracer) and not isinstance(b, jax.core.Tracer):
+    pi = _checks.unit_interval_closed("target_probability", jnp.asarray(target_probability))
+    b = _checks.unit_interval_closed("behaviour_probability", jnp.asarray(behaviour_probability))
+    if not _checks.is_traced(pi) and not _checks.is_traced(b):
         bad = (np.asarray(b) == 0) & (np.asarray(pi) > 0)
         if np.any(bad):
             raise ValueError(
@@ -177,15 +156,13 @@ class GradientTDLearner(AbstractLinearLearner):
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
         self.method = method
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or _checks.default_float()
         self.step_size = _checks.positive("step_size", step_size, dtype)
         self.secondary_step_size = _checks.non_negative(
             "secondary_step_size", secondary_step_size, dtype
         )
-        self.lambda_ = _checks.non_negative("lambda_", lambda_, dtype)
-        concrete = None if isinstance(self.lambda_, jax.core.Tracer) else float(self.lambda_)
-        if concrete is not None and concrete > 1:
-            raise ValueError(f"lambda_ must be in [0, 1], got {concrete}")
+        self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
+        concrete = None if _checks.is_traced(self.lambda_) else float(self.lambda_)
         if method in ("tdc", "gtd2") and concrete is not None and concrete != 0:
             raise ValueError(
                 f"lambda_ must be 0 for method {method!r} (got {concrete}); "
@@ -217,7 +194,7 @@ class GradientTDLearner(AbstractLinearLearner):
         return StepSizeSnapshot(
             step_sizes=self.step_sizes,
             bias_step_sizes=self.bias_step_size if include_bias else None,
-            normalizers=None,
+            step_size_normalizers=None,
         )
 
     def _features(self, x: Float[Array, " n"], one) -> tuple[Array, ...]:

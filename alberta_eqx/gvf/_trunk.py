@@ -150,7 +150,7 @@ class TrunkHorde(AbstractHorde):
         self.questions = _checks.cast_floating(questions, dtype)
         self.names = names
         decay = self.questions.gamma * self.questions.lambda_
-        if isinstance(decay, jax.core.Tracer) or np.any(np.asarray(decay) != 0):
+        if _checks.is_traced(decay) or np.any(np.asarray(decay) != 0):
             # the heads' arrays lead with the demons' axis; the trunk's get one
             self.head_traces = jax.tree.map(jnp.zeros_like, self.learner._head)
             self.trunk_traces = jax.tree.map(

@@ -101,7 +101,7 @@ class ContinualBackprop(eqx.Module):
     ) -> "ContinualBackprop":
         """This module with zero utilities, ages and counts for hidden layers of
         `hidden_sizes` units, and the key its re-initialisations draw from."""
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or _checks.default_float()
         this = _checks.cast_floating(self, dtype)
         state = (
             tuple(jnp.zeros(n, dtype) for n in hidden_sizes),

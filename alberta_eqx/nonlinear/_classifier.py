@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree
 
-from alberta_eqx._checks import features, positive_int, scalar_target
+from alberta_eqx._checks import default_float, features, is_traced, positive_int, scalar_target
 from alberta_eqx.learners import StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._mlp import _mean_step_size, _MLPNetworkLearner, _step_size_snapshot
@@ -81,7 +81,7 @@ class ClassifierLearner(_MLPNetworkLearner):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or default_float()
         self.model = MLP(
             feature_dim,
             num_classes,
@@ -111,7 +111,7 @@ class ClassifierLearner(_MLPNetworkLearner):
     def _label(self, y: ArrayLike) -> Int[Array, ""]:
         """The class index of the target `y`, checked where it is concrete."""
         target = scalar_target(y, self._dtype)
-        if not isinstance(target, jax.core.Tracer):
+        if not is_traced(target):
             value = float(np.asarray(target))
             if value != int(value) or not 0 <= value < self.num_classes:
                 raise ValueError(

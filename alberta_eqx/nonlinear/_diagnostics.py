@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from alberta_eqx import _checks
 from alberta_eqx.learners import AbstractLearner, AbstractLinearLearner
 from alberta_eqx.nonlinear._cbp import contribution_utility
 from alberta_eqx.nonlinear._classifier import ClassifierLearner
@@ -118,7 +119,7 @@ def compute_feature_sensitivity(
     - `learner`: any learner.
     - `x`: an observation, shape `(n,)`.
     """
-    return jax.jacrev(learner.predict)(jnp.asarray(x, jnp.result_type(float)))
+    return jax.jacrev(learner.predict)(jnp.asarray(x, _checks.default_float()))
 
 
 def compute_unit_utility(

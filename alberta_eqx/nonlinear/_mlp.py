@@ -11,7 +11,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from alberta_eqx._checks import features, positive_int, scalar_target
+from alberta_eqx._checks import default_float, features, positive_int, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.nn import MLP
@@ -57,11 +57,11 @@ def _step_size_snapshot(opt_state: PyTree, owner: str) -> StepSizeSnapshot:
             f"step-size tracking needs per-parameter step-sizes: this {owner}'s "
             "optimizer holds no alberta_eqx.optax.idbd / autostep state"
         )
-    autostep = [s.normalizer for s in states if isinstance(s, AutostepState)]
+    autostep = [s.step_size_normalizer for s in states if isinstance(s, AutostepState)]
     return StepSizeSnapshot(
         step_sizes=_raveled([s.step_size for s in states]),
         bias_step_sizes=None,
-        normalizers=_raveled(autostep) if autostep else None,
+        step_size_normalizers=_raveled(autostep) if autostep else None,
     )
 
 
@@ -188,7 +188,7 @@ class MLPLearner(_MLPNetworkLearner):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
             )
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or default_float()
         self.model = MLP(
             feature_dim,
             "scalar",
@@ -299,7 +299,7 @@ class MLPLearner(_MLPNetworkLearner):
         """Every parameter's step-size, raveled into one vector in the order of
         `jax.flatten_util.ravel_pytree(params)`: weights and biases alike, so
         `bias_step_sizes` is None and `include_bias` has no effect. With Autostep,
-        `normalizers` holds the `v` in the same order.
+        `step_size_normalizers` holds the `v` in the same order.
 
         Raises `ValueError` when the optimizer keeps no per-parameter step-sizes (it
         holds no `alberta_eqx.optax.idbd` / `autostep` state)."""

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
 
-from alberta_eqx._checks import features, positive_int
+from alberta_eqx._checks import default_float, features, positive_int
 from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
@@ -183,7 +183,7 @@ class MultiHeadLearner(_MLPNetworkLearner):
                 )
             if not tuple(hidden_sizes):
                 raise ValueError("continual_backprop needs hidden units: hidden_sizes is ()")
-        dtype = dtype or jnp.result_type(float)
+        dtype = dtype or default_float()
         model_key, cbp_key = jax.random.split(key)
         self.model = MLP(
             feature_dim,
@@ -428,7 +428,7 @@ class MultiHeadLearner(_MLPNetworkLearner):
         return StepSizeSnapshot(
             step_sizes=_raveled([s.step_size for s in states]),
             bias_step_sizes=None,
-            normalizers=None,
+            step_size_normalizers=None,
         )
 
 

@@ -40,7 +40,7 @@ from alberta_eqx import _checks, _rules
 from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nonlinear._mlp import MLPLearner
 from alberta_eqx.streams._base import TDTimeStep
-from alberta_eqx.td import _unit_closed, next_trace_discount
+from alberta_eqx.td import next_trace_discount
 
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}
 
@@ -52,7 +52,7 @@ class TDMLPLearner(MLPLearner):
     options); the runners call `learn(timestep)` with a `TDTimeStep` per transition.
 
     With no hidden layer this is `TDLinearLearner` (with `optax.sgd(alpha)` or
-    `alberta_eqx.optax.lms(alpha)`, `TDLMS(alpha)`); with `lambda_ = 0` (or every
+    `alberta_eqx.optax.lms(alpha)`, `LMS(alpha)`); with `lambda_ = 0` (or every
     discount 0) one transition is `MLPLearner`'s supervised update on the TD target
     `R + gamma v(S')`.
 
@@ -106,7 +106,7 @@ class TDMLPLearner(MLPLearner):
         if trace not in _TRACES:
             raise ValueError(f"trace must be 'accumulating' or 'replacing', got {trace!r}")
         self.trace = trace
-        self.lambda_ = _unit_closed("lambda_", lambda_, self._dtype)
+        self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, self._dtype)
         self.traces = jax.tree.map(jnp.zeros_like, eqx.filter(self.model, eqx.is_inexact_array))
         # No transition led into the first state: its trace starts from the gradient.
         self.previous_discount = jnp.zeros((), self._dtype)

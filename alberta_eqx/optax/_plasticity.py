@@ -41,7 +41,7 @@ def _raw_key(key: PRNGKeyArray | int | np.ndarray) -> Array:
             f"key must be a JAX PRNG key or an int seed, got an array of dtype {key.dtype} "
             f"and shape {key.shape}"
         )
-    if key.dtype != jnp.uint32 and not isinstance(key, jax.core.Tracer):
+    if key.dtype != jnp.uint32 and not _checks.is_traced(key):
         words = np.asarray(key)
         if words.min(initial=0) < 0 or words.max(initial=0) >= 2**32:
             raise ValueError(f"key's raw data must be 32-bit words, got {words}")
@@ -228,7 +228,7 @@ def weight_clipping(
     kappa = _checks.positive("kappa", kappa)
     if bounds is not None:
         for leaf in jax.tree.leaves(bounds):
-            concrete = None if isinstance(leaf, jax.core.Tracer) else np.asarray(leaf)
+            concrete = None if _checks.is_traced(leaf) else np.asarray(leaf)
             if concrete is not None and not np.all(concrete > 0):
                 raise ValueError(f"bounds must be > 0 everywhere, got a leaf {concrete}")
 

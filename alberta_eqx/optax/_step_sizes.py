@@ -162,7 +162,7 @@ def autostep(
 
     **Returns:** an `optax.GradientTransformationExtraArgs` whose state is an
     `AutostepState` (`state.step_size` reads the per-parameter step-sizes,
-    `state.normalizer` the `v`). Its `update(grads, state, params=None, *,
+    `state.step_size_normalizer` the `v`). Its `update(grads, state, params=None, *,
     curvature=None)` takes the curvature `z**2` as a keyword argument; without it,
     `g**2` stands in, so the guard becomes `M = max(sum alpha delta^2 z^2, 1)`, which
     depends on the error's scale, and the invariance to the target's scale is lost

@@ -53,7 +53,7 @@ def _histories(records, plan: _Plan, start):
         pick, indices = every(plan.step_size_tracking.interval)
         snap: StepSizeSnapshot = jax.tree.map(pick, step_sizes)
         ss_history = StepSizeHistory(
-            snap.step_sizes, snap.bias_step_sizes, indices, snap.normalizers
+            snap.step_sizes, snap.bias_step_sizes, indices, snap.step_size_normalizers
         )
     if plan.normalizer_tracking is not None:
         pick, indices = every(plan.normalizer_tracking.interval)

@@ -39,13 +39,13 @@ class StepSizeHistory(NamedTuple):
     - `step_sizes`: `(recordings, n)` per-weight step-sizes.
     - `bias_step_sizes`: `(recordings,)`, or None.
     - `recording_indices`: `(recordings,)` the step after whose update each was taken.
-    - `normalizers`: `(recordings, n)` Autostep's `v_i`, or None for other optimizers.
+    - `step_size_normalizers`: `(recordings, n)` Autostep's `v_i`, or None for other optimizers.
     """
 
     step_sizes: Float[Array, "... n"]
     bias_step_sizes: Float[Array, "..."] | None
     recording_indices: Int[Array, "..."]
-    normalizers: Float[Array, "... n"] | None = None
+    step_size_normalizers: Float[Array, "... n"] | None = None
 
 
 class NormalizerHistory(NamedTuple):

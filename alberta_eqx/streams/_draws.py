@@ -11,10 +11,7 @@ import numpy as np
 from jax.extend.random import threefry_2x32
 from jaxtyping import Array, Float
 
-
-def default_float():
-    """The default floating dtype: float32, or float64 under `jax_enable_x64`."""
-    return jnp.result_type(float)
+from alberta_eqx._checks import default_float
 
 
 # Wide draws are generated `_DRAWS_PER_BATCH` numbers per iteration of a loop: one

@@ -62,7 +62,7 @@ class AccessControl(eqx.Module):
         return AccessControlParams()
 
     def observation(self, state: AccessControlState) -> Float[Array, " 2"]:
-        return jnp.stack([state.free, state.priority]).astype(jnp.result_type(float))
+        return jnp.stack([state.free, state.priority]).astype(_checks.default_float())
 
     def reset(
         self, key: PRNGKeyArray, params: AccessControlParams | None = None
@@ -89,7 +89,7 @@ class AccessControl(eqx.Module):
         params = self.default_params if params is None else params
         free_key, priority_key = jax.random.split(key)
         accepted = (jnp.asarray(action) == 1) & (state.free > 0)
-        rewards = jnp.asarray(params.priorities, jnp.result_type(float))
+        rewards = jnp.asarray(params.priorities, _checks.default_float())
         reward = jnp.where(accepted, rewards[state.priority], 0.0)
         free = state.free - accepted.astype(jnp.int32)
         # every busy server frees with probability p: server i < busy is busy

@@ -37,7 +37,7 @@ class BairdState(NamedTuple):
 def baird_features(dtype=None) -> Float[Array, "7 8"]:
     """The feature vectors of the seven states, one per row: `2 e_i + e_8` for upper
     state `i` (rows 0..5), `e_7 + 2 e_8` for the lower state (row 6)."""
-    dtype = dtype or jnp.result_type(float)
+    dtype = dtype or _checks.default_float()
     upper = jnp.concatenate([2 * jnp.eye(6), jnp.zeros((6, 1)), jnp.ones((6, 1))], axis=1)
     lower = jnp.array([[0, 0, 0, 0, 0, 0, 1, 2]])
     return jnp.concatenate([upper, lower]).astype(dtype)
@@ -103,4 +103,4 @@ class BairdStream(AbstractTDStream[OffPolicyTimeStep]):
 
 def baird_initial_weights(dtype=None) -> Float[Array, "8"]:
     """The book's starting weights `(1, 1, 1, 1, 1, 1, 10, 1)`."""
-    return jnp.array([1, 1, 1, 1, 1, 1, 10, 1], dtype or jnp.result_type(float))
+    return jnp.array([1, 1, 1, 1, 1, 1, 10, 1], dtype or _checks.default_float())

@@ -170,8 +170,7 @@ def epsilon_greedy(
 
     **Returns:** `policy(key, observation) -> action`.
     """
-    if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    _checks.unit_interval_closed("epsilon", epsilon)
     num_actions = _checks.positive_int("num_actions", num_actions)
 
     def policy(key: PRNGKeyArray, observation: Array) -> Array:

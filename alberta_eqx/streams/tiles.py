@@ -182,7 +182,7 @@ class TileCoder(eqx.Module):
         scale_np = np.atleast_1d(np.asarray(scale, np.float64))
         if scale_np.ndim != 1 or not np.all(np.isfinite(scale_np)) or np.any(scale_np <= 0):
             raise ValueError(f"scale must be finite and > 0 per input, got {scale!r}")
-        self.scale = jnp.asarray(scale_np, jnp.result_type(float))
+        self.scale = jnp.asarray(scale_np, _checks.default_float())
         self.int_sizes = tuple(
             _checks.positive_int(f"int_sizes[{j}]", n) for j, n in enumerate(int_sizes)
         )
@@ -255,7 +255,7 @@ class TileCoder(eqx.Module):
         t = jnp.arange(T, dtype=jnp.int32)[:, None]
         offsets = t * (2 * jnp.arange(q.shape[0], dtype=jnp.int32) + 1)  # (1, 3, 5, ...) t
         columns = [t, (q + offsets) // T]
-        given = None if isinstance(ints, jax.core.Tracer) else np.asarray(ints)
+        given = None if _checks.is_traced(ints) else np.asarray(ints)
         if given is not None and not np.all((given >= -(2**31)) & (given < 2**31)):
             raise ValueError(f"ints must lie within int32's range, got {ints!r}")
         ints = jnp.asarray(ints, jnp.int32).reshape(-1)

@@ -24,7 +24,6 @@ the step is the package's first step on `phi`.
 from typing import ClassVar, NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
@@ -32,7 +31,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 from alberta_eqx import _checks
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.streams._base import TDTimeStep
-from alberta_eqx.td._lambda import _unit_closed, next_trace_discount
+from alberta_eqx.td._lambda import next_trace_discount
 from alberta_eqx.td._swift_rule import (
     SwiftTDState,
     swifttd_init,
@@ -117,8 +116,8 @@ class _AbstractSwiftTD(AbstractLearner):
         dtype,
     ) -> None:
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
-        dtype = _checks.float_dtype("dtype", dtype or jnp.result_type(float))
-        self.lambda_ = _unit_closed("lambda_", lambda_, dtype)
+        dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
+        self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
         self.initial_step_size = _checks.positive("initial_step_size", initial_step_size, dtype)
         self.max_step_size = _checks.positive("max_step_size", max_step_size, dtype)
         self.step_size_decay = _checks.in_unit_interval("step_size_decay", step_size_decay, dtype)
@@ -152,7 +151,9 @@ class _AbstractSwiftTD(AbstractLearner):
         return jnp.exp(self.state.beta)
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        return StepSizeSnapshot(step_sizes=self.step_sizes, bias_step_sizes=None, normalizers=None)
+        return StepSizeSnapshot(
+            step_sizes=self.step_sizes, bias_step_sizes=None, step_size_normalizers=None
+        )
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         return jnp.dot(
@@ -360,7 +361,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             raise TypeError(
                 f"{name} must be a 1-D integer array, got {indices.dtype}{list(indices.shape)}"
             )
-        if not isinstance(indices, jax.core.Tracer):
+        if not _checks.is_traced(indices):
             if (np.asarray(indices) >= n).any():
                 raise ValueError(f"{name} must be < feature_dim = {n}, got {int(np.max(indices))}")
         else:

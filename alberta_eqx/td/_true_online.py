@@ -28,7 +28,7 @@ from jaxtyping import Array, ArrayLike, Float
 from alberta_eqx import _checks
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.streams._base import TDTimeStep
-from alberta_eqx.td._lambda import _unit_closed, next_trace_discount
+from alberta_eqx.td._lambda import next_trace_discount
 
 
 class TrueOnlineTDLearner(AbstractLearner):
@@ -69,9 +69,9 @@ class TrueOnlineTDLearner(AbstractLearner):
         dtype=None,
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
-        dtype = _checks.float_dtype("dtype", dtype or jnp.result_type(float))
+        dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
         self.step_size = _checks.positive("step_size", step_size, dtype)
-        self.lambda_ = _unit_closed("lambda_", lambda_, dtype)
+        self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
         self.traces = jax.tree.map(jnp.zeros_like, self._params)
@@ -160,5 +160,5 @@ class TrueOnlineTDLearner(AbstractLearner):
         return StepSizeSnapshot(
             step_sizes=jnp.broadcast_to(self.step_size[..., None], self.weights.shape),
             bias_step_sizes=self.step_size if include_bias and self.use_bias else None,
-            normalizers=None,
+            step_size_normalizers=None,
         )

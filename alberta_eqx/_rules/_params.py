@@ -1,0 +1,5 @@
+"""What every rule module shares: the parameters' type."""
+
+from jaxtyping import Array, PyTree
+
+Params = PyTree[Array]
