@@ -190,7 +190,7 @@ def test_a_truncation_cuts_every_td_demons_traces(x64):
     """A `TDTimeStep`'s `truncated` reaches each TD demon, whose next step then starts
     its trace afresh: the Horde equals its demons alone, and differs without it."""
     questions = _questions(2, 3, 4)
-    horde = Horde(questions, TDLinearLearner(3, TDLMS(0.1)), names=("a", "b"))
+    horde = Horde(questions, TDLinearLearner(3, LMS(0.1)), names=("a", "b"))
     rng = np.random.default_rng(5)
     x = rng.normal(size=(3, 3))
 

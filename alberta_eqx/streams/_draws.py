@@ -13,7 +13,6 @@ from jaxtyping import Array, Float
 
 from alberta_eqx._checks import default_float
 
-
 # Wide draws are generated `_DRAWS_PER_BATCH` numbers per iteration of a loop: one
 # `vmap` over a whole chunk of wide draws measured up to 3x slower on JAX 0.12's CPU
 # backend. Narrow draws vectorise well in one `vmap`, which also compiles in half
