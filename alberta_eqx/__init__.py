@@ -12,6 +12,7 @@ from alberta_eqx.checkpoint import (
     save_checkpoint,
 )
 from alberta_eqx.control import RewardRate, SarsaLambda, StreamAC, run_control, start_control
+from alberta_eqx.control._swift_sarsa import SwiftSarsa
 from alberta_eqx.gvf import (
     GradientTDLearner,
     GVFQuestion,
@@ -101,6 +102,7 @@ from alberta_eqx.streams.access_control import AccessControl
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.bitflip import BitFlipStream
 from alberta_eqx.streams.mountain_car import MountainCar
+from alberta_eqx.streams.operant import OperantConditioning
 from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream
 from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.streams.tiles import TileCoder
@@ -170,6 +172,7 @@ __all__ = [
     "OffPolicyTimeStep",
     "OnlineLearner",
     "OnlineNormalizer",
+    "OperantConditioning",
     "PeriodicChangeStream",
     "PlasticityDiagnostics",
     "RandomWalkStream",
@@ -187,6 +190,7 @@ __all__ = [
     "StepSizeTrackingConfig",
     "StreamAC",
     "SuttonExperiment1Stream",
+    "SwiftSarsa",
     "SwiftTDLearner",
     "TDLinearLearner",
     "TDMLPLearner",

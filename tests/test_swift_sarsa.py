@@ -255,7 +255,7 @@ def test_environment_dynamics(rolled):
 
 
 def test_noise_probabilities_change_at_their_rate(rolled):
-    env, _, (states, *_) = rolled
+    _, _, (states, *_) = rolled
     p = states.noise_probabilities
     changed = (p[1:] != p[:-1]).mean()
     assert abs(changed - 0.05) < 4 * np.sqrt(0.05 * 0.95 / p[1:].size)

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PRNGKeyArray
 
 from alberta_eqx import _checks
 from alberta_eqx.control._loop import AbstractControlAgent, run_control, start_control
@@ -105,15 +105,18 @@ class SwiftSarsa(AbstractControlAgent):
         _checks.ordered("exploration", exploration, "1", jnp.ones((), dtype))
         self.policy = EpsilonGreedy(exploration)
 
-    @property
-    def weights(self) -> Float[Array, "A n"]:
-        """`w_a` for every action, one row per action."""
-        return self.learner.weights.reshape(self.num_actions, self.feature_dim)
+    def _blocks(self, flat: Float[Array, "*batch An"]) -> Float[Array, "*batch A n"]:
+        return flat.reshape(*flat.shape[:-1], self.num_actions, self.feature_dim)
 
     @property
-    def step_sizes(self) -> Float[Array, "A n"]:
+    def weights(self) -> Float[Array, "*batch A n"]:
+        """`w_a` for every action, one row per action (after any batch axes)."""
+        return self._blocks(self.learner.weights)
+
+    @property
+    def step_sizes(self) -> Float[Array, "*batch A n"]:
         """The per-feature step-sizes `alpha = exp(beta)`, one row per action."""
-        return self.learner.step_sizes.reshape(self.num_actions, self.feature_dim)
+        return self._blocks(self.learner.step_sizes)
 
     def features(self, observation: Array, action: Int[Array, ""]) -> Float[Array, " An"]:
         """`x(s, a)`: `x(s)` in the block of `action`, 0 elsewhere."""
@@ -192,7 +195,7 @@ class OperantResult(NamedTuple):
 def run_operant(
     agent: AbstractControlAgent,
     env: Any,
-    keys: PRNGKeyArray,
+    keys: Key[Array, " seeds"],
     num_steps: int,
     num_chunks: int = 10,
 ) -> OperantResult:

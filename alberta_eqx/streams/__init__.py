@@ -9,6 +9,7 @@ from alberta_eqx.streams._base import (
     TimeStep,
     step_keys,
 )
+from alberta_eqx.streams.operant import OperantConditioning, OperantParams, OperantState
 from alberta_eqx.streams.synthetic import (
     AbruptChangeStream,
     AbruptChangeTarget,
@@ -45,6 +46,9 @@ __all__ = [
     "DynamicScaleShiftStream",
     "KeyState",
     "NonlinearTeacherStream",
+    "OperantConditioning",
+    "OperantParams",
+    "OperantState",
     "PeriodicChangeStream",
     "PeriodicChangeTarget",
     "PeriodicState",
