@@ -1,7 +1,7 @@
 """Swift-Sarsa and the operant conditioning benchmark: the agent's step against a float64
 NumPy transcription of Swift-Sarsa (SwiftTD's dense rule over per-action weight
 blocks), and, with the step-size optimisation, the bound and the decay off, against a
-transcription of True Online Sarsa(lambda) (van Seijen et al. 2016, JMLR, Algorithm 2);
+transcription of True Online Sarsa(lambda) (Sutton and Barto 2018, section 12.7, the box);
 the environment against its specification; and, at reduced size, the benchmark's
 qualitative result."""
 
@@ -30,9 +30,10 @@ def _transitions(seed, steps=300):
     return xs[:-1], actions[:-1], rewards, discounts, xs[1:], actions[1:], truncated
 
 
+@eqx.filter_jit
 def _agent_run(agent, data):
     """The agent's `learn` over the transitions: weights after each step and the
-    predictions."""
+    predictions (one compiled program for every test that gives it the same shapes)."""
 
     def step(agent, t):
         agent, result = agent.learn(*t)
@@ -41,8 +42,7 @@ def _agent_run(agent, data):
     x, a, r, g, xn, an, tr = data
     f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
     steps = (f(x), jnp.asarray(a), f(r), f(g), f(xn), jnp.asarray(an), jnp.asarray(tr))
-    agent, (w, v) = jax.lax.scan(step, agent, steps)
-    return agent, np.asarray(w), np.asarray(v)
+    return jax.lax.scan(step, agent, steps)
 
 
 def swift_sarsa_reference(data, lam, alpha0, eta, decay, theta):
@@ -98,7 +98,7 @@ def swift_sarsa_reference(data, lam, alpha0, eta, decay, theta):
 
 
 def true_online_sarsa_reference(data, lam, alpha):
-    """True Online Sarsa(lambda) (JMLR 2016, Algorithm 2) in float64 NumPy, over
+    """True Online Sarsa(lambda) (Sutton and Barto 2018, section 12.7) in float64 NumPy, over
     state-action features `x(s, a)` (`x(s)` in the block of `a`)."""
     x_all, a_all, r_all, g_all, xn_all, an_all, tr_all = data
     w, z = np.zeros(K * N), np.zeros(K * N)
@@ -142,7 +142,7 @@ def test_matches_float64_transcription(lam, alpha0, eta, decay, theta, binding):
             meta_step_size=theta,
             dtype=jnp.float64,
         )
-        agent, w, v = _agent_run(agent, data)
+        agent, (w, v) = _agent_run(agent, data)
         alpha = np.asarray(agent.step_sizes)
     np.testing.assert_allclose(v, v_ref, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(w, w_ref, rtol=1e-9, atol=1e-12)
@@ -165,23 +165,29 @@ def test_is_true_online_sarsa_without_step_size_optimisation():
             meta_step_size=0.0,
             dtype=jnp.float64,
         )
-        _, w, _ = _agent_run(agent, data)
+        _, (w, _) = _agent_run(agent, data)
     np.testing.assert_allclose(w, w_ref, rtol=1e-10, atol=1e-13)
 
 
-def test_update_draws_next_action_from_values_before_learning():
-    """`update` (what the control loop calls) bootstraps from the ε-greedy action it
-    returns, drawn with the weights before the update, and learns like `learn`."""
-    agent = SwiftSarsa(N, K, exploration=0.0, initial_step_size=0.1)
-    x = jnp.arange(N, dtype=jnp.float32) / N
+@eqx.filter_jit
+def _update_and_learn(agent, x):
+    """A first step by `learn`; then `update` (the control loop's call) and, from the
+    same agent, `learn` on the transition `update` saw, with its next action."""
     one, two, no = jnp.asarray(1), jnp.asarray(2), jnp.asarray(False)
     agent, _ = agent.learn(x, one, jnp.float32(1.0), jnp.float32(0.9), x, one, no)
-    key = jax.random.key(0)
-    no = jnp.asarray(False)
-    new, next_action = agent.update(key, x, jnp.asarray(2), jnp.float32(0.5), no, x, no)
-    assert int(next_action) == int(jnp.argmax(agent.values(x))) == 1
+    new, next_action = agent.update(jax.random.key(0), x, two, jnp.float32(0.5), no, x, no)
     same, _ = agent.learn(x, two, jnp.float32(0.5), jnp.float32(0.99), x, next_action, no)
-    np.testing.assert_array_equal(new.weights, same.weights)
+    return agent.values(x), new.weights, next_action, same.weights
+
+
+def test_update_draws_next_action_from_values_before_learning():
+    """`update` bootstraps from the ε-greedy action it returns (greedy here), drawn with
+    the weights before the update, and learns like `learn`."""
+    agent = SwiftSarsa(N, K, exploration=0.0, initial_step_size=0.1)
+    x = jnp.arange(N, dtype=jnp.float32) / N
+    q, new, next_action, same = _update_and_learn(agent, x)
+    assert int(next_action) == int(jnp.argmax(q)) == 1
+    np.testing.assert_array_equal(new, same)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 r"""Swift-Sarsa (Javed and Sutton 2025, "Swift-Sarsa: Fast and Robust Linear Control",
 arXiv 2507.19539): SwiftTD's per-feature step-size optimisation, its bound on the rate
 of learning and its step-size decay (Javed, Sharifnassab and Sutton 2024) on top of
-True Online Sarsa(lambda) (van Seijen et al. 2016, JMLR, Algorithm 2), for linear
-control with discrete actions and ε-greedy behaviour.
+True Online Sarsa(lambda) (van Seijen et al. 2016; Sutton and Barto 2018, section
+12.7, the box), for linear control with discrete actions and ε-greedy behaviour.
 
 The action values are linear in the observation with one weight vector per action,
 `q(s, a) = w_a . x(s)`: the state-action features `x(s, a)` are `x(s)` in the block of
