@@ -40,7 +40,7 @@ def _agent_run(agent, data):
         return agent, (agent.weights, result.prediction)
 
     x, a, r, g, xn, an, tr = data
-    f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
+    f = lambda v: jnp.asarray(v, agent.learner.weights.dtype)  # noqa: E731
     steps = (f(x), jnp.asarray(a), f(r), f(g), f(xn), jnp.asarray(an), jnp.asarray(tr))
     return jax.lax.scan(step, agent, steps)
 
@@ -188,6 +188,47 @@ def test_update_draws_next_action_from_values_before_learning():
     q, new, next_action, same = _update_and_learn(agent, x)
     assert int(next_action) == int(jnp.argmax(q)) == 1
     np.testing.assert_array_equal(new, same)
+
+
+def test_matches_the_authors_package_where_the_forms_agree():
+    """Against the authors' `swiftsarsa` package (0.1.6, `SwiftSarsa`, float32) where
+    its sparse form and our dense form compute the same: binary features, a continuing
+    stream, no trace cut (`epsilon = 0`) and a bound that never binds, with the
+    step-sizes meta-learned. The package's `learn(x_t, r_t, gamma, a_t)` returns
+    `q(x_t, a_t)` before its update, our transition `t`'s prediction."""
+    package = pytest.importorskip(
+        "swiftsarsa", reason="the authors' swiftsarsa package (wheels for CPython 3.11 on Linux)"
+    )
+    rng = np.random.default_rng(0)
+    steps, gamma, lam, alpha0, eta, decay, theta = 600, 0.9, 0.8, 0.01, 10.0, 0.99, 1e-2
+    xs = (rng.uniform(size=(steps + 1, N)) < 0.4).astype(np.float32)
+    actions = rng.integers(0, K, size=steps + 1)
+    rewards = (rng.normal(size=steps + 1) + (actions == 0)).astype(np.float32)
+    reference = package.SwiftSarsa(N, K, lam, alpha0, theta, eta, decay, 0.0, 1e-8)
+    values = []
+    for x, r, a in zip(xs, rewards, actions, strict=True):
+        pairs = [(int(i), 1.0) for i in np.flatnonzero(x)]
+        values.append(reference.learn(pairs, float(r), gamma, int(a)))
+    agent = SwiftSarsa(
+        N,
+        K,
+        discount=gamma,
+        lambda_=lam,
+        initial_step_size=alpha0,
+        max_step_size=eta,
+        step_size_decay=decay,
+        meta_step_size=theta,
+        epsilon=0.0,
+    )
+    f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    no = np.zeros(steps, bool)
+    data = (xs[:-1], actions[:-1], rewards[1:], np.full(steps, gamma), xs[1:], actions[1:], no)
+    agent, (_, v) = _agent_run(agent, data)
+    values = np.array(values)
+    assert np.abs(np.asarray(agent.step_sizes) - alpha0).max() > 0.02  # meta-learned
+    np.testing.assert_allclose(v, values[:-1], rtol=1e-5, atol=1e-5 * np.sqrt(np.mean(values**2)))
+    last = [(int(i), 1.0) for i in np.flatnonzero(xs[-1])]
+    np.testing.assert_allclose(agent.values(f(xs[-1])), reference.get_action_values(last), 1e-5)
 
 
 @pytest.mark.parametrize(
