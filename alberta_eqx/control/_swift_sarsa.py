@@ -105,6 +105,15 @@ class SwiftSarsa(AbstractControlAgent):
         _checks.ordered("exploration", exploration, "1", jnp.ones((), dtype))
         self.policy = EpsilonGreedy(exploration)
 
+    def _config_arguments(self) -> dict[str, Any]:
+        """The constructor's arguments that live in the learner and the policy (for
+        `alberta_eqx.config.to_config`)."""
+        names = ("lambda_", "initial_step_size", "max_step_size", "step_size_decay")
+        names += ("meta_step_size", "eta_min", "epsilon")
+        return {"exploration": self.policy.epsilon} | {
+            name: getattr(self.learner, name) for name in names
+        }
+
     def _blocks(self, flat: Float[Array, "*batch An"]) -> Float[Array, "*batch A n"]:
         return flat.reshape(*flat.shape[:-1], self.num_actions, self.feature_dim)
 
