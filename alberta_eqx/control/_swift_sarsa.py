@@ -108,8 +108,15 @@ class SwiftSarsa(AbstractControlAgent):
     def _config_arguments(self) -> dict[str, Any]:
         """The constructor's arguments that live in the learner and the policy (for
         `alberta_eqx.config.to_config`)."""
-        names = ("lambda_", "initial_step_size", "max_step_size", "step_size_decay")
-        names += ("meta_step_size", "eta_min", "epsilon")
+        names = [
+            "lambda_",
+            "initial_step_size",
+            "max_step_size",
+            "step_size_decay",
+            "meta_step_size",
+            "eta_min",
+            "epsilon",
+        ]
         return {"exploration": self.policy.epsilon} | {
             name: getattr(self.learner, name) for name in names
         }
