@@ -12,6 +12,7 @@ from alberta_eqx.checkpoint import (
     save_checkpoint,
 )
 from alberta_eqx.control import RewardRate, SarsaLambda, StreamAC, run_control, start_control
+from alberta_eqx.control._swift_sarsa import SwiftSarsa
 from alberta_eqx.gvf import (
     GradientTDLearner,
     GVFQuestion,
@@ -95,6 +96,7 @@ from alberta_eqx.streams import (
     MountainCar,
     NonlinearTeacherStream,
     OffPolicyTimeStep,
+    OperantConditioning,
     PeriodicChangeStream,
     RandomWalkChainStream,
     ScaleDriftStream,
@@ -164,6 +166,7 @@ __all__ = [
     "OffPolicyTimeStep",
     "OnlineLearner",
     "OnlineNormalizer",
+    "OperantConditioning",
     "PeriodicChangeStream",
     "PlasticityDiagnostics",
     "RandomWalkChainStream",
@@ -180,6 +183,7 @@ __all__ = [
     "StepSizeTrackingConfig",
     "StreamAC",
     "SuttonExperiment1Stream",
+    "SwiftSarsa",
     "SwiftTDLearner",
     "TDLinearLearner",
     "TDMLPLearner",

@@ -52,6 +52,8 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "plasticity_bench.py": ["--rounds", "1", "--steps", "200",
                                 "--out", str(tmp / "plasticity.json")],
         "plasticity_label_permuted.py": ["--steps", "5000"],
+        "swift_sarsa_operant.py": ["--signals", "20", "--steps", "200", "--seeds", "1",
+                                   "--step-sizes", "0.01"],
         "swifttd_bench.py": ["--quick", "--repeats", "1", "--out", str(tmp / "swifttd.json")],
         "online_bench.py": ["--events", "20", "--rounds", "1", "--durable-events", "10",
                             "--out", str(tmp / "online.json")],

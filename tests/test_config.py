@@ -168,6 +168,7 @@ EXAMPLES = {
         ),
     ],
     "MountainCar": [lambda: alberta_eqx.MountainCar(2)],
+    "SwiftSarsa": [lambda: aec.SwiftSarsa(3, 2, 0.9, 0.2, 0.5, 0.05, meta_step_size=0.01)],
     "StreamAC": [lambda: alberta_eqx.StreamAC(4, 2, key=KEY, hidden_sizes=(8,), sparsity=0.5)],
     "StreamQ": [
         lambda: aec.StreamQ(4, 3, key=KEY, hidden_sizes=(8, 8), kappa=3.0, target="sarsa"),

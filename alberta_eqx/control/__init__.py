@@ -25,6 +25,7 @@ from alberta_eqx.control._policies import (
 )
 from alberta_eqx.control._reward_rate import RewardRate
 from alberta_eqx.control._stream import StreamAC, StreamQ
+from alberta_eqx.control._swift_sarsa import OperantResult, SwiftSarsa, run_operant
 from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ControlTransition",
     "EpsilonGreedy",
     "FixedPolicy",
+    "OperantResult",
     "RewardRate",
     "SarsaLambda",
     "Softmax",
@@ -41,12 +43,14 @@ __all__ = [
     "StreamQ",
     "StreamingWrapper",
     "StreamingWrapperState",
+    "SwiftSarsa",
     "check_probabilities",
     "control_step",
     "differential_q_learning",
     "differential_sarsa",
     "greedy_actions",
     "run_control",
+    "run_operant",
     "start_control",
     "watkins_q_lambda",
 ]

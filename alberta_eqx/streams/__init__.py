@@ -48,6 +48,7 @@ from alberta_eqx.streams.permuted import (
 )
 from alberta_eqx.streams.random_walk import RandomWalkChainStream, WalkPosition, episode_ends
 from alberta_eqx.streams.scales import (
+from alberta_eqx.streams.operant import OperantConditioning, OperantParams, OperantState
     DynamicScaleShiftStream,
     ScaleDriftState,
     ScaleDriftStream,
@@ -111,6 +112,9 @@ __all__ = [  # noqa: RUF022 - grouped by kind, as the docstring lists them
     "AccessControl",
     "AccessControlParams",
     "AccessControlState",
+    "OperantConditioning",
+    "OperantParams",
+    "OperantState",
     # a feature constructor (not a stream)
     "TileCoder",
     "python_tuple_hash_mod",
