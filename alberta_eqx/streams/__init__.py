@@ -40,6 +40,7 @@ from alberta_eqx.streams.baird import (
 )
 from alberta_eqx.streams.bitflip import BitFlipState, BitFlipStream
 from alberta_eqx.streams.mountain_car import MountainCar, MountainCarParams, MountainCarState
+from alberta_eqx.streams.operant import OperantConditioning, OperantParams, OperantState
 from alberta_eqx.streams.permuted import (
     InputPermutedStream,
     LabelPermutedStream,
@@ -48,7 +49,6 @@ from alberta_eqx.streams.permuted import (
 )
 from alberta_eqx.streams.random_walk import RandomWalkChainStream, WalkPosition, episode_ends
 from alberta_eqx.streams.scales import (
-from alberta_eqx.streams.operant import OperantConditioning, OperantParams, OperantState
     DynamicScaleShiftStream,
     ScaleDriftState,
     ScaleDriftStream,
