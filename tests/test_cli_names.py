@@ -11,7 +11,7 @@ import pytest
 
 from alberta_eqx import cli
 from alberta_eqx.cli import _learners, _report, main
-from alberta_eqx.experiments import spec
+from alberta_eqx.sweeps import spec
 
 RUN = ("--seeds", "1", "--steps", "200", "--window", "100", "--no-progress", "--no-plot")
 

@@ -14,7 +14,7 @@ import pytest
 import alberta_eqx.optax as aeo
 from alberta_eqx import EMANormalizer, WelfordNormalizer
 from alberta_eqx.control import SarsaLambda, StreamQ, run_control, start_control
-from alberta_eqx.experiments.mountain_car import book_tile_coder
+from alberta_eqx.replications.mountain_car import book_tile_coder
 from alberta_eqx.streams.mountain_car import MountainCar
 
 LAST = 2**31 - 1  # the largest int32

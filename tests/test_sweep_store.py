@@ -16,8 +16,8 @@ zarr = pytest.importorskip("zarr")
 
 import alberta_eqx as ae  # noqa: E402
 from alberta_eqx.cli import main  # noqa: E402
-from alberta_eqx.experiments import run_sweep, store  # noqa: E402
-from alberta_eqx.experiments.sweep import (  # noqa: E402
+from alberta_eqx.sweeps import run_sweep, store  # noqa: E402
+from alberta_eqx.sweeps.sweep import (  # noqa: E402
     STORE,
     SweepError,
     SweepSpec,

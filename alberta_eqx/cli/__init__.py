@@ -6,7 +6,8 @@ alberta-eqx run --stream scale-drift --optimizer autostep --normalizer ema --ste
 alberta-eqx run --stream mypkg.streams:MyStream --learner mypkg:make_learner --config run.toml
 alberta-eqx show alberta-eqx-out
 
-Parsing and printing only: the science is in `alberta_eqx.experiments`. A new
+Parsing and printing only: the science is in `alberta_eqx.replications`,
+`alberta_eqx.sweeps` and `alberta_eqx.experiments`. A new
 replication is one entry in `REPLICATIONS`; a new command is one module (its parser
 and its function) and one entry in `COMMANDS`.
 """
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             jax.config.update("jax_enable_x64", True)
         if not args.no_compile_cache:
-            from alberta_eqx.experiments.cache import enable_compilation_cache
+            from alberta_eqx.sweeps.cache import enable_compilation_cache
 
             enable_compilation_cache()
         if args.command not in ("show", "sweep"):  # sweep checks its spec first
