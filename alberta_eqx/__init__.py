@@ -84,26 +84,27 @@ from alberta_eqx.streams import (
     AbstractSequentialStream,
     AbstractStream,
     AbstractTDStream,
+    AccessControl,
+    BairdStream,
+    BitFlipStream,
     CyclicStream,
     DynamicScaleShiftStream,
+    InputPermutedStream,
+    LabelPermutedStream,
+    MountainCar,
     NonlinearTeacherStream,
+    OffPolicyTimeStep,
     PeriodicChangeStream,
     RandomWalkStream,
+    RandomWalkTDStream,
     ScaleDriftStream,
     ScaledStreamWrapper,
     SuttonExperiment1Stream,
     TDTimeStep,
+    TileCoder,
     TimeStep,
     make_scale_range,
 )
-from alberta_eqx.streams._base import OffPolicyTimeStep
-from alberta_eqx.streams.access_control import AccessControl
-from alberta_eqx.streams.baird import BairdStream
-from alberta_eqx.streams.bitflip import BitFlipStream
-from alberta_eqx.streams.mountain_car import MountainCar
-from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream
-from alberta_eqx.streams.random_walk import RandomWalkTDStream
-from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import (
     TDIDBD,
     TDLMS,

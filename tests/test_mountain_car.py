@@ -74,7 +74,7 @@ def test_figure_12_10_at_reduced_runs():
     assert 170 <= sarsa92 <= 215
     assert 205 <= sarsa0 <= 265
     assert sarsa92 < sarsa0 - 15
-    from alberta_eqx.replications.verdicts import MOUNTAIN_CAR
+    from alberta_eqx.replications.mountain_car import MOUNTAIN_CAR
 
     # the replication's checks on this reduced sweep: intermediate lambda does best;
     # the sweep has no lambda 0.99 at alpha x 8 = 1.8, so that claim is not tested

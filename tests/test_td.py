@@ -340,7 +340,7 @@ def test_random_walk_19_documented_results():
     np.testing.assert_allclose(result.td_lambda[:, -1].mean(), 0.051, atol=0.0015)
     np.testing.assert_allclose(result.tdidbd[:, -1].mean(), 0.036, atol=0.0015)
     np.testing.assert_allclose(result.autotdidbd[:, -1].mean(), 0.034, atol=0.0015)
-    from alberta_eqx.replications.verdicts import RANDOM_WALK_19
+    from alberta_eqx.replications.random_walk import RANDOM_WALK_19
 
     verdicts = RANDOM_WALK_19.verdicts(result, 100_000)
     assert [v.outcome for v in verdicts] == ["PASS"] * 3, [v.line() for v in verdicts]

@@ -4,11 +4,18 @@ from alberta_eqx.streams._base import (
     AbstractSequentialStream,
     AbstractStream,
     AbstractTDStream,
+    OffPolicyTimeStep,
     StreamState,
     TDTimeStep,
     TimeStep,
     step_keys,
 )
+from alberta_eqx.streams.access_control import AccessControl
+from alberta_eqx.streams.baird import BairdStream
+from alberta_eqx.streams.bitflip import BitFlipStream
+from alberta_eqx.streams.mountain_car import MountainCar
+from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream
+from alberta_eqx.streams.random_walk import RandomWalkTDStream
 from alberta_eqx.streams.synthetic import (
     AbruptChangeStream,
     AbruptChangeTarget,
@@ -32,6 +39,7 @@ from alberta_eqx.streams.synthetic import (
     make_scale_range,
 )
 from alberta_eqx.streams.teacher import NonlinearTeacherStream, TeacherState
+from alberta_eqx.streams.tiles import TileCoder
 
 __all__ = [
     "AbruptChangeStream",
@@ -39,16 +47,24 @@ __all__ = [
     "AbstractSequentialStream",
     "AbstractStream",
     "AbstractTDStream",
+    "AccessControl",
+    "BairdStream",
+    "BitFlipStream",
     "CyclicState",
     "CyclicStream",
     "CyclicTarget",
     "DynamicScaleShiftStream",
+    "InputPermutedStream",
     "KeyState",
+    "LabelPermutedStream",
+    "MountainCar",
     "NonlinearTeacherStream",
+    "OffPolicyTimeStep",
     "PeriodicChangeStream",
     "PeriodicChangeTarget",
     "PeriodicState",
     "RandomWalkStream",
+    "RandomWalkTDStream",
     "RandomWalkTarget",
     "ScaleDriftState",
     "ScaleDriftStream",
@@ -58,6 +74,7 @@ __all__ = [
     "SuttonExperiment1Stream",
     "TDTimeStep",
     "TeacherState",
+    "TileCoder",
     "TimeStep",
     "WalkState",
     "clipped_walk",
