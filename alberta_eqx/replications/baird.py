@@ -10,6 +10,9 @@ v_w(s)] = gamma v_w(lower) - v_w(s)` (the target policy always goes to the lower
 state) and `Pi = X (X^T D X)^+ X^T D` the `mu`-weighted projection onto the span of
 the features (`D = diag(mu)`; `X^T D X` is singular with 8 features of 7 states, so
 the pseudo-inverse).
+
+`BAIRD` is what `alberta-eqx replicate baird` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from typing import NamedTuple, cast

@@ -16,6 +16,9 @@ continual backprop accumulates the replacement count to whole units (ALGORITHMS.
 where the authors' default replaces one unit with probability `rho * mature` when that
 is below one; and it ranks units by the utility without the authors' bias
 correction.
+
+`CONTINUAL_BACKPROP` is what `alberta-eqx replicate continual-backprop` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from typing import NamedTuple

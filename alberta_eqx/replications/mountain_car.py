@@ -9,6 +9,9 @@ position and velocity (`tiles(iht, 8, [8 x / (0.5 + 1.2), 8 xdot / (0.07 + 0.07)
 `alberta_eqx.streams.tiles`), weights starting at 0, greedy actions (`epsilon = 0`: the
 optimistic start explores), `gamma = 1`, no step limit, step-sizes given as `alpha`
 times the number of tilings.
+
+`MOUNTAIN_CAR` is what `alberta-eqx replicate mountain-car` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from collections.abc import Sequence

@@ -2,6 +2,9 @@
 An Introduction, 2nd ed., Figure 12.3's task): RMS error of the state values against
 the true `(i - 10) / 10` as episodes go by, for TD(lambda) at its best fixed step-size
 and for TD-IDBD and AutoTDIDBD at their default settings.
+
+`RANDOM_WALK_19` is what `alberta-eqx replicate random-walk-19` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from collections.abc import Sequence

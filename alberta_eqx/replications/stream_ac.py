@@ -7,6 +7,9 @@ observation normalisation, reward scaling and a time-in-episode feature, 500,000
 One difference from their script: gymnax's CartPole-v1 ends episodes at 500 steps
 (so returns are at most 500, and the time feature's unit is 500 steps), where their
 script raises gym's limit to 10,000 steps.
+
+`STREAM_AC_CARTPOLE` is what `alberta-eqx replicate stream-ac-cartpole` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from typing import NamedTuple

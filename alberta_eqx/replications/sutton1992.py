@@ -1,4 +1,4 @@
-"""The published experiments, each one compiled program over all configurations and
+"""Sutton (1992)'s experiments, each one compiled program over all configurations and
 seeds. The test suite and the command line both call these.
 
 - Sutton (1992), Experiment 1 (Figure 3): tracking error of LMS and IDBD.
