@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import alberta_eqx as ae
-import alberta_eqx.experiments
 import alberta_eqx.optax
+import alberta_eqx.replications
 import alberta_eqx.runners._plan
 
 try:
@@ -177,7 +177,7 @@ def grid_ours(seeds, steps):
     step-sizes, `seeds` seeds each."""
 
     def run():
-        result = ae.experiments.sutton1992_experiment1(num_seeds=seeds, num_steps=steps)
+        result = ae.replications.sutton1992_experiment1(num_seeds=seeds, num_steps=steps)
         return result.lms.mean, result.idbd.mean
 
     return run
@@ -297,7 +297,7 @@ def gpu_cases(steps: int, repeats: int, quick: bool = False) -> list[dict]:
     `quick`: 8 seeds, a 10 x 10 grid of 1,000 steps (a smoke run on a CPU)."""
     import tempfile
 
-    from alberta_eqx.experiments import SweepSpec, make_mesh, run_sweep
+    from alberta_eqx.sweeps import SweepSpec, make_mesh, run_sweep
 
     print(f"devices: {jax.devices()}", flush=True)
     rows = []

@@ -9,7 +9,7 @@ import argparse
 import logging
 import time
 
-from alberta_eqx.experiments import load_spec, run_sweep
+from alberta_eqx.sweeps import load_spec, run_sweep
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ def _no_persistent_compilation_cache(monkeypatch):
     persistent compilation cache (in the user's home) for every later test: one of
     those writes crashed the process (a segfault inside JAX's cache writer). The
     cache is tested in subprocesses (tests/test_sweep.py)."""
-    import alberta_eqx.experiments.cache as cache
+    import alberta_eqx.sweeps.cache as cache
 
     monkeypatch.setattr(cache, "enable_compilation_cache", lambda path=None: None)
 

@@ -36,7 +36,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import alberta_eqx as ae  # noqa: E402
-from alberta_eqx.experiments import make_mesh, run_sweep, shard_batch  # noqa: E402
+from alberta_eqx.sweeps import make_mesh, run_sweep, shard_batch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sweep_worker_spec import SPEC, learner  # noqa: E402

@@ -2,7 +2,7 @@
 and their worker processes (`sweep_worker.py`) run."""
 
 import alberta_eqx as ae
-from alberta_eqx.experiments import SweepSpec
+from alberta_eqx.sweeps import SweepSpec
 
 FEATURES = 3
 

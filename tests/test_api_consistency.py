@@ -2,7 +2,10 @@
 module form (for the learners) and its optax form; past the first they are keyword-only,
 so that a call written for one form cannot silently swap two hyperparameters."""
 
+import ast
+import importlib
 import inspect
+import pathlib
 
 import pytest
 
@@ -58,3 +61,59 @@ def test_swapped_positional_call_is_refused():
         aeo.idbd(0.05, 0.01)  # type: ignore[misc]
     with pytest.raises(TypeError):
         ae.IDBD(0.05, 0.01)  # type: ignore[misc]
+
+
+# --- Package boundaries (issue 23, item 9) ---------------------------------------------
+# A package's public surface is its `__all__`: a public name a package's `__init__`
+# imports from its own modules is in that `__all__` (or the `__init__` should not import
+# it), and the top level takes each name from a package that lists it.
+
+_ROOT = pathlib.Path(ae.__file__).parent
+_PACKAGES = sorted(
+    ".".join(("alberta_eqx", *init.parent.relative_to(_ROOT).parts))
+    for init in _ROOT.rglob("__init__.py")
+)
+
+
+def _imports(package: str) -> list[tuple[str, str]]:
+    """`(module, name)` for every `from alberta_eqx... import name` in the package's
+    `__init__` (relative imports resolved against the package)."""
+    module = importlib.import_module(package)
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            source = f"{base}.{node.module}" if node.module else base
+        else:
+            source = node.module or ""
+        if source == "alberta_eqx" or source.startswith("alberta_eqx."):
+            found += [(source, alias.asname or alias.name) for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize("package", _PACKAGES)
+def test_public_names_imported_into_a_package_are_in_its_all(package):
+    module = importlib.import_module(package)
+    assert isinstance(getattr(module, "__all__", None), list), f"{package} has no __all__"
+    own = [
+        name
+        for source, name in _imports(package)
+        if (source == package or source.startswith(package + ".")) and not name.startswith("_")
+    ]
+    missing = sorted(set(own) - set(module.__all__))
+    assert not missing, f"{package} imports {missing} from its modules but its __all__ omits them"
+    absent = [name for name in module.__all__ if not hasattr(module, name)]
+    assert not absent, f"{package}.__all__ lists {absent}, which it does not define"
+
+
+def test_top_level_takes_each_name_from_a_package_that_exports_it():
+    wrong = []
+    for source, name in _imports("alberta_eqx"):
+        exported = getattr(importlib.import_module(source), "__all__", None)
+        private = any(part.startswith("_") for part in source.split("."))
+        if private or (exported is not None and name not in exported):
+            wrong.append(f"{name} from {source}")
+    assert not wrong, f"the top level imports names their package does not export: {wrong}"

@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alberta_eqx.experiments.baird import (
+from alberta_eqx.gvf import GradientTDLearner
+from alberta_eqx.replications.baird import (
+    BAIRD,
     at_step,
     baird,
     projected_bellman_error,
     value_error,
 )
-from alberta_eqx.experiments.reports import BAIRD
-from alberta_eqx.gvf import GradientTDLearner
 from alberta_eqx.streams.baird import BairdStream, baird_features, baird_initial_weights
 
 GAMMA = 0.99

@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import alberta_eqx.checkpoint as checkpoint
 from alberta_eqx import IDBD, LinearLearner
 from alberta_eqx.checkpoint import (
     CheckpointError,
+    _format,
     load_checkpoint,
     read_checkpoint_header,
     save_checkpoint,
@@ -62,7 +62,7 @@ def test_every_header_byte_flipped_is_refused(saved, tmp_path):
             broken = bytearray(data)
             broken[i] ^= mask
             try:  # what read_checkpoint_header and load_checkpoint check first, in memory
-                checkpoint._parse(bytes(broken), "c.ckpt")
+                _format._parse(bytes(broken), "c.ckpt")
             except CheckpointError:
                 refused += 1
                 continue
@@ -79,7 +79,7 @@ def test_every_truncation_is_refused(saved, tmp_path):
     )
     for length in sorted(lengths - {len(data)}):
         with pytest.raises(CheckpointError):
-            checkpoint._parse(data[:length], "c.ckpt")
+            _format._parse(data[:length], "c.ckpt")
     for length in sorted(lengths)[::50]:  # and through the file, for some
         path.write_bytes(data[:length])
         with pytest.raises(CheckpointError):

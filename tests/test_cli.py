@@ -17,6 +17,7 @@ import pytest
 import alberta_eqx as ae
 from alberta_eqx import cli
 from alberta_eqx.cli import _learners, main
+from alberta_eqx.cli._run import check_window, run_spec
 from alberta_eqx.experiments import run_experiment
 
 
@@ -422,8 +423,8 @@ def test_documented_run_commands_build(line):
     """Every `alberta-eqx run` line of the README and docs (but those naming a
     user's package or a file) parses and builds its stream and learners."""
     args = cli.parser().parse_args(line.split()[1:])
-    settings = cli.run_spec(args)
+    settings = run_spec(args)
     stream = _learners.build_stream(settings)
     for learner in settings.learners:
         _learners.learner_factory(learner, stream, settings.stream)
-    cli.check_window(settings.steps, settings.window)
+    check_window(settings.steps, settings.window)

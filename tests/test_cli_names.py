@@ -11,7 +11,8 @@ import pytest
 
 from alberta_eqx import cli
 from alberta_eqx.cli import _learners, _report, main
-from alberta_eqx.experiments import spec
+from alberta_eqx.cli._run import run_spec
+from alberta_eqx.sweeps import spec
 
 RUN = ("--seeds", "1", "--steps", "200", "--window", "100", "--no-progress", "--no-plot")
 
@@ -57,7 +58,7 @@ def test_step_size_is_each_rules_own(name):
         args = cli.parser().parse_args(
             ["run", "--learner", learner, "--optimizer", name, "--step-size", "0.05"]
         )
-        settings = cli.run_spec(args)
+        settings = run_spec(args)
         (config,) = settings.learners
         assert config.optimizer_args == {rule.step_size: 0.05}, (name, learner)
         stream = _learners.build_stream(settings)

@@ -71,7 +71,7 @@ def _hostile(d) -> list[tuple[str, dict, str]]:
         ("importlib-via-config", _class("alberta_eqx.config.importlib.import_module"), "class"),
         (
             "importlib-via-spec",
-            _class("alberta_eqx.experiments.spec.importlib.import_module", {"name": "os"}),
+            _class("alberta_eqx.sweeps.spec.importlib.import_module", {"name": "os"}),
             "class",
         ),
         ("importlib", _class("importlib.import_module", {"name": "os"}), "class"),

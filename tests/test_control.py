@@ -301,7 +301,7 @@ def test_stream_ac_learns_cartpole_reduced():
     """A reduced version of the replication (`alberta-eqx replicate stream-ac-cartpole`:
     10 seeds, 500,000 steps): 4 seeds, 40,000 steps; in the full run every seed's
     last-20-episode average passed 400 by step 31,000."""
-    from alberta_eqx.experiments.stream_ac import first_reaching, stream_ac_cartpole
+    from alberta_eqx.replications.stream_ac import first_reaching, stream_ac_cartpole
 
     result = stream_ac_cartpole(num_seeds=4, num_steps=40_000, segment_steps=2_000)
     assert (first_reaching(result) >= 0).sum() >= 3

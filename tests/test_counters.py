@@ -20,7 +20,7 @@ from alberta_eqx.control import (
     run_control,
     start_control,
 )
-from alberta_eqx.experiments.mountain_car import book_tile_coder
+from alberta_eqx.replications.mountain_car import book_tile_coder
 from alberta_eqx.streams.mountain_car import MountainCar
 
 LAST = 2**31 - 1  # the largest int32

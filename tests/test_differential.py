@@ -189,7 +189,7 @@ def test_access_control_figure_10_5_reduced():
     """Figure 10.5 at 100,000 steps x 2 seeds (the book: 2,000,000): the policy's two
     clearest claims already hold, and the report prints a verdict per claim beside
     Zhang's reproduction."""
-    from alberta_eqx.experiments import access_control as ac
+    from alberta_eqx.replications import access_control as ac
 
     result = ac.access_control(num_seeds=2, num_steps=100_000, segment_steps=50_000)
     assert result.policy.shape == (2, 4, 11) and result.values.shape == (2, 4, 11)

@@ -58,7 +58,7 @@ def test_two_processes_equal_one(tmp_path):
 
     from sweep_worker_spec import SPEC
 
-    from alberta_eqx.experiments import run_sweep
+    from alberta_eqx.sweeps import run_sweep
 
     two = xr.open_zarr(tmp_path / "two" / "sweep.zarr")
     four = xr.open_zarr(tmp_path / "one" / "sweep.zarr")

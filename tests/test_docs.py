@@ -20,7 +20,9 @@ DOCUMENTED_MODULES = [
     "alberta_eqx",
     "alberta_eqx.experiments",
     "alberta_eqx.optax",
+    "alberta_eqx.replications",
     "alberta_eqx.streams",
+    "alberta_eqx.sweeps",
 ]
 
 

@@ -19,7 +19,7 @@ import pytest
 from durable_daemon import digest, events, learner
 
 import alberta_eqx as ae
-from alberta_eqx.checkpoint import _files
+from alberta_eqx.checkpoint import _checkpoint, _format, files
 from alberta_eqx.online import _durable, _journal
 
 XS, YS = events(40)
@@ -79,7 +79,7 @@ class FaultyOS:
 
 
 def _inject(monkeypatch, faulty):
-    for module in (_files, _journal, _durable, ae.checkpoint):
+    for module in (files, _journal, _durable, _checkpoint, _format):
         monkeypatch.setattr(module, "os", faulty)
 
 
@@ -214,7 +214,7 @@ def test_a_full_disk_at_rotation_acknowledges_the_event_and_reports_apart(
         return os.readlink(f"/proc/self/fd/{fd}").endswith(".ckpt-tmp")
 
     full = FaultyOS(error=errno.ENOSPC, fail_always=("write",), when=checkpoint_file)
-    monkeypatch.setattr(_files, "os", full)  # every checkpoint write fails
+    monkeypatch.setattr(files, "os", full)  # every checkpoint write fails
     for i in range(30):
         if (i + 1) % 10 == 0:
             with pytest.warns(RuntimeWarning, match=f"at event {i + 1} failed"):
@@ -245,7 +245,7 @@ def test_a_failed_journal_re_creation_keeps_a_valid_open_journal(
             fail_always=("open",),
             when=lambda path, *flags: path.endswith("journal.tmp"),
         )
-        monkeypatch.setattr(_files, "os", faulty)
+        monkeypatch.setattr(files, "os", faulty)
     else:  # renamed into place, but the directory flush fails: the new one is used
 
         def fail(directory):
@@ -318,7 +318,7 @@ def test_a_link_planted_at_the_checkpoint_is_replaced_not_followed(tmp_path, ref
 
 
 def test_a_link_planted_at_a_checkpoint_temporary_is_refused(tmp_path, victim, monkeypatch):
-    monkeypatch.setattr(_files.secrets, "token_hex", lambda n: "0badc0de")
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: "0badc0de")
     path = tmp_path / "run.ckpt"
     (tmp_path / f".run.ckpt.{os.getpid()}.0badc0de.ckpt-tmp").symlink_to(victim)
     with pytest.raises(FileExistsError):

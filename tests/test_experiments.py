@@ -50,7 +50,7 @@ from alberta_eqx.experiments import (
     ttest,
     wilcoxon_signed_rank,
 )
-from alberta_eqx.experiments._segments import Rate, in_segments
+from alberta_eqx.experiments.segments import Rate, in_segments
 
 FEATURES, STEPS, WINDOW, SEEDS = 3, 60, 10, 4
 TRACKING = StepSizeTrackingConfig(20)

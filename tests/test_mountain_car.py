@@ -67,14 +67,14 @@ def test_figure_12_10_at_reduced_runs():
     figure's lambda = 0.92 curve lies well below its lambda = 0 curve (our 100-run
     sweep, `alberta-eqx replicate mountain-car`: 185.4 +- 1.0 for lambda = 0.92); the
     bands allow the 5-run noise."""
-    from alberta_eqx.experiments.mountain_car import mountain_car_sweep
+    from alberta_eqx.replications.mountain_car import mountain_car_sweep
 
     result = mountain_car_sweep(step_sizes=(1.0,), lambdas=(0.0, 0.92), num_runs=5)
     (sarsa0,), (sarsa92,) = result.mean
     assert 170 <= sarsa92 <= 215
     assert 205 <= sarsa0 <= 265
     assert sarsa92 < sarsa0 - 15
-    from alberta_eqx.experiments.reports import MOUNTAIN_CAR
+    from alberta_eqx.replications.mountain_car import MOUNTAIN_CAR
 
     # the replication's checks on this reduced sweep: intermediate lambda does best;
     # the sweep has no lambda 0.99 at alpha x 8 = 1.8, so that claim is not tested
@@ -96,7 +96,7 @@ def test_figure_12_10_point_within_an_independent_implementations_band():
     episodes, which 0.5^k makes negligible. The band is 4 standard deviations of the
     difference of the two means; it excludes what Zhang's figure shows for lambda = 0 at
     this step-size (229 steps) and for lambda = 0.5 at half of it (234)."""
-    from alberta_eqx.experiments.mountain_car import mountain_car_sweep
+    from alberta_eqx.replications.mountain_car import mountain_car_sweep
 
     zhang_mean, zhang_sd, zhang_runs, our_runs = 212.34, 4.64, 30, 8
     sd_difference = math.sqrt(zhang_sd**2 / zhang_runs + zhang_sd**2 / our_runs)

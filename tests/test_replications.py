@@ -5,13 +5,13 @@ import matplotlib
 import numpy as np
 import pytest
 
-from alberta_eqx.experiments import (
+from alberta_eqx.replications import (
+    REPLICATIONS,
     autostep_scale,
-    reports,
     sutton1992_experiment1,
     sutton1992_experiment2,
 )
-from alberta_eqx.experiments.replications import UNSTABLE_FACTOR, _sweep
+from alberta_eqx.replications.sutton1992 import UNSTABLE_FACTOR, _sweep
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +42,12 @@ def test_sutton1992_experiment1(experiment1):
     best_theta, best_idbd = result.idbd.best
     assert best_theta in (0.005, 0.01)  # not an edge configuration
     assert best_idbd < best_lms / 2
-    verdicts = reports.SUTTON1992_EXP1.verdicts(result, 30_000)
+    verdicts = REPLICATIONS["sutton1992-exp1"].verdicts(result, 30_000)
     assert [v.outcome for v in verdicts] == ["PASS", "PASS"], [v.line() for v in verdicts]
 
 
 def test_the_default_replication_names_the_unstable_seeds(experiment1):
-    lines = reports.SUTTON1992_EXP1.report(experiment1)
+    lines = REPLICATIONS["sutton1992-exp1"].report(experiment1)
     thetas = list(experiment1.idbd.values)
     for theta in (0.015, 0.02):
         row = next(
@@ -61,7 +61,7 @@ def test_the_default_replication_names_the_unstable_seeds(experiment1):
 
 
 def test_the_figure_has_a_title_legend_and_the_papers_marks(experiment1):
-    fig = reports.SUTTON1992_EXP1.figure(experiment1)
+    fig = REPLICATIONS["sutton1992-exp1"].figure(experiment1)
     assert "Sutton (1992), Figure 3" in fig._suptitle.get_text()
     for ax, paper, sweep in zip(
         fig.axes, (3.5, 1.5), (experiment1.lms, experiment1.idbd), strict=True
@@ -115,15 +115,15 @@ def test_sutton1992_experiment2():
     # still falling at the end, as in the float64 run of Figure 2
     history = np.asarray(result.history.step_sizes)[:, :, 5:]
     assert np.all(history[:, -1].mean(-1) < history[:, -50].mean(-1))
-    lines = reports.SUTTON1992_EXP2.report(result)
+    lines = REPLICATIONS["sutton1992-exp2"].report(result)
     assert "paper < 0.007" in lines[1]
     assert result.irrelevant.max() >= 0.007  # as the float64 transcription: 0.0075-0.0078
     assert "float64 NumPy transcription" in lines[2] and "still falling" in lines[2]
-    relevant, irrelevant = reports.SUTTON1992_EXP2.verdicts(result, 250_000)
+    relevant, irrelevant = REPLICATIONS["sutton1992-exp2"].verdicts(result, 250_000)
     assert relevant.outcome == "PASS", relevant.line()
     # the paper's < 0.007 is not met, as by the float64 transcription: a FAIL, explained
     assert irrelevant.outcome == "FAIL" and "transcription" in irrelevant.why
-    fig = reports.SUTTON1992_EXP2.figure(result)
+    fig = REPLICATIONS["sutton1992-exp2"].figure(result)
     ax = fig.axes[0]
     assert "Sutton (1992), Figure 4" in ax.get_title()
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -145,8 +145,8 @@ def test_autostep_is_invariant_to_the_target_scale():
         np.testing.assert_allclose(
             result.autostep[k] / result.scales[k] ** 2, result.autostep[1], rtol=2e-3
         )
-    verdicts = reports.AUTOSTEP_SCALE.verdicts(result, 30_000)
+    verdicts = REPLICATIONS["autostep-scale"].verdicts(result, 30_000)
     assert [v.outcome for v in verdicts] == ["PASS", "PASS"], [v.line() for v in verdicts]
-    fig = reports.AUTOSTEP_SCALE.figure(result)
+    fig = REPLICATIONS["autostep-scale"].figure(result)
     assert "Mahmood et al. (2012)" in fig.axes[0].get_title()
     assert fig.axes[0].get_legend() is not None

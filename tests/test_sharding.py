@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from alberta_eqx.experiments import make_mesh, shard_batch
+from alberta_eqx.sweeps import make_mesh, shard_batch
 
 HERE = pathlib.Path(__file__).parent
 

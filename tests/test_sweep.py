@@ -17,14 +17,8 @@ xr = pytest.importorskip("xarray")
 pytest.importorskip("zarr")
 
 import alberta_eqx as ae  # noqa: E402
-from alberta_eqx.experiments import (  # noqa: E402
-    SweepSpec,
-    load_spec,
-    run_experiment,
-    run_sweep,
-    seed_keys,
-    to_xarray,
-)
+from alberta_eqx.experiments import run_experiment, seed_keys  # noqa: E402
+from alberta_eqx.sweeps import SweepSpec, load_spec, run_sweep, to_xarray  # noqa: E402
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))

@@ -16,16 +16,17 @@ zarr = pytest.importorskip("zarr")
 
 import alberta_eqx as ae  # noqa: E402
 from alberta_eqx.cli import main  # noqa: E402
-from alberta_eqx.experiments import run_sweep, store  # noqa: E402
-from alberta_eqx.experiments.sweep import (  # noqa: E402
-    STORE,
+from alberta_eqx.sweeps import (  # noqa: E402
     SweepError,
     SweepSpec,
     best_configurations,
     check_sweep,
     load_spec,
+    run_sweep,
+    store,
     verify_store,
 )
+from alberta_eqx.sweeps.store import STORE  # noqa: E402
 
 
 def learner(initial_step_size, meta_step_size):

@@ -9,9 +9,9 @@ import pytest
 import reference
 import reference_td
 
-from alberta_eqx.experiments.random_walk import random_walk_19, rms_error
 from alberta_eqx.learners import LinearLearner
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
+from alberta_eqx.replications.random_walk import random_walk_19, rms_error
 from alberta_eqx.runners import (
     StepSizeTrackingConfig,
     run_learning_loop,
@@ -338,7 +338,7 @@ def test_random_walk_19_documented_results():
     np.testing.assert_allclose(result.td_lambda[:, -1].mean(), 0.051, atol=0.0015)
     np.testing.assert_allclose(result.tdidbd[:, -1].mean(), 0.036, atol=0.0015)
     np.testing.assert_allclose(result.autotdidbd[:, -1].mean(), 0.034, atol=0.0015)
-    from alberta_eqx.experiments.reports import RANDOM_WALK_19
+    from alberta_eqx.replications.random_walk import RANDOM_WALK_19
 
     verdicts = RANDOM_WALK_19.verdicts(result, 100_000)
     assert [v.outcome for v in verdicts] == ["PASS"] * 3, [v.line() for v in verdicts]

@@ -9,7 +9,7 @@ import pytest
 
 import alberta_eqx as ae
 import alberta_eqx.optax as aeo
-from alberta_eqx.experiments.random_walk import rms_error
+from alberta_eqx.replications.random_walk import rms_error
 
 N = 5
 TRUE = jnp.linspace(-1.0, 1.0, N)

@@ -5,19 +5,18 @@ miss them, and a run too short to test a claim says so instead of asserting it."
 import numpy as np
 import pytest
 
-from alberta_eqx.cli._replicate import REPLICATIONS
-from alberta_eqx.experiments import access_control, reports
-from alberta_eqx.experiments.baird import BairdCurves
-from alberta_eqx.experiments.continual_backprop import ContinualBackpropResult
-from alberta_eqx.experiments.mountain_car import MountainCarSweep
-from alberta_eqx.experiments.random_walk import RandomWalk19
-from alberta_eqx.experiments.replications import (
-    AutostepScale,
+from alberta_eqx.replications import REPLICATIONS, access_control, mahmood2012
+from alberta_eqx.replications.baird import BairdCurves
+from alberta_eqx.replications.continual_backprop import ContinualBackpropResult
+from alberta_eqx.replications.mahmood2012 import AutostepScale
+from alberta_eqx.replications.mountain_car import MountainCarSweep
+from alberta_eqx.replications.random_walk import RandomWalk19
+from alberta_eqx.replications.stream_ac import StreamACCartPole
+from alberta_eqx.replications.sutton1992 import (
     Experiment1,
     Experiment2,
     _sweep,
 )
-from alberta_eqx.experiments.stream_ac import StreamACCartPole
 
 SEEDS = 10
 _rng = np.random.default_rng(0)
@@ -191,7 +190,7 @@ def test_a_short_run_does_not_assert_what_it_cannot_test(name):
 def test_the_continual_backprop_quick_run_does_not_claim_growth():
     """Issue 22: `--quick` (200,000 steps) printed that the error grows beside early
     and late errors that did not differ; now its verdicts say it is too short."""
-    replication = reports.CONTINUAL_BACKPROP
+    replication = REPLICATIONS["continual-backprop"]
     assert replication.quick_steps < 1_000_000
     verdicts = replication.verdicts(continual_backprop(0.8, 0.8), replication.quick_steps)
     assert [v.outcome for v in verdicts] == ["not tested at this length"] * 2
@@ -199,7 +198,7 @@ def test_the_continual_backprop_quick_run_does_not_claim_growth():
 
 def test_a_known_failure_says_what_is_known():
     _, failing = CASES["sutton1992-exp2"]
-    relevant, irrelevant = reports.SUTTON1992_EXP2.verdicts(failing, 250_000)
+    relevant, irrelevant = REPLICATIONS["sutton1992-exp2"].verdicts(failing, 250_000)
     assert relevant.why == ""
     assert "float64 NumPy transcription" in irrelevant.why and irrelevant.why in irrelevant.line()
 
@@ -207,7 +206,7 @@ def test_a_known_failure_says_what_is_known():
 def test_a_sweep_without_the_settings_a_claim_names_does_not_test_it():
     passing, _ = CASES["mountain-car"]
     small = passing._replace(lambdas=np.array([0.0, 0.92, 0.96]))
-    intermediate, largest = reports.MOUNTAIN_CAR.verdicts(small, 15_000)
+    intermediate, largest = REPLICATIONS["mountain-car"].verdicts(small, 15_000)
     assert intermediate.outcome == "PASS"
     assert largest.outcome == "not tested" and "no lambda 0.99" in largest.line()
 
@@ -217,7 +216,7 @@ def test_one_seed_cannot_test_a_paired_difference():
     one = result._replace(
         backprop=result.backprop[:1], continual_backprop=result.continual_backprop[:1]
     )
-    verdicts = reports.CONTINUAL_BACKPROP.verdicts(one, 1_000_000)
+    verdicts = REPLICATIONS["continual-backprop"].verdicts(one, 1_000_000)
     assert [v.outcome for v in verdicts] == ["not tested"] * 2
     assert all("one seed" in v.line() for v in verdicts)
 
@@ -228,7 +227,7 @@ def test_the_reference_marks_are_our_reference_runs():
     NumPy, 100 seeds, nothing shared with alberta_eqx) computes, to their rounding."""
     import reference_runs
 
-    from alberta_eqx.experiments.baird import REFERENCE
+    from alberta_eqx.replications.baird import REFERENCE
 
     baird = reference_runs.baird()
     pairs = [
@@ -240,7 +239,7 @@ def test_the_reference_marks_are_our_reference_runs():
     ]
     autostep = reference_runs.autostep_against_lms()
     pairs += [
-        (reports._AUTOSTEP_REFERENCE[name], autostep[name][0], 0.005)
+        (mahmood2012._AUTOSTEP_REFERENCE[name], autostep[name][0], 0.005)
         for name in ("autostep", "lms")
     ]
     for quoted, computed, rounding in pairs:

@@ -6,9 +6,10 @@ alberta-eqx run --stream scale-drift --optimizer autostep --normalizer ema --ste
 alberta-eqx run --stream mypkg.streams:MyStream --learner mypkg:make_learner --config run.toml
 alberta-eqx show alberta-eqx-out
 
-Parsing and printing only: the science is in `alberta_eqx.experiments`. A new
-replication is one entry in `REPLICATIONS`; a new command is one module (its parser
-and its function) and one entry in `COMMANDS`.
+Parsing and printing only: the science is in `alberta_eqx.replications`,
+`alberta_eqx.sweeps` and `alberta_eqx.experiments`. A new replication is its paper's
+module in `alberta_eqx.replications` and one entry in its `registry.REPLICATIONS`; a
+new command is one module (its parser and its function) and one entry in `COMMANDS`.
 """
 
 import argparse
@@ -17,63 +18,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from alberta_eqx.cli._options import (
-    CommandError,
-    _Help,
-    count,
-    fail,
-    positive_float,
-    seed,
-)
-from alberta_eqx.cli._output import Bar, output_folder, pyplot, save_figure
-from alberta_eqx.cli._replicate import (
-    DEFAULT_REPLICATION,
-    REPLICATIONS,
-    _add_replicate,
-    replicate,
-    steps_for,
-)
-from alberta_eqx.cli._report import report_run, run_figure
-from alberta_eqx.cli._run import (
-    _add_run,
-    available_memory,
-    check_window,
-    memory_estimate,
-    run,
-    run_spec,
-)
-from alberta_eqx.cli._show import _add_show, show
-from alberta_eqx.cli._sweep import _add_sweep, sweep
+from alberta_eqx.cli import _options, _output, _replicate, _run, _show, _sweep
+from alberta_eqx.replications.registry import DEFAULT_REPLICATION
 
-# Every public name the single-module `cli` had, so that scripts importing them keep
-# working; a command's pieces live in its own module.
-__all__ = [
-    "COMMANDS",
-    "DEFAULT_REPLICATION",
-    "REPLICATIONS",
-    "Bar",
-    "CommandError",
-    "available_memory",
-    "check_window",
-    "count",
-    "fail",
-    "main",
-    "memory_estimate",
-    "output_folder",
-    "parser",
-    "positive_float",
-    "pyplot",
-    "replicate",
-    "report_run",
-    "run",
-    "run_figure",
-    "run_spec",
-    "save_figure",
-    "seed",
-    "show",
-    "steps_for",
-    "sweep",
-]
+# A user runs the command line (`main`, or `parser` to read its options); a command's
+# pieces live in its own module.
+__all__ = ["COMMANDS", "main", "parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,10 +63,10 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
 
 # command -> (add its parser, run it)
 COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], None]]] = {
-    "replicate": (_add_replicate, replicate),
-    "run": (_add_run, run),
-    "show": (_add_show, show),
-    "sweep": (_add_sweep, sweep),
+    "replicate": (_replicate._add_replicate, _replicate.replicate),
+    "run": (_run._add_run, _run.run),
+    "show": (_show._add_show, _show.show),
+    "sweep": (_sweep._add_sweep, _sweep.sweep),
 }
 
 
@@ -126,7 +76,7 @@ def parser() -> _Parser:
         description=__doc__.split("\n\n")[0]
         + f"\n\nWith no command: alberta-eqx replicate {DEFAULT_REPLICATION}.",
         parents=[_common(False)],
-        formatter_class=_Help,
+        formatter_class=_options._Help,
     )
     sub = main_parser.add_subparsers(dest="command", metavar="COMMAND")
     for add, _ in COMMANDS.values():
@@ -147,14 +97,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             jax.config.update("jax_enable_x64", True)
         if not args.no_compile_cache:
-            from alberta_eqx.experiments.cache import enable_compilation_cache
+            from alberta_eqx.sweeps.cache import enable_compilation_cache
 
             enable_compilation_cache()
         if args.command not in ("show", "sweep"):  # sweep checks its spec first
-            args.out = output_folder(args.out)
-        command = COMMANDS[args.command][1] if args.command else replicate
+            args.out = _output.output_folder(args.out)
+        command = COMMANDS[args.command][1] if args.command else _replicate.replicate
         command(args)
-    except CommandError as error:
+    except _options.CommandError as error:
         if created and os.path.isdir(args.out) and not os.listdir(args.out):
             os.rmdir(args.out)
         print(f"alberta-eqx: error: {error}", file=sys.stderr)

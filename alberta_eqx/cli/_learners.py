@@ -18,8 +18,8 @@ import jax.numpy as jnp
 
 import alberta_eqx as ae
 import alberta_eqx.optax as aeo
-from alberta_eqx.experiments import spec
 from alberta_eqx.experiments.runner import LearnerFactory
+from alberta_eqx.sweeps import spec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 from alberta_eqx.cli._options import fail
-from alberta_eqx.experiments._segments import Rate
 from alberta_eqx.experiments.export import atomic_write
+from alberta_eqx.experiments.segments import Rate
 
 
 def output_folder(path: str) -> str:

@@ -8,24 +8,9 @@ from typing import Any
 
 from alberta_eqx.cli._options import _Help, count, fail
 from alberta_eqx.cli._output import Bar, _device, save_figure
-from alberta_eqx.experiments import reports
-from alberta_eqx.experiments.access_control import ACCESS_CONTROL
 from alberta_eqx.experiments.export import atomic_write
 from alberta_eqx.experiments.record import finish_record, start_record
-
-# name -> the published experiment; `alberta-eqx replicate NAME` runs it.
-REPLICATIONS: dict[str, reports.Replication] = {
-    "sutton1992-exp1": reports.SUTTON1992_EXP1,
-    "sutton1992-exp2": reports.SUTTON1992_EXP2,
-    "autostep-scale": reports.AUTOSTEP_SCALE,
-    "random-walk-19": reports.RANDOM_WALK_19,
-    "continual-backprop": reports.CONTINUAL_BACKPROP,
-    "baird": reports.BAIRD,
-    "mountain-car": reports.MOUNTAIN_CAR,
-    "stream-ac-cartpole": reports.STREAM_AC_CARTPOLE,
-    "access-control": ACCESS_CONTROL,
-}
-DEFAULT_REPLICATION = "sutton1992-exp1"
+from alberta_eqx.replications.registry import DEFAULT_REPLICATION, REPLICATIONS
 
 
 def steps_for(name: str, steps: int | None, quick: bool) -> int:

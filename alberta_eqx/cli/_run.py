@@ -17,9 +17,9 @@ from alberta_eqx.cli._options import (
 )
 from alberta_eqx.cli._output import Bar, _device
 from alberta_eqx.cli._report import report_run
-from alberta_eqx.experiments import spec
 from alberta_eqx.experiments.record import start_record
-from alberta_eqx.experiments.sweep import available_memory
+from alberta_eqx.sweeps import spec
+from alberta_eqx.sweeps.check import available_memory
 
 _LEARNER_KEYS = {
     "name": str,

@@ -21,7 +21,7 @@ def _field(record: dict, key: str, kind: type[dict] | type[list], default: Any) 
 
 def _read(folder: str) -> dict | None:
     """The folder's record; None when it has none but holds a sweep's store."""
-    from alberta_eqx.experiments.sweep import find_store
+    from alberta_eqx.sweeps.sweep import find_store
 
     try:
         record = read_record(folder)
@@ -79,9 +79,9 @@ def _show_sweep(folder: str, with_spec: bool) -> None:
     """The store's progress and its best configurations, and its specification
     `with_spec` (a sweep's record already shows it)."""
     from alberta_eqx.cli._sweep import METRIC, TOP, best_table
-    from alberta_eqx.experiments import store
-    from alberta_eqx.experiments.labelled import _xarray
-    from alberta_eqx.experiments.sweep import best_configurations, find_store
+    from alberta_eqx.sweeps import store
+    from alberta_eqx.sweeps.labelled import xarray_module
+    from alberta_eqx.sweeps.sweep import best_configurations, find_store
 
     path = find_store(folder)
     try:
@@ -92,7 +92,7 @@ def _show_sweep(folder: str, with_spec: bool) -> None:
         print(f"store: none yet ({path})")
         return
     spec, table = opened
-    ds = _xarray().open_zarr(path)
+    ds = xarray_module().open_zarr(path)
     num_configs = len(next(iter(table.values())))
     try:
         completed = ds.completed.values

@@ -50,16 +50,16 @@ def sweep(args: argparse.Namespace) -> None:
         return
     if args.spec is None:
         fail("sweep needs a sweep file (or --verify DIR)")
-    from alberta_eqx.experiments import store
     from alberta_eqx.experiments.record import finish_record, start_record
-    from alberta_eqx.experiments.sweep import (
-        STORE,
+    from alberta_eqx.sweeps import (
         SweepError,
         best_configurations,
         check_sweep,
         load_spec,
         run_sweep,
+        store,
     )
+    from alberta_eqx.sweeps.store import STORE
 
     # Everything is checked before anything is written: a mistake leaves no folder.
     try:
@@ -121,7 +121,7 @@ def _log_shard(loggers: list, out: str, start: int, stop: int) -> None:
     import xarray as xr
 
     from alberta_eqx.experiments.loggers import log_windows
-    from alberta_eqx.experiments.sweep import STORE
+    from alberta_eqx.sweeps.store import STORE
 
     ds = xr.open_zarr(os.path.join(out, STORE))
     table = {n: ds[n].values for n in ds.attrs["hyperparameters"]}
@@ -214,8 +214,8 @@ _COLUMNS = ("config", "final", "low", "high", "diverged")
 
 
 def _verify(folder: str) -> None:
-    from alberta_eqx.experiments import store
-    from alberta_eqx.experiments.sweep import SweepError, find_store, verify_store
+    from alberta_eqx.sweeps import store
+    from alberta_eqx.sweeps.sweep import SweepError, find_store, verify_store
 
     path = find_store(folder)
     try:

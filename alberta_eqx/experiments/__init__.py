@@ -1,4 +1,6 @@
-"""Experiments: the published replications, multi-seed summaries and comparisons.
+"""Experiments: running named configurations over many seeds, multi-seed summaries,
+comparisons, plots, exports and loggers. (The published replications are in
+`alberta_eqx.replications`, sweeps at scale in `alberta_eqx.sweeps`.)
 
 `run_experiment` runs named configurations over many seeds; `summary` summarises the
 curves over seeds (as pandas DataFrames); `stats` compares configurations;
@@ -9,7 +11,6 @@ settings and windows to TensorBoard or Weights & Biases (`[tensorboard]`, `[wand
 imported only when a logger is made.
 """
 
-from alberta_eqx.experiments.cache import enable_compilation_cache
 from alberta_eqx.experiments.export import (
     read_csv,
     read_json,
@@ -18,7 +19,6 @@ from alberta_eqx.experiments.export import (
     to_latex,
     to_markdown,
 )
-from alberta_eqx.experiments.labelled import describe, to_xarray
 from alberta_eqx.experiments.loggers import (
     AbstractLogger,
     TensorBoardLogger,
@@ -33,23 +33,12 @@ from alberta_eqx.experiments.plots import (
     plot_sensitivity,
     plot_step_sizes,
 )
-from alberta_eqx.experiments.random_walk import RandomWalk19, random_walk_19
-from alberta_eqx.experiments.replications import (
-    AutostepScale,
-    Experiment1,
-    Experiment2,
-    Sweep,
-    autostep_scale,
-    sutton1992_experiment1,
-    sutton1992_experiment2,
-)
 from alberta_eqx.experiments.runner import (
     ExperimentResult,
     LearnerFactory,
     run_experiment,
     seed_keys,
 )
-from alberta_eqx.experiments.sharding import make_mesh, shard_batch
 from alberta_eqx.experiments.stats import (
     Comparison,
     HypothesisTest,
@@ -71,73 +60,43 @@ from alberta_eqx.experiments.summary import (
     summarize,
     summary_table,
 )
-from alberta_eqx.experiments.sweep import (
-    SweepError,
-    SweepSpec,
-    best_configurations,
-    check_sweep,
-    load_spec,
-    run_sweep,
-    verify_store,
-)
 
 __all__ = [
     "AbstractLogger",
-    "AutostepScale",
     "Comparison",
-    "Experiment1",
-    "Experiment2",
     "ExperimentResult",
     "HypothesisTest",
     "LearnerFactory",
-    "RandomWalk19",
     "Row",
     "Summary",
-    "Sweep",
-    "SweepError",
-    "SweepSpec",
     "TensorBoardLogger",
     "WandbLogger",
-    "autostep_scale",
-    "best_configurations",
     "bonferroni",
     "bootstrap_ci",
-    "check_sweep",
     "cohens_d",
     "compare",
     "curves_frame",
-    "describe",
-    "enable_compilation_cache",
     "final_performance",
     "holm",
-    "load_spec",
     "log_windows",
     "make_logger",
-    "make_mesh",
     "mann_whitney_u",
     "plot_final_performance",
     "plot_heatmap",
     "plot_learning_curves",
     "plot_sensitivity",
     "plot_step_sizes",
-    "random_walk_19",
     "read_csv",
     "read_json",
     "run_experiment",
-    "run_sweep",
     "seed_keys",
-    "shard_batch",
     "standard_error",
     "summarize",
     "summary_table",
-    "sutton1992_experiment1",
-    "sutton1992_experiment2",
     "to_csv",
     "to_json",
     "to_latex",
     "to_markdown",
-    "to_xarray",
     "ttest",
-    "verify_store",
     "wilcoxon_signed_rank",
 ]

@@ -16,7 +16,8 @@ from alberta_eqx.experiments.runner import ExperimentResult
 from alberta_eqx.experiments.summary import bootstrap_ci, final_performance, standard_error
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """`matplotlib.pyplot`, imported when a figure is drawn; a clear error without it."""
     try:
         import matplotlib.pyplot as plt
     except ImportError:
@@ -27,8 +28,8 @@ def _pyplot() -> Any:
 def _figure_and_axes(ax: Any | None) -> tuple[Any, Any]:
     if ax is None:
         # constrained layout keeps long tick and axis labels inside the figure
-        return _pyplot().subplots(layout="constrained")
-    _pyplot()  # the same clear error when matplotlib is missing
+        return pyplot().subplots(layout="constrained")
+    pyplot()  # the same clear error when matplotlib is missing
     return ax.figure, ax
 
 

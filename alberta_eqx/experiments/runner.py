@@ -17,8 +17,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int, Key, PRNGKeyArray
 
 from alberta_eqx._checks import non_negative_int, positive_int
-from alberta_eqx.experiments._segments import Progress, in_segments
 from alberta_eqx.experiments.loggers import AbstractLogger, log_windows
+from alberta_eqx.experiments.segments import Progress, in_segments
 from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.runners import StepSizeHistory, StepSizeTrackingConfig
 from alberta_eqx.streams import AbstractStream
@@ -77,7 +77,9 @@ class ExperimentResult(NamedTuple):
         return metrics[metric]
 
 
-def _seed_list(seeds: int | Sequence[int]) -> tuple[int, ...]:
+def seed_numbers(seeds: int | Sequence[int]) -> tuple[int, ...]:
+    """The seeds `seeds` names: a count `n` is seeds `0 .. n - 1`, a list its own
+    (non-negative ints); anything else raises a `ValueError` naming `seeds`."""
     if isinstance(seeds, int):
         return tuple(range(positive_int("seeds", seeds)))
     if isinstance(seeds, str) or not isinstance(seeds, Sequence) or not seeds:
@@ -162,7 +164,7 @@ def run_experiment(
     for name in configs:
         if not isinstance(name, str):
             raise TypeError(f"configs' names must be strings, got {name!r}")
-    seed_list = _seed_list(seeds)
+    seed_list = seed_numbers(seeds)
     keys = [seed_keys(s) for s in seed_list]
     stream_keys = jnp.stack([stream_key for stream_key, _ in keys])
     learner_keys = jnp.stack([learner_key for _, learner_key in keys])

@@ -19,7 +19,8 @@ from alberta_eqx.experiments.runner import ExperimentResult
 from alberta_eqx.experiments.summary import final_performance
 
 
-def _scipy_stats() -> ModuleType:
+def scipy_stats() -> ModuleType:
+    """`scipy.stats`, imported when a test needs it; a clear error without SciPy."""
     try:
         import scipy.stats
     except ImportError:
@@ -55,7 +56,7 @@ def ttest(
     """A two-sided t-test of equal means: paired (`scipy.stats.ttest_rel`) or
     unpaired (`ttest_ind`; Welch's test unless `equal_var`)."""
     a, b = _samples(a, b, paired)
-    stats = _scipy_stats()
+    stats = scipy_stats()
     result = stats.ttest_rel(a, b) if paired else stats.ttest_ind(a, b, equal_var=equal_var)
     return HypothesisTest(float(result.statistic), float(result.pvalue))
 
@@ -63,14 +64,14 @@ def ttest(
 def mann_whitney_u(a: Float[np.ndarray, " n"], b: Float[np.ndarray, " m"]) -> HypothesisTest:
     """The two-sided Mann-Whitney U test (unpaired samples); the statistic is `a`'s U."""
     a, b = _samples(a, b, paired=False)
-    result = _scipy_stats().mannwhitneyu(a, b, alternative="two-sided")
+    result = scipy_stats().mannwhitneyu(a, b, alternative="two-sided")
     return HypothesisTest(float(result.statistic), float(result.pvalue))
 
 
 def wilcoxon_signed_rank(a: Float[np.ndarray, " n"], b: Float[np.ndarray, " n"]) -> HypothesisTest:
     """The two-sided Wilcoxon signed-rank test of the paired differences `a - b`."""
     a, b = _samples(a, b, paired=True)
-    result = _scipy_stats().wilcoxon(a, b, alternative="two-sided")
+    result = scipy_stats().wilcoxon(a, b, alternative="two-sided")
     return HypothesisTest(float(result.statistic), float(result.pvalue))
 
 

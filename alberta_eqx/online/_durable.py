@@ -31,7 +31,7 @@ from jaxtyping import Array, ArrayLike, Float, Real
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.checkpoint import load_checkpoint, save_checkpoint
-from alberta_eqx.checkpoint._files import close_quietly, fsync_directory, open_no_link
+from alberta_eqx.checkpoint.files import close_quietly, fsync_directory, open_no_link
 from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.online import _journal
 from alberta_eqx.online._journal import JournalError

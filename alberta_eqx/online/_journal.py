@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from alberta_eqx.checkpoint._files import (
+from alberta_eqx.checkpoint.files import (
     close_quietly,
     open_new,
     open_no_link,

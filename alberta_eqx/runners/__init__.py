@@ -16,6 +16,7 @@ the same learner type, stream type, step count and options runs without tracing.
 # `_divergence` (reading where a run went non-finite).
 from alberta_eqx.runners._divergence import Divergence, find_divergence
 from alberta_eqx.runners._loop import run_learning_loop, run_learning_loop_batched
+from alberta_eqx.runners._plan import block_steps
 from alberta_eqx.runners._results import (
     NormalizerHistory,
     NormalizerTrackingConfig,
@@ -34,6 +35,7 @@ __all__ = [  # noqa: RUF022
     "RunResult",
     "run_learning_loop",
     "run_learning_loop_batched",
+    "block_steps",
     "Divergence",
     "find_divergence",
     "metrics_to_dicts",

@@ -122,6 +122,41 @@ def _make_plan(
     )
 
 
+def block_steps(
+    learner: AbstractLearner,
+    stream: AbstractStream,
+    num_seeds: int,
+    *,
+    metrics_window: int = 1,
+    step_size_tracking: StepSizeTrackingConfig | None = None,
+    normalizer_tracking: NormalizerTrackingConfig | None = None,
+    block_size: int | None = None,
+) -> int:
+    """The steps `run_learning_loop_batched` generates and learns per compiled block
+    for this learner, stream and batch: a run split at a multiple of it (and of the
+    metrics window) continues bit for bit where it stopped.
+
+    **Arguments:**
+
+    - `learner`, `stream`: as the runner takes them.
+    - `num_seeds`: the batch's number of seeds (the keys' leading axis).
+    - `metrics_window`, `step_size_tracking`, `normalizer_tracking`, `block_size`: the
+      runner's options of the same names.
+    """
+    window = positive_int("metrics_window", metrics_window)
+    plan = _make_plan(
+        learner,
+        stream,
+        window << 20,  # the block does not depend on the run's length
+        step_size_tracking,
+        normalizer_tracking,
+        window,
+        num_seeds,
+        block_size,
+    )
+    return plan.block
+
+
 def _block_size(multiple: int, feature_dim: int, batch_size: int) -> int:
     """Steps per block: the least multiple of both `multiple` and `_BLOCK_STEPS` if it
     fits the memory budget, else the largest divisor of that which fits (and is a

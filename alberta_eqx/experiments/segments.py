@@ -26,8 +26,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from alberta_eqx.runners import RunResult, run_learning_loop_batched
-from alberta_eqx.runners._plan import _make_plan
+from alberta_eqx.runners import RunResult, block_steps, run_learning_loop_batched
 
 Progress = Callable[[int], None]
 """Called with the number of steps just completed (tqdm's `update` is one)."""
@@ -83,17 +82,16 @@ def segment_unit(learners, stream, keys, options: dict) -> int:
     """The steps every segment boundary must be a multiple of: the runner's block
     size for this learner, stream and batch (and the metrics window)."""
     window = options.get("metrics_window", 1)
-    plan = _make_plan(
+    block = block_steps(
         learners,
         stream,
-        window << 20,  # the block does not depend on the run's length
-        options.get("step_size_tracking"),
-        options.get("normalizer_tracking"),
-        window,
         keys.shape[0],
-        options.get("block_size"),
+        metrics_window=window,
+        step_size_tracking=options.get("step_size_tracking"),
+        normalizer_tracking=options.get("normalizer_tracking"),
+        block_size=options.get("block_size"),
     )
-    return math.lcm(plan.block, window)
+    return math.lcm(block, window)
 
 
 def in_segments(

@@ -35,8 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from alberta_eqx.experiments.labelled import CONFIG, SEED, WINDOW, Coords, _window_coords
+from alberta_eqx.sweeps.labelled import CONFIG, SEED, WINDOW, Coords, _window_coords
 
+STORE = "sweep.zarr"
+"""The store's folder name inside a sweep's output folder."""
 COMPLETED = "completed"
 PARTIAL = ".creating"
 """The suffix of the folder a store is built in before it is renamed into place."""

@@ -16,6 +16,9 @@ continual backprop accumulates the replacement count to whole units (ALGORITHMS.
 where the authors' default replaces one unit with probability `rho * mature` when that
 is below one; and it ranks units by the utility without the authors' bias
 correction.
+
+`CONTINUAL_BACKPROP` is what `alberta-eqx replicate continual-backprop` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from typing import NamedTuple
@@ -27,8 +30,13 @@ import optax
 from jaxtyping import Float
 
 from alberta_eqx._checks import positive_int
-from alberta_eqx.experiments._segments import Progress, in_segments
+from alberta_eqx.experiments.segments import Progress, in_segments
+from alberta_eqx.experiments.stats import scipy_stats
 from alberta_eqx.nonlinear import ContinualBackprop, MultiHeadLearner
+from alberta_eqx.replications.verdicts import (
+    Check,
+    Replication,
+)
 from alberta_eqx.streams.bitflip import BitFlipStream
 
 
@@ -53,9 +61,7 @@ class ContinualBackpropResult(NamedTuple):
     def table(self) -> list[dict[str, float | str]]:
         """Per method: the early and late errors (mean over seeds, 95% confidence
         half-width from the t distribution over seeds)."""
-        from alberta_eqx.experiments.stats import _scipy_stats
-
-        t = _scipy_stats().t
+        t = scipy_stats().t
         rows = []
         for name, errors in (
             ("backprop", self.backprop),
@@ -155,11 +161,9 @@ def plot(result: ContinualBackpropResult, ax=None):
     band (the paper's Figure 2 layout); returns the figure."""
     import matplotlib.pyplot as plt
 
-    from alberta_eqx.experiments.stats import _scipy_stats
-
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    t = _scipy_stats().t
+    t = scipy_stats().t
     for name, errors in (
         ("backprop", result.backprop),
         ("continual backprop", result.continual_backprop),
@@ -173,3 +177,82 @@ def plot(result: ContinualBackpropResult, ax=None):
     ax.set_title("Dohare et al. (2021), Fig. 2: the bit-flipping problem")
     ax.legend()
     return ax.figure
+
+
+def _cbp_report(result: ContinualBackpropResult) -> list[str]:
+    return [
+        f"{row['method']:20} early {row['early']:.3f} +- {row['early_ci95']:.3f}   "
+        f"late {row['late']:.3f} +- {row['late_ci95']:.3f} (95% CI over seeds)"
+        for row in result.table()
+    ]
+
+
+def _paired_ci95(differences: np.ndarray) -> tuple[float, float]:
+    """The mean of per-seed `differences` and its 95% confidence half-width (t
+    distribution over seeds)."""
+    n = differences.size
+    half = scipy_stats().t.ppf(0.975, n - 1) * differences.std(ddof=1) / np.sqrt(n)
+    return float(differences.mean()), float(half)
+
+
+def _cbp_difference(
+    result: ContinualBackpropResult, late: np.ndarray, early: np.ndarray, sign: int
+) -> tuple[bool | None, str]:
+    """Whether the 95% confidence interval of `late - early` (per seed, paired) lies
+    above 0 (`sign` 1) or below it (`sign` -1); None with a single seed."""
+    differences = late - early
+    if differences.size < 2:
+        return None, f"{differences.mean():+.3f} on one seed: no confidence interval"
+    mean, half = _paired_ci95(differences)
+    return bool(sign * mean > half), (
+        f"{mean:+.3f} +- {half:.3f}, 95% CI paired over {differences.size} seeds"
+    )
+
+
+def _bp_grows(result: ContinualBackpropResult) -> tuple[bool | None, str]:
+    early = result.backprop[:, result.early_bins].mean(axis=1)
+    late = result.backprop[:, result.late_bins].mean(axis=1)
+    passed, measured = _cbp_difference(result, late, early, 1)
+    return passed, f"late - early {measured}; early {early.mean():.3f}, late {late.mean():.3f}"
+
+
+def _cbp_stays_low(result: ContinualBackpropResult) -> tuple[bool | None, str]:
+    cbp = result.continual_backprop[:, result.late_bins].mean(axis=1)
+    bp = result.backprop[:, result.late_bins].mean(axis=1)
+    passed, measured = _cbp_difference(result, cbp, bp, -1)
+    return passed, f"continual - plain, late {measured}"
+
+
+_CBP_CHECKS = (
+    Check(
+        "Dohare et al. (2021), Fig. 2: plain backprop's error grows over the run (last "
+        "tenth above the first, 95% CI of the paired difference above 0)",
+        _bp_grows,
+        min_steps=1_000_000,
+    ),
+    Check(
+        "Dohare et al. (2021), Fig. 2: continual backprop's error stays below plain "
+        "backprop's (last tenth, 95% CI of the paired difference below 0)",
+        _cbp_stays_low,
+        min_steps=1_000_000,
+    ),
+)
+
+
+CONTINUAL_BACKPROP = Replication(
+    title="Dohare et al. (2021), Figure 2",
+    paper="Dohare et al. (2021), Fig. 2: on the bit-flipping problem plain backprop's "
+    "error grows over the run (loss of plasticity); continual backprop's stays low",
+    run=lambda seeds, steps, progress: continual_backprop_bitflip(
+        num_steps=steps, num_seeds=seeds, progress=progress
+    ),
+    seeds=10,
+    steps=1_000_000,
+    quick_steps=200_000,
+    steps_multiple=20_000,
+    total=lambda steps: 2 * steps,  # backprop, then continual backprop
+    report=_cbp_report,
+    figure=plot,
+    filename="continual_backprop.png",
+    checks=_CBP_CHECKS,
+)

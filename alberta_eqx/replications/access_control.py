@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from alberta_eqx.control import EpsilonGreedy, control_step, differential_sarsa, start_control
-from alberta_eqx.experiments._segments import Progress
-from alberta_eqx.experiments.reports import Check, Replication
+from alberta_eqx.experiments.plots import pyplot
+from alberta_eqx.experiments.segments import Progress
+from alberta_eqx.replications.verdicts import Check, Replication
 from alberta_eqx.streams.access_control import AccessControl
 from alberta_eqx.streams.tiles import TileCoder
 
@@ -376,10 +377,8 @@ def report(result: AccessControlResult, zhang: "ZhangReference | None" = None) -
 def figure(result: AccessControlResult, zhang: "ZhangReference | None" = None):
     """Figure 10.5's two panels: the policy (fraction of seeds accepting) and the
     values (mean over seeds, Zhang's dashed)."""
-    from alberta_eqx.experiments.plots import _pyplot
-
     zhang = ZHANG if zhang is None else zhang
-    fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(6.5, 8), layout="constrained")
+    fig, (top, bottom) = pyplot().subplots(2, 1, figsize=(6.5, 8), layout="constrained")
     image = top.imshow(
         result.policy.mean(axis=0)[::-1], cmap="Blues", vmin=0, vmax=1, aspect="auto"
     )

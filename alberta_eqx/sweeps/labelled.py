@@ -25,7 +25,8 @@ from alberta_eqx.runners import RunResult
 CONFIG, SEED, WINDOW = "config", "seed", "window"
 
 
-def _xarray():
+def xarray_module() -> Any:
+    """The `xarray` module, imported when results are labelled; a clear error without it."""
     try:
         import xarray
     except ImportError:
@@ -136,7 +137,7 @@ def to_xarray(
     """
     from alberta_eqx.experiments.runner import ExperimentResult
 
-    xr = _xarray()
+    xr = xarray_module()
     if isinstance(result, ExperimentResult):
         if metrics_window not in (None, result.metrics_window):
             raise ValueError(

@@ -10,6 +10,9 @@ v_w(s)] = gamma v_w(lower) - v_w(s)` (the target policy always goes to the lower
 state) and `Pi = X (X^T D X)^+ X^T D` the `mu`-weighted projection onto the span of
 the features (`D = diag(mu)`; `X^T D X` is singular with 8 features of 7 states, so
 the pseudo-inverse).
+
+`BAIRD` is what `alberta-eqx replicate baird` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from typing import NamedTuple, cast
@@ -20,8 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from alberta_eqx.experiments._segments import Progress, in_segments
+from alberta_eqx.experiments.segments import Progress, in_segments
 from alberta_eqx.gvf import GradientTDLearner
+from alberta_eqx.replications.verdicts import (
+    Check,
+    Replication,
+    mean_stderr,
+)
 from alberta_eqx.streams.baird import LOWER, BairdStream, baird_features, baird_initial_weights
 
 # Our reference computation, not a paper's numbers (the book draws Figures 11.2 and
@@ -194,3 +202,76 @@ def plot(curves: BairdCurves):
         f"mean of {curves.td_sqrt_ve.shape[0]} seeds"
     )
     return fig
+
+
+def _baird_report(curves: BairdCurves) -> list[str]:
+    lines = [f"{'':16}{'step':>7} {'this run':>9} {'+- s.e.':>8} {'reference':>10}"]
+    for label, step, mean, stderr, reference in table(curves):
+        lines.append(f"{label:16}{step:7d} {mean:9.4g} {stderr:8.2g} {reference:10g}")
+    lines.append(f"reference: {REFERENCE_LABEL} (the book prints no values)")
+    return lines
+
+
+def _baird_diverges(curves: BairdCurves) -> tuple[bool, str]:
+    norm = curves.td_norm_w
+    growing = bool(np.all(np.diff(norm, axis=1) > 0) and np.all(norm[:, -1] > 10 * norm[:, 0]))
+    mean, stderr = mean_stderr(norm[:, -1])
+    return (
+        growing,
+        f"|w| {norm[0, 0]:.1f} -> {mean:.0f} +- {stderr:.0f} s.e. at step {curves.td_steps:,}",
+    )
+
+
+def _baird_at(curve: np.ndarray, curves: BairdCurves, step: int) -> tuple[float, float]:
+    """Mean and standard error over seeds of `curve` at `step` (NaN if not reached)."""
+    if step not in curves.steps[: curve.shape[1]]:
+        return float("nan"), float("nan")
+    return mean_stderr(curve[:, int(np.flatnonzero(curves.steps == step)[0])])
+
+
+def _baird_pbe(curves: BairdCurves) -> tuple[bool, str]:
+    mean, stderr = _baird_at(curves.tdc_sqrt_pbe, curves, 20_000)
+    return bool(mean < 0.02), f"{mean:.4f} +- {stderr:.1g} s.e. at step 20,000"
+
+
+def _baird_ve(curves: BairdCurves) -> tuple[bool, str]:
+    after = curves.tdc_sqrt_ve[:, curves.steps >= 1_000].mean(axis=0)
+    near = bool(np.all((after >= 1.5) & (after <= 2.5)))
+    return near, f"mean over seeds from step 1,000 on: {after.min():.3f} to {after.max():.3f}"
+
+
+_BAIRD_CHECKS = (
+    Check(
+        "Sutton and Barto (2018), Fig. 11.2: semi-gradient off-policy TD(0) diverges "
+        "(every seed's |w| grows at every measurement, to over 10x its start)",
+        _baird_diverges,
+    ),
+    Check(
+        "Sutton and Barto (2018), Fig. 11.5: TDC drives sqrt(PBE) to 0 (below 0.02 by "
+        "step 20,000)",
+        _baird_pbe,
+        min_steps=20_000,
+    ),
+    Check(
+        "Sutton and Barto (2018), Fig. 11.5: TDC's sqrt(VE) stays near 2 (1.5 to 2.5 "
+        "from step 1,000 on)",
+        _baird_ve,
+    ),
+)
+
+
+BAIRD = Replication(
+    title="Sutton and Barto (2018), Example 11.1",
+    paper="Sutton and Barto (2018), Example 11.1, Figs. 11.2 and 11.5: off-policy TD(0) "
+    "diverges; TDC drives sqrt(PBE) to 0 while sqrt(VE) stays near 2",
+    run=lambda seeds, steps, progress: baird(num_steps=steps, num_seeds=seeds, progress=progress),
+    seeds=10,
+    steps=20_000,
+    quick_steps=5_000,
+    steps_multiple=1_000,  # TD(0) runs 1,000 steps; measurements every 100
+    total=lambda steps: 1_000 + steps,
+    report=_baird_report,
+    figure=plot,
+    filename="baird.png",
+    checks=_BAIRD_CHECKS,
+)

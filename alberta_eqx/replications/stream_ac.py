@@ -7,6 +7,9 @@ observation normalisation, reward scaling and a time-in-episode feature, 500,000
 One difference from their script: gymnax's CartPole-v1 ends episodes at 500 steps
 (so returns are at most 500, and the time feature's unit is 500 steps), where their
 script raises gym's limit to 10,000 steps.
+
+`STREAM_AC_CARTPOLE` is what `alberta-eqx replicate stream-ac-cartpole` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from typing import NamedTuple
@@ -16,7 +19,12 @@ import jax
 import numpy as np
 
 from alberta_eqx.control import StreamAC, StreamingWrapper, run_control, start_control
-from alberta_eqx.experiments._segments import Progress
+from alberta_eqx.experiments.segments import Progress
+from alberta_eqx.replications.verdicts import (
+    Check,
+    Replication,
+    on_new_axes,
+)
 
 
 class StreamACCartPole(NamedTuple):
@@ -157,3 +165,38 @@ def plot_curves(result: StreamACCartPole, ax) -> None:
     ax.set(xlabel="steps", ylabel="average return, last 20 episodes", ylim=(0, 520))
     ax.set_title("Elsayed et al. (2024): Stream AC(lambda), CartPole-v1 (gymnax)")
     ax.legend()
+
+
+def _cartpole_reached(result: StreamACCartPole) -> tuple[bool, str]:
+    first = first_reaching(result)
+    reached = int(((first >= 0) & (first <= 500_000)).sum())
+    return reached >= int(np.ceil(0.8 * first.size)), f"{reached}/{first.size}"
+
+
+_STREAM_AC_CHECKS = (
+    Check(
+        "Elsayed et al. (2024), Stream AC(lambda): at least 8 of 10 seeds (80%) reach a "
+        "mean return of 400 over the last 20 episodes within 500,000 steps",
+        _cartpole_reached,
+        min_steps=500_000,
+    ),
+)
+
+
+STREAM_AC_CARTPOLE = Replication(
+    title="Elsayed et al. (2024), Stream AC(lambda) on CartPole",
+    paper="Elsayed et al. (2024): Stream AC(lambda) solves CartPole-v1; check: "
+    "last-20-episode average >= 400 in >= 8 of 10 seeds within 500,000 steps",
+    run=lambda seeds, steps, progress: stream_ac_cartpole(
+        num_seeds=seeds, num_steps=steps, progress=progress
+    ),
+    seeds=10,
+    steps=500_000,
+    quick_steps=100_000,
+    steps_multiple=10_000,
+    total=lambda steps: steps,
+    report=lambda result: cartpole_table(result).splitlines(),
+    figure=on_new_axes(plot_curves),
+    filename="stream_ac_cartpole.png",
+    checks=_STREAM_AC_CHECKS,
+)

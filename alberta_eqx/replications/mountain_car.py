@@ -9,10 +9,13 @@ position and velocity (`tiles(iht, 8, [8 x / (0.5 + 1.2), 8 xdot / (0.07 + 0.07)
 `alberta_eqx.streams.tiles`), weights starting at 0, greedy actions (`epsilon = 0`: the
 optimistic start explores), `gamma = 1`, no step limit, step-sizes given as `alpha`
 times the number of tilings.
+
+`MOUNTAIN_CAR` is what `alberta-eqx replicate mountain-car` runs:
+the lines it prints beside the published numbers, the published checks and the figure.
 """
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -20,7 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from alberta_eqx.control import SarsaLambda, run_control, start_control
-from alberta_eqx.experiments._segments import Progress
+from alberta_eqx.experiments.segments import Progress
+from alberta_eqx.replications.verdicts import (
+    Check,
+    Replication,
+    on_new_axes,
+)
 from alberta_eqx.streams.mountain_car import MountainCar
 from alberta_eqx.streams.tiles import TileCoder
 
@@ -173,3 +181,101 @@ def plot_sweep(result: MountainCarSweep, ax) -> None:
         fontsize=9,
     )
     ax.legend(fontsize=7)
+
+
+def _mountain_car_figure(result: MountainCarSweep, ax: Any) -> None:
+    plot_sweep(result, ax)
+    ax.text(
+        0.02, 0.02,
+        "the book's values are not shown (it prints none); see the cross-check table "
+        "in docs/control.md",
+        transform=ax.transAxes, fontsize=7, color="gray",
+    )  # fmt: skip
+
+
+def _best_over_step_sizes(
+    result: MountainCarSweep, lambdas: np.ndarray
+) -> tuple[float, float, float, float]:
+    """`(mean, stderr, lambda, alpha x 8)` of the setting with the fewest steps per
+    episode among `lambdas`; NaN where every such setting has unfinished runs."""
+    rows = np.flatnonzero(lambdas)
+    means = np.where(np.isnan(result.mean[rows]), np.inf, result.mean[rows])
+    if not np.isfinite(means).any():
+        return (float("nan"),) * 4
+    i, j = np.unravel_index(np.argmin(means), means.shape)
+    row = rows[i]
+    return (
+        float(result.mean[row, j]),
+        float(result.stderr[row, j]),
+        float(result.lambdas[row]),
+        float(result.step_sizes[j]),
+    )
+
+
+def _mountain_car_intermediate(result: MountainCarSweep) -> tuple[bool | None, str]:
+    middle = (result.lambdas >= 0.84) & (result.lambdas <= 0.96)
+    zero = result.lambdas == 0
+    if not middle.any() or not zero.any():
+        return None, "the sweep has no lambda 0 or none in 0.84 to 0.96"
+    best, best_se, lam, alpha = _best_over_step_sizes(result, middle)
+    base, base_se, _, base_alpha = _best_over_step_sizes(result, zero)
+    apart = best + 3 * best_se < base - 3 * base_se
+    return bool(apart), (
+        f"{best:.1f} +- {best_se:.1f} s.e. (lambda {lam:g}, alpha x 8 {alpha:g}) against "
+        f"lambda 0's {base:.1f} +- {base_se:.1f} (alpha x 8 {base_alpha:g})"
+    )
+
+
+def _mountain_car_large_lambda(result: MountainCarSweep) -> tuple[bool | None, str]:
+    i, j = int(np.argmax(result.lambdas)), int(np.argmax(result.step_sizes))
+    if result.lambdas[i] < 0.99 or result.step_sizes[j] < 1.8:
+        return None, "the sweep has no lambda 0.99 at alpha x 8 = 1.8 to test"
+    mean = result.mean[i, j]
+    cutoff = result.max_steps / result.num_episodes
+    failed = bool(np.isnan(mean) or mean > cutoff)
+    shown = f"over {cutoff:g} or unfinished runs" if np.isnan(mean) else f"{mean:.1f}"
+    return failed, (
+        f"lambda {result.lambdas[i]:g}, alpha x 8 {result.step_sizes[j]:g}: {shown} steps "
+        "per episode"
+    )
+
+
+_MOUNTAIN_CAR_CHECKS = (
+    Check(
+        "Sutton and Barto (2018), Fig. 12.10: intermediate lambda does best (the best "
+        "setting with lambda 0.84 to 0.96 takes fewer steps per episode than lambda 0's "
+        "best, 3 s.e. apart)",
+        _mountain_car_intermediate,
+    ),
+    Check(
+        "Sutton and Barto (2018), Fig. 12.10: the largest lambda (0.99) fails at the "
+        "largest step-size (alpha x 8 = 1.8: its runs average over the figure's 300 "
+        "steps per episode)",
+        _mountain_car_large_lambda,
+    ),
+)
+
+
+MOUNTAIN_CAR = Replication(
+    title="Sutton and Barto (2018), Figure 12.10",
+    paper="Sutton and Barto (2018), Fig. 12.10: SARSA(lambda), replacing traces, 8 tilings; "
+    "steps per episode over the first 50 episodes by alpha x 8 and lambda, averaged over "
+    "100 runs in the book (the run stops once every run has 50 episodes; --steps caps "
+    "each run)",
+    run=lambda seeds, steps, progress: mountain_car_sweep(
+        num_runs=seeds, max_steps=steps, progress=progress
+    ),
+    seeds=100,
+    steps=15_000,
+    quick_steps=15_000,  # fewer steps than this cannot hold 50 episodes
+    quick_seeds=10,
+    steps_multiple=1_000,
+    total=lambda steps: steps,
+    report=lambda result: [
+        *sweep_table(result).splitlines(),
+        f"mean +- s.e. over this run's {result.steps.shape[-1]} runs per setting",
+    ],
+    figure=on_new_axes(_mountain_car_figure),
+    filename="mountain_car_fig12_10.png",
+    checks=_MOUNTAIN_CAR_CHECKS,
+)
