@@ -11,8 +11,14 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
-from alberta_eqx.control import RewardRate, SarsaLambda, StreamAC, run_control, start_control
-from alberta_eqx.control._swift_sarsa import SwiftSarsa
+from alberta_eqx.control import (
+    RewardRate,
+    SarsaLambda,
+    StreamAC,
+    SwiftSarsa,
+    run_control,
+    start_control,
+)
 from alberta_eqx.gvf import (
     GradientTDLearner,
     GVFQuestion,
