@@ -17,6 +17,13 @@ from alberta_eqx import (
     run_learning_loop,
     run_learning_loop_batched,
 )
+from alberta_eqx.nn import MLP
+
+
+def _relu_mlp(feature_dim, hidden_sizes, key):
+    return MLP(
+        feature_dim, "scalar", hidden_sizes, key=key, activation=jax.nn.relu, layer_norm=False
+    )
 
 
 class _Counting(MLPLearner):
@@ -32,7 +39,7 @@ class _Counting(MLPLearner):
 def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     stream = NonlinearTeacherStream(4, hidden_size=4)
     tx = aeo.autostep(initial_step_size=0.01)
-    learner = _Counting(4, (16,), tx, key=jax.random.key(0))
+    learner = _Counting(_relu_mlp(4, (16,), jax.random.key(0)), tx)
     keys = jax.random.split(jax.random.key(1), 8)
     result = run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
     traced = _Counting.traces
@@ -40,7 +47,7 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     # Same structure: the same learner again, and a fresh one with the same
     # transformation and other initial weights, run without tracing again.
     run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
-    other = _Counting(4, (16,), tx, key=jax.random.key(5))
+    other = _Counting(_relu_mlp(4, (16,), jax.random.key(5)), tx)
     run_learning_loop_batched(other, stream, 6000, keys[::-1], metrics_window=1000)
     assert _Counting.traces == traced
 
@@ -58,7 +65,11 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
 @pytest.mark.parametrize("tx", [optax.sgd(0.01), optax.adam(1e-3)], ids=["sgd", "adam"])
 def test_plain_optax_transformations(tx):
     stream = NonlinearTeacherStream(3)
-    learner = MLPLearner(3, (8, 8), tx, key=jax.random.key(0), normalizer=EMANormalizer())
+    learner = MLPLearner(
+        MLP(3, "scalar", (8, 8), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        tx,
+        normalizer=EMANormalizer(),
+    )
     result = run_learning_loop(learner, stream, 3000, jax.random.key(2), metrics_window=1000)
     assert np.all(np.isfinite(result.metrics.squared_error))
     assert result.metrics.squared_error[-1] < result.metrics.squared_error[0]
@@ -71,21 +82,28 @@ def test_plain_optax_transformations(tx):
 
 def test_mean_step_size_reads_an_injected_learning_rate():
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.02)
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False), tx
+    )
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
     # and, inside a chain, per-parameter step-sizes of ours
     tx = optax.chain(
         optax.clip_by_global_norm(1.0), aeo.idbd(meta_step_size=0.0, initial_step_size=0.03)
     )
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False), tx
+    )
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
 
 
 def test_step_size_tracking_of_an_idbd_mlp():
     stream = NonlinearTeacherStream(3)
-    learner = MLPLearner(3, (5,), aeo.idbd(meta_step_size=0.01), key=jax.random.key(0))
+    learner = MLPLearner(
+        MLP(3, "scalar", (5,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        aeo.idbd(meta_step_size=0.01),
+    )
     result = run_learning_loop(
         learner, stream, 200, jax.random.key(0), step_size_tracking=StepSizeTrackingConfig(100)
     )
@@ -103,7 +121,11 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
     """One step of MLPLearner equals a hand-made step: g = -delta z, c = z**2, given to
     the optimizer as the model's arrays or raveled into one vector."""
     tx = aeo.autostep(initial_step_size=0.2)
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0), flatten=flatten)
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        tx,
+        flatten=flatten,
+    )
     x, y = jnp.array([0.5, -1.0, 2.0]), 3.0
     new, result = learner.update(x, y)
     params, static = eqx.partition(learner.model, eqx.is_inexact_array)
@@ -137,7 +159,18 @@ def test_flatten_changes_only_the_layout(tx):
     stream = NonlinearTeacherStream(3)
     runs = {
         flatten: run_learning_loop(
-            MLPLearner(3, (6, 6), tx, key=jax.random.key(0), flatten=flatten),
+            MLPLearner(
+                MLP(
+                    3,
+                    "scalar",
+                    (6, 6),
+                    key=jax.random.key(0),
+                    activation=jax.nn.relu,
+                    layer_norm=False,
+                ),
+                tx,
+                flatten=flatten,
+            ),
             stream,
             500,
             jax.random.key(1),
@@ -160,11 +193,19 @@ def test_flatten_changes_only_the_layout(tx):
 def test_a_masked_transformation_on_the_default_pytree():
     """By default the optimizer sees the model's pytree, so a mask over it works:
     weight decay on the weight matrices only, the biases untouched by it."""
-    learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        optax.sgd(0.1),
+    )
     is_weight = jax.tree.map(lambda p: p.ndim == 2, eqx.filter(learner.model, eqx.is_array))
     tx = optax.chain(optax.masked(optax.add_decayed_weights(0.5), is_weight), optax.sgd(0.1))
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))  # flatten=False, the default
-    plain = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False), tx
+    )  # flatten=False, the default
+    plain = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        optax.sgd(0.1),
+    )
     x, y = jnp.array([0.5, -1.0, 2.0]), 1.0
     (decayed, _), (sgd, _) = learner.update(x, y), plain.update(x, y)
     layers = zip(decayed.model.layers, sgd.model.layers, plain.model.layers, strict=True)
@@ -173,7 +214,13 @@ def test_a_masked_transformation_on_the_default_pytree():
         np.testing.assert_allclose(a.weight, b.weight - 0.05 * p.weight, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(a.bias, b.bias, rtol=1e-6)
     with pytest.raises(ValueError) as error:  # optax's, for a mask over a vector
-        MLPLearner(3, (4,), tx, key=jax.random.key(0), flatten=True)
+        MLPLearner(
+            MLP(
+                3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
+            ),
+            tx,
+            flatten=True,
+        )
     assert "pass flatten=False" in "".join(error.value.__notes__)
 
 
@@ -181,7 +228,18 @@ def test_float32_learner_with_x64_on():
     with jax.enable_x64(True):
         stream = NonlinearTeacherStream(3)  # float64 observations
         for tx in (aeo.autostep(), optax.adam(1e-3)):
-            learner = MLPLearner(3, (4,), tx, key=jax.random.key(0), dtype=jnp.float32)
+            learner = MLPLearner(
+                MLP(
+                    3,
+                    "scalar",
+                    (4,),
+                    key=jax.random.key(0),
+                    dtype=jnp.float32,
+                    activation=jax.nn.relu,
+                    layer_norm=False,
+                ),
+                tx,
+            )
             result = run_learning_loop(learner, stream, 50, jax.random.key(0))
             leaves = jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
             assert all(leaf.dtype == jnp.float32 for leaf in leaves)
@@ -189,10 +247,28 @@ def test_float32_learner_with_x64_on():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="hidden_sizes"):
-        MLPLearner(3, (4, 0), optax.sgd(0.1), key=jax.random.key(0))
+        MLPLearner(
+            MLP(
+                3,
+                "scalar",
+                (4, 0),
+                key=jax.random.key(0),
+                activation=jax.nn.relu,
+                layer_norm=False,
+            ),
+            optax.sgd(0.1),
+        )
     with pytest.raises(TypeError, match="optimizer"):
-        MLPLearner(3, (4,), "adam", key=jax.random.key(0))
-    learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+        MLPLearner(
+            MLP(
+                3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
+            ),
+            "adam",
+        )
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        optax.sgd(0.1),
+    )
     with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):
         learner.update(jnp.ones(2), 0.0)
 
@@ -248,14 +324,15 @@ def test_obgd_with_the_papers_defaults_learns_where_sgd_diverges():
     stream = NonlinearTeacherStream(8)
     keys = jax.random.split(jax.random.key(0), 10)
     steps = 3000
-    paper = dict(activation=jax.nn.leaky_relu, layer_norm=True, sparsity=0.9)
+    # LeakyReLU and parameterless LayerNorm are MLP's defaults
+    model = MLP(8, "scalar", (32, 32), key=jax.random.key(100), sparsity=0.9)
     targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), steps)[0].target)(
         keys
     )
     zero_error = np.mean(np.asarray(targets[:, -500:]) ** 2, axis=1)
     runs = {
         name: run_learning_loop_batched(
-            MLPLearner(8, (32, 32), tx, key=jax.random.key(100), **paper),
+            MLPLearner(model, tx),
             stream,
             steps,
             keys,

@@ -54,8 +54,9 @@ class ContinualBackprop(eqx.Module):
 
     Build it with the hyperparameters only and pass it to a learner
     (`MultiHeadLearner(model, optimizer, key=key,
-    continual_backprop=ContinualBackprop())`), which calls `init` with its hidden sizes and, after every gradient step, `step` with its
-    network (`select` is the bookkeeping alone).
+    continual_backprop=ContinualBackprop())`), which calls `init` with its hidden
+    sizes and, after every gradient step, `step` with its network (`select` is the
+    bookkeeping alone).
 
     **Arguments:**
 

@@ -69,9 +69,7 @@ def _step_size_snapshot(opt_state: PyTree, owner: str) -> StepSizeSnapshot:
 
 def _optimizer(name: str, tx: object) -> optax.GradientTransformation:
     if not isinstance(tx, optax.GradientTransformation):
-        raise TypeError(
-            f"{name} must be an optax GradientTransformation, got {type(tx).__name__}"
-        )
+        raise TypeError(f"{name} must be an optax GradientTransformation, got {type(tx).__name__}")
     return tx
 
 
@@ -185,9 +183,7 @@ class _AbstractPredictionGradientLearner(_AbstractNetworkLearner):
         the `alberta_eqx.optax` keyword arguments `extras` (trees shaped like `params`
         or scalars), and the transformation's new state."""
         ravel, unravel = self._layout(params)
-        extras = {
-            k: v if k in ("error", "trace_decay") else ravel(v) for k, v in extras.items()
-        }
+        extras = {k: v if k in ("error", "trace_decay") else ravel(v) for k, v in extras.items()}
         updates, opt_state = self._transformation.update(
             ravel(g), self.opt_state, ravel(params), **extras
         )

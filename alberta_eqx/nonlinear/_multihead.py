@@ -178,7 +178,9 @@ class MultiHeadLearner(_AbstractNetworkLearner):
                     f"{type(continual_backprop).__name__}"
                 )
             if not model.hidden_sizes:
-                raise ValueError("continual_backprop needs hidden units: model has no hidden layer")
+                raise ValueError(
+                    "continual_backprop needs hidden units: model has no hidden layer"
+                )
             if key is None:
                 raise ValueError("continual_backprop draws new units: pass key=")
             continual_backprop = continual_backprop.init(model.hidden_sizes, key, self._dtype)
