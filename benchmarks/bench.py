@@ -245,7 +245,18 @@ def single_event_latency(events: int, rounds: int) -> dict:
 
     def mlp(flatten):
         tx = ae.optax.autostep(meta_step_size=0.01)
-        return ae.MLPLearner(12, (64, 64), tx, key=jax.random.key(1), flatten=flatten)
+        return ae.MLPLearner(
+            ae.MLP(
+                12,
+                "scalar",
+                (64, 64),
+                key=jax.random.key(1),
+                activation=jax.nn.relu,
+                layer_norm=False,
+            ),
+            tx,
+            flatten=flatten,
+        )
 
     linear = ae.LinearLearner(12, ae.IDBD(0.01, meta_step_size=0.01))
     cases = {

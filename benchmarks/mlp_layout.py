@@ -37,7 +37,18 @@ def main() -> None:
     runs = {}
     for name, tx in optimizers.items():
         for flatten in (False, True):
-            learner = ae.MLPLearner(12, (64, 64), tx, key=jax.random.key(1), flatten=flatten)
+            learner = ae.MLPLearner(
+                ae.MLP(
+                    12,
+                    "scalar",
+                    (64, 64),
+                    key=jax.random.key(1),
+                    activation=jax.nn.relu,
+                    layer_norm=False,
+                ),
+                tx,
+                flatten=flatten,
+            )
 
             def run(learner=learner):
                 result = ae.run_learning_loop(learner, stream, args.steps, jax.random.key(0))

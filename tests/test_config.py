@@ -97,15 +97,15 @@ EXAMPLES = {
     ],
     "MultiHeadLearner": [
         lambda: alberta_eqx.MultiHeadLearner(
-            alberta_eqx.MLP(5, 3, (8, 8), key=jax.random.split(KEY)[0], sparsity=0.9),
+            alberta_eqx.MLP(5, 3, (8, 8), key=KEY, sparsity=0.9),
             aeo.obgd(1.0, kappa=2.0),
-            key=jax.random.split(KEY)[1],
+            key=KEY,
             head_optimizer=aeo.autostep(),
             continual_backprop=alberta_eqx.ContinualBackprop(1e-3),
             normalizer=alberta_eqx.EMANormalizer(0.9),
         ),
         lambda: alberta_eqx.MultiHeadLearner(
-            alberta_eqx.MLP(2, 1, (), key=jax.random.split(KEY)[0], layer_norm=False), aeo.lms(0.1)
+            alberta_eqx.MLP(2, 1, (), key=KEY, layer_norm=False), aeo.lms(0.1)
         ),
     ],
     "MLP": [
@@ -137,7 +137,10 @@ EXAMPLES = {
     "GradientTDLearner": [lambda: alberta_eqx.GradientTDLearner(3, "gq", 0.05, lambda_=0.5)],
     "TrunkHorde": [
         lambda: alberta_eqx.TrunkHorde(
-            _questions(False), 3, (4,), aeo.obgd(0.5), key=KEY, names=("reward", "feature")
+            _questions(False),
+            alberta_eqx.MLP(3, 2, (4,), key=KEY, sparsity=0.9),
+            aeo.obgd(0.5),
+            names=("reward", "feature"),
         ),
     ],
     "TileCoder": [
@@ -249,8 +252,8 @@ def test_round_trip(name, build):
     assert type(module) is MODULES[name]
     config = to_config(module)
     text = json.dumps(config, allow_nan=False)  # plain JSON
-    drawn = "key" in inspect.signature(type(module).__init__).parameters
-    rebuilt = from_config(json.loads(text), **({"key": KEY} if drawn else {}))
+    # KEY goes to every construction in the config that draws (a learner's network too)
+    rebuilt = from_config(json.loads(text), key=KEY)
     assert type(rebuilt) is type(module)
     assert to_config(rebuilt) == config
     # The same construction: the same arrays at the same paths, equal in value (the
@@ -304,7 +307,7 @@ def test_errors_name_the_problem():
     with pytest.raises(TypeError, match=r"inject_hyperparams\(optax\.sgd\)"):
         to_config(
             alberta_eqx.MultiHeadLearner(
-                alberta_eqx.MLP(3, 1, (), key=jax.random.split(KEY)[0], sparsity=0.9),
+                alberta_eqx.MLP(3, 1, (), key=KEY, sparsity=0.9),
                 optax.sgd(0.1),
             )
         )

@@ -27,6 +27,10 @@ from alberta_eqx import (
 from alberta_eqx.nn import MLP
 from alberta_eqx.streams.bitflip import BitFlipStream
 
+# The keys of 0.x's MultiHeadLearner(..., key=jax.random.key(0)): the network's, then
+# continual backprop's.
+NETWORK_KEY, CBP_KEY = jax.random.split(jax.random.key(0))
+
 # Compiled single updates: eager ones dispatch every operation separately (slow).
 _update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
 
@@ -116,7 +120,7 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
 )
 def test_a_missing_target_changes_nothing_of_its_head(tx):
     # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
-    learner = MultiHeadLearner(MLP(4, 3, (8, 8), key=jax.random.split(jax.random.key(0))[0]), tx)
+    learner = MultiHeadLearner(MLP(4, 3, (8, 8), key=NETWORK_KEY), tx)
     xs, ys = _data(20, 4, 3)
     learner, _ = _scan(learner, xs, ys)  # some history in every state
     x, y = xs[0], ys[0].at[1].set(jnp.nan)
@@ -133,9 +137,7 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
 
     # The trunk's update is the one a learner of the present heads alone makes.
     keep = jnp.array([0, 2])
-    alone = MultiHeadLearner(
-        MLP(4, 2, (8, 8), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9), tx
-    )
+    alone = MultiHeadLearner(MLP(4, 2, (8, 8), key=NETWORK_KEY, sparsity=0.9), tx)
     model = eqx.tree_at(
         lambda m: (m.layers[-1].weight, m.layers[-1].bias),
         learner.model,
@@ -155,9 +157,7 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
 
 
 def test_no_target_at_all_changes_nothing():
-    learner = MultiHeadLearner(
-        MLP(4, 2, (8,), key=jax.random.split(jax.random.key(0))[0]), aeo.obgd()
-    )
+    learner = MultiHeadLearner(MLP(4, 2, (8,), key=NETWORK_KEY), aeo.obgd())
     new, result = _update(learner, jnp.ones(4), jnp.full(2, jnp.nan))
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(learner), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -172,7 +172,7 @@ def test_no_trunk_is_k_linear_learners():
                 n,
                 k,
                 (),
-                key=jax.random.split(jax.random.key(0))[0],
+                key=NETWORK_KEY,
                 dtype=jnp.float64,
                 sparsity=0.9,
             ),
@@ -196,9 +196,7 @@ def test_no_trunk_is_k_linear_learners():
 @pytest.mark.slow
 def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     stream = BitFlipStream(num_targets=3, target_probability=0.7, flip_interval=50)
-    learner = MultiHeadLearner(
-        MLP(20, 3, (16,), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9), aeo.autostep()
-    )
+    learner = MultiHeadLearner(MLP(20, 3, (16,), key=NETWORK_KEY, sparsity=0.9), aeo.autostep())
     result = run_learning_loop(learner, stream, 400, jax.random.key(1), metrics_window=20)
     m = result.metrics
     assert m.squared_error.shape == (20,) and m.head_squared_errors.shape == (20, 3)
@@ -229,23 +227,17 @@ def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
 
 def test_bad_arguments():
     tx = optax.sgd(0.1)
-    with pytest.raises(ValueError, match="num_heads must be >= 1, got 0"):
-        MultiHeadLearner(
-            MLP(3, 0, (4,), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9), tx
-        )
+    with pytest.raises(ValueError, match="out_size must be >= 1, got 0"):
+        MultiHeadLearner(MLP(3, 0, (4,), key=NETWORK_KEY, sparsity=0.9), tx)
     with pytest.raises(TypeError, match="head_optimizer"):
         MultiHeadLearner(
-            MLP(3, 2, (4,), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9),
+            MLP(3, 2, (4,), key=NETWORK_KEY, sparsity=0.9),
             tx,
             head_optimizer="sgd",
         )
     with pytest.raises(ValueError, match="sparsity"):
-        MultiHeadLearner(
-            MLP(3, 2, (4,), key=jax.random.split(jax.random.key(0))[0], sparsity=1.5), tx
-        )
-    learner = MultiHeadLearner(
-        MLP(3, 2, (4,), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9), tx
-    )
+        MultiHeadLearner(MLP(3, 2, (4,), key=NETWORK_KEY, sparsity=1.5), tx)
+    learner = MultiHeadLearner(MLP(3, 2, (4,), key=NETWORK_KEY, sparsity=0.9), tx)
     with pytest.raises(ValueError, match=r"y must have shape \(2,\)"):
         learner.update(jnp.ones(3), jnp.ones(3))
 
@@ -267,9 +259,9 @@ def _bits(tree):
 
 def _cbp_learner(normalizer=None):
     return MultiHeadLearner(
-        MLP(4, 3, (8,), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9),
+        MLP(4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
         aeo.idbd(meta_step_size=0.01, initial_step_size=0.05),
-        key=jax.random.split(jax.random.key(0))[1],
+        key=CBP_KEY,
         continual_backprop=ContinualBackprop(0.05, 0.9, 5),
         normalizer=normalizer,
     )

@@ -14,10 +14,11 @@ from alberta_eqx import (
     MLPLearner,
     NonlinearTeacherStream,
     StepSizeTrackingConfig,
+    TDMLPLearner,
     run_learning_loop,
     run_learning_loop_batched,
 )
-from alberta_eqx.nn import MLP
+from alberta_eqx.nn import MLP, check_network
 
 
 def _relu_mlp(feature_dim, hidden_sizes, key):
@@ -245,26 +246,42 @@ def test_float32_learner_with_x64_on():
             assert all(leaf.dtype == jnp.float32 for leaf in leaves)
 
 
+def test_any_network_with_the_interface():
+    """`eqx.nn.MLP` is `MLP(..., activation=relu, layer_norm=False)` weight for weight,
+    and a learner of either makes the same steps; a learnt activation (a module, in the
+    network's dynamic `activation` field) is trained with the weights."""
+    key, x, tx = jax.random.key(3), jnp.array([0.5, -1.0, 2.0]), aeo.autostep()
+    theirs = MLPLearner(eqx.nn.MLP(3, "scalar", 4, 2, key=key), tx)
+    ours = MLPLearner(_relu_mlp(3, (4, 4), key), tx)
+    assert theirs.feature_dim == ours.feature_dim == 3
+    for _ in range(3):
+        (theirs, a), (ours, b) = theirs.update(x, 1.0), ours.update(x, 1.0)
+        np.testing.assert_array_equal(a.prediction, b.prediction)
+    for p, q in zip(theirs.model.layers, ours.model.layers, strict=True):
+        np.testing.assert_array_equal(p.weight, q.weight)
+        np.testing.assert_array_equal(p.bias, q.bias)
+    td = TDMLPLearner(eqx.nn.MLP(3, "scalar", 4, 2, key=key), tx, lambda_=0.5)
+    assert np.isfinite(td.update(x, 1.0)[1].prediction)
+
+    prelu = MLPLearner(MLP(3, "scalar", (4,), key=key, activation=eqx.nn.PReLU()), optax.sgd(0.1))
+    learned, _ = prelu.update(x, 1.0)
+    assert learned.model.activation.negative_slope != prelu.model.activation.negative_slope
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="hidden_sizes"):
-        MLPLearner(
-            MLP(
-                3,
-                "scalar",
-                (4, 0),
-                key=jax.random.key(0),
-                activation=jax.nn.relu,
-                layer_norm=False,
-            ),
-            optax.sgd(0.1),
-        )
+        MLPLearner(_relu_mlp(3, (4, 0), jax.random.key(0)), optax.sgd(0.1))
     with pytest.raises(TypeError, match="optimizer"):
-        MLPLearner(
-            MLP(
-                3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
-            ),
-            "adam",
-        )
+        MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), "adam")
+    # the network: a scalar output, and the interface the learner reads
+    with pytest.raises(ValueError, match="model must have out_size='scalar', got 2"):
+        MLPLearner(MLP(3, 2, (4,), key=jax.random.key(0)), optax.sgd(0.1))
+    with pytest.raises(TypeError, match="model"):
+        MLPLearner(eqx.nn.Linear(3, "scalar", key=jax.random.key(0)), optax.sgd(0.1))
+    with pytest.raises(TypeError, match="model must have an integer in_size"):
+        check_network("model", eqx.nn.Linear(3, "scalar", key=jax.random.key(0)))
+    with pytest.raises(TypeError, match="model must be a network"):
+        check_network("model", "mlp")
     learner = MLPLearner(
         MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
         optax.sgd(0.1),

@@ -603,7 +603,7 @@ def test_td_mlp_learns_the_random_walk_and_checks_arguments():
             aeo.lms(0.1),
             lambda_=1.5,
         )
-    with pytest.raises(ValueError, match="trace must be"):
+    with pytest.raises(ValueError, match="trace_type must be"):
         TDMLPLearner(
             MLP(
                 3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False

@@ -53,7 +53,10 @@ def _scan(learner, timesteps):
         learner, result = learner.learn(t)
         return learner, (
             result,
-            learner.learner.model if isinstance(learner, TrunkHorde) else None,
+            # the network's arrays (its activation function is not one)
+            eqx.filter(learner.learner.model, eqx.is_array)
+            if isinstance(learner, TrunkHorde)
+            else None,
         )
 
     return jax.lax.scan(step, learner, timesteps)
@@ -124,7 +127,10 @@ def test_lambda_zero_is_multihead_on_td_targets(x64):
             multihead, expected = multihead.update(t.observation, targets + g * v_next)
             free, from_free = free.learn(t)
             traced, from_traced = traced.learn(t)
-            models = (multihead.model, free.learner.model, traced.learner.model)
+            models = tuple(
+                eqx.filter(m, eqx.is_array)
+                for m in (multihead.model, free.learner.model, traced.learner.model)
+            )
             return (multihead, free, traced), (expected, from_free, from_traced, models)
 
         return jax.lax.scan(step, learners, timesteps)

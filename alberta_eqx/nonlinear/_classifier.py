@@ -64,7 +64,7 @@ class ClassifierLearner(_AbstractNetworkLearner):
         self.model = check_network("model", model)
         if not isinstance(model.out_size, int) or model.out_size < 2:
             raise ValueError(
-                f"model must have out_size the number of classes (>= 2), got {model.out_size!r}"
+                f"model must have out_size = num_classes >= 2, got {model.out_size!r}"
             )
         self.optimizer = _optimizer("optimizer", optimizer)
         self.opt_state = optimizer.init(eqx.filter(self.model, eqx.is_inexact_array))

@@ -2,7 +2,7 @@
 target at a given step."""
 
 from collections.abc import Callable
-from typing import ClassVar, NamedTuple, cast
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -146,8 +146,9 @@ class MultiHeadLearner(_AbstractNetworkLearner):
 
     @property
     def num_heads(self) -> int:
-        """The number of heads `k`, the network's `out_size`."""
-        return cast(int, self.model.out_size)
+        """The number of heads `k`: the rows of the network's output layer (its
+        `out_size`)."""
+        return self.head_weights.shape[-2]
 
     def __init__(
         self,
