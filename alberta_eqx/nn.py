@@ -113,8 +113,9 @@ class MLP(eqx.Module):
       e.g. `(128, 64)`; `()` for a linear model.
     - `key`: initialises the weights.
     - `activation`: the hidden layers' activation (default LeakyReLU with slope
-      0.01, `jax.nn.leaky_relu`, as the papers use); one function (or module) shared
-      by every hidden layer.
+      0.01, `jax.nn.leaky_relu`, as the papers use); one function, or a module with
+      parameters of its own (e.g. `eqx.nn.PReLU()`, trained with the weights), shared
+      by every hidden layer. A function is held as `eqx.nn.Lambda(activation)`.
     - `layer_norm`: parameterless LayerNorm after every hidden linear layer, before
       the activation (default True).
     - `sparsity`: sparse-initialise every linear layer with this sparsity
@@ -125,7 +126,7 @@ class MLP(eqx.Module):
 
     layers: tuple[eqx.nn.Linear, ...]
     norms: tuple[eqx.nn.LayerNorm, ...] | None
-    # A dynamic field, as in `eqx.nn.MLP`: an activation that is itself a module with
+    # A dynamic field, as in `eqx.nn.MLP`: an activation that is a module with
     # parameters (a learnt activation) is trained with the layers.
     activation: Callable[[Array], Array]
     in_size: int = eqx.field(static=True)
@@ -176,7 +177,18 @@ class MLP(eqx.Module):
             if layer_norm
             else None
         )
-        self.activation = activation
+        # A plain function is held in `eqx.nn.Lambda`, which keeps it static: the
+        # network's leaves stay its arrays (a `lax.scan` carries it as it is).
+        self.activation = (
+            activation if isinstance(activation, eqx.Module) else eqx.nn.Lambda(activation)
+        )
+
+    def _config_arguments(self) -> dict:
+        """The activation as given (`to_config` writes a function by name)."""
+        activation = self.activation
+        return {
+            "activation": activation.fn if isinstance(activation, eqx.nn.Lambda) else activation
+        }
 
     @property
     def layer_norm(self) -> bool:

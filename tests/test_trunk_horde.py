@@ -53,10 +53,7 @@ def _scan(learner, timesteps):
         learner, result = learner.learn(t)
         return learner, (
             result,
-            # the network's arrays (its activation function is not one)
-            eqx.filter(learner.learner.model, eqx.is_array)
-            if isinstance(learner, TrunkHorde)
-            else None,
+            learner.learner.model if isinstance(learner, TrunkHorde) else None,
         )
 
     return jax.lax.scan(step, learner, timesteps)
@@ -127,10 +124,7 @@ def test_lambda_zero_is_multihead_on_td_targets(x64):
             multihead, expected = multihead.update(t.observation, targets + g * v_next)
             free, from_free = free.learn(t)
             traced, from_traced = traced.learn(t)
-            models = tuple(
-                eqx.filter(m, eqx.is_array)
-                for m in (multihead.model, free.learner.model, traced.learner.model)
-            )
+            models = (multihead.model, free.learner.model, traced.learner.model)
             return (multihead, free, traced), (expected, from_free, from_traced, models)
 
         return jax.lax.scan(step, learners, timesteps)
@@ -170,9 +164,7 @@ def test_one_demon_is_tdmlp_learner(x64):
     np.testing.assert_allclose(result.prediction[:, 0], td_result.prediction, rtol=1e-10)
     np.testing.assert_allclose(result.error[:, 0], td_result.error, rtol=1e-9, atol=1e-12)
     for a, b in zip(
-        jax.tree.leaves(eqx.filter(final.learner.model, eqx.is_array)),
-        jax.tree.leaves(eqx.filter(td_final.model, eqx.is_array)),
-        strict=True,
+        jax.tree.leaves(final.learner.model), jax.tree.leaves(td_final.model), strict=True
     ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
@@ -228,9 +220,7 @@ def test_no_trunk_is_the_linear_horde(x64):
     trunkless = TrunkHorde(
         questions, MLP(n, 3, (), key=NETWORK_KEY, dtype=jnp.float64), optax.sgd(0.05)
     )
-    zero = jax.tree.map(
-        jnp.zeros_like, eqx.filter(trunkless.learner.model, eqx.is_array)
-    )  # Horde's demons start at 0
+    zero = jax.tree.map(jnp.zeros_like, trunkless.learner.model)  # Horde's demons start at 0
     trunkless = eqx.tree_at(lambda h: h.learner.model, trunkless, zero)
     horde = Horde(questions, TDLinearLearner(n, TDLMS(0.05)))
     data = _transitions(n, steps, 7)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from alberta_eqx.learners import AbstractLearner, AbstractLinearLearner
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import contribution_utility
 from alberta_eqx.nonlinear._mlp import MLPLearner, _find, _RuleState
 from alberta_eqx.nonlinear._multihead import MultiHeadLearner
@@ -126,6 +127,11 @@ def compute_unit_utility(
             f"learner must be an MLPLearner or a MultiHeadLearner, got {type(learner).__name__}"
         )
     model = learner.model
+    if not isinstance(model, MLP):
+        raise TypeError(
+            "compute_unit_utility reads the hidden activations of an alberta_eqx.nn.MLP; "
+            f"this learner's network is a {type(model).__name__}"
+        )
     x = jnp.asarray(x, model.layers[0].weight.dtype)
     if learner.normalizer is not None:
         x = learner.normalizer.normalize(x)
