@@ -96,6 +96,16 @@ def sparse_linear(
     )
 
 
+class _StaticFunction(eqx.Module):
+    """A function held as a module without leaves (`eqx.nn.Lambda` holds its function as
+    a leaf)."""
+
+    fn: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __call__(self, x: Array) -> Array:
+        return self.fn(x)
+
+
 class MLP(eqx.Module):
     """A multilayer perceptron as the streaming-RL papers build it:
     `[Linear -> LayerNorm -> activation] x len(hidden_sizes) -> Linear`.
@@ -115,7 +125,7 @@ class MLP(eqx.Module):
     - `activation`: the hidden layers' activation (default LeakyReLU with slope
       0.01, `jax.nn.leaky_relu`, as the papers use); one function, or a module with
       parameters of its own (e.g. `eqx.nn.PReLU()`, trained with the weights), shared
-      by every hidden layer. A function is held as `eqx.nn.Lambda(activation)`.
+      by every hidden layer. A function is held static (in a module without leaves).
     - `layer_norm`: parameterless LayerNorm after every hidden linear layer, before
       the activation (default True).
     - `sparsity`: sparse-initialise every linear layer with this sparsity
@@ -177,17 +187,17 @@ class MLP(eqx.Module):
             if layer_norm
             else None
         )
-        # A plain function is held in `eqx.nn.Lambda`, which keeps it static: the
-        # network's leaves stay its arrays (a `lax.scan` carries it as it is).
+        # A plain function is held static: the network's leaves stay its arrays (a
+        # `lax.scan` carries it as it is).
         self.activation = (
-            activation if isinstance(activation, eqx.Module) else eqx.nn.Lambda(activation)
+            activation if isinstance(activation, eqx.Module) else _StaticFunction(activation)
         )
 
     def _config_arguments(self) -> dict:
         """The activation as given (`to_config` writes a function by name)."""
         activation = self.activation
         return {
-            "activation": activation.fn if isinstance(activation, eqx.nn.Lambda) else activation
+            "activation": activation.fn if isinstance(activation, _StaticFunction) else activation
         }
 
     @property
