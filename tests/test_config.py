@@ -318,9 +318,7 @@ def test_errors_name_the_problem():
         tx = optax.inject_hyperparams(optax.sgd)(learning_rate=schedule)
         to_config(
             alberta_eqx.MLPLearner(
-                alberta_eqx.MLP(
-                    3, "scalar", (), key=KEY, activation=jax.nn.relu, layer_norm=False
-                ),
+                alberta_eqx.MLP(3, "scalar", (), key=KEY),
                 tx,
             )
         )

@@ -67,7 +67,7 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
 def test_plain_optax_transformations(tx):
     stream = NonlinearTeacherStream(3)
     learner = MLPLearner(
-        MLP(3, "scalar", (8, 8), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        _relu_mlp(3, (8, 8), jax.random.key(0)),
         tx,
         normalizer=EMANormalizer(),
     )
@@ -83,18 +83,14 @@ def test_plain_optax_transformations(tx):
 
 def test_mean_step_size_reads_an_injected_learning_rate():
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.02)
-    learner = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False), tx
-    )
+    learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
     # and, inside a chain, per-parameter step-sizes of ours
     tx = optax.chain(
         optax.clip_by_global_norm(1.0), aeo.idbd(meta_step_size=0.0, initial_step_size=0.03)
     )
-    learner = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False), tx
-    )
+    learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
 
@@ -102,7 +98,7 @@ def test_mean_step_size_reads_an_injected_learning_rate():
 def test_step_size_tracking_of_an_idbd_mlp():
     stream = NonlinearTeacherStream(3)
     learner = MLPLearner(
-        MLP(3, "scalar", (5,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        _relu_mlp(3, (5,), jax.random.key(0)),
         aeo.idbd(meta_step_size=0.01),
     )
     result = run_learning_loop(
@@ -123,7 +119,7 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
     the optimizer as the model's arrays or raveled into one vector."""
     tx = aeo.autostep(initial_step_size=0.2)
     learner = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        _relu_mlp(3, (4,), jax.random.key(0)),
         tx,
         flatten=flatten,
     )
@@ -161,14 +157,7 @@ def test_flatten_changes_only_the_layout(tx):
     runs = {
         flatten: run_learning_loop(
             MLPLearner(
-                MLP(
-                    3,
-                    "scalar",
-                    (6, 6),
-                    key=jax.random.key(0),
-                    activation=jax.nn.relu,
-                    layer_norm=False,
-                ),
+                _relu_mlp(3, (6, 6), jax.random.key(0)),
                 tx,
                 flatten=flatten,
             ),
@@ -195,16 +184,14 @@ def test_a_masked_transformation_on_the_default_pytree():
     """By default the optimizer sees the model's pytree, so a mask over it works:
     weight decay on the weight matrices only, the biases untouched by it."""
     learner = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        _relu_mlp(3, (4,), jax.random.key(0)),
         optax.sgd(0.1),
     )
     is_weight = jax.tree.map(lambda p: p.ndim == 2, eqx.filter(learner.model, eqx.is_array))
     tx = optax.chain(optax.masked(optax.add_decayed_weights(0.5), is_weight), optax.sgd(0.1))
-    learner = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False), tx
-    )  # flatten=False, the default
+    learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)  # flatten=False, the default
     plain = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        _relu_mlp(3, (4,), jax.random.key(0)),
         optax.sgd(0.1),
     )
     x, y = jnp.array([0.5, -1.0, 2.0]), 1.0
@@ -216,9 +203,7 @@ def test_a_masked_transformation_on_the_default_pytree():
         np.testing.assert_allclose(a.bias, b.bias, rtol=1e-6)
     with pytest.raises(ValueError) as error:  # optax's, for a mask over a vector
         MLPLearner(
-            MLP(
-                3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
-            ),
+            _relu_mlp(3, (4,), jax.random.key(0)),
             tx,
             flatten=True,
         )
@@ -283,7 +268,7 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="model must be a network"):
         check_network("model", "mlp")
     learner = MLPLearner(
-        MLP(3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        _relu_mlp(3, (4,), jax.random.key(0)),
         optax.sgd(0.1),
     )
     with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):

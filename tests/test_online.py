@@ -18,27 +18,13 @@ def test_online_learner_follows_the_functional_updates(kind):
     elif kind == "mlp":
         # adam holds an int32 step count beside float32 arrays: two packed buffers
         learner = ae.MLPLearner(
-            ae.MLP(
-                4,
-                "scalar",
-                (8, 8),
-                key=jax.random.key(0),
-                activation=jax.nn.relu,
-                layer_norm=False,
-            ),
+            ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0)),
             optax.adam(0.01),
         )
     else:  # the setting documented for this use
         tx = aeo.autostep(initial_step_size=0.05)
         learner = ae.MLPLearner(
-            ae.MLP(
-                4,
-                "scalar",
-                (8, 8),
-                key=jax.random.key(0),
-                activation=jax.nn.relu,
-                layer_norm=False,
-            ),
+            ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0)),
             tx,
             flatten=True,
         )

@@ -442,15 +442,7 @@ def test_td_mlp_without_hidden_layer_is_td_linear(lam, rule):
             ),
         }[rule]()
         mlp = TDMLPLearner(
-            MLP(
-                5,
-                "scalar",
-                (),
-                key=jax.random.key(0),
-                dtype=jnp.float64,
-                activation=jax.nn.relu,
-                layer_norm=False,
-            ),
+            MLP(5, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
             tx,
             lambda_=lam,
         )
@@ -478,15 +470,7 @@ def test_replacing_traces_on_binary_features():
     data = (phis[:-1], rewards, gammas, phis[1:], np.zeros(300, bool))
     with jax.enable_x64(True):
         mlp = TDMLPLearner(
-            MLP(
-                6,
-                "scalar",
-                (),
-                key=jax.random.key(0),
-                dtype=jnp.float64,
-                activation=jax.nn.relu,
-                layer_norm=False,
-            ),
+            MLP(6, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
             optax.sgd(0.05),
             lambda_=0.9,
             trace_type="replacing",
@@ -521,15 +505,7 @@ def test_stream_td_lambda_is_obgd_on_the_learners_trace():
     w0 = np.array([0.1, -0.2, 0.3, 0.0, 0.2, 0.05])
     with jax.enable_x64(True):
         mlp = TDMLPLearner(
-            MLP(
-                5,
-                "scalar",
-                (),
-                key=jax.random.key(0),
-                dtype=jnp.float64,
-                activation=jax.nn.relu,
-                layer_norm=False,
-            ),
+            MLP(5, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
             aeo.obgd(1.0, kappa=2.0),
             lambda_=0.8,
         )
@@ -578,14 +554,7 @@ def test_td_mlp_learns_the_random_walk_and_checks_arguments():
 
     stream = RandomWalkTDStream()
     learner = TDMLPLearner(
-        MLP(
-            stream.feature_dim,
-            "scalar",
-            (),
-            key=jax.random.key(0),
-            activation=jax.nn.relu,
-            layer_norm=False,
-        ),
+        MLP(stream.feature_dim, "scalar", (), key=jax.random.key(0)),
         aeo.lms(0.1),
         lambda_=0.8,
     )
