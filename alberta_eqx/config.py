@@ -344,9 +344,14 @@ def _dtype(value: Any, path: str) -> np.dtype:
 
 
 def _arguments(
-    entry: Mapping[str, Any], callee: Callable[..., Any], name: str, path: str
+    entry: Mapping[str, Any],
+    callee: Callable[..., Any],
+    name: str,
+    path: str,
+    drawn_from: Any = None,
 ) -> dict[str, Any]:
-    """An entry's keyword arguments, each one a parameter `callee` takes, decoded."""
+    """An entry's keyword arguments, each one a parameter `callee` takes, decoded
+    (the modules among them constructed with the key `drawn_from`)."""
     arguments = entry.get("arguments", {})
     if not isinstance(arguments, dict):
         where = _join(path, "arguments")
@@ -369,7 +374,7 @@ def _arguments(
                 f"config key {where!r}: {name} takes no argument {key!r} "
                 f"(it takes {', '.join(sorted(keyword - _SKIPPED)) or 'none'})"
             )
-        decoded[key] = _decode(value, where)
+        decoded[key] = _decode(value, where, drawn_from)
     return decoded
 
 
@@ -419,10 +424,10 @@ def _transformation(value: Mapping[str, Any], path: str) -> optax.GradientTransf
     return factory(**_arguments(value, factory, name, path))
 
 
-def _decode(value: Any, path: str) -> Any:
+def _decode(value: Any, path: str, key: Any = None) -> Any:
     """A config value as Python: the entries (dicts) looked up in the registry."""
     if isinstance(value, list):
-        return tuple(_decode(v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_decode(v, f"{path}[{i}]", key) for i, v in enumerate(value))
     if not isinstance(value, dict):
         return value
     kinds = [kind for kind in _ENTRY_KEYS if kind in value]
@@ -433,7 +438,7 @@ def _decode(value: Any, path: str) -> Any:
         )
     kind = kinds[0]
     if kind == "class":
-        return _construct(value, path)
+        return _construct(value, path, key)
     if kind == "transformation":
         return _transformation(value, path)
     if kind == "function":
@@ -450,9 +455,13 @@ def _decode(value: Any, path: str) -> Any:
     return _dtype(value["dtype"], _join(path, "dtype"))
 
 
-def _construct(config: Mapping[str, Any], path: str, **overrides: Any) -> eqx.Module:
+def _construct(
+    config: Mapping[str, Any], path: str, key: Any = None, **overrides: Any
+) -> eqx.Module:
     cls = _lookup("class", config["class"], _join(path, "class"))
-    arguments = _arguments(config, cls.__init__, config["class"], path)
+    arguments = _arguments(config, cls.__init__, config["class"], path, key)
+    if key is not None and "key" in inspect.signature(cls.__init__).parameters:
+        arguments["key"] = key  # every construction that draws takes the key given
     arguments.update(overrides)
     return cls(**arguments)
 
@@ -505,8 +514,9 @@ def from_config(config: dict[str, Any], **overrides: Any) -> eqx.Module:
     **Arguments:**
 
     - `config`: the dict (as read back from JSON).
-    - `**overrides`: constructor arguments to add or replace, e.g. `key=` for a
-      module whose constructor draws random weights.
+    - `**overrides`: constructor arguments to add or replace. `key=` goes to every
+      construction in the config that takes a key, nested ones included (a
+      learner's network draws its weights from it).
     """
     if not isinstance(config, dict) or "class" not in config or set(config) - _ENTRY_KEYS["class"]:
         raise ConfigError(

@@ -10,11 +10,13 @@ Learning Finally Works").
   the LayerNorm is Equinox's without a learned scale or shift (optional), then a
   linear output layer; optionally sparse-initialised. It exposes its linear layers
   and every hidden layer's activations (continual backprop's utility needs them).
+- `check_network`: the check of a network argument, for the learners and agents that
+  take a network (`MLP`, `eqx.nn.MLP` or any module with the same interface).
 """
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal, cast
+from typing import Literal, Protocol, cast, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -23,7 +25,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from alberta_eqx import _checks
 
-__all__ = ["MLP", "sparse_init", "sparse_linear"]
+__all__ = ["MLP", "Network", "check_network", "sparse_init", "sparse_linear"]
 
 
 def _sparsity(value: float) -> float:
@@ -94,6 +96,16 @@ def sparse_linear(
     )
 
 
+class _StaticFunction(eqx.Module):
+    """A function held as a module without leaves (`eqx.nn.Lambda` holds its function as
+    a leaf)."""
+
+    fn: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __call__(self, x: Array) -> Array:
+        return self.fn(x)
+
+
 class MLP(eqx.Module):
     """A multilayer perceptron as the streaming-RL papers build it:
     `[Linear -> LayerNorm -> activation] x len(hidden_sizes) -> Linear`.
@@ -111,7 +123,9 @@ class MLP(eqx.Module):
       e.g. `(128, 64)`; `()` for a linear model.
     - `key`: initialises the weights.
     - `activation`: the hidden layers' activation (default LeakyReLU with slope
-      0.01, `jax.nn.leaky_relu`, as the papers use).
+      0.01, `jax.nn.leaky_relu`, as the papers use); one function, or a module with
+      parameters of its own (e.g. `eqx.nn.PReLU()`, trained with the weights), shared
+      by every hidden layer. A function is held static (in a module without leaves).
     - `layer_norm`: parameterless LayerNorm after every hidden linear layer, before
       the activation (default True).
     - `sparsity`: sparse-initialise every linear layer with this sparsity
@@ -122,7 +136,9 @@ class MLP(eqx.Module):
 
     layers: tuple[eqx.nn.Linear, ...]
     norms: tuple[eqx.nn.LayerNorm, ...] | None
-    activation: Callable[[Array], Array] = eqx.field(static=True)
+    # A dynamic field, as in `eqx.nn.MLP`: an activation that is a module with
+    # parameters (a learnt activation) is trained with the layers.
+    activation: Callable[[Array], Array]
     in_size: int = eqx.field(static=True)
     out_size: int | Literal["scalar"] = eqx.field(static=True)
     hidden_sizes: tuple[int, ...] = eqx.field(static=True)
@@ -171,7 +187,18 @@ class MLP(eqx.Module):
             if layer_norm
             else None
         )
-        self.activation = activation
+        # A plain function is held static: the network's leaves stay its arrays (a
+        # `lax.scan` carries it as it is).
+        self.activation = (
+            activation if isinstance(activation, eqx.Module) else _StaticFunction(activation)
+        )
+
+    def config_arguments(self) -> dict:
+        """The activation as given (`to_config` writes a function by name)."""
+        activation = self.activation
+        return {
+            "activation": activation.fn if isinstance(activation, _StaticFunction) else activation
+        }
 
     @property
     def layer_norm(self) -> bool:
@@ -200,3 +227,59 @@ class MLP(eqx.Module):
     def __call__(self, x: Float[Array, " n"]) -> Array:
         """The output for `x`: shape `()` for `out_size="scalar"`, else `(out_size,)`."""
         return self.forward(x)[0]
+
+
+@runtime_checkable
+class Network(Protocol):
+    """What a learner or an agent reads from the network it is given (`MLP` and
+    `eqx.nn.MLP` have it): the input and output sizes, the linear layers (the first
+    gives the parameters' dtype, the last is the output layer), and the call."""
+
+    @property
+    def in_size(self) -> int | Literal["scalar"]: ...
+
+    @property
+    def out_size(self) -> int | Literal["scalar"]: ...
+
+    @property
+    def layers(self) -> tuple[eqx.nn.Linear, ...]: ...
+
+    def __call__(self, x: Array) -> Array: ...
+
+
+def check_network(
+    name: str, network: object, *, out_size: int | Literal["scalar"] | None = None
+) -> Network:
+    """`network`, checked as the network argument `name` of a learner or an agent:
+    an `eqx.Module` with an integer `in_size`, an `out_size` (`out_size` when given)
+    and `layers`, a non-empty sequence of `eqx.nn.Linear` (the first gives the
+    parameters' dtype, the last is the output layer). `MLP` and `eqx.nn.MLP` are
+    such networks.
+
+    **Arguments:**
+
+    - `name`: the argument's name, for the error messages.
+    - `network`: the value given.
+    - `out_size`: the output size the caller needs (`"scalar"` for a scalar output),
+      or None for any.
+    """
+    if not isinstance(network, eqx.Module):
+        raise TypeError(
+            f"{name} must be a network (an eqx.Module such as alberta_eqx.nn.MLP), got "
+            f"{type(network).__name__}"
+        )
+    layers = getattr(network, "layers", None)
+    if (
+        not isinstance(getattr(network, "in_size", None), int)
+        or not hasattr(network, "out_size")
+        or not isinstance(layers, tuple | list)
+        or not layers
+        or not all(isinstance(layer, eqx.nn.Linear) for layer in layers)
+    ):
+        raise TypeError(
+            f"{name} must have an integer in_size, an out_size and layers of eqx.nn.Linear "
+            f"(as alberta_eqx.nn.MLP and eqx.nn.MLP have), got a {type(network).__name__}"
+        )
+    if out_size is not None and network.out_size != out_size:
+        raise ValueError(f"{name} must have out_size={out_size!r}, got {network.out_size!r}")
+    return cast(Network, network)

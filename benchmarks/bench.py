@@ -243,9 +243,11 @@ def single_event_latency(events: int, rounds: int) -> dict:
     events = list(zip(xs, xs.sum(-1), strict=True))
     filter_jit = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
 
+    relu = {"activation": jax.nn.relu, "layer_norm": False}  # the network measured so far
+    network = ae.MLP(12, "scalar", (64, 64), key=jax.random.key(1), **relu)
+
     def mlp(flatten):
-        tx = ae.optax.autostep(meta_step_size=0.01)
-        return ae.MLPLearner(12, (64, 64), tx, key=jax.random.key(1), flatten=flatten)
+        return ae.MLPLearner(network, ae.optax.autostep(meta_step_size=0.01), flatten=flatten)
 
     linear = ae.LinearLearner(12, ae.IDBD(0.01, meta_step_size=0.01))
     cases = {

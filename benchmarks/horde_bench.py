@@ -94,7 +94,10 @@ def ours_trunk(x, rewards, cumulant, gammas, lambdas, step_size, hidden):
     import alberta_eqx.optax as aeo
 
     questions = ae.GVFQuestion(cumulant, gammas, lambdas)
-    horde = ae.TrunkHorde(questions, x.shape[1], hidden, aeo.lms(step_size), key=jax.random.key(0))
+    # 0.17.1's network: LeakyReLU and parameterless LayerNorm (MLP's defaults), sparsity 0.9
+    network_key = jax.random.split(jax.random.key(0))[0]
+    network = ae.MLP(x.shape[1], len(gammas), hidden, key=network_key, sparsity=0.9)
+    horde = ae.TrunkHorde(questions, network, aeo.lms(step_size))
     return _timed_scan(horde, x, rewards)
 
 

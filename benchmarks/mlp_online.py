@@ -54,7 +54,15 @@ def candidates(
 def evaluate(tx: optax.GradientTransformation, stream, args, keys) -> dict:
     """Run one setting over all seeds; summarise its last quarter."""
     learner = ae.MLPLearner(
-        args.features, (args.hidden, args.hidden), tx, key=jax.random.key(args.init_seed)
+        ae.MLP(
+            args.features,
+            "scalar",
+            (args.hidden, args.hidden),
+            key=jax.random.key(args.init_seed),
+            activation=jax.nn.relu,
+            layer_norm=False,
+        ),
+        tx,
     )
     start = time.perf_counter()
     result = ae.run_learning_loop_batched(

@@ -18,6 +18,7 @@ import numpy as np
 
 import alberta_eqx.optax as aeo
 from alberta_eqx import MultiHeadLearner, OnlineLearner
+from alberta_eqx.nn import MLP
 
 
 def events(n, features, heads, seed=0):
@@ -30,7 +31,8 @@ def events(n, features, heads, seed=0):
 
 def ours(features, heads):
     learner = MultiHeadLearner(
-        features, heads, (64, 64), aeo.obgd(1.0, kappa=2.0), key=jax.random.key(0)
+        MLP(features, heads, (64, 64), key=jax.random.split(jax.random.key(0))[0], sparsity=0.9),
+        aeo.obgd(1.0, kappa=2.0),
     )
     online = OnlineLearner(learner)
 

@@ -30,6 +30,7 @@ from alberta_framework.core.optimizers import ObGDBounding
 
 import alberta_eqx.optax as aeo
 from alberta_eqx import MLPLearner, NonlinearTeacherStream
+from alberta_eqx.nn import MLP
 
 FEATURES, HIDDEN, STEPS = 8, (16, 16), 2000
 
@@ -42,15 +43,7 @@ def data(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def network(tx) -> MLPLearner:
     """Our MLPLearner with 0.17.1's architecture."""
-    return MLPLearner(
-        FEATURES,
-        HIDDEN,
-        tx,
-        key=jax.random.key(0),
-        activation=jax.nn.leaky_relu,
-        layer_norm=True,
-        sparsity=0.9,
-    )
+    return MLPLearner(MLP(FEATURES, "scalar", HIDDEN, key=jax.random.key(0), sparsity=0.9), tx)
 
 
 def ours_from(state017, tx) -> MLPLearner:

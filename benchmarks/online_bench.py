@@ -54,7 +54,11 @@ def linear():
 
 def mlp():
     return ae.MLPLearner(
-        12, (64, 64), aeo.autostep(meta_step_size=0.01), key=jax.random.key(1), flatten=True
+        ae.MLP(
+            12, "scalar", (64, 64), key=jax.random.key(1), activation=jax.nn.relu, layer_norm=False
+        ),
+        aeo.autostep(meta_step_size=0.01),
+        flatten=True,
     )
 
 

@@ -39,7 +39,12 @@ def main() -> None:
     }
     runs = {}
     for name, tx in optimizers.items():
-        learner = ae.ClassifierLearner(64, 10, (300, 150), tx, key=jax.random.key(1))
+        learner = ae.ClassifierLearner(
+            ae.MLP(
+                64, 10, (300, 150), key=jax.random.key(1), activation=jax.nn.relu, layer_norm=False
+            ),
+            tx,
+        )
 
         def run(learner=learner):
             result = ae.run_learning_loop(

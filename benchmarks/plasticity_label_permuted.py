@@ -36,7 +36,12 @@ def main() -> None:
         "SGD + weight clipping": optax.chain(aeo.lms(LR), aeo.weight_clipping(2.0)),
     }
     for name, tx in methods.items():
-        learner = ae.ClassifierLearner(64, 10, (128, 128), tx, key=jax.random.key(1))
+        learner = ae.ClassifierLearner(
+            ae.MLP(
+                64, 10, (128, 128), key=jax.random.key(1), activation=jax.nn.relu, layer_norm=False
+            ),
+            tx,
+        )
         start = time.perf_counter()
         result = ae.run_learning_loop(
             learner, stream, args.steps, jax.random.key(0), metrics_window=2500

@@ -11,6 +11,7 @@ import pytest
 
 import alberta_eqx.optax as aeo
 from alberta_eqx import ContinualBackprop, MultiHeadLearner
+from alberta_eqx.nn import MLP
 
 
 def _reference(hidden, outgoing, rho, eta, m, age=0):
@@ -90,13 +91,11 @@ def test_maturity_threshold_below_the_largest_age():
 
 
 def test_replaced_units_are_fresh_and_silent():
+    network_key, cbp_key = jax.random.split(jax.random.key(0))
     learner = MultiHeadLearner(
-        3,
-        2,
-        (8, 8),
+        MLP(3, 2, (8, 8), key=network_key),
         aeo.idbd(meta_step_size=0.01),
-        key=jax.random.key(0),
-        sparsity=None,
+        key=cbp_key,
         continual_backprop=ContinualBackprop(0.5, 0.9, 2),
     )
     update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
@@ -126,5 +125,14 @@ def test_bad_hyperparameters():
         ContinualBackprop(replacement_rate=-1.0)
     with pytest.raises(ValueError, match="continual_backprop needs hidden units"):
         MultiHeadLearner(
-            3, 1, (), optax.sgd(0.1), key=jax.random.key(0), continual_backprop=ContinualBackprop()
+            MLP(3, 1, (), key=jax.random.key(0)),
+            optax.sgd(0.1),
+            key=jax.random.key(1),
+            continual_backprop=ContinualBackprop(),
+        )
+    with pytest.raises(ValueError, match="continual_backprop draws new units: pass key="):
+        MultiHeadLearner(
+            MLP(3, 1, (4,), key=jax.random.key(0)),
+            optax.sgd(0.1),
+            continual_backprop=ContinualBackprop(),
         )

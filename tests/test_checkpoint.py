@@ -38,6 +38,7 @@ from alberta_eqx.checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
+from alberta_eqx.nn import MLP
 
 SCRIPT = Path(__file__).with_name("resume_run.py")
 
@@ -294,7 +295,17 @@ def test_mlp_learner_round_trip(tmp_path):
     """A learner with non-array leaves (the MLP's activation) and optax state."""
 
     def build(width, seed):
-        return MLPLearner(3, (width, width), ae_optax.autostep(), key=jax.random.key(seed))
+        return MLPLearner(
+            MLP(
+                3,
+                "scalar",
+                (width, width),
+                key=jax.random.key(seed),
+                activation=jax.nn.relu,
+                layer_norm=False,
+            ),
+            ae_optax.autostep(),
+        )
 
     learner, _ = build(4, 0).update(jnp.ones(3), 1.0)
     save_checkpoint(tmp_path / "mlp.ckpt", learner)
@@ -306,7 +317,11 @@ def test_mlp_learner_round_trip(tmp_path):
         CheckpointError, match=r"learner\.model static hidden_sizes: \(4, 4\) vs \(5, 5\)"
     ):
         load_checkpoint(tmp_path / "mlp.ckpt", build(5, 1))
-    flat = MLPLearner(3, (4, 4), ae_optax.autostep(), key=jax.random.key(1), flatten=True)
+    flat = MLPLearner(
+        MLP(3, "scalar", (4, 4), key=jax.random.key(1), activation=jax.nn.relu, layer_norm=False),
+        ae_optax.autostep(),
+        flatten=True,
+    )
     with pytest.raises(CheckpointError, match="learner static flatten: False vs True"):
         load_checkpoint(tmp_path / "mlp.ckpt", flat)
 

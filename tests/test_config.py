@@ -53,62 +53,49 @@ EXAMPLES = {
     ],
     "TDLinearLearner": [lambda: alberta_eqx.TDLinearLearner(4, alberta_eqx.IDBD(), 0.9)],
     "MLPLearner": [
-        lambda: alberta_eqx.MLPLearner(3, (4,), aeo.idbd(meta_step_size=0.01), key=KEY),
         lambda: alberta_eqx.MLPLearner(
-            3,
-            (4, 5),
+            alberta_eqx.MLP(3, "scalar", (4,), key=KEY, activation=jax.nn.relu, layer_norm=False),
+            aeo.idbd(meta_step_size=0.01),
+        ),
+        lambda: alberta_eqx.MLPLearner(
+            alberta_eqx.MLP(3, "scalar", (4, 5), key=KEY, sparsity=0.5),
             aeo.autostep(meta_step_size=0.02),
-            key=KEY,
-            activation=jax.nn.leaky_relu,
             normalizer=alberta_eqx.EMANormalizer(0.9),
-            layer_norm=True,
-            sparsity=0.5,
             head_optimizer=aeo.lms(0.1),
         ),
         # a chain of alberta_eqx.optax pieces: the ObGD bound around IDBD
         lambda: alberta_eqx.MLPLearner(
-            3,
-            (4,),
+            alberta_eqx.MLP(3, "scalar", (4,), key=KEY, activation=jax.nn.relu, layer_norm=False),
             aeo.chain(aeo.idbd(meta_step_size=0.01, initial_step_size=0.02), aeo.obgd_bound(3.0)),
-            key=KEY,
             flatten=True,
         ),
         # optax's own transformations, through alberta_eqx.optax.inject_hyperparams
         lambda: alberta_eqx.MLPLearner(
-            3,
-            (),
+            alberta_eqx.MLP(3, "scalar", (), key=KEY, activation=jnp.tanh, layer_norm=False),
             aeo.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.5),
-            key=KEY,
-            activation=jnp.tanh,
         ),
         lambda: alberta_eqx.MLPLearner(
-            3,
-            (4,),
+            alberta_eqx.MLP(3, "scalar", (4,), key=KEY, activation=jax.nn.relu, layer_norm=False),
             aeo.inject_hyperparams(aeo.lms, static_args="step_size")(step_size=0.1),
-            key=KEY,
             head_optimizer=aeo.inject_hyperparams(optax.adam)(learning_rate=1e-3),
         ),
     ],
     "TDMLPLearner": [
-        lambda: alberta_eqx.TDMLPLearner(3, (4,), aeo.obgd(), key=KEY),
         lambda: alberta_eqx.TDMLPLearner(
-            3,
-            (4, 4),
+            alberta_eqx.MLP(3, "scalar", (4,), key=KEY, activation=jax.nn.relu, layer_norm=False),
+            aeo.obgd(),
+        ),
+        lambda: alberta_eqx.TDMLPLearner(
+            alberta_eqx.MLP(3, "scalar", (4, 4), key=KEY, sparsity=0.9),
             aeo.adaptive_obgd(0.5, kappa=3.0),
-            key=KEY,
             lambda_=0.8,
-            trace="replacing",
-            activation=jax.nn.leaky_relu,
-            layer_norm=True,
-            sparsity=0.9,
             head_optimizer=aeo.trace_sgd(0.1),
+            trace_type="replacing",
         ),
     ],
     "MultiHeadLearner": [
         lambda: alberta_eqx.MultiHeadLearner(
-            5,
-            3,
-            (8, 8),
+            alberta_eqx.MLP(5, 3, (8, 8), key=KEY, sparsity=0.9),
             aeo.obgd(1.0, kappa=2.0),
             key=KEY,
             head_optimizer=aeo.autostep(),
@@ -116,7 +103,7 @@ EXAMPLES = {
             normalizer=alberta_eqx.EMANormalizer(0.9),
         ),
         lambda: alberta_eqx.MultiHeadLearner(
-            2, 1, (), aeo.lms(0.1), key=KEY, layer_norm=False, sparsity=None
+            alberta_eqx.MLP(2, 1, (), key=KEY, layer_norm=False), aeo.lms(0.1)
         ),
     ],
     "MLP": [
@@ -148,7 +135,10 @@ EXAMPLES = {
     "GradientTDLearner": [lambda: alberta_eqx.GradientTDLearner(3, "gq", 0.05, lambda_=0.5)],
     "TrunkHorde": [
         lambda: alberta_eqx.TrunkHorde(
-            _questions(False), 3, (4,), aeo.obgd(0.5), key=KEY, names=("reward", "feature")
+            _questions(False),
+            alberta_eqx.MLP(3, 2, (4,), key=KEY, sparsity=0.9),
+            aeo.obgd(0.5),
+            names=("reward", "feature"),
         ),
     ],
     "TileCoder": [
@@ -181,14 +171,12 @@ EXAMPLES = {
     "RandomWalkChainStream": [lambda: alberta_eqx.RandomWalkChainStream(7, 0.9)],
     "ClassifierLearner": [
         lambda: alberta_eqx.ClassifierLearner(
-            4,
-            3,
-            (5,),
+            alberta_eqx.MLP(4, 3, (5,), key=KEY, activation=jax.nn.relu, layer_norm=False),
             aeo.chain(aeo.l2_init(0.01), aeo.lms(0.1), aeo.weight_clipping(2.0)),
-            key=KEY,
         ),
         lambda: alberta_eqx.ClassifierLearner(
-            4, 3, (5,), aeo.upgd(0.1, 3, sigma=0.01, protect=False), key=KEY
+            alberta_eqx.MLP(4, 3, (5,), key=KEY, activation=jax.nn.relu, layer_norm=False),
+            aeo.upgd(0.1, 3, sigma=0.01, protect=False),
         ),
         # a typed PRNG key is written as its raw data, which upgd reads back
         lambda: alberta_eqx.ClassifierLearner(4, 2, (), aeo.upgd(0.1, jax.random.key(3)), key=KEY),
@@ -265,8 +253,8 @@ def test_round_trip(name, build):
     assert type(module) is MODULES[name]
     config = to_config(module)
     text = json.dumps(config, allow_nan=False)  # plain JSON
-    drawn = "key" in inspect.signature(type(module).__init__).parameters
-    rebuilt = from_config(json.loads(text), **({"key": KEY} if drawn else {}))
+    # KEY goes to every construction in the config that draws (a learner's network too)
+    rebuilt = from_config(json.loads(text), key=KEY)
     assert type(rebuilt) is type(module)
     assert to_config(rebuilt) == config
     # The same construction: the same arrays at the same paths, equal in value (the
@@ -285,7 +273,12 @@ def test_round_trip(name, build):
 
 def test_round_trip_of_a_learned_module_is_its_construction():
     """A config holds the construction: after learning, it is still the same."""
-    learner = alberta_eqx.MLPLearner(3, (4,), aeo.idbd(meta_step_size=0.01), key=KEY, sparsity=0.5)
+    learner = alberta_eqx.MLPLearner(
+        alberta_eqx.MLP(
+            3, "scalar", (4,), key=KEY, sparsity=0.5, activation=jax.nn.relu, layer_norm=False
+        ),
+        aeo.idbd(meta_step_size=0.01),
+    )
     config = to_config(learner)
     learned, _ = learner.update(jnp.ones(3), 1.0)
     assert to_config(learned) == config
@@ -313,13 +306,23 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="outside the trusted modules"):
         from_config({"class": "os.system", "arguments": {}})
     with pytest.raises(TypeError, match=r"inject_hyperparams\(optax\.sgd\)"):
-        to_config(alberta_eqx.MultiHeadLearner(3, 1, (), optax.sgd(0.1), key=KEY))
+        to_config(
+            alberta_eqx.MultiHeadLearner(
+                alberta_eqx.MLP(3, 1, (), key=KEY, sparsity=0.9),
+                optax.sgd(0.1),
+            )
+        )
     with pytest.raises(TypeError, match="writes functions by name"):
         to_config(alberta_eqx.MLP(3, 1, (2,), key=KEY, activation=lambda x: x))
     with pytest.raises(TypeError, match="schedules"):
         schedule = optax.linear_schedule(0.1, 0.01, 100)
         tx = aeo.inject_hyperparams(optax.sgd)(learning_rate=schedule)
-        to_config(alberta_eqx.MLPLearner(3, (), tx, key=KEY))
+        to_config(
+            alberta_eqx.MLPLearner(
+                alberta_eqx.MLP(3, "scalar", (), key=KEY),
+                tx,
+            )
+        )
     with pytest.raises(TypeError, match=r"'scale' is neither a field nor a property"):
         to_config(_MethodNamedLikeArgument(2.0))
 

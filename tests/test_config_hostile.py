@@ -164,7 +164,7 @@ def test_hostile_config_is_refused_naming_the_key_and_runs_nothing(case, folder)
     _, config, key = next(c for c in _hostile(folder) if c[0] == case)
     if key != "config" and "class" not in config:
         # a config is a class at the top: the other entries are read as its arguments
-        config = _class("alberta_eqx.MLPLearner", {"feature_dim": 2, "optimizer": config})
+        config = _class("alberta_eqx.MLPLearner", {"optimizer": config})
         key = f"arguments.optimizer.{key}"
     registered_names()  # the registry imports alberta_eqx.optax once, before the snapshot
     modules = set(sys.modules)

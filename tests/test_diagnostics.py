@@ -22,16 +22,13 @@ from alberta_eqx import (
     compute_feature_sensitivity,
     compute_unit_utility,
 )
+from alberta_eqx.nn import MLP
 
 
 def _learner():
     learner = MultiHeadLearner(
-        4,
-        3,
-        (6, 5),
+        MLP(4, 3, (6, 5), key=jax.random.split(jax.random.key(0))[0]),
         aeo.autostep(),
-        key=jax.random.key(0),
-        sparsity=None,
         normalizer=WelfordNormalizer(),
     )
     rng = np.random.default_rng(0)

@@ -24,7 +24,12 @@ from alberta_eqx import (
     run_learning_loop_batched,
     save_checkpoint,
 )
+from alberta_eqx.nn import MLP
 from alberta_eqx.streams.bitflip import BitFlipStream
+
+# The keys of 0.x's MultiHeadLearner(..., key=jax.random.key(0)): the network's, then
+# continual backprop's.
+NETWORK_KEY, CBP_KEY = jax.random.split(jax.random.key(0))
 
 # Compiled single updates: eager ones dispatch every operation separately (slow).
 _update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
@@ -69,19 +74,30 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
     # learners when MLPLearner has a head_optimizer.
     with jax.enable_x64(True):
         mlp = MLPLearner(
-            3, (8, 8), tx, key=jax.random.key(1), dtype=jnp.float64, head_optimizer=head_tx
+            MLP(
+                3,
+                "scalar",
+                (8, 8),
+                key=jax.random.key(1),
+                dtype=jnp.float64,
+                activation=jax.nn.relu,
+                layer_norm=False,
+            ),
+            tx,
+            head_optimizer=head_tx,
         )
         multi = MultiHeadLearner(
-            3,
-            1,
-            (8, 8),
+            MLP(
+                3,
+                1,
+                (8, 8),
+                key=jax.random.split(jax.random.key(2))[0],
+                activation=jax.nn.relu,
+                layer_norm=False,
+                dtype=jnp.float64,
+            ),
             tx,
-            key=jax.random.key(2),
             head_optimizer=head_tx,
-            activation=jax.nn.relu,
-            layer_norm=False,
-            sparsity=None,
-            dtype=jnp.float64,
         )
         # The same weights: MLPLearner's eqx.nn.MLP layers into the multi-head network.
         layers = mlp.model.layers
@@ -104,7 +120,7 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
 )
 def test_a_missing_target_changes_nothing_of_its_head(tx):
     # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
-    learner = MultiHeadLearner(4, 3, (8, 8), tx, key=jax.random.key(0), sparsity=None)
+    learner = MultiHeadLearner(MLP(4, 3, (8, 8), key=NETWORK_KEY), tx)
     xs, ys = _data(20, 4, 3)
     learner, _ = _scan(learner, xs, ys)  # some history in every state
     x, y = xs[0], ys[0].at[1].set(jnp.nan)
@@ -121,7 +137,7 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
 
     # The trunk's update is the one a learner of the present heads alone makes.
     keep = jnp.array([0, 2])
-    alone = MultiHeadLearner(4, 2, (8, 8), tx, key=jax.random.key(0))
+    alone = MultiHeadLearner(MLP(4, 2, (8, 8), key=NETWORK_KEY, sparsity=0.9), tx)
     model = eqx.tree_at(
         lambda m: (m.layers[-1].weight, m.layers[-1].bias),
         learner.model,
@@ -141,7 +157,7 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
 
 
 def test_no_target_at_all_changes_nothing():
-    learner = MultiHeadLearner(4, 2, (8,), aeo.obgd(), key=jax.random.key(0), sparsity=None)
+    learner = MultiHeadLearner(MLP(4, 2, (8,), key=NETWORK_KEY), aeo.obgd())
     new, result = _update(learner, jnp.ones(4), jnp.full(2, jnp.nan))
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(learner), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -152,12 +168,15 @@ def test_no_trunk_is_k_linear_learners():
     with jax.enable_x64(True):
         k, n = 3, 5
         multi = MultiHeadLearner(
-            n,
-            k,
-            (),
+            MLP(
+                n,
+                k,
+                (),
+                key=NETWORK_KEY,
+                dtype=jnp.float64,
+                sparsity=0.9,
+            ),
             aeo.idbd(meta_step_size=0.02, initial_step_size=0.05),
-            key=jax.random.key(0),
-            dtype=jnp.float64,
         )
         zero = jax.tree.map(jnp.zeros_like, multi._head)
         multi = eqx.tree_at(
@@ -177,7 +196,7 @@ def test_no_trunk_is_k_linear_learners():
 @pytest.mark.slow
 def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     stream = BitFlipStream(num_targets=3, target_probability=0.7, flip_interval=50)
-    learner = MultiHeadLearner(20, 3, (16,), aeo.autostep(), key=jax.random.key(0))
+    learner = MultiHeadLearner(MLP(20, 3, (16,), key=NETWORK_KEY, sparsity=0.9), aeo.autostep())
     result = run_learning_loop(learner, stream, 400, jax.random.key(1), metrics_window=20)
     m = result.metrics
     assert m.squared_error.shape == (20,) and m.head_squared_errors.shape == (20, 3)
@@ -208,13 +227,17 @@ def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
 
 def test_bad_arguments():
     tx = optax.sgd(0.1)
-    with pytest.raises(ValueError, match="num_heads must be >= 1, got 0"):
-        MultiHeadLearner(3, 0, (4,), tx, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="out_size must be >= 1, got 0"):
+        MultiHeadLearner(MLP(3, 0, (4,), key=NETWORK_KEY, sparsity=0.9), tx)
     with pytest.raises(TypeError, match="head_optimizer"):
-        MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0), head_optimizer="sgd")
+        MultiHeadLearner(
+            MLP(3, 2, (4,), key=NETWORK_KEY, sparsity=0.9),
+            tx,
+            head_optimizer="sgd",
+        )
     with pytest.raises(ValueError, match="sparsity"):
-        MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0), sparsity=1.5)
-    learner = MultiHeadLearner(3, 2, (4,), tx, key=jax.random.key(0))
+        MultiHeadLearner(MLP(3, 2, (4,), key=NETWORK_KEY, sparsity=1.5), tx)
+    learner = MultiHeadLearner(MLP(3, 2, (4,), key=NETWORK_KEY, sparsity=0.9), tx)
     with pytest.raises(ValueError, match=r"y must have shape \(2,\)"):
         learner.update(jnp.ones(3), jnp.ones(3))
 
@@ -236,11 +259,9 @@ def _bits(tree):
 
 def _cbp_learner(normalizer=None):
     return MultiHeadLearner(
-        4,
-        3,
-        (8,),
+        MLP(4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
         aeo.idbd(meta_step_size=0.01, initial_step_size=0.05),
-        key=jax.random.key(0),
+        key=CBP_KEY,
         continual_backprop=ContinualBackprop(0.05, 0.9, 5),
         normalizer=normalizer,
     )

@@ -14,9 +14,17 @@ from alberta_eqx import (
     MLPLearner,
     NonlinearTeacherStream,
     StepSizeTrackingConfig,
+    TDMLPLearner,
     run_learning_loop,
     run_learning_loop_batched,
 )
+from alberta_eqx.nn import MLP, check_network
+
+
+def _relu_mlp(feature_dim, hidden_sizes, key):
+    return MLP(
+        feature_dim, "scalar", hidden_sizes, key=key, activation=jax.nn.relu, layer_norm=False
+    )
 
 
 class _Counting(MLPLearner):
@@ -32,7 +40,7 @@ class _Counting(MLPLearner):
 def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     stream = NonlinearTeacherStream(4, hidden_size=4)
     tx = aeo.autostep(initial_step_size=0.01)
-    learner = _Counting(4, (16,), tx, key=jax.random.key(0))
+    learner = _Counting(_relu_mlp(4, (16,), jax.random.key(0)), tx)
     keys = jax.random.split(jax.random.key(1), 8)
     result = run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
     traced = _Counting.traces
@@ -40,7 +48,7 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     # Same structure: the same learner again, and a fresh one with the same
     # transformation and other initial weights, run without tracing again.
     run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
-    other = _Counting(4, (16,), tx, key=jax.random.key(5))
+    other = _Counting(_relu_mlp(4, (16,), jax.random.key(5)), tx)
     run_learning_loop_batched(other, stream, 6000, keys[::-1], metrics_window=1000)
     assert _Counting.traces == traced
 
@@ -58,7 +66,11 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
 @pytest.mark.parametrize("tx", [optax.sgd(0.01), optax.adam(1e-3)], ids=["sgd", "adam"])
 def test_plain_optax_transformations(tx):
     stream = NonlinearTeacherStream(3)
-    learner = MLPLearner(3, (8, 8), tx, key=jax.random.key(0), normalizer=EMANormalizer())
+    learner = MLPLearner(
+        _relu_mlp(3, (8, 8), jax.random.key(0)),
+        tx,
+        normalizer=EMANormalizer(),
+    )
     result = run_learning_loop(learner, stream, 3000, jax.random.key(2), metrics_window=1000)
     assert np.all(np.isfinite(result.metrics.squared_error))
     assert result.metrics.squared_error[-1] < result.metrics.squared_error[0]
@@ -71,21 +83,24 @@ def test_plain_optax_transformations(tx):
 
 def test_mean_step_size_reads_an_injected_learning_rate():
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.02)
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
+    learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
     # and, inside a chain, per-parameter step-sizes of ours
     tx = optax.chain(
         optax.clip_by_global_norm(1.0), aeo.idbd(meta_step_size=0.0, initial_step_size=0.03)
     )
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))
+    learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
     _, result = learner.update(jnp.ones(3), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
 
 
 def test_step_size_tracking_of_an_idbd_mlp():
     stream = NonlinearTeacherStream(3)
-    learner = MLPLearner(3, (5,), aeo.idbd(meta_step_size=0.01), key=jax.random.key(0))
+    learner = MLPLearner(
+        _relu_mlp(3, (5,), jax.random.key(0)),
+        aeo.idbd(meta_step_size=0.01),
+    )
     result = run_learning_loop(
         learner, stream, 200, jax.random.key(0), step_size_tracking=StepSizeTrackingConfig(100)
     )
@@ -103,7 +118,11 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
     """One step of MLPLearner equals a hand-made step: g = -delta z, c = z**2, given to
     the optimizer as the model's arrays or raveled into one vector."""
     tx = aeo.autostep(initial_step_size=0.2)
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0), flatten=flatten)
+    learner = MLPLearner(
+        _relu_mlp(3, (4,), jax.random.key(0)),
+        tx,
+        flatten=flatten,
+    )
     x, y = jnp.array([0.5, -1.0, 2.0]), 3.0
     new, result = learner.update(x, y)
     params, static = eqx.partition(learner.model, eqx.is_inexact_array)
@@ -137,7 +156,11 @@ def test_flatten_changes_only_the_layout(tx):
     stream = NonlinearTeacherStream(3)
     runs = {
         flatten: run_learning_loop(
-            MLPLearner(3, (6, 6), tx, key=jax.random.key(0), flatten=flatten),
+            MLPLearner(
+                _relu_mlp(3, (6, 6), jax.random.key(0)),
+                tx,
+                flatten=flatten,
+            ),
             stream,
             500,
             jax.random.key(1),
@@ -160,11 +183,17 @@ def test_flatten_changes_only_the_layout(tx):
 def test_a_masked_transformation_on_the_default_pytree():
     """By default the optimizer sees the model's pytree, so a mask over it works:
     weight decay on the weight matrices only, the biases untouched by it."""
-    learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+    learner = MLPLearner(
+        _relu_mlp(3, (4,), jax.random.key(0)),
+        optax.sgd(0.1),
+    )
     is_weight = jax.tree.map(lambda p: p.ndim == 2, eqx.filter(learner.model, eqx.is_array))
     tx = optax.chain(optax.masked(optax.add_decayed_weights(0.5), is_weight), optax.sgd(0.1))
-    learner = MLPLearner(3, (4,), tx, key=jax.random.key(0))  # flatten=False, the default
-    plain = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+    learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)  # flatten=False, the default
+    plain = MLPLearner(
+        _relu_mlp(3, (4,), jax.random.key(0)),
+        optax.sgd(0.1),
+    )
     x, y = jnp.array([0.5, -1.0, 2.0]), 1.0
     (decayed, _), (sgd, _) = learner.update(x, y), plain.update(x, y)
     layers = zip(decayed.model.layers, sgd.model.layers, plain.model.layers, strict=True)
@@ -173,7 +202,11 @@ def test_a_masked_transformation_on_the_default_pytree():
         np.testing.assert_allclose(a.weight, b.weight - 0.05 * p.weight, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(a.bias, b.bias, rtol=1e-6)
     with pytest.raises(ValueError) as error:  # optax's, for a mask over a vector
-        MLPLearner(3, (4,), tx, key=jax.random.key(0), flatten=True)
+        MLPLearner(
+            _relu_mlp(3, (4,), jax.random.key(0)),
+            tx,
+            flatten=True,
+        )
     assert "pass flatten=False" in "".join(error.value.__notes__)
 
 
@@ -181,18 +214,63 @@ def test_float32_learner_with_x64_on():
     with jax.enable_x64(True):
         stream = NonlinearTeacherStream(3)  # float64 observations
         for tx in (aeo.autostep(), optax.adam(1e-3)):
-            learner = MLPLearner(3, (4,), tx, key=jax.random.key(0), dtype=jnp.float32)
+            learner = MLPLearner(
+                MLP(
+                    3,
+                    "scalar",
+                    (4,),
+                    key=jax.random.key(0),
+                    dtype=jnp.float32,
+                    activation=jax.nn.relu,
+                    layer_norm=False,
+                ),
+                tx,
+            )
             result = run_learning_loop(learner, stream, 50, jax.random.key(0))
             leaves = jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
             assert all(leaf.dtype == jnp.float32 for leaf in leaves)
 
 
+def test_any_network_with_the_interface():
+    """`eqx.nn.MLP` is `MLP(..., activation=relu, layer_norm=False)` weight for weight,
+    and a learner of either makes the same steps; a learnt activation (a module, in the
+    network's dynamic `activation` field) is trained with the weights."""
+    key, x, tx = jax.random.key(3), jnp.array([0.5, -1.0, 2.0]), aeo.autostep()
+    theirs = MLPLearner(eqx.nn.MLP(3, "scalar", 4, 2, key=key), tx)
+    ours = MLPLearner(_relu_mlp(3, (4, 4), key), tx)
+    assert theirs.feature_dim == ours.feature_dim == 3
+    for _ in range(3):
+        (theirs, a), (ours, b) = theirs.update(x, 1.0), ours.update(x, 1.0)
+        np.testing.assert_array_equal(a.prediction, b.prediction)
+    for p, q in zip(theirs.model.layers, ours.model.layers, strict=True):
+        np.testing.assert_array_equal(p.weight, q.weight)
+        np.testing.assert_array_equal(p.bias, q.bias)
+    td = TDMLPLearner(eqx.nn.MLP(3, "scalar", 4, 2, key=key), tx, lambda_=0.5)
+    assert np.isfinite(td.update(x, 1.0)[1].prediction)
+
+    prelu = MLPLearner(MLP(3, "scalar", (4,), key=key, activation=eqx.nn.PReLU()), optax.sgd(0.1))
+    learned, _ = prelu.update(x, 1.0)
+    assert learned.model.activation.negative_slope != prelu.model.activation.negative_slope
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="hidden_sizes"):
-        MLPLearner(3, (4, 0), optax.sgd(0.1), key=jax.random.key(0))
+        MLPLearner(_relu_mlp(3, (4, 0), jax.random.key(0)), optax.sgd(0.1))
     with pytest.raises(TypeError, match="optimizer"):
-        MLPLearner(3, (4,), "adam", key=jax.random.key(0))
-    learner = MLPLearner(3, (4,), optax.sgd(0.1), key=jax.random.key(0))
+        MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), "adam")
+    # the network: a scalar output, and the interface the learner reads
+    with pytest.raises(ValueError, match="model must have out_size='scalar', got 2"):
+        MLPLearner(MLP(3, 2, (4,), key=jax.random.key(0)), optax.sgd(0.1))
+    with pytest.raises(TypeError, match="model"):
+        MLPLearner(eqx.nn.Linear(3, "scalar", key=jax.random.key(0)), optax.sgd(0.1))
+    with pytest.raises(TypeError, match="model must have an integer in_size"):
+        check_network("model", eqx.nn.Linear(3, "scalar", key=jax.random.key(0)))
+    with pytest.raises(TypeError, match="model must be a network"):
+        check_network("model", "mlp")
+    learner = MLPLearner(
+        _relu_mlp(3, (4,), jax.random.key(0)),
+        optax.sgd(0.1),
+    )
     with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):
         learner.update(jnp.ones(2), 0.0)
 
@@ -248,14 +326,15 @@ def test_obgd_with_the_papers_defaults_learns_where_sgd_diverges():
     stream = NonlinearTeacherStream(8)
     keys = jax.random.split(jax.random.key(0), 10)
     steps = 3000
-    paper = dict(activation=jax.nn.leaky_relu, layer_norm=True, sparsity=0.9)
+    # LeakyReLU and parameterless LayerNorm are MLP's defaults
+    model = MLP(8, "scalar", (32, 32), key=jax.random.key(100), sparsity=0.9)
     targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), steps)[0].target)(
         keys
     )
     zero_error = np.mean(np.asarray(targets[:, -500:]) ** 2, axis=1)
     runs = {
         name: run_learning_loop_batched(
-            MLPLearner(8, (32, 32), tx, key=jax.random.key(100), **paper),
+            MLPLearner(model, tx),
             stream,
             steps,
             keys,

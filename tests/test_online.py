@@ -17,10 +17,17 @@ def test_online_learner_follows_the_functional_updates(kind):
         learner = ae.LinearLearner(4, ae.Autostep(0.05), normalizer=ae.WelfordNormalizer())
     elif kind == "mlp":
         # adam holds an int32 step count beside float32 arrays: two packed buffers
-        learner = ae.MLPLearner(4, (8, 8), optax.adam(0.01), key=jax.random.key(0))
+        learner = ae.MLPLearner(
+            ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0)),
+            optax.adam(0.01),
+        )
     else:  # the setting documented for this use
         tx = aeo.autostep(initial_step_size=0.05)
-        learner = ae.MLPLearner(4, (8, 8), tx, key=jax.random.key(0), flatten=True)
+        learner = ae.MLPLearner(
+            ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0)),
+            tx,
+            flatten=True,
+        )
     xs = jax.random.normal(jax.random.key(1), (20, 4))
     ys = xs @ jnp.array([1.0, -2.0, 0.5, 0.0])
     online = ae.OnlineLearner(learner)

@@ -14,6 +14,7 @@ from alberta_eqx import (
     metrics_to_dicts,
     run_learning_loop,
 )
+from alberta_eqx.nn import MLP
 
 M, N, C = 10, 6, 5  # examples, features, classes
 # Compiled: eager, every per-step permutation would be dispatched op by op.
@@ -90,8 +91,14 @@ def test_bad_arguments_are_refused_by_name():
     with pytest.raises(ValueError, match="both"):
         InputPermutedStream(x)
     with pytest.raises(ValueError, match="num_classes"):
-        ClassifierLearner(N, 1, (4,), aeo.lms(0.1), key=jax.random.key(0))
-    learner = ClassifierLearner(N, C, (4,), aeo.lms(0.1), key=jax.random.key(0))
+        ClassifierLearner(
+            MLP(N, 1, (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+            aeo.lms(0.1),
+        )
+    learner = ClassifierLearner(
+        MLP(N, C, (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        aeo.lms(0.1),
+    )
     with pytest.raises(ValueError, match="y must be a class index"):
         learner.update(jnp.zeros(N), 5.0)
     with pytest.raises(ValueError, match="y must be a class index"):
@@ -107,7 +114,16 @@ def test_classifier_follows_a_numpy_transcription():
         ys = (np.abs(xs[:, :C]).argmax(1)).astype(np.float64)
         lr = 0.1
         learner = ClassifierLearner(
-            N, C, (8,), aeo.lms(lr), key=jax.random.key(3), dtype=jnp.float64
+            MLP(
+                N,
+                C,
+                (8,),
+                key=jax.random.key(3),
+                dtype=jnp.float64,
+                activation=jax.nn.relu,
+                layer_norm=False,
+            ),
+            aeo.lms(lr),
         )
         w1, b1 = (
             np.asarray(a) for a in (learner.model.layers[0].weight, learner.model.layers[0].bias)
@@ -140,7 +156,10 @@ def test_runner_reports_online_accuracy_on_digits():
     pytest.importorskip("sklearn", reason="the default data set is scikit-learn's digits")
     stream = InputPermutedStream(interval=1000)
     assert (stream.feature_dim, stream.num_classes) == (64, 10)
-    learner = ClassifierLearner(64, 10, (32,), aeo.lms(0.05), key=jax.random.key(0))
+    learner = ClassifierLearner(
+        MLP(64, 10, (32,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False),
+        aeo.lms(0.05),
+    )
     result = run_learning_loop(learner, stream, 2000, jax.random.key(1), metrics_window=250)
     accuracy = np.asarray(result.metrics.accuracy)
     assert accuracy.shape == (8,)

@@ -14,6 +14,7 @@ import pytest
 
 import alberta_eqx.optax as aeo
 from alberta_eqx import MLPLearner
+from alberta_eqx.nn import MLP
 
 STEPS, N_IN, N_HID, SEED = 300, 3, 6, 7
 SHAPES = [(N_HID, N_IN), (N_HID,), (1, N_HID), (1,)]  # w1, b1, w2, b2 (Equinox layout)
@@ -309,7 +310,17 @@ def test_mlp_learner_keeps_clipped_weights_within_bounds():
         aeo.autostep(meta_step_size=0.01, initial_step_size=0.1),
         aeo.weight_clipping(kappa),
     )
-    learner = MLPLearner(N_IN, (N_HID,), tx, key=jax.random.key(0))
+    learner = MLPLearner(
+        MLP(
+            N_IN,
+            "scalar",
+            (N_HID,),
+            key=jax.random.key(0),
+            activation=jax.nn.relu,
+            layer_norm=False,
+        ),
+        tx,
+    )
     xs, ys = _stream()
     learner, _ = jax.lax.scan(lambda ln, xy: ln.update(*xy), learner, (xs, ys))
     layers = learner.model.layers

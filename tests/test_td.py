@@ -10,6 +10,7 @@ import reference
 import reference_td
 
 from alberta_eqx.learners import LinearLearner
+from alberta_eqx.nn import MLP
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.replications.random_walk import random_walk_19, rms_error
 from alberta_eqx.runners import (
@@ -438,7 +439,11 @@ def test_td_mlp_without_hidden_layer_is_td_linear(lam, rule):
                 Autostep(0.02, meta_step_size=0.01, tau=100.0),
             ),
         }[rule]()
-        mlp = TDMLPLearner(5, (), tx, key=jax.random.key(0), lambda_=lam, dtype=jnp.float64)
+        mlp = TDMLPLearner(
+            MLP(5, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
+            tx,
+            lambda_=lam,
+        )
         got, errors = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
         linear = TDLinearLearner(5, optimizer, lam, dtype=jnp.float64)
 
@@ -463,13 +468,10 @@ def test_replacing_traces_on_binary_features():
     data = (phis[:-1], rewards, gammas, phis[1:], np.zeros(300, bool))
     with jax.enable_x64(True):
         mlp = TDMLPLearner(
-            6,
-            (),
+            MLP(6, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
             optax.sgd(0.05),
-            key=jax.random.key(0),
             lambda_=0.9,
-            trace="replacing",
-            dtype=jnp.float64,
+            trace_type="replacing",
         )
         got, _ = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
     expected = reference_td.td_lambda_cut(
@@ -501,7 +503,9 @@ def test_stream_td_lambda_is_obgd_on_the_learners_trace():
     w0 = np.array([0.1, -0.2, 0.3, 0.0, 0.2, 0.05])
     with jax.enable_x64(True):
         mlp = TDMLPLearner(
-            5, (), aeo.obgd(1.0, kappa=2.0), key=jax.random.key(0), lambda_=0.8, dtype=jnp.float64
+            MLP(5, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
+            aeo.obgd(1.0, kappa=2.0),
+            lambda_=0.8,
         )
         data = (phis, rewards, gammas, phis_next, np.zeros(300, bool))
         got, _ = _td_mlp_run(_zero_linear_mlp(mlp, w0), _stack(data))
@@ -518,10 +522,13 @@ def test_td_mlp_with_lambda_zero_is_the_supervised_update_on_the_td_target(rule)
 
     tx = aeo.autostep(initial_step_size=0.05) if rule == "autostep" else aeo.obgd(1.0, kappa=2.0)
     phis, rewards, gammas, phis_next = _transitions(8, steps=30, n=3)
-    options = dict(key=jax.random.key(1), layer_norm=True, sparsity=0.5, dtype=jnp.float64)
     with jax.enable_x64(True):
-        td = TDMLPLearner(3, (6, 4), tx, lambda_=0.0, **options)
-        supervised = MLPLearner(3, (6, 4), tx, **options)
+        model = MLP(
+            3, "scalar", (6, 4), key=jax.random.key(1), activation=jax.nn.relu, sparsity=0.5,
+            dtype=jnp.float64,
+        )  # fmt: skip
+        td = TDMLPLearner(model, tx, lambda_=0.0)
+        supervised = MLPLearner(model, tx)
         predict = eqx.filter_jit(lambda learner, x: learner.predict(x))
         update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
         learn = eqx.filter_jit(lambda learner, step: learner.learn(step))
@@ -545,7 +552,9 @@ def test_td_mlp_learns_the_random_walk_and_checks_arguments():
 
     stream = RandomWalkChainStream()
     learner = TDMLPLearner(
-        stream.feature_dim, (), aeo.lms(0.1), key=jax.random.key(0), lambda_=0.8
+        MLP(stream.feature_dim, "scalar", (), key=jax.random.key(0)),
+        aeo.lms(0.1),
+        lambda_=0.8,
     )
     result = run_learning_loop(learner, stream, 3000, jax.random.key(0))
     first, last = (
@@ -554,9 +563,21 @@ def test_td_mlp_learns_the_random_walk_and_checks_arguments():
     )
     assert last < first
     with pytest.raises(ValueError, match="lambda_ must be in"):
-        TDMLPLearner(3, (4,), aeo.lms(0.1), key=jax.random.key(0), lambda_=1.5)
-    with pytest.raises(ValueError, match="trace must be"):
-        TDMLPLearner(3, (4,), aeo.lms(0.1), key=jax.random.key(0), trace="dutch")
+        TDMLPLearner(
+            MLP(
+                3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
+            ),
+            aeo.lms(0.1),
+            lambda_=1.5,
+        )
+    with pytest.raises(ValueError, match="trace_type must be"):
+        TDMLPLearner(
+            MLP(
+                3, "scalar", (4,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
+            ),
+            aeo.lms(0.1),
+            trace_type="dutch",
+        )
 
 
 def test_gymnax_stream_marks_truncations():

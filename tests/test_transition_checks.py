@@ -10,6 +10,7 @@ import pytest
 
 from alberta_eqx import _checks
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import TDMLPLearner
 from alberta_eqx.optimizers import LMS
 from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
@@ -44,7 +45,12 @@ def _off_policy(**fields):
 LEARNERS = {
     "TDLinearLearner": (lambda: TDLinearLearner(N, LMS(0.1)), _on_policy),
     "TDMLPLearner": (
-        lambda: TDMLPLearner(N, (2,), optax.sgd(0.1), key=jax.random.key(0)),
+        lambda: TDMLPLearner(
+            MLP(
+                N, "scalar", (2,), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False
+            ),
+            optax.sgd(0.1),
+        ),
         _on_policy,
     ),
     "GradientTDLearner": (lambda: GradientTDLearner(N), _off_policy),

@@ -12,6 +12,7 @@ import pytest
 
 import alberta_eqx.optax as aeo
 from alberta_eqx.gvf import GVFQuestion, Horde, TrunkHorde
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import MultiHeadLearner, TDMLPLearner
 from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop_batched
@@ -21,6 +22,7 @@ from alberta_eqx.td import TDLinearLearner
 from tests.reference_trunk import trunk_td_lambda
 
 KEY = jax.random.key(0)
+NETWORK_KEY = jax.random.split(KEY)[0]  # the network's key of a multi-head learner built with KEY
 
 
 @pytest.fixture
@@ -70,14 +72,9 @@ def test_every_step_equals_a_float64_transcription(x64):
     gamma, lam = np.array([0.9, 0.5, 0.0]), np.array([0.8, 0.3, 0.6])
     horde = TrunkHorde(
         GVFQuestion(cumulant, gamma, lam),
-        n,
-        (4,),
+        MLP(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64),
         optax.sgd(0.01),
-        key=KEY,
         head_optimizer=optax.sgd(0.05),
-        layer_norm=True,
-        sparsity=None,
-        dtype=jnp.float64,
     )
     assert horde.trunk_traces is not None
     initial = [np.asarray(p) for p in _layers(horde.learner.model)]
@@ -109,15 +106,13 @@ def test_lambda_zero_is_multihead_on_td_targets(x64):
     rng = np.random.default_rng(3)
     cumulant = rng.normal(size=(k, n + 1))
     gamma = np.array([0.9, 0.5, 0.0])
-    build = lambda lam: TrunkHorde(  # noqa: E731
-        GVFQuestion(cumulant, gamma, lam), n, (4,), optimizer, key=KEY, sparsity=None,
-        dtype=jnp.float64,
-    )  # fmt: skip
+    network = MLP(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64)
+    build = lambda lam: TrunkHorde(GVFQuestion(cumulant, gamma, lam), network, optimizer)  # noqa: E731
     free = build(0.0)
     assert free.trunk_traces is None and free.head_traces is None
     traced = build(0.5)
     traced = eqx.tree_at(lambda h: h.questions.lambda_, traced, jnp.zeros(k))
-    multihead = MultiHeadLearner(n, k, (4,), optimizer, key=KEY, sparsity=None, dtype=jnp.float64)
+    multihead = MultiHeadLearner(MLP(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64), optimizer)
     data = _transitions(n, steps, 4)
 
     @eqx.filter_jit
@@ -152,12 +147,13 @@ def test_one_demon_is_tdmlp_learner(x64):
     c = np.zeros((1, n + 1))
     c[0, 0] = 1.0
     horde = TrunkHorde(
-        GVFQuestion(c, [0.9], [0.7]), n, (5, 4), optax.sgd(0.02), key=KEY, dtype=jnp.float64
+        GVFQuestion(c, [0.9], [0.7]),
+        MLP(n, 1, (5, 4), key=NETWORK_KEY, sparsity=0.9, dtype=jnp.float64),
+        optax.sgd(0.02),
     )
     td = TDMLPLearner(
-        n, (5, 4), optax.sgd(0.02), key=KEY, lambda_=0.7, activation=jax.nn.leaky_relu,
-        layer_norm=True, dtype=jnp.float64,
-    )  # fmt: skip
+        MLP(n, "scalar", (5, 4), key=KEY, dtype=jnp.float64), optax.sgd(0.02), lambda_=0.7
+    )
     # the same initial weights (the output layer: one row, as the single head's)
     arrays = lambda model: [p for layer in model.layers for p in (layer.weight, layer.bias)]  # noqa: E731
     td = eqx.tree_at(lambda m: arrays(m.model), td, arrays(horde.learner.model))
@@ -180,7 +176,8 @@ def test_runners_many_seeds_names_and_bad_inputs():
     c = np.zeros((3, 6))
     c[0, 0], c[1, 1], c[2, 4] = 1, 1, 1  # the reward, states 1 and 4 next
     questions = GVFQuestion(c, [0.9, 0.5, 0.0], [0.5, 0.0, 0.9])
-    horde = TrunkHorde(questions, 5, (8,), aeo.obgd(0.5), key=KEY, names=names, sparsity=0.5)
+    network = MLP(5, 3, (8,), key=NETWORK_KEY, sparsity=0.5)
+    horde = TrunkHorde(questions, network, aeo.obgd(0.5), names=names)
     keys = jax.random.split(jax.random.key(1), 3)
     result = run_learning_loop_batched(horde, stream, 300, keys)
     assert result.metrics.head_errors.shape == (3, 300, 3)
@@ -203,11 +200,13 @@ def test_runners_many_seeds_names_and_bad_inputs():
 
     off_policy = GVFQuestion(np.zeros((2, 6)), [0.5, 0.5], target_policy=[[0.5, 0.5]] * 2)
     with pytest.raises(ValueError, match="questions with a target_policy are off-policy"):
-        TrunkHorde(off_policy, 5, (8,), optax.sgd(0.1), key=KEY)
+        TrunkHorde(off_policy, MLP(5, 2, (8,), key=KEY), optax.sgd(0.1))
     with pytest.raises(ValueError, match="feature_dim \\+ 1 = 4"):
-        TrunkHorde(questions, 3, (8,), optax.sgd(0.1), key=KEY)
+        TrunkHorde(questions, MLP(3, 3, (8,), key=KEY), optax.sgd(0.1))
     with pytest.raises(ValueError, match="names must be 3 distinct names"):
-        TrunkHorde(questions, 5, (8,), optax.sgd(0.1), key=KEY, names=["a", "a", "b"])
+        TrunkHorde(questions, network, optax.sgd(0.1), names=["a", "a", "b"])
+    with pytest.raises(ValueError, match="one output per demon, out_size=3, got 2"):
+        TrunkHorde(questions, MLP(5, 2, (8,), key=KEY), optax.sgd(0.1))
     with pytest.raises(ValueError, match="next_observation"):
         horde.learn(TDTimeStep(jnp.ones(5), 0.0, 1.0, jnp.ones(4)))
 
@@ -219,7 +218,9 @@ def test_no_trunk_is_the_linear_horde(x64):
     n, steps = 4, 60
     rng = np.random.default_rng(6)
     questions = GVFQuestion(rng.normal(size=(3, n + 1)), [0.9, 0.5, 0.0], [0.5, 0.0, 0.9])
-    trunkless = TrunkHorde(questions, n, (), optax.sgd(0.05), key=KEY, dtype=jnp.float64)
+    trunkless = TrunkHorde(
+        questions, MLP(n, 3, (), key=NETWORK_KEY, dtype=jnp.float64), optax.sgd(0.05)
+    )
     zero = jax.tree.map(jnp.zeros_like, trunkless.learner.model)  # Horde's demons start at 0
     trunkless = eqx.tree_at(lambda h: h.learner.model, trunkless, zero)
     horde = Horde(questions, TDLinearLearner(n, LMS(0.05)))

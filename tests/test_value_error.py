@@ -22,7 +22,11 @@ def _linear(key):
 
 
 def _mlp(key):
-    return ae.TDMLPLearner(N, (4,), aeo.obgd(), key=key, lambda_=0.5)
+    return ae.TDMLPLearner(
+        ae.MLP(N, "scalar", (4,), key=key, activation=jax.nn.relu, layer_norm=False),
+        aeo.obgd(),
+        lambda_=0.5,
+    )
 
 
 _predict = eqx.filter_jit(lambda learner, x: learner.predict(x))

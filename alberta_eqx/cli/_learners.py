@@ -9,6 +9,7 @@ Names given as `package.module:attr` are imported and called as they are.
 """
 
 import dataclasses
+import inspect
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -70,6 +71,43 @@ def horde(
     return ae.Horde(questions, ae.TDLinearLearner(feature_dim, optimizer, use_bias=use_bias))
 
 
+# The network's construction arguments that the network learners take on the command
+# line, with `alberta_eqx.nn.MLP`'s defaults (read from its signature, not repeated).
+_NETWORK = {
+    name: parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+    for name, parameter in inspect.signature(ae.MLP).parameters.items()
+    if name not in ("in_size", "out_size", "key")
+}
+
+
+def _on_network(learner: type, heads: bool = False) -> Callable[..., Any]:
+    """A builder of `learner` on an `alberta_eqx.nn.MLP` drawn from the key: it takes
+    the network's arguments (`hidden_sizes`, `activation`, `layer_norm`, `sparsity`,
+    `dtype`) and the learner's own. The network has a scalar output, or with `heads`
+    `num_heads` outputs and the learner's key is the second half of the key."""
+    own = {
+        name: parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for name, parameter in inspect.signature(learner).parameters.items()
+        if name not in ("model", "key")
+    }
+
+    def build(*, feature_dim: int, key: Any, num_heads: Any = None, **arguments: Any) -> Any:
+        network = {name: arguments.pop(name) for name in _NETWORK if name in arguments}
+        if heads:
+            key, learner_key = jax.random.split(key)
+            arguments["key"] = learner_key
+        model = ae.MLP(feature_dim, num_heads if heads else "scalar", key=key, **network)
+        return learner(model, **arguments)
+
+    sizes = [inspect.Parameter("feature_dim", inspect.Parameter.KEYWORD_ONLY)]
+    if heads:
+        sizes.append(inspect.Parameter("num_heads", inspect.Parameter.KEYWORD_ONLY))
+    key = inspect.Parameter("key", inspect.Parameter.KEYWORD_ONLY)
+    build.__signature__ = inspect.Signature([*sizes, *_NETWORK.values(), *own.values(), key])  # type: ignore[attr-defined]
+    build.__name__ = learner.__name__
+    return build
+
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
     """A learner: its class (or builder), the form of rule it takes, whether it
@@ -83,12 +121,13 @@ class Kind:
 
 
 _HIDDEN = {"hidden_sizes": [32]}
+_MULTIHEAD = _on_network(ae.MultiHeadLearner, heads=True)
 LEARNERS: dict[str, Kind] = {
     "linear": Kind(ae.LinearLearner, "linear", False),
-    "mlp": Kind(ae.MLPLearner, "optax", False, _HIDDEN),
-    "multihead": Kind(ae.MultiHeadLearner, "optax", False, _HIDDEN),
+    "mlp": Kind(_on_network(ae.MLPLearner), "optax", False, _HIDDEN),
+    "multihead": Kind(_MULTIHEAD, "optax", False, _HIDDEN),
     "td-linear": Kind(ae.TDLinearLearner, "td", True),
-    "td-mlp": Kind(ae.TDMLPLearner, "optax", True, _HIDDEN),
+    "td-mlp": Kind(_on_network(ae.TDMLPLearner), "optax", True, _HIDDEN),
     "horde": Kind(horde, "td", True, {"gammas": [0.0, 0.9]}),
 }
 # Which learners take each form, in messages.
@@ -110,7 +149,7 @@ def default_stream(learner: str, stream_args: Mapping[str, Any]) -> tuple[str, d
     kind = LEARNERS[learner]
     if kind.td:
         return "random-walk-chain", dict(stream_args)
-    if kind.build is ae.MultiHeadLearner:
+    if kind.build is _MULTIHEAD:
         return "bitflip", {"num_targets": 4, **stream_args}
     return "drifting-target", dict(stream_args)
 
@@ -270,7 +309,7 @@ def _check_pairing(name: str, kind: Kind, stream: ae.AbstractStream, stream_name
             f"learner {name!r} learns from examples and stream {stream_name!r} gives "
             f"transitions: {td_learners} take a TD stream; {other} take the others"
         )
-    if kind.build is ae.MultiHeadLearner and not getattr(stream, "num_targets", None):
+    if kind.build is _MULTIHEAD and not getattr(stream, "num_targets", None):
         raise spec.SpecError(
             f"learner 'multihead' learns several targets at once and stream "
             f"{stream_name!r} gives one: use --stream bitflip --stream-arg num_targets=N "
@@ -296,7 +335,7 @@ def learner_factory(
     args = {**(kind.defaults if kind else {}), **config.learner_args}
     if "hidden_sizes" in args and isinstance(args["hidden_sizes"], list | tuple):
         args["hidden_sizes"] = tuple(args["hidden_sizes"])
-    if kind is not None and kind.build is ae.MultiHeadLearner:
+    if kind is not None and kind.build is _MULTIHEAD:
         args.setdefault("num_heads", getattr(stream, "num_targets", None))  # checked above
 
     def make(key):

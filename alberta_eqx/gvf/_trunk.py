@@ -41,7 +41,7 @@ alberta-framework 0.17.1's `HordeLearner(hidden_sizes=...)` keeps the trunk at
 traces the heads only; here the trunk's traces make every demon's step exact.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import equinox as eqx
@@ -49,11 +49,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx.gvf._horde import AbstractHorde, GVFQuestion, demon_questions
 from alberta_eqx.learners import StepSizeSnapshot
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import MultiHeadLearner
 from alberta_eqx.nonlinear._multihead import (
     MultiHeadStepMetrics,
@@ -81,16 +82,14 @@ class TrunkHorde(AbstractHorde):
 
     - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of
       single ones, without a `target_policy`.
-    - `feature_dim`: the number of features; the questions' cumulants weigh
-      `feature_dim + 1` signals (the reward, then the next features).
-    - `hidden_sizes`: the trunk's hidden widths, e.g. `(64, 64)` (`()`: no trunk,
-      the demons are linear TD(lambda) learners, as `Horde`'s).
+    - `model`: the network, an `alberta_eqx.nn.MLP` with one output per demon, e.g.
+      `MLP(feature_dim, num_demons, (64, 64), key=key, sparsity=0.9)` (0.17's network;
+      no hidden layer: no trunk, the demons are linear TD(lambda) learners, as
+      `Horde`'s); its `in_size` is the number of features, and the questions'
+      cumulants weigh `in_size + 1` signals (the reward, then the next features).
     - `optimizer`: the trunk's optax transformation (and the heads', unless
       `head_optimizer` is given), as for `MultiHeadLearner`.
-    - `key`: initialises the network.
-    - `head_optimizer`, `activation`, `layer_norm`, `sparsity`, `dtype`: as for
-      `MultiHeadLearner` (defaults: LeakyReLU, parameterless LayerNorm, sparse
-      initialisation 0.9).
+    - `head_optimizer`: as for `MultiHeadLearner`.
     - `names`: one name per demon, for reporting (default `"demon_0"`, ...).
     """
 
@@ -105,22 +104,15 @@ class TrunkHorde(AbstractHorde):
     trunk_traces: PyTree[Array] | None
     previous_gammas: Float[Array, "*batch demons"]
     names: tuple[str, ...] = eqx.field(static=True)
-    feature_dim: int = eqx.field(static=True)
 
     def __init__(
         self,
         questions: GVFQuestion | Sequence[GVFQuestion],
-        feature_dim: int,
-        hidden_sizes: Sequence[int],
+        model: MLP,
         optimizer: optax.GradientTransformation,
         *,
-        key: PRNGKeyArray,
         head_optimizer: optax.GradientTransformation | None = None,
-        activation: Callable[[Array], Array] = jax.nn.leaky_relu,
-        layer_norm: bool = True,
-        sparsity: float | None = 0.9,
         names: Sequence[str] | None = None,
-        dtype=None,
     ):
         questions, names = demon_questions(questions, names)
         if questions.target_policy is not None:
@@ -128,24 +120,17 @@ class TrunkHorde(AbstractHorde):
                 "questions with a target_policy are off-policy: a TrunkHorde learns "
                 "on-policy questions only; use Horde with GradientTDLearner demons"
             )
-        self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
+        self.learner = MultiHeadLearner(model, optimizer, head_optimizer=head_optimizer)
+        if self.learner.num_heads != len(names):
+            raise ValueError(
+                f"model must have one output per demon, out_size={len(names)}, got "
+                f"{self.learner.num_heads}"
+            )
         if questions.num_signals != self.feature_dim + 1:
             raise ValueError(
                 f"questions' cumulant must weigh feature_dim + 1 = {self.feature_dim + 1} "
                 f"signals (the reward, then the next features), got {questions.num_signals}"
             )
-        self.learner = MultiHeadLearner(
-            feature_dim,
-            len(names),
-            hidden_sizes,
-            optimizer,
-            key=key,
-            head_optimizer=head_optimizer,
-            activation=activation,
-            layer_norm=layer_norm,
-            sparsity=sparsity,
-            dtype=dtype,
-        )
         dtype = self.learner.head_weights.dtype
         self.questions = _checks.cast_floating(questions, dtype)
         self.names = names
@@ -162,10 +147,10 @@ class TrunkHorde(AbstractHorde):
         # No transition led into the first state: its traces start from the gradient.
         self.previous_gammas = jnp.zeros(len(names), dtype)
 
-    # The construction, read back from the network (for `to_config`).
+    # The construction, read back from the learner (for `to_config`).
     @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return self.learner.hidden_sizes
+    def model(self) -> MLP:
+        return self.learner.model
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
@@ -176,16 +161,8 @@ class TrunkHorde(AbstractHorde):
         return self.learner.head_optimizer
 
     @property
-    def activation(self) -> Callable[[Array], Array]:
-        return self.learner.activation
-
-    @property
-    def layer_norm(self) -> bool:
-        return self.learner.layer_norm
-
-    @property
-    def sparsity(self) -> float | None:
-        return self.learner.sparsity
+    def feature_dim(self) -> int:
+        return self.learner.feature_dim
 
     @property
     def batch_shape(self) -> tuple[int, ...]:

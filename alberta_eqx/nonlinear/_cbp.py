@@ -53,9 +53,10 @@ class ContinualBackprop(eqx.Module):
     also resets the optimizer's state of the replaced weights to its initial value.
 
     Build it with the hyperparameters only and pass it to a learner
-    (`MultiHeadLearner(..., continual_backprop=ContinualBackprop())`), which calls
-    `init` with its hidden sizes and, after every gradient step, `step` with its
-    network (`select` is the bookkeeping alone).
+    (`MultiHeadLearner(model, optimizer, key=key,
+    continual_backprop=ContinualBackprop())`), which calls `init` with its hidden
+    sizes and, after every gradient step, `step` with its network (`select` is the
+    bookkeeping alone).
 
     **Arguments:**
 
@@ -155,10 +156,7 @@ class ContinualBackprop(eqx.Module):
         return new, tuple(masks)
 
     def step(
-        self,
-        model: MLP,
-        hidden: Sequence[Float[Array, " _"]],
-        sparsity: float | None = None,
+        self, model: MLP, hidden: Sequence[Float[Array, " _"]]
     ) -> tuple["ContinualBackprop", MLP, list[tuple[Bool[Array, "o i"], Bool[Array, " o"]]]]:
         """One step of continual backprop on a network, after its gradient step:
         update the utilities from this step's activations `hidden` (before the
@@ -171,8 +169,7 @@ class ContinualBackprop(eqx.Module):
 
         - `model`: the network, an `alberta_eqx.nn.MLP`.
         - `hidden`: its hidden layers' activations this step (`model.forward`'s).
-        - `sparsity`: the sparsity `model` was initialised with (fresh incoming
-          weights are drawn as `MLP(..., sparsity=sparsity)` draws them).
+          Fresh incoming weights are drawn as `model` was (its `sparsity` included).
         """
         if self.key is None:
             raise ValueError("ContinualBackprop has no state yet: call init (a learner does)")
@@ -189,7 +186,7 @@ class ContinualBackprop(eqx.Module):
                 key=key,
                 activation=model.activation,
                 layer_norm=model.norms is not None,
-                sparsity=sparsity,
+                sparsity=model.sparsity,
                 dtype=dtype,
             )
             return [(lay.weight, b) for lay, b in zip(fresh.layers, fresh.biases, strict=True)]

@@ -1,24 +1,30 @@
 """`ClassifierLearner`: an online MLP classifier with a softmax head, trained on the
 cross-entropy one example at a time (the permuted-data benchmarks' learner)."""
 
-from collections.abc import Callable, Sequence
+from typing import cast
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Float, Int, PyTree
 
-from alberta_eqx._checks import default_float, features, is_traced, positive_int, scalar_target
+from alberta_eqx._checks import features, is_traced, scalar_target
 from alberta_eqx.learners import StepMetrics, StepSizeSnapshot, UpdateResult
-from alberta_eqx.nn import MLP
-from alberta_eqx.nonlinear._mlp import _mean_step_size, _MLPNetworkLearner, _step_size_snapshot
+from alberta_eqx.nn import Network, check_network
+from alberta_eqx.nonlinear._mlp import (
+    _AbstractNetworkLearner,
+    _mean_step_size,
+    _normalizer,
+    _optimizer,
+    _step_size_snapshot,
+)
 from alberta_eqx.normalizers import AbstractNormalizer
 
 
-class ClassifierLearner(_MLPNetworkLearner):
-    """A multilayer perceptron (`alberta_eqx.nn.MLP`) with `num_classes` outputs and a
+class ClassifierLearner(_AbstractNetworkLearner):
+    """A network (`alberta_eqx.nn.MLP`, ...) with `num_classes` outputs and a
     softmax, learning online by any optax transformation on the cross-entropy
     `L = -log p(y*)`, `p = softmax(logits)`.
 
@@ -36,77 +42,41 @@ class ClassifierLearner(_MLPNetworkLearner):
 
     **Arguments:**
 
-    - `feature_dim`: the number of input features.
-    - `num_classes`: the number of classes (at least 2).
-    - `hidden_sizes`: the widths of the hidden layers, e.g. `(300, 150)`.
+    - `model`: the network, with `out_size` the number of classes (at least 2), e.g.
+      `alberta_eqx.nn.MLP(feature_dim, num_classes, (300, 150), key=key)`, or any
+      network `alberta_eqx.nn.check_network` accepts.
     - `optimizer`: an optax `GradientTransformation`.
-    - `key`: initialises the network's weights.
-    - `activation`: the hidden layers' activation (default `jax.nn.relu`).
     - `normalizer`: an optional online feature normalizer.
-    - `dtype`: the parameters' floating-point dtype (default: JAX's default float).
-    - `layer_norm`, `sparsity`: as `MLPLearner`'s.
     """
 
-    model: MLP
+    model: Network
     opt_state: PyTree
     normalizer: AbstractNormalizer | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
-    feature_dim: int = eqx.field(static=True)
-    num_classes: int = eqx.field(static=True)
 
     def __init__(
         self,
-        feature_dim: int,
-        num_classes: int,
-        hidden_sizes: Sequence[int],
+        model: Network,
         optimizer: optax.GradientTransformation,
         *,
-        key: PRNGKeyArray,
-        activation: Callable[[Array], Array] = jax.nn.relu,
         normalizer: AbstractNormalizer | None = None,
-        dtype=None,
-        layer_norm: bool = False,
-        sparsity: float | None = None,
     ):
-        self.feature_dim = positive_int("feature_dim", feature_dim)
-        self.num_classes = positive_int("num_classes", num_classes)
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if not isinstance(optimizer, optax.GradientTransformation):
-            raise TypeError(
-                "optimizer must be an optax GradientTransformation, got "
-                f"{type(optimizer).__name__}"
+        self.model = check_network("model", model)
+        if not isinstance(model.out_size, int) or model.out_size < 2:
+            raise ValueError(
+                f"model must have out_size = num_classes >= 2, got {model.out_size!r}"
             )
-        if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
-            raise TypeError(
-                f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
-            )
-        dtype = dtype or default_float()
-        self.model = MLP(
-            feature_dim,
-            num_classes,
-            hidden_sizes,
-            key=key,
-            activation=activation,
-            layer_norm=layer_norm,
-            sparsity=sparsity,
-            dtype=dtype,
-        )
-        self.optimizer = optimizer
+        self.optimizer = _optimizer("optimizer", optimizer)
         self.opt_state = optimizer.init(eqx.filter(self.model, eqx.is_inexact_array))
-        self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
+        normalizer = _normalizer(normalizer)
+        self.normalizer = (
+            None if normalizer is None else normalizer.init(self.feature_dim, self._dtype)
+        )
 
     @property
-    def sparsity(self) -> float | None:
-        return self.model.sparsity
-
-    @property
-    def _dtype(self) -> jnp.dtype:
-        return self.model.layers[0].weight.dtype
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.model.layers[0].weight.shape[:-2]
+    def num_classes(self) -> int:
+        """The number of classes, the network's `out_size`."""
+        return cast(int, self.model.out_size)
 
     def _label(self, y: ArrayLike) -> Int[Array, ""]:
         """The class index of the target `y`, checked where it is concrete."""
@@ -121,10 +91,7 @@ class ClassifierLearner(_MLPNetworkLearner):
 
     def logits(self, x: Float[Array, " n"]) -> Float[Array, " k"]:
         """The network's outputs for `x` (without learning from it)."""
-        x = features(x, self.feature_dim, self._dtype)
-        if self.normalizer is not None:
-            x = self.normalizer.normalize(x)
-        return self.model(x)
+        return self.model(self._normalized(x))
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         """The predicted class, as a float."""

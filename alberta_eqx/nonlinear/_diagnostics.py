@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
 from alberta_eqx.learners import AbstractLearner, AbstractLinearLearner
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import contribution_utility
 from alberta_eqx.nonlinear._classifier import ClassifierLearner
 from alberta_eqx.nonlinear._mlp import MLPLearner
@@ -141,6 +142,11 @@ def compute_unit_utility(
             f"learner must be an MLPLearner or a MultiHeadLearner, got {type(learner).__name__}"
         )
     model = learner.model
+    if not isinstance(model, MLP):
+        raise TypeError(
+            "compute_unit_utility reads the hidden activations of an alberta_eqx.nn.MLP; "
+            f"this learner's network is a {type(model).__name__}"
+        )
     x = jnp.asarray(x, model.layers[0].weight.dtype)
     if learner.normalizer is not None:
         x = learner.normalizer.normalize(x)

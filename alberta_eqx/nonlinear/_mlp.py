@@ -1,20 +1,22 @@
-"""`MLPLearner`: an online multilayer perceptron (`alberta_eqx.nn.MLP`) trained by any
-optax transformation."""
+"""`MLPLearner`: an online network (`alberta_eqx.nn.MLP`, or any network given to it)
+trained by any optax transformation, and the abstract bases of the learners of a
+network."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import UnionType
+from typing import cast
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Float, PyTree
 
-from alberta_eqx._checks import default_float, features, positive_int, scalar_target
+from alberta_eqx._checks import features, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
-from alberta_eqx.nn import MLP
+from alberta_eqx.nn import Network, check_network
 from alberta_eqx.normalizers import AbstractNormalizer
 
 _RuleState = IDBDState | AutostepState
@@ -65,162 +67,95 @@ def _step_size_snapshot(opt_state: PyTree, owner: str) -> StepSizeSnapshot:
     )
 
 
-class _MLPNetworkLearner(AbstractLearner):
-    """A learner whose model is an `alberta_eqx.nn.MLP`: the network's construction,
-    read back from the network (for `to_config`)."""
-
-    model: eqx.AbstractVar[MLP]
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return self.model.hidden_sizes
-
-    @property
-    def activation(self) -> Callable[[Array], Array]:
-        return self.model.activation
-
-    @property
-    def layer_norm(self) -> bool:
-        return self.model.layer_norm
+def _optimizer(name: str, tx: object) -> optax.GradientTransformation:
+    if not isinstance(tx, optax.GradientTransformation):
+        raise TypeError(f"{name} must be an optax GradientTransformation, got {type(tx).__name__}")
+    return tx
 
 
-class MLPLearner(_MLPNetworkLearner):
-    """A multilayer perceptron (`alberta_eqx.nn.MLP`) with a scalar output, learning
-    online with an optax transformation: any, including `alberta_eqx.optax.idbd`,
-    `autostep`, `obgd` and chains ending in `obgd_bound`.
-
-    Each step computes the prediction's gradient `z = dy/dtheta` once, and derives
-    from it both the loss gradient `g = -delta z` (loss `delta**2 / 2`) and the
-    curvature `c = z**2`, passed to the transformation as
-    `optimizer.update(g, opt_state, params, curvature=c, error=delta,
-    prediction_gradient=z, trace_decay=0)` (the keyword arguments of
-    `alberta_eqx.optax`; a supervised learner keeps no eligibility trace, so
-    `trace_decay` is 0); transformations that take no extra arguments are wrapped
-    with `optax.with_extra_args_support`, which drops them. With `flatten=True`,
-    `params`, `g`, `c` and `z` are raveled into one vector each.
-
-    The streaming-RL papers' network (Elsayed, Vasan and Mahmood 2024) is
-    `layer_norm=True, sparsity=0.9, activation=jax.nn.leaky_relu` with
-    `alberta_eqx.optax.obgd(1.0, kappa=2.0)`; the defaults keep `eqx.nn.MLP`'s
-    network (same weights for the same key).
-
-    **Arguments:**
-
-    - `feature_dim`: the number of input features.
-    - `hidden_sizes`: the widths of the hidden layers, any number and any widths, e.g.
-      `(64, 32)`; `()` for a linear model.
-    - `optimizer`: an optax `GradientTransformation`. Its hyperparameters are
-      constants of the compiled program unless it is wrapped in
-      `optax.inject_hyperparams`, which keeps them in the state.
-    - `key`: initialises the network's weights.
-    - `activation`: the hidden layers' activation (default `jax.nn.relu`).
-    - `layer_norm`: a parameterless LayerNorm after every hidden linear layer, before
-      the activation (default False).
-    - `sparsity`: sparse-initialise every layer (`alberta_eqx.sparse_init`, biases
-      zero) with this sparsity in `[0, 1)`; None (the default) keeps Equinox's
-      initialisation.
-    - `head_optimizer`: an optax transformation for the output layer only; the
-      `optimizer` then trains the hidden layers (0.17's `head_optimizer`). Built
-      with `optax.partition(..., mask_compatible_extra_args=True)`, so each part sees
-      its own slice of the curvature and of `prediction_gradient`, and a rule that
-      sums over the parameters (Autostep's `M`, ObGD's L1 norm) sums over its own
-      part. Needs `flatten=False`.
-    - `normalizer`: an optional online feature normalizer (`EMANormalizer`, ...).
-    - `dtype`: the floating-point dtype of the parameters (default: JAX's default
-      float); observations and targets are cast to it.
-    - `flatten`: give the optimizer every parameter raveled into one vector
-      (`jax.flatten_util.ravel_pytree` order, as `optax.flatten` does) instead of the
-      model's pytree; its state then holds vectors too (`opt_state.step_size` is one
-      vector). Per-parameter transformations (`alberta_eqx.optax.idbd`, `autostep`,
-      `optax.sgd`, `adam`, global-norm clipping) compute the same either way;
-      transformations that look at the pytree (`optax.masked`, `optax.partition`,
-      per-layer rules such as `optax.lamb`) need the default, `False`. Use `True`
-      for one event per call (`OnlineLearner`): XLA then compiles one fused loop per
-      rule instead of one per weight matrix and bias, and on CPU independent small
-      kernels cost microseconds each per call, so a 64x64 MLP under Autostep learns
-      an event in about half the time. Inside the runners' scans the opposite holds:
-      packing the gradients into one vector costs more per step than the kernels it
-      saves (benchmarks/README.md has both measurements).
-
-    `StepMetrics.mean_step_size` is the mean of the per-parameter step-sizes when the
-    optimizer's state holds IDBD or Autostep state; otherwise the step-size held by an
-    `optax.inject_hyperparams` state (its `learning_rate`, or `step_size`); otherwise
-    NaN (a plain `optax.sgd(0.01)` keeps its learning rate out of its state).
-    """
-
-    model: MLP
-    opt_state: PyTree
-    normalizer: AbstractNormalizer | None
-    optimizer: optax.GradientTransformation = eqx.field(static=True)
-    head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
-    feature_dim: int = eqx.field(static=True)
-    flatten: bool = eqx.field(static=True)
-
-    def __init__(
-        self,
-        feature_dim: int,
-        hidden_sizes: Sequence[int],
-        optimizer: optax.GradientTransformation,
-        *,
-        key: PRNGKeyArray,
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        normalizer: AbstractNormalizer | None = None,
-        dtype=None,
-        flatten: bool = False,
-        layer_norm: bool = False,
-        sparsity: float | None = None,
-        head_optimizer: optax.GradientTransformation | None = None,
-    ):
-        self.feature_dim = positive_int("feature_dim", feature_dim)
-        for name, tx in (("optimizer", optimizer), ("head_optimizer", head_optimizer)):
-            if (tx is not None or name == "optimizer") and not isinstance(
-                tx, optax.GradientTransformation
-            ):
-                raise TypeError(
-                    f"{name} must be an optax GradientTransformation, got {type(tx).__name__}"
-                )
-        if head_optimizer is not None and flatten:
+def _trained_network(
+    model: object,
+    optimizer: object,
+    head_optimizer: object,
+    flatten: bool,
+) -> tuple[Network, optax.GradientTransformation, optax.GradientTransformation | None, bool]:
+    """The arguments `model`, `optimizer`, `head_optimizer` and `flatten` of a scalar
+    network's learner, checked."""
+    if head_optimizer is not None:
+        head_optimizer = _optimizer("head_optimizer", head_optimizer)
+        if flatten:
             raise ValueError(
                 "head_optimizer needs the model's pytree to tell the output layer apart: "
                 "pass flatten=False"
             )
-        if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
-            raise TypeError(
-                f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
-            )
-        dtype = dtype or default_float()
-        self.model = MLP(
-            feature_dim,
-            "scalar",
-            hidden_sizes,
-            key=key,
-            activation=activation,
-            layer_norm=layer_norm,
-            sparsity=sparsity,
-            dtype=dtype,
+    return (
+        check_network("model", model, out_size="scalar"),
+        _optimizer("optimizer", optimizer),
+        head_optimizer,
+        bool(flatten),
+    )
+
+
+def _normalizer(normalizer: object) -> AbstractNormalizer | None:
+    if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
+        raise TypeError(
+            f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
         )
-        # Kept as given (not wrapped here) so that learners built with the same
-        # transformation compare equal as static fields and share compiled code.
-        self.optimizer = optimizer
-        self.head_optimizer = head_optimizer
-        self.flatten = bool(flatten)
+    return normalizer
+
+
+class _AbstractNetworkLearner(AbstractLearner):
+    """A learner of a network given to it (`alberta_eqx.nn.MLP`, `eqx.nn.MLP` or any
+    network that `alberta_eqx.nn.check_network` accepts): the feature count, dtype
+    and batch axes are the network's."""
+
+    model: eqx.AbstractVar[Network]
+
+    @property
+    def feature_dim(self) -> int:
+        return cast(int, self.model.in_size)
+
+    @property
+    def _dtype(self) -> jnp.dtype:
+        return self.model.layers[0].weight.dtype
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.model.layers[0].weight.shape[:-2]
+
+    def _normalized(self, x: Float[Array, " n"]) -> Float[Array, " n"]:
+        """`x` checked, cast to the network's dtype and normalized (without learning)."""
+        x = features(x, self.feature_dim, self._dtype)
+        if self.normalizer is not None:
+            x = self.normalizer.normalize(x)
+        return x
+
+
+class _AbstractPredictionGradientLearner(_AbstractNetworkLearner):
+    """A scalar-output network trained through one optax transformation (or one for
+    the hidden layers and one for the output layer) that is given the prediction's
+    gradient with the loss gradient: `MLPLearner` and `TDMLPLearner`."""
+
+    opt_state: eqx.AbstractVar[PyTree]
+    optimizer: eqx.AbstractVar[optax.GradientTransformation]
+    head_optimizer: eqx.AbstractVar[optax.GradientTransformation | None]
+    flatten: eqx.AbstractVar[bool]
+
+    def _initial_state(self) -> PyTree:
+        """The transformation's state for this network (the optimizers and `flatten`
+        already set and checked)."""
         params = eqx.filter(self.model, eqx.is_inexact_array)
         ravel, _ = self._layout(params)
         try:
-            self.opt_state = self._transformation.init(ravel(params))
+            return self._transformation.init(ravel(params))
         except (TypeError, ValueError) as error:
             if self.flatten:
                 error.add_note(
-                    "MLPLearner gives the optimizer its parameters raveled into one vector; "
-                    "for a transformation that needs the model's pytree (optax.masked, "
-                    "optax.partition, ...), pass flatten=False"
+                    f"{type(self).__name__} gives the optimizer its parameters raveled into "
+                    "one vector; for a transformation that needs the model's pytree "
+                    "(optax.masked, optax.partition, ...), pass flatten=False"
                 )
             raise
-        self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
-
-    @property
-    def sparsity(self) -> float | None:
-        return self.model.sparsity
 
     @property
     def _transformation(self) -> optax.GradientTransformationExtraArgs:
@@ -241,56 +176,21 @@ class MLPLearner(_MLPNetworkLearner):
             return (lambda tree: tree), (lambda tree: tree)
         return (lambda tree: ravel_pytree(tree)[0]), ravel_pytree(params)[1]
 
-    @property
-    def _dtype(self) -> jnp.dtype:
-        return self.model.layers[0].weight.dtype
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.model.layers[0].weight.shape[:-2]
+    def _step(
+        self, params: PyTree[Array], static: PyTree, g: PyTree[Array], **extras: PyTree
+    ) -> tuple[Network, PyTree]:
+        """The network after one step of the transformation from the gradient `g` with
+        the `alberta_eqx.optax` keyword arguments `extras` (trees shaped like `params`
+        or scalars), and the transformation's new state."""
+        ravel, unravel = self._layout(params)
+        extras = {k: v if k in ("error", "trace_decay") else ravel(v) for k, v in extras.items()}
+        updates, opt_state = self._transformation.update(
+            ravel(g), self.opt_state, ravel(params), **extras
+        )
+        return eqx.combine(optax.apply_updates(params, unravel(updates)), static), opt_state
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        x = features(x, self.feature_dim, self._dtype)
-        if self.normalizer is not None:
-            x = self.normalizer.normalize(x)
-        return self.model(x)
-
-    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["MLPLearner", UpdateResult]:
-        x = features(x, self.feature_dim, self._dtype)
-        y = scalar_target(y, self._dtype)
-        normalizer = self.normalizer
-        if normalizer is not None:
-            normalizer, x = normalizer.update(x)
-        params, static = eqx.partition(self.model, eqx.is_inexact_array)
-        # One backward pass: the prediction y and its gradient z = dy/dtheta.
-        prediction, z = jax.value_and_grad(lambda p: eqx.combine(p, static)(x))(params)
-        delta = y - prediction
-        g = jax.tree.map(lambda z: -delta * z, z)  # g = dL/dtheta = -delta z, L = delta^2/2
-        c = jax.tree.map(jnp.square, z)  # curvature c = z^2
-        ravel, unravel = self._layout(params)
-        updates, opt_state = self._transformation.update(
-            ravel(g),
-            self.opt_state,
-            ravel(params),
-            curvature=ravel(c),
-            error=delta,
-            prediction_gradient=ravel(z),
-            trace_decay=jnp.zeros((), delta.dtype),
-        )
-        model = eqx.combine(optax.apply_updates(params, unravel(updates)), static)
-        new = eqx.tree_at(
-            lambda s: (s.model, s.opt_state, s.normalizer),
-            self,
-            (model, opt_state, normalizer),
-            is_leaf=lambda n: n is None,
-        )
-        metrics = StepMetrics(
-            squared_error=delta * delta,
-            error=delta,
-            mean_step_size=new._mean_step_size(),
-            normalizer_mean_var=None if normalizer is None else jnp.mean(normalizer.var),
-        )
-        return new, UpdateResult(prediction=prediction, error=delta, metrics=metrics)
+        return self.model(self._normalized(x))
 
     def _mean_step_size(self) -> Float[Array, ""]:
         return _mean_step_size(self.opt_state, self._dtype)
@@ -307,7 +207,126 @@ class MLPLearner(_MLPNetworkLearner):
         return _step_size_snapshot(self.opt_state, type(self).__name__)
 
 
-def _head_labels(params: MLP) -> PyTree[str]:
+class MLPLearner(_AbstractPredictionGradientLearner):
+    """A network with a scalar output (`alberta_eqx.nn.MLP(feature_dim, "scalar",
+    hidden_sizes, key=key)`, or any network `alberta_eqx.nn.check_network` accepts,
+    such as `eqx.nn.MLP`), learning online with an optax transformation: any,
+    including `alberta_eqx.optax.idbd`, `autostep`, `obgd` and chains ending in
+    `obgd_bound`.
+
+    Each step computes the prediction's gradient `z = dy/dtheta` once, and derives
+    from it both the loss gradient `g = -delta z` (loss `delta**2 / 2`) and the
+    curvature `c = z**2`, passed to the transformation as
+    `optimizer.update(g, opt_state, params, curvature=c, error=delta,
+    prediction_gradient=z, trace_decay=0)` (the keyword arguments of
+    `alberta_eqx.optax`; a supervised learner keeps no eligibility trace, so
+    `trace_decay` is 0); transformations that take no extra arguments are wrapped
+    with `optax.with_extra_args_support`, which drops them. With `flatten=True`,
+    `params`, `g`, `c` and `z` are raveled into one vector each.
+
+    The streaming-RL papers' network (Elsayed, Vasan and Mahmood 2024) is
+    `MLP(feature_dim, "scalar", hidden_sizes, key=key, sparsity=0.9)` (LeakyReLU and
+    parameterless LayerNorm are `MLP`'s defaults) with
+    `alberta_eqx.optax.obgd(1.0, kappa=2.0)`.
+
+    **Arguments:**
+
+    - `model`: the network, with `out_size="scalar"`; its `in_size` is the number of
+      features, and its parameters' dtype the learner's (observations and targets are
+      cast to it).
+    - `optimizer`: an optax `GradientTransformation`. Its hyperparameters are
+      constants of the compiled program unless it is wrapped in
+      `optax.inject_hyperparams`, which keeps them in the state.
+    - `normalizer`: an optional online feature normalizer (`EMANormalizer`, ...).
+    - `head_optimizer`: an optax transformation for the output layer only; the
+      `optimizer` then trains the hidden layers (0.17's `head_optimizer`). Built
+      with `optax.partition(..., mask_compatible_extra_args=True)`, so each part sees
+      its own slice of the curvature and of `prediction_gradient`, and a rule that
+      sums over the parameters (Autostep's `M`, ObGD's L1 norm) sums over its own
+      part. Needs `flatten=False`.
+    - `flatten`: give the optimizer every parameter raveled into one vector
+      (`jax.flatten_util.ravel_pytree` order, as `optax.flatten` does) instead of the
+      model's pytree; its state then holds vectors too (`opt_state.step_size` is one
+      vector). Per-parameter transformations (`alberta_eqx.optax.idbd`, `autostep`,
+      `optax.sgd`, `adam`, global-norm clipping) compute the same either way;
+      transformations that look at the pytree (`optax.masked`, `optax.partition`,
+      per-layer rules such as `optax.lamb`) need the default, `False`. Use `True`
+      for one event per call (`OnlineLearner`): XLA then compiles one fused loop per
+      rule instead of one per weight matrix and bias, and on CPU independent small
+      kernels cost microseconds each per call, so a 64x64 MLP under Autostep learns
+      an event in about half the time. Inside the runners' scans the opposite holds:
+      packing the gradients into one vector costs more per step than the kernels it
+      saves (benchmarks/README.md has both measurements).
+
+    `StepMetrics.mean_step_size` is the mean of the per-parameter step-sizes when the
+    optimizer's state holds IDBD or Autostep state; otherwise the step-size held by an
+    `optax.inject_hyperparams` state (its `learning_rate`, or `step_size`); otherwise
+    NaN (a plain `optax.sgd(0.01)` keeps its learning rate out of its state).
+    """
+
+    model: Network
+    opt_state: PyTree
+    normalizer: AbstractNormalizer | None
+    optimizer: optax.GradientTransformation = eqx.field(static=True)
+    head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
+    flatten: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        model: Network,
+        optimizer: optax.GradientTransformation,
+        *,
+        normalizer: AbstractNormalizer | None = None,
+        head_optimizer: optax.GradientTransformation | None = None,
+        flatten: bool = False,
+    ):
+        # The transformations are kept as given (not wrapped here) so that learners
+        # built with the same transformation compare equal as static fields and share
+        # compiled code.
+        self.model, self.optimizer, self.head_optimizer, self.flatten = _trained_network(
+            model, optimizer, head_optimizer, flatten
+        )
+        self.opt_state = self._initial_state()
+        normalizer = _normalizer(normalizer)
+        self.normalizer = (
+            None if normalizer is None else normalizer.init(self.feature_dim, self._dtype)
+        )
+
+    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["MLPLearner", UpdateResult]:
+        x = features(x, self.feature_dim, self._dtype)
+        y = scalar_target(y, self._dtype)
+        normalizer = self.normalizer
+        if normalizer is not None:
+            normalizer, x = normalizer.update(x)
+        params, static = eqx.partition(self.model, eqx.is_inexact_array)
+        # One backward pass: the prediction y and its gradient z = dy/dtheta.
+        prediction, z = jax.value_and_grad(lambda p: eqx.combine(p, static)(x))(params)
+        delta = y - prediction
+        model, opt_state = self._step(
+            params,
+            static,
+            jax.tree.map(lambda z: -delta * z, z),  # g = dL/dtheta = -delta z, L = delta^2/2
+            curvature=jax.tree.map(jnp.square, z),  # c = z^2
+            error=delta,
+            prediction_gradient=z,
+            trace_decay=jnp.zeros((), delta.dtype),
+        )
+        new = eqx.tree_at(
+            lambda s: (s.model, s.opt_state, s.normalizer),
+            self,
+            (model, opt_state, normalizer),
+            is_leaf=lambda n: n is None,
+        )
+        metrics = StepMetrics(
+            squared_error=delta * delta,
+            error=delta,
+            mean_step_size=new._mean_step_size(),
+            normalizer_mean_var=None if normalizer is None else jnp.mean(normalizer.var),
+        )
+        return new, UpdateResult(prediction=prediction, error=delta, metrics=metrics)
+
+
+def _head_labels(params: Network) -> PyTree[str]:
     """`"head"` for the output layer's parameters, `"trunk"` for the others."""
     labels = jax.tree.map(lambda _: "trunk", params)
     head = params.layers[-1]

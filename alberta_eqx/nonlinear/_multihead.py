@@ -1,7 +1,7 @@
 """`MultiHeadLearner`: a shared trunk and `k` scalar heads, some of which may have no
 target at a given step."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
 import equinox as eqx
@@ -10,15 +10,17 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
 
-from alberta_eqx._checks import default_float, features, positive_int
+from alberta_eqx._checks import features
 from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
 from alberta_eqx.nonlinear._mlp import (
     _STEP_SIZE_NAMES,
+    _AbstractNetworkLearner,
     _find,
     _InjectState,
-    _MLPNetworkLearner,
+    _normalizer,
+    _optimizer,
     _raveled,
     _RuleState,
 )
@@ -75,7 +77,7 @@ def _where(mask: Bool[Array, "*k"], new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(pick, new, old)
 
 
-class MultiHeadLearner(_MLPNetworkLearner):
+class MultiHeadLearner(_AbstractNetworkLearner):
     """A shared trunk and `k` scalar heads, `y_i = w_i . h(x) + b_i`, learning online
     from a target vector in which NaN marks a head without a target this step
     (alberta-framework 0.17's `MultiHeadMLPLearner`).
@@ -105,29 +107,26 @@ class MultiHeadLearner(_MLPNetworkLearner):
     `x`; without a normalizer, a stream gives the same learner as the stream with
     those events removed.
 
-    With `hidden_sizes=()` there is no trunk: the heads read the features directly,
-    and the learner is `k` independent linear learners.
+    With no hidden layer (`hidden_sizes=()`) there is no trunk: the heads read the
+    features directly, and the learner is `k` independent linear learners.
 
     **Arguments:**
 
-    - `feature_dim`: the number of input features.
-    - `num_heads`: `k >= 1`.
-    - `hidden_sizes`: the trunk's hidden widths, any number and any widths, e.g.
-      `(64, 64)`; `()` for no trunk.
+    - `model`: the network, an `alberta_eqx.nn.MLP` with `k = out_size >= 1`
+      outputs, e.g. `MLP(feature_dim, k, (64, 64), key=key, sparsity=0.9)` (0.17's
+      and the streaming papers' network: LeakyReLU and parameterless LayerNorm are
+      `MLP`'s defaults).
     - `optimizer`: the trunk's optax transformation (and the heads', unless
       `head_optimizer` is given).
-    - `key`: initialises the network (and continual backprop's re-initialisations).
+    - `key`: continual backprop's re-initialisations (needed with
+      `continual_backprop` only).
     - `head_optimizer`: an optax transformation for the heads, each head with its own
       state.
-    - `activation`, `layer_norm`, `sparsity`: as `alberta_eqx.nn.MLP`'s; the defaults
-      are 0.17's and the streaming papers' (LeakyReLU, parameterless LayerNorm,
-      sparse initialisation with sparsity 0.9).
     - `normalizer`: an optional online feature normalizer.
     - `continual_backprop`: a `ContinualBackprop` to replace low-utility mature
       hidden units (incoming weights re-drawn as the network was initialised,
       outgoing weights, in the next layer or the heads, set to 0), with the
       optimizers' state of those weights reset to its initial value.
-    - `dtype`: the floating-point dtype of the parameters.
     """
 
     # Targets may be NaN (a head without a target): `OnlineLearner` lets them through.
@@ -140,72 +139,59 @@ class MultiHeadLearner(_MLPNetworkLearner):
     continual_backprop: ContinualBackprop | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
-    feature_dim: int = eqx.field(static=True)
-    num_heads: int = eqx.field(static=True)
-    sparsity: float | None = eqx.field(static=True)
 
     @property
     def target_shape(self) -> tuple[int, ...]:
         return (self.num_heads,)
 
+    @property
+    def num_heads(self) -> int:
+        """The number of heads `k`: the rows of the network's output layer (its
+        `out_size`)."""
+        return self.head_weights.shape[-2]
+
     def __init__(
         self,
-        feature_dim: int,
-        num_heads: int,
-        hidden_sizes: Sequence[int],
+        model: MLP,
         optimizer: optax.GradientTransformation,
         *,
-        key: PRNGKeyArray,
+        key: PRNGKeyArray | None = None,
         head_optimizer: optax.GradientTransformation | None = None,
-        activation: Callable[[Array], Array] = jax.nn.leaky_relu,
-        layer_norm: bool = True,
-        sparsity: float | None = 0.9,
         normalizer: AbstractNormalizer | None = None,
         continual_backprop: ContinualBackprop | None = None,
-        dtype=None,
     ):
-        self.feature_dim = positive_int("feature_dim", feature_dim)
-        self.num_heads = positive_int("num_heads", num_heads)
-        for name, tx in (("optimizer", optimizer), ("head_optimizer", head_optimizer)):
-            if tx is not None and not isinstance(tx, optax.GradientTransformation):
-                raise TypeError(
-                    f"{name} must be an optax GradientTransformation, got {type(tx).__name__}"
-                )
-        if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
+        if not isinstance(model, MLP):
             raise TypeError(
-                f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
+                "model must be an alberta_eqx.nn.MLP (its hidden layers are the trunk), got "
+                f"{type(model).__name__}"
             )
+        if model.out_size == "scalar":
+            raise ValueError("model must have out_size the number of heads (>= 1), got 'scalar'")
+        self.model = model
+        self.optimizer = _optimizer("optimizer", optimizer)
+        self.head_optimizer = (
+            None if head_optimizer is None else _optimizer("head_optimizer", head_optimizer)
+        )
         if continual_backprop is not None:
             if not isinstance(continual_backprop, ContinualBackprop):
                 raise TypeError(
                     "continual_backprop must be a ContinualBackprop, got "
                     f"{type(continual_backprop).__name__}"
                 )
-            if not tuple(hidden_sizes):
-                raise ValueError("continual_backprop needs hidden units: hidden_sizes is ()")
-        dtype = dtype or default_float()
-        model_key, cbp_key = jax.random.split(key)
-        self.model = MLP(
-            feature_dim,
-            num_heads,
-            hidden_sizes,
-            key=model_key,
-            activation=activation,
-            layer_norm=layer_norm,
-            sparsity=sparsity,
-            dtype=dtype,
-        )
-        self.sparsity = None if sparsity is None else float(sparsity)
-        self.optimizer = optimizer
-        self.head_optimizer = head_optimizer
+            if not model.hidden_sizes:
+                raise ValueError(
+                    "continual_backprop needs hidden units: model has no hidden layer"
+                )
+            if key is None:
+                raise ValueError("continual_backprop draws new units: pass key=")
+            continual_backprop = continual_backprop.init(model.hidden_sizes, key, self._dtype)
         self.trunk_state = optimizer.init(self._trunk_layers)
         self.head_state = jax.vmap(self._head_tx.init)(self._head)
-        self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
-        self.continual_backprop = (
-            None
-            if continual_backprop is None
-            else continual_backprop.init(self.model.hidden_sizes, cbp_key, dtype)
+        normalizer = _normalizer(normalizer)
+        self.normalizer = (
+            None if normalizer is None else normalizer.init(self.feature_dim, self._dtype)
         )
+        self.continual_backprop = continual_backprop
 
     @property
     def head_weights(self) -> Float[Array, "*batch k h"]:
@@ -229,14 +215,6 @@ class MultiHeadLearner(_MLPNetworkLearner):
     def _head_tx(self) -> optax.GradientTransformation:
         return self.optimizer if self.head_optimizer is None else self.head_optimizer
 
-    @property
-    def _dtype(self) -> jnp.dtype:
-        return self.head_weights.dtype
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.head_weights.shape[:-2]
-
     def _with(self, trunk_layers, head: tuple[Array, Array]) -> MLP:
         """The network with these trunk layers and head parameters."""
         last = eqx.tree_at(lambda lin: (lin.weight, lin.bias), self.model.layers[-1], head)
@@ -244,10 +222,7 @@ class MultiHeadLearner(_MLPNetworkLearner):
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, " k"]:
         """Every head's prediction for `x`, shape `(k,)`."""
-        x = features(x, self.feature_dim, self._dtype)
-        if self.normalizer is not None:
-            x = self.normalizer.normalize(x)
-        return self.model(x)
+        return self.model(self._normalized(x))
 
     def update(
         self, x: Float[Array, " n"], y: ArrayLike
@@ -383,7 +358,7 @@ class MultiHeadLearner(_MLPNetworkLearner):
         selects (see `ContinualBackprop`)."""
         cbp = self.continual_backprop
         assert cbp is not None
-        cbp, new_model, masks = cbp.step(self.model, hidden, self.sparsity)
+        cbp, new_model, masks = cbp.step(self.model, hidden)
         new = eqx.tree_at(lambda s: s.model, self, new_model)
         # The optimizers' state of every changed weight back to its initial value.
         trunk, head = new._trunk_layers, new._head

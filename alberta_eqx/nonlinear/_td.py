@@ -11,7 +11,7 @@ sec. 12.2, semi-gradient TD(lambda), with the per-transition discount of
 
 `gamma_prev` is the previous transition's discount, 0 after an episode's end or a
 truncation (`TDTimeStep.truncated`), which cuts the trace. With replacing traces
-(`trace="replacing"`, for binary features) an active feature's trace is reset to its
+(`trace_type="replacing"`, for binary features) an active feature's trace is reset to its
 gradient instead: `e_i <- grad_i` where `grad_i != 0`.
 
 The learner keeps the trace. It calls the transformation as
@@ -27,29 +27,29 @@ so `obgd` on this learner is the Stream TD(lambda) of Elsayed, Vasan and Mahmood
 max(|delta|, 1) ||e||_1, 1)`.
 """
 
-from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx.learners import StepMetrics, UpdateResult
-from alberta_eqx.nonlinear._mlp import MLPLearner
+from alberta_eqx.nn import Network
+from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.td import next_trace_discount
 
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}
 
 
-class TDMLPLearner(MLPLearner):
-    """A multilayer perceptron's value function `v(s, w)` learned online by TD(lambda)
-    with eligibility traces over all its parameters, through any optax transformation
-    (module docstring). The network and the transformation are `MLPLearner`'s (same
-    options); the runners call `learn(timestep)` with a `TDTimeStep` per transition.
+class TDMLPLearner(_AbstractPredictionGradientLearner):
+    """A network's value function `v(s, w)` learned online by TD(lambda) with
+    eligibility traces over all its parameters, through any optax transformation
+    (module docstring). The network and the transformation are as for `MLPLearner`;
+    the runners call `learn(timestep)` with a `TDTimeStep` per transition.
 
     With no hidden layer this is `TDLinearLearner` (with `optax.sgd(alpha)` or
     `alberta_eqx.optax.lms(alpha)`, `LMS(alpha)`); with `lambda_ = 0` (or every
@@ -58,58 +58,55 @@ class TDMLPLearner(MLPLearner):
 
     **Arguments:**
 
-    - `feature_dim`: the number of features.
-    - `hidden_sizes`: the hidden layers' widths (`()` for a linear value function).
+    - `model`: the value function's network, with `out_size="scalar"` (e.g.
+      `alberta_eqx.nn.MLP(feature_dim, "scalar", hidden_sizes, key=key)`).
     - `optimizer`: an optax transformation (`optax.sgd`, `alberta_eqx.optax.obgd`,
       ...).
-    - `key`: initialises the network.
     - `lambda_`: the trace-decay parameter `lambda` in `[0, 1]`.
-    - `trace`: `"accumulating"` (default) or `"replacing"` (for binary features).
-    - `activation`, `layer_norm`, `sparsity`, `head_optimizer`, `dtype`, `flatten`:
-      as for `MLPLearner`.
+    - `trace_type`: `"accumulating"` (default) or `"replacing"` (for binary
+      features).
+    - `head_optimizer`, `flatten`: as for `MLPLearner`.
     """
 
+    model: Network
+    opt_state: PyTree
     traces: PyTree[Array]
     previous_discount: Float[Array, ""]
     lambda_: Float[Array, ""] = _checks.hyperparameter()
-    trace: str = eqx.field(static=True)
+    optimizer: optax.GradientTransformation = eqx.field(static=True)
+    head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
+    flatten: bool = eqx.field(static=True)
+    trace_type: str = eqx.field(static=True)
     timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
         self,
-        feature_dim: int,
-        hidden_sizes: Sequence[int],
+        model: Network,
         optimizer: optax.GradientTransformation,
         *,
-        key: PRNGKeyArray,
         lambda_: ArrayLike = 0.0,
-        trace: str = "accumulating",
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        dtype=None,
-        flatten: bool = False,
-        layer_norm: bool = False,
-        sparsity: float | None = None,
+        trace_type: str = "accumulating",
         head_optimizer: optax.GradientTransformation | None = None,
+        flatten: bool = False,
     ):
-        super().__init__(
-            feature_dim,
-            hidden_sizes,
-            optimizer,
-            key=key,
-            activation=activation,
-            dtype=dtype,
-            flatten=flatten,
-            layer_norm=layer_norm,
-            sparsity=sparsity,
-            head_optimizer=head_optimizer,
+        self.model, self.optimizer, self.head_optimizer, self.flatten = _trained_network(
+            model, optimizer, head_optimizer, flatten
         )
-        if trace not in _TRACES:
-            raise ValueError(f"trace must be 'accumulating' or 'replacing', got {trace!r}")
-        self.trace = trace
+        self.opt_state = self._initial_state()
+        if trace_type not in _TRACES:
+            raise ValueError(
+                f"trace_type must be 'accumulating' or 'replacing', got {trace_type!r}"
+            )
+        self.trace_type = trace_type
         self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, self._dtype)
         self.traces = jax.tree.map(jnp.zeros_like, eqx.filter(self.model, eqx.is_inexact_array))
         # No transition led into the first state: its trace starts from the gradient.
         self.previous_discount = jnp.zeros((), self._dtype)
+
+    @property
+    def normalizer(self) -> None:
+        """None: this learner reads its features as they are."""
+        return None
 
     def learn(self, timestep: TDTimeStep) -> tuple["TDMLPLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
@@ -123,22 +120,17 @@ class TDMLPLearner(MLPLearner):
         delta = reward + gamma * next_value - value
         # e <- gamma_prev lambda e + grad (or the replacing trace)
         decay = self.previous_discount * self.lambda_
-        traces = _TRACES[self.trace](self.traces, decay, grad)
-        g = jax.tree.map(lambda e: -delta * e, traces)
-        c = jax.tree.map(jnp.multiply, grad, traces)
-        m = jax.tree.map(lambda d: -delta * d, grad)  # TD-IDBD's semi-gradient
-        ravel, unravel = self._layout(params)
-        updates, opt_state = self._transformation.update(
-            ravel(g),
-            self.opt_state,
-            ravel(params),
-            curvature=ravel(c),
-            meta_gradient=ravel(m),
+        traces = _TRACES[self.trace_type](self.traces, decay, grad)
+        model, opt_state = self._step(
+            params,
+            static,
+            jax.tree.map(lambda e: -delta * e, traces),
+            curvature=jax.tree.map(jnp.multiply, grad, traces),
+            meta_gradient=jax.tree.map(lambda d: -delta * d, grad),  # TD-IDBD's semi-gradient
             error=delta,
-            prediction_gradient=ravel(traces),
+            prediction_gradient=traces,
             trace_decay=jnp.zeros((), dtype),
         )
-        model = eqx.combine(optax.apply_updates(params, unravel(updates)), static)
         new = eqx.tree_at(
             lambda s: (s.model, s.opt_state, s.traces, s.previous_discount),
             self,

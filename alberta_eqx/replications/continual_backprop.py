@@ -32,6 +32,7 @@ from jaxtyping import Float
 from alberta_eqx._checks import positive_int
 from alberta_eqx.experiments.segments import Progress, in_segments
 from alberta_eqx.experiments.stats import scipy_stats
+from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import ContinualBackprop, MultiHeadLearner
 from alberta_eqx.replications.verdicts import (
     Check,
@@ -118,16 +119,17 @@ def continual_backprop_bitflip(
     for rule in (None, cbp):
 
         def build(key, rule=rule):
-            return MultiHeadLearner(
+            model_key, cbp_key = jax.random.split(jax.random.fold_in(key, 1))
+            model = MLP(
                 stream.feature_dim,
                 1,
                 (num_hidden,),
-                optax.sgd(step_size),
-                key=jax.random.fold_in(key, 1),
+                key=model_key,
                 activation=jax.nn.relu,
                 layer_norm=False,
-                sparsity=None,
-                continual_backprop=rule,
+            )
+            return MultiHeadLearner(
+                model, optax.sgd(step_size), key=cbp_key, continual_backprop=rule
             )
 
         # One learner per seed, paired with that seed's stream: batch shape (1, seeds).

@@ -92,7 +92,7 @@ class OperantConditioning(eqx.Module):
 
     def observation(self, state: OperantState) -> Float[Array, " n"]:
         """The cues (one-hot) followed by the noise signals."""
-        dtype = jnp.result_type(float)
+        dtype = _checks.default_float()
         cues = jax.nn.one_hot(state.cue, self.num_actions, dtype=dtype)
         return jnp.concatenate([cues, state.noise.astype(dtype)])
 
@@ -107,7 +107,7 @@ class OperantConditioning(eqx.Module):
     ) -> tuple[Float[Array, " n"], OperantState]:
         probability_key, key = jax.random.split(key)
         probabilities = jax.random.uniform(
-            probability_key, (self.num_noise,), jnp.result_type(float)
+            probability_key, (self.num_noise,), _checks.default_float()
         )
         state = self._draw(key, probabilities)
         return self.observation(state), state
