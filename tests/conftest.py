@@ -30,6 +30,48 @@ def _release_compiled_programs():
     jax.clear_caches()
 
 
+# Tests that share nothing compiled with their file's other tests (each runs its own
+# page or notebook from scratch), so that the workers may split them: a unit each.
+_INDEPENDENT = (
+    "tests/test_doc_blocks.py::test_code_blocks_run[",
+    "tests/test_notebooks.py::test_notebook_runs[",
+)
+
+
+def _unit(nodeid: str) -> str:
+    """A test's work unit for the xdist workers: its file (a file's tests share compiled
+    programs and module fixtures), or for an `_INDEPENDENT` test the test alone."""
+    return nodeid if nodeid.startswith(_INDEPENDENT) else nodeid.split("::")[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with `_unit` for a file: the long doc pages and notebooks
+    would otherwise run one after another in one worker while the other idles."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Units(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return _Units(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
+def pytest_collection_modifyitems(items):
+    """The work units longest first (pyproject's `--no-loadscope-reorder` keeps this
+    order), so that no long unit starts while the other worker has nothing left to
+    do. The slow tests are the long ones: a unit's expected length is its slow tests
+    (ten times) plus its others."""
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(_unit(item.nodeid), []).append(item)
+
+    def length(unit: str) -> int:
+        return sum(10 if test.get_closest_marker("slow") else 1 for test in units[unit])
+
+    items[:] = [item for unit in sorted(units, key=length, reverse=True) for item in units[unit]]
+
+
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _TREE_BEFORE = pytest.StashKey[set[str] | None]()
 

@@ -95,6 +95,7 @@ def user_module(tmp_path, monkeypatch):
     return "my_research"
 
 
+@pytest.mark.slow
 def test_run_your_own_stream_and_learner_by_import_path(tmp_path, user_module):
     out = tmp_path / "out"
     _run(
@@ -287,6 +288,7 @@ def test_bad_options_give_one_line(args, message, tmp_path, capsys):
     assert lines[0].startswith("alberta-eqx: error: ")
 
 
+@pytest.mark.slow
 def test_errors_through_the_entry_point_have_no_traceback(tmp_path):
     for args in (["run", "--step-size", "inf"], ["run", "--steps", "200003"]):
         result = _cli(*args, "--out", str(tmp_path / "out"))

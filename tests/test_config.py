@@ -248,6 +248,7 @@ def test_examples_and_state_name_public_modules():
 
 
 @pytest.mark.parametrize(("name", "build"), _cases())
+@pytest.mark.slow
 def test_round_trip(name, build):
     module = build() if build is not None else _default(name)
     assert type(module) is MODULES[name]
@@ -287,6 +288,7 @@ def test_round_trip_of_a_learned_module_is_its_construction():
 
 
 @pytest.mark.parametrize("name", sorted(STATE))
+@pytest.mark.slow
 def test_state_is_not_configuration(name):
     with pytest.raises(TypeError, match="state, not configuration"):
         to_config(STATE[name]())

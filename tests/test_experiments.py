@@ -92,6 +92,7 @@ def _close(actual, desired):
 # --- the runner -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_per_seed_curves_equal_single_seed_runs(result):
     assert result.configs == list(GRID)
     assert result.seeds == tuple(range(SEEDS))
@@ -555,6 +556,7 @@ def test_the_time_estimate_counts_the_compilations_to_come():
 
 
 @pytest.mark.parametrize("seconds_per_update", [1e-9, 1e9])
+@pytest.mark.slow
 def test_segments_report_after_one_block_and_continue_exactly(seconds_per_update):
     """The first report comes after one block of the runner (10,000 steps here), the
     rest in segments sized by the measured rate; the metrics and the final learner

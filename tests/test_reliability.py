@@ -41,6 +41,7 @@ def test_a_window_longer_than_a_block_keeps_blocks_within_budget(monkeypatch):
     assert plan.window_spans_blocks
 
 
+@pytest.mark.slow
 def test_a_window_spanning_blocks_averages_every_step(monkeypatch):
     """With blocks of 70 steps (so windows of 175 span blocks and end mid-block),
     the windowed means equal the means of a per-step run. 1400 steps are whole
@@ -64,6 +65,7 @@ def test_a_window_spanning_blocks_averages_every_step(monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_a_window_spanning_blocks_with_tracking_and_batches():
     learner, stream = LinearLearner(3, IDBD(0.05, meta_step_size=0.01)), DriftingTargetStream(3)
     keys = jax.random.split(jax.random.key(2), 2)

@@ -138,6 +138,7 @@ def _split_over_keys(stream, keys):
 
 
 @pytest.mark.parametrize("name", STREAMS)
+@pytest.mark.slow
 def test_chunk_equals_steps_and_any_split(name):
     """`chunk(0, 100)` = 100 `step`s = `chunk(0, 37)` + `chunk(37, 63)`; the split is
     run under `eqx.filter_vmap` over 4 keys, so this also checks vmap and jit."""
@@ -180,6 +181,7 @@ def test_raw_uint32_keys():
     np.testing.assert_allclose(raw.target, typed.target, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_float64_when_x64_is_on():
     with jax.enable_x64(True):
         for name in ["sutton", "periodic", "scale_shift", "scale_drift"]:
@@ -560,6 +562,7 @@ def test_bad_parameters_name_the_argument(build, name):
         build()
 
 
+@pytest.mark.slow
 def test_wide_draws_are_standard_normal_and_per_step():
     """Wide float32 draws use both words of every threefry hash (`_wide_normals`):
     standard normal (a KS test against scipy's CDF), uncorrelated within and across
@@ -640,6 +643,7 @@ def test_sequential_stream_default_chunk_equals_its_steps():
     ],
     ids=["random_walk_16384", "abrupt_32768", "scale_drift_20000", "teacher_3641"],
 )
+@pytest.mark.slow
 def test_draws_wider_than_one_batch(build):
     """Issue 15, defect 1: a step whose draw is wider than `_DRAWS_PER_BATCH` normals
     (32,768) crashed with `max() arg is an empty sequence` in `per_step`. A chunk of

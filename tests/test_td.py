@@ -237,6 +237,7 @@ def test_random_walk_transitions():
     [LMS(0.01), IDBD(0.01, meta_step_size=0.01), Autostep(0.01)],
     ids=lambda o: type(o).__name__,
 )
+@pytest.mark.slow
 def test_random_walk_converges_to_true_values(optimizer):
     """About 1000 episodes; RMS error against (i - 10) / 10 below 0.05, averaged over
     8 seeds (one seed's error at one instant still carries the walk's noise)."""
@@ -315,6 +316,7 @@ def test_reference_is_the_supervised_rule_at_gamma_zero():
     np.testing.assert_allclose([r[1] for r in td], [r[1] for r in sup], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_random_walk_19_replication_shapes():
     # Short, but with the defaults' seeds, sweep and segments: the segments compile to
     # the programs that `test_random_walk_19_documented_results` runs, so that test
@@ -516,6 +518,7 @@ def test_stream_td_lambda_is_obgd_on_the_learners_trace():
 
 
 @pytest.mark.parametrize("rule", ["autostep", "obgd"])
+@pytest.mark.slow
 def test_td_mlp_with_lambda_zero_is_the_supervised_update_on_the_td_target(rule):
     import alberta_eqx.optax as aeo
     from alberta_eqx import MLPLearner, TDMLPLearner

@@ -78,6 +78,7 @@ def _mismatches() -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_documented_messages_without_the_import_hook(tmp_path):
     """The rows the hook pre-empts above, checked word for word in a plain process."""
     done = subprocess.run(
