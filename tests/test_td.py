@@ -1,6 +1,8 @@
 """TD learners: against float64 transcriptions of the papers, against their supervised
 counterparts, and on the 19-state random walk's known values."""
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,20 +41,28 @@ def _augment(phis, use_bias):
     return np.hstack([phis, np.ones((len(phis), 1))]) if use_bias else phis
 
 
-def _run(learner, data):
-    """Weights (bias last), step-sizes and Autostep-style normalisers after every
-    transition, from a scan over `learner.learn`."""
+@eqx.filter_jit
+def _trajectory(learner, timesteps):
+    """The learner after a scan of `learner.learn` over `timesteps`, and after every
+    transition its weights (bias last), step-sizes and TD error. Module-level and
+    jitted: the hyperparameters are array leaves, so every case with the same
+    structure (optimizer type, bias, shapes) shares one compilation."""
 
     def step(learner, timestep):
-        learner, _ = learner.learn(timestep)
+        learner, result = learner.learn(timestep)
         params, alphas = learner.weights, learner.step_sizes
         if learner.bias is not None:
             params = jnp.append(params, learner.bias)
             alphas = jnp.append(alphas, learner.bias_step_size)
-        return learner, (params, alphas)
+        return learner, (params, alphas, result.error)
 
+    return jax.lax.scan(step, learner, timesteps)
+
+
+def _run(learner, data):
+    """Weights (bias last) and step-sizes after every transition."""
     timesteps = TDTimeStep(*(jnp.asarray(a, jnp.float64) for a in data))
-    _, (w, a) = jax.lax.scan(step, learner, timesteps)
+    _, (w, a, _) = _trajectory(learner, timesteps)
     return np.asarray(w), np.asarray(a)
 
 
@@ -127,11 +137,7 @@ def test_autotdidbd_normalizers_match_reference():
             use_bias=False,
             dtype=jnp.float64,
         )
-        learner, _ = jax.lax.scan(
-            lambda learner, ts: (learner.learn(ts)[0], None),
-            learner,
-            TDTimeStep(*(jnp.asarray(a, jnp.float64) for a in data)),
-        )
+        learner, _ = _trajectory(learner, TDTimeStep(*(jnp.asarray(a, jnp.float64) for a in data)))
         v = np.asarray(learner.step_size_snapshot().step_size_normalizers)
     ref = reference_td.auto_tidbd(*data, 0.02, 0.05, 100.0, 0.5, True)
     np.testing.assert_allclose(v, ref[-1][2], rtol=RTOL)
@@ -189,9 +195,10 @@ def test_update_is_a_one_step_target():
     td = TDLinearLearner(5, IDBD(0.02, meta_step_size=0.05), lambda_=0.9)
     supervised = LinearLearner(5, IDBD(0.02, meta_step_size=0.05))
     xs, ys = jnp.asarray(phis, jnp.float32), jnp.asarray(rewards, jnp.float32)
+    update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y)[0])
     for x, y in zip(xs, ys, strict=True):
-        td, _ = td.update(x, y)
-        supervised, _ = supervised.update(x, y)
+        td = update(td, x, y)
+        supervised = update(supervised, x, y)
     np.testing.assert_allclose(td.weights, supervised.weights, rtol=1e-5, atol=1e-6)
 
 
@@ -210,7 +217,9 @@ def test_random_walk_true_values_solve_the_bellman_equations():
 def test_random_walk_transitions():
     stream = RandomWalkChainStream(19)
     steps = 20_000
-    ts, _ = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), steps)
+    # one compiled program per chunk length, not one per operation of an eager chunk
+    chunk = eqx.filter_jit(lambda stream, state, t0, n: stream.chunk(state, t0, n))
+    ts, _ = chunk(stream, stream.init(jax.random.key(0)), jnp.asarray(0), steps)
     obs, reward, discount, nxt = map(np.asarray, ts[:4])
     assert np.all(obs.sum(1) == 1)  # one-hot, never terminal
     here = obs.argmax(1) + 1
@@ -227,8 +236,8 @@ def test_random_walk_transitions():
     # the expected episode length from the middle of 19 states is 10 * 10 = 100 steps
     assert 85 < steps / len(ends) < 115
     # chunks agree with one long chunk (the coin of step t comes from fold_in(key, t))
-    first, state = stream.chunk(stream.init(jax.random.key(0)), jnp.asarray(0), 7_000)
-    second, _ = stream.chunk(state, jnp.asarray(7_000), 13_000)
+    first, state = chunk(stream, stream.init(jax.random.key(0)), jnp.asarray(0), 7_000)
+    second, _ = chunk(stream, state, jnp.asarray(7_000), 13_000)
     np.testing.assert_array_equal(np.concatenate([first.reward, second.reward]), reward)
 
 
@@ -382,13 +391,8 @@ def test_a_truncation_bootstraps_and_cuts_the_trace():
     data = _with_truncations(_transitions(3))
     with jax.enable_x64(True):
         learner = TDLinearLearner(5, LMS(0.02), 0.8, dtype=jnp.float64)
-
-        def step(learner, timestep):
-            learner, _ = learner.learn(timestep)
-            return learner, jnp.append(learner.weights, learner.bias)
-
-        _, w = jax.lax.scan(step, learner, _stack(data))
-        _, uncut = jax.lax.scan(step, learner, _stack((*data[:4], np.zeros(300, bool))))
+        _, (w, _, _) = _trajectory(learner, _stack(data))
+        _, (uncut, _, _) = _trajectory(learner, _stack((*data[:4], np.zeros(300, bool))))
     phis, rewards, gammas, phis_next, truncated = data
     expected = reference_td.td_lambda_cut(
         _augment(phis, True), rewards, gammas, _augment(phis_next, True), truncated, 0.02, 0.8
@@ -397,14 +401,19 @@ def test_a_truncation_bootstraps_and_cuts_the_trace():
     assert not np.allclose(uncut, w)  # the flag changed the run
 
 
-def _td_mlp_run(learner, timesteps):
+@eqx.filter_jit
+def _td_mlp_scan(learner, timesteps):
     def step(learner, timestep):
         learner, result = learner.learn(timestep)
         layer = learner.model.layers[-1]
         return learner, (jnp.append(layer.weight[0], layer.bias), result.error)
 
-    _, out = jax.lax.scan(step, learner, timesteps)
-    return jax.tree.map(np.asarray, out)
+    return jax.lax.scan(step, learner, timesteps)[1]
+
+
+def _td_mlp_run(learner, timesteps):
+    """The last layer's weights (bias last) and the TD error after every transition."""
+    return jax.tree.map(np.asarray, _td_mlp_scan(learner, timesteps))
 
 
 def _zero_linear_mlp(learner, w0=None):
@@ -418,42 +427,43 @@ def _zero_linear_mlp(learner, w0=None):
     )
 
 
+@functools.cache
+def _transformation(rule):
+    """One optax transformation per rule, made once: the learner holds it as a static
+    field, compared by identity, so the two lambdas of a rule share one compilation."""
+    import optax
+
+    import alberta_eqx.optax as aeo
+
+    return {
+        "td": lambda: optax.sgd(0.02),
+        "tdidbd": lambda: aeo.idbd(meta_step_size=0.05, initial_step_size=0.02),
+        "autotdidbd": lambda: aeo.autostep(meta_step_size=0.01, initial_step_size=0.02, tau=100.0),
+    }[rule]()
+
+
 @pytest.mark.parametrize("lam", [0.0, 0.8])
 @pytest.mark.parametrize("rule", ["td", "tdidbd", "autotdidbd"])
 def test_td_mlp_without_hidden_layer_is_td_linear(lam, rule):
     """TD(lambda), TD-IDBD and AutoTDIDBD (semi-gradient) through optax on the MLP's
     pytree equal TDLinearLearner's, truncations included."""
-    import optax
-
-    import alberta_eqx.optax as aeo
     from alberta_eqx import TDMLPLearner
 
     data = _with_truncations(_transitions(4))
     with jax.enable_x64(True):
-        tx, optimizer = {
-            "td": lambda: (optax.sgd(0.02), LMS(0.02)),
-            "tdidbd": lambda: (
-                aeo.idbd(meta_step_size=0.05, initial_step_size=0.02),
-                IDBD(0.02, meta_step_size=0.05),
-            ),
-            "autotdidbd": lambda: (
-                aeo.autostep(meta_step_size=0.01, initial_step_size=0.02, tau=100.0),
-                Autostep(0.02, meta_step_size=0.01, tau=100.0),
-            ),
+        optimizer = {
+            "td": lambda: LMS(0.02),
+            "tdidbd": lambda: IDBD(0.02, meta_step_size=0.05),
+            "autotdidbd": lambda: Autostep(0.02, meta_step_size=0.01, tau=100.0),
         }[rule]()
         mlp = TDMLPLearner(
             MLP(5, "scalar", (), key=jax.random.key(0), dtype=jnp.float64),
-            tx,
+            _transformation(rule),
             lambda_=lam,
         )
         got, errors = _td_mlp_run(_zero_linear_mlp(mlp), _stack(data))
         linear = TDLinearLearner(5, optimizer, lam, dtype=jnp.float64)
-
-        def step(learner, timestep):
-            learner, result = learner.learn(timestep)
-            return learner, (jnp.append(learner.weights, learner.bias), result.error)
-
-        _, (expected, expected_errors) = jax.lax.scan(step, linear, _stack(data))
+        _, (expected, _, expected_errors) = _trajectory(linear, _stack(data))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(errors, expected_errors, rtol=1e-12, atol=1e-14)
 
