@@ -281,10 +281,14 @@ def test_round_trip_of_a_learned_module_is_its_construction():
         aeo.idbd(meta_step_size=0.01),
     )
     config = to_config(learner)
-    learned, _ = learner.update(jnp.ones(3), 1.0)
+    # jitted: one program each, not one per operation of an eager update
+    learned, _ = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))(
+        learner, jnp.ones(3), 1.0
+    )
     assert to_config(learned) == config
     fresh = from_config(config, key=KEY)
-    np.testing.assert_array_equal(fresh.predict(jnp.ones(3)), learner.predict(jnp.ones(3)))
+    predict = eqx.filter_jit(lambda learner, x: learner.predict(x))
+    np.testing.assert_array_equal(predict(fresh, jnp.ones(3)), predict(learner, jnp.ones(3)))
 
 
 @pytest.mark.parametrize("name", sorted(STATE))
