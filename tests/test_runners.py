@@ -30,13 +30,19 @@ def _close(actual, desired):
     np.testing.assert_allclose(actual, desired, rtol=1e-4, atol=1e-5)
 
 
+# One step and one update per call, jitted at module level so that every case (and
+# every step of a case) shares the compiled programs of its structure.
+_step = eqx.filter_jit(lambda stream, state, t: stream.step(state, t))
+_update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+
+
 def _python_loop(learner, stream, num_steps, key):
     """The definition of a run: step the stream, update the learner, one at a time."""
     state = stream.init(key)
     errors, alphas = [], []
     for t in range(num_steps):
-        timestep, state = stream.step(state, jnp.asarray(t))
-        learner, result = learner.update(timestep.observation, timestep.target)
+        timestep, state = _step(stream, state, jnp.asarray(t))
+        learner, result = _update(learner, timestep.observation, timestep.target)
         errors.append(float(result.error))
         alphas.append(np.asarray(learner.step_sizes))
     return learner, np.array(errors), np.array(alphas)
