@@ -266,13 +266,16 @@ def test_a_run_in_segments_equals_one_run():
     _close(np.concatenate([first.metrics.error, second.metrics.error]), whole.metrics.error)
     _close(second.learner.weights, whole.learner.weights)
     np.testing.assert_array_equal(second.step_size_history.recording_indices, [399, 499, 599])
-    keys = jax.random.split(key, 3)
+    # 5 seeds and two halves of 300 steps: the program that
+    # `test_batched_seed_equals_single_run` compiles (the same learner, stream and
+    # batch) runs both halves
+    keys = jax.random.split(key, 5)
     batched = run_learning_loop_batched(learner, stream, 600, keys)
-    part = run_learning_loop_batched(learner, stream, 200, keys)
+    part = run_learning_loop_batched(learner, stream, 300, keys)
     rest = run_learning_loop_batched(
-        part.learner, stream, 400, keys, stream_states=part.stream_state, start_step=200
+        part.learner, stream, 300, keys, stream_states=part.stream_state, start_step=300
     )
-    _close(rest.metrics.error, batched.metrics.error[:, 200:])
+    _close(rest.metrics.error, batched.metrics.error[:, 300:])
 
 
 def test_divergence_is_reported_per_run():
