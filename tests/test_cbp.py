@@ -114,7 +114,7 @@ def test_replaced_units_are_fresh_and_silent():
         assert not np.allclose(np.asarray(layers[i].weight)[r], before.model.layers[i].weight[r])
         step = np.asarray(learner.trunk_state.step_size[i].weight)[r]
         np.testing.assert_allclose(step, 0.01, rtol=1e-6)
-        trace = np.asarray(learner.trunk_state.trace[i].weight)[r]
+        trace = np.asarray(learner.trunk_state.meta_trace[i].weight)[r]
         np.testing.assert_array_equal(trace, 0)
 
 

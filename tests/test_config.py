@@ -179,7 +179,10 @@ EXAMPLES = {
             aeo.upgd(0.1, 3, sigma=0.01, protect=False),
         ),
         # a typed PRNG key is written as its raw data, which upgd reads back
-        lambda: alberta_eqx.ClassifierLearner(4, 2, (), aeo.upgd(0.1, jax.random.key(3)), key=KEY),
+        lambda: alberta_eqx.ClassifierLearner(
+            alberta_eqx.MLP(4, 2, (), key=KEY, activation=jax.nn.relu, layer_norm=False),
+            aeo.upgd(0.1, jax.random.key(3)),
+        ),
     ],
 }
 # Public modules that are state, not a construction: to_config must refuse them with
@@ -350,16 +353,19 @@ def test_factories_record_their_calls():
     # optax's own calls record nothing, and to_config says how to write them
     assert aeo.factory_call(optax.chain(*members)) is None
     with pytest.raises(TypeError, match=r"alberta_eqx\.optax\.chain, not optax\.chain"):
-        to_config(alberta_eqx.MLPLearner(3, (), optax.chain(*members), key=KEY))
+        to_config(
+            alberta_eqx.MLPLearner(
+                alberta_eqx.MLP(3, "scalar", (), key=KEY), optax.chain(*members)
+            )
+        )
 
 
 def test_configs_naming_optax_chain_still_read():
     """Configs written before `alberta_eqx.optax.chain` named it `optax.chain`."""
     member = {"transformation": "alberta_eqx.optax.lms", "arguments": {"step_size": 0.5}}
-    config = {
-        "class": "alberta_eqx.MLPLearner",
-        "arguments": {"feature_dim": 3, "hidden_sizes": []},
-    }
+    config = to_config(
+        alberta_eqx.MLPLearner(alberta_eqx.MLP(3, "scalar", (), key=KEY), aeo.chain(aeo.lms(0.5)))
+    )
     config["arguments"]["optimizer"] = {"transformation": "optax.chain", "arguments": [member]}
     learner = from_config(config, key=KEY)
     written = to_config(learner)["arguments"]["optimizer"]

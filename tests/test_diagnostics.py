@@ -91,7 +91,7 @@ def test_relevance_reads_only_what_learners_declare():
     gtd = GradientTDLearner(3, "tdc", 0.05)
     relevance = compute_feature_relevance(gtd)
     np.testing.assert_allclose(relevance.step_size_activity, [0.05] * 3, rtol=1e-6)
-    sgd = MLPLearner(3, (4,), aeo.lms(0.1), key=jax.random.key(1))
+    sgd = MLPLearner(MLP(3, "scalar", (4,), key=jax.random.key(1)), aeo.lms(0.1))
     assert compute_feature_relevance(sgd).step_size_activity is None
     horde = Horde(GVFQuestion(np.eye(4)[:1], [0.5]), TDLinearLearner(3))
     with pytest.raises(TypeError, match="Horde has no linear layers"):

@@ -119,7 +119,7 @@ class SweepSpec:
 
 
 def _resolve(name: str, what: str) -> Any:
-    """`name` in `alberta_eqx` (`RandomWalkStream`, `IDBD`, ...), or
+    """`name` in `alberta_eqx` (`DriftingTargetStream`, `IDBD`, ...), or
     `package.module:attribute` anywhere (the command line's `run` resolves alike)."""
     import alberta_eqx
 
@@ -165,7 +165,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
     if "num_steps" not in data:
         raise ValueError("the sweep file needs num_steps, the steps per run")
     stream_args = _table(data, "stream")
-    stream_type = stream_args.pop("type", "RandomWalkStream")
+    stream_type = stream_args.pop("type", "DriftingTargetStream")
     stream = call("[stream] type", stream_type, _resolve(stream_type, "stream type"), stream_args)
     learner_args = _table(data, "learner", required=False)
     optimizer_args = _table(data, "optimizer", required=False)
@@ -219,7 +219,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     metrics_window = 100
 
     [stream]
-    type = "RandomWalkStream"  # a name in alberta_eqx, or "package.module:Class"
+    type = "DriftingTargetStream"  # a name in alberta_eqx, or "package.module:Class"
     feature_dim = 10           # ... and the stream's keyword arguments
 
     [learner]
