@@ -13,7 +13,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
+from typing_extensions import TypeAliasType
+
+ArrayLike = TypeAliasType("ArrayLike", jax.typing.ArrayLike)
+"""What the library's functions accept for an array: a JAX or NumPy array, a NumPy
+scalar or a Python number (`jax.typing.ArrayLike`), under a name that `help()` and
+the signatures show instead of its eight-member union."""
 
 
 def default_float() -> np.dtype:

@@ -10,9 +10,16 @@ from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
-from alberta_eqx._checks import default_float, features, float_dtype, positive_int, scalar_target
+from alberta_eqx._checks import (
+    ArrayLike,
+    default_float,
+    features,
+    float_dtype,
+    positive_int,
+    scalar_target,
+)
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 from alberta_eqx.streams._base import TimeStep

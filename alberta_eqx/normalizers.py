@@ -9,9 +9,10 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 
 
 class AbstractNormalizer(eqx.Module):

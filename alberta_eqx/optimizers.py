@@ -15,9 +15,10 @@ from typing import TypeVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, PyTree
+from jaxtyping import Array, Float, PyTree
 
 from alberta_eqx import _checks, _rules
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import AdaptiveObGDState, AutostepState, IDBDState, Params, TraceState
 
 

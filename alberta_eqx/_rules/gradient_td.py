@@ -3,8 +3,9 @@
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array
 
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules._params import Params
 
 # Gradient-TD (off-policy, linear): TDC, GTD2, GTD(lambda) and GQ(lambda).

@@ -6,8 +6,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array
 
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules._params import Params
 
 # Plasticity: UPGD, shrink-and-perturb, L2 Init and weight clipping. Each takes the

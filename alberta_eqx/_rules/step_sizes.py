@@ -5,8 +5,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import ArrayLike, PyTree
+from jaxtyping import PyTree
 
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules._params import Params
 
 

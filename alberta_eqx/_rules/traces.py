@@ -6,8 +6,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array
 
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules._params import Params
 from alberta_eqx._rules.step_sizes import lms
 

@@ -16,9 +16,10 @@ from typing import Any, Literal, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 
 
 class ControlTransition(NamedTuple):

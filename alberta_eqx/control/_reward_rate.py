@@ -17,9 +17,10 @@ it is reward centering.
 """
 
 import equinox as eqx
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 
 _SOURCES = ("td_error", "reward")
 

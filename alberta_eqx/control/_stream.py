@@ -22,9 +22,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks, _rules
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import TraceState
 from alberta_eqx.control._loop import (
     AbstractControlAgent,

@@ -34,9 +34,10 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, Key, PRNGKeyArray
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.control._loop import (
     AbstractControlAgent,
     ControlTransition,

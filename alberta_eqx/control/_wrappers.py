@@ -26,9 +26,10 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.normalizers import WelfordNormalizer
 
 

@@ -58,9 +58,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from alberta_eqx import _checks, _rules
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import (
     AbstractLinearLearner,
     StepMetrics,

@@ -49,9 +49,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, ArrayLike, Float, PyTree
+from jaxtyping import Array, Float, PyTree
 
 from alberta_eqx import _checks, _rules
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.gvf._horde import AbstractHorde, GVFQuestion, demon_questions
 from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, ArrayLike, Float, Int, PyTree
+from jaxtyping import Array, Float, Int, PyTree
 
-from alberta_eqx._checks import features, is_traced, scalar_target
+from alberta_eqx._checks import ArrayLike, features, is_traced, scalar_target
 from alberta_eqx.learners import StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.nn import Network, check_network
 from alberta_eqx.nonlinear._mlp import (

@@ -33,9 +33,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, ArrayLike, Float, PyTree
+from jaxtyping import Array, Float, PyTree
 
 from alberta_eqx import _checks, _rules
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
 from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network

@@ -8,9 +8,10 @@ from typing import TypeVar
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array
 
 from alberta_eqx import _checks, _rules
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import AdaptiveObGDState, AutostepState, IDBDState, Params, TraceState
 from alberta_eqx.optax._recording import recorded
 

@@ -16,8 +16,8 @@ from typing import Any
 import equinox as eqx
 import jax
 import numpy as np
-from jaxtyping import ArrayLike
 
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.runners import RunResult
 
 # The dimension names, outermost first: a grid's configurations, the seeds, and the

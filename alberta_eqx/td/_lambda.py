@@ -70,9 +70,10 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import Params
 from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
 from alberta_eqx.optimizers import LMS, AbstractOptimizer

@@ -26,9 +26,10 @@ from typing import ClassVar, NamedTuple
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount

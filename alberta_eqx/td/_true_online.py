@@ -23,9 +23,10 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
+from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
