@@ -3,16 +3,13 @@ import sys
 
 import pytest
 
-# `reference.py` (the float64 transcriptions of the papers) sits beside the tests.
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-
 
 @pytest.fixture(autouse=True)
 def _no_persistent_compilation_cache(monkeypatch):
     """The command line's `main`, called in the test process, would turn on JAX's
     persistent compilation cache (in the user's home) for every later test: one of
     those writes crashed the process (a segfault inside JAX's cache writer). The
-    cache is tested in subprocesses (tests/test_sweep.py)."""
+    cache is tested in subprocesses (tests/sweeps/test_sweep.py)."""
     import alberta_eqx.sweeps.cache as cache
 
     monkeypatch.setattr(cache, "enable_compilation_cache", lambda path=None: None)
@@ -33,8 +30,8 @@ def _release_compiled_programs():
 # Tests that share nothing compiled with their file's other tests (each runs its own
 # page or notebook from scratch), so that the workers may split them: a unit each.
 _INDEPENDENT = (
-    "tests/test_doc_blocks.py::test_code_blocks_run[",
-    "tests/test_notebooks.py::test_notebook_runs[",
+    "tests/project/test_doc_blocks.py::test_code_blocks_run[",
+    "tests/project/test_notebooks.py::test_notebook_runs[",
 )
 
 

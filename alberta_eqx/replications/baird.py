@@ -34,7 +34,7 @@ from alberta_eqx.streams.baird import LOWER, BairdStream, baird_features, baird_
 
 # Our reference computation, not a paper's numbers (the book draws Figures 11.2 and
 # 11.5 and prints no values): the book's settings in NumPy float64, 100 seeds
-# (`python tests/reference_runs.py`), the mean over seeds at each step.
+# (`python -m tests._reference.runs`), the mean over seeds at each step.
 REFERENCE = {
     "td": {1000: {"sqrt_ve": 581.9, "norm_w": 438.7}},
     "tdc": {1000: {"sqrt_ve": 1.938, "sqrt_pbe": 0.0772}, 20000: {"sqrt_pbe": 0.00736}},

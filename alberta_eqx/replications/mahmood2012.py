@@ -97,7 +97,7 @@ def autostep_scale(
 # --- Mahmood et al. (2012): Autostep's invariance to the target's scale -----------
 
 # Our reference computation, not the paper's numbers: Table 1's Autostep and LMS in
-# NumPy float64 at scale 1, 30,000 examples, 100 seeds (`python tests/reference_runs.py`).
+# NumPy float64 at scale 1, 30,000 examples, 100 seeds (`python -m tests._reference.runs`).
 _AUTOSTEP_REFERENCE = {"autostep": 2.27, "lms": 4.45}
 
 

@@ -3,7 +3,7 @@ for Temporal Difference Learning", RLC): True Online TD(lambda) with a step-size
 feature optimised by a meta-gradient, a bound `eta` on the rate of learning and a
 decay of the step-sizes when the bound binds. Two learners, in the three forms of the
 authors' `swifttd` package, each equal step for step to the package form of its kind
-(`tests/test_swifttd.py`):
+(`tests/td/test_swifttd.py`):
 
 - `SwiftTDLearner`: dense features (`TDTimeStep`), the package's `SwiftTDNonSparse`;
 - `SparseSwiftTDLearner`: `(index, value)` features (`SparseTDTimeStep`), the
