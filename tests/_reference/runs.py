@@ -22,7 +22,8 @@ W0 = np.array([1, 1, 1, 1, 1, 1, 10, 1.0])
 
 
 def baird_errors(w):
-    """(sqrt VE, sqrt PBE) of weights `(..., 8)`, mu uniform (see tests/replications/test_baird.py)."""
+    """(sqrt VE, sqrt PBE) of weights `(..., 8)`, mu uniform (see
+    tests/replications/test_baird.py)."""
     d = np.eye(7) / 7
     v = w @ X.T
     delta_bar = GAMMA * v[..., 6:7] - v

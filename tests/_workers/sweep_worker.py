@@ -1,10 +1,10 @@
 """Sweeps in a process of their own, for tests/sweeps/test_sweep.py, test_sharding.py and
 test_distributed.py (forced host devices must be set before JAX starts).
 
-    python tests/_workers/sweep_worker.py kill OUT               # the sweep; waits after shard 0
-    python tests/_workers/sweep_worker.py mesh OUT DEVICES       # the sweep on a mesh of DEVICES
-    python tests/_workers/sweep_worker.py process OUT ADDRESS ID # one of two processes, 2 devices each
-    python tests/_workers/sweep_worker.py shard OUT              # shard_batch on 4 devices -> OUT.npz
+    python tests/_workers/sweep_worker.py kill OUT    # the sweep; waits after shard 0
+    python tests/_workers/sweep_worker.py mesh OUT DEVICES    # the sweep on a mesh of DEVICES
+    python tests/_workers/sweep_worker.py process OUT ADDRESS ID    # one of two processes
+    python tests/_workers/sweep_worker.py shard OUT    # shard_batch on 4 devices -> OUT.npz
 
 `kill` prints `WRITTEN <index>` after each shard and, after the first, waits to be
 killed (SIGKILL) by the test.
