@@ -4,6 +4,24 @@ import sys
 import pytest
 
 
+@pytest.fixture
+def x64():
+    """Float64 for one test: the comparisons with the float64 transcriptions."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """Float64 for a whole module (`pytestmark = pytest.mark.usefixtures("x64_module")`)."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_persistent_compilation_cache(monkeypatch):
     """The command line's `main`, called in the test process, would turn on JAX's

@@ -17,12 +17,6 @@ from alberta_eqx.td import TDLinearLearner
 N, T = 5, 300
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 # ---------------------------------------------------------------------------------
 # Transcriptions: plain loops over weights i, NumPy float64, nothing from alberta_eqx.
 # `phi`, `phi_next` include the bias's constant 1 as their last element. `g_prev` is

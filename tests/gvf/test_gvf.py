@@ -16,12 +16,6 @@ from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDLinearLearner
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 def _questions(k, n, seed, policies=None):
     rng = np.random.default_rng(seed)
     return GVFQuestion(

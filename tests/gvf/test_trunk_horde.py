@@ -25,12 +25,6 @@ KEY = jax.random.key(0)
 NETWORK_KEY = jax.random.split(KEY)[0]  # the network's key of a multi-head learner built with KEY
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 def _transitions(n, steps, seed):
     """Random features and rewards, episode ends (discount 0) and truncations."""
     rng = np.random.default_rng(seed)

@@ -16,11 +16,8 @@ from alberta_eqx.nonlinear import (
     weight_norm,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-    with jax.enable_x64(True):
-        yield
+# float64 for the whole module (the fixture is in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("x64_module")
 
 
 def _features(seed=0, b=40, h=12):

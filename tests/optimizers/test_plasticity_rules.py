@@ -20,10 +20,8 @@ STEPS, N_IN, N_HID, SEED = 300, 3, 6, 7
 SHAPES = [(N_HID, N_IN), (N_HID,), (1, N_HID), (1,)]  # w1, b1, w2, b2 (Equinox layout)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-    with jax.enable_x64(True):
-        yield
+# float64 for the whole module (the fixture is in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("x64_module")
 
 
 def _initial(seed=0):

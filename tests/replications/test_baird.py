@@ -23,12 +23,6 @@ from alberta_eqx.streams.baird import BairdStream, baird_features, baird_initial
 GAMMA = 0.99
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 # ---------------------------------------------------------------------------------
 # The transcription: the book's MDP, features and updates in NumPy float64.
 
