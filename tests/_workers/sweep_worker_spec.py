@@ -20,3 +20,22 @@ SPEC = SweepSpec(
     seeds=4,
     metrics_window=100,
 )
+
+# The same sweep as a sweep file (what `alberta-eqx sweep` reads).
+SPEC_TOML = """
+num_steps = 400
+seeds = 4
+metrics_window = 100
+
+[stream]
+type = "DriftingTargetStream"
+feature_dim = 3
+drift_rate = 0.01
+
+[learner]
+optimizer = "IDBD"
+
+[grid]
+initial_step_size = [0.003, 0.01, 0.03, 0.1]
+meta_step_size = [0.001, 0.01]
+"""

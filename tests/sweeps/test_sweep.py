@@ -35,25 +35,7 @@ def _data(ds) -> dict[str, np.ndarray]:
 def test_toml_spec_is_the_python_spec(tmp_path):
     """A sweep file describes the same sweep as the `SweepSpec` written in Python."""
     path = tmp_path / "sweep.toml"
-    path.write_text(
-        """
-num_steps = 400
-seeds = 4
-metrics_window = 100
-
-[stream]
-type = "DriftingTargetStream"
-feature_dim = 3
-drift_rate = 0.01
-
-[learner]
-optimizer = "IDBD"
-
-[grid]
-initial_step_size = [0.003, 0.01, 0.03, 0.1]
-meta_step_size = [0.001, 0.01]
-"""
-    )
+    path.write_text(sweep_worker_spec.SPEC_TOML)
     spec = load_spec(path)
     assert spec.describe() == SPEC.describe()
     assert spec.num_configs == 8
@@ -213,25 +195,6 @@ def test_experiment_result_to_xarray():
     assert ds.attrs["metrics_window"] == 20
 
 
-SMALL_TOML = """
-num_steps = 400
-seeds = 4
-metrics_window = 100
-
-[stream]
-type = "DriftingTargetStream"
-feature_dim = 3
-drift_rate = 0.01
-
-[learner]
-optimizer = "IDBD"
-
-[grid]
-initial_step_size = [0.003, 0.01, 0.03, 0.1]
-meta_step_size = [0.001, 0.01]
-"""
-
-
 @pytest.mark.slow
 def test_command_line_sweep_and_compilation_cache(tmp_path, capsys):
     """`alberta-eqx sweep SPEC --out DIR` fills the store and the compilation cache
@@ -241,7 +204,7 @@ def test_command_line_sweep_and_compilation_cache(tmp_path, capsys):
     from alberta_eqx.cli import main
 
     spec, out, cache = tmp_path / "sweep.toml", tmp_path / "out", tmp_path / "cache"
-    spec.write_text(SMALL_TOML)
+    spec.write_text(sweep_worker_spec.SPEC_TOML)
     first = subprocess.run(
         [sys.executable, "-m", "alberta_eqx", "sweep", str(spec), "--out", str(out)],
         capture_output=True,
