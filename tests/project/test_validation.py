@@ -93,14 +93,22 @@ def test_observations_of_other_dtypes_are_refused_in_a_run(dtype):
     """A stream producing integer, complex or boolean observations is refused when
     the run is traced, naming `x`, rather than learning from cast values."""
 
-    class CastStream(alberta_eqx.DriftingTargetStream):
+    class CastStream(alberta_eqx.AbstractStream):
+        inner: alberta_eqx.DriftingTargetStream
+        feature_dim: int = 3
+
+        def init(self, key):
+            return self.inner.init(key)
+
         def chunk(self, state, t0, num_steps):
-            timesteps, state = super().chunk(state, t0, num_steps)
+            timesteps, state = self.inner.chunk(state, t0, num_steps)
             return timesteps._replace(observation=timesteps.observation.astype(dtype)), state
 
     learner = alberta_eqx.LinearLearner(3, alberta_eqx.IDBD())
     with pytest.raises(TypeError, match=r"\bx\b"):
-        alberta_eqx.run_learning_loop(learner, CastStream(3), 10, jax.random.key(0))
+        alberta_eqx.run_learning_loop(
+            learner, CastStream(alberta_eqx.DriftingTargetStream(3)), 10, jax.random.key(0)
+        )
 
 
 def test_integer_targets_are_accepted():
