@@ -55,9 +55,9 @@ from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.replications.random_walk import rms_error
 from alberta_eqx.replications.verdicts import Check, Replication, mark_off_axes
+from alberta_eqx.streams._base import AbstractTDStream
 from alberta_eqx.streams.environments import GymnaxTDStream
 from alberta_eqx.streams.mountain_car import MountainCar
-from alberta_eqx.streams._base import AbstractTDStream
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.streams.tiles import TileCoder
 from alberta_eqx.td import SwiftTDLearner, TDLinearLearner, TrueOnlineTDLearner
@@ -160,7 +160,8 @@ def _test_states(
     first = env.reset(states_key, params)
     keys = jax.random.split(jax.random.fold_in(states_key, 1), num_states * spacing)
     _, (observations, states) = jax.lax.scan(visit, first, keys)
-    observations, states = jax.tree.map(lambda a: a[spacing - 1 :: spacing], (observations, states))
+    every = slice(spacing - 1, None, spacing)
+    observations, states = jax.tree.map(lambda a: a[every], (observations, states))
 
     def rollout(observation, state, key):
         def step(carry, key):
@@ -322,9 +323,7 @@ def _report(result: Sensitivity) -> list[str]:
         )
         for method in METHODS:
             cells = " ".join(f"{e:7.3g}" for e in result.final(problem, method))
-            lines.append(
-                f"  {method:24} {cells}  spread {result.spread(problem, method):.3g}"
-            )
+            lines.append(f"  {method:24} {cells}  spread {result.spread(problem, method):.3g}")
     lines.append("inf: a seed diverged at that step-size")
     return lines
 
