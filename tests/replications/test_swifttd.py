@@ -2,7 +2,6 @@
 against a float64 NumPy rollout, the reduced sweep (each lane of the vectorised sweep
 equals its learner run alone), the spread's rule, the report and the figure."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -101,12 +100,3 @@ def test_the_reduced_sweep(walk_sweep):
     assert ax.get_title() == "random walk" and ax.get_legend() is not None
     verdicts = REPLICATIONS["swifttd"].verdicts(result, 1_000)
     assert {v.outcome for v in verdicts} == {"not tested at this length"}
-
-
-def test_a_method_sweep_is_one_batched_learner():
-    """The sweep builds each method as one learner batched over the step-sizes."""
-    for make in st.METHODS.values():
-        learners = eqx.filter_vmap(lambda a, make=make: make(19, 0.8, a))(
-            jnp.asarray(st.STEP_SIZES)
-        )
-        assert learners.batch_shape == (9,)
