@@ -340,7 +340,12 @@ def _figure(result: Sensitivity) -> Any:
             final = result.final(problem, method)
             shown = np.where(final > top, np.nan, final)
             ax.plot(result.step_sizes, shown, "o-", ms=4, c=f"C{i}", label=method)
-            mark_off_axes(ax, result.step_sizes, final, top, f"C{i}")
+            # diverged: a cross per method, stacked down from the top so none hides another
+            diverged = ~np.isfinite(final)
+            height = np.full(diverged.sum(), top * (0.95 - 0.05 * i))
+            ax.plot(result.step_sizes[diverged], height, "x", c=f"C{i}", ms=7, clip_on=False)
+            mark_off_axes(ax, result.step_sizes, np.where(diverged, np.nan, final), top, f"C{i}")
+        ax.plot([], [], "x", c="gray", label="diverged (a seed or more)")
         ax.set(
             xscale="log",
             xlabel="initial step-size",
