@@ -323,7 +323,14 @@ def _report(result: Sensitivity) -> list[str]:
         )
         for method in METHODS:
             cells = " ".join(f"{e:7.3g}" for e in result.final(problem, method))
-            lines.append(f"  {method:24} {cells}  spread {result.spread(problem, method):.3g}")
+            diverged = (~np.isfinite(result.errors[problem][method][..., -1])).sum(axis=-1)
+            counts = ", ".join(
+                f"{n} at {a:.2g}" for a, n in zip(result.step_sizes, diverged, strict=True) if n
+            )
+            lines.append(
+                f"  {method:24} {cells}  spread {result.spread(problem, method):.3g}"
+                + (f"  (seeds diverged: {counts})" if counts else "")
+            )
     lines.append("inf: a seed diverged at that step-size")
     return lines
 
