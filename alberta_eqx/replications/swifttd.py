@@ -399,6 +399,7 @@ SWIFTTD = Replication(
     seeds=30,
     steps=20_000,
     quick_steps=5_000,
+    quick_seeds=5,
     steps_multiple=10 * 500,
     total=lambda steps: len(PROBLEMS) * len(METHODS) * steps,
     report=_report,

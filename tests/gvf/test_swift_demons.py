@@ -64,3 +64,13 @@ def test_an_on_policy_demon_refuses_off_policy_questions():
         Horde(questions, SwiftTDLearner(3))
     with pytest.raises(ValueError, match="TrueOnlineTDLearner demon learns on-policy only"):
         Horde(questions, TrueOnlineTDLearner(3))
+
+
+def test_a_swifttd_horde_round_trips_its_config():
+    from alberta_eqx.config import from_config, to_config
+
+    questions = GVFQuestion(np.zeros((2, 4)), [0.5, 0.2], [0.1, 0.9])
+    horde = from_config(to_config(Horde(questions, SwiftTDLearner(3, initial_step_size=0.03))))
+    assert isinstance(horde.demons, SwiftTDLearner)
+    np.testing.assert_allclose(horde.demons.lambda_, [0.1, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(horde.demons.initial_step_size, [0.03, 0.03], rtol=1e-6)
