@@ -36,7 +36,8 @@ initial step-sizes** (its spread, the largest minus the smallest mean final erro
 the step-sizes, is the smallest of the five methods; a run that diverged counts as an
 infinite error).
 
-`SWIFTTD` is what `alberta-eqx replicate swifttd` runs.
+`SWIFTTD` is what `alberta-eqx replicate swifttd` runs; the cartpole problem needs the
+`[gymnax]` extra.
 """
 
 import functools
