@@ -30,7 +30,10 @@ from alberta_eqx import _checks
 from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy, importance_ratio
 from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot, UpdateResult
 from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
-from alberta_eqx.td import TDLinearLearner
+from alberta_eqx.td import SwiftTDLearner, TDLinearLearner, TrueOnlineTDLearner
+
+_ON_POLICY_DEMONS = (TDLinearLearner, TrueOnlineTDLearner, SwiftTDLearner)
+"""The demons that learn on-policy from `TDTimeStep`s."""
 
 
 class GVFQuestion(eqx.Module):
@@ -233,15 +236,16 @@ class Horde(AbstractHorde):
 
     - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of
       single ones.
-    - `demon`: the learner every demon starts as: a `TDLinearLearner` (on-policy
-      questions only; any step-size rule: `LMS`, `IDBD`, `Autostep`) or a
-      `GradientTDLearner` (off-policy questions).
+    - `demon`: the learner every demon starts as: for on-policy questions a
+      `TDLinearLearner` (any step-size rule: `LMS`, `IDBD`, `Autostep`), a
+      `TrueOnlineTDLearner` or a `SwiftTDLearner` (dense features); for off-policy
+      questions a `GradientTDLearner`.
     - `names`: one name per demon, for reporting (default `"demon_0"`, ...).
     """
 
     timestep_type: ClassVar[tuple[type, ...]] = (TDTimeStep, OffPolicyTimeStep)
 
-    demons: TDLinearLearner | GradientTDLearner
+    demons: TDLinearLearner | TrueOnlineTDLearner | SwiftTDLearner | GradientTDLearner
     questions: GVFQuestion
     names: tuple[str, ...] = eqx.field(static=True)
     feature_dim: int = eqx.field(static=True)
@@ -249,14 +253,14 @@ class Horde(AbstractHorde):
     def __init__(
         self,
         questions: GVFQuestion | Sequence[GVFQuestion],
-        demon: TDLinearLearner | GradientTDLearner,
+        demon: TDLinearLearner | TrueOnlineTDLearner | SwiftTDLearner | GradientTDLearner,
         names: Sequence[str] | None = None,
     ):
         questions, names = demon_questions(questions, names)
-        if not isinstance(demon, TDLinearLearner | GradientTDLearner):
+        if not isinstance(demon, (*_ON_POLICY_DEMONS, GradientTDLearner)):
             raise TypeError(
-                f"demon must be a TDLinearLearner or a GradientTDLearner, got "
-                f"{type(demon).__name__}"
+                f"demon must be a TDLinearLearner, TrueOnlineTDLearner, SwiftTDLearner or "
+                f"GradientTDLearner, got {type(demon).__name__}"
             )
         if demon.batch_shape != ():
             raise ValueError(f"demon must be a single learner, got batch {demon.batch_shape}")
@@ -265,10 +269,10 @@ class Horde(AbstractHorde):
                 f"questions' cumulant must weigh feature_dim + 1 = {demon.feature_dim + 1} "
                 f"signals (the reward, then the next features), got {questions.num_signals}"
             )
-        if isinstance(demon, TDLinearLearner) and questions.target_policy is not None:
+        if isinstance(demon, _ON_POLICY_DEMONS) and questions.target_policy is not None:
             raise ValueError(
-                "questions with a target_policy are off-policy: a TDLinearLearner demon "
-                "learns on-policy only; use a GradientTDLearner demon"
+                f"questions with a target_policy are off-policy: a {type(demon).__name__} "
+                "demon learns on-policy only; use a GradientTDLearner demon"
             )
         if (
             isinstance(demon, GradientTDLearner)
@@ -297,7 +301,9 @@ class Horde(AbstractHorde):
         """The batch axes before the demons' axis (seeds, configurations)."""
         return self.demons.batch_shape[:-1]
 
-    def demon(self, name: str) -> TDLinearLearner | GradientTDLearner:
+    def demon(
+        self, name: str
+    ) -> TDLinearLearner | TrueOnlineTDLearner | SwiftTDLearner | GradientTDLearner:
         """The learner of the demon called `name` (with this Horde's batch axes)."""
         return self._pick(self.demons, self._index(name))
 

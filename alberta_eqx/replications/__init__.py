@@ -5,8 +5,10 @@ beside the paper's numbers, its published checks and its figure.
 `sutton1992` (Sutton 1992, Experiments 1 and 2), `mahmood2012` (Mahmood et al.
 2012), `random_walk` (the 19-state random walk), `continual_backprop` (Dohare et al.
 2021), `baird` (Sutton and Barto's Example 11.1), `mountain_car` (their Figure 12.10),
-`stream_ac` (Elsayed et al. 2024 on CartPole) and `access_control` (their Example
-10.2). `verdicts` holds what they share: `Check`, `Verdict` and `Replication`;
+`stream_ac` (Elsayed et al. 2024 on CartPole), `access_control` (their Example
+10.2), `swifttd` (Javed et al. 2024: sensitivity to the initial step-size) and
+`swift_sarsa` (Javed and Sutton 2025: the operant conditioning benchmark).
+`verdicts` holds what they share: `Check`, `Verdict` and `Replication`;
 `registry.REPLICATIONS` names them for the command line.
 """
 

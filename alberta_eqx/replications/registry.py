@@ -9,6 +9,8 @@ from alberta_eqx.replications.mountain_car import MOUNTAIN_CAR
 from alberta_eqx.replications.random_walk import RANDOM_WALK_19
 from alberta_eqx.replications.stream_ac import STREAM_AC_CARTPOLE
 from alberta_eqx.replications.sutton1992 import SUTTON1992_EXP1, SUTTON1992_EXP2
+from alberta_eqx.replications.swift_sarsa import SWIFT_SARSA
+from alberta_eqx.replications.swifttd import SWIFTTD
 from alberta_eqx.replications.verdicts import Replication
 
 REPLICATIONS: dict[str, Replication] = {
@@ -21,6 +23,8 @@ REPLICATIONS: dict[str, Replication] = {
     "mountain-car": MOUNTAIN_CAR,
     "stream-ac-cartpole": STREAM_AC_CARTPOLE,
     "access-control": ACCESS_CONTROL,
+    "swifttd": SWIFTTD,
+    "swift-sarsa": SWIFT_SARSA,
 }
 """name -> the published experiment, in the order `alberta-eqx replicate --help` lists them."""
 DEFAULT_REPLICATION = "sutton1992-exp1"

@@ -159,7 +159,7 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="cumulant must have shape"):
         GVFQuestion(np.zeros((3, 4)), [0.5, 0.5])
     questions = GVFQuestion(np.zeros((2, 4)), [0.5, 0.5], target_policy=[[0.5, 0.5]] * 2)
-    with pytest.raises(ValueError, match="TDLinearLearner demon learns on-policy only"):
+    with pytest.raises(ValueError, match="a TDLinearLearner demon learns on-policy only"):
         Horde(questions, TDLinearLearner(3))
     with pytest.raises(ValueError, match="feature_dim \\+ 1 = 6"):
         Horde(questions, GradientTDLearner(5, "gtd"))

@@ -17,6 +17,8 @@ from alberta_eqx.replications.sutton1992 import (
     Experiment2,
     _sweep,
 )
+from alberta_eqx.replications.swift_sarsa import OPERANT_METHODS, OperantSweep
+from alberta_eqx.replications.swifttd import METHODS, PROBLEMS, STEP_SIZES, Sensitivity
 
 SEEDS = 10
 _rng = np.random.default_rng(0)
@@ -137,6 +139,30 @@ def access(passing: bool):
     )
 
 
+def swifttd(swift_spread):
+    """Every method's final error falls from 1 to 0.2 across the step-sizes (spread
+    0.8), SwiftTD's from `0.2 + swift_spread` to 0.2."""
+    sizes = np.asarray(STEP_SIZES)
+    errors = {}
+    for problem in PROBLEMS:
+        errors[problem] = {}
+        for method in METHODS:
+            top = 0.2 + (swift_spread if method == "SwiftTD" else 0.8)
+            final = np.linspace(top, 0.2, sizes.size)
+            errors[problem][method] = np.tile(final[:, None, None], (1, 3, 2))
+    return Sensitivity(tuple(PROBLEMS), sizes, np.array([10_000, 20_000]), errors)
+
+
+def swift_sarsa(swift, fixed):
+    """Last-tenth rewards: Swift-Sarsa's lowest `swift`, the fixed step-size's `fixed`
+    at every step-size."""
+    sizes = np.array([1e-4, 1e-2])
+    rewards = {}
+    for method, last in zip(OPERANT_METHODS, ((0.95, swift), (fixed, fixed)), strict=True):
+        rewards[method] = np.tile(np.asarray(last)[:, None, None], (1, 3, 10))
+    return OperantSweep(sizes, rewards, 30_000, 60_000)
+
+
 # name -> (a result meeting every claim, one missing every claim)
 CASES = {
     "sutton1992-exp1": (experiment1(3.5, 1.5), experiment1(5.0, 3.0)),
@@ -148,6 +174,8 @@ CASES = {
     "mountain-car": (mountain_car(230.0, 185.0, np.nan), mountain_car(200.0, 200.0, 210.0)),
     "stream-ac-cartpole": (cartpole(9), cartpole(7)),
     "access-control": (access(True), access(False)),
+    "swifttd": (swifttd(0.05), swifttd(0.9)),
+    "swift-sarsa": (swift_sarsa(0.93, 0.5), swift_sarsa(0.6, 0.95)),
 }
 
 
