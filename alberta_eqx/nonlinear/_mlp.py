@@ -15,7 +15,13 @@ from jaxtyping import Array, Float, PyTree
 
 from alberta_eqx._checks import ArrayLike, features, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
-from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import (
+    AbstractLearner,
+    AbstractSupervisedLearner,
+    StepMetrics,
+    StepSizeSnapshot,
+    UpdateResult,
+)
 from alberta_eqx.nn import Network, check_network
 from alberta_eqx.normalizers import AbstractNormalizer
 
@@ -207,7 +213,7 @@ class _AbstractPredictionGradientLearner(_AbstractNetworkLearner):
         return _step_size_snapshot(self.opt_state, type(self).__name__)
 
 
-class MLPLearner(_AbstractPredictionGradientLearner):
+class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
     """A network with a scalar output (`alberta_eqx.nn.MLP(feature_dim, "scalar",
     hidden_sizes, key=key)`, or any network `alberta_eqx.nn.check_network` accepts,
     such as `eqx.nn.MLP`), learning online with an optax transformation: any,

@@ -11,7 +11,7 @@ import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx._checks import ArrayLike, features
-from alberta_eqx.learners import StepSizeSnapshot
+from alberta_eqx.learners import AbstractSupervisedLearner, StepSizeSnapshot
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
 from alberta_eqx.nonlinear._mlp import (
@@ -77,7 +77,7 @@ def _where(mask: Bool[Array, "*k"], new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(pick, new, old)
 
 
-class MultiHeadLearner(_AbstractNetworkLearner):
+class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     """A shared trunk and `k` scalar heads, `y_i = w_i . h(x) + b_i`, learning online
     from a target vector in which NaN marks a head without a target this step
     (alberta-framework 0.17's `MultiHeadMLPLearner`).
