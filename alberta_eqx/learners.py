@@ -24,7 +24,7 @@ from alberta_eqx._checks import (
 )
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
-from alberta_eqx.streams._base import TimeStep
+from alberta_eqx.streams import TimeStep
 
 
 class StepMetrics(NamedTuple):

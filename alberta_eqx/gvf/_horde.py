@@ -29,7 +29,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 from alberta_eqx import _checks
 from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy, importance_ratio
 from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot, UpdateResult
-from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.td import TDLinearLearner
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
+from alberta_eqx import _rules
 from alberta_eqx._checks import ArrayLike, features
 from alberta_eqx.learners import AbstractSupervisedLearner, StepSizeSnapshot
 from alberta_eqx.nn import MLP
@@ -248,7 +249,7 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
 
         # Heads: z_i = (h, 1); g_i = -delta_i z_i (loss delta_i^2 / 2); c_i = z_i^2.
         z_heads = (jnp.broadcast_to(h, W.shape), jnp.ones_like(b))
-        g_heads = jax.tree.map(lambda z: -_expand(delta, z) * z, z_heads)
+        g_heads = _rules.loss_gradient(delta, z_heads)
         head_extras = {
             "curvature": jax.tree.map(jnp.square, z_heads),
             "error": delta,
@@ -405,8 +406,3 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
             bias_step_sizes=None,
             step_size_normalizers=None,
         )
-
-
-def _expand(delta: Float[Array, " k"], like: Array) -> Array:
-    """`delta` with trailing axes to broadcast against `like` (leading axis: heads)."""
-    return delta.reshape(delta.shape + (1,) * (like.ndim - 1))

@@ -77,7 +77,7 @@ from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import Params
 from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 
 
 def _td_gradients(

@@ -11,7 +11,7 @@ import pytest
 
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde, check_policy, importance_ratio
 from alberta_eqx.optimizers import LMS
-from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep
 from alberta_eqx.td import TDLinearLearner
 from tests._reference.gradient_td import tdc as np_tdc
 
@@ -240,7 +240,7 @@ def test_on_policy_tdc_with_zero_secondary_step_size_is_td0(x64):
         learner, _ = learner.learn(ts)
         return learner, jnp.concatenate([learner.weights, learner.bias[None]])
 
-    from alberta_eqx.streams._base import TDTimeStep
+    from alberta_eqx.streams import TDTimeStep
 
     _, td_w = jax.lax.scan(
         step, td, TDTimeStep(*(jnp.asarray(a) for a in (x, rewards, gammas, x_next)))
