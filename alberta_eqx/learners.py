@@ -202,6 +202,17 @@ class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
     statistics update on every step, and prediction and learning use the
     normalised features.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS, LinearLearner
+
+    learner = LinearLearner(3, LMS(0.1))  # w = 0, b = 0
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, result = learner.update(x, 2.0)  # a new learner, and what the step did
+    result.error  # about 2.0: y minus the prediction made before the update (0)
+    learner.predict(x)  # about 0.65 = 0.1 * 2.0 * (x . x + 1), the bias's input being 1
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the number of input features.

@@ -229,6 +229,24 @@ class Horde(AbstractHorde):
     b(A_t|S_t)` for off-policy questions. Its learner is `demon` with `lambda_` set
     to the question's.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS
+    from alberta_eqx.gvf import GVFQuestion, Horde
+    from alberta_eqx.td import TDLinearLearner, TDTimeStep
+
+    # cumulants are c . (R, x'): the discounted sum of rewards, and the next x'_0
+    questions = [
+        GVFQuestion(jnp.array([1.0, 0.0, 0.0, 0.0]), 0.9),
+        GVFQuestion(jnp.array([0.0, 1.0, 0.0, 0.0]), 0.0),
+    ]
+    horde = Horde(questions, TDLinearLearner(3, LMS(0.1)), names=["return", "next_x0"])
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.5, 1.0, 0.0])
+    horde, result = horde.learn(TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(1.0), x_next))
+    result.error[0]  # about 1.0: the first demon's cumulant, the reward
+    result.error[1]  # about 0.5: the second's, x'_0
+    ```
+
     **Arguments:**
 
     - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of

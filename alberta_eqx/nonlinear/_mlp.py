@@ -235,6 +235,21 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
     parameterless LayerNorm are `MLP`'s defaults) with
     `alberta_eqx.optax.obgd(1.0, kappa=2.0)`.
 
+    ```python
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import MLPLearner
+    from alberta_eqx.nn import MLP
+
+    model = MLP(3, "scalar", (8,), key=jax.random.key(0))  # 3 -> 8 -> 1
+    learner = MLPLearner(model, aeo.autostep(initial_step_size=0.01))
+    x = jnp.array([1.0, 0.5, -1.0])
+    update = eqx.filter_jit(MLPLearner.update)  # update is pure: compile it once
+    learner, result = update(learner, x, 2.0)  # result.error: y minus the prediction before
+    ```
+
     **Arguments:**
 
     - `model`: the network, with `out_size="scalar"`; its `in_size` is the number of

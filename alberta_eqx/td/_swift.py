@@ -204,6 +204,17 @@ class SwiftTDLearner(_AbstractSwiftTD):
     one-step target. Every step costs `O(feature_dim)`; for sparse features use
     `SparseSwiftTDLearner`.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx.td import SwiftTDLearner, TDTimeStep
+
+    learner = SwiftTDLearner(3, lambda_=0.9, initial_step_size=0.01, meta_step_size=1e-3)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    for _ in range(3):
+        learner, result = learner.learn(TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(0.9), x_next))
+    learner.step_sizes  # one per feature, meta-learned from 0.01
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the number of features.
