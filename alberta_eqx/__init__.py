@@ -30,6 +30,7 @@ from alberta_eqx.gvf import (
 )
 from alberta_eqx.learners import (
     AbstractLearner,
+    AbstractSupervisedLearner,
     LinearLearner,
     StepMetrics,
     StepSizeSnapshot,
@@ -133,6 +134,7 @@ __all__ = [
     "AbstractOptimizer",
     "AbstractSequentialStream",
     "AbstractStream",
+    "AbstractSupervisedLearner",
     "AbstractTDStream",
     "AccessControl",
     "AdaptiveObGD",

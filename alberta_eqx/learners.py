@@ -2,7 +2,9 @@
 
 Every learner follows one interface, which the runners rely on:
 `predict(x)`, `update(x, y) -> (new_learner, UpdateResult)`, and `learn(timestep)`,
-which reads one step of a stream and calls `update`.
+which reads one step of a stream and calls `update`. `learn` is abstract in
+`AbstractLearner` and final where it is written (Equinox's abstract-or-final rule):
+`AbstractSupervisedLearner` writes it once for every learner of `TimeStep`s.
 """
 
 import abc
@@ -22,7 +24,7 @@ from alberta_eqx._checks import (
 )
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
-from alberta_eqx.streams._base import TimeStep
+from alberta_eqx.streams import TimeStep
 
 
 class StepMetrics(NamedTuple):
@@ -104,15 +106,11 @@ class AbstractLearner(eqx.Module):
     ) -> tuple["AbstractLearner", UpdateResult]:
         """Predict `x`, learn from the target `y`, return the new learner and the result."""
 
-    def learn(self, timestep: TimeStep) -> tuple["AbstractLearner", UpdateResult]:
-        """Learn from one step of a stream: the runners' entry point.
-
-        A supervised learner learns `timestep.target` from `timestep.observation`.
-        Learners of other kinds of streams (temporal-difference ones, whose steps carry
-        a reward, a discount and the next observation) override this to read their own
-        step type.
-        """
-        return self.update(timestep.observation, timestep.target)
+    @abc.abstractmethod
+    def learn(self, timestep: Any) -> tuple["AbstractLearner", Any]:
+        """Learn from one step of a stream (of type `timestep_type`): the runners'
+        entry point. `AbstractSupervisedLearner` implements it for `TimeStep`s; the
+        temporal-difference and GVF learners read their own step types."""
 
     @abc.abstractmethod
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
@@ -123,6 +121,16 @@ class AbstractLearner(eqx.Module):
     def batch_shape(self) -> tuple[int, ...]:
         """The leading batch axes of this learner's arrays: `()` for one learner,
         `(k,)` for `k` learners built with `eqx.filter_vmap` (a hyperparameter grid)."""
+
+
+class AbstractSupervisedLearner(AbstractLearner):
+    """A learner of a supervised stream: it learns `timestep.target` from
+    `timestep.observation` (`LinearLearner`, `MLPLearner`, `MultiHeadLearner`,
+    `ClassifierLearner`)."""
+
+    def learn(self, timestep: TimeStep) -> tuple["AbstractLearner", Any]:
+        """Learn from one `TimeStep`: `update(timestep.observation, timestep.target)`."""
+        return self.update(timestep.observation, timestep.target)
 
 
 class AbstractLinearLearner(AbstractLearner):
@@ -185,7 +193,7 @@ class AbstractOptimizedLinearLearner(AbstractLinearLearner):
         )
 
 
-class LinearLearner(AbstractOptimizedLinearLearner):
+class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
     """A linear predictor `y = w . x + b`, trained online by a step-size rule.
 
     The bias is a weight whose input is the constant 1, so it follows exactly the
@@ -193,6 +201,17 @@ class LinearLearner(AbstractOptimizedLinearLearner):
     With a normalizer this is 0.2.x's `NormalizedLinearLearner`: the normalizer's
     statistics update on every step, and prediction and learning use the
     normalised features.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS, LinearLearner
+
+    learner = LinearLearner(3, LMS(0.1))  # w = 0, b = 0
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, result = learner.update(x, 2.0)  # a new learner, and what the step did
+    result.error  # about 2.0: y minus the prediction made before the update (0)
+    learner.predict(x)  # about 0.65 = 0.1 * 2.0 * (x . x + 1), the bias's input being 1
+    ```
 
     **Arguments:**
 

@@ -82,6 +82,15 @@ class LMS(AbstractOptimizer):
     """Least mean squares with one fixed step-size: `w_i <- w_i + alpha delta x_i`
     (TD(lambda)'s `w_i <- w_i + alpha delta e_i` in a TD learner).
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS, LinearLearner
+
+    learner = LinearLearner(3, LMS(0.1), use_bias=False)
+    learner, _ = learner.update(jnp.array([1.0, 0.5, -1.0]), 2.0)
+    learner.weights[1]  # about 0.1 = alpha delta x_1 = 0.1 * 2.0 * 0.5
+    ```
+
     **Arguments:**
 
     - `step_size`: `alpha > 0`.
@@ -161,6 +170,19 @@ class IDBD(_AbstractMetaStepSize):
     the TD error's meta-gradient, it is TD-IDBD (Kearney et al. 2019, Algorithms 3
     and 4; `alberta_eqx.td`).
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import IDBD, LinearLearner
+
+    learner = LinearLearner(3, IDBD(0.05, meta_step_size=0.01))
+    x = jnp.array([1.0, 0.5, -1.0])
+    for _ in range(2):
+        learner, result = learner.update(x, 2.0)
+    # step 1: delta = 2, h = 0, so alpha_i stays 0.05 and h_i becomes 0.05 * 2 * x_i;
+    # step 2: delta = 2 - 0.1 * 3.25 = 1.675, and beta_0 grows by theta delta x_0 h_0
+    learner.step_sizes[0]  # about 0.050084 = 0.05 * exp(0.01 * 1.675 * 0.1)
+    ```
+
     **Arguments:**
 
     - `initial_step_size`: every `alpha_i` at the start (`beta_i = ln` of it).
@@ -196,6 +218,18 @@ class Autostep(_AbstractMetaStepSize):
     over all weights; its step-size trajectory is invariant to the target's scale.
     In a TD learner, with the TD error's meta-gradient, it is AutoTDIDBD
     (`alberta_eqx.td`).
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import Autostep, LinearLearner
+
+    learner = LinearLearner(3, Autostep(0.6, meta_step_size=0.01))
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, _ = learner.update(x, 2.0)
+    # sum_i alpha_i x_i^2 = 0.6 * 3.25 > 1 would overshoot: the guard M divides every
+    # alpha_i by 1.95, and the step lands on the target
+    learner.predict(x)  # about 2.0
+    ```
 
     **Arguments:**
 
@@ -295,6 +329,17 @@ class ObGD(_AbstractObGD):
     max(|delta|, 1) ||z||_1, 1)` (one L1 norm over all the parameters, the bias
     included). In a `LinearLearner` (supervised, no trace) this is LMS whose step
     shrinks whenever one update would overshoot the target.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LinearLearner, ObGD
+
+    learner = LinearLearner(3, ObGD(1.0, kappa=2.0))
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, _ = learner.update(x, 2.0)
+    # alpha_eff = 1 / max(alpha kappa max(|delta|, 1) ||z||_1, 1) = 1 / (2 * 2 * 3.5)
+    learner.predict(x)  # about 0.464 = 2.0 * 3.25 / 14
+    ```
 
     **Arguments:**
 

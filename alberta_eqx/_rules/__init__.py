@@ -44,6 +44,7 @@ from alberta_eqx._rules.step_sizes import (
     idbd,
     idbd_init,
     lms,
+    loss_gradient,
 )
 from alberta_eqx._rules.traces import (
     AdaptiveObGDState,
@@ -83,6 +84,7 @@ __all__ = [
     "initial_bounds",
     "l2_init",
     "lms",
+    "loss_gradient",
     "obgd",
     "obgd_bound",
     "replace_trace",

@@ -5,10 +5,19 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import PyTree
+from jaxtyping import Array, PyTree
 
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules._params import Params
+
+
+def loss_gradient(error: Array, z: Params) -> Params:
+    """The loss gradient `g = -delta * z` of `L = delta**2 / 2`, for the error `delta`
+    and the prediction gradient (or trace) `z`. With one error per head (shape `(k,)`)
+    each leaf of `z` holds the heads on its leading axis: `g_i = -delta_i z_i`."""
+    return jax.tree.map(
+        lambda z: -error.reshape(error.shape + (1,) * (z.ndim - error.ndim)) * z, z
+    )
 
 
 def lms(step_size: ArrayLike, g: Params) -> Params:

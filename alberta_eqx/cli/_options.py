@@ -60,14 +60,14 @@ def log_target(text: str) -> str:
     return text
 
 
-def add_log_option(p: argparse.ArgumentParser) -> None:
+def add_log_option(p: argparse.ArgumentParser, metrics: str = "each window's metrics") -> None:
     p.add_argument(
         "--log",
         type=log_target,
         action="append",
         default=[],
         metavar="TRACKER",
-        help="also log the settings and each window's metrics to tensorboard:DIR (event "
+        help=f"also log the settings and {metrics} to tensorboard:DIR (event "
         "files) or wandb:PROJECT (a Weights & Biases run; WANDB_MODE=offline works "
         "without an account); repeatable",
     )

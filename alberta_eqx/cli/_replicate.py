@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from alberta_eqx.cli._options import _Help, count, fail
+from alberta_eqx.cli._options import _Help, add_log_option, count, fail, open_loggers
 from alberta_eqx.cli._output import Bar, _device, save_figure
 from alberta_eqx.experiments.export import atomic_write
 from alberta_eqx.experiments.record import finish_record, start_record
@@ -36,14 +36,20 @@ def replicate(args: argparse.Namespace) -> None:
     quick_seeds = replication.quick_seeds if getattr(args, "quick", False) else None
     seeds = getattr(args, "seeds", None) or quick_seeds or replication.seeds
     settings = {"replication": name, "seeds": seeds, "steps": steps, "float64": args.float64}
+    loggers = open_loggers(getattr(args, "log", None) or [])
     record = start_record(args.out, "replicate", settings, _device())
     print(replication.paper)
     bar = Bar(replication.total(steps), name, not args.no_progress)
     try:
+        for logger in loggers:
+            logger.log_settings(settings)
         result = replication.run(seeds, steps, bar if bar.enabled else None)
+        verdicts = replication.verdicts(result, steps)
+        _log_verdicts(loggers, verdicts, steps)
     finally:
         bar.close()
-    verdicts = replication.verdicts(result, steps)
+        for logger in loggers:
+            logger.close()
     lines = replication.report(result) + [verdict.line() for verdict in verdicts]
     for line in lines:
         print(line)
@@ -58,6 +64,21 @@ def replicate(args: argparse.Namespace) -> None:
         outputs,
         {"report": lines, "verdicts": [verdict.record() for verdict in verdicts]},
     )
+
+
+def _log_verdicts(loggers: list, verdicts: list, steps: int) -> None:
+    """Give the trackers each claim's verdict: its line among the settings
+    (`verdicts`), and at the run's last step the metric `verdict/N` (the N-th claim,
+    from 1) as 1 for PASS and 0 for FAIL; a claim not tested has no number."""
+    passed = {
+        f"verdict/{i}": float(verdict.passed)
+        for i, verdict in enumerate(verdicts, start=1)
+        if verdict.passed is not None
+    }
+    for logger in loggers:
+        logger.log_settings({"verdicts": [verdict.line() for verdict in verdicts]})
+        if passed:
+            logger.log_metrics(steps, passed)
 
 
 def _write_lines(path: str, lines: list[str]) -> None:
@@ -89,3 +110,4 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="a short run for a first look (claims it is too short to test say so)",
     )
+    add_log_option(p, "each claim's verdict (verdict/N: 1 PASS, 0 FAIL)")

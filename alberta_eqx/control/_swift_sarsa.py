@@ -47,8 +47,8 @@ from alberta_eqx.control._loop import (
 )
 from alberta_eqx.control._policies import EpsilonGreedy
 from alberta_eqx.learners import UpdateResult
-from alberta_eqx.streams._base import TDTimeStep
-from alberta_eqx.td._swift import SwiftTDLearner
+from alberta_eqx.streams import TDTimeStep
+from alberta_eqx.td import SwiftTDLearner
 
 
 class SwiftSarsa(AbstractControlAgent):

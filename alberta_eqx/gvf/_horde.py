@@ -29,7 +29,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 from alberta_eqx import _checks
 from alberta_eqx.gvf._offpolicy import GradientTDLearner, check_policy, importance_ratio
 from alberta_eqx.learners import AbstractLearner, StepSizeSnapshot, UpdateResult
-from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.td import SwiftTDLearner, TDLinearLearner, TrueOnlineTDLearner
 
 _ON_POLICY_DEMONS = (TDLinearLearner, TrueOnlineTDLearner, SwiftTDLearner)
@@ -231,6 +231,24 @@ class Horde(AbstractHorde):
     `(x, C_i = c_i . (R_{t+1}, x'), gamma_i [d > 0], x')`, with `rho_i = pi_i(A_t) /
     b(A_t|S_t)` for off-policy questions. Its learner is `demon` with `lambda_` set
     to the question's.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS
+    from alberta_eqx.gvf import GVFQuestion, Horde
+    from alberta_eqx.td import TDLinearLearner, TDTimeStep
+
+    # cumulants are c . (R, x'): the discounted sum of rewards, and the next x'_0
+    questions = [
+        GVFQuestion(jnp.array([1.0, 0.0, 0.0, 0.0]), 0.9),
+        GVFQuestion(jnp.array([0.0, 1.0, 0.0, 0.0]), 0.0),
+    ]
+    horde = Horde(questions, TDLinearLearner(3, LMS(0.1)), names=["return", "next_x0"])
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.5, 1.0, 0.0])
+    horde, result = horde.learn(TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(1.0), x_next))
+    result.error[0]  # about 1.0: the first demon's cumulant, the reward
+    result.error[1]  # about 0.5: the second's, x'_0
+    ```
 
     **Arguments:**
 

@@ -68,7 +68,7 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
-from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep
 
 _METHODS = ("td", "tdc", "gtd2", "gtd", "gq")
 

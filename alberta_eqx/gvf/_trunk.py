@@ -56,13 +56,8 @@ from alberta_eqx._checks import ArrayLike
 from alberta_eqx.gvf._horde import AbstractHorde, GVFQuestion, demon_questions
 from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP
-from alberta_eqx.nonlinear import MultiHeadLearner
-from alberta_eqx.nonlinear._multihead import (
-    MultiHeadStepMetrics,
-    MultiHeadUpdateResult,
-    _expand,
-)
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.nonlinear import MultiHeadLearner, MultiHeadStepMetrics, MultiHeadUpdateResult
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td import next_trace_discount
 
 
@@ -206,12 +201,12 @@ class TrunkHorde(AbstractHorde):
         e = trace(self.head_traces, decay, grad_heads)
         head_extras = {
             "curvature": jax.tree.map(jnp.multiply, grad_heads, e),
-            "meta_gradient": jax.tree.map(lambda g: -_expand(delta, g) * g, grad_heads),
+            "meta_gradient": _rules.loss_gradient(delta, grad_heads),
             "error": delta,
             "prediction_gradient": e,
             "trace_decay": jnp.zeros_like(delta),
         }
-        g_heads = jax.tree.map(lambda e: -_expand(delta, e) * e, e)
+        g_heads = _rules.loss_gradient(delta, e)
         # Trunk: grad_theta v_i, one backward pass per demon (cotangent w_i on h).
         grad_trunk = jax.vmap(lambda w: backward(w)[0])(W)
         z = trace(self.trunk_traces, decay, grad_trunk)

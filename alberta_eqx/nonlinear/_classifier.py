@@ -11,7 +11,12 @@ import optax
 from jaxtyping import Array, Float, Int, PyTree
 
 from alberta_eqx._checks import ArrayLike, features, is_traced, scalar_target
-from alberta_eqx.learners import StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import (
+    AbstractSupervisedLearner,
+    StepMetrics,
+    StepSizeSnapshot,
+    UpdateResult,
+)
 from alberta_eqx.nn import Network, check_network
 from alberta_eqx.nonlinear._mlp import (
     _AbstractNetworkLearner,
@@ -23,7 +28,7 @@ from alberta_eqx.nonlinear._mlp import (
 from alberta_eqx.normalizers import AbstractNormalizer
 
 
-class ClassifierLearner(_AbstractNetworkLearner):
+class ClassifierLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     """A network (`alberta_eqx.nn.MLP`, ...) with `num_classes` outputs and a
     softmax, learning online by any optax transformation on the cross-entropy
     `L = -log p(y*)`, `p = softmax(logits)`.

@@ -15,7 +15,13 @@ from jaxtyping import Array, Float, PyTree
 
 from alberta_eqx._checks import ArrayLike, features, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
-from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import (
+    AbstractLearner,
+    AbstractSupervisedLearner,
+    StepMetrics,
+    StepSizeSnapshot,
+    UpdateResult,
+)
 from alberta_eqx.nn import Network, check_network
 from alberta_eqx.normalizers import AbstractNormalizer
 
@@ -207,7 +213,7 @@ class _AbstractPredictionGradientLearner(_AbstractNetworkLearner):
         return _step_size_snapshot(self.opt_state, type(self).__name__)
 
 
-class MLPLearner(_AbstractPredictionGradientLearner):
+class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
     """A network with a scalar output (`alberta_eqx.nn.MLP(feature_dim, "scalar",
     hidden_sizes, key=key)`, or any network `alberta_eqx.nn.check_network` accepts,
     such as `eqx.nn.MLP`), learning online with an optax transformation: any,
@@ -228,6 +234,21 @@ class MLPLearner(_AbstractPredictionGradientLearner):
     `MLP(feature_dim, "scalar", hidden_sizes, key=key, sparsity=0.9)` (LeakyReLU and
     parameterless LayerNorm are `MLP`'s defaults) with
     `alberta_eqx.optax.obgd(1.0, kappa=2.0)`.
+
+    ```python
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import MLPLearner
+    from alberta_eqx.nn import MLP
+
+    model = MLP(3, "scalar", (8,), key=jax.random.key(0))  # 3 -> 8 -> 1
+    learner = MLPLearner(model, aeo.autostep(initial_step_size=0.01))
+    x = jnp.array([1.0, 0.5, -1.0])
+    update = eqx.filter_jit(MLPLearner.update)  # update is pure: compile it once
+    learner, result = update(learner, x, 2.0)  # result.error: y minus the prediction before
+    ```
 
     **Arguments:**
 

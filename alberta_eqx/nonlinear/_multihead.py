@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
+from alberta_eqx import _rules
 from alberta_eqx._checks import ArrayLike, features
-from alberta_eqx.learners import StepSizeSnapshot
+from alberta_eqx.learners import AbstractSupervisedLearner, StepSizeSnapshot
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
 from alberta_eqx.nonlinear._mlp import (
@@ -77,7 +78,7 @@ def _where(mask: Bool[Array, "*k"], new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(pick, new, old)
 
 
-class MultiHeadLearner(_AbstractNetworkLearner):
+class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     """A shared trunk and `k` scalar heads, `y_i = w_i . h(x) + b_i`, learning online
     from a target vector in which NaN marks a head without a target this step
     (alberta-framework 0.17's `MultiHeadMLPLearner`).
@@ -248,7 +249,7 @@ class MultiHeadLearner(_AbstractNetworkLearner):
 
         # Heads: z_i = (h, 1); g_i = -delta_i z_i (loss delta_i^2 / 2); c_i = z_i^2.
         z_heads = (jnp.broadcast_to(h, W.shape), jnp.ones_like(b))
-        g_heads = jax.tree.map(lambda z: -_expand(delta, z) * z, z_heads)
+        g_heads = _rules.loss_gradient(delta, z_heads)
         head_extras = {
             "curvature": jax.tree.map(jnp.square, z_heads),
             "error": delta,
@@ -405,8 +406,3 @@ class MultiHeadLearner(_AbstractNetworkLearner):
             bias_step_sizes=None,
             step_size_normalizers=None,
         )
-
-
-def _expand(delta: Float[Array, " k"], like: Array) -> Array:
-    """`delta` with trailing axes to broadcast against `like` (leading axis: heads)."""
-    return delta.reshape(delta.shape + (1,) * (like.ndim - 1))

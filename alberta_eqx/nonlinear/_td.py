@@ -40,7 +40,7 @@ from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
 from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td import next_trace_discount
 
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}

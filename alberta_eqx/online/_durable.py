@@ -74,11 +74,15 @@ class DurableLearner:
     being killed, and (by the `fsync` policy) the machine losing power.
 
     ```python
-    with DurableLearner(LinearLearner(12, IDBD(0.01, 0.01)), "state/") as durable:
+    from alberta_eqx import IDBD, DurableLearner, LinearLearner
+
+    events = [([1.0, 0.5, -1.0], 2.0), ([0.0, 1.0, 1.0], -1.0)]  # as they arrive
+    with DurableLearner(LinearLearner(3, IDBD(0.05, meta_step_size=0.01)), "state/") as durable:
         for x, y in events:
             durable.update(x, y)      # learned, journaled, then returned
     # later, or after a crash: the same call restores the learner exactly
-    durable = DurableLearner(LinearLearner(12, IDBD(0.01, 0.01)), "state/")
+    with DurableLearner(LinearLearner(3, IDBD(0.05, meta_step_size=0.01)), "state/") as durable:
+        durable.learner               # the learner after both events
     ```
 
     **Arguments:**

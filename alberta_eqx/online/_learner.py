@@ -175,7 +175,10 @@ class OnlineLearner:
     learners themselves: a daemon keeps one and feeds it events).
 
     ```python
-    online = OnlineLearner(LinearLearner(12, IDBD(0.01, 0.01)))
+    from alberta_eqx import IDBD, LinearLearner, OnlineLearner
+
+    online = OnlineLearner(LinearLearner(3, IDBD(0.05, meta_step_size=0.01)))
+    events = [([1.0, 0.5, -1.0], 2.0), ([0.0, 1.0, 1.0], -1.0)]  # as they arrive
     for x, y in events:                 # compiled at the first event
         result = online.update(x, y)    # result.prediction, result.error, result.metrics
     online.learner                      # the current learner, an ordinary module

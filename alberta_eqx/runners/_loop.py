@@ -104,6 +104,17 @@ def run_learning_loop(
 ) -> RunResult:
     """Run `learner` on `stream` for `num_steps` steps, compiled.
 
+    ```python
+    import jax
+    from alberta_eqx import IDBD, DriftingTargetStream, LinearLearner, run_learning_loop
+
+    stream = DriftingTargetStream(3)
+    learner = LinearLearner(3, IDBD(0.01, meta_step_size=0.01))
+    result = run_learning_loop(learner, stream, 1000, jax.random.key(0), metrics_window=100)
+    result.metrics.squared_error.shape  # (10,): the mean of each window of 100 steps
+    result.learner  # the learner after 1,000 steps
+    ```
+
     **Arguments:**
 
     - `learner`: any learner (`LinearLearner`, ...), already built.
@@ -177,6 +188,23 @@ def run_learning_loop_batched(
     Arguments as `run_learning_loop`, with `keys` a batch of keys (for example
     `jax.random.split(key, 30)`) and `stream_states` (to continue a run) batched over
     seeds.
+
+    ```python
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import IDBD, DriftingTargetStream, LinearLearner, run_learning_loop_batched
+
+    # two initial step-sizes (a batched learner) on four seeds, as one compiled program
+    learners = eqx.filter_vmap(lambda a: LinearLearner(3, IDBD(a, meta_step_size=0.01)))(
+        jnp.array([0.01, 0.03])
+    )
+    keys = jax.random.split(jax.random.key(0), 4)
+    result = run_learning_loop_batched(
+        learners, DriftingTargetStream(3), 1000, keys, metrics_window=100
+    )
+    result.metrics.squared_error.shape  # (2, 4, 10): configurations, seeds, windows
+    ```
     """
     keys = _check_keys(keys, batched=True)
     num_seeds = keys.shape[0]

@@ -77,7 +77,7 @@ from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import Params
 from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 
 
 def _td_gradients(
@@ -107,6 +107,19 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
     `TDTimeStep(x, y, 0, 0)`. With every discount 0 (then `lambda` does not matter:
     the trace is `phi`) the learner is exactly a `LinearLearner` with the same
     optimizer.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS
+    from alberta_eqx.td import TDLinearLearner, TDTimeStep
+
+    learner = TDLinearLearner(3, LMS(0.1), lambda_=0.9)  # TD(lambda)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    step = TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(0.9), x_next)  # reward 1, discount 0.9
+    learner, result = learner.learn(step)
+    result.error  # about 1.0: delta = R + gamma v(x') - v(x), every value 0 at first
+    learner.predict(x)  # about 0.325 = 0.1 * 1.0 * (x . x + 1)
+    ```
 
     **Arguments:**
 

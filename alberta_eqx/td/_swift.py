@@ -31,7 +31,7 @@ from jaxtyping import Array, Bool, Float, Int
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 from alberta_eqx.td._swift_rule import (
     SwiftTDState,
@@ -203,6 +203,17 @@ class SwiftTDLearner(_AbstractSwiftTD):
     Runners call `learn(timestep)` with a `TDTimeStep`; `update(x, y)` learns `y` as a
     one-step target. Every step costs `O(feature_dim)`; for sparse features use
     `SparseSwiftTDLearner`.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx.td import SwiftTDLearner, TDTimeStep
+
+    learner = SwiftTDLearner(3, lambda_=0.9, initial_step_size=0.01, meta_step_size=1e-3)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    for _ in range(3):
+        learner, result = learner.learn(TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(0.9), x_next))
+    learner.step_sizes  # one per feature, meta-learned from 0.01
+    ```
 
     **Arguments:**
 

@@ -28,7 +28,7 @@ from jaxtyping import Array, Float
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 
 

@@ -72,3 +72,16 @@ def ema_normalizer(xs, decay, eps):
         mean = new_mean
         out.append(((x - mean) / (np.sqrt(var) + eps), mean.copy(), var.copy()))
     return out
+
+
+def flipping_regression(seed, steps=300, n=6, scale=1.0):
+    """Regression examples `(xs, ys)`: features of unequal scales, a linear target
+    with noise, whose sign flips halfway so that step-sizes have something to adapt
+    to (the supervised rules' tests)."""
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(steps, n)) * rng.uniform(0.3, 2.0, size=n)
+    w_true = rng.normal(size=n)
+    ys = (xs @ w_true + 0.3 * rng.normal(size=steps)) * scale
+    # flip the target halfway so the step-sizes have something to adapt to
+    ys[steps // 2 :] *= -1
+    return xs, ys

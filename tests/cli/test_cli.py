@@ -72,9 +72,24 @@ USER_MODULE = """
 import alberta_eqx as ae
 
 
-class MyStream(ae.DriftingTargetStream):
+class MyStream(ae.AbstractStream):
+    # a drifting target of its own arguments: it wraps the concrete stream (which
+    # is final) rather than subclassing it
+
+    inner: ae.DriftingTargetStream
+
     def __init__(self, width=3, drift=0.01):
-        super().__init__(width, drift_rate=drift)
+        self.inner = ae.DriftingTargetStream(width, drift_rate=drift)
+
+    @property
+    def feature_dim(self):
+        return self.inner.feature_dim
+
+    def init(self, key):
+        return self.inner.init(key)
+
+    def chunk(self, state, t0, num_steps):
+        return self.inner.chunk(state, t0, num_steps)
 
 
 def make_learner(feature_dim, optimizer, use_bias=True):

@@ -13,7 +13,7 @@ from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import TDMLPLearner
 from alberta_eqx.optimizers import LMS
-from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.td import TDLinearLearner
 
 N = 3

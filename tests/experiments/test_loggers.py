@@ -358,3 +358,53 @@ def test_cli_sweep_logs_each_configuration_after_its_shard(tmp_path, capsys):
     text = tbparse.SummaryReader(str(logdir)).text
     settings = json.loads(text[text["tag"] == "settings"]["value"].iloc[-1])
     assert settings["grid"] == {"initial_step_size": [0.01, 0.05]}
+
+
+def test_cli_replicate_logs_its_settings_and_verdicts(tmp_path, monkeypatch, capsys):
+    """`replicate --log`: the settings, each verdict's line, and `verdict/N` (1 PASS,
+    0 FAIL, no number for a claim not tested) at the run's last step. A stand-in
+    replication (registered for the test) keeps it free of any compiled run."""
+    from alberta_eqx.replications.registry import REPLICATIONS
+    from alberta_eqx.replications.verdicts import Check, Replication
+
+    checks = (
+        Check("the error is below 1", lambda r: (r["error"] < 1, f"{r['error']}")),
+        Check("the error is below 0.1", lambda r: (r["error"] < 0.1, f"{r['error']}")),
+        Check("the error after a million steps", lambda r: (True, "-"), min_steps=10**6),
+    )
+    stand_in = Replication(
+        title="a stand-in",
+        paper="a stand-in paper",
+        run=lambda seeds, steps, progress: {"error": 0.5},
+        seeds=2,
+        steps=100,
+        quick_steps=10,
+        steps_multiple=10,
+        total=lambda steps: steps,
+        report=lambda result: [f"error {result['error']}"],
+        figure=lambda result: None,
+        filename="stand_in.png",
+        checks=checks,
+    )
+    monkeypatch.setitem(REPLICATIONS, "stand-in", stand_in)
+    out, logdir = tmp_path / "out", tmp_path / "tb"
+    main(
+        [
+            "replicate", "stand-in", "--out", str(out), "--no-progress", "--no-plot",
+            "--log", f"tensorboard:{logdir}",
+        ]
+    )  # fmt: skip
+    scalars = _scalars(logdir)
+    assert set(scalars) == {"verdict/1", "verdict/2"}
+    for tag, value in (("verdict/1", 1.0), ("verdict/2", 0.0)):
+        np.testing.assert_array_equal(scalars[tag][0], [100])
+        np.testing.assert_array_equal(scalars[tag][1], [value])
+    text = tbparse.SummaryReader(str(logdir)).text
+    settings = json.loads(text[text["tag"] == "settings"]["value"].iloc[-1])
+    assert settings["replication"] == "stand-in" and settings["steps"] == 100
+    assert settings["verdicts"] == [
+        "the error is below 1 — PASS (0.5)",
+        "the error is below 0.1 — FAIL (0.5)",
+        "the error after a million steps — not tested at this length (-); the claim "
+        "needs 1,000,000 steps, this run has 100",
+    ]

@@ -11,8 +11,9 @@ import pytest
 
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde, check_policy, importance_ratio
 from alberta_eqx.optimizers import LMS
-from alberta_eqx.streams._base import OffPolicyTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep
 from alberta_eqx.td import TDLinearLearner
+from tests._reference.gradient_td import tdc as np_tdc
 
 N, T = 5, 300
 
@@ -40,22 +41,6 @@ def np_offpolicy_td(data, alpha, lam):
             w[i] += alpha * delta * z[i]
         g_prev = g
         out.append(w.copy())
-    return out
-
-
-def np_tdc(data, alpha, beta):
-    """Sutton & Barto 2018 sec. 11.7 (Sutton et al. 2009 with importance sampling):
-    w += alpha rho (delta x - gamma x' (x.v)); v += beta rho (delta - v.x) x."""
-    phis, rewards, gammas, phis_next, rhos = data
-    n = phis.shape[1]
-    w, v, out = np.zeros(n), np.zeros(n), []
-    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
-        delta = r + g * _dot(w, phin) - _dot(w, phi)
-        xv = _dot(phi, v)
-        w_new = [w[i] + alpha * rho * (delta * phi[i] - g * phin[i] * xv) for i in range(n)]
-        v = np.array([v[i] + beta * rho * (delta - xv) * phi[i] for i in range(n)])
-        w = np.array(w_new)
-        out.append((w.copy(), v.copy()))
     return out
 
 
@@ -255,7 +240,7 @@ def test_on_policy_tdc_with_zero_secondary_step_size_is_td0(x64):
         learner, _ = learner.learn(ts)
         return learner, jnp.concatenate([learner.weights, learner.bias[None]])
 
-    from alberta_eqx.streams._base import TDTimeStep
+    from alberta_eqx.streams import TDTimeStep
 
     _, td_w = jax.lax.scan(
         step, td, TDTimeStep(*(jnp.asarray(a) for a in (x, rewards, gammas, x_next)))

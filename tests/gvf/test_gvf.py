@@ -10,7 +10,7 @@ import pytest
 from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.runners import run_learning_loop, run_learning_loop_batched
-from alberta_eqx.streams._base import OffPolicyTimeStep, TDTimeStep
+from alberta_eqx.streams import OffPolicyTimeStep, TDTimeStep
 from alberta_eqx.streams.baird import BairdStream
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDLinearLearner

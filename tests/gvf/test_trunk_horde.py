@@ -16,7 +16,7 @@ from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import MultiHeadLearner, TDMLPLearner
 from alberta_eqx.optimizers import LMS
 from alberta_eqx.runners import run_learning_loop_batched
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import TDLinearLearner
 from tests._reference.trunk import trunk_td_lambda

@@ -117,3 +117,27 @@ def test_top_level_takes_each_name_from_a_package_that_exports_it():
         if private or (exported is not None and name not in exported):
             wrong.append(f"{name} from {source}")
     assert not wrong, f"the top level imports names their package does not export: {wrong}"
+
+
+def test_no_private_name_crosses_a_package_boundary():
+    """A module imports another package's names from that package's public surface:
+    no private module path (`alberta_eqx.streams._base`) and no private name from
+    outside its own package. `_checks` and `_rules`, the shared bottom layer, are
+    private to the library, not to one package."""
+    shared = {"_checks", "_rules"}
+    crossings = []
+    for path in sorted(_ROOT.rglob("*.py")):
+        parts = path.relative_to(_ROOT).with_suffix("").parts
+        here = parts[0] if len(parts) > 1 else None  # a top-level module is its own unit
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            module = node.module.split(".")
+            if module[0] != "alberta_eqx" or len(module) < 2 or module[1] in shared:
+                continue
+            if module[1] == here:
+                continue
+            names = [a.name for a in node.names if a.name.startswith("_") and a.name not in shared]
+            if any(part.startswith("_") for part in module[2:]) or names:
+                crossings.append(f"{path.relative_to(_ROOT)}:{node.lineno} {node.module} {names}")
+    assert not crossings, crossings

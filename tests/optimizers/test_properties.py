@@ -11,10 +11,8 @@ from alberta_eqx import (
     IDBD,
     LMS,
     Autostep,
-    EMANormalizer,
     LinearLearner,
     SuttonExperiment1Stream,
-    WelfordNormalizer,
     run_learning_loop,
 )
 
@@ -86,41 +84,6 @@ def test_idbd_without_meta_learning_is_lms(problem, alpha):
     w_lms, a_lms = _trajectory(LinearLearner(xs.shape[1], LMS(alpha)), xs, ys)
     np.testing.assert_allclose(a_idbd, a_lms, rtol=1e-6)
     np.testing.assert_allclose(w_idbd, w_lms, rtol=1e-5, atol=1e-6)
-
-
-@SETTINGS
-@given(st.integers(2, 200), st.integers(1, 5), st.integers(0, 2**16), st.floats(-50, 50))
-def test_welford_matches_numpy_and_bounds_z_scores(steps, n, seed, shift):
-    xs = np.random.default_rng(seed).normal(shift, 3.0, size=(steps, n))
-    norm = WelfordNormalizer().init(n)
-
-    def step(norm, x):
-        norm, x_hat = norm.update(x)
-        return norm, x_hat
-
-    norm, x_hat = jax.lax.scan(step, norm, jnp.asarray(xs, jnp.float32))
-    np.testing.assert_allclose(norm.mean, xs.mean(0), rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(norm.var, xs.var(0, ddof=1), rtol=2e-3)
-    # the newest of k samples is at most (k - 1) / sqrt(k) standard deviations out
-    k = np.arange(1, steps + 1)[:, None]
-    assert np.all(np.abs(np.asarray(x_hat)) <= (k - 1) / np.sqrt(k) + 1e-3)
-
-
-@SETTINGS
-@given(st.floats(0.5, 1.0), st.integers(0, 2**16))
-def test_ema_normalizer_follows_its_recurrence(decay, seed):
-    xs = np.random.default_rng(seed).normal(2.0, 4.0, size=(60, 3))
-    norm = EMANormalizer(decay).init(3)
-    mean, var = np.zeros(3), np.ones(3)
-    for count, x in enumerate(xs, start=1):
-        norm, x_hat = norm.update(jnp.asarray(x, jnp.float32))
-        d = min(decay, 1 - 1 / (count + 1))
-        new_mean = mean + (1 - d) * (x - mean)
-        var = np.maximum(d * var + (1 - d) * (x - mean) * (x - new_mean), 1e-8)
-        mean = new_mean
-    np.testing.assert_allclose(norm.mean, mean, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(norm.var, var, rtol=1e-3)
-    assert np.all(np.isfinite(np.asarray(x_hat)))
 
 
 def test_float64_end_to_end():

@@ -19,6 +19,7 @@ from alberta_eqx.replications.baird import (
     value_error,
 )
 from alberta_eqx.streams.baird import BairdStream, baird_features, baird_initial_weights
+from tests._reference.gradient_td import tdc as np_tdc
 
 GAMMA = 0.99
 
@@ -51,15 +52,11 @@ def np_td0(w, transitions, alpha):
     return w
 
 
-def np_tdc(w, v, transitions, alpha, beta):
-    """TDC (sec. 11.7): w += alpha rho (delta x - gamma x' (x.v));
-    v += beta rho (delta - v.x) x."""
-    for s, s2, rho in transitions:
-        x, x2 = X[s], X[s2]
-        delta = GAMMA * w @ x2 - w @ x
-        xv = x @ v
-        w, v = w + alpha * rho * (delta * x - GAMMA * x2 * xv), v + beta * rho * (delta - xv) * x
-    return w, v
+def np_data(transitions):
+    """Baird's transitions `(s, s', rho)` (reward 0) as the transcriptions' features,
+    rewards, discounts, next features and ratios."""
+    s, s2, rho = (np.array(a) for a in zip(*transitions, strict=True))
+    return X[s], np.zeros(len(s)), np.full(len(s), GAMMA), X[s2], rho
 
 
 def np_transitions(seed, n):
@@ -85,9 +82,9 @@ def test_numpy_transcription_gives_the_reference_numbers():
         transitions = np_transitions(seed, 20_000)
         w = np_td0(W0, transitions[:1000], 0.01)
         td.append((np_errors(w)[0], np.linalg.norm(w)))
-        w, v = np_tdc(W0, np.zeros(8), transitions[:1000], 0.005, 0.05)
+        w, v = np_tdc(np_data(transitions[:1000]), 0.005, 0.05, W0)[-1]
         tdc_1k.append(np_errors(w))
-        w, _ = np_tdc(w, v, transitions[1000:], 0.005, 0.05)
+        w, _ = np_tdc(np_data(transitions[1000:]), 0.005, 0.05, w, v)[-1]
         tdc_20k.append(np_errors(w))
     td, tdc_1k, tdc_20k = (np.mean(a, axis=0) for a in (td, tdc_1k, tdc_20k))
     assert round(td[0]) == 561 and round(td[1]) == 423
@@ -133,7 +130,7 @@ def test_stream_and_learners_follow_the_transcription(x64):
     td = run(GradientTDLearner(8, "td", 0.01, use_bias=False))
     np.testing.assert_allclose(td.weights, np_td0(W0, transitions, 0.01), rtol=1e-9)
     tdc = run(GradientTDLearner(8, "tdc", 0.005, 0.05, use_bias=False))
-    w, v = np_tdc(W0, np.zeros(8), transitions, 0.005, 0.05)
+    w, v = np_tdc(np_data(transitions), 0.005, 0.05, W0)[-1]
     np.testing.assert_allclose(tdc.weights, w, rtol=1e-9)
     np.testing.assert_allclose(tdc.secondary[0], v, rtol=1e-9, atol=1e-12)
 
