@@ -94,6 +94,7 @@ def _learner(centered: bool, discount: float, step_size, *, epsilon: float):
     return watkins_q_lambda(tabular_coder(), 2, step_size, 0.0, discount, policy, reward_rate=rate)
 
 
+@eqx.filter_jit
 def _start(agents, keys, env, params):
     """A run per (step-size, seed) lane: `agents` lead with the step-sizes."""
 
