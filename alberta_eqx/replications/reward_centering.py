@@ -256,6 +256,10 @@ CHECKS = (
         "at every gamma",
         _shift_hurts_uncentered,
         min_steps=PAPER_STEPS,
+        if_failed="the full run (30 seeds x 100,000 steps, docs/average-reward.md) fails "
+        "only at gamma 0.9 with c = -8, where the shift has no measurable effect; it holds "
+        "at gamma 0.99 and 0.999 and for c = +8 at every gamma. The settings were fixed "
+        "before the first run and not changed after it",
     ),
     Check(
         "but not the centered learner: with c = -8 and c = +8 its reward rate is not "
@@ -280,7 +284,7 @@ def report(result: RewardCenteringResult) -> list[str]:
         f"{result.num_steps:,} steps in {result.wall_seconds:.0f} s (compilation included)",
         "reward per step received during learning (unshifted), mean over the run at the "
         "best step-size alpha: mean +- standard error over seeds",
-        f"{'learner':>20} {'gamma':>6}" + "".join(f"{f'c = {c:+g}':>30}" for c in OFFSETS),
+        f"{'learner':>20} {'gamma':>6}" + "".join(f"{f'c = {c:+g}':>33}" for c in OFFSETS),
     ]
     for i, name in enumerate(LEARNERS):
         for j, discount in enumerate(DISCOUNTS):
@@ -289,7 +293,7 @@ def report(result: RewardCenteringResult) -> list[str]:
                 f"(alpha {STEP_SIZES[best[i, j, k]]:g})"
                 for k in range(len(OFFSETS))
             ]
-            lines.append(f"{name:>20} {discount:>6g}" + "".join(f"{c:>30}" for c in cells))
+            lines.append(f"{name:>20} {discount:>6g}" + "".join(f"{c:>33}" for c in cells))
     rbar = np.nanmean(result.reward_rate[1], axis=(-1, -2))
     lines.append(
         "centered learners' final Rbar, mean over step-sizes and seeds (gamma x c): "

@@ -46,7 +46,7 @@ class AccessControlParams(NamedTuple):
 
     free_probability: float = 0.06
     priorities: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    reward_offset: float = 0.0
+    reward_offset: float | Array = 0.0
 
 
 class AccessControl(eqx.Module):

@@ -28,7 +28,7 @@ class ContinuingWalkParams(NamedTuple):
 
     r_left: float = -1.0
     r_right: float = 1.0
-    reward_offset: float = 0.0
+    reward_offset: float | Array = 0.0
 
 
 class ContinuingRandomWalk(eqx.Module):
