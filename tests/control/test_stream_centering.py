@@ -50,8 +50,9 @@ def _with_rate(agent, rate):
     return eqx.tree_at(lambda a: a.reward_rate, agent, rate, is_leaf=lambda n: n is None)
 
 
-@pytest.mark.parametrize("name", ["ac", "q", "sarsa"])
-@pytest.mark.parametrize("source", ["td_error", "reward"])
+@pytest.mark.parametrize(
+    ("name", "source"), [("ac", "td_error"), ("q", "reward"), ("sarsa", "td_error")]
+)
 def test_centering_subtracts_rbar_and_learns_it(name, source):
     plain = _agents()[name]
     centered = _with_rate(plain, RewardRate(BETA, RBAR, update_from=source))
