@@ -63,7 +63,9 @@ class _AbstractStreamAgent(AbstractControlAgent):
         """The reward a TD error uses: `R`, or `R - Rbar` with reward centering."""
         return reward if self.reward_rate is None else self.reward_rate.center(reward)
 
-    def _with_rate(self, reward: Float[Array, ""], delta: Float[Array, ""]) -> "_AbstractStreamAgent":
+    def _with_rate(
+        self, reward: Float[Array, ""], delta: Float[Array, ""]
+    ) -> "_AbstractStreamAgent":
         """This agent with `Rbar` updated after a transition (module docstring)."""
         rate = self.reward_rate
         if rate is None:
