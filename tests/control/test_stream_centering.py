@@ -25,12 +25,11 @@ def _transition(reward):
     )
 
 
-def _agents():
-    return {
-        "ac": StreamAC(3, 2, key=KEY, hidden_sizes=(8,)),
-        "q": StreamQ(3, 2, key=KEY, hidden_sizes=(8,), exploration_steps=10),
-        "sarsa": StreamQ(3, 2, key=KEY, hidden_sizes=(8,), exploration_steps=10, target="sarsa"),
-    }
+def _agent(name):
+    if name == "ac":
+        return StreamAC(3, 2, key=KEY, hidden_sizes=(8,))
+    target = "q" if name == "q" else "sarsa"
+    return StreamQ(3, 2, key=KEY, hidden_sizes=(8,), exploration_steps=10, target=target)
 
 
 def _delta(agent, reward, next_key):
@@ -51,10 +50,15 @@ def _with_rate(agent, rate):
 
 
 @pytest.mark.parametrize(
-    ("name", "source"), [("ac", "td_error"), ("q", "reward"), ("sarsa", "td_error")]
+    ("name", "source"),
+    [
+        ("ac", "td_error"),
+        pytest.param("q", "reward", marks=pytest.mark.slow),
+        pytest.param("sarsa", "td_error", marks=pytest.mark.slow),
+    ],
 )
 def test_centering_subtracts_rbar_and_learns_it(name, source):
-    plain = _agents()[name]
+    plain = _agent(name)
     centered = _with_rate(plain, RewardRate(BETA, RBAR, update_from=source))
     after, action = centered.update(KEY, _transition(REWARD))
     # the networks learn exactly what the uncentered agent learns from R - Rbar
@@ -72,7 +76,8 @@ def test_centering_subtracts_rbar_and_learns_it(name, source):
     np.testing.assert_allclose(after.reward_rate.estimate, RBAR + BETA * signal, rtol=1e-5)
 
 
-def test_configs_and_bad_inputs():
+@pytest.mark.slow
+def test_configs():
     rate = RewardRate(0.02, 0.5, update_from="reward")
     for agent in (
         StreamAC(3, 2, key=KEY, hidden_sizes=(8,), reward_rate=rate),
@@ -83,6 +88,9 @@ def test_configs_and_bad_inputs():
         assert float(again.reward_rate.estimate) == 0.5
         assert float(again.reward_rate.step_size) == pytest.approx(0.02)
     assert StreamQ(3, 2, key=KEY).reward_rate is None
+
+
+def test_bad_inputs_are_named():
     with pytest.raises(TypeError, match="reward_rate"):
         StreamAC(3, 2, key=KEY, reward_rate=0.1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="reward_rate"):
