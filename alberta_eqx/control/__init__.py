@@ -23,10 +23,10 @@ from alberta_eqx.control._policies import (
     check_probabilities,
     greedy_actions,
 )
-from alberta_eqx.control._reward_rate import RewardRate
 from alberta_eqx.control._stream import StreamAC, StreamQ
 from alberta_eqx.control._swift_sarsa import OperantResult, SwiftSarsa, run_operant
 from alberta_eqx.control._wrappers import StreamingWrapper, StreamingWrapperState
+from alberta_eqx.td import RewardRate
 
 __all__ = [
     "AbstractControlAgent",

@@ -41,8 +41,8 @@ from alberta_eqx.control._loop import (
     td_hyperparameters,
 )
 from alberta_eqx.control._policies import AbstractPolicy, EpsilonGreedy, greedy_actions
-from alberta_eqx.control._reward_rate import RewardRate
 from alberta_eqx.streams.tiles import TileCoder
+from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
 
 
 class SarsaLambda(AbstractControlAgent):
@@ -105,11 +105,7 @@ class SarsaLambda(AbstractControlAgent):
         if not isinstance(self.policy, AbstractPolicy):
             raise TypeError(f"policy must be an AbstractPolicy, got {type(policy).__name__}")
         self.target = check_target(target)
-        if reward_rate is not None and not isinstance(reward_rate, RewardRate):
-            raise TypeError(
-                f"reward_rate must be a RewardRate or None, got {type(reward_rate).__name__}"
-            )
-        self.reward_rate = _checks.cast_floating(reward_rate, dtype)
+        self.reward_rate = check_reward_rate(reward_rate, dtype)
         self.weights = jnp.zeros(tile_coder.size, dtype)
         self.trace = jnp.zeros(tile_coder.size, dtype)
 

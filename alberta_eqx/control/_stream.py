@@ -14,6 +14,14 @@ time-in-episode feature makes the limit part of the state, and `StreamingWrapper
 a time feature says so by reporting the limit as a termination. ObGD is
 `alberta_eqx._rules.obgd`, the one implementation `alberta_eqx.optax.obgd` uses too.
 The next action is drawn from the updated policy, as the authors' loop draws it.
+
+**Reward centering** (Naik, Wan, Tomar and Sutton 2024): with a `RewardRate` `Rbar`
+(`reward_rate`) every TD error of both agents uses `R - Rbar` in place of `R`, and
+`Rbar` is updated after every transition, from that TD error (value-based centering)
+or from the reward (simple centering), with its own step-size:
+
+    delta = R - Rbar + gamma (1 - terminated) v(S') - v(S)      (Q: q, as below)
+    Rbar <- Rbar + beta delta            (or Rbar + beta (R - Rbar))
 """
 
 from typing import Literal
@@ -35,6 +43,7 @@ from alberta_eqx.control._loop import (
     td_hyperparameters,
 )
 from alberta_eqx.nn import MLP
+from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
 
 
 def _params(net: eqx.Module):
@@ -48,6 +57,20 @@ class _AbstractStreamAgent(AbstractControlAgent):
     step_size: eqx.AbstractVar[Float[Array, ""]]
     discount: eqx.AbstractVar[Float[Array, ""]]
     lambda_: eqx.AbstractVar[Float[Array, ""]]
+    reward_rate: eqx.AbstractVar[RewardRate | None]
+
+    def _centered(self, reward: Float[Array, ""]) -> Float[Array, ""]:
+        """The reward a TD error uses: `R`, or `R - Rbar` with reward centering."""
+        return reward if self.reward_rate is None else self.reward_rate.center(reward)
+
+    def _with_rate(
+        self, reward: Float[Array, ""], delta: Float[Array, ""]
+    ) -> "_AbstractStreamAgent":
+        """This agent with `Rbar` updated after a transition (module docstring)."""
+        rate = self.reward_rate
+        if rate is None:
+            return self
+        return eqx.tree_at(lambda s: s.reward_rate, self, rate.update(reward, delta))
 
     def _obgd(
         self,
@@ -83,6 +106,8 @@ class StreamAC(_AbstractStreamAgent):
     - `kappa_policy`, `kappa_value`: ObGD's bounds (3 and 2).
     - `entropy_coefficient`: `c` (0.01).
     - `sparsity`: the sparse initialisation's fraction of zeroed weights (0.9).
+    - `reward_rate`: a `RewardRate` for reward centering (module docstring), or None
+      (the authors' agent).
     """
 
     policy_net: MLP
@@ -95,6 +120,7 @@ class StreamAC(_AbstractStreamAgent):
     kappa_policy: Float[Array, ""]
     kappa_value: Float[Array, ""]
     entropy_coefficient: Float[Array, ""]
+    reward_rate: RewardRate | None
 
     def __init__(
         self,
@@ -110,6 +136,7 @@ class StreamAC(_AbstractStreamAgent):
         kappa_value: ArrayLike = 2.0,
         entropy_coefficient: ArrayLike = 0.01,
         sparsity: float = 0.9,
+        reward_rate: RewardRate | None = None,
     ):
         num_actions = _checks.positive_int("num_actions", num_actions)
         policy_key, value_key = jax.random.split(key)
@@ -125,6 +152,7 @@ class StreamAC(_AbstractStreamAgent):
         self.kappa_policy = _checks.positive("kappa_policy", kappa_policy)
         self.kappa_value = _checks.positive("kappa_value", kappa_value)
         self.entropy_coefficient = _checks.non_negative("entropy_coefficient", entropy_coefficient)
+        self.reward_rate = check_reward_rate(reward_rate, self.discount.dtype)
 
     def config_arguments(self) -> dict:
         """The constructor's arguments held by the networks (`alberta_eqx.config`)."""
@@ -151,8 +179,8 @@ class StreamAC(_AbstractStreamAgent):
 
         v, grad_v = jax.value_and_grad(value)(params_v, t.observation)
         v_next = value(params_v, t.next_observation)
-        # the authors' done_mask: no bootstrap from a terminal state
-        delta = t.reward + self.discount * jnp.where(t.terminated, 0, v_next) - v
+        # the authors' done_mask: no bootstrap from a terminal state; centered: R - Rbar
+        delta = self._centered(t.reward) + self.discount * jnp.where(t.terminated, 0, v_next) - v
 
         def objective(params):
             logits = eqx.combine(params, static_pi)(t.observation)
@@ -177,7 +205,7 @@ class StreamAC(_AbstractStreamAgent):
             lambda s: (s.policy_net, s.value_net, s.policy_trace, s.value_trace),
             self,
             (policy_net, value_net, policy_trace, value_trace),
-        )
+        )._with_rate(t.reward, delta)
         return new, new.act(key, t.next_observation)
 
 
@@ -205,6 +233,8 @@ class StreamQ(_AbstractStreamAgent):
       rather than wrapping, and epsilon stays at `epsilon_end` from there on.
     - `epsilon_start`, `epsilon_end`: 1.0 and 0.01.
     - `target`: `"q"` (Stream Q(lambda)) or `"sarsa"` (Stream SARSA(lambda)).
+    - `reward_rate`: a `RewardRate` for reward centering (module docstring), or None
+      (the authors' agent).
     """
 
     q_net: MLP
@@ -217,6 +247,7 @@ class StreamQ(_AbstractStreamAgent):
     epsilon_start: Float[Array, ""]
     epsilon_end: Float[Array, ""]
     exploration_steps: Float[Array, ""]
+    reward_rate: RewardRate | None
     num_actions: int = eqx.field(static=True)
     target: Literal["sarsa", "q"] = eqx.field(static=True)
 
@@ -236,6 +267,7 @@ class StreamQ(_AbstractStreamAgent):
         epsilon_end: ArrayLike = 0.01,
         sparsity: float = 0.9,
         target: Literal["sarsa", "q"] = "q",
+        reward_rate: RewardRate | None = None,
     ):
         self.num_actions = _checks.positive_int("num_actions", num_actions)
         self.q_net = MLP(feature_dim, num_actions, hidden_sizes, key=key, sparsity=sparsity)
@@ -254,6 +286,7 @@ class StreamQ(_AbstractStreamAgent):
         # exactly `epsilon_end` as long as the schedule ended well before that.
         _checks.ordered("exploration_steps", self.exploration_steps, "2**30", jnp.asarray(2.0**30))
         self.target = check_target(target)
+        self.reward_rate = check_reward_rate(reward_rate, self.discount.dtype)
 
     def config_arguments(self) -> dict:
         """The constructor's arguments held by the network (`alberta_eqx.config`)."""
@@ -300,12 +333,16 @@ class StreamQ(_AbstractStreamAgent):
         else:
             bootstrap = jnp.max(q_next)
             cut = t.episode_end | (t.action != jnp.argmax(q_all))  # is_nongreedy
-        # no bootstrap from a terminal state; a truncated transition bootstraps
-        delta = t.reward + self.discount * jnp.where(t.terminated, 0, bootstrap) - q
+        # no bootstrap from a terminal state; a truncated transition bootstraps;
+        # centered: R - Rbar
+        delta = (
+            self._centered(t.reward) + self.discount * jnp.where(t.terminated, 0, bootstrap) - q
+        )
         q_net, trace = self._obgd(self.q_net, self.trace, delta, grad, self.kappa, cut=cut)
         # the count only drives the schedule: it saturates at 2**31 - 1 instead of wrapping
         steps = optax.safe_increment(self.steps)
         new = eqx.tree_at(lambda s: (s.q_net, s.trace, s.steps), self, (q_net, trace, steps))
+        new = new._with_rate(t.reward, delta)
         if self.target == "q":
             next_action = new._sample(key, t.next_observation, new.steps + 1.0)
         return new, next_action

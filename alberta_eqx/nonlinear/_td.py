@@ -25,6 +25,11 @@ own (`alberta_eqx.optax.obgd`) is handed the learner's trace with `trace_decay =
 so `obgd` on this learner is the Stream TD(lambda) of Elsayed, Vasan and Mahmood
 (2024): `w <- w + alpha_eff delta e`, `alpha_eff = alpha / max(alpha kappa
 max(|delta|, 1) ||e||_1, 1)`.
+
+With a `RewardRate` `Rbar` (`reward_rate`) the reward in `delta` is `R - Rbar` and
+`Rbar` is learned from every transition, as for `TDLinearLearner`: differential
+semi-gradient TD(lambda) with the stream's discount 1 (Sutton and Barto 2018,
+section 10.3), reward centering below 1 (Naik, Wan, Tomar and Sutton 2024).
 """
 
 from typing import ClassVar
@@ -41,7 +46,8 @@ from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
 from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network
 from alberta_eqx.streams import TDTimeStep
-from alberta_eqx.td import next_trace_discount
+from alberta_eqx.td import RewardRate, next_trace_discount
+from alberta_eqx.td._reward_rate import check_reward_rate
 
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}
 
@@ -67,6 +73,8 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
     - `trace_type`: `"accumulating"` (default) or `"replacing"` (for binary
       features).
     - `head_optimizer`, `flatten`: as for `MLPLearner`.
+    - `reward_rate`: a `RewardRate` to subtract from every reward and learn
+      (differential TD(lambda) or reward centering; module docstring), or None.
     """
 
     model: Network
@@ -74,6 +82,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
     traces: PyTree[Array]
     previous_discount: Float[Array, ""]
     lambda_: Float[Array, ""] = _checks.hyperparameter()
+    reward_rate: RewardRate | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
     flatten: bool = eqx.field(static=True)
@@ -89,6 +98,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         trace_type: str = "accumulating",
         head_optimizer: optax.GradientTransformation | None = None,
         flatten: bool = False,
+        reward_rate: RewardRate | None = None,
     ):
         self.model, self.optimizer, self.head_optimizer, self.flatten = _trained_network(
             model, optimizer, head_optimizer, flatten
@@ -103,6 +113,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         self.traces = jax.tree.map(jnp.zeros_like, eqx.filter(self.model, eqx.is_inexact_array))
         # No transition led into the first state: its trace starts from the gradient.
         self.previous_discount = jnp.zeros((), self._dtype)
+        self.reward_rate = check_reward_rate(reward_rate, self._dtype)
 
     @property
     def normalizer(self) -> None:
@@ -118,7 +129,10 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         # Semi-gradient: v(S') is a target, not differentiated. Where gamma = 0 (a
         # terminal next state) it does not enter at all, whatever the stream put there.
         next_value = jnp.where(gamma == 0, 0, self.model(x_next))
-        delta = reward + gamma * next_value - value
+        # differential / centered: R - Rbar in place of R (module docstring)
+        rate = self.reward_rate
+        centered = reward if rate is None else rate.center(reward)
+        delta = centered + gamma * next_value - value
         # e <- gamma_prev lambda e + grad (or the replacing trace)
         decay = self.previous_discount * self.lambda_
         traces = _TRACES[self.trace_type](self.traces, decay, grad)
@@ -137,6 +151,8 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
             self,
             (model, opt_state, traces, next_trace_discount(gamma, timestep.truncated)),
         )
+        if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
+            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
         metrics = StepMetrics(
             squared_error=delta * delta, error=delta, mean_step_size=new._mean_step_size()
         )

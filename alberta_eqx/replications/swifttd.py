@@ -56,7 +56,7 @@ from alberta_eqx.learners import AbstractLearner
 from alberta_eqx.optimizers import IDBD, LMS, Autostep
 from alberta_eqx.replications.random_walk import rms_error
 from alberta_eqx.replications.verdicts import Check, Replication, mark_off_axes
-from alberta_eqx.streams._base import AbstractTDStream
+from alberta_eqx.streams import AbstractTDStream
 from alberta_eqx.streams.environments import GymnaxTDStream
 from alberta_eqx.streams.mountain_car import MountainCar
 from alberta_eqx.streams.random_walk import RandomWalkChainStream

@@ -10,7 +10,7 @@ control loop runs, and tile coding.
   (`baird`). The streams of gymnax and Gymnasium environments under a fixed policy
   need optional extras and stay in their module, `alberta_eqx.streams.environments`.
 - **Environments** for the control loop, gymnax-style `reset`/`step` (not streams: an
-  agent chooses the actions): `MountainCar`, `AccessControl`.
+  agent chooses the actions): `MountainCar`, `AccessControl`, `ContinuingRandomWalk`.
 - **A feature constructor**: `TileCoder` (not a stream: it maps an observation to
   binary features, for the control agents or a TD stream's `features`).
 
@@ -39,6 +39,7 @@ from alberta_eqx.streams.baird import (
     baird_initial_weights,
 )
 from alberta_eqx.streams.bitflip import BitFlipState, BitFlipStream
+from alberta_eqx.streams.continuing_walk import ContinuingRandomWalk, ContinuingWalkParams
 from alberta_eqx.streams.mountain_car import MountainCar, MountainCarParams, MountainCarState
 from alberta_eqx.streams.operant import OperantConditioning, OperantParams, OperantState
 from alberta_eqx.streams.permuted import (
@@ -112,6 +113,8 @@ __all__ = [  # noqa: RUF022 - grouped by kind, as the docstring lists them
     "AccessControl",
     "AccessControlParams",
     "AccessControlState",
+    "ContinuingRandomWalk",
+    "ContinuingWalkParams",
     "OperantConditioning",
     "OperantParams",
     "OperantState",

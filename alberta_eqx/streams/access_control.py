@@ -15,6 +15,10 @@ first, then every busy server, that one included, frees with probability `p`. Ru
 start with every server free. The observation is `(free servers, priority index)`
 as floats, the index `0..3` for the priorities `1, 2, 4, 8`. The task never ends:
 `terminated` and `truncated` are always False.
+
+`AccessControlParams.reward_offset` adds a constant to every reward, rejections
+included (Naik, Wan, Tomar and Sutton 2024 shift this task's rewards so); the
+unshifted reward is `info["raw_reward"]`, which the control loop's returns count.
 """
 
 from typing import Any, NamedTuple
@@ -37,10 +41,12 @@ class AccessControlState(NamedTuple):
 
 class AccessControlParams(NamedTuple):
     """The book's constants (Example 10.2): `free_probability` `p`, and the rewards of
-    the priorities."""
+    the priorities; and `reward_offset`, a constant added to every reward (0: the
+    book's task)."""
 
     free_probability: float = 0.06
     priorities: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    reward_offset: float | Array = 0.0
 
 
 class AccessControl(eqx.Module):
@@ -90,7 +96,7 @@ class AccessControl(eqx.Module):
         free_key, priority_key = jax.random.split(key)
         accepted = (jnp.asarray(action) == 1) & (state.free > 0)
         rewards = jnp.asarray(params.priorities, _checks.default_float())
-        reward = jnp.where(accepted, rewards[state.priority], 0.0)
+        raw_reward = jnp.where(accepted, rewards[state.priority], 0.0)
         free = state.free - accepted.astype(jnp.int32)
         # every busy server frees with probability p: server i < busy is busy
         busy = self.num_servers - free
@@ -100,5 +106,10 @@ class AccessControl(eqx.Module):
         reached = AccessControlState(free, priority)
         observation = self.observation(reached)
         never = jnp.asarray(False)
-        info = {"terminated": never, "truncated": never, "final_observation": observation}
-        return observation, reached, reward, never, never, info
+        info = {
+            "terminated": never,
+            "truncated": never,
+            "final_observation": observation,
+            "raw_reward": raw_reward,
+        }
+        return observation, reached, raw_reward + params.reward_offset, never, never, info

@@ -21,6 +21,18 @@ continuing task; with a discount per transition this is the general form). After
 that transition bootstraps with its own discount, and the next episode starts with a
 fresh trace.
 
+**Differential and centered TD(lambda).** With a `RewardRate` `Rbar`
+(`reward_rate`), the reward in `delta` is `R - Rbar`, and `Rbar` is updated after
+every transition from the same `delta` (or, for simple centering, from the reward):
+
+    delta <- R - Rbar + gamma v(phi') - v(phi)
+    Rbar  <- Rbar + beta delta          (or Rbar + beta (R - Rbar), simple centering)
+
+With the stream's discount 1 this is differential semi-gradient TD(lambda) (Sutton
+and Barto 2018, section 10.3, the differential TD error (10.10) with the traces of
+section 12.2); with a discount below 1 it is discounted TD(lambda) with reward
+centering (Naik, Wan, Tomar and Sutton 2024), value-based or simple.
+
 The step-size rules then update, for every weight i:
 
 **TD(lambda)** (`LMS`):
@@ -78,6 +90,7 @@ from alberta_eqx._rules import Params
 from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
 from alberta_eqx.streams import TDTimeStep
+from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
 
 
 def _td_gradients(
@@ -138,6 +151,8 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
       where the semi-gradient settles near 0.025 whatever the initial step-size.
     - `dtype`: the floating-point dtype of weights and state (default: JAX's default
       float).
+    - `reward_rate`: a `RewardRate` to subtract from every reward and learn
+      (differential TD(lambda) or reward centering; module docstring), or None.
     """
 
     weights: Float[Array, " n"]
@@ -147,6 +162,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
     timestep_type: ClassVar[type] = TDTimeStep
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     optimizer: AbstractOptimizer
+    reward_rate: RewardRate | None
     feature_dim: int = eqx.field(static=True)
     semi_gradient: bool = eqx.field(static=True)
 
@@ -159,6 +175,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
         *,
         semi_gradient: bool = True,
         dtype=None,
+        reward_rate: RewardRate | None = None,
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         self.semi_gradient = _checks.flag("semi_gradient", semi_gradient)
@@ -177,6 +194,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
         # No transition led into the first state: its trace starts from phi alone.
         self.previous_discount = jnp.zeros((), dtype)
         self.optimizer = optimizer.init(self._params)
+        self.reward_rate = check_reward_rate(reward_rate, dtype)
 
     @property
     def normalizer(self) -> None:
@@ -199,8 +217,11 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
         # keeps phi' shared: a Horde's demons take all their v(phi') in one matmul.)
         discounted = lambda z: gamma * jnp.where(gamma == 0, 0, z)  # noqa: E731
         value = self._linear(x)
-        # delta = R + gamma v(phi') - v(phi), both values from the weights before the update
-        delta = reward + discounted(self._linear(x_next)) - value
+        # delta = R + gamma v(phi') - v(phi), both values from the weights before the
+        # update; differential / centered: R - Rbar in place of R (module docstring)
+        rate = self.reward_rate
+        centered = reward if rate is None else rate.center(reward)
+        delta = centered + discounted(self._linear(x_next)) - value
         grad = self._grad(x)
         next_grad = jax.tree.map(discounted, self._grad(x_next))
         # e <- gamma_prev lambda e + phi (accumulating trace)
@@ -225,6 +246,8 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
             ),
             is_leaf=lambda n: n is None,
         )
+        if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
+            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
         metrics = StepMetrics(
             squared_error=delta * delta,
             error=delta,

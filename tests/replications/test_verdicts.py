@@ -5,7 +5,7 @@ miss them, and a run too short to test a claim says so instead of asserting it."
 import numpy as np
 import pytest
 
-from alberta_eqx.replications import REPLICATIONS, access_control, mahmood2012
+from alberta_eqx.replications import REPLICATIONS, access_control, mahmood2012, reward_centering
 from alberta_eqx.replications.baird import BairdCurves
 from alberta_eqx.replications.continual_backprop import ContinualBackpropResult
 from alberta_eqx.replications.mahmood2012 import AutostepScale
@@ -163,6 +163,28 @@ def swift_sarsa(swift, fixed):
     return OperantSweep(sizes, rewards, 30_000, 60_000)
 
 
+def centering(passing: bool):
+    """Reward rates over the run per (learner, gamma, offset), the same at every
+    window, with seed noise; step-size 1 the best. Passing: centering gains 0.1, 0.3,
+    0.6 at gamma 0.9, 0.99, 0.999 and offsets cost the uncentered learner 0.3; failing:
+    centering loses 0.1 everywhere and the offsets cost the centered learner 0.3."""
+    rng = np.random.default_rng(0)
+    base = np.array([2.4, 2.2, 1.8])[:, None] * np.ones(3)  # (gamma, offset)
+    gain = np.array([0.1, 0.3, 0.6])[:, None] if passing else -0.1
+    uncentered = base - (0.3 if passing else 0.0) * (np.arange(3) != 1)
+    centered = base + gain - (0.0 if passing else 0.3) * (np.arange(3) != 1)
+    rates = np.stack([uncentered, centered])[:, :, :, None, None, None]
+    step_sizes = np.array([-0.5, 0.0, -0.5])[:, None, None]
+    curves = rates + step_sizes + rng.normal(0, 0.01, (2, 3, 3, 3, SEEDS, 1))
+    return reward_centering.RewardCenteringResult(
+        curves=np.repeat(curves, 20, axis=-1),
+        reward_rate=np.zeros((2, 3, 3, 3, SEEDS)),
+        num_steps=100_000,
+        window=5_000,
+        wall_seconds=1.0,
+    )
+
+
 # name -> (a result meeting every claim, one missing every claim)
 CASES = {
     "sutton1992-exp1": (experiment1(3.5, 1.5), experiment1(5.0, 3.0)),
@@ -176,6 +198,7 @@ CASES = {
     "access-control": (access(True), access(False)),
     "swifttd": (swifttd(0.05), swifttd(0.9)),
     "swift-sarsa": (swift_sarsa(0.93, 0.5), swift_sarsa(0.6, 0.95)),
+    "reward-centering": (centering(True), centering(False)),
 }
 
 

@@ -1,12 +1,16 @@
 r"""The reward-rate estimate `Rbar` that average-reward (differential) TD rules and
-reward centering subtract from every reward, and its one update rule.
+reward centering subtract from every reward, and its one update rule: one object
+that every TD learner (`TDLinearLearner`, `TDMLPLearner`, a `Horde`'s demons) and
+every control agent (`SarsaLambda`, `StreamAC`, `StreamQ`) holds as its optional
+`reward_rate`.
 
-Differential semi-gradient Sarsa (Sutton and Barto 2018, section 10.3, the box),
-differential Q-learning (Wan, Naik and Sutton 2021, equations 5-6) and value-based
-reward centering (Naik, Wan, Tomar and Sutton 2024) all update it from the TD error
-that used it; simple reward centering (Naik et al. 2024) from the reward:
+Differential semi-gradient TD(lambda) and Sarsa (Sutton and Barto 2018, section
+10.3, the box, with traces), differential Q-learning (Wan, Naik and Sutton 2021,
+equations 5-6) and value-based reward centering (Naik, Wan, Tomar and Sutton 2024)
+all update it from the TD error that used it; simple reward centering (Naik et al.
+2024) from the reward:
 
-    delta <- R - Rbar + gamma q(S', .) - q(S, A)      (differential: gamma = 1)
+    delta <- R - Rbar + gamma v(S') - v(S)            (or q; differential: gamma = 1)
     Rbar  <- Rbar + beta delta                         (update_from="td_error")
     Rbar  <- Rbar + beta (R - Rbar)                    (update_from="reward")
 
@@ -65,3 +69,13 @@ class RewardRate(eqx.Module):
         signal = delta if self.update_from == "td_error" else self.center(reward)
         estimate = self.estimate + self.step_size * signal.astype(self.estimate.dtype)
         return eqx.tree_at(lambda r: r.estimate, self, estimate)
+
+
+def check_reward_rate(reward_rate: RewardRate | None, dtype) -> RewardRate | None:
+    """`reward_rate` (a `RewardRate` or None, raising naming the argument otherwise)
+    cast to the learner's `dtype`."""
+    if reward_rate is not None and not isinstance(reward_rate, RewardRate):
+        raise TypeError(
+            f"reward_rate must be a RewardRate or None, got {type(reward_rate).__name__}"
+        )
+    return _checks.cast_floating(reward_rate, dtype)
