@@ -42,7 +42,7 @@ from alberta_eqx.control._loop import (
 )
 from alberta_eqx.control._policies import AbstractPolicy, EpsilonGreedy, greedy_actions
 from alberta_eqx.streams.tiles import TileCoder
-from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
+from alberta_eqx.td import RewardRate, check_reward_rate
 
 
 class SarsaLambda(AbstractControlAgent):

@@ -43,7 +43,7 @@ from alberta_eqx.control._loop import (
     td_hyperparameters,
 )
 from alberta_eqx.nn import MLP
-from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
+from alberta_eqx.td import RewardRate, check_reward_rate
 
 
 def _params(net: eqx.Module):

@@ -46,8 +46,7 @@ from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
 from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network
 from alberta_eqx.streams import TDTimeStep
-from alberta_eqx.td import RewardRate, next_trace_discount
-from alberta_eqx.td._reward_rate import check_reward_rate
+from alberta_eqx.td import RewardRate, check_reward_rate, next_trace_discount
 
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}
 
