@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import jax
-
 from alberta_eqx.replications.stream_x_minatar import stream_x
 
 
@@ -29,10 +28,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--segment", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--exploration-steps",
+        type=int,
+        help="epsilon's decay length (default: the script's 20%% of --steps); give the "
+        "authors' run's, to compare with the first --steps steps of a longer run of theirs",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
     clock: list[tuple[int, float, float]] = []
+    started = time.time()  # the Unix time, to line runs up with the authors' runs
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     done = 0
 
@@ -40,7 +46,12 @@ def main() -> None:
         nonlocal done
         done += steps
         clock.append((done, time.perf_counter() - start_wall, time.process_time() - start_cpu))
+        # the clock so far, so that a run cut short still gives its rate
+        partial = {"who": "ours", "finished": False, "num_seeds": args.seeds, "clock": clock}
+        partial["started"] = started
+        args.out.write_text(json.dumps(partial))
 
+    extra = {} if args.exploration_steps is None else {"exploration_steps": args.exploration_steps}
     result = stream_x(
         args.game,
         args.agent,
@@ -49,6 +60,7 @@ def main() -> None:
         segment_steps=args.segment,
         seed=args.seed,
         progress=progress,
+        **extra,
     )
     runs = {}
     for i in range(args.seeds):
@@ -59,11 +71,14 @@ def main() -> None:
         }
     document = {
         "who": "ours",
+        "finished": True,
+        "started": started,
         "game": args.game,
         "agent": args.agent,
         "steps": args.steps,
         "num_seeds": args.seeds,
         "segment_steps": args.segment,
+        "exploration_steps": args.exploration_steps,
         "backend": jax.default_backend(),
         "clock": clock,
         "wall_seconds": result.wall_seconds,
