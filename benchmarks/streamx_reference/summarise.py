@@ -102,14 +102,12 @@ def returns_table(theirs: dict, ours: dict, figure: Path | None) -> list[str]:
     return lines
 
 
-def windows(clock: list, first_step: int, start: float, span: tuple[float, float] | None):
+def windows(clock: list, first_step: int):
     """Rates (steps per wall second, steps per CPU second) between consecutive clock
-    readings after `first_step`, optionally only those inside the Unix-time `span`."""
+    readings after `first_step`."""
     rates = []
     for (s0, w0, c0), (s1, w1, c1) in itertools.pairwise(clock):
         if s0 < first_step or w1 <= w0 or c1 <= c0:
-            continue
-        if span is not None and not (span[0] <= start + w0 and start + w1 <= span[1]):
             continue
         rates.append(((s1 - s0) / (w1 - w0), (s1 - s0) / (c1 - c0)))
     return rates
@@ -125,13 +123,25 @@ def thin(clock: list, every: int) -> list:
 
 
 def speed_table(theirs: dict, ours_runs: list[dict]) -> list[str]:
-    def theirs_rates(span):
+    def theirs_rates():
         rates = []
         for run in theirs["runs"].values():
-            rates += windows(thin(run["clock"], 1000), 2000, theirs["started"], span)
+            rates += windows(thin(run["clock"], 1000), 2000)
         return rates
 
-    everything = theirs_rates(None)
+    def theirs_over(span):
+        """Each process's rate between its first and last episode end inside `span`
+        (Unix times), then the median over processes."""
+        rates = []
+        for run in theirs["runs"].values():
+            inside = [r for r in run["clock"] if span[0] <= theirs["started"] + r[1] <= span[1]]
+            if len(inside) >= 2 and inside[0][0] >= 2000:
+                (s0, w0, c0), (s1, w1, c1) = inside[0], inside[-1]
+                if w1 > w0 and c1 > c0:
+                    rates.append(((s1 - s0) / (w1 - w0), (s1 - s0) / (c1 - c0)))
+        return rates
+
+    everything = theirs_rates()
     wall, cpu = np.median(everything, axis=0)
     lines = [
         "speed: median over windows after warm-up; theirs: 1,000-step windows after step "
@@ -147,12 +157,13 @@ def speed_table(theirs: dict, ours_runs: list[dict]) -> list[str]:
             lines.append(f"ours {seeds} seeds: too few segments ({len(clock)})")
             continue
         span = (ours["started"] + clock[0][1], ours["started"] + clock[-1][1])
-        rates = np.array(windows(clock, clock[0][0], ours["started"], None)) * seeds
+        rates = np.array(windows(clock, clock[0][0])) * seeds
         ours_wall, ours_cpu = np.median(rates, axis=0)
-        near = theirs_rates(span)
+        near = theirs_over(span)
         if near:
             t_wall, t_cpu = np.median(near, axis=0)
-            where = f"theirs over the same minutes ({len(near)} windows)"
+            minutes = (span[1] - span[0]) / 60
+            where = f"theirs over the same {minutes:.1f} minutes (median of {len(near)} processes)"
         else:
             t_wall, t_cpu = wall, cpu
             where = "theirs over its whole run (no window inside this run's minutes)"
