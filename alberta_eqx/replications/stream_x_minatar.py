@@ -1,0 +1,272 @@
+"""Stream Q(lambda), Stream SARSA(lambda) and Stream AC(lambda) on MinAtar (gymnax),
+many seeds (and a small grid of hyperparameters) in one compiled program, with the
+defaults of Elsayed, Vasan and Mahmood (2024) and their `stream_q_minatar.py`,
+`stream_sarsa_minatar.py` and `stream_ac_discrete_minatar.py`: the MinAtar network
+(`alberta_eqx.nn.MinAtarNetwork`), sparse initialisation, `alpha = 1`, `gamma = 0.99`,
+`lambda = 0.8`, observation normalisation and reward scaling (`StreamingWrapper`, no
+time feature: their MinAtar scripts add none), and
+
+- Q: 5,000,000 steps, `kappa` 2, epsilon from 1 to 0.01 over the first 20% of the run;
+- SARSA: 10,000,000 steps, `kappa` 2, epsilon from 1 to 0.01 over 50,000 steps: the
+  script's `--exploration_fraction` (5%) of the agent's `total_steps`, which the script
+  leaves at the class default of 1,000,000 (it does not pass its `--total_steps`);
+- AC: 10,000,000 steps, `kappa` 3 (policy) and 2 (value), entropy 0.01.
+
+And Stream AC(lambda) with a Gaussian policy on gymnax's `Pendulum-v1`
+(`stream_ac_continuous.py`: two hidden layers of 128, observation normalisation,
+reward scaling and a time feature; 2,000,000 steps).
+
+Differences from the authors' runs, all of the environment: gymnax's MinAtar games
+end an episode after 1,000 steps (Freeway 2,500), as the `minatar` package's Gymnasium
+registration does not; such an episode is truncated, and the agents bootstrap from its
+last state. Their scripts read a time limit as terminal (`done_mask`).
+
+`stream_x(game, agent, ...)` runs one game and agent; `alberta-eqx replicate
+stream-x-minatar --game breakout --agent q` runs it with verdict lines
+(`STREAM_X_MINATAR`). On a GPU machine the full-size run is the same command
+(`benchmarks/streamx_minatar_speed.py` documents it).
+"""
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from alberta_eqx.control import StreamAC, StreamingWrapper, StreamQ, run_control, start_control
+from alberta_eqx.experiments.segments import Progress
+from alberta_eqx.nn import MLP, MinAtarNetwork
+
+GAMES: dict[str, str] = {
+    "breakout": "Breakout-MinAtar",
+    "asterix": "Asterix-MinAtar",
+    "freeway": "Freeway-MinAtar",
+    "space_invaders": "SpaceInvaders-MinAtar",
+    "pendulum": "Pendulum-v1",
+}
+"""The environments by name: the four MinAtar games gymnax has (Seaquest is not among
+gymnax's registered MinAtar games), and Pendulum-v1 for the Gaussian Stream AC."""
+
+AGENTS = ("q", "sarsa", "ac")
+
+DEFAULT_STEPS = {"q": 5_000_000, "sarsa": 10_000_000, "ac": 10_000_000}
+"""The scripts' `--total_steps` per agent (Pendulum: `stream_ac_continuous.py`'s
+2,000,000)."""
+PENDULUM_STEPS = 2_000_000
+
+
+def _exploration_steps(agent: str, num_steps: int) -> int:
+    """The epsilon schedule's length as the authors' scripts compute it."""
+    if agent == "q":
+        return max(1, round(0.2 * num_steps))
+    return 50_000  # 0.05 * the class default total_steps=1,000,000 (module docstring)
+
+
+def environment(game: str, discount: float = 0.99) -> tuple[Any, Any, StreamingWrapper]:
+    """`(base, params, wrapped)`: gymnax's environment `GAMES[game]`, its default
+    parameters, and the environment inside the authors' wrappers
+    (`StreamingWrapper`: with a time feature for Pendulum only, as their scripts)."""
+    import gymnax
+
+    if game not in GAMES:
+        raise ValueError(f"game must be one of {sorted(GAMES)}, got {game!r}")
+    base, params = gymnax.make(GAMES[game])
+    time_limit = int(params.max_steps_in_episode) if game == "pendulum" else None
+    return base, params, StreamingWrapper(base, discount, time_limit)
+
+
+def make_agent(
+    game: str,
+    agent: str,
+    key: jax.Array,
+    *,
+    num_steps: int,
+    base: Any = None,
+    params: Any = None,
+    **hyperparameters: Any,
+) -> StreamAC | StreamQ:
+    """The agent `agent` for `game`, as the authors' script builds it: the MinAtar
+    network for the games, two hidden layers of 128 and a Gaussian policy on Pendulum.
+
+    **Arguments:**
+
+    - `game`, `agent`: a key of `GAMES` and one of `AGENTS` (Pendulum: `"ac"`).
+    - `key`: the agent's key.
+    - `num_steps`: the run's length (the epsilon schedule of Q is a fraction of it).
+    - `base`, `params`: the gymnax environment and its parameters (default: made).
+    - `hyperparameters`: passed to the agent, overriding the scripts' defaults.
+    """
+    if agent not in AGENTS:
+        raise ValueError(f"agent must be one of {AGENTS}, got {agent!r}")
+    if base is None:
+        base, params, _ = environment(game)
+    if game == "pendulum":
+        if agent != "ac":
+            raise ValueError(
+                f"Pendulum-v1 has continuous actions: agent must be 'ac', got {agent!r}"
+            )
+        action_dim = int(np.prod(base.action_space(params).shape))
+        obs_dim = int(np.prod(base.observation_space(params).shape)) + 1  # and the time
+        net_key, value_key, key = jax.random.split(key, 3)
+        return StreamAC(
+            key=key,
+            policy_network=MLP(obs_dim, 2 * action_dim, (128, 128), key=net_key),
+            value_network=MLP(obs_dim, "scalar", (128, 128), key=value_key),
+            distribution="gaussian",
+            **hyperparameters,
+        )
+    shape = tuple(base.observation_space(params).shape)
+    num_actions = base.num_actions
+    net_key, value_key, key = jax.random.split(key, 3)
+    if agent == "ac":
+        return StreamAC(
+            key=key,
+            policy_network=MinAtarNetwork(shape, num_actions, key=net_key),
+            value_network=MinAtarNetwork(shape, "scalar", key=value_key),
+            **hyperparameters,
+        )
+    hyperparameters.setdefault("exploration_steps", _exploration_steps(agent, num_steps))
+    return StreamQ(
+        key=key,
+        network=MinAtarNetwork(shape, num_actions, key=net_key),
+        target=agent,
+        **hyperparameters,
+    )
+
+
+class StreamXResult(NamedTuple):
+    """**Fields:**
+
+    - `game`, `agent`: what ran.
+    - `configs`: `(runs,)` each run's hyperparameters (the grid's point; `{}` without
+      a grid); runs are the grid's points times the seeds, seeds fastest.
+    - `returns`, `end_steps`: `(runs, episodes)` every completed episode's return and
+      the step it ended at (NaN / -1 past a run's last episode).
+    - `num_episodes`: `(runs,)`.
+    - `num_steps`, `wall_seconds`: the run's length and its wall time (compilation
+      included).
+    """
+
+    game: str
+    agent: str
+    configs: list[dict[str, float]]
+    returns: np.ndarray
+    end_steps: np.ndarray
+    num_episodes: np.ndarray
+    num_steps: int
+    wall_seconds: float
+
+
+def _concatenate(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *trees)
+
+
+def _empty_record(runs: Any) -> Any:
+    """The runs with their episode records emptied (the host keeps the episodes of
+    every segment, so that the record needs room for one segment's only)."""
+    return eqx.tree_at(
+        lambda r: (r.returns, r.lengths, r.end_steps, r.num_episodes),
+        runs,
+        (
+            jnp.full_like(runs.returns, jnp.nan),
+            jnp.full_like(runs.lengths, -1),
+            jnp.full_like(runs.end_steps, -1),
+            jnp.zeros_like(runs.num_episodes),
+        ),
+    )
+
+
+def stream_x(
+    game: str = "breakout",
+    agent: str = "q",
+    *,
+    num_seeds: int = 5,
+    num_steps: int | None = None,
+    segment_steps: int = 10_000,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    **hyperparameters: Any,
+) -> StreamXResult:
+    """`agent` on `game` for `num_steps` steps, `num_seeds` seeds times every point
+    of `grid` in one vmapped, compiled loop, in segments of `segment_steps` steps.
+
+    **Arguments:**
+
+    - `game`, `agent`: a key of `GAMES` and one of `AGENTS`.
+    - `num_seeds`: seeds per point of the grid.
+    - `num_steps`: steps per run (default: the script's, `DEFAULT_STEPS`).
+    - `segment_steps`: steps per compiled call (must divide `num_steps`); the
+      episodes of a segment are read out after it.
+    - `grid`: hyperparameters by name, each a list of values (array hyperparameters
+      of the agent: `step_size`, `lambda_`, `kappa`, ...); every combination runs.
+    - `seed`: the root key; seed `i` of every grid point uses the same key.
+    - `progress`: called with the number of steps after every segment.
+    - `hyperparameters`: passed to the agent for every run.
+    """
+    start_time = time.perf_counter()
+    if num_steps is None:
+        num_steps = PENDULUM_STEPS if game == "pendulum" else DEFAULT_STEPS[agent]
+    if num_steps % segment_steps:
+        raise ValueError(f"segment_steps ({segment_steps}) must divide num_steps ({num_steps})")
+    base, params, env = environment(game, hyperparameters.get("discount", 0.99))
+    grid = dict(grid or {})
+    configs = [
+        dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+    ]
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+
+    def starter(config):
+        def start(key):
+            agent_key, run_key = jax.random.split(key)
+            learner = make_agent(
+                game,
+                agent,
+                agent_key,
+                num_steps=num_steps,
+                base=base,
+                params=params,
+                **hyperparameters,
+                **config,
+            )
+            return start_control(learner, env, run_key, max_episodes=segment_steps)
+
+        return eqx.filter_jit(eqx.filter_vmap(start))
+
+    runs = _concatenate([starter(config)(keys) for config in configs])
+    # every segment starts with an empty record: it holds that segment's episodes only
+    segment = eqx.filter_jit(
+        eqx.filter_vmap(lambda r: run_control(_empty_record(r), env, segment_steps))
+    )
+    returns: list[list[np.ndarray]] = [[] for _ in range(len(configs) * num_seeds)]
+    end_steps: list[list[np.ndarray]] = [[] for _ in returns]
+    for _ in range(num_steps // segment_steps):
+        runs = segment(runs)
+        count = np.asarray(runs.num_episodes)
+        got_returns, got_ends = np.asarray(runs.returns), np.asarray(runs.end_steps)
+        for i, n in enumerate(count):
+            returns[i].append(got_returns[i, :n])
+            end_steps[i].append(got_ends[i, :n])
+        if progress is not None:
+            progress(segment_steps)
+    flat_returns = [np.concatenate(r) for r in returns]
+    flat_ends = [np.concatenate(e) for e in end_steps]
+    width = max(1, max(len(r) for r in flat_returns))
+    padded_returns = np.full((len(returns), width), np.nan)
+    padded_ends = np.full((len(returns), width), -1, np.int64)
+    for i, (r, e) in enumerate(zip(flat_returns, flat_ends, strict=True)):
+        padded_returns[i, : len(r)], padded_ends[i, : len(e)] = r, e
+    return StreamXResult(
+        game=game,
+        agent=agent,
+        configs=[config for config in configs for _ in range(num_seeds)],
+        returns=padded_returns,
+        end_steps=padded_ends,
+        num_episodes=np.array([len(r) for r in flat_returns]),
+        num_steps=num_steps,
+        wall_seconds=time.perf_counter() - start_time,
+    )
