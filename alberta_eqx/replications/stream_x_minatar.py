@@ -40,6 +40,7 @@ import numpy as np
 from alberta_eqx.control import StreamAC, StreamingWrapper, StreamQ, run_control, start_control
 from alberta_eqx.experiments.segments import Progress
 from alberta_eqx.nn import MLP, MinAtarNetwork
+from alberta_eqx.replications.verdicts import Check, Replication, mean_stderr, on_new_axes
 
 GAMES: dict[str, str] = {
     "breakout": "Breakout-MinAtar",
@@ -270,3 +271,124 @@ def stream_x(
         num_steps=num_steps,
         wall_seconds=time.perf_counter() - start_time,
     )
+
+
+def early_average(result: StreamXResult, fraction: float = 0.05) -> np.ndarray:
+    """`(runs,)` each run's average return over the episodes that ended in the first
+    `fraction` of its steps (NaN where none did)."""
+    ended = (result.end_steps >= 0) & (result.end_steps <= fraction * result.num_steps)
+    with np.errstate(invalid="ignore"):
+        return np.where(ended, result.returns, 0).sum(1) / np.where(
+            ended.any(1), ended.sum(1), np.nan
+        )
+
+
+def final_average(result: StreamXResult, episodes: int = 100) -> np.ndarray:
+    """`(runs,)` each run's average return over its last `episodes` episodes (fewer
+    where it had fewer; NaN where it had none)."""
+    out = np.full(len(result.returns), np.nan)
+    for i, (returns, n) in enumerate(zip(result.returns, result.num_episodes, strict=True)):
+        if n:
+            out[i] = returns[max(0, n - episodes) : n].mean()
+    return out
+
+
+def curves(result: StreamXResult, points: int = 50, episodes: int = 100):
+    """`(steps, curve)`: `(points,)` steps and `(runs, points)` the average return of
+    the last `episodes` episodes ended by each (NaN before the first)."""
+    from alberta_eqx.replications.stream_ac import trailing_average
+
+    steps = np.linspace(result.num_steps / points, result.num_steps, points).astype(np.int64)
+    return steps, np.stack(
+        [
+            trailing_average(r, e, steps, episodes)
+            for r, e in zip(result.returns, result.end_steps, strict=True)
+        ]
+    )
+
+
+def _mean_ci(values: np.ndarray) -> str:
+    mean, stderr = mean_stderr(values)
+    return f"{mean:.2f} ± {1.96 * stderr:.2f}"
+
+
+def stream_x_table(result: StreamXResult) -> list[str]:
+    """Per run: episodes, the first-5% and last-100-episode averages; then their
+    means with 95% intervals over the runs, the wall time and steps per second."""
+    early, final = early_average(result), final_average(result)
+    lines = [
+        f"{GAMES[result.game]}, Stream {result.agent.upper()}, {result.num_steps:,} steps",
+        f"{'run':>4} {'config':>24} {'episodes':>9} {'first 5%':>9} {'last 100':>9}",
+    ]
+    for i, (config, n, e, f) in enumerate(
+        zip(result.configs, result.num_episodes, early, final, strict=True)
+    ):
+        name = ",".join(f"{k}={v:g}" for k, v in config.items()) or "-"
+        lines.append(f"{i:>4} {name:>24} {n:>9} {e:>9.2f} {f:>9.2f}")
+    total = result.num_steps * len(result.returns)
+    lines.append(
+        f"mean (95% interval over {len(final)} runs): first 5% {_mean_ci(early)}, "
+        f"last 100 episodes {_mean_ci(final)}; wall time {result.wall_seconds:.0f} s "
+        f"(compilation included), {total / result.wall_seconds:,.0f} steps/s in total"
+    )
+    return lines
+
+
+def plot_stream_x(result: StreamXResult, ax) -> None:
+    """The learning curves: the last-100-episode average return against steps."""
+    steps, curve = curves(result)
+    ax.plot(steps, curve.T, lw=0.8, alpha=0.5)
+    ax.plot(steps, np.nanmean(curve, axis=0), c="k", lw=2, label="mean over runs")
+    ax.axhline(
+        np.nanmean(early_average(result)), ls="--", c="gray", label="first 5% of the run (ours)"
+    )
+    ax.set(xlabel="steps", ylabel="average return, last 100 episodes")
+    ax.set_title(
+        f"Elsayed et al. (2024): Stream {result.agent.upper()}(lambda), {GAMES[result.game]}"
+    )
+    ax.legend()
+
+
+def _improves(result: StreamXResult) -> tuple[bool, str]:
+    early, final = early_average(result), final_average(result)
+    measured = f"last 100 episodes {_mean_ci(final)} vs first 5% {_mean_ci(early)}"
+    return bool(np.nanmean(final) > np.nanmean(early)), measured
+
+
+STREAM_X_CHECKS = (
+    Check(
+        "Elsayed et al. (2024): the agent learns: its mean return over the last 100 "
+        "episodes exceeds its mean return in the first 5% of the run (mean over seeds)",
+        _improves,
+        min_steps=1_000_000,
+    ),
+)
+
+
+def _run(seeds: int, steps: int, progress: Progress | None, *, game: str, agent: str):
+    return stream_x(game, agent, num_seeds=seeds, num_steps=steps, progress=progress)
+
+
+def _steps_of(*, game: str, agent: str) -> int:
+    return PENDULUM_STEPS if game == "pendulum" else DEFAULT_STEPS[agent]
+
+
+STREAM_X_MINATAR = Replication(
+    title="Elsayed et al. (2024), Stream Q/SARSA/AC(lambda) on MinAtar",
+    paper="Elsayed et al. (2024): Stream Q(lambda), SARSA(lambda) and AC(lambda) learn "
+    "MinAtar with their scripts' settings (Q 5,000,000 steps, SARSA and AC 10,000,000); "
+    "check: the return at the end exceeds the return in the first 5% of the run",
+    run=_run,
+    seeds=5,
+    steps=DEFAULT_STEPS["q"],
+    quick_steps=100_000,
+    steps_multiple=10_000,
+    total=lambda steps: steps,
+    report=stream_x_table,
+    figure=on_new_axes(plot_stream_x),
+    filename="stream_x_minatar.png",
+    quick_seeds=2,
+    checks=STREAM_X_CHECKS,
+    options=(("game", tuple(GAMES)), ("agent", AGENTS)),
+    steps_of=_steps_of,
+)

@@ -115,6 +115,10 @@ class Replication(NamedTuple):
       steps make it short (None: the default seeds).
     - `checks`: the paper's claims, each a `Check` that gives PASS, FAIL or "not tested
       at this length".
+    - `options`: the experiment's own command-line choices, `(name, choices)` pairs
+      (the first choice is the default), e.g. `("game", ("breakout", ...))`; `run`
+      takes them as keyword arguments and `steps_of(**options)` gives the paper's
+      length for them (None: `steps`).
     """
 
     title: str
@@ -130,6 +134,8 @@ class Replication(NamedTuple):
     filename: str
     quick_seeds: int | None = None
     checks: tuple[Check, ...] = ()
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    steps_of: Callable[..., int] | None = None
 
     def verdicts(self, result: Any, num_steps: int) -> list[Verdict]:
         """Every check's verdict on `result`, a run of `num_steps` steps per seed."""
