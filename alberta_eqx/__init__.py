@@ -36,6 +36,7 @@ from alberta_eqx.learners import (
     UpdateResult,
 )
 from alberta_eqx.nn import MLP, sparse_init, sparse_linear
+from alberta_eqx.nn import MinAtarNetwork, sparse_network
 from alberta_eqx.nonlinear import (
     ClassifierLearner,
     ContinualBackprop,
@@ -127,6 +128,7 @@ __all__ = [
     "IDBD",
     "LMS",
     "MLP",
+    "MinAtarNetwork",
     "AbruptChangeStream",
     "AbstractLearner",
     "AbstractNormalizer",
@@ -218,6 +220,7 @@ __all__ = [
     "save_checkpoint",
     "sparse_init",
     "sparse_linear",
+    "sparse_network",
     "stack_questions",
     "start_control",
 ]
