@@ -35,8 +35,7 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
-from alberta_eqx.nn import MLP, sparse_init, sparse_linear
-from alberta_eqx.nn import MinAtarNetwork, sparse_network
+from alberta_eqx.nn import MLP, MinAtarNetwork, sparse_init, sparse_linear, sparse_network
 from alberta_eqx.nonlinear import (
     ClassifierLearner,
     ContinualBackprop,
@@ -128,7 +127,6 @@ __all__ = [
     "IDBD",
     "LMS",
     "MLP",
-    "MinAtarNetwork",
     "AbruptChangeStream",
     "AbstractLearner",
     "AbstractNormalizer",
@@ -161,6 +159,7 @@ __all__ = [
     "LabelPermutedStream",
     "LinearLearner",
     "MLPLearner",
+    "MinAtarNetwork",
     "MountainCar",
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
