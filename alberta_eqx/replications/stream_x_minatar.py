@@ -150,6 +150,8 @@ class StreamXResult(NamedTuple):
     - `num_episodes`: `(runs,)`.
     - `num_steps`, `wall_seconds`: the run's length and its wall time (compilation
       included).
+    - `runs`: the runs' final `ControlRun`s, stacked (the agents, to go on with
+      `run_control`).
     """
 
     game: str
@@ -160,6 +162,7 @@ class StreamXResult(NamedTuple):
     num_episodes: np.ndarray
     num_steps: int
     wall_seconds: float
+    runs: Any = None
 
 
 def _concatenate(trees: Sequence[Any]) -> Any:
@@ -270,6 +273,7 @@ def stream_x(
         num_episodes=np.array([len(r) for r in flat_returns]),
         num_steps=num_steps,
         wall_seconds=time.perf_counter() - start_time,
+        runs=runs,
     )
 
 
