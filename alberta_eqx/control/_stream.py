@@ -373,9 +373,13 @@ class StreamQ(_AbstractStreamAgent):
         target: Literal["sarsa", "q"] = "q",
     ):
         if num_actions is None:
-            if network is None:
-                raise ValueError("give num_actions (for an MLP) or the network")
-            num_actions = getattr(network, "out_size", None)
+            out = getattr(network, "out_size", None)
+            if not isinstance(out, int):
+                raise ValueError(
+                    f"give num_actions (for an MLP) or a network with an integer out_size, "
+                    f"got {type(network).__name__} with out_size {out!r}"
+                )
+            num_actions = out
         self.num_actions = _checks.positive_int("num_actions", num_actions)
         self.q_net = _networks(
             {"network": network},

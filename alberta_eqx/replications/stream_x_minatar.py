@@ -30,7 +30,7 @@ stream-x-minatar --game breakout --agent q` runs it with verdict lines
 import itertools
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -134,7 +134,7 @@ def make_agent(
     return StreamQ(
         key=key,
         network=MinAtarNetwork(shape, num_actions, key=net_key),
-        target=agent,
+        target=cast(Literal["sarsa", "q"], agent),
         **hyperparameters,
     )
 

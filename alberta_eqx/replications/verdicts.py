@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from alberta_eqx.experiments.plots import pyplot
-from alberta_eqx.experiments.segments import Progress
 
 
 class Verdict(NamedTuple):
@@ -101,7 +100,7 @@ class Replication(NamedTuple):
 
     - `title`: the paper and figure, e.g. `"Sutton (1992), Figure 3"`.
     - `paper`: what the paper reports, printed before the run.
-    - `run`: `run(num_seeds, num_steps, progress) -> result`.
+    - `run`: `run(num_seeds, num_steps, progress, **options) -> result`.
     - `seeds`: the default number of seeds.
     - `steps`: the paper's length of a run (steps per seed); `quick_steps` a short
       run for a first look (`--quick`); `steps_multiple` what `--steps` must be a
@@ -123,7 +122,7 @@ class Replication(NamedTuple):
 
     title: str
     paper: str
-    run: Callable[[int, int, Progress | None], Any]
+    run: Callable[..., Any]
     seeds: int
     steps: int
     quick_steps: int
