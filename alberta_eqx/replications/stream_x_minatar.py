@@ -257,8 +257,8 @@ def stream_x(
             end_steps[i].append(got_ends[i, :n])
         if progress is not None:
             progress(segment_steps)
-    flat_returns = [np.concatenate(r) for r in returns]
-    flat_ends = [np.concatenate(e) for e in end_steps]
+    flat_returns = [np.concatenate([np.zeros(0), *r]) for r in returns]
+    flat_ends = [np.concatenate([np.zeros(0, np.int64), *e]) for e in end_steps]
     width = max(1, max(len(r) for r in flat_returns))
     padded_returns = np.full((len(returns), width), np.nan)
     padded_ends = np.full((len(returns), width), -1, np.int64)
