@@ -16,10 +16,11 @@ And Stream AC(lambda) with a Gaussian policy on gymnax's `Pendulum-v1`
 (`stream_ac_continuous.py`: two hidden layers of 128, observation normalisation,
 reward scaling and a time feature; 2,000,000 steps).
 
-Differences from the authors' runs, all of the environment: gymnax's MinAtar games
-end an episode after 1,000 steps (Freeway 2,500), as the `minatar` package's Gymnasium
-registration does not; such an episode is truncated, and the agents bootstrap from its
-last state. Their scripts read a time limit as terminal (`done_mask`).
+Differences from the authors' runs, all of the environment: the `minatar` package
+they use (`MinAtar/*-v1`, minimal action sets, as gymnax's) repeats the previous
+action with probability 0.1 (sticky actions) and sets no episode limit; gymnax's games
+have no sticky actions and end an episode after 1,000 steps (Freeway 2,500). Such an
+episode is truncated, and the agents bootstrap from its last state.
 
 `stream_x(game, agent, ...)` runs one game and agent; `alberta-eqx replicate
 stream-x-minatar --game breakout --agent q` runs it with verdict lines
