@@ -112,3 +112,24 @@ def test_streaming_wrapper_on_minatar_equals_the_authors_wrappers(x64):
             ends += 1
             np.testing.assert_allclose(wrapped[0][t], normalize(o_next), rtol=1e-9, atol=1e-12)
     assert ends >= 2
+
+
+def test_the_command_line_options_and_lengths():
+    """`--game` and `--agent` are stream-x-minatar's own options, checked against
+    their choices; the default length is the agent's script's."""
+    from argparse import Namespace
+
+    from alberta_eqx.cli._options import CommandError
+    from alberta_eqx.cli._replicate import replication_options, steps_for
+
+    name = "stream-x-minatar"
+    chosen = replication_options(name, Namespace(game=None, agent="sarsa"))
+    assert chosen == {"game": "breakout", "agent": "sarsa"}
+    assert steps_for(name, None, False, chosen) == 10_000_000
+    assert steps_for(name, None, False, {"game": "breakout", "agent": "q"}) == 5_000_000
+    assert steps_for(name, None, False, {"game": "pendulum", "agent": "ac"}) == 2_000_000
+    assert steps_for(name, None, True, chosen) == 100_000
+    with pytest.raises(CommandError, match="--agent for stream-x-minatar must be one of"):
+        replication_options(name, Namespace(game="breakout", agent="dqn"))
+    with pytest.raises(CommandError, match="--game is not an option of stream-ac-cartpole"):
+        replication_options("stream-ac-cartpole", Namespace(game="breakout", agent=None))
