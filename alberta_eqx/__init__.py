@@ -36,7 +36,7 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
-from alberta_eqx.nn import MLP, sparse_init, sparse_linear
+from alberta_eqx.nn import MLP, MinAtarNetwork, sparse_init, sparse_linear, sparse_network
 from alberta_eqx.nonlinear import (
     ClassifierLearner,
     ContinualBackprop,
@@ -163,6 +163,7 @@ __all__ = [
     "LabelPermutedStream",
     "LinearLearner",
     "MLPLearner",
+    "MinAtarNetwork",
     "MountainCar",
     "MultiHeadLearner",
     "MultiHeadStepMetrics",
@@ -222,6 +223,7 @@ __all__ = [
     "save_checkpoint",
     "sparse_init",
     "sparse_linear",
+    "sparse_network",
     "stack_questions",
     "start_control",
 ]

@@ -10,6 +10,10 @@ Learning Finally Works").
   the LayerNorm is Equinox's without a learned scale or shift (optional), then a
   linear output layer; optionally sparse-initialised. It exposes its linear layers
   and every hidden layer's activations (continual backprop's utility needs them).
+- `MinAtarNetwork`: the streaming-RL papers' MinAtar network, `Conv2d(3x3, 16) ->
+  LayerNorm -> LeakyReLU -> flatten -> Linear(128) -> LayerNorm -> LeakyReLU -> Linear`.
+- `sparse_network`: every linear and convolution layer of a network sparse-initialised,
+  biases zero (the authors' `initialize_weights`, applied with `nn.Module.apply`).
 - `check_network`: the check of a network argument, for the learners and agents that
   take a network (`MLP`, `eqx.nn.MLP` or any module with the same interface).
 """
@@ -25,7 +29,15 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from alberta_eqx import _checks
 
-__all__ = ["MLP", "Network", "check_network", "sparse_init", "sparse_linear"]
+__all__ = [
+    "MLP",
+    "MinAtarNetwork",
+    "Network",
+    "check_network",
+    "sparse_init",
+    "sparse_linear",
+    "sparse_network",
+]
 
 
 def _sparsity(value: float) -> float:
@@ -67,11 +79,31 @@ def sparse_init(
     value_key, mask_key = jax.random.split(key)
     bound = 1 / math.sqrt(fan_in)
     weights = jax.random.uniform(value_key, (fan_out, fan_in), dtype, -bound, bound)
-    # A random permutation of the inputs per unit; its first num_zeros are zeroed.
-    ranks = jax.vmap(lambda k: jax.random.permutation(k, fan_in))(
-        jax.random.split(mask_key, fan_out)
+    # Per unit, the inputs with the num_zeros smallest of fan_in uniform draws: a
+    # uniformly random subset, as the authors' randperm(fan_in)[:num_zeros], from one
+    # sort (jax.random.permutation's rounds of sorting compile several times slower).
+    order = jnp.argsort(jax.random.uniform(mask_key, (fan_out, fan_in)), axis=1)
+    rows = jnp.arange(fan_out)[:, None]
+    zeroed = jnp.zeros((fan_out, fan_in), bool).at[rows, order[:, :num_zeros]].set(True)
+    return jnp.where(zeroed, jnp.zeros((), dtype), weights)
+
+
+def _sparse_layer(
+    layer: eqx.nn.Linear | eqx.nn.Conv, key: PRNGKeyArray, sparsity: float
+) -> eqx.nn.Linear | eqx.nn.Conv:
+    """`layer` with `sparse_init` weights, one row per output unit (a convolution's
+    fan-in is its input channels times its kernel's size, as the authors'
+    `sparse_init.py` counts it), and a zero bias."""
+    fan_out = layer.weight.shape[0]
+    fan_in = math.prod(layer.weight.shape[1:])
+    weight = sparse_init(key, (fan_out, fan_in), sparsity, dtype=layer.weight.dtype)
+    bias = None if layer.bias is None else jnp.zeros_like(layer.bias)
+    return eqx.tree_at(
+        lambda m: (m.weight, m.bias),
+        layer,
+        (weight.reshape(layer.weight.shape), bias),
+        is_leaf=lambda x: x is None,
     )
-    return jnp.where(ranks < num_zeros, jnp.zeros((), dtype), weights)
 
 
 def sparse_linear(
@@ -88,12 +120,40 @@ def sparse_linear(
     """
     if not isinstance(linear, eqx.nn.Linear):
         raise TypeError(f"linear must be an eqx.nn.Linear, got {type(linear).__name__}")
-    fan_out, fan_in = linear.weight.shape  # always (out, in), "scalar" ends included
-    weight = sparse_init(key, (fan_out, fan_in), sparsity, dtype=linear.weight.dtype)
-    bias = None if linear.bias is None else jnp.zeros_like(linear.bias)
-    return eqx.tree_at(
-        lambda m: (m.weight, m.bias), linear, (weight, bias), is_leaf=lambda x: x is None
-    )
+    return cast(eqx.nn.Linear, _sparse_layer(linear, key, _sparsity(sparsity)))
+
+
+def _is_layer(node: object) -> bool:
+    return isinstance(node, eqx.nn.Linear | eqx.nn.Conv)
+
+
+def _layers_of(network: eqx.Module) -> list:
+    return [node for node in jax.tree.leaves(network, is_leaf=_is_layer) if _is_layer(node)]
+
+
+def sparse_network(network: eqx.Module, *, key: PRNGKeyArray, sparsity: float = 0.9):
+    """`network` with every `eqx.nn.Linear` and `eqx.nn.Conv` layer sparse-initialised
+    (`sparse_init`; a convolution's rows are its output channels, its fan-in the input
+    channels times the kernel's size) and every bias zero: the authors'
+    `initialize_weights` applied to every layer (Elsayed et al. 2024, Algorithm 1).
+
+    **Arguments:**
+
+    - `network`: any module; its other parts are kept.
+    - `key`: the randomness, one key per layer in the order of the network's leaves.
+    - `sparsity`: the fraction of each output unit's incoming weights set to zero, in
+      `[0, 1)`.
+    """
+    sparsity = _sparsity(sparsity)
+    layers = _layers_of(network)
+    if not layers:
+        raise ValueError(
+            f"network must hold eqx.nn.Linear or eqx.nn.Conv layers, got a "
+            f"{type(network).__name__} without any"
+        )
+    keys = jax.random.split(key, len(layers))
+    new = [_sparse_layer(layer, k, sparsity) for layer, k in zip(layers, keys, strict=True)]
+    return eqx.tree_at(_layers_of, network, new)
 
 
 class _StaticFunction(eqx.Module):
@@ -283,3 +343,92 @@ def check_network(
     if out_size is not None and network.out_size != out_size:
         raise ValueError(f"{name} must have out_size={out_size!r}, got {network.out_size!r}")
     return cast(Network, network)
+
+
+def _layer_norm(x: Array) -> Array:
+    """LayerNorm over the whole of `x`, without a learned scale or shift, `eps = 1e-5`
+    (the authors' `F.layer_norm(x, x.size())`: a convolution's output is normalised
+    over its channels and positions together)."""
+    return (x - jnp.mean(x)) / jnp.sqrt(jnp.var(x) + 1e-5)
+
+
+class MinAtarNetwork(eqx.Module):
+    """The streaming-RL papers' MinAtar network (Elsayed et al. 2024, the authors'
+    `stream_q_minatar.py`, `stream_sarsa_minatar.py`, `stream_ac_discrete_minatar.py`):
+
+        Conv2d(channels, 3x3, stride 1, no padding) -> LayerNorm -> LeakyReLU
+        -> flatten -> Linear(hidden_size) -> LayerNorm -> LeakyReLU -> Linear(out_size)
+
+    The LayerNorms have no learned scale or shift (`eps = 1e-5`); the first normalises
+    the convolution's whole output (channels and positions together), as the authors'
+    `F.layer_norm(x, x.size())` does. The input is an observation of shape `in_shape`
+    (height, width, channels: gymnax's and the `minatar` package's layout), or the
+    same numbers flattened; it is moved to channels-first before the convolution, and
+    the convolution's output is flattened channel by channel (PyTorch's order).
+    Initialised as Equinox initialises its layers; the Stream agents sparse-initialise
+    it (`sparse_network`).
+
+    **Arguments:**
+
+    - `in_shape`: the observation's `(height, width, channels)` (MinAtar: `(10, 10, C)`).
+    - `out_size`: the number of outputs, or `"scalar"` for a scalar output.
+    - `key`: initialises the weights.
+    - `hidden_size`: the linear hidden layer's width (128).
+    - `channels`: the convolution's output channels (16).
+    - `kernel_size`: the convolution's square kernel (3).
+    - `dtype`: the parameters' floating-point dtype (default: JAX's default float).
+    """
+
+    conv: eqx.nn.Conv2d
+    hidden: eqx.nn.Linear
+    output: eqx.nn.Linear
+    in_shape: tuple[int, int, int] = eqx.field(static=True)
+    out_size: int | Literal["scalar"] = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+    channels: int = eqx.field(static=True)
+    kernel_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        out_size: int | Literal["scalar"],
+        *,
+        key: PRNGKeyArray,
+        hidden_size: int = 128,
+        channels: int = 16,
+        kernel_size: int = 3,
+        dtype=None,
+    ):
+        if len(in_shape) != 3:
+            raise ValueError(f"in_shape must be (height, width, channels), got {in_shape}")
+        height, width, in_channels = (
+            _checks.positive_int(f"in_shape[{i}]", n) for i, n in enumerate(in_shape)
+        )
+        self.in_shape = (height, width, in_channels)
+        if out_size != "scalar":
+            out_size = _checks.positive_int("out_size", out_size)
+        self.out_size = out_size
+        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        self.channels = _checks.positive_int("channels", channels)
+        self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
+        if self.kernel_size > min(height, width):
+            raise ValueError(
+                f"kernel_size ({kernel_size}) must be at most the observation's height and "
+                f"width {in_shape[:2]}"
+            )
+        dtype = dtype or _checks.default_float()
+        conv_key, hidden_key, output_key = jax.random.split(key, 3)
+        self.conv = eqx.nn.Conv2d(
+            in_channels, self.channels, self.kernel_size, dtype=dtype, key=conv_key
+        )
+        flat = self.channels * (height - kernel_size + 1) * (width - kernel_size + 1)
+        self.hidden = eqx.nn.Linear(flat, self.hidden_size, dtype=dtype, key=hidden_key)
+        self.output = eqx.nn.Linear(self.hidden_size, out_size, dtype=dtype, key=output_key)
+
+    def __call__(self, x: Float[Array, "..."]) -> Array:
+        """The output for an observation: shape `()` for `out_size="scalar"`, else
+        `(out_size,)`."""
+        x = jnp.moveaxis(jnp.reshape(x, self.in_shape), -1, 0)
+        x = jax.nn.leaky_relu(_layer_norm(self.conv(x)))
+        x = jax.nn.leaky_relu(_layer_norm(self.hidden(jnp.ravel(x))))
+        return self.output(x)

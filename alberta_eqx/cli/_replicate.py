@@ -13,12 +13,19 @@ from alberta_eqx.experiments.record import finish_record, start_record
 from alberta_eqx.replications.registry import DEFAULT_REPLICATION, REPLICATIONS
 
 
-def steps_for(name: str, steps: int | None, quick: bool) -> int:
+def steps_for(
+    name: str, steps: int | None, quick: bool, options: dict[str, str] | None = None
+) -> int:
     """The run's steps: `--steps` (a multiple of the experiment's unit, else an
-    error naming the nearest valid values), `--quick`'s, or the paper's."""
+    error naming the nearest valid values), `--quick`'s, or the paper's (for the
+    experiment's `options`, where its length depends on them)."""
     replication = REPLICATIONS[name]
     if steps is None:
-        return replication.quick_steps if quick else replication.steps
+        if quick:
+            return replication.quick_steps
+        if replication.steps_of is not None:
+            return replication.steps_of(**(options or {}))
+        return replication.steps
     multiple = replication.steps_multiple
     if steps % multiple:
         low = max(multiple, steps // multiple * multiple)
@@ -32,10 +39,12 @@ def steps_for(name: str, steps: int | None, quick: bool) -> int:
 def replicate(args: argparse.Namespace) -> None:
     name = getattr(args, "name", DEFAULT_REPLICATION)
     replication = REPLICATIONS[name]
-    steps = steps_for(name, getattr(args, "steps", None), getattr(args, "quick", False))
+    options = replication_options(name, args)
+    steps = steps_for(name, getattr(args, "steps", None), getattr(args, "quick", False), options)
     quick_seeds = replication.quick_seeds if getattr(args, "quick", False) else None
     seeds = getattr(args, "seeds", None) or quick_seeds or replication.seeds
     settings = {"replication": name, "seeds": seeds, "steps": steps, "float64": args.float64}
+    settings.update(options)
     loggers = open_loggers(getattr(args, "log", None) or [])
     record = start_record(args.out, "replicate", settings, _device())
     print(replication.paper)
@@ -43,7 +52,7 @@ def replicate(args: argparse.Namespace) -> None:
     try:
         for logger in loggers:
             logger.log_settings(settings)
-        result = replication.run(seeds, steps, bar if bar.enabled else None)
+        result = replication.run(seeds, steps, bar if bar.enabled else None, **options)
         verdicts = replication.verdicts(result, steps)
         _log_verdicts(loggers, verdicts, steps)
     finally:
@@ -81,6 +90,32 @@ def _log_verdicts(loggers: list, verdicts: list, steps: int) -> None:
             logger.log_metrics(steps, passed)
 
 
+def replication_options(name: str, args: argparse.Namespace) -> dict[str, str]:
+    """The experiment's own options (`Replication.options`) from the command line,
+    each checked against its choices (another experiment's option is an error)."""
+    replication = REPLICATIONS[name]
+    own = dict(replication.options)
+    for option in sorted(_all_options()):
+        if option not in own and getattr(args, option, None) is not None:
+            fail(f"--{option} is not an option of {name}")
+    chosen = {}
+    for option, choices in own.items():
+        value = getattr(args, option, None) or choices[0]
+        if value not in choices:
+            fail(f"--{option} for {name} must be one of {', '.join(choices)}, got {value!r}")
+        chosen[option] = value
+    return chosen
+
+
+def _all_options() -> dict[str, set[str]]:
+    """Every experiment's options with the union of their choices."""
+    options: dict[str, set[str]] = {}
+    for replication in REPLICATIONS.values():
+        for option, choices in replication.options:
+            options.setdefault(option, set()).update(choices)
+    return options
+
+
 def _write_lines(path: str, lines: list[str]) -> None:
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -111,3 +146,10 @@ def _add_replicate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="a short run for a first look (claims it is too short to test say so)",
     )
     add_log_option(p, "each claim's verdict (verdict/N: 1 PASS, 0 FAIL)")
+    for option, choices in sorted(_all_options().items()):
+        users = ", ".join(n for n, r in REPLICATIONS.items() if option in dict(r.options))
+        p.add_argument(
+            f"--{option}",
+            default=None,
+            help=f"({users}) one of {', '.join(sorted(choices))}",
+        )

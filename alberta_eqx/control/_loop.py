@@ -28,7 +28,8 @@ class ControlTransition(NamedTuple):
     **Fields:**
 
     - `observation`: `S`, the observation the action was taken in.
-    - `action`: `A`, an integer.
+    - `action`: `A`, an integer (a vector of floats for an agent with continuous
+      actions).
     - `reward`: `R`, a real scalar.
     - `next_observation`: `S'`, the observation the transition reached (the episode's
       final one where it ended: gymnax's `info["final_observation"]`).
@@ -43,7 +44,7 @@ class ControlTransition(NamedTuple):
     """
 
     observation: Array
-    action: Int[Array, ""]
+    action: Int[Array, ""] | Float[Array, " d"]
     reward: Float[Array, ""]
     next_observation: Array
     terminated: Bool[Array, ""]
@@ -64,15 +65,24 @@ def _flag(name: str, value: ArrayLike) -> Bool[Array, ""]:
     return value
 
 
-def check_transition(transition: ControlTransition, dtype) -> ControlTransition:
+def check_transition(
+    transition: ControlTransition, dtype, *, continuous: bool = False
+) -> ControlTransition:
     """`transition` with its fields checked (a bad one is refused naming the field)
     and its reward cast to `dtype`; the observations are left to the agent, whose
     features read them. The checks are of shapes and dtypes, so they cost nothing in
-    a compiled loop."""
+    a compiled loop. The action is an integer scalar, or with `continuous` a vector
+    of floats."""
     if not isinstance(transition, ControlTransition):
         raise TypeError(f"transition must be a ControlTransition, got {type(transition).__name__}")
     action = jnp.asarray(transition.action)
-    if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
+    if continuous:
+        if action.ndim != 1 or not jnp.issubdtype(action.dtype, jnp.floating):
+            raise TypeError(
+                f"action must be a vector of floats, got dtype {action.dtype} and shape "
+                f"{action.shape}"
+            )
+    elif action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
         raise TypeError(
             f"action must be an integer scalar, got dtype {action.dtype} and shape {action.shape}"
         )
@@ -100,13 +110,13 @@ class AbstractControlAgent(eqx.Module):
     """
 
     @abc.abstractmethod
-    def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
+    def act(self, key: PRNGKeyArray, observation: Array) -> Array:
         """An action for `observation` under the behaviour policy."""
 
     @abc.abstractmethod
     def update(
         self, key: PRNGKeyArray, transition: ControlTransition
-    ) -> tuple["AbstractControlAgent", Int[Array, ""]]:
+    ) -> tuple["AbstractControlAgent", Array]:
         """Learn from one transition: `(new_agent, next_action)`.
 
         **Arguments:**
@@ -114,6 +124,13 @@ class AbstractControlAgent(eqx.Module):
         - `key`: the randomness of the next action.
         - `transition`: a `ControlTransition`.
         """
+
+
+def _action(action: ArrayLike) -> Array:
+    """An action as the loop carries it: an integer one as int32 (whatever the integer
+    type the agent's sampling gives), a continuous one as it is."""
+    action = jnp.asarray(action)
+    return action.astype(jnp.int32) if jnp.issubdtype(action.dtype, jnp.integer) else action
 
 
 # The largest step count an int32 holds.
@@ -152,7 +169,8 @@ class ControlRun(eqx.Module):
 
     - `agent`: the agent.
     - `env_state`, `observation`, `action`: the environment's state, the current
-      observation and the action about to be taken in it.
+      observation and the action about to be taken in it (an int32, or a vector of
+      floats for continuous actions).
     - `key`: step `t` draws its randomness from `fold_in(key, t)`.
     - `step`: steps taken, at most `2**31 - 1` (an int32, as the supervised runners'
       step indices are: `run_control` refuses to go past it).
@@ -167,7 +185,7 @@ class ControlRun(eqx.Module):
     agent: AbstractControlAgent
     env_state: PyTree
     observation: Array
-    action: Int[Array, ""]
+    action: Array
     key: PRNGKeyArray
     step: Int[Array, ""]
     episode_return: Float[Array, ""]
@@ -207,7 +225,7 @@ def start_control(
         agent=agent,
         env_state=env_state,
         observation=observation,
-        action=jnp.asarray(action, jnp.int32),
+        action=_action(action),
         key=key,
         step=jnp.zeros((), jnp.int32),
         episode_return=jnp.zeros((), float_dtype),
@@ -245,7 +263,7 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
         agent=agent,
         env_state=env_state,
         observation=observation,
-        action=jnp.asarray(action, jnp.int32),
+        action=_action(action),
         key=run.key,
         step=step,
         episode_return=jnp.where(episode_end, 0, episode_return),

@@ -22,6 +22,13 @@ or from the reward (simple centering), with its own step-size:
 
     delta = R - Rbar + gamma (1 - terminated) v(S') - v(S)      (Q: q, as below)
     Rbar <- Rbar + beta delta            (or Rbar + beta (R - Rbar))
+
+Every agent takes its networks as arguments (an `alberta_eqx.nn.MLP` for vector
+observations, `alberta_eqx.nn.MinAtarNetwork` for MinAtar's images) or builds MLPs from
+`feature_dim` and `hidden_sizes`; either way it draws their weights from its own `key`
+with `sparse_network`, as the authors' `initialize_weights` does: a network given is an
+architecture, and `to_config` writes it (without weights) so that `from_config` with
+the same key rebuilds the same agent.
 """
 
 from typing import Literal
@@ -42,12 +49,71 @@ from alberta_eqx.control._loop import (
     check_transition,
     td_hyperparameters,
 )
-from alberta_eqx.nn import MLP
+from alberta_eqx.nn import MLP, sparse_network
 from alberta_eqx.td import RewardRate, check_reward_rate
+
+_DEFAULT_HIDDEN = (32, 32)
 
 
 def _params(net: eqx.Module):
     return eqx.filter(net, eqx.is_inexact_array)
+
+
+def _network(
+    name: str,
+    network: object,
+    out_size: int | Literal["scalar"] | None,
+    *,
+    key: PRNGKeyArray,
+    sparsity: float,
+) -> eqx.Module:
+    """The network argument `name`, checked (a callable `eqx.Module` with an
+    `out_size`, equal to `out_size` when given) and sparse-initialised from `key`."""
+    if not isinstance(network, eqx.Module) or not callable(network):
+        raise TypeError(
+            f"{name} must be a network (a callable eqx.Module such as alberta_eqx.nn.MLP "
+            f"or alberta_eqx.nn.MinAtarNetwork), got {type(network).__name__}"
+        )
+    if not hasattr(network, "out_size"):
+        raise TypeError(f"{name} must have an out_size, got a {type(network).__name__}")
+    if out_size is not None and network.out_size != out_size:
+        raise ValueError(f"{name} must have out_size={out_size!r}, got {network.out_size!r}")
+    return sparse_network(network, key=key, sparsity=sparsity)
+
+
+def _networks(
+    given: dict[str, object | None],
+    feature_dim: int | None,
+    hidden_sizes: tuple[int, ...] | None,
+    out_sizes: dict[str, int | Literal["scalar"]],
+    *,
+    key: PRNGKeyArray,
+    sparsity: float,
+) -> dict[str, eqx.Module]:
+    """The agent's networks: the ones given (all of them, then without `feature_dim`
+    and `hidden_sizes`), or MLPs of `feature_dim` inputs and `hidden_sizes` (default
+    two of 32); sparse-initialised from `key`, one key per network."""
+    names = list(given)
+    if all(net is None for net in given.values()):
+        if feature_dim is None:
+            raise ValueError(f"give feature_dim (for MLPs) or the networks ({', '.join(names)})")
+        hidden = _DEFAULT_HIDDEN if hidden_sizes is None else hidden_sizes
+        built: dict[str, object] = {
+            name: MLP(feature_dim, out_sizes[name], hidden, key=key) for name in names
+        }
+    elif any(net is None for net in given.values()):
+        raise ValueError(f"give all of the networks ({', '.join(names)}) or none")
+    elif feature_dim is not None or hidden_sizes is not None:
+        raise ValueError(
+            "feature_dim and hidden_sizes build MLPs: leave them out when giving the networks"
+        )
+    else:
+        built = dict(given)
+    keys = jax.random.split(key, len(names))
+    return {
+        name: _network(name, built[name], out_sizes[name], key=k, sparsity=sparsity)
+        for name, k in zip(names, keys, strict=True)
+    }
 
 
 class _AbstractStreamAgent(AbstractControlAgent):
@@ -58,6 +124,7 @@ class _AbstractStreamAgent(AbstractControlAgent):
     discount: eqx.AbstractVar[Float[Array, ""]]
     lambda_: eqx.AbstractVar[Float[Array, ""]]
     reward_rate: eqx.AbstractVar[RewardRate | None]
+    sparsity: eqx.AbstractVar[float]
 
     def _centered(self, reward: Float[Array, ""]) -> Float[Array, ""]:
         """The reward a TD error uses: `R`, or `R - Rbar` with reward centering."""
@@ -74,14 +141,14 @@ class _AbstractStreamAgent(AbstractControlAgent):
 
     def _obgd(
         self,
-        net: MLP,
+        net: eqx.Module,
         trace: TraceState,
         delta: Float[Array, ""],
-        grad: MLP,
+        grad: eqx.Module,
         kappa: Float[Array, ""],
         *,
         cut: Bool[Array, ""],
-    ) -> tuple[MLP, TraceState]:
+    ) -> tuple[eqx.Module, TraceState]:
         """One ObGD update of `net` along its trace (Algorithm 3, `_rules.obgd`, with
         `z <- gamma lambda z + grad`), and the trace set to 0 where `cut` (after an
         episode's last update; Stream Q also after an exploratory action)."""
@@ -91,15 +158,35 @@ class _AbstractStreamAgent(AbstractControlAgent):
         return eqx.apply_updates(net, updates), trace
 
 
+_DISTRIBUTIONS = ("categorical", "gaussian")
+
+
 class StreamAC(_AbstractStreamAgent):
-    """Stream AC(lambda) for discrete actions, with the authors' defaults.
+    """Stream AC(lambda), with the authors' defaults: for discrete actions a softmax
+    policy (`stream_ac_discrete.py`, `stream_ac_discrete_minatar.py`), for continuous
+    ones a Gaussian policy (`stream_ac_continuous.py`).
+
+    The Gaussian policy's network has `2 * num_actions` outputs: the means, and the
+    standard deviations through softplus (the authors' two heads `linear_mu` and
+    `linear_std` on the same hidden layer, as one layer). The action drawn is not
+    clipped: the environment clips it (gymnax's Pendulum does; the authors'
+    `ClipAction`), and the update reads the action drawn. Log-probabilities and
+    entropies of the action's dimensions are summed.
 
     **Arguments:**
 
-    - `feature_dim`: the length of the (wrapped) observation, the networks' input.
-    - `num_actions`: how many actions.
+    - `feature_dim`: the length of the (wrapped) observation, the MLPs' input; leave
+      it out when giving the networks.
+    - `num_actions`: how many actions (categorical), or the action's dimension
+      (Gaussian); with networks given, read from the policy network (and checked
+      against it when given).
     - `key`: initialises both networks.
-    - `hidden_sizes`: the hidden layers' widths (the authors: two of 32).
+    - `policy_network`, `value_network`: the networks (e.g.
+      `alberta_eqx.nn.MinAtarNetwork`), with `num_actions` (categorical) or
+      `2 * num_actions` (Gaussian) outputs and a scalar output; their weights are
+      drawn again from `key` (`sparse_network`). None (the default): MLPs.
+    - `hidden_sizes`: the MLPs' hidden layers (default two of 32, the authors'
+      CartPole script; their continuous-control script uses two of 128).
     - `step_size`: ObGD's `alpha` (1.0).
     - `discount`: `gamma` (0.99).
     - `lambda_`: `lambda` (0.8).
@@ -108,10 +195,11 @@ class StreamAC(_AbstractStreamAgent):
     - `sparsity`: the sparse initialisation's fraction of zeroed weights (0.9).
     - `reward_rate`: a `RewardRate` for reward centering (module docstring), or None
       (the authors' agent).
+    - `distribution`: `"categorical"` (discrete actions) or `"gaussian"`.
     """
 
-    policy_net: MLP
-    value_net: MLP
+    policy_net: eqx.Module
+    value_net: eqx.Module
     policy_trace: TraceState
     value_trace: TraceState
     step_size: Float[Array, ""]
@@ -121,14 +209,19 @@ class StreamAC(_AbstractStreamAgent):
     kappa_value: Float[Array, ""]
     entropy_coefficient: Float[Array, ""]
     reward_rate: RewardRate | None
+    num_actions: int = eqx.field(static=True)
+    sparsity: float = eqx.field(static=True)
+    distribution: Literal["categorical", "gaussian"] = eqx.field(static=True)
 
     def __init__(
         self,
-        feature_dim: int,
-        num_actions: int,
+        feature_dim: int | None = None,
+        num_actions: int | None = None,
         *,
         key: PRNGKeyArray,
-        hidden_sizes: tuple[int, ...] = (32, 32),
+        policy_network: eqx.Module | None = None,
+        value_network: eqx.Module | None = None,
+        hidden_sizes: tuple[int, ...] | None = None,
         step_size: ArrayLike = 1.0,
         discount: ArrayLike = 0.99,
         lambda_: ArrayLike = 0.8,
@@ -136,14 +229,34 @@ class StreamAC(_AbstractStreamAgent):
         kappa_value: ArrayLike = 2.0,
         entropy_coefficient: ArrayLike = 0.01,
         sparsity: float = 0.9,
+        distribution: Literal["categorical", "gaussian"] = "categorical",
         reward_rate: RewardRate | None = None,
     ):
-        num_actions = _checks.positive_int("num_actions", num_actions)
-        policy_key, value_key = jax.random.split(key)
-        self.policy_net = MLP(
-            feature_dim, num_actions, hidden_sizes, key=policy_key, sparsity=sparsity
+        if distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {_DISTRIBUTIONS}, got {distribution!r}")
+        self.distribution = distribution
+        per_action = 2 if distribution == "gaussian" else 1
+        if num_actions is None:
+            if policy_network is None:
+                raise ValueError("give num_actions (for MLPs) or the networks")
+            out = getattr(policy_network, "out_size", None)
+            if not isinstance(out, int) or out % per_action:
+                raise ValueError(
+                    f"policy_network must have {'an even' if per_action == 2 else 'an'} "
+                    f"integer out_size, got {out!r}"
+                )
+            num_actions = out // per_action
+        self.num_actions = _checks.positive_int("num_actions", num_actions)
+        nets = _networks(
+            {"policy_network": policy_network, "value_network": value_network},
+            feature_dim,
+            hidden_sizes,
+            {"policy_network": per_action * self.num_actions, "value_network": "scalar"},
+            key=key,
+            sparsity=sparsity,
         )
-        self.value_net = MLP(feature_dim, "scalar", hidden_sizes, key=value_key, sparsity=sparsity)
+        self.sparsity = float(sparsity)
+        self.policy_net, self.value_net = nets["policy_network"], nets["value_network"]
         self.policy_trace = _rules.trace_init(_params(self.policy_net))
         self.value_trace = _rules.trace_init(_params(self.value_net))
         self.step_size, self.discount, self.lambda_ = td_hyperparameters(
@@ -155,22 +268,39 @@ class StreamAC(_AbstractStreamAgent):
         self.reward_rate = check_reward_rate(reward_rate, self.discount.dtype)
 
     def config_arguments(self) -> dict:
-        """The constructor's arguments held by the networks (`alberta_eqx.config`)."""
-        net = self.policy_net
+        """The networks (their architectures: the agent draws their weights from its
+        key) in place of `feature_dim` and `hidden_sizes` (`alberta_eqx.config`)."""
         return {
-            "feature_dim": net.in_size,
-            "num_actions": net.out_size,
-            "hidden_sizes": net.hidden_sizes,
-            "sparsity": net.sparsity,
+            "feature_dim": None,
+            "hidden_sizes": None,
+            "policy_network": self.policy_net,
+            "value_network": self.value_net,
         }
 
-    def act(self, key: PRNGKeyArray, observation: Array) -> Int[Array, ""]:
-        return jax.random.categorical(key, self.policy_net(observation))
+    def _log_prob_entropy(
+        self, outputs: Array, action: Array
+    ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """`log pi(action)` and the policy's entropy from the policy network's outputs."""
+        if self.distribution == "categorical":
+            log_pi = jax.nn.log_softmax(outputs)
+            return log_pi[action], -jnp.sum(jnp.exp(log_pi) * log_pi)
+        mean, std = outputs[: self.num_actions], jax.nn.softplus(outputs[self.num_actions :])
+        log_std = jnp.log(std)
+        log_2pi = jnp.log(2 * jnp.pi)
+        log_prob = -((action - mean) ** 2) / (2 * std**2) - log_std - 0.5 * log_2pi
+        return jnp.sum(log_prob), jnp.sum(0.5 + 0.5 * log_2pi + log_std)
 
-    def update(
-        self, key: PRNGKeyArray, transition: ControlTransition
-    ) -> tuple["StreamAC", Int[Array, ""]]:
-        t = check_transition(transition, self.discount.dtype)
+    def act(self, key: PRNGKeyArray, observation: Array) -> Array:
+        outputs = self.policy_net(observation)
+        if self.distribution == "categorical":
+            return jax.random.categorical(key, outputs)
+        mean, std = outputs[: self.num_actions], jax.nn.softplus(outputs[self.num_actions :])
+        return mean + std * jax.random.normal(key, mean.shape, mean.dtype)
+
+    def update(self, key: PRNGKeyArray, transition: ControlTransition) -> tuple["StreamAC", Array]:
+        t = check_transition(
+            transition, self.discount.dtype, continuous=self.distribution == "gaussian"
+        )
         params_v, static_v = eqx.partition(self.value_net, eqx.is_inexact_array)
         params_pi, static_pi = eqx.partition(self.policy_net, eqx.is_inexact_array)
 
@@ -183,10 +313,9 @@ class StreamAC(_AbstractStreamAgent):
         delta = self._centered(t.reward) + self.discount * jnp.where(t.terminated, 0, v_next) - v
 
         def objective(params):
-            logits = eqx.combine(params, static_pi)(t.observation)
-            log_pi = jax.nn.log_softmax(logits)
-            entropy = -jnp.sum(jnp.exp(log_pi) * log_pi)
-            return log_pi[t.action] + self.entropy_coefficient * jnp.sign(delta) * entropy
+            outputs = eqx.combine(params, static_pi)(t.observation)
+            log_pi, entropy = self._log_prob_entropy(outputs, t.action)
+            return log_pi + self.entropy_coefficient * jnp.sign(delta) * entropy
 
         grad_pi = jax.grad(objective)(params_pi)
         # Algorithm 3 (ObGD) for both, with the same delta
@@ -228,6 +357,10 @@ class StreamQ(_AbstractStreamAgent):
 
     - `feature_dim`, `num_actions`, `key`, `hidden_sizes`, `step_size`,
       `discount`, `lambda_`, `kappa`, `sparsity`: as `StreamAC`'s (`kappa` 2).
+    - `network`: the network `q(s, .)` with `num_actions` outputs (e.g.
+      `alberta_eqx.nn.MinAtarNetwork`), its weights drawn again from `key`
+      (`sparse_network`); None (the default): an MLP of `feature_dim` inputs and
+      `hidden_sizes`. With a network, `num_actions` is read from it.
     - `exploration_steps`: the schedule's length (the authors: 5% of the run), at
       most `2**30`: the agent's action count `steps` saturates at `2**31 - 1`
       rather than wrapping, and epsilon stays at `epsilon_end` from there on.
@@ -237,7 +370,7 @@ class StreamQ(_AbstractStreamAgent):
       (the authors' agent).
     """
 
-    q_net: MLP
+    q_net: eqx.Module
     trace: TraceState
     steps: Int[Array, ""]
     step_size: Float[Array, ""]
@@ -249,16 +382,18 @@ class StreamQ(_AbstractStreamAgent):
     exploration_steps: Float[Array, ""]
     reward_rate: RewardRate | None
     num_actions: int = eqx.field(static=True)
+    sparsity: float = eqx.field(static=True)
     target: Literal["sarsa", "q"] = eqx.field(static=True)
 
     def __init__(
         self,
-        feature_dim: int,
-        num_actions: int,
+        feature_dim: int | None = None,
+        num_actions: int | None = None,
         *,
         key: PRNGKeyArray,
+        network: eqx.Module | None = None,
         exploration_steps: ArrayLike = 25_000,
-        hidden_sizes: tuple[int, ...] = (32, 32),
+        hidden_sizes: tuple[int, ...] | None = None,
         step_size: ArrayLike = 1.0,
         discount: ArrayLike = 0.99,
         lambda_: ArrayLike = 0.8,
@@ -269,8 +404,24 @@ class StreamQ(_AbstractStreamAgent):
         target: Literal["sarsa", "q"] = "q",
         reward_rate: RewardRate | None = None,
     ):
+        if num_actions is None:
+            out = getattr(network, "out_size", None)
+            if not isinstance(out, int):
+                raise ValueError(
+                    f"give num_actions (for an MLP) or a network with an integer out_size, "
+                    f"got {type(network).__name__} with out_size {out!r}"
+                )
+            num_actions = out
         self.num_actions = _checks.positive_int("num_actions", num_actions)
-        self.q_net = MLP(feature_dim, num_actions, hidden_sizes, key=key, sparsity=sparsity)
+        self.q_net = _networks(
+            {"network": network},
+            feature_dim,
+            hidden_sizes,
+            {"network": self.num_actions},
+            key=key,
+            sparsity=sparsity,
+        )["network"]
+        self.sparsity = float(sparsity)
         self.trace = _rules.trace_init(_params(self.q_net))
         self.steps = jnp.zeros((), jnp.int32)
         self.step_size, self.discount, self.lambda_ = td_hyperparameters(
@@ -289,13 +440,9 @@ class StreamQ(_AbstractStreamAgent):
         self.reward_rate = check_reward_rate(reward_rate, self.discount.dtype)
 
     def config_arguments(self) -> dict:
-        """The constructor's arguments held by the network (`alberta_eqx.config`)."""
-        net = self.q_net
-        return {
-            "feature_dim": net.in_size,
-            "hidden_sizes": net.hidden_sizes,
-            "sparsity": net.sparsity,
-        }
+        """The network (its architecture: the agent draws its weights from its key) in
+        place of `feature_dim` and `hidden_sizes` (`alberta_eqx.config`)."""
+        return {"feature_dim": None, "hidden_sizes": None, "network": self.q_net}
 
     def epsilon(self, t: ArrayLike) -> Float[Array, ""]:
         """The authors' `linear_schedule` at action number `t` (from 1)."""

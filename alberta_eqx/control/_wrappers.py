@@ -18,7 +18,10 @@ their state is part of the compiled loop's state.
   episode cut by the limit as terminated (and still truncated): the agents bootstrap
   from nothing there, as the authors' `done_mask` does.
 
-The unscaled reward is in `info["raw_reward"]`, so that the loop records true returns.
+The statistics are elementwise. Without a time feature an observation keeps its
+shape (MinAtar's `(10, 10, C)` images stay images); with one it is flattened and the
+time appended. The unscaled reward is in `info["raw_reward"]`, so that the loop records
+true returns.
 """
 
 from typing import Any, NamedTuple
@@ -103,18 +106,21 @@ class StreamingWrapper(eqx.Module):
         stats, _ = stats.update(o)
         return stats, (o - stats.mean) / jnp.sqrt(stats.var + self.epsilon)
 
-    def _with_time(self, o: Array, time: Array) -> Array:
-        return o if self.time_limit is None else jnp.append(o, time.astype(o.dtype))
+    def _with_time(self, o: Array, time: Array, shape: tuple[int, ...]) -> Array:
+        """The flat normalised `o` in the observation's `shape`, or flat with the time."""
+        if self.time_limit is None:
+            return jnp.reshape(o, shape)
+        return jnp.append(o, time.astype(o.dtype))
 
     def reset(
         self, key: PRNGKeyArray, params: PyTree = None
     ) -> tuple[Array, StreamingWrapperState]:
         params = self.default_params if params is None else params
         observation, env_state = self.env.reset(key, params)
-        observation = jnp.ravel(observation).astype(self.discount.dtype)
+        flat = jnp.ravel(observation).astype(self.discount.dtype)
         dtype = self.discount.dtype
-        stats = WelfordNormalizer(self.epsilon).init(observation.shape[0], dtype)
-        stats, normalized = self._normalized(stats, observation)
+        stats = WelfordNormalizer(self.epsilon).init(flat.shape[0], dtype)
+        stats, normalized = self._normalized(stats, flat)
         time = jnp.asarray(-0.5, dtype)
         state = StreamingWrapperState(
             env_state,
@@ -123,7 +129,7 @@ class StreamingWrapper(eqx.Module):
             jnp.zeros((), dtype),
             time,
         )
-        return self._with_time(normalized, time), state
+        return self._with_time(normalized, time, jnp.shape(observation)), state
 
     def step(
         self, key: PRNGKeyArray, state: StreamingWrapperState, action: Array, params: PyTree = None
@@ -149,8 +155,9 @@ class StreamingWrapper(eqx.Module):
         reset_stats, first = self._normalized(stats, jnp.ravel(observation).astype(dtype))
         stats = _select(done, reset_stats, stats)
         # AddTimeInfo: the time appended before it is incremented
-        final = self._with_time(final, state.time)
-        first = self._with_time(first, jnp.asarray(-0.5, dtype))
+        shape = jnp.shape(observation)
+        final = self._with_time(final, state.time, shape)
+        first = self._with_time(first, jnp.asarray(-0.5, dtype), shape)
         time = jnp.where(done, -0.5, state.time + (1 / self.time_limit if self.time_limit else 0))
         observation = jnp.where(done, first, final)
         info = {**info, "final_observation": final, "raw_reward": raw_reward}

@@ -9,6 +9,7 @@ from alberta_eqx.replications.mountain_car import MOUNTAIN_CAR
 from alberta_eqx.replications.random_walk import RANDOM_WALK_19
 from alberta_eqx.replications.reward_centering import REWARD_CENTERING
 from alberta_eqx.replications.stream_ac import STREAM_AC_CARTPOLE
+from alberta_eqx.replications.stream_x_minatar import STREAM_X_MINATAR
 from alberta_eqx.replications.sutton1992 import SUTTON1992_EXP1, SUTTON1992_EXP2
 from alberta_eqx.replications.swift_sarsa import SWIFT_SARSA
 from alberta_eqx.replications.swifttd import SWIFTTD
@@ -27,6 +28,7 @@ REPLICATIONS: dict[str, Replication] = {
     "swifttd": SWIFTTD,
     "swift-sarsa": SWIFT_SARSA,
     "reward-centering": REWARD_CENTERING,
+    "stream-x-minatar": STREAM_X_MINATAR,
 }
 """name -> the published experiment, in the order `alberta-eqx replicate --help` lists them."""
 DEFAULT_REPLICATION = "sutton1992-exp1"

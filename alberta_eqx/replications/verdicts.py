@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from alberta_eqx.experiments.plots import pyplot
-from alberta_eqx.experiments.segments import Progress
 
 
 class Verdict(NamedTuple):
@@ -101,7 +100,7 @@ class Replication(NamedTuple):
 
     - `title`: the paper and figure, e.g. `"Sutton (1992), Figure 3"`.
     - `paper`: what the paper reports, printed before the run.
-    - `run`: `run(num_seeds, num_steps, progress) -> result`.
+    - `run`: `run(num_seeds, num_steps, progress, **options) -> result`.
     - `seeds`: the default number of seeds.
     - `steps`: the paper's length of a run (steps per seed); `quick_steps` a short
       run for a first look (`--quick`); `steps_multiple` what `--steps` must be a
@@ -115,11 +114,15 @@ class Replication(NamedTuple):
       steps make it short (None: the default seeds).
     - `checks`: the paper's claims, each a `Check` that gives PASS, FAIL or "not tested
       at this length".
+    - `options`: the experiment's own command-line choices, `(name, choices)` pairs
+      (the first choice is the default), e.g. `("game", ("breakout", ...))`; `run`
+      takes them as keyword arguments and `steps_of(**options)` gives the paper's
+      length for them (None: `steps`).
     """
 
     title: str
     paper: str
-    run: Callable[[int, int, Progress | None], Any]
+    run: Callable[..., Any]
     seeds: int
     steps: int
     quick_steps: int
@@ -130,6 +133,8 @@ class Replication(NamedTuple):
     filename: str
     quick_seeds: int | None = None
     checks: tuple[Check, ...] = ()
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    steps_of: Callable[..., int] | None = None
 
     def verdicts(self, result: Any, num_steps: int) -> list[Verdict]:
         """Every check's verdict on `result`, a run of `num_steps` steps per seed."""

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import jax
+
 from alberta_eqx.replications.stream_x_minatar import stream_x
 
 

@@ -12,6 +12,7 @@ from alberta_eqx.replications.mahmood2012 import AutostepScale
 from alberta_eqx.replications.mountain_car import MountainCarSweep
 from alberta_eqx.replications.random_walk import RandomWalk19
 from alberta_eqx.replications.stream_ac import StreamACCartPole
+from alberta_eqx.replications.stream_x_minatar import StreamXResult
 from alberta_eqx.replications.sutton1992 import (
     Experiment1,
     Experiment2,
@@ -185,6 +186,24 @@ def centering(passing: bool):
     )
 
 
+def stream_x(late: float) -> StreamXResult:
+    """Two seeds of Breakout with returns 1 in the first 5% of the run and `late`
+    in their last 100 episodes."""
+    steps = 5_000_000
+    ends = np.linspace(steps / 400, steps, 400).astype(np.int64)
+    returns = np.where(ends <= 0.05 * steps, 1.0, late)
+    return StreamXResult(
+        game="breakout",
+        agent="q",
+        configs=[{}, {}],
+        returns=np.tile(returns, (2, 1)),
+        end_steps=np.tile(ends, (2, 1)),
+        num_episodes=np.array([400, 400]),
+        num_steps=steps,
+        wall_seconds=1.0,
+    )
+
+
 # name -> (a result meeting every claim, one missing every claim)
 CASES = {
     "sutton1992-exp1": (experiment1(3.5, 1.5), experiment1(5.0, 3.0)),
@@ -199,6 +218,7 @@ CASES = {
     "swifttd": (swifttd(0.05), swifttd(0.9)),
     "swift-sarsa": (swift_sarsa(0.93, 0.5), swift_sarsa(0.6, 0.95)),
     "reward-centering": (centering(True), centering(False)),
+    "stream-x-minatar": (stream_x(5.0), stream_x(0.5)),
 }
 
 
