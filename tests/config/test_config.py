@@ -51,6 +51,9 @@ EXAMPLES = {
             2, alberta_eqx.ObGDBounding(alberta_eqx.IDBD(0.02, meta_step_size=0.1), kappa=3.0)
         ),
     ],
+    "MinAtarNetwork": [
+        lambda: alberta_eqx.nn.MinAtarNetwork((10, 10, 4), 3, key=KEY, hidden_size=8, channels=3)
+    ],
     "TDLinearLearner": [lambda: alberta_eqx.TDLinearLearner(4, alberta_eqx.IDBD(), 0.9)],
     "MLPLearner": [
         lambda: alberta_eqx.MLPLearner(
