@@ -33,13 +33,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, PyTree
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
-from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network
+from alberta_eqx.nonlinear._mlp import (
+    _AbstractPredictionGradientLearner,
+    _forward,
+    _trained_network,
+)
+from alberta_eqx.nonlinear._resets import AbstractUnitReset
 from alberta_eqx.streams._base import TDTimeStep
 from alberta_eqx.td import next_trace_discount
 
@@ -66,13 +71,15 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
     - `lambda_`: the trace-decay parameter `lambda` in `[0, 1]`.
     - `trace_type`: `"accumulating"` (default) or `"replacing"` (for binary
       features).
-    - `head_optimizer`, `flatten`: as for `MLPLearner`.
+    - `head_optimizer`, `flatten`, `unit_reset`, `key`: as for `MLPLearner`; a
+      replaced unit's traces are reset to 0 with its optimizer state.
     """
 
     model: Network
     opt_state: PyTree
     traces: PyTree[Array]
     previous_discount: Float[Array, ""]
+    unit_reset: AbstractUnitReset | None
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
@@ -89,6 +96,8 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         trace_type: str = "accumulating",
         head_optimizer: optax.GradientTransformation | None = None,
         flatten: bool = False,
+        unit_reset: AbstractUnitReset | None = None,
+        key: PRNGKeyArray | None = None,
     ):
         self.model, self.optimizer, self.head_optimizer, self.flatten = _trained_network(
             model, optimizer, head_optimizer, flatten
@@ -103,6 +112,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         self.traces = jax.tree.map(jnp.zeros_like, eqx.filter(self.model, eqx.is_inexact_array))
         # No transition led into the first state: its trace starts from the gradient.
         self.previous_discount = jnp.zeros((), self._dtype)
+        self.unit_reset = self._unit_reset(unit_reset, key)
 
     @property
     def normalizer(self) -> None:
@@ -114,7 +124,9 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         dtype = self._dtype
         x, x_next, reward, gamma = _checks.transition(timestep, self.feature_dim, dtype)
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
-        value, grad = jax.value_and_grad(lambda p: eqx.combine(p, static)(x))(params)
+        (value, hidden), grad = jax.value_and_grad(
+            lambda p: _forward(eqx.combine(p, static), x), has_aux=True
+        )(params)
         # Semi-gradient: v(S') is a target, not differentiated. Where gamma = 0 (a
         # terminal next state) it does not enter at all, whatever the stream put there.
         next_value = jnp.where(gamma == 0, 0, self.model(x_next))
@@ -137,6 +149,14 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
             self,
             (model, opt_state, traces, next_trace_discount(gamma, timestep.truncated)),
         )
+        if new.unit_reset is not None:
+            unit_reset, model, opt_state, mask = new._reset_units(new.unit_reset, hidden)
+            traces = jax.tree.map(lambda e, m: jnp.where(m, 0, e), new.traces, mask)
+            new = eqx.tree_at(
+                lambda s: (s.model, s.opt_state, s.traces, s.unit_reset),
+                new,
+                (model, opt_state, traces, unit_reset),
+            )
         metrics = StepMetrics(
             squared_error=delta * delta, error=delta, mean_step_size=new._mean_step_size()
         )

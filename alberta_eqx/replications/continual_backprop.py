@@ -129,7 +129,7 @@ def continual_backprop_bitflip(
                 layer_norm=False,
             )
             return MultiHeadLearner(
-                model, optax.sgd(step_size), key=cbp_key, continual_backprop=rule
+                model, optax.sgd(step_size), key=cbp_key, unit_reset=rule
             )
 
         # One learner per seed, paired with that seed's stream: batch shape (1, seeds).
