@@ -9,10 +9,9 @@ so it runs inside the runners' compiled scans.
 from collections.abc import Sequence
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike

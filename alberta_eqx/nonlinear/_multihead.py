@@ -13,7 +13,6 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 from alberta_eqx._checks import ArrayLike, features
 from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP
-from alberta_eqx.nonlinear._resets import AbstractUnitReset, reset_where
 from alberta_eqx.nonlinear._mlp import (
     _STEP_SIZE_NAMES,
     _AbstractNetworkLearner,
@@ -24,6 +23,7 @@ from alberta_eqx.nonlinear._mlp import (
     _raveled,
     _RuleState,
 )
+from alberta_eqx.nonlinear._resets import AbstractUnitReset, reset_where
 from alberta_eqx.normalizers import AbstractNormalizer
 
 

@@ -35,7 +35,9 @@ class AbstractUnitReset(eqx.Module):
     key: eqx.AbstractVar[PRNGKeyArray | None]
 
     @abc.abstractmethod
-    def init(self, hidden_sizes: Sequence[int], key: PRNGKeyArray, dtype=None) -> "AbstractUnitReset":
+    def init(
+        self, hidden_sizes: Sequence[int], key: PRNGKeyArray, dtype=None
+    ) -> "AbstractUnitReset":
         """This rule with fresh state for hidden layers of `hidden_sizes` units, and
         the key its re-initialisations draw from."""
 
@@ -57,9 +59,7 @@ class AbstractUnitReset(eqx.Module):
         (`reinitialize_units`). Returns the rule, the network, and per linear layer
         the masks `(weight, bias)` of the weights that changed."""
         if self.key is None:
-            raise ValueError(
-                f"{type(self).__name__} has no state yet: call init (a learner does)"
-            )
+            raise ValueError(f"{type(self).__name__} has no state yet: call init (a learner does)")
         this, replace = self.select(hidden, [layer.weight for layer in model.layers[1:]])
         key, subkey = jax.random.split(self.key)
         this = eqx.tree_at(lambda c: c.key, this, key)
@@ -71,7 +71,7 @@ def check_unit_reset(unit_reset: object, model: object, key: object) -> None:
     """Refuse a learner's `unit_reset` that cannot work, naming the argument."""
     if not isinstance(unit_reset, AbstractUnitReset):
         raise TypeError(
-            "unit_reset must be a ContinualBackprop or ReDo, got " f"{type(unit_reset).__name__}"
+            f"unit_reset must be a ContinualBackprop or ReDo, got {type(unit_reset).__name__}"
         )
     if not isinstance(model, MLP):
         raise TypeError(
