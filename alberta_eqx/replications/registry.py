@@ -6,6 +6,7 @@ from alberta_eqx.replications.baird import BAIRD
 from alberta_eqx.replications.continual_backprop import CONTINUAL_BACKPROP
 from alberta_eqx.replications.mahmood2012 import AUTOSTEP_SCALE
 from alberta_eqx.replications.mountain_car import MOUNTAIN_CAR
+from alberta_eqx.replications.plasticity import PLASTICITY
 from alberta_eqx.replications.random_walk import RANDOM_WALK_19
 from alberta_eqx.replications.stream_ac import STREAM_AC_CARTPOLE
 from alberta_eqx.replications.sutton1992 import SUTTON1992_EXP1, SUTTON1992_EXP2
@@ -21,6 +22,7 @@ REPLICATIONS: dict[str, Replication] = {
     "mountain-car": MOUNTAIN_CAR,
     "stream-ac-cartpole": STREAM_AC_CARTPOLE,
     "access-control": ACCESS_CONTROL,
+    "plasticity": PLASTICITY,
 }
 """name -> the published experiment, in the order `alberta-eqx replicate --help` lists them."""
 DEFAULT_REPLICATION = "sutton1992-exp1"
