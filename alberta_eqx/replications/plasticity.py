@@ -164,7 +164,7 @@ class PlasticityResult(NamedTuple):
         """Per problem and method: the late tasks' accuracy (the last tenth; mean over
         seeds, 95% confidence half-width, t over seeds) and the final dormant
         fraction of each hidden layer."""
-        rows = []
+        rows: list[dict[str, float | str]] = []
         for problem, methods in self.accuracy.items():
             for method in methods:
                 late = self.early_late(problem, method)[1]
