@@ -14,7 +14,7 @@ from jaxtyping import Array, Bool, Int, PRNGKeyArray
 import alberta_eqx.optax as aeo
 from alberta_eqx import ClassifierLearner, MLPLearner, ReDo, TDMLPLearner, TDTimeStep
 from alberta_eqx.nn import MLP
-from alberta_eqx.nonlinear import AbstractUnitReset
+from alberta_eqx.nonlinear import AbstractUnitReset, reset_where
 from tests._reference.plasticity_resets import redo_masks
 
 KEY = jax.random.key(0)
@@ -181,3 +181,38 @@ def test_unit_reset_arguments_are_checked():
         ReDo(0.1, 0)
     with pytest.raises(ValueError, match="tau"):
         ReDo(-0.1)
+
+
+def test_reset_where_reaches_into_a_partitioned_state():
+    """With `head_optimizer` the state is an `optax.partition`, whose parts hold
+    `optax.MaskedNode` where a parameter is not theirs: both parts are reset."""
+    learner = MLPLearner(
+        MLP(3, "scalar", (4,), key=KEY), aeo.autostep(0.05), head_optimizer=aeo.idbd(0.02)
+    )
+    params = eqx.filter(learner.model, eqx.is_inexact_array)
+    fresh = learner.opt_state
+    moved = jax.tree.map(lambda a: a + 1 if jnp.issubdtype(a.dtype, jnp.floating) else a, fresh)
+    mask = jax.tree.map(lambda p: jnp.zeros(p.shape, bool), params)
+    mask = eqx.tree_at(
+        lambda m: (m.layers[0].bias, m.layers[1].bias),
+        mask,
+        (jnp.array([True, False, False, False]), jnp.array(True)),
+    )
+    new = reset_where(moved, fresh, params, mask)
+    is_rule = lambda s: isinstance(s, aeo.AutostepState | aeo.IDBDState)  # noqa: E731
+
+    def rules(state):  # the trunk's Autostep state and the head's IDBD state
+        found = {type(s): s for s in jax.tree.leaves(state, is_leaf=is_rule) if is_rule(s)}
+        return found[aeo.AutostepState], found[aeo.IDBDState]
+
+    (trunk, head), (trunk0, head0) = rules(new), rules(fresh)
+    bias0 = np.asarray(trunk0.step_size.layers[0].bias)
+    np.testing.assert_array_equal(
+        trunk.step_size.layers[0].bias, np.where(mask.layers[0].bias, bias0, bias0 + 1)
+    )
+    np.testing.assert_array_equal(
+        head.log_step_size.layers[1].bias, head0.log_step_size.layers[1].bias
+    )
+    np.testing.assert_array_equal(
+        head.log_step_size.layers[1].weight, head0.log_step_size.layers[1].weight + 1
+    )
