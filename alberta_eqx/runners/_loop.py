@@ -72,7 +72,8 @@ def _histories(records, plan: _Plan, start):
     plasticity_history = None
     if plan.plasticity_tracking is not None:
         pick, indices = every(plan.plasticity_tracking.interval)
-        plasticity_history = PlasticityHistory(*jax.tree.map(pick, plasticity), indices)
+        dormant, rank, stable, norm = jax.tree.map(pick, plasticity)
+        plasticity_history = PlasticityHistory(dormant, rank, stable, norm, indices)
     return ss_history, norm_history, plasticity_history
 
 
