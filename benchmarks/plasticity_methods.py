@@ -5,7 +5,7 @@ the replication's settings. Per method: the first call (tracing and compilation
 included), then the median of `--rounds` further calls of `--steps` steps each.
 
     python benchmarks/plasticity_methods.py [--seeds 10] [--steps 10000] [--rounds 3]
-        [--out benchmarks/plasticity_methods.json]
+        [--methods SGD UPGD ...] [--out benchmarks/plasticity_methods.json]
 """
 
 import argparse
@@ -27,19 +27,36 @@ def _block(tree):
     return jax.tree.map(lambda a: a.block_until_ready() if isinstance(a, jax.Array) else a, tree)
 
 
+def _write(args, rows) -> None:
+    record = {
+        "args": vars(args),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "jax": jax.__version__,
+            "device": str(jax.devices()[0]),
+        },
+        "methods": rows,
+    }
+    with open(args.out, "w") as f:
+        json.dump(record, f, indent=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=10_000, help="steps per timed call")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hidden", type=int, nargs="*", default=[300, 150])
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", default="benchmarks/plasticity_methods.json")
     args = parser.parse_args()
     stream = InputPermutedStream(interval=5000)
     keys = jax.random.split(jax.random.key(0), args.seeds)
     states = eqx.filter_vmap(stream.init)(keys)
     rows = {}
-    for method in METHODS:
+    for method in args.methods:
         build = _builder(
             method, Settings(), tuple(args.hidden), stream.inputs.shape[1], stream.num_classes
         )
@@ -83,19 +100,7 @@ def main() -> None:
             f" seed  1M steps: {row['seconds_for_1M_steps_all_seeds']:6.0f} s",
             flush=True,
         )
-    record = {
-        "args": vars(args),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-            "jax": jax.__version__,
-            "device": str(jax.devices()[0]),
-        },
-        "methods": rows,
-    }
-    with open(args.out, "w") as f:
-        json.dump(record, f, indent=1)
+        _write(args, rows)  # after every method: a run cut short keeps what it measured
 
 
 if __name__ == "__main__":
