@@ -90,6 +90,7 @@ def segment_unit(learners, stream, keys, options: dict) -> int:
         step_size_tracking=options.get("step_size_tracking"),
         normalizer_tracking=options.get("normalizer_tracking"),
         block_size=options.get("block_size"),
+        plasticity_tracking=options.get("plasticity_tracking"),
     )
     return math.lcm(block, window)
 

@@ -16,6 +16,7 @@ from alberta_eqx.nonlinear._multihead import (
 )
 from alberta_eqx.nonlinear._plasticity import (
     PlasticityDiagnostics,
+    dormancy_scores,
     dormant_fraction,
     effective_rank,
     plasticity_diagnostics,
@@ -23,9 +24,17 @@ from alberta_eqx.nonlinear._plasticity import (
     stable_rank,
     weight_norm,
 )
+from alberta_eqx.nonlinear._resets import (
+    AbstractUnitReset,
+    ReDo,
+    reinitialize_units,
+    reset_units,
+    reset_where,
+)
 from alberta_eqx.nonlinear._td import TDMLPLearner
 
 __all__ = [
+    "AbstractUnitReset",
     "ClassifierLearner",
     "ContinualBackprop",
     "FeatureRelevance",
@@ -34,14 +43,19 @@ __all__ = [
     "MultiHeadStepMetrics",
     "MultiHeadUpdateResult",
     "PlasticityDiagnostics",
+    "ReDo",
     "TDMLPLearner",
     "compute_feature_relevance",
     "compute_feature_sensitivity",
     "compute_unit_utility",
     "contribution_utility",
+    "dormancy_scores",
     "dormant_fraction",
     "effective_rank",
     "plasticity_diagnostics",
+    "reinitialize_units",
+    "reset_units",
+    "reset_where",
     "srank",
     "stable_rank",
     "weight_norm",

@@ -9,14 +9,13 @@ so it runs inside the runners' compiled scans.
 from collections.abc import Sequence
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
-from alberta_eqx.nn import MLP
+from alberta_eqx.nonlinear._resets import AbstractUnitReset
 
 # Ages are int32 (JAX's default integer without x64): the largest is 2**31 - 1.
 _MAX_AGE = 2**31 - 1
@@ -38,7 +37,7 @@ def contribution_utility(
     return jnp.abs(hidden) * jnp.sum(jnp.abs(outgoing), axis=0)
 
 
-class ContinualBackprop(eqx.Module):
+class ContinualBackprop(AbstractUnitReset):
     """Continual backprop's per-unit bookkeeping, for every hidden layer of a network
     (Dohare et al. 2024, Algorithm 1). Per hidden unit `i` of layer `l`, each step:
 
@@ -54,10 +53,9 @@ class ContinualBackprop(eqx.Module):
     also resets the optimizer's state of the replaced weights to its initial value.
 
     Build it with the hyperparameters only and pass it to a learner
-    (`MultiHeadLearner(model, optimizer, key=key,
-    continual_backprop=ContinualBackprop())`), which calls `init` with its hidden
-    sizes and, after every gradient step, `step` with its network (`select` is the
-    bookkeeping alone).
+    (`MLPLearner(model, optimizer, key=key, unit_reset=ContinualBackprop())`, or
+    any learner of an MLP), which calls `init` with its hidden sizes and, after every
+    gradient step, `step` with its network (`select` is the bookkeeping alone).
 
     **Arguments:**
 
@@ -155,84 +153,3 @@ class ContinualBackprop(eqx.Module):
             (tuple(utilities), tuple(ages), tuple(counts)),
         )
         return new, tuple(masks)
-
-    def step(
-        self, model: MLP, hidden: Sequence[Float[Array, " _"]]
-    ) -> tuple["ContinualBackprop", MLP, list[tuple[Bool[Array, "o i"], Bool[Array, " o"]]]]:
-        """One step of continual backprop on a network, after its gradient step:
-        update the utilities from this step's activations `hidden` (before the
-        gradient step, as the authors do) and the network's current weights, and
-        replace the units `select` picks. Returns the module, the network, and per
-        layer the masks `(weight, bias)` of the weights that changed (for the caller
-        to reset its optimizer's state there, see `reset_where`).
-
-        **Arguments:**
-
-        - `model`: the network, an `alberta_eqx.nn.MLP`.
-        - `hidden`: its hidden layers' activations this step (`model.forward`'s).
-          Fresh incoming weights are drawn as `model` was (its `sparsity` included).
-        """
-        if self.key is None:
-            raise ValueError("ContinualBackprop has no state yet: call init (a learner does)")
-        this, replace = self.select(hidden, [layer.weight for layer in model.layers[1:]])
-        key, subkey = jax.random.split(self.key)  # `select` leaves the key as it is
-        this = eqx.tree_at(lambda c: c.key, this, key)
-        dtype = model.layers[0].weight.dtype
-
-        def draw(key):  # a network drawn as this one was; only replaced rows are used
-            fresh = MLP(
-                model.in_size,
-                model.out_size,
-                model.hidden_sizes,
-                key=key,
-                activation=model.activation,
-                layer_norm=model.norms is not None,
-                sparsity=model.sparsity,
-                dtype=dtype,
-            )
-            return [(lay.weight, b) for lay, b in zip(fresh.layers, fresh.biases, strict=True)]
-
-        old = [(lay.weight, b) for lay, b in zip(model.layers, model.biases, strict=True)]
-        fresh = jax.lax.cond(jnp.any(jnp.concatenate(replace)), draw, lambda _: old, subkey)
-        params, masks = [], []
-        for i, ((w, b), (fw, fb)) in enumerate(zip(old, fresh, strict=True)):
-            w_mask = jnp.zeros(w.shape, bool)
-            b_mask = jnp.zeros(b.shape, bool)
-            if i < len(replace):  # this layer's replaced units: incoming weights re-drawn
-                w = jnp.where(replace[i][:, None], fw, w)
-                b = jnp.where(replace[i], fb, b)
-                w_mask, b_mask = w_mask | replace[i][:, None], b_mask | replace[i]
-            if i > 0:  # the previous layer's replaced units: outgoing weights set to 0
-                w = jnp.where(replace[i - 1][None, :], 0, w)
-                w_mask = w_mask | replace[i - 1][None, :]
-            params.append((w, b))
-            masks.append((w_mask, b_mask))
-        model = eqx.tree_at(
-            lambda m: [a for layer in m.layers for a in (layer.weight, layer.bias)],
-            model,
-            [a for wb in params for a in wb],
-        )
-        return this, model, masks
-
-
-def reset_where(
-    state: PyTree, fresh: PyTree, params: PyTree, mask: PyTree[Bool[Array, "..."]]
-) -> PyTree:
-    """An optimizer state with the entries of replaced weights back at their initial
-    values: in every part of `state` shaped like `params` (a transformation's
-    per-parameter moments, step-sizes, traces), take `fresh`'s value (the
-    transformation's `init`) where `mask` (shaped like `params`) is True. Parts not
-    shaped like the parameters (step counters, hyperparameters) are kept."""
-    treedef = jax.tree.structure(params)
-    shapes = [jnp.shape(p) for p in jax.tree.leaves(params)]
-
-    def is_params(node) -> bool:
-        leaves, node_def = jax.tree.flatten(node)
-        return node_def == treedef and [jnp.shape(x) for x in leaves] == shapes
-
-    def reset(s, f):
-        if not is_params(s):
-            return s
-        return jax.tree.map(lambda a, b, m: jnp.where(m, b, a), s, f, mask)
-
-    return jax.tree.map(reset, state, fresh, is_leaf=is_params)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from alberta_eqx._checks import ArrayLike, features, is_traced, scalar_target
 from alberta_eqx.learners import (
@@ -20,11 +20,13 @@ from alberta_eqx.learners import (
 from alberta_eqx.nn import Network, check_network
 from alberta_eqx.nonlinear._mlp import (
     _AbstractNetworkLearner,
+    _forward,
     _mean_step_size,
     _normalizer,
     _optimizer,
     _step_size_snapshot,
 )
+from alberta_eqx.nonlinear._resets import AbstractUnitReset, reset_units
 from alberta_eqx.normalizers import AbstractNormalizer
 
 
@@ -52,11 +54,13 @@ class ClassifierLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
       network `alberta_eqx.nn.check_network` accepts.
     - `optimizer`: an optax `GradientTransformation`.
     - `normalizer`: an optional online feature normalizer.
+    - `unit_reset`, `key`: as for `MLPLearner` (continual backprop or ReDo).
     """
 
     model: Network
     opt_state: PyTree
     normalizer: AbstractNormalizer | None
+    unit_reset: AbstractUnitReset | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
 
     def __init__(
@@ -65,6 +69,8 @@ class ClassifierLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
         optimizer: optax.GradientTransformation,
         *,
         normalizer: AbstractNormalizer | None = None,
+        unit_reset: AbstractUnitReset | None = None,
+        key: PRNGKeyArray | None = None,
     ):
         self.model = check_network("model", model)
         if not isinstance(model.out_size, int) or model.out_size < 2:
@@ -77,6 +83,7 @@ class ClassifierLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
         self.normalizer = (
             None if normalizer is None else normalizer.init(self.feature_dim, self._dtype)
         )
+        self.unit_reset = self._unit_reset(unit_reset, key)
 
     @property
     def num_classes(self) -> int:
@@ -113,16 +120,21 @@ class ClassifierLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
 
         def loss(p):
-            logits = eqx.combine(p, static)(x)
-            return -jax.nn.log_softmax(logits)[label], logits
+            logits, hidden = _forward(eqx.combine(p, static), x)
+            return -jax.nn.log_softmax(logits)[label], (logits, hidden)
 
-        (_, logits), g = jax.value_and_grad(loss, has_aux=True)(params)
+        (_, (logits, hidden)), g = jax.value_and_grad(loss, has_aux=True)(params)
         updates, opt_state = self.optimizer.update(g, self.opt_state, params)
         model = eqx.combine(optax.apply_updates(params, updates), static)
+        unit_reset = self.unit_reset
+        if unit_reset is not None:
+            unit_reset, model, opt_state, _ = reset_units(
+                unit_reset, model, hidden, opt_state, self.optimizer.init
+            )
         new = eqx.tree_at(
-            lambda s: (s.model, s.opt_state, s.normalizer),
+            lambda s: (s.model, s.opt_state, s.normalizer, s.unit_reset),
             self,
-            (model, opt_state, normalizer),
+            (model, opt_state, normalizer, unit_reset),
             is_leaf=lambda n: n is None,
         )
         p = jax.nn.softmax(logits)

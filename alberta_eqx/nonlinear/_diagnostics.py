@@ -129,7 +129,7 @@ def compute_unit_utility(
     """Every hidden unit's contribution utility at `x`, `|h_i| sum_k |w_ik|` over its
     outgoing weights (Dohare et al. 2024), one array per hidden layer. The running
     average that continual backprop ranks units by is
-    `learner.continual_backprop.utility`.
+    `learner.unit_reset.utility`.
 
     **Arguments:**
 

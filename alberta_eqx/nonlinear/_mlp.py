@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, Float, PyTree
+from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx._checks import ArrayLike, features, scalar_target
 from alberta_eqx._rules import AutostepState, IDBDState
@@ -22,7 +22,8 @@ from alberta_eqx.learners import (
     StepSizeSnapshot,
     UpdateResult,
 )
-from alberta_eqx.nn import Network, check_network
+from alberta_eqx.nn import MLP, Network, check_network
+from alberta_eqx.nonlinear._resets import AbstractUnitReset, check_unit_reset, reset_units
 from alberta_eqx.normalizers import AbstractNormalizer
 
 _RuleState = IDBDState | AutostepState
@@ -102,6 +103,12 @@ def _trained_network(
     )
 
 
+def _forward(model: Network, x: Float[Array, " n"]) -> tuple[Array, tuple[Array, ...]]:
+    """The network's output and its hidden activations (none for a network other than
+    `alberta_eqx.nn.MLP`, which only a learner without unit resets takes)."""
+    return model.forward(x) if isinstance(model, MLP) else (model(x), ())
+
+
 def _normalizer(normalizer: object) -> AbstractNormalizer | None:
     if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
         raise TypeError(
@@ -128,6 +135,17 @@ class _AbstractNetworkLearner(AbstractLearner):
     @property
     def batch_shape(self) -> tuple[int, ...]:
         return self.model.layers[0].weight.shape[:-2]
+
+    def _unit_reset(
+        self, unit_reset: object, key: PRNGKeyArray | None
+    ) -> AbstractUnitReset | None:
+        """The argument `unit_reset` checked and initialised for this network (the
+        model already set)."""
+        if unit_reset is None:
+            return None
+        check_unit_reset(unit_reset, self.model, key)
+        assert isinstance(unit_reset, AbstractUnitReset) and key is not None
+        return unit_reset.init(cast(MLP, self.model).hidden_sizes, key, self._dtype)
 
     def _normalized(self, x: Float[Array, " n"]) -> Float[Array, " n"]:
         """`x` checked, cast to the network's dtype and normalized (without learning)."""
@@ -194,6 +212,18 @@ class _AbstractPredictionGradientLearner(_AbstractNetworkLearner):
             ravel(g), self.opt_state, ravel(params), **extras
         )
         return eqx.combine(optax.apply_updates(params, unravel(updates)), static), opt_state
+
+    def _reset_units(
+        self, unit_reset: AbstractUnitReset, hidden: tuple[Array, ...]
+    ) -> tuple[AbstractUnitReset, MLP, PyTree, PyTree[Bool[Array, "..."]]]:
+        """`reset_units` on this learner's network and optimizer state (in the
+        optimizer's layout): the rule, network and state after it, and the mask of
+        the changed parameters."""
+        model = cast(MLP, self.model)
+        ravel, _ = self._layout(eqx.filter(model, eqx.is_inexact_array))
+        return reset_units(
+            unit_reset, model, hidden, self.opt_state, self._transformation.init, ravel
+        )
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         return self.model(self._normalized(x))
@@ -265,6 +295,10 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
       its own slice of the curvature and of `prediction_gradient`, and a rule that
       sums over the parameters (Autostep's `M`, ObGD's L1 norm) sums over its own
       part. Needs `flatten=False`.
+    - `unit_reset`: a `ContinualBackprop` or `ReDo` to replace hidden units after
+      every gradient step (the model must be an `alberta_eqx.nn.MLP`); a replaced
+      unit's optimizer state is reset with it (`reset_units`).
+    - `key`: the draws of the replaced units' weights; needed with `unit_reset`.
     - `flatten`: give the optimizer every parameter raveled into one vector
       (`jax.flatten_util.ravel_pytree` order, as `optax.flatten` does) instead of the
       model's pytree; its state then holds vectors too (`opt_state.step_size` is one
@@ -288,6 +322,7 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
     model: Network
     opt_state: PyTree
     normalizer: AbstractNormalizer | None
+    unit_reset: AbstractUnitReset | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
     flatten: bool = eqx.field(static=True)
@@ -300,6 +335,8 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
         normalizer: AbstractNormalizer | None = None,
         head_optimizer: optax.GradientTransformation | None = None,
         flatten: bool = False,
+        unit_reset: AbstractUnitReset | None = None,
+        key: PRNGKeyArray | None = None,
     ):
         # The transformations are kept as given (not wrapped here) so that learners
         # built with the same transformation compare equal as static fields and share
@@ -312,6 +349,7 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
         self.normalizer = (
             None if normalizer is None else normalizer.init(self.feature_dim, self._dtype)
         )
+        self.unit_reset = self._unit_reset(unit_reset, key)
 
     def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["MLPLearner", UpdateResult]:
         x = features(x, self.feature_dim, self._dtype)
@@ -321,7 +359,9 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
             normalizer, x = normalizer.update(x)
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
         # One backward pass: the prediction y and its gradient z = dy/dtheta.
-        prediction, z = jax.value_and_grad(lambda p: eqx.combine(p, static)(x))(params)
+        (prediction, hidden), z = jax.value_and_grad(
+            lambda p: _forward(eqx.combine(p, static), x), has_aux=True
+        )(params)
         delta = y - prediction
         model, opt_state = self._step(
             params,
@@ -338,6 +378,11 @@ class MLPLearner(_AbstractPredictionGradientLearner, AbstractSupervisedLearner):
             (model, opt_state, normalizer),
             is_leaf=lambda n: n is None,
         )
+        if new.unit_reset is not None:
+            unit_reset, model, opt_state, _ = new._reset_units(new.unit_reset, hidden)
+            new = eqx.tree_at(
+                lambda s: (s.model, s.opt_state, s.unit_reset), new, (model, opt_state, unit_reset)
+            )
         metrics = StepMetrics(
             squared_error=delta * delta,
             error=delta,

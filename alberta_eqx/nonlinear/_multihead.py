@@ -14,7 +14,6 @@ from alberta_eqx import _rules
 from alberta_eqx._checks import ArrayLike, features
 from alberta_eqx.learners import AbstractSupervisedLearner, StepSizeSnapshot
 from alberta_eqx.nn import MLP
-from alberta_eqx.nonlinear._cbp import ContinualBackprop, reset_where
 from alberta_eqx.nonlinear._mlp import (
     _STEP_SIZE_NAMES,
     _AbstractNetworkLearner,
@@ -25,6 +24,7 @@ from alberta_eqx.nonlinear._mlp import (
     _raveled,
     _RuleState,
 )
+from alberta_eqx.nonlinear._resets import AbstractUnitReset, reset_where
 from alberta_eqx.normalizers import AbstractNormalizer
 
 
@@ -100,8 +100,8 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
       summed loss), given to `optimizer` with `error=1` and
       `prediction_gradient=sum_i delta_i z_i = -g` (so ObGD bounds the summed step,
       as 0.17 does with its pseudo-error 1). When no head has a target the trunk and
-      its optimizer state are left as they are, and so is continual backprop's
-      state: units age, and are replaced, only on steps that learn.
+      its optimizer state are left as they are, and so is the unit reset's state:
+      units age, and are replaced, only on steps that learn.
 
     An event without any target therefore changes the learner only through the
     normalizer (if there is one), which learns the features' statistics from every
@@ -119,15 +119,14 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
       `MLP`'s defaults).
     - `optimizer`: the trunk's optax transformation (and the heads', unless
       `head_optimizer` is given).
-    - `key`: continual backprop's re-initialisations (needed with
-      `continual_backprop` only).
+    - `key`: the unit resets' re-initialisations (needed with `unit_reset` only).
     - `head_optimizer`: an optax transformation for the heads, each head with its own
       state.
     - `normalizer`: an optional online feature normalizer.
-    - `continual_backprop`: a `ContinualBackprop` to replace low-utility mature
-      hidden units (incoming weights re-drawn as the network was initialised,
-      outgoing weights, in the next layer or the heads, set to 0), with the
-      optimizers' state of those weights reset to its initial value.
+    - `unit_reset`: a `ContinualBackprop` (low-utility mature units) or `ReDo`
+      (dormant units) to replace hidden units (incoming weights re-drawn as the
+      network was initialised, outgoing weights, in the next layer or the heads, set
+      to 0), with the optimizers' state of those weights reset to its initial value.
     """
 
     # Targets may be NaN (a head without a target): `OnlineLearner` lets them through.
@@ -137,7 +136,7 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     trunk_state: PyTree
     head_state: PyTree
     normalizer: AbstractNormalizer | None
-    continual_backprop: ContinualBackprop | None
+    unit_reset: AbstractUnitReset | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
 
@@ -159,7 +158,7 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
         key: PRNGKeyArray | None = None,
         head_optimizer: optax.GradientTransformation | None = None,
         normalizer: AbstractNormalizer | None = None,
-        continual_backprop: ContinualBackprop | None = None,
+        unit_reset: AbstractUnitReset | None = None,
     ):
         if not isinstance(model, MLP):
             raise TypeError(
@@ -173,26 +172,13 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
         self.head_optimizer = (
             None if head_optimizer is None else _optimizer("head_optimizer", head_optimizer)
         )
-        if continual_backprop is not None:
-            if not isinstance(continual_backprop, ContinualBackprop):
-                raise TypeError(
-                    "continual_backprop must be a ContinualBackprop, got "
-                    f"{type(continual_backprop).__name__}"
-                )
-            if not model.hidden_sizes:
-                raise ValueError(
-                    "continual_backprop needs hidden units: model has no hidden layer"
-                )
-            if key is None:
-                raise ValueError("continual_backprop draws new units: pass key=")
-            continual_backprop = continual_backprop.init(model.hidden_sizes, key, self._dtype)
         self.trunk_state = optimizer.init(self._trunk_layers)
         self.head_state = jax.vmap(self._head_tx.init)(self._head)
         normalizer = _normalizer(normalizer)
         self.normalizer = (
             None if normalizer is None else normalizer.init(self.feature_dim, self._dtype)
         )
-        self.continual_backprop = continual_backprop
+        self.unit_reset = self._unit_reset(unit_reset, key)
 
     @property
     def head_weights(self) -> Float[Array, "*batch k h"]:
@@ -273,7 +259,7 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
             )
         new = self._apply(present, (g_heads, head_extras), trunk_step)
         new = eqx.tree_at(lambda s: s.normalizer, new, normalizer, is_leaf=lambda n: n is None)
-        if self.continual_backprop is not None:
+        if self.unit_reset is not None:
             new = new._replace_units_if(jnp.any(present), hidden)
 
         count = jnp.maximum(jnp.sum(present), 1).astype(self._dtype)
@@ -295,7 +281,7 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     ) -> tuple[Float[Array, " h"], Callable, tuple[Array, ...]]:
         """The trunk's features `h` for (normalized) features `x`, the function
         mapping a cotangent on `h` to the trunk parameters' cotangent (a one-element
-        tuple), and the hidden activations (for continual backprop)."""
+        tuple), and the hidden activations (for the unit resets)."""
 
         def forward(trunk):
             _, hidden = self._with(trunk, self._head).forward(x)
@@ -354,12 +340,12 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
         return eqx.combine(jax.lax.cond(learned, replace, lambda d: d, dynamic), static)
 
     def _replace_units(self, hidden: tuple[Float[Array, " h"], ...]) -> "MultiHeadLearner":
-        """Continual backprop's step after the gradient step: update the utilities
-        from this step's activations and the updated weights, and replace the units it
-        selects (see `ContinualBackprop`)."""
-        cbp = self.continual_backprop
-        assert cbp is not None
-        cbp, new_model, masks = cbp.step(self.model, hidden)
+        """The unit reset's step after the gradient step: its bookkeeping from this
+        step's activations (and the updated weights), and the replacement of the units
+        it selects (`AbstractUnitReset.step`)."""
+        unit_reset = self.unit_reset
+        assert unit_reset is not None
+        unit_reset, new_model, masks = unit_reset.step(self.model, hidden)
         new = eqx.tree_at(lambda s: s.model, self, new_model)
         # The optimizers' state of every changed weight back to its initial value.
         trunk, head = new._trunk_layers, new._head
@@ -372,9 +358,9 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
             self.head_state, jax.vmap(self._head_tx.init)(head), head, masks[-1]
         )
         return eqx.tree_at(
-            lambda s: (s.trunk_state, s.head_state, s.continual_backprop),
+            lambda s: (s.trunk_state, s.head_state, s.unit_reset),
             new,
-            (trunk_state, head_state, cbp),
+            (trunk_state, head_state, unit_reset),
         )
 
     def _mean_step_size(self) -> Float[Array, ""]:

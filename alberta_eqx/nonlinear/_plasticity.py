@@ -14,14 +14,28 @@ from alberta_eqx._checks import ArrayLike
 from alberta_eqx.nn import MLP
 
 
+def dormancy_scores(features: Float[Array, "b h"]) -> Float[Array, " h"]:
+    """Each unit's dormancy score (ReDo, Sokar, Agarwal, Castro and Evci 2023,
+    Definition 3.1),
+
+        s_i = E|h_i| / ((1/H) sum_k E|h_k|),
+
+    the expectations over the batch. When every unit of the layer is silent (the
+    denominator is 0) every `s_i` is taken as 0.
+
+    **Arguments:**
+
+    - `features`: the layer's activations over a batch, `(batch, units)`.
+    """
+    score = jnp.mean(jnp.abs(features), axis=0)
+    average = jnp.mean(score)
+    positive = average > 0
+    return jnp.where(positive, score / jnp.where(positive, average, 1), 0)
+
+
 def dormant_fraction(features: Float[Array, "b h"], tau: ArrayLike = 0.0) -> Float[Array, ""]:
-    """The fraction of tau-dormant units of a layer (ReDo, Sokar, Agarwal, Castro and
-    Evci 2023, Definition 3.1): unit `i` is dormant when
-
-        s_i = E|h_i| / ((1/H) sum_k E|h_k|) <= tau,
-
-    the expectations over the probe batch. When every unit of the layer is silent
-    (the denominator is 0) every `s_i` is taken as 0: all units are dormant.
+    """The fraction of tau-dormant units of a layer, those whose `dormancy_scores`
+    `s_i <= tau` (ReDo, Sokar et al. 2023); all units when every one is silent.
 
     **Arguments:**
 
@@ -29,11 +43,7 @@ def dormant_fraction(features: Float[Array, "b h"], tau: ArrayLike = 0.0) -> Flo
     - `tau`: `tau >= 0` (default 0: a unit is dormant when it is exactly silent).
     """
     tau = _checks.non_negative("tau", tau)
-    score = jnp.mean(jnp.abs(features), axis=0)
-    average = jnp.mean(score)
-    positive = average > 0
-    s = jnp.where(positive, score / jnp.where(positive, average, 1), 0)
-    return jnp.mean((s <= tau).astype(features.dtype))
+    return jnp.mean((dormancy_scores(features) <= tau).astype(features.dtype))
 
 
 def _singular_values(matrix: Float[Array, "m n"]) -> Float[Array, " k"]:

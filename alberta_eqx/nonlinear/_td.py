@@ -38,13 +38,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, PyTree
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
-from alberta_eqx.nonlinear._mlp import _AbstractPredictionGradientLearner, _trained_network
+from alberta_eqx.nonlinear._mlp import (
+    _AbstractPredictionGradientLearner,
+    _forward,
+    _trained_network,
+)
+from alberta_eqx.nonlinear._resets import AbstractUnitReset
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td import RewardRate, check_reward_rate, next_trace_discount
 
@@ -71,7 +76,8 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
     - `lambda_`: the trace-decay parameter `lambda` in `[0, 1]`.
     - `trace_type`: `"accumulating"` (default) or `"replacing"` (for binary
       features).
-    - `head_optimizer`, `flatten`: as for `MLPLearner`.
+    - `head_optimizer`, `flatten`, `unit_reset`, `key`: as for `MLPLearner`; a
+      replaced unit's traces are reset to 0 with its optimizer state.
     - `reward_rate`: a `RewardRate` to subtract from every reward and learn
       (differential TD(lambda) or reward centering; module docstring), or None.
     """
@@ -80,6 +86,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
     opt_state: PyTree
     traces: PyTree[Array]
     previous_discount: Float[Array, ""]
+    unit_reset: AbstractUnitReset | None
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     reward_rate: RewardRate | None
     optimizer: optax.GradientTransformation = eqx.field(static=True)
@@ -98,6 +105,8 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         head_optimizer: optax.GradientTransformation | None = None,
         flatten: bool = False,
         reward_rate: RewardRate | None = None,
+        unit_reset: AbstractUnitReset | None = None,
+        key: PRNGKeyArray | None = None,
     ):
         self.model, self.optimizer, self.head_optimizer, self.flatten = _trained_network(
             model, optimizer, head_optimizer, flatten
@@ -113,6 +122,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         # No transition led into the first state: its trace starts from the gradient.
         self.previous_discount = jnp.zeros((), self._dtype)
         self.reward_rate = check_reward_rate(reward_rate, self._dtype)
+        self.unit_reset = self._unit_reset(unit_reset, key)
 
     @property
     def normalizer(self) -> None:
@@ -124,7 +134,9 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         dtype = self._dtype
         x, x_next, reward, gamma = _checks.transition(timestep, self.feature_dim, dtype)
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
-        value, grad = jax.value_and_grad(lambda p: eqx.combine(p, static)(x))(params)
+        (value, hidden), grad = jax.value_and_grad(
+            lambda p: _forward(eqx.combine(p, static), x), has_aux=True
+        )(params)
         # Semi-gradient: v(S') is a target, not differentiated. Where gamma = 0 (a
         # terminal next state) it does not enter at all, whatever the stream put there.
         next_value = jnp.where(gamma == 0, 0, self.model(x_next))
@@ -152,6 +164,14 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
         )
         if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
             new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
+        if new.unit_reset is not None:
+            unit_reset, model, opt_state, mask = new._reset_units(new.unit_reset, hidden)
+            traces = jax.tree.map(lambda e, m: jnp.where(m, 0, e), new.traces, mask)
+            new = eqx.tree_at(
+                lambda s: (s.model, s.opt_state, s.traces, s.unit_reset),
+                new,
+                (model, opt_state, traces, unit_reset),
+            )
         metrics = StepMetrics(
             squared_error=delta * delta, error=delta, mean_step_size=new._mean_step_size()
         )

@@ -128,9 +128,7 @@ def continual_backprop_bitflip(
                 activation=jax.nn.relu,
                 layer_norm=False,
             )
-            return MultiHeadLearner(
-                model, optax.sgd(step_size), key=cbp_key, continual_backprop=rule
-            )
+            return MultiHeadLearner(model, optax.sgd(step_size), key=cbp_key, unit_reset=rule)
 
         # One learner per seed, paired with that seed's stream: batch shape (1, seeds).
         learners = eqx.filter_vmap(eqx.filter_vmap(build))(keys[None])

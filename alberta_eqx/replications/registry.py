@@ -6,6 +6,7 @@ from alberta_eqx.replications.baird import BAIRD
 from alberta_eqx.replications.continual_backprop import CONTINUAL_BACKPROP
 from alberta_eqx.replications.mahmood2012 import AUTOSTEP_SCALE
 from alberta_eqx.replications.mountain_car import MOUNTAIN_CAR
+from alberta_eqx.replications.plasticity import PLASTICITY
 from alberta_eqx.replications.random_walk import RANDOM_WALK_19
 from alberta_eqx.replications.reward_centering import REWARD_CENTERING
 from alberta_eqx.replications.stream_ac import STREAM_AC_CARTPOLE
@@ -29,6 +30,7 @@ REPLICATIONS: dict[str, Replication] = {
     "swift-sarsa": SWIFT_SARSA,
     "reward-centering": REWARD_CENTERING,
     "stream-x-minatar": STREAM_X_MINATAR,
+    "plasticity": PLASTICITY,
 }
 """name -> the published experiment, in the order `alberta-eqx replicate --help` lists them."""
 DEFAULT_REPLICATION = "sutton1992-exp1"

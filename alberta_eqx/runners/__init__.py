@@ -20,6 +20,8 @@ from alberta_eqx.runners._plan import block_steps
 from alberta_eqx.runners._results import (
     NormalizerHistory,
     NormalizerTrackingConfig,
+    PlasticityHistory,
+    PlasticityTrackingConfig,
     RunResult,
     StepSizeHistory,
     StepSizeTrackingConfig,
@@ -30,8 +32,10 @@ from alberta_eqx.runners._results import (
 __all__ = [  # noqa: RUF022
     "StepSizeTrackingConfig",
     "NormalizerTrackingConfig",
+    "PlasticityTrackingConfig",
     "StepSizeHistory",
     "NormalizerHistory",
+    "PlasticityHistory",
     "RunResult",
     "run_learning_loop",
     "run_learning_loop_batched",

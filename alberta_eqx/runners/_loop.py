@@ -12,6 +12,8 @@ from alberta_eqx.runners._plan import _check_keys, _make_plan, _Plan, _start
 from alberta_eqx.runners._results import (
     NormalizerHistory,
     NormalizerTrackingConfig,
+    PlasticityHistory,
+    PlasticityTrackingConfig,
     RunResult,
     StepSizeHistory,
     StepSizeTrackingConfig,
@@ -31,15 +33,23 @@ def _run(learner: AbstractLearner, stream: AbstractStream, stream_state, start, 
             (inner, None), stream, start, plan.num_steps, plan, lambda acc, m: (acc, m)
         )
     learner, stream_state, first = inner
-    step_size_history, normalizer_history = _histories(records, plan, start)
-    return RunResult(learner, metrics, step_size_history, normalizer_history, stream_state, first)
+    step_size_history, normalizer_history, plasticity_history = _histories(records, plan, start)
+    return RunResult(
+        learner,
+        metrics,
+        step_size_history,
+        normalizer_history,
+        stream_state,
+        first,
+        plasticity_history,
+    )
 
 
 def _histories(records, plan: _Plan, start):
     """Split the per-unit snapshots into each tracker's history at its own interval."""
     if records is None:
-        return None, None
-    step_sizes, normalizer = records
+        return None, None, None
+    step_sizes, normalizer, plasticity = records
 
     def every(interval: int):
         stride = interval // plan.unit
@@ -59,7 +69,12 @@ def _histories(records, plan: _Plan, start):
         pick, indices = every(plan.normalizer_tracking.interval)
         means, variances = jax.tree.map(pick, normalizer)
         norm_history = NormalizerHistory(means, variances, indices)
-    return ss_history, norm_history
+    plasticity_history = None
+    if plan.plasticity_tracking is not None:
+        pick, indices = every(plan.plasticity_tracking.interval)
+        dormant, rank, stable, norm = jax.tree.map(pick, plasticity)
+        plasticity_history = PlasticityHistory(dormant, rank, stable, norm, indices)
+    return ss_history, norm_history, plasticity_history
 
 
 @eqx.filter_jit
@@ -101,6 +116,7 @@ def run_learning_loop(
     stream_state: StreamState | None = None,
     start_step: int | np.integer = 0,
     block_size: int | None = None,
+    plasticity_tracking: PlasticityTrackingConfig | None = None,
 ) -> RunResult:
     """Run `learner` on `stream` for `num_steps` steps, compiled.
 
@@ -123,6 +139,9 @@ def run_learning_loop(
     - `key`: the stream's random key.
     - `step_size_tracking`: record step-sizes every `interval` steps.
     - `normalizer_tracking`: record the normalizer's statistics every `interval` steps.
+    - `plasticity_tracking`: record the network's plasticity measures (dormant
+      fraction and effective rank per hidden layer, stable rank per weight matrix,
+      weight norm) every `interval` steps, for a learner of an `alberta_eqx.nn.MLP`.
     - `metrics_window`: average the metrics over windows of this many steps, so long
       runs keep `num_steps / metrics_window` entries (must divide `num_steps`).
     - `stream_state`, `start_step`: continue a run: the stream state of a previous
@@ -153,6 +172,7 @@ def run_learning_loop(
         metrics_window,
         1,
         block_size,
+        plasticity_tracking,
     )
     if stream_state is None:
         stream_state = stream.init(key)
@@ -171,6 +191,7 @@ def run_learning_loop_batched(
     stream_states: StreamState | None = None,
     start_step: int | np.integer = 0,
     block_size: int | None = None,
+    plasticity_tracking: PlasticityTrackingConfig | None = None,
 ) -> RunResult:
     """Run many seeds at once, and optionally many hyperparameter configurations.
 
@@ -227,6 +248,7 @@ def run_learning_loop_batched(
         metrics_window,
         keys.shape[0],
         block_size,
+        plasticity_tracking,
     )
     if stream_states is None:
         stream_states = eqx.filter_vmap(stream.init)(keys)

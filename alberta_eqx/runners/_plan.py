@@ -12,7 +12,12 @@ from jaxtyping import Array
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.learners import AbstractLearner
-from alberta_eqx.runners._results import NormalizerTrackingConfig, StepSizeTrackingConfig
+from alberta_eqx.nn import MLP
+from alberta_eqx.runners._results import (
+    NormalizerTrackingConfig,
+    PlasticityTrackingConfig,
+    StepSizeTrackingConfig,
+)
 from alberta_eqx.streams import AbstractStream
 
 
@@ -25,6 +30,7 @@ class _Plan(NamedTuple):
     window: int  # steps averaged into one metrics entry
     step_size_tracking: StepSizeTrackingConfig | None
     normalizer_tracking: NormalizerTrackingConfig | None
+    plasticity_tracking: PlasticityTrackingConfig | None = None
 
     @property
     def window_spans_blocks(self) -> bool:
@@ -57,6 +63,7 @@ def _make_plan(
     metrics_window: int,
     batch_size: int,
     block_size: int | None = None,
+    plasticity_tracking: PlasticityTrackingConfig | None = None,
 ) -> _Plan:
     num_steps = positive_int("num_steps", num_steps)
     window = positive_int("metrics_window", metrics_window)
@@ -77,6 +84,7 @@ def _make_plan(
     for name, config in (
         ("step_size_tracking", step_size_tracking),
         ("normalizer_tracking", normalizer_tracking),
+        ("plasticity_tracking", plasticity_tracking),
     ):
         if config is None:
             continue
@@ -86,6 +94,8 @@ def _make_plan(
         intervals.append(interval)
     if normalizer_tracking is not None and learner.normalizer is None:
         raise ValueError("normalizer_tracking was given but the learner has no normalizer")
+    if plasticity_tracking is not None:
+        _check_plasticity_tracking(plasticity_tracking, learner)
     unit = math.gcd(*intervals) if intervals else 1
     if block_size is None:
         # A block holds whole windows where one fits the memory budget; a longer
@@ -119,7 +129,24 @@ def _make_plan(
         window=window,
         step_size_tracking=step_size_tracking,
         normalizer_tracking=normalizer_tracking,
+        plasticity_tracking=plasticity_tracking,
     )
+
+
+def _check_plasticity_tracking(config: object, learner: AbstractLearner) -> None:
+    if not isinstance(config, PlasticityTrackingConfig):
+        raise TypeError(
+            f"plasticity_tracking must be a PlasticityTrackingConfig, got {type(config).__name__}"
+        )
+    if not isinstance(getattr(learner, "model", None), MLP):
+        raise ValueError(
+            "plasticity_tracking needs a learner of an alberta_eqx.nn.MLP (its .model)"
+        )
+    if config.probe.shape[1] != learner.feature_dim:
+        raise ValueError(
+            f"plasticity_tracking.probe must have {learner.feature_dim} columns (the "
+            f"learner's feature_dim), got shape {config.probe.shape}"
+        )
 
 
 def block_steps(
@@ -131,6 +158,7 @@ def block_steps(
     step_size_tracking: StepSizeTrackingConfig | None = None,
     normalizer_tracking: NormalizerTrackingConfig | None = None,
     block_size: int | None = None,
+    plasticity_tracking: PlasticityTrackingConfig | None = None,
 ) -> int:
     """The steps `run_learning_loop_batched` generates and learns per compiled block
     for this learner, stream and batch: a run split at a multiple of it (and of the
@@ -140,8 +168,8 @@ def block_steps(
 
     - `learner`, `stream`: as the runner takes them.
     - `num_seeds`: the batch's number of seeds (the keys' leading axis).
-    - `metrics_window`, `step_size_tracking`, `normalizer_tracking`, `block_size`: the
-      runner's options of the same names.
+    - `metrics_window`, `step_size_tracking`, `normalizer_tracking`, `block_size`,
+      `plasticity_tracking`: the runner's options of the same names.
     """
     window = positive_int("metrics_window", metrics_window)
     plan = _make_plan(
@@ -153,6 +181,7 @@ def block_steps(
         window,
         num_seeds,
         block_size,
+        plasticity_tracking,
     )
     return plan.block
 

@@ -13,7 +13,9 @@ import optax
 from jaxtyping import Array, PyTree
 
 from alberta_eqx.learners import AbstractLearner
+from alberta_eqx.nonlinear._plasticity import plasticity_diagnostics
 from alberta_eqx.runners._plan import _Plan
+from alberta_eqx.runners._results import PlasticityTrackingConfig
 from alberta_eqx.streams import AbstractStream
 
 
@@ -58,6 +60,19 @@ def _has_hyperparameters(node) -> bool:
     )
 
 
+def _plasticity(learner, config: PlasticityTrackingConfig) -> tuple[Array, ...]:
+    """The measures `PlasticityHistory` records, of the learner's network."""
+    model = learner.model
+    probe = jnp.asarray(config.probe, model.layers[0].weight.dtype)
+    d = plasticity_diagnostics(model, probe, config.tau)
+    return (
+        jnp.stack(d.dormant_fraction),
+        jnp.stack(d.effective_rank),
+        jnp.stack(d.stable_rank),
+        d.weight_norm,
+    )
+
+
 def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
     """Run the learner over a block of `timesteps` (steps `t0, t0 + 1, ...`): the
     sequential part of the loop. `first` is the first step after whose update a
@@ -70,14 +85,17 @@ def _learn(learner: AbstractLearner, timesteps: PyTree, t0, first, plan: _Plan):
     def snapshot(learner):
         ss = plan.step_size_tracking
         norm = plan.normalizer_tracking
+        plastic = plan.plasticity_tracking
         return (
             None if ss is None else learner.step_size_snapshot(ss.include_bias),
             None if norm is None else (learner.normalizer.mean, learner.normalizer.var),
+            None if plastic is None else _plasticity(learner, plastic),
         )
 
     n = jax.tree.leaves(timesteps)[0].shape[0]
     records = None
-    if plan.unit == 1 and plan.step_size_tracking is None and plan.normalizer_tracking is None:
+    trackers = (plan.step_size_tracking, plan.normalizer_tracking, plan.plasticity_tracking)
+    if plan.unit == 1 and all(t is None for t in trackers):
         learner, metrics = _filter_scan(step, learner, timesteps)
     else:
         whole = n - n % plan.unit

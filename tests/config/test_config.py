@@ -102,7 +102,7 @@ EXAMPLES = {
             aeo.obgd(1.0, kappa=2.0),
             key=KEY,
             head_optimizer=aeo.autostep(),
-            continual_backprop=alberta_eqx.ContinualBackprop(1e-3),
+            unit_reset=alberta_eqx.ContinualBackprop(1e-3),
             normalizer=alberta_eqx.EMANormalizer(0.9),
         ),
         lambda: alberta_eqx.MultiHeadLearner(

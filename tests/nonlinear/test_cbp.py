@@ -96,14 +96,14 @@ def test_replaced_units_are_fresh_and_silent():
         MLP(3, 2, (8, 8), key=network_key),
         aeo.idbd(meta_step_size=0.01),
         key=cbp_key,
-        continual_backprop=ContinualBackprop(0.5, 0.9, 2),
+        unit_reset=ContinualBackprop(0.5, 0.9, 2),
     )
     update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
     x, y = jnp.array([1.0, -1.0, 0.5]), jnp.array([1.0, 2.0])
     for _ in range(3):
         before = learner
         learner, _ = update(learner, x, y)
-    ages = learner.continual_backprop.age
+    ages = learner.unit_reset.age
     replaced = [np.asarray(a) == 0 for a in ages]
     assert any(r.any() for r in replaced)
     layers = learner.model.layers
@@ -123,16 +123,16 @@ def test_bad_hyperparameters():
         ContinualBackprop(decay_rate=1.0)
     with pytest.raises(ValueError, match="replacement_rate"):
         ContinualBackprop(replacement_rate=-1.0)
-    with pytest.raises(ValueError, match="continual_backprop needs hidden units"):
+    with pytest.raises(ValueError, match="unit_reset needs hidden units"):
         MultiHeadLearner(
             MLP(3, 1, (), key=jax.random.key(0)),
             optax.sgd(0.1),
             key=jax.random.key(1),
-            continual_backprop=ContinualBackprop(),
+            unit_reset=ContinualBackprop(),
         )
-    with pytest.raises(ValueError, match="continual_backprop draws new units: pass key="):
+    with pytest.raises(ValueError, match="unit_reset draws new units: pass key="):
         MultiHeadLearner(
             MLP(3, 1, (4,), key=jax.random.key(0)),
             optax.sgd(0.1),
-            continual_backprop=ContinualBackprop(),
+            unit_reset=ContinualBackprop(),
         )

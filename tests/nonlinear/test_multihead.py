@@ -262,7 +262,7 @@ def _cbp_learner(normalizer=None):
         MLP(4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
         aeo.idbd(meta_step_size=0.01, initial_step_size=0.05),
         key=CBP_KEY,
-        continual_backprop=ContinualBackprop(0.05, 0.9, 5),
+        unit_reset=ContinualBackprop(0.05, 0.9, 5),
         normalizer=normalizer,
     )
 
@@ -280,7 +280,7 @@ def test_events_without_targets_leave_continual_backprop_and_the_trunk_alone(lab
     utilities, the replacement count, its key, the optimizers' state)."""
     xs, ys = labelled
     learner, _ = _compiled_scan(_cbp_learner(), xs, ys)
-    ages = np.concatenate([np.asarray(a) for a in learner.continual_backprop.age])
+    ages = np.concatenate([np.asarray(a) for a in learner.unit_reset.age])
     assert (ages > 5).any() and (ages < 20).any()  # mature units, and replaced ones
     after, _ = _compiled_scan(learner, xs, jnp.full_like(ys, jnp.nan))
     for a, b in zip(_bits(after), _bits(learner), strict=True):

@@ -52,6 +52,8 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "plasticity_bench.py": ["--rounds", "1", "--steps", "200",
                                 "--out", str(tmp / "plasticity.json")],
         "plasticity_label_permuted.py": ["--steps", "5000"],
+        "plasticity_methods.py": ["--seeds", "2", "--steps", "100", "--rounds", "1",
+                                  "--hidden", "8", "--out", str(tmp / "methods.json")],
         "swift_sarsa_operant.py": ["--signals", "20", "--steps", "200", "--seeds", "1",
                                    "--step-sizes", "0.01"],
         "swifttd_bench.py": ["--quick", "--repeats", "1", "--out", str(tmp / "swifttd.json")],

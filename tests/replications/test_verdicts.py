@@ -10,6 +10,7 @@ from alberta_eqx.replications.baird import BairdCurves
 from alberta_eqx.replications.continual_backprop import ContinualBackpropResult
 from alberta_eqx.replications.mahmood2012 import AutostepScale
 from alberta_eqx.replications.mountain_car import MountainCarSweep
+from alberta_eqx.replications.plasticity import PlasticityResult
 from alberta_eqx.replications.random_walk import RandomWalk19
 from alberta_eqx.replications.stream_ac import StreamACCartPole
 from alberta_eqx.replications.stream_x_minatar import StreamXResult
@@ -204,6 +205,22 @@ def stream_x(late: float) -> StreamXResult:
     )
 
 
+def plasticity(sgd_late, upgd_late, cbp_late):
+    """Accuracy 0.8 on the early tasks, the given accuracies on the last tenth."""
+    tasks = 200
+
+    def curve(late):
+        acc = np.full((SEEDS, tasks), 0.8)
+        acc[:, -20:] = late
+        return _noisy(acc, acc.shape, 0.02)
+
+    curves = {"SGD": curve(sgd_late), "UPGD": curve(upgd_late), "CBP": curve(cbp_late)}
+    dormant = {k: np.zeros((SEEDS, 2, 2)) for k in curves}
+    return PlasticityResult(
+        {"input-permuted": curves}, {"input-permuted": dormant}, num_steps=1_000_000
+    )
+
+
 # name -> (a result meeting every claim, one missing every claim)
 CASES = {
     "sutton1992-exp1": (experiment1(3.5, 1.5), experiment1(5.0, 3.0)),
@@ -219,6 +236,7 @@ CASES = {
     "swift-sarsa": (swift_sarsa(0.93, 0.5), swift_sarsa(0.6, 0.95)),
     "reward-centering": (centering(True), centering(False)),
     "stream-x-minatar": (stream_x(5.0), stream_x(0.5)),
+    "plasticity": (plasticity(0.5, 0.8, 0.8), plasticity(0.8, 0.4, 0.4)),
 }
 
 
