@@ -205,10 +205,10 @@ def make_setting(bsuite_id: str, num_episodes: int | None = None) -> Setting:
         env = gb.DiscountingChain(mapping_seed=kwargs["mapping_seed"] % 5)
         params, length = env.default_params, 100
     elif experiment in ("memory_len", "memory_size"):
-        bits, memory = (1, kwargs["memory_length"]) if experiment == "memory_len" else (
-            kwargs["num_bits"],
-            2,
-        )
+        if experiment == "memory_len":  # bsuite's `load`s: 1 bit, or memory length 2
+            bits, memory = 1, kwargs["memory_length"]
+        else:
+            bits, memory = kwargs["num_bits"], 2
         env = gb.MemoryChain(num_bits=bits)
         params, length = env.default_params.replace(memory_length=memory), memory + 1
     elif experiment in ("umbrella_length", "umbrella_distract"):
@@ -303,7 +303,9 @@ def run_group(
     num_episodes = max(s.num_episodes for s in settings)
     params = jax.tree.map(lambda *p: jnp.stack(p), *[s.env_params for s in settings])
     reset_keys = jax.vmap(jax.random.key)(jnp.asarray([s.mapping_seed for s in settings]))
-    probe, _ = adapter.reset(jax.random.key(0), AdapterParams(settings[0].env_params, reset_keys[0]))
+    probe, _ = adapter.reset(
+        jax.random.key(0), AdapterParams(settings[0].env_params, reset_keys[0])
+    )
     feature_dim = probe.shape[0]
     keys = jax.random.split(jax.random.key(seed), len(settings))
     agents = [

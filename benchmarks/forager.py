@@ -157,7 +157,9 @@ def plot(results: dict, path: str) -> None:
     for name, result in results["agents"].items():
         steps, rate = np.asarray(result["steps"]), np.asarray(result["reward_rate"])
         (line,) = ax.plot(steps, rate.mean(axis=0), label=f"{name} (mean of {rate.shape[0]})")
-        ax.fill_between(steps, rate.min(axis=0), rate.max(axis=0), alpha=0.2, color=line.get_color())
+        ax.fill_between(
+            steps, rate.min(axis=0), rate.max(axis=0), alpha=0.2, color=line.get_color()
+        )
     ax.set(xlabel="steps", ylabel=f"reward per step (segments of {results['segment']:,})")
     ax.set_title(f"{results['env_id']}, aperture {results['aperture_size']}")
     ax.legend()

@@ -15,8 +15,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from bsuite.experiments import summary_analysis  # noqa: E402
-from bsuite.logging import csv_load  # noqa: E402
+from bsuite.experiments import summary_analysis
+from bsuite.logging import csv_load
 
 
 def main() -> None:
@@ -44,8 +44,9 @@ def main() -> None:
                 {
                     "by_experiment": table.to_dict(),
                     "finished": finished.astype(bool).to_dict(),
-                    "by_tag": tags.pivot(index="tag", columns="agent_name", values="score")
-                    .to_dict(),
+                    "by_tag": tags.pivot(
+                        index="tag", columns="agent_name", values="score"
+                    ).to_dict(),
                 },
                 f,
                 indent=1,

@@ -139,9 +139,7 @@ def test_bandit_keeps_its_arms_across_resets():
     """gymnax's bandit redraws its arms at every reset; the adapter's fixed reset key
     keeps one permutation for the run, as bsuite's `mapping_seed` does."""
     setting = bsuite_run.make_setting("bandit/3")
-    env, params = setting.adapter, bsuite_run.AdapterParams(
-        setting.env_params, jax.random.key(3)
-    )
+    env, params = setting.adapter, bsuite_run.AdapterParams(setting.env_params, jax.random.key(3))
     _, state = env.reset(jax.random.key(0), params)
     step = jax.jit(env.step)
     rewards = []
