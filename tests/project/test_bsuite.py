@@ -54,6 +54,7 @@ def test_catch_port_gives_bsuites_observations_and_rewards():
             assert bool(done) == timestep.last()
 
 
+@pytest.mark.slow
 def test_deep_sea_port_gives_bsuites_observations_and_rewards():
     """With bsuite's action mapping (mapping seed 42), gymnax's DeepSea through the
     adapter is bsuite's DeepSea: observations (the final all-zero one included),
@@ -86,6 +87,38 @@ def test_deep_sea_port_gives_bsuites_observations_and_rewards():
             assert bool(terminated) == timestep.last() and not bool(truncated)
             t += 1
     assert ours._denoised_return == 1 and ours._total_bad_episodes <= 4
+
+
+@pytest.mark.slow
+def test_discounting_chain_port_gives_bsuites_observations_and_rewards():
+    """Through the adapter, gymnax's DiscountingChain is bsuite's (mapping seed 7,
+    the bonus on action 2): observations, rewards and the end at step 100, which the
+    adapter reports as a termination (gymnax truncates there)."""
+    from bsuite.environments import discounting_chain as bs_chain
+
+    ours = bs_chain.DiscountingChain(mapping_seed=7)
+    setting = bsuite_run.make_setting("discounting_chain/7")
+    env = setting.adapter
+    params = bsuite_run.AdapterParams(setting.env_params, jax.random.key(0))
+    step = jax.jit(env.step)
+    observation, state = env.reset(jax.random.key(0), params)
+    for first_action in [2, 4]:
+        timestep = ours.reset()
+        np.testing.assert_allclose(observation, timestep.observation.ravel())
+        t = 0
+        while not timestep.last():
+            action = first_action if t == 0 else t % 5
+            timestep = ours.step(action)
+            observation, state, reward, terminated, _, info = step(
+                jax.random.key(t), state, action, params
+            )
+            np.testing.assert_allclose(
+                info["final_observation"], timestep.observation.ravel(), rtol=1e-6
+            )
+            np.testing.assert_allclose(float(reward), timestep.reward, rtol=1e-6)
+            assert bool(terminated) == timestep.last()
+            t += 1
+        assert t == 100
 
 
 class _Rows:
