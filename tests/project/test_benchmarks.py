@@ -17,6 +17,7 @@ SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 HAS_FRAMEWORK = importlib.util.find_spec("alberta_framework") is not None
 # Scripts that time another package beside ours, and nothing without it.
 NEEDS = {"swifttd_bench.py": "swifttd"}
+NEEDS.update({"bsuite_run.py": "bsuite", "forager.py": "foragax"})
 NO_FRAMEWORK = "alberta-framework (the side-by-side half) is not installed"
 
 
@@ -64,6 +65,11 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "sweep.py": [str(spec), "--out", str(tmp / "store")],
         "table.py": [str(results)],
         "tracking_bench.py": ["--steps", "1000", "--rounds", "1"],
+        "bsuite_run.py": ["--results", str(tmp / "bsuite"), "--episodes", "12", "--ids", "1",
+                          "--experiments", "catch", "bandit", "--segment", "50",
+                          "--agents", "sarsa_lambda"],
+        "forager.py": ["--steps", "40", "--seeds", "1", "--segment", "20",
+                       "--agents", "stream_q"],
     }[name]  # fmt: skip
 
 
