@@ -57,6 +57,8 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
                                   "--hidden", "8", "--out", str(tmp / "methods.json")],
         "swift_sarsa_operant.py": ["--signals", "20", "--steps", "200", "--seeds", "1",
                                    "--step-sizes", "0.01"],
+        "streamx_minatar_speed.py": ["--seeds", "1", "--segment-steps", "20", "--repeats", "1",
+                                     "--out", str(tmp / "streamx.txt")],
         "swifttd_bench.py": ["--quick", "--repeats", "1", "--out", str(tmp / "swifttd.json")],
         "online_bench.py": ["--events", "20", "--rounds", "1", "--durable-events", "10",
                             "--out", str(tmp / "online.json")],
