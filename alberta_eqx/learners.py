@@ -174,6 +174,18 @@ class AbstractOptimizedLinearLearner(AbstractLinearLearner):
 
     optimizer: eqx.AbstractVar[Any]
 
+    def _initial_optimizer(self, optimizer: AbstractOptimizer | None) -> AbstractOptimizer:
+        """`optimizer` (`LMS(0.01)` when None) initialised for this learner's weights
+        and bias: the constructors call it once those are set."""
+        if optimizer is None:
+            optimizer = LMS(0.01)
+        if not isinstance(optimizer, AbstractOptimizer):
+            raise TypeError(
+                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), "
+                f"got {type(optimizer).__name__}"
+            )
+        return optimizer.init(self._params)
+
     @property
     def step_sizes(self) -> Float[Array, "*batch n"]:
         """The per-weight step-sizes used by the latest update (the bias excluded)."""
@@ -239,13 +251,6 @@ class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
         dtype=None,
     ):
         self.feature_dim = positive_int("feature_dim", feature_dim)
-        if optimizer is None:
-            optimizer = LMS(0.01)
-        if not isinstance(optimizer, AbstractOptimizer):
-            raise TypeError(
-                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), "
-                f"got {type(optimizer).__name__}"
-            )
         if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
@@ -253,7 +258,7 @@ class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
         dtype = float_dtype("dtype", dtype or default_float())
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
-        self.optimizer = optimizer.init(self._params)
+        self.optimizer = self._initial_optimizer(optimizer)
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:

@@ -88,7 +88,7 @@ from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import Params
 from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
-from alberta_eqx.optimizers import LMS, AbstractOptimizer
+from alberta_eqx.optimizers import AbstractOptimizer
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
 
@@ -179,13 +179,6 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         self.semi_gradient = _checks.flag("semi_gradient", semi_gradient)
-        if optimizer is None:
-            optimizer = LMS(0.01)
-        if not isinstance(optimizer, AbstractOptimizer):
-            raise TypeError(
-                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), got "
-                f"{type(optimizer).__name__}"
-            )
         dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
         self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
         self.weights = jnp.zeros(feature_dim, dtype)
@@ -193,7 +186,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
         self.traces = jax.tree.map(jnp.zeros_like, self._params)
         # No transition led into the first state: its trace starts from phi alone.
         self.previous_discount = jnp.zeros((), dtype)
-        self.optimizer = optimizer.init(self._params)
+        self.optimizer = self._initial_optimizer(optimizer)
         self.reward_rate = check_reward_rate(reward_rate, dtype)
 
     @property
