@@ -13,7 +13,7 @@ import optax
 from jaxtyping import Array, PyTree
 
 from alberta_eqx.learners import AbstractLearner
-from alberta_eqx.nonlinear._plasticity import plasticity_diagnostics
+from alberta_eqx.nonlinear import plasticity_diagnostics
 from alberta_eqx.runners._plan import _Plan
 from alberta_eqx.runners._results import PlasticityTrackingConfig
 from alberta_eqx.streams import AbstractStream
