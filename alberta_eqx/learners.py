@@ -24,7 +24,7 @@ from alberta_eqx._checks import (
 )
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
-from alberta_eqx.streams import TimeStep
+from alberta_eqx.streams import TDTimeStep, TimeStep
 
 
 class StepMetrics(NamedTuple):
@@ -133,6 +133,28 @@ class AbstractSupervisedLearner(AbstractLearner):
         return self.update(timestep.observation, timestep.target)
 
 
+class AbstractTDLearner(AbstractLearner):
+    """A learner of transitions (`TDTimeStep`s): the TD learners (`TDLinearLearner`,
+    `TrueOnlineTDLearner`, `SwiftTDLearner`, `TDMLPLearner`). Each writes `learn`;
+    `update(x, y)` learns `y` as a one-step target, the transition
+    `TDTimeStep(x, y, 0, 0)` (discount 0: nothing is bootstrapped)."""
+
+    timestep_type: ClassVar[type] = TDTimeStep
+
+    @property
+    @abc.abstractmethod
+    def _dtype(self) -> jnp.dtype:
+        """The floating-point dtype of the learner's weights and state."""
+
+    def update(
+        self, x: Float[Array, " n"], y: ArrayLike
+    ) -> tuple["AbstractLearner", UpdateResult]:
+        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
+        x = features(x, self.feature_dim, self._dtype)
+        zero = jnp.zeros((), x.dtype)
+        return self.learn(TDTimeStep(x, scalar_target(y, x.dtype), zero, jnp.zeros_like(x)))
+
+
 class AbstractLinearLearner(AbstractLearner):
     """What the linear learners (supervised, temporal-difference and gradient-TD)
     share: weights `w`, an optional bias `b` (a weight whose input is the constant 1),
@@ -152,6 +174,10 @@ class AbstractLinearLearner(AbstractLearner):
     @property
     def batch_shape(self) -> tuple[int, ...]:
         return self.weights.shape[:-1]
+
+    @property
+    def _dtype(self) -> jnp.dtype:
+        return self.weights.dtype
 
     def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         y = jnp.dot(self.weights, x)

@@ -18,8 +18,6 @@ algorithm starts with `z = 0` and `V_old = 0`. With `lambda = 0` the trace is `p
 and the update is TD(0)'s, `w <- w + alpha delta phi`.
 """
 
-from typing import ClassVar
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,12 +25,17 @@ from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
-from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import (
+    AbstractTDLearner,
+    StepMetrics,
+    StepSizeSnapshot,
+    UpdateResult,
+)
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 
 
-class TrueOnlineTDLearner(AbstractLearner):
+class TrueOnlineTDLearner(AbstractTDLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned by True Online
     TD(lambda) with one fixed step-size (JMLR 2016, Algorithm 1).
 
@@ -58,7 +61,6 @@ class TrueOnlineTDLearner(AbstractLearner):
     step_size: Float[Array, ""] = _checks.hyperparameter()
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     feature_dim: int = eqx.field(static=True)
-    timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
         self,
@@ -91,6 +93,10 @@ class TrueOnlineTDLearner(AbstractLearner):
     @property
     def batch_shape(self) -> tuple[int, ...]:
         return self.weights.shape[:-1]
+
+    @property
+    def _dtype(self) -> jnp.dtype:
+        return self.weights.dtype
 
     @property
     def _params(self) -> tuple[Array, ...]:
@@ -146,16 +152,6 @@ class TrueOnlineTDLearner(AbstractLearner):
         )
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=alpha)
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
-
-    def update(
-        self, x: Float[Array, " n"], y: ArrayLike
-    ) -> tuple["TrueOnlineTDLearner", UpdateResult]:
-        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
-        x = _checks.features(x, self.feature_dim, self.weights.dtype)
-        zero = jnp.zeros((), x.dtype)
-        return self.learn(
-            TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
-        )
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
         return StepSizeSnapshot(
