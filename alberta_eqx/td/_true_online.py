@@ -26,6 +26,7 @@ from jaxtyping import Array, Float
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import (
+    AbstractLinearLearner,
     AbstractTDLearner,
     StepMetrics,
     StepSizeSnapshot,
@@ -35,7 +36,7 @@ from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 
 
-class TrueOnlineTDLearner(AbstractTDLearner):
+class TrueOnlineTDLearner(AbstractLinearLearner, AbstractTDLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned by True Online
     TD(lambda) with one fixed step-size (JMLR 2016, Algorithm 1).
 
@@ -82,36 +83,26 @@ class TrueOnlineTDLearner(AbstractTDLearner):
         self.previous_discount = jnp.zeros((), dtype)  # the first state starts an episode
 
     @property
-    def use_bias(self) -> bool:
-        return self.bias is not None
-
-    @property
     def normalizer(self) -> None:
         """TD learners have no feature normalizer."""
         return None
 
     @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.weights.shape[:-1]
+    def step_sizes(self) -> Float[Array, "*batch n"]:
+        """`alpha` for every weight (fixed)."""
+        return jnp.broadcast_to(self.step_size[..., None], self.weights.shape)
 
     @property
-    def _dtype(self) -> jnp.dtype:
-        return self.weights.dtype
-
-    @property
-    def _params(self) -> tuple[Array, ...]:
-        return (self.weights,) if self.bias is None else (self.weights, self.bias)
+    def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """`alpha` for the bias (fixed); None without a bias."""
+        return None if self.bias is None else self.step_size
 
     def _grad(self, x: Float[Array, " n"]) -> tuple[Array, ...]:
         """`dv/dw`: the features, and 1 for the bias."""
         return (x,) if self.bias is None else (x, jnp.ones((), x.dtype))
 
-    def _value(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        v = jnp.dot(self.weights, x)
-        return v if self.bias is None else v + self.bias
-
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        return self._value(_checks.features(x, self.feature_dim, self.weights.dtype))
+        return self._linear(_checks.features(x, self.feature_dim, self.weights.dtype))
 
     def learn(self, timestep: TDTimeStep) -> tuple["TrueOnlineTDLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
@@ -119,9 +110,9 @@ class TrueOnlineTDLearner(AbstractTDLearner):
             timestep, self.feature_dim, self.weights.dtype
         )
         alpha = self.step_size
-        value = self._value(x)
+        value = self._linear(x)
         # V' = 0 after a terminal step, whatever the stream put in phi'
-        value_next = jnp.where(gamma == 0, 0, self._value(x_next))
+        value_next = jnp.where(gamma == 0, 0, self._linear(x_next))
         delta = reward + gamma * value_next - value
         # An episode's start: z <- 0 (the decay is 0) and V_old <- 0.
         decay = self.previous_discount * self.lambda_
@@ -155,7 +146,7 @@ class TrueOnlineTDLearner(AbstractTDLearner):
 
     def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
         return StepSizeSnapshot(
-            step_sizes=jnp.broadcast_to(self.step_size[..., None], self.weights.shape),
-            bias_step_sizes=self.step_size if include_bias and self.use_bias else None,
+            step_sizes=self.step_sizes,
+            bias_step_sizes=self.bias_step_size if include_bias else None,
             step_size_normalizers=None,
         )
