@@ -231,6 +231,38 @@ class AbstractOptimizedLinearLearner(AbstractLinearLearner):
         )
 
 
+class AbstractFixedStepSizeLinearLearner(AbstractLinearLearner):
+    """A linear learner with one fixed step-size `alpha` for every weight and the
+    bias, and no feature normalizer (`GradientTDLearner`, `TrueOnlineTDLearner`)."""
+
+    step_size: eqx.AbstractVar[Float[Array, ""]]
+
+    @property
+    def normalizer(self) -> None:
+        """These learners have no feature normalizer."""
+        return None
+
+    @property
+    def step_sizes(self) -> Float[Array, "*batch n"]:
+        """`alpha` for every weight (fixed)."""
+        return jnp.broadcast_to(self.step_size[..., None], self.weights.shape)
+
+    @property
+    def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """`alpha` for the bias (fixed); None without a bias."""
+        return None if self.bias is None else self.step_size
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        return StepSizeSnapshot(
+            step_sizes=self.step_sizes,
+            bias_step_sizes=self.bias_step_size if include_bias else None,
+            step_size_normalizers=None,
+        )
+
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        return self._linear(features(x, self.feature_dim, self.weights.dtype))
+
+
 class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
     """A linear predictor `y = w . x + b`, trained online by a step-size rule.
 

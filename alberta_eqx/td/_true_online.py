@@ -26,17 +26,16 @@ from jaxtyping import Array, Float
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import (
-    AbstractLinearLearner,
+    AbstractFixedStepSizeLinearLearner,
     AbstractTDLearner,
     StepMetrics,
-    StepSizeSnapshot,
     UpdateResult,
 )
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 
 
-class TrueOnlineTDLearner(AbstractLinearLearner, AbstractTDLearner):
+class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned by True Online
     TD(lambda) with one fixed step-size (JMLR 2016, Algorithm 1).
 
@@ -82,27 +81,9 @@ class TrueOnlineTDLearner(AbstractLinearLearner, AbstractTDLearner):
         self.value_old = jnp.zeros((), dtype)
         self.previous_discount = jnp.zeros((), dtype)  # the first state starts an episode
 
-    @property
-    def normalizer(self) -> None:
-        """TD learners have no feature normalizer."""
-        return None
-
-    @property
-    def step_sizes(self) -> Float[Array, "*batch n"]:
-        """`alpha` for every weight (fixed)."""
-        return jnp.broadcast_to(self.step_size[..., None], self.weights.shape)
-
-    @property
-    def bias_step_size(self) -> Float[Array, "*batch"] | None:
-        """`alpha` for the bias (fixed); None without a bias."""
-        return None if self.bias is None else self.step_size
-
     def _grad(self, x: Float[Array, " n"]) -> tuple[Array, ...]:
         """`dv/dw`: the features, and 1 for the bias."""
         return (x,) if self.bias is None else (x, jnp.ones((), x.dtype))
-
-    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        return self._linear(_checks.features(x, self.feature_dim, self.weights.dtype))
 
     def learn(self, timestep: TDTimeStep) -> tuple["TrueOnlineTDLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
@@ -143,10 +124,3 @@ class TrueOnlineTDLearner(AbstractLinearLearner, AbstractTDLearner):
         )
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=alpha)
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
-
-    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        return StepSizeSnapshot(
-            step_sizes=self.step_sizes,
-            bias_step_sizes=self.bias_step_size if include_bias else None,
-            step_size_normalizers=None,
-        )
