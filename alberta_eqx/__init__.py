@@ -31,6 +31,7 @@ from alberta_eqx.gvf import (
 from alberta_eqx.learners import (
     AbstractLearner,
     AbstractSupervisedLearner,
+    AbstractTDLearner,
     LinearLearner,
     StepMetrics,
     StepSizeSnapshot,
@@ -139,6 +140,7 @@ __all__ = [
     "AbstractSequentialStream",
     "AbstractStream",
     "AbstractSupervisedLearner",
+    "AbstractTDLearner",
     "AbstractTDStream",
     "AccessControl",
     "AdaptiveObGD",

@@ -24,7 +24,7 @@ from alberta_eqx._checks import (
 )
 from alberta_eqx.normalizers import AbstractNormalizer
 from alberta_eqx.optimizers import LMS, AbstractOptimizer
-from alberta_eqx.streams import TimeStep
+from alberta_eqx.streams import TDTimeStep, TimeStep
 
 
 class StepMetrics(NamedTuple):
@@ -133,6 +133,28 @@ class AbstractSupervisedLearner(AbstractLearner):
         return self.update(timestep.observation, timestep.target)
 
 
+class AbstractTDLearner(AbstractLearner):
+    """A learner of transitions (`TDTimeStep`s): the TD learners (`TDLinearLearner`,
+    `TrueOnlineTDLearner`, `SwiftTDLearner`, `TDMLPLearner`). Each writes `learn`;
+    `update(x, y)` learns `y` as a one-step target, the transition
+    `TDTimeStep(x, y, 0, 0)` (discount 0: nothing is bootstrapped)."""
+
+    timestep_type: ClassVar[type] = TDTimeStep
+
+    @property
+    @abc.abstractmethod
+    def _dtype(self) -> jnp.dtype:
+        """The floating-point dtype of the learner's weights and state."""
+
+    def update(
+        self, x: Float[Array, " n"], y: ArrayLike
+    ) -> tuple["AbstractLearner", UpdateResult]:
+        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
+        x = features(x, self.feature_dim, self._dtype)
+        zero = jnp.zeros((), x.dtype)
+        return self.learn(TDTimeStep(x, scalar_target(y, x.dtype), zero, jnp.zeros_like(x)))
+
+
 class AbstractLinearLearner(AbstractLearner):
     """What the linear learners (supervised, temporal-difference and gradient-TD)
     share: weights `w`, an optional bias `b` (a weight whose input is the constant 1),
@@ -152,6 +174,10 @@ class AbstractLinearLearner(AbstractLearner):
     @property
     def batch_shape(self) -> tuple[int, ...]:
         return self.weights.shape[:-1]
+
+    @property
+    def _dtype(self) -> jnp.dtype:
+        return self.weights.dtype
 
     def _linear(self, x: Float[Array, " n"]) -> Float[Array, ""]:
         y = jnp.dot(self.weights, x)
@@ -174,6 +200,18 @@ class AbstractOptimizedLinearLearner(AbstractLinearLearner):
 
     optimizer: eqx.AbstractVar[Any]
 
+    def _initial_optimizer(self, optimizer: AbstractOptimizer | None) -> AbstractOptimizer:
+        """`optimizer` (`LMS(0.01)` when None) initialised for this learner's weights
+        and bias: the constructors call it once those are set."""
+        if optimizer is None:
+            optimizer = LMS(0.01)
+        if not isinstance(optimizer, AbstractOptimizer):
+            raise TypeError(
+                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), "
+                f"got {type(optimizer).__name__}"
+            )
+        return optimizer.init(self._params)
+
     @property
     def step_sizes(self) -> Float[Array, "*batch n"]:
         """The per-weight step-sizes used by the latest update (the bias excluded)."""
@@ -191,6 +229,38 @@ class AbstractOptimizedLinearLearner(AbstractLinearLearner):
             bias_step_sizes=self.bias_step_size if include_bias else None,
             step_size_normalizers=None if v is None else v[0],
         )
+
+
+class AbstractFixedStepSizeLinearLearner(AbstractLinearLearner):
+    """A linear learner with one fixed step-size `alpha` for every weight and the
+    bias, and no feature normalizer (`GradientTDLearner`, `TrueOnlineTDLearner`)."""
+
+    step_size: eqx.AbstractVar[Float[Array, ""]]
+
+    @property
+    def normalizer(self) -> None:
+        """These learners have no feature normalizer."""
+        return None
+
+    @property
+    def step_sizes(self) -> Float[Array, "*batch n"]:
+        """`alpha` for every weight (fixed)."""
+        return jnp.broadcast_to(self.step_size[..., None], self.weights.shape)
+
+    @property
+    def bias_step_size(self) -> Float[Array, "*batch"] | None:
+        """`alpha` for the bias (fixed); None without a bias."""
+        return None if self.bias is None else self.step_size
+
+    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
+        return StepSizeSnapshot(
+            step_sizes=self.step_sizes,
+            bias_step_sizes=self.bias_step_size if include_bias else None,
+            step_size_normalizers=None,
+        )
+
+    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
+        return self._linear(features(x, self.feature_dim, self.weights.dtype))
 
 
 class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
@@ -239,13 +309,6 @@ class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
         dtype=None,
     ):
         self.feature_dim = positive_int("feature_dim", feature_dim)
-        if optimizer is None:
-            optimizer = LMS(0.01)
-        if not isinstance(optimizer, AbstractOptimizer):
-            raise TypeError(
-                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), "
-                f"got {type(optimizer).__name__}"
-            )
         if normalizer is not None and not isinstance(normalizer, AbstractNormalizer):
             raise TypeError(
                 f"normalizer must be an alberta_eqx normalizer, got {type(normalizer).__name__}"
@@ -253,7 +316,7 @@ class LinearLearner(AbstractOptimizedLinearLearner, AbstractSupervisedLearner):
         dtype = float_dtype("dtype", dtype or default_float())
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
-        self.optimizer = optimizer.init(self._params)
+        self.optimizer = self._initial_optimizer(optimizer)
         self.normalizer = None if normalizer is None else normalizer.init(feature_dim, dtype)
 
     def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:

@@ -63,9 +63,8 @@ from jaxtyping import Array, Float
 from alberta_eqx import _checks, _rules
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx.learners import (
-    AbstractLinearLearner,
+    AbstractFixedStepSizeLinearLearner,
     StepMetrics,
-    StepSizeSnapshot,
     UpdateResult,
 )
 from alberta_eqx.streams import OffPolicyTimeStep
@@ -108,7 +107,7 @@ def importance_ratio(
     return jnp.where((b == 0) & (pi == 0), 0, jnp.where(b == 0, jnp.inf, pi / safe))
 
 
-class GradientTDLearner(AbstractLinearLearner):
+class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
     """A linear value function `v(s) = w . x(s) (+ b)` learned off-policy, by
     gradient-TD (TDC, GTD2, GTD(lambda), GQ(lambda)) or by semi-gradient off-policy
     TD(lambda); the equations, with their sources, are in this module's docstring and
@@ -176,34 +175,9 @@ class GradientTDLearner(AbstractLinearLearner):
         # No transition led into the first state: its trace starts from x alone.
         self.previous_discount = jnp.zeros((), dtype)
 
-    @property
-    def normalizer(self) -> None:
-        """These learners have no feature normalizer."""
-        return None
-
-    @property
-    def step_sizes(self) -> Float[Array, "*batch n"]:
-        """`alpha` for every weight (fixed)."""
-        return jnp.broadcast_to(self.step_size[..., None], self.weights.shape)
-
-    @property
-    def bias_step_size(self) -> Float[Array, "*batch"] | None:
-        """`alpha` for the bias (fixed); None without a bias."""
-        return None if self.bias is None else self.step_size
-
-    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        return StepSizeSnapshot(
-            step_sizes=self.step_sizes,
-            bias_step_sizes=self.bias_step_size if include_bias else None,
-            step_size_normalizers=None,
-        )
-
     def _features(self, x: Float[Array, " n"], one) -> tuple[Array, ...]:
         """The features of every parameter: `x`, and `one` for the bias."""
         return (x,) if self.bias is None else (x, one)
-
-    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        return self._linear(_checks.features(x, self.feature_dim, self.weights.dtype))
 
     def learn(self, timestep: OffPolicyTimeStep) -> tuple["GradientTDLearner", UpdateResult]:
         """Learn from one off-policy transition (the runners' entry point)."""

@@ -32,8 +32,6 @@ semi-gradient TD(lambda) with the stream's discount 1 (Sutton and Barto 2018,
 section 10.3), reward centering below 1 (Naik, Wan, Tomar and Sutton 2024).
 """
 
-from typing import ClassVar
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -42,7 +40,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from alberta_eqx import _checks, _rules
 from alberta_eqx._checks import ArrayLike
-from alberta_eqx.learners import StepMetrics, UpdateResult
+from alberta_eqx.learners import AbstractTDLearner, StepMetrics, UpdateResult
 from alberta_eqx.nn import Network
 from alberta_eqx.nonlinear._mlp import (
     _AbstractPredictionGradientLearner,
@@ -56,7 +54,7 @@ from alberta_eqx.td import RewardRate, check_reward_rate, next_trace_discount
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}
 
 
-class TDMLPLearner(_AbstractPredictionGradientLearner):
+class TDMLPLearner(_AbstractPredictionGradientLearner, AbstractTDLearner):
     """A network's value function `v(s, w)` learned online by TD(lambda) with
     eligibility traces over all its parameters, through any optax transformation
     (module docstring). The network and the transformation are as for `MLPLearner`;
@@ -93,7 +91,6 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
     head_optimizer: optax.GradientTransformation | None = eqx.field(static=True)
     flatten: bool = eqx.field(static=True)
     trace_type: str = eqx.field(static=True)
-    timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
         self,
@@ -176,11 +173,3 @@ class TDMLPLearner(_AbstractPredictionGradientLearner):
             squared_error=delta * delta, error=delta, mean_step_size=new._mean_step_size()
         )
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
-
-    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["TDMLPLearner", UpdateResult]:
-        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
-        x = _checks.features(x, self.feature_dim, self._dtype)
-        zero = jnp.zeros((), x.dtype)
-        return self.learn(
-            TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
-        )

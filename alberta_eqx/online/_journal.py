@@ -70,7 +70,8 @@ def _decode(payload: bytes, dtype: np.dtype) -> tuple[int, np.ndarray, np.ndarra
     return sequence, x.reshape(shape_x), y.reshape(shape_y)
 
 
-def _header(dtype: np.dtype) -> bytes:
+def header(dtype: np.dtype) -> bytes:
+    """The journal's first bytes: the magic line and the events' dtype."""
     return _MAGIC + dtype.name.encode() + b"\n"
 
 
@@ -93,7 +94,7 @@ def parse(
     data: bytes, dtype: np.dtype, path: str
 ) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], int]:
     """`read` of a journal's bytes (`path` names it in errors)."""
-    head = _header(dtype)
+    head = header(dtype)
     if not data.startswith(head):
         if head.startswith(data):  # killed while creating it: no record yet
             return [], 0
@@ -172,16 +173,16 @@ def create(
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temporary)  # left by a process killed while creating a journal
     fd = open_new(temporary)
-    header = _header(dtype)
+    head = header(dtype)
     try:
-        write_all(fd, header)
+        write_all(fd, head)
         os.fsync(fd)
         os.replace(temporary, path)
     except BaseException:
         close_quietly(fd)
         unlink_quietly(temporary)
         raise
-    return Writer(fd, len(header), fsync_events, fsync_seconds)
+    return Writer(fd, len(head), fsync_events, fsync_seconds)
 
 
 def open_writer(

@@ -31,12 +31,13 @@ from jaxtyping import Float
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.experiments.segments import Progress, in_segments
-from alberta_eqx.experiments.stats import scipy_stats
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import ContinualBackprop, MultiHeadLearner
 from alberta_eqx.replications.verdicts import (
     Check,
     Replication,
+    mean_ci95,
+    paired_difference,
 )
 from alberta_eqx.streams.bitflip import BitFlipStream
 
@@ -62,7 +63,6 @@ class ContinualBackpropResult(NamedTuple):
     def table(self) -> list[dict[str, float | str]]:
         """Per method: the early and late errors (mean over seeds, 95% confidence
         half-width from the t distribution over seeds)."""
-        t = scipy_stats().t
         rows = []
         for name, errors in (
             ("backprop", self.backprop),
@@ -70,10 +70,8 @@ class ContinualBackpropResult(NamedTuple):
         ):
             row: dict[str, float | str] = {"method": name}
             for label, bins in (("early", self.early_bins), ("late", self.late_bins)):
-                per_seed = errors[:, bins].mean(axis=1)
-                n = per_seed.size
-                half = t.ppf(0.975, n - 1) * per_seed.std(ddof=1) / np.sqrt(n) if n > 1 else 0
-                row[label] = float(per_seed.mean())
+                mean, half = mean_ci95(errors[:, bins].mean(axis=1))
+                row[label] = float(mean)
                 row[f"{label}_ci95"] = float(half)
             rows.append(row)
         return rows
@@ -163,14 +161,11 @@ def plot(result: ContinualBackpropResult, ax=None):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    t = scipy_stats().t
     for name, errors in (
         ("backprop", result.backprop),
         ("continual backprop", result.continual_backprop),
     ):
-        n = errors.shape[0]
-        mean = errors.mean(0)
-        half = t.ppf(0.975, n - 1) * errors.std(0, ddof=1) / np.sqrt(n) if n > 1 else 0 * mean
+        mean, half = mean_ci95(errors, axis=0)
         ax.plot(result.steps, mean, label=name)
         ax.fill_between(result.steps, mean - half, mean + half, alpha=0.3)
     ax.set(xlabel="steps", ylabel=f"squared error (bins of {int(result.steps[0])})")
@@ -187,39 +182,17 @@ def _cbp_report(result: ContinualBackpropResult) -> list[str]:
     ]
 
 
-def _paired_ci95(differences: np.ndarray) -> tuple[float, float]:
-    """The mean of per-seed `differences` and its 95% confidence half-width (t
-    distribution over seeds)."""
-    n = differences.size
-    half = scipy_stats().t.ppf(0.975, n - 1) * differences.std(ddof=1) / np.sqrt(n)
-    return float(differences.mean()), float(half)
-
-
-def _cbp_difference(
-    result: ContinualBackpropResult, late: np.ndarray, early: np.ndarray, sign: int
-) -> tuple[bool | None, str]:
-    """Whether the 95% confidence interval of `late - early` (per seed, paired) lies
-    above 0 (`sign` 1) or below it (`sign` -1); None with a single seed."""
-    differences = late - early
-    if differences.size < 2:
-        return None, f"{differences.mean():+.3f} on one seed: no confidence interval"
-    mean, half = _paired_ci95(differences)
-    return bool(sign * mean > half), (
-        f"{mean:+.3f} +- {half:.3f}, 95% CI paired over {differences.size} seeds"
-    )
-
-
 def _bp_grows(result: ContinualBackpropResult) -> tuple[bool | None, str]:
     early = result.backprop[:, result.early_bins].mean(axis=1)
     late = result.backprop[:, result.late_bins].mean(axis=1)
-    passed, measured = _cbp_difference(result, late, early, 1)
+    passed, measured = paired_difference(late - early, 1)
     return passed, f"late - early {measured}; early {early.mean():.3f}, late {late.mean():.3f}"
 
 
 def _cbp_stays_low(result: ContinualBackpropResult) -> tuple[bool | None, str]:
     cbp = result.continual_backprop[:, result.late_bins].mean(axis=1)
     bp = result.backprop[:, result.late_bins].mean(axis=1)
-    passed, measured = _cbp_difference(result, cbp, bp, -1)
+    passed, measured = paired_difference(cbp - bp, -1)
     return passed, f"continual - plain, late {measured}"
 
 

@@ -32,7 +32,6 @@ from alberta_eqx._checks import positive_int
 from alberta_eqx._rules import NoiseState, UPGDState
 from alberta_eqx.experiments.plots import pyplot
 from alberta_eqx.experiments.segments import Progress, in_segments
-from alberta_eqx.experiments.stats import scipy_stats
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import (
     ClassifierLearner,
@@ -40,7 +39,7 @@ from alberta_eqx.nonlinear import (
     ReDo,
     plasticity_diagnostics,
 )
-from alberta_eqx.replications.verdicts import Check, Replication
+from alberta_eqx.replications.verdicts import Check, Replication, mean_ci95, paired_difference
 from alberta_eqx.streams.permuted import InputPermutedStream, LabelPermutedStream, load_digits
 
 METHODS = ("SGD", "S&P", "L2 Init", "UPGD", "weight clipping", "CBP", "ReDo")
@@ -168,28 +167,18 @@ class PlasticityResult(NamedTuple):
         for problem, methods in self.accuracy.items():
             for method in methods:
                 late = self.early_late(problem, method)[1]
-                mean, half = _ci95(late)
+                mean, half = mean_ci95(late)
                 dormant = self.dormant[problem][method][:, 1].mean(axis=0)
                 rows.append(
                     {
                         "problem": problem,
                         "method": method,
-                        "late_accuracy": mean,
-                        "late_accuracy_ci95": half,
+                        "late_accuracy": float(mean),
+                        "late_accuracy_ci95": float(half),
                         "dormant_end": " ".join(f"{d:.2f}" for d in dormant),
                     }
                 )
         return rows
-
-
-def _ci95(values: np.ndarray) -> tuple[float, float]:
-    """The mean of per-seed `values` and its 95% confidence half-width (t over seeds;
-    NaN for one seed)."""
-    n = values.size
-    if n < 2:
-        return float(values.mean()), float("nan")
-    half = scipy_stats().t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n)
-    return float(values.mean()), float(half)
 
 
 def plasticity_permuted(
@@ -275,13 +264,10 @@ def plot(result: PlasticityResult):
     """Online accuracy per task for every method, mean over seeds with a 95%
     confidence band, one panel per problem (the UPGD paper's Figure 4 layout)."""
     fig, axes = pyplot().subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    t = scipy_stats().t
     for ax, (problem, methods) in zip(axes, result.accuracy.items(), strict=True):
         for method, acc in methods.items():
-            n, tasks = acc.shape
-            mean = acc.mean(0)
-            half = t.ppf(0.975, n - 1) * acc.std(0, ddof=1) / np.sqrt(n) if n > 1 else 0 * mean
-            x = np.arange(1, tasks + 1)
+            mean, half = mean_ci95(acc, axis=0)
+            x = np.arange(1, acc.shape[1] + 1)
             ax.plot(x, mean, label=method)
             ax.fill_between(x, mean - half, mean + half, alpha=0.2)
         ax.set(xlabel="task", ylabel="online accuracy per task", ylim=(0, 1), title=problem)
@@ -310,20 +296,9 @@ def _report(result: PlasticityResult) -> list[str]:
     return lines
 
 
-def _paired(differences: np.ndarray, sign: int) -> tuple[bool | None, str]:
-    """Whether the 95% CI of per-seed `differences` lies above 0 (`sign` 1) or below it
-    (`sign` -1); None with one seed."""
-    if differences.size < 2:
-        return None, f"{differences.mean():+.3f} on one seed: no confidence interval"
-    mean, half = _ci95(differences)
-    return bool(sign * mean > half), (
-        f"{mean:+.3f} +- {half:.3f}, 95% CI paired over {differences.size} seeds"
-    )
-
-
 def _sgd_falls(result: PlasticityResult) -> tuple[bool | None, str]:
     early, late = result.early_late("input-permuted", "SGD")
-    passed, measured = _paired(late - early, -1)
+    passed, measured = paired_difference(late - early, -1)
     return passed, (
         f"SGD late - early {measured}; early {early.mean():.3f}, late {late.mean():.3f}"
     )
@@ -331,7 +306,7 @@ def _sgd_falls(result: PlasticityResult) -> tuple[bool | None, str]:
 
 def _upgd_holds(result: PlasticityResult) -> tuple[bool | None, str]:
     early, late = result.early_late("input-permuted", "UPGD")
-    falls, measured = _paired(late - early, -1)
+    falls, measured = paired_difference(late - early, -1)
     passed = None if falls is None else not falls
     return (
         passed,
@@ -342,13 +317,13 @@ def _upgd_holds(result: PlasticityResult) -> tuple[bool | None, str]:
 def _upgd_above_sgd(result: PlasticityResult) -> tuple[bool | None, str]:
     upgd = result.early_late("input-permuted", "UPGD")[1]
     sgd = result.early_late("input-permuted", "SGD")[1]
-    passed, measured = _paired(upgd - sgd, 1)
+    passed, measured = paired_difference(upgd - sgd, 1)
     return passed, f"UPGD - SGD, late {measured}"
 
 
 def _cbp_holds(result: PlasticityResult) -> tuple[bool | None, str]:
     early, late = result.early_late("input-permuted", "CBP")
-    falls, measured = _paired(late - early, -1)
+    falls, measured = paired_difference(late - early, -1)
     passed = None if falls is None else not falls
     return passed, (
         f"CBP late - early {measured}; early {early.mean():.3f}, late {late.mean():.3f}"

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from alberta_eqx.experiments.plots import pyplot
+from alberta_eqx.experiments.stats import scipy_stats
 
 
 class Verdict(NamedTuple):
@@ -91,6 +92,30 @@ def mean_stderr(values: np.ndarray) -> tuple[float, float]:
     n = values.size
     stderr = values.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
     return float(values.mean()), float(stderr)
+
+
+def mean_ci95(values: np.ndarray, axis: int | None = None) -> tuple[Any, Any]:
+    """The mean of per-seed `values` over `axis` (the seeds; every value when None)
+    and the half-width of its 95% confidence interval from the t distribution over
+    seeds (NaN for one seed)."""
+    values = np.asarray(values, np.float64)
+    n = values.size if axis is None else values.shape[axis]
+    mean = values.mean(axis)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan)
+    return mean, scipy_stats().t.ppf(0.975, n - 1) * values.std(axis, ddof=1) / np.sqrt(n)
+
+
+def paired_difference(differences: np.ndarray, sign: int) -> tuple[bool | None, str]:
+    """A check's verdict on per-seed paired `differences`: whether their 95%
+    confidence interval lies above 0 (`sign` 1) or below it (`sign` -1), and the
+    measured value; None with one seed."""
+    if differences.size < 2:
+        return None, f"{differences.mean():+.3f} on one seed: no confidence interval"
+    mean, half = mean_ci95(differences)
+    return bool(sign * mean > half), (
+        f"{mean:+.3f} +- {half:.3f}, 95% CI paired over {differences.size} seeds"
+    )
 
 
 class Replication(NamedTuple):

@@ -165,3 +165,15 @@ def step_keys(
     """The per-step keys `fold_in(key, t)` for `t = t0 .. t0 + num_steps - 1`."""
     ts = jnp.asarray(t0) + jnp.arange(num_steps)
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, ts)
+
+
+def continuing_step(
+    observation: Array, state: Any, reward: Array, **info: Array
+) -> tuple[Array, Any, Array, Bool[Array, ""], Bool[Array, ""], dict[str, Any]]:
+    """What a continuing environment's `step` returns, in gymnax's order
+    `(observation, state, reward, terminated, truncated, info)`: nothing ever ends,
+    so `info["final_observation"]` is the observation itself; `info` adds entries
+    (the access-control task's and the continuing walk's `raw_reward`)."""
+    never = jnp.asarray(False)
+    info = {"terminated": never, "truncated": never, "final_observation": observation, **info}
+    return observation, state, reward, never, never, info

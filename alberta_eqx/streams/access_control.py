@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
+from alberta_eqx.streams._base import continuing_step
 
 
 class AccessControlState(NamedTuple):
@@ -104,12 +105,9 @@ class AccessControl(eqx.Module):
         free = free + jnp.sum(frees & (jnp.arange(self.num_servers) < busy), dtype=jnp.int32)
         priority = jax.random.randint(priority_key, (), 0, len(params.priorities))
         reached = AccessControlState(free, priority)
-        observation = self.observation(reached)
-        never = jnp.asarray(False)
-        info = {
-            "terminated": never,
-            "truncated": never,
-            "final_observation": observation,
-            "raw_reward": raw_reward,
-        }
-        return observation, reached, raw_reward + params.reward_offset, never, never, info
+        return continuing_step(
+            self.observation(reached),
+            reached,
+            raw_reward + params.reward_offset,
+            raw_reward=raw_reward,
+        )

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
+from alberta_eqx.streams._base import continuing_step
 
 
 class ContinuingWalkParams(NamedTuple):
@@ -84,12 +85,6 @@ class ContinuingRandomWalk(eqx.Module):
         dtype = _checks.default_float()
         raw = jnp.where(exit_left, params.r_left, jnp.where(exit_right, params.r_right, 0.0))
         raw = jnp.asarray(raw, dtype)
-        observation = self.observation(reached)
-        never = jnp.asarray(False)
-        info = {
-            "terminated": never,
-            "truncated": never,
-            "final_observation": observation,
-            "raw_reward": raw,
-        }
-        return observation, reached, raw + params.reward_offset, never, never, info
+        return continuing_step(
+            self.observation(reached), reached, raw + params.reward_offset, raw_reward=raw
+        )

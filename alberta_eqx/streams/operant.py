@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from alberta_eqx import _checks
+from alberta_eqx.streams._base import continuing_step
 
 
 class OperantState(NamedTuple):
@@ -135,7 +136,4 @@ class OperantConditioning(eqx.Module):
         )
         fresh = jax.random.uniform(fresh_key, probabilities.shape, probabilities.dtype)
         reached = self._draw(key, jnp.where(change, fresh, probabilities))
-        observation = self.observation(reached)
-        never = jnp.asarray(False)
-        info = {"terminated": never, "truncated": never, "final_observation": observation}
-        return observation, reached, reward, never, never, info
+        return continuing_step(self.observation(reached), reached, reward)

@@ -77,8 +77,6 @@ curvature of the trace, `c = d e`. In supervised learning (and in TD with
 `_rules.autostep` take `m` as their `meta_gradient`.
 """
 
-from typing import ClassVar
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -87,8 +85,13 @@ from jaxtyping import Array, Float
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 from alberta_eqx._rules import Params
-from alberta_eqx.learners import AbstractOptimizedLinearLearner, StepMetrics, UpdateResult
-from alberta_eqx.optimizers import LMS, AbstractOptimizer
+from alberta_eqx.learners import (
+    AbstractOptimizedLinearLearner,
+    AbstractTDLearner,
+    StepMetrics,
+    UpdateResult,
+)
+from alberta_eqx.optimizers import AbstractOptimizer
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
 
@@ -111,7 +114,7 @@ def _td_gradients(
 # The learner
 
 
-class TDLinearLearner(AbstractOptimizedLinearLearner):
+class TDLinearLearner(AbstractOptimizedLinearLearner, AbstractTDLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned online by TD(lambda)
     with accumulating eligibility traces and a TD step-size rule.
 
@@ -159,7 +162,6 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
     bias: Float[Array, ""] | None
     traces: tuple[Float[Array, "..."], ...]
     previous_discount: Float[Array, ""]
-    timestep_type: ClassVar[type] = TDTimeStep
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     optimizer: AbstractOptimizer
     reward_rate: RewardRate | None
@@ -179,13 +181,6 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         self.semi_gradient = _checks.flag("semi_gradient", semi_gradient)
-        if optimizer is None:
-            optimizer = LMS(0.01)
-        if not isinstance(optimizer, AbstractOptimizer):
-            raise TypeError(
-                f"optimizer must be an alberta_eqx optimizer (LMS, IDBD, Autostep), got "
-                f"{type(optimizer).__name__}"
-            )
         dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
         self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
         self.weights = jnp.zeros(feature_dim, dtype)
@@ -193,7 +188,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
         self.traces = jax.tree.map(jnp.zeros_like, self._params)
         # No transition led into the first state: its trace starts from phi alone.
         self.previous_discount = jnp.zeros((), dtype)
-        self.optimizer = optimizer.init(self._params)
+        self.optimizer = self._initial_optimizer(optimizer)
         self.reward_rate = check_reward_rate(reward_rate, dtype)
 
     @property
@@ -254,16 +249,6 @@ class TDLinearLearner(AbstractOptimizedLinearLearner):
             mean_step_size=jnp.mean(optimizer.step_sizes(params)[0]),
         )
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
-
-    def update(
-        self, x: Float[Array, " n"], y: ArrayLike
-    ) -> tuple["TDLinearLearner", UpdateResult]:
-        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
-        x = _checks.features(x, self.feature_dim, self.weights.dtype)
-        zero = jnp.zeros((), x.dtype)
-        return self.learn(
-            TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
-        )
 
 
 def next_trace_discount(

@@ -30,7 +30,13 @@ from jaxtyping import Array, Bool, Float, Int
 
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
-from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import (
+    AbstractLearner,
+    AbstractTDLearner,
+    StepMetrics,
+    StepSizeSnapshot,
+    UpdateResult,
+)
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 from alberta_eqx.td._swift_rule import (
@@ -133,6 +139,10 @@ class _AbstractSwiftTD(AbstractLearner):
         return self.state.weights
 
     @property
+    def _dtype(self) -> jnp.dtype:
+        return self.weights.dtype
+
+    @property
     def bias(self) -> None:
         """SwiftTD has no bias (give a constant feature to learn one)."""
         return None
@@ -196,7 +206,7 @@ class _AbstractSwiftTD(AbstractLearner):
         return eqx.tree_at(lambda m: tuple(getattr(m, n) for n in names), self, values)
 
 
-class SwiftTDLearner(_AbstractSwiftTD):
+class SwiftTDLearner(_AbstractSwiftTD, AbstractTDLearner):
     """SwiftTD on dense features: a linear value function `v(s) = w . phi(s)` (no bias),
     the `swifttd` package's `SwiftTDNonSparse`, step for step.
 
@@ -233,7 +243,6 @@ class SwiftTDLearner(_AbstractSwiftTD):
     """
 
     state: SwiftTDState
-    timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
         self,
@@ -286,14 +295,6 @@ class SwiftTDLearner(_AbstractSwiftTD):
         result = self._result(delta, value_old, s, x)
         s = self._trace_step(s, delta, v_delta, gamma)
         return self._finish(value_next, gamma, timestep.truncated, state=s), result
-
-    def update(self, x: Float[Array, " n"], y: ArrayLike) -> tuple["SwiftTDLearner", UpdateResult]:
-        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
-        x = _checks.features(x, self.feature_dim, self.weights.dtype)
-        zero = jnp.zeros((), x.dtype)
-        return self.learn(
-            TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
-        )
 
 
 class SparseSwiftTDLearner(_AbstractSwiftTD):

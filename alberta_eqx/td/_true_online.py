@@ -18,8 +18,6 @@ algorithm starts with `z = 0` and `V_old = 0`. With `lambda = 0` the trace is `p
 and the update is TD(0)'s, `w <- w + alpha delta phi`.
 """
 
-from typing import ClassVar
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,12 +25,17 @@ from jaxtyping import Array, Float
 
 from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
-from alberta_eqx.learners import AbstractLearner, StepMetrics, StepSizeSnapshot, UpdateResult
+from alberta_eqx.learners import (
+    AbstractFixedStepSizeLinearLearner,
+    AbstractTDLearner,
+    StepMetrics,
+    UpdateResult,
+)
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
 
 
-class TrueOnlineTDLearner(AbstractLearner):
+class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner):
     """A linear value function `v(s) = w . phi(s) + b` learned by True Online
     TD(lambda) with one fixed step-size (JMLR 2016, Algorithm 1).
 
@@ -58,7 +61,6 @@ class TrueOnlineTDLearner(AbstractLearner):
     step_size: Float[Array, ""] = _checks.hyperparameter()
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     feature_dim: int = eqx.field(static=True)
-    timestep_type: ClassVar[type] = TDTimeStep
 
     def __init__(
         self,
@@ -79,33 +81,9 @@ class TrueOnlineTDLearner(AbstractLearner):
         self.value_old = jnp.zeros((), dtype)
         self.previous_discount = jnp.zeros((), dtype)  # the first state starts an episode
 
-    @property
-    def use_bias(self) -> bool:
-        return self.bias is not None
-
-    @property
-    def normalizer(self) -> None:
-        """TD learners have no feature normalizer."""
-        return None
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.weights.shape[:-1]
-
-    @property
-    def _params(self) -> tuple[Array, ...]:
-        return (self.weights,) if self.bias is None else (self.weights, self.bias)
-
     def _grad(self, x: Float[Array, " n"]) -> tuple[Array, ...]:
         """`dv/dw`: the features, and 1 for the bias."""
         return (x,) if self.bias is None else (x, jnp.ones((), x.dtype))
-
-    def _value(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        v = jnp.dot(self.weights, x)
-        return v if self.bias is None else v + self.bias
-
-    def predict(self, x: Float[Array, " n"]) -> Float[Array, ""]:
-        return self._value(_checks.features(x, self.feature_dim, self.weights.dtype))
 
     def learn(self, timestep: TDTimeStep) -> tuple["TrueOnlineTDLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
@@ -113,9 +91,9 @@ class TrueOnlineTDLearner(AbstractLearner):
             timestep, self.feature_dim, self.weights.dtype
         )
         alpha = self.step_size
-        value = self._value(x)
+        value = self._linear(x)
         # V' = 0 after a terminal step, whatever the stream put in phi'
-        value_next = jnp.where(gamma == 0, 0, self._value(x_next))
+        value_next = jnp.where(gamma == 0, 0, self._linear(x_next))
         delta = reward + gamma * value_next - value
         # An episode's start: z <- 0 (the decay is 0) and V_old <- 0.
         decay = self.previous_discount * self.lambda_
@@ -146,20 +124,3 @@ class TrueOnlineTDLearner(AbstractLearner):
         )
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=alpha)
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
-
-    def update(
-        self, x: Float[Array, " n"], y: ArrayLike
-    ) -> tuple["TrueOnlineTDLearner", UpdateResult]:
-        """Learn `y` as a one-step target: the transition `TDTimeStep(x, y, 0, 0)`."""
-        x = _checks.features(x, self.feature_dim, self.weights.dtype)
-        zero = jnp.zeros((), x.dtype)
-        return self.learn(
-            TDTimeStep(x, _checks.scalar_target(y, x.dtype), zero, jnp.zeros_like(x))
-        )
-
-    def step_size_snapshot(self, include_bias: bool = True) -> StepSizeSnapshot:
-        return StepSizeSnapshot(
-            step_sizes=jnp.broadcast_to(self.step_size[..., None], self.weights.shape),
-            bias_step_sizes=self.step_size if include_bias and self.use_bias else None,
-            step_size_normalizers=None,
-        )

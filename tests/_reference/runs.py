@@ -13,22 +13,11 @@ on Sutton's (1992) Experiment 1 task, 30,000 examples, the MSE over the last 10,
 
 import numpy as np
 
+from tests._reference.baird import GAMMA, W0, X, td0_step
+from tests._reference.baird import errors as baird_errors
+from tests._reference.gradient_td import tdc_step
+
 SEEDS = 100
-GAMMA = 0.99
-X = np.zeros((7, 8))
-X[np.arange(6), np.arange(6)], X[:6, 7] = 2, 1
-X[6, 6], X[6, 7] = 1, 2
-W0 = np.array([1, 1, 1, 1, 1, 1, 10, 1.0])
-
-
-def baird_errors(w):
-    """(sqrt VE, sqrt PBE) of weights `(..., 8)`, mu uniform (see
-    tests/replications/test_baird.py)."""
-    d = np.eye(7) / 7
-    v = w @ X.T
-    delta_bar = GAMMA * v[..., 6:7] - v
-    pi = X @ np.linalg.pinv(X.T @ d @ X) @ X.T @ d
-    return np.sqrt(np.mean(v**2, -1)), np.sqrt(np.sum((delta_bar @ pi.T) ** 2 / 7, -1))
 
 
 def baird(steps=20_000, td_steps=1_000, seeds=SEEDS, seed=0):
@@ -41,14 +30,11 @@ def baird(steps=20_000, td_steps=1_000, seeds=SEEDS, seed=0):
     for t in range(1, steps + 1):
         solid = rng.random(seeds) < 1 / 7
         s2 = np.where(solid, 6, rng.integers(6, size=seeds))
-        rho = np.where(solid, 7.0, 0.0)[:, None]
+        rho = np.where(solid, 7.0, 0.0)
         x, x2 = X[s], X[s2]
         if t <= td_steps:  # eq. 11.2
-            delta = GAMMA * (w_td * x2).sum(-1) - (w_td * x).sum(-1)
-            w_td = w_td + 0.01 * rho * delta[:, None] * x
-        delta = (GAMMA * (w * x2).sum(-1) - (w * x).sum(-1))[:, None]  # TDC, sec. 11.7
-        xv = (x * v).sum(-1, keepdims=True)
-        w, v = w + 0.005 * rho * (delta * x - GAMMA * x2 * xv), v + 0.05 * rho * (delta - xv) * x
+            w_td = td0_step(w_td, x, x2, rho, 0.01)
+        w, v = tdc_step(w, v, x, 0.0, GAMMA, x2, rho, 0.005, 0.05)  # sec. 11.7
         s = s2
         if t == td_steps:
             out["td sqrt(VE)", t] = baird_errors(w_td)[0]

@@ -1,7 +1,7 @@
 """Average-reward control and reward centering: differential semi-gradient Sarsa(lambda)
 (Sutton and Barto 2018, section 10.3), differential Q-learning (Wan, Naik and Sutton
 2021) and reward centering (Naik et al. 2024) against float64 transcriptions
-(`reference_differential.py`) over 300 transitions of the access-control task; the
+(`tests/_reference/differential.py`) over 300 transitions of the access-control task; the
 access-control environment; and the bad inputs."""
 
 import equinox as eqx

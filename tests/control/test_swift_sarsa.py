@@ -11,8 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alberta_eqx.control import ControlTransition
-from alberta_eqx.control._swift_sarsa import SwiftSarsa, run_operant
+from alberta_eqx.control import ControlTransition, SwiftSarsa, run_operant
 from alberta_eqx.streams.operant import OperantConditioning, OperantParams
 
 K, N = 3, 6  # actions, features

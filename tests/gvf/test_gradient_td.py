@@ -13,98 +13,13 @@ from alberta_eqx.gvf import GradientTDLearner, GVFQuestion, Horde, check_policy,
 from alberta_eqx.optimizers import LMS
 from alberta_eqx.streams import OffPolicyTimeStep
 from alberta_eqx.td import TDLinearLearner
+from tests._reference.gradient_td import gq_lambda as np_gq_lambda
+from tests._reference.gradient_td import gtd2 as np_gtd2
+from tests._reference.gradient_td import gtd_lambda as np_gtd_lambda
+from tests._reference.gradient_td import offpolicy_td as np_offpolicy_td
 from tests._reference.gradient_td import tdc as np_tdc
 
 N, T = 5, 300
-
-
-# ---------------------------------------------------------------------------------
-# Transcriptions: plain loops over weights i, NumPy float64, nothing from alberta_eqx.
-# `phi`, `phi_next` include the bias's constant 1 as their last element. `g_prev` is
-# the previous transition's discount (0 before the first), which cuts the trace.
-
-
-def _dot(a, b):
-    return sum(a[i] * b[i] for i in range(len(a)))
-
-
-def np_offpolicy_td(data, alpha, lam):
-    """Sutton & Barto 2018 sec. 12.9: z <- rho (gamma_t lambda z + x); w += alpha delta z."""
-    phis, rewards, gammas, phis_next, rhos = data
-    n = phis.shape[1]
-    w, z, g_prev, out = np.zeros(n), np.zeros(n), 0.0, []
-    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
-        delta = r + g * _dot(w, phin) - _dot(w, phi)
-        for i in range(n):
-            z[i] = rho * (g_prev * lam * z[i] + phi[i])
-        for i in range(n):
-            w[i] += alpha * delta * z[i]
-        g_prev = g
-        out.append(w.copy())
-    return out
-
-
-def np_gtd2(data, alpha, beta):
-    """Sutton & Barto 2018 sec. 11.7: w += alpha rho (x - gamma x') (x.v); v as TDC."""
-    phis, rewards, gammas, phis_next, rhos = data
-    n = phis.shape[1]
-    w, v, out = np.zeros(n), np.zeros(n), []
-    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
-        delta = r + g * _dot(w, phin) - _dot(w, phi)
-        xv = _dot(phi, v)
-        w_new = [w[i] + alpha * rho * (phi[i] - g * phin[i]) * xv for i in range(n)]
-        v = np.array([v[i] + beta * rho * (delta - xv) * phi[i] for i in range(n)])
-        w = np.array(w_new)
-        out.append((w.copy(), v.copy()))
-    return out
-
-
-def np_gtd_lambda(data, alpha, beta, lam):
-    """Maei (2011), GTD(lambda) (Sutton & Barto 2018 sec. 12.11), constant lambda:
-    e_t = rho_t (phi_t + gamma_t lambda e_{t-1});
-    theta += alpha [delta e - gamma_{t+1} (1 - lambda) (e.w) phi_{t+1}];
-    w += beta [delta e - (w.phi) phi]  (theta: primary, w: secondary, Maei's names)."""
-    phis, rewards, gammas, phis_next, rhos = data
-    n = phis.shape[1]
-    theta, w, e, g_prev, out = np.zeros(n), np.zeros(n), np.zeros(n), 0.0, []
-    for phi, r, g, phin, rho in zip(phis, rewards, gammas, phis_next, rhos, strict=True):
-        delta = r + g * _dot(theta, phin) - _dot(theta, phi)
-        for i in range(n):
-            e[i] = rho * (phi[i] + g_prev * lam * e[i])
-        ew, wphi = _dot(e, w), _dot(w, phi)
-        for i in range(n):
-            theta[i] += alpha * (delta * e[i] - g * (1 - lam) * ew * phin[i])
-        for i in range(n):
-            w[i] += beta * (delta * e[i] - wphi * phi[i])
-        g_prev = g
-        out.append((theta.copy(), w.copy()))
-    return out
-
-
-def np_gq_lambda(data, alpha, eta, lam):
-    """Maei & Sutton (2010), GQ(lambda), with gamma = 1 - beta (their termination
-    probability), phi = phi(S_t, A_t), phibar' = sum_a pi(a|S_{t+1}) phi(S_{t+1}, a):
-    delta = r + gamma theta.phibar' - theta.phi;  e_t = phi_t + gamma_t lambda rho_t e_{t-1};
-    theta += alpha [delta e - gamma (1 - lambda) (w.e) phibar'];
-    w += alpha eta [delta e - (w.phi) phi]."""
-    phis, rewards, gammas, phibars, rhos = data
-    n = phis.shape[1]
-    theta, w, e, g_prev, out = np.zeros(n), np.zeros(n), np.zeros(n), 0.0, []
-    for phi, r, g, phibar, rho in zip(phis, rewards, gammas, phibars, rhos, strict=True):
-        delta = r + g * _dot(theta, phibar) - _dot(theta, phi)
-        for i in range(n):
-            e[i] = phi[i] + g_prev * lam * rho * e[i]
-        we, wphi = _dot(w, e), _dot(w, phi)
-        for i in range(n):
-            theta[i] += alpha * (delta * e[i] - g * (1 - lam) * we * phibar[i])
-        for i in range(n):
-            w[i] += alpha * eta * (delta * e[i] - wphi * phi[i])
-        g_prev = g
-        out.append((theta.copy(), w.copy()))
-    return out
-
-
-# ---------------------------------------------------------------------------------
 
 
 def _data(seed, on_policy=False):

@@ -9,7 +9,7 @@ import pytest
 
 from alberta_eqx.gvf import GVFQuestion, Horde
 from alberta_eqx.runners import run_learning_loop
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.streams.random_walk import RandomWalkChainStream
 from alberta_eqx.td import SwiftTDLearner, TrueOnlineTDLearner
 

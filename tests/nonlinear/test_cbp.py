@@ -1,6 +1,6 @@
 """Continual backprop (Dohare et al. 2024, Algorithm 1) against a float64 NumPy
-transcription written here, its replacement inside a learner, and loss of plasticity
-on the bit-flipping problem (Dohare et al. 2021)."""
+transcription (`tests/_reference/plasticity_resets.py`), its replacement inside a
+learner, and loss of plasticity on the bit-flipping problem (Dohare et al. 2021)."""
 
 import equinox as eqx
 import jax
@@ -12,29 +12,7 @@ import pytest
 import alberta_eqx.optax as aeo
 from alberta_eqx import ContinualBackprop, MultiHeadLearner
 from alberta_eqx.nn import MLP
-
-
-def _reference(hidden, outgoing, rho, eta, m, age=0):
-    """Algorithm 1's bookkeeping for one layer, step by step, in float64 NumPy:
-    u <- eta u + (1 - eta)|h| sum_k |w_k|; a += 1; count += rho * #mature; replace
-    floor(count) mature units of lowest utility; reset their u and a. The ages start
-    at `age` (Python ints: they never wrap)."""
-    n = hidden.shape[1]
-    u, a, count = np.zeros(n), np.full(n, age, np.int64), 0.0
-    replaced = []
-    for h, w in zip(hidden, outgoing, strict=True):
-        u = eta * u + (1 - eta) * np.abs(h) * np.abs(w).sum(0)
-        a = a + 1
-        mature = np.flatnonzero(a > m)
-        count += rho * mature.size
-        number = int(np.floor(count))
-        count -= number
-        chosen = mature[np.argsort(u[mature], kind="stable")[:number]]
-        mask = np.zeros(n, bool)
-        mask[chosen] = True
-        u[mask], a[mask] = 0, 0
-        replaced.append(mask)
-    return u, a, np.array(replaced)
+from tests._reference.plasticity_resets import cbp_bookkeeping as _reference
 
 
 def test_bookkeeping_follows_algorithm_1():

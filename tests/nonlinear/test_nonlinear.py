@@ -19,6 +19,7 @@ from alberta_eqx import (
     run_learning_loop_batched,
 )
 from alberta_eqx.nn import MLP, check_network
+from tests._doubles import AbstractWrappedLearner
 
 
 def _relu_mlp(feature_dim, hidden_sizes, key):
@@ -27,20 +28,22 @@ def _relu_mlp(feature_dim, hidden_sizes, key):
     )
 
 
-class _Counting(MLPLearner):
+class _Counting(AbstractWrappedLearner):
     """Counts how often `update` is traced (it runs only inside compiled scans)."""
 
+    inner: MLPLearner
     traces = 0
 
     def update(self, x, y):
         _Counting.traces += 1
-        return super().update(x, y)
+        inner, result = self.inner.update(x, y)
+        return self._with(inner), result
 
 
 def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     stream = NonlinearTeacherStream(4, hidden_size=4)
     tx = aeo.autostep(initial_step_size=0.01)
-    learner = _Counting(_relu_mlp(4, (16,), jax.random.key(0)), tx)
+    learner = _Counting(MLPLearner(_relu_mlp(4, (16,), jax.random.key(0)), tx))
     keys = jax.random.split(jax.random.key(1), 8)
     result = run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
     traced = _Counting.traces
@@ -48,7 +51,7 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     # Same structure: the same learner again, and a fresh one with the same
     # transformation and other initial weights, run without tracing again.
     run_learning_loop_batched(learner, stream, 6000, keys, metrics_window=1000)
-    other = _Counting(_relu_mlp(4, (16,), jax.random.key(5)), tx)
+    other = _Counting(MLPLearner(_relu_mlp(4, (16,), jax.random.key(5)), tx))
     run_learning_loop_batched(other, stream, 6000, keys[::-1], metrics_window=1000)
     assert _Counting.traces == traced
 

@@ -18,6 +18,11 @@ import numpy as np
 import pytest
 
 import alberta_eqx as ae
+
+# Private modules on purpose: the fault harness replaces `os` in every module of the
+# durable path (`_inject`), and the bit-flip tests write and parse the journal's bytes
+# (`_journal.encode`, `header`, `parse`), a format internal to `DurableLearner` that has
+# no public API. The rest goes through the public one.
 from alberta_eqx.checkpoint import _checkpoint, _format, files
 from alberta_eqx.online import _durable, _journal
 from tests._workers.durable_daemon import digest, events, learner
@@ -335,7 +340,7 @@ def _records(n):
 
 def _journal_bytes(n):
     dtype = np.dtype(np.float32)
-    return _journal._header(dtype) + b"".join(_records(n)), dtype
+    return _journal.header(dtype) + b"".join(_records(n)), dtype
 
 
 def test_every_single_bit_flip_of_a_journal_is_refused_or_harmless():
@@ -346,7 +351,7 @@ def test_every_single_bit_flip_of_a_journal_is_refused_or_harmless():
     data, dtype = _journal_bytes(100)
     whole, length = _journal.parse(data, dtype, "journal")
     assert len(whole) == 100 and length == len(data)
-    head = _journal._header(dtype)
+    head = _journal.header(dtype)
     starts = list(itertools.accumulate((len(r) for r in _records(100)), initial=len(head)))
     outcomes = Counter()
     for bit in range(8 * len(data)):
@@ -396,7 +401,7 @@ def test_a_damaged_length_in_the_middle_is_refused_and_nothing_changes(tmp_path)
         durable.close(checkpoint=False)
     journal = tmp_path / "journal"
     data = bytearray(journal.read_bytes())
-    head = len(_journal._header(np.dtype(np.float32)))
+    head = len(_journal.header(np.dtype(np.float32)))
     record = len(_journal.encode(0, XS[0], np.asarray(YS[0])))
     data[head + 4 * record + 2] ^= 0x10  # event 4's length: far past the end of the file
     journal.write_bytes(bytes(data))

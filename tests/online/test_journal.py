@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 import alberta_eqx as ae
+
+# Private on purpose: a record's bytes (`encode`) and a crash inside `create` have no
+# public API; everything else goes through `DurableLearner`.
 from alberta_eqx.online import _journal
 from tests._workers.durable_daemon import digest, events, learner
 

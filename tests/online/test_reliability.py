@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from jaxtyping import Array, Float
 
+# Private on purpose: these tests shrink the block budget (`_BLOCK_BUDGET`) and read
+# the plan it gives (`_make_plan`), which have no public API (`block_steps` gives only
+# the block length).
 import alberta_eqx.runners._plan as runners
 from alberta_eqx import (
     IDBD,

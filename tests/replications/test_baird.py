@@ -19,59 +19,12 @@ from alberta_eqx.replications.baird import (
     value_error,
 )
 from alberta_eqx.streams.baird import BairdStream, baird_features, baird_initial_weights
+from tests._reference.baird import W0, X
+from tests._reference.baird import data as np_data
+from tests._reference.baird import errors as np_errors
+from tests._reference.baird import td0 as np_td0
+from tests._reference.baird import transitions as np_transitions
 from tests._reference.gradient_td import tdc as np_tdc
-
-GAMMA = 0.99
-
-
-# ---------------------------------------------------------------------------------
-# The transcription: the book's MDP, features and updates in NumPy float64.
-
-X = np.zeros((7, 8))
-for _i in range(6):
-    X[_i, _i], X[_i, 7] = 2, 1
-X[6, 6], X[6, 7] = 1, 2
-W0 = np.array([1, 1, 1, 1, 1, 1, 10, 1.0])
-
-
-def np_errors(w):
-    """(sqrt VE, sqrt PBE) with mu uniform: true values 0; delta_bar(s) = gamma v(7) -
-    v(s); Pi = X (X' D X)^+ X' D."""
-    d = np.eye(7) / 7
-    v = X @ w
-    delta_bar = GAMMA * v[6] - v
-    pi = X @ np.linalg.pinv(X.T @ d @ X) @ X.T @ d
-    return np.sqrt(np.mean(v**2)), np.sqrt(np.sum(np.diag(d) * (pi @ delta_bar) ** 2))
-
-
-def np_td0(w, transitions, alpha):
-    """Semi-gradient off-policy TD(0) (eq. 11.2): w += alpha rho delta x."""
-    for s, s2, rho in transitions:
-        delta = GAMMA * w @ X[s2] - w @ X[s]
-        w = w + alpha * rho * delta * X[s]
-    return w
-
-
-def np_data(transitions):
-    """Baird's transitions `(s, s', rho)` (reward 0) as the transcriptions' features,
-    rewards, discounts, next features and ratios."""
-    s, s2, rho = (np.array(a) for a in zip(*transitions, strict=True))
-    return X[s], np.zeros(len(s)), np.full(len(s), GAMMA), X[s2], rho
-
-
-def np_transitions(seed, n):
-    """Behaviour: solid (to the lower state, rho = 7) with probability 1/7, else
-    dashed (to a uniform upper state, rho = 0); the first state uniform."""
-    rng = np.random.default_rng(seed)
-    s, out = rng.integers(7), []
-    for _ in range(n):
-        if rng.random() < 1 / 7:
-            s2, rho = 6, 7.0
-        else:
-            s2, rho = rng.integers(6), 0.0
-        out.append((s, s2, rho))
-        s = s2
-    return out
 
 
 @pytest.mark.slow

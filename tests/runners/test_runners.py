@@ -7,6 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+# Private on purpose: these tests shrink the block budget (`_BLOCK_BUDGET`) and read
+# the plan it gives (`_make_plan`), which have no public API (`block_steps` gives only
+# the block length).
 import alberta_eqx.runners._plan as runners
 from alberta_eqx import (
     IDBD,
@@ -22,6 +25,7 @@ from alberta_eqx import (
     run_learning_loop,
     run_learning_loop_batched,
 )
+from tests._doubles import AbstractWrappedLearner
 
 
 def _close(actual, desired):
@@ -168,12 +172,15 @@ def test_metrics_window_averages():
         run_learning_loop(learner, stream, 601, key, metrics_window=50)
 
 
-class _CountingLearner(LinearLearner):
+class _CountingLearner(AbstractWrappedLearner):
     """Counts how often `update` is traced (a Python side effect runs only while tracing)."""
+
+    inner: LinearLearner
 
     def update(self, x, y):
         _CountingLearner.traces += 1
-        return super().update(x, y)
+        inner, result = self.inner.update(x, y)
+        return self._with(inner), result
 
 
 def test_second_call_does_not_trace_again():
@@ -181,21 +188,25 @@ def test_second_call_does_not_trace_again():
     stream = DriftingTargetStream(feature_dim=3)
     keys = jax.random.split(jax.random.key(0), 4)
     run_learning_loop_batched(
-        _CountingLearner(3, IDBD(0.01, meta_step_size=0.01)), stream, 100, keys
+        _CountingLearner(LinearLearner(3, IDBD(0.01, meta_step_size=0.01))), stream, 100, keys
     )
     after_first = _CountingLearner.traces
     assert after_first > 0
     # other hyperparameter values and other keys: same structure, no new trace
     run_learning_loop_batched(
-        _CountingLearner(3, IDBD(0.02, meta_step_size=0.05)),
+        _CountingLearner(LinearLearner(3, IDBD(0.02, meta_step_size=0.05))),
         stream,
         100,
         jax.random.split(jax.random.key(1), 4),
     )
     assert _CountingLearner.traces == after_first
-    run_learning_loop(_CountingLearner(3, IDBD(0.01, meta_step_size=0.01)), stream, 100, keys[0])
+    run_learning_loop(
+        _CountingLearner(LinearLearner(3, IDBD(0.01, meta_step_size=0.01))), stream, 100, keys[0]
+    )
     after_single = _CountingLearner.traces
-    run_learning_loop(_CountingLearner(3, IDBD(0.03, meta_step_size=0.01)), stream, 100, keys[1])
+    run_learning_loop(
+        _CountingLearner(LinearLearner(3, IDBD(0.03, meta_step_size=0.01))), stream, 100, keys[1]
+    )
     assert _CountingLearner.traces == after_single
 
 

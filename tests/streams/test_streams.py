@@ -576,7 +576,7 @@ def test_wide_draws_are_standard_normal_and_per_step():
     `jax.random.normal`'s."""
     from scipy import stats
 
-    from alberta_eqx.streams._base import step_keys
+    from alberta_eqx.streams import step_keys
 
     keys = step_keys(jax.random.key(7), jnp.asarray(0), 400)
     z = np.asarray(normals(keys, 1001), np.float64)

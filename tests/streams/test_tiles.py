@@ -1,4 +1,4 @@
-"""Tile coding against a transcription of Sutton's `tiles3` (`reference_tiles.py`)."""
+"""Tile coding against a transcription of Sutton's `tiles3` (`tests/_reference/tiles.py`)."""
 
 import equinox as eqx
 import jax

@@ -16,7 +16,7 @@ from alberta_eqx.gvf import GVFQuestion, Horde
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import TDMLPLearner
 from alberta_eqx.optimizers import LMS
-from alberta_eqx.streams._base import TDTimeStep
+from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td import RewardRate, TDLinearLearner
 from tests._reference import centering as ref
 

@@ -62,20 +62,22 @@ def _noise(seed):
     return [np.asarray(a) for a in jax.jit(jax.vmap(step))(jnp.arange(1, STEPS + 1))]
 
 
+def _loss(p, x, y):
+    """The network's squared error on one example (the stream's)."""
+    w1, b1, w2, b2 = p
+    return 0.5 * (y - (w2 @ jnp.tanh(w1 @ x + b1) + b2)[0]) ** 2
+
+
 def _run_jax(tx):
     """`tx` inside `jit`, on the stream; the parameters after every step."""
     xs, ys = _stream()
     params = tuple(jnp.asarray(p) for p in _initial())
 
-    def loss(p, x, y):
-        w1, b1, w2, b2 = p
-        return 0.5 * (y - (w2 @ jnp.tanh(w1 @ x + b1) + b2)[0]) ** 2
-
     @jax.jit
     def run(params):
         def step(carry, xy):
             params, state = carry
-            grads = jax.grad(loss)(params, *xy)
+            grads = jax.grad(_loss)(params, *xy)
             updates, state = tx.update(grads, state, params)
             params = optax.apply_updates(params, updates)
             return (params, state), params
@@ -261,15 +263,11 @@ def test_zero_strength_is_the_wrapped_rule_exactly(tx, plain):
     xs, ys = _stream()
     params = tuple(jnp.asarray(p) for p in _initial())
 
-    def loss(p, x, y):
-        w1, b1, w2, b2 = p
-        return 0.5 * (y - (w2 @ jnp.tanh(w1 @ x + b1) + b2)[0]) ** 2
-
     @jax.jit
     def run(params):
         def step(carry, xy):
             params, state, plain_state = carry
-            grads = jax.grad(loss)(params, *xy)
+            grads = jax.grad(_loss)(params, *xy)
             updates, state = tx.update(grads, state, params)
             expected, plain_state = plain.update(grads, plain_state, params)
             return (optax.apply_updates(params, updates), state, plain_state), (updates, expected)

@@ -1,5 +1,5 @@
 """ObGD, AdaptiveObGD, trace-SGD, the ObGD bound and AGC, step by step against the
-float64 transcriptions in `reference_obgd.py`."""
+float64 transcriptions in `tests/_reference/obgd.py`."""
 
 import equinox as eqx
 import jax
