@@ -42,9 +42,15 @@ def _targets(stream, keys, num_steps: int):
 
 
 @eqx.filter_jit  # one program per shape, where built eagerly each draw compiles its own
-def _relu_mlp(feature_dim, hidden_sizes, key):
+def _relu_mlp(feature_dim, hidden_sizes, key, dtype=None):
     return MLP(
-        feature_dim, "scalar", hidden_sizes, key=key, activation=jax.nn.relu, layer_norm=False
+        feature_dim,
+        "scalar",
+        hidden_sizes,
+        key=key,
+        dtype=dtype,
+        activation=jax.nn.relu,
+        layer_norm=False,
     )
 
 
@@ -242,19 +248,9 @@ def test_a_masked_transformation_on_the_default_pytree():
 def test_float32_learner_with_x64_on():
     with jax.enable_x64(True):
         stream = NonlinearTeacherStream(3)  # float64 observations
+        model = _relu_mlp(3, (4,), jax.random.key(0), dtype=jnp.float32)
         for tx in (aeo.autostep(), optax.adam(1e-3)):
-            learner = MLPLearner(
-                MLP(
-                    3,
-                    "scalar",
-                    (4,),
-                    key=jax.random.key(0),
-                    dtype=jnp.float32,
-                    activation=jax.nn.relu,
-                    layer_norm=False,
-                ),
-                tx,
-            )
+            learner = MLPLearner(model, tx)
             result = run_learning_loop(learner, stream, 50, jax.random.key(0))
             leaves = jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
             assert all(leaf.dtype == jnp.float32 for leaf in leaves)
