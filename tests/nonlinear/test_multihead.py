@@ -36,10 +36,11 @@ _update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
 
 
 @eqx.filter_jit
-def _built(make, *args, **kwargs):
-    """`make(*args, **kwargs)` (a network, a learner), compiled: one program per
-    structure, where built eagerly each initial draw and state compiles its own."""
-    return make(*args, **kwargs)
+def _compiled(f, *args, **kwargs):
+    """`f(*args, **kwargs)` (building a network or a learner, a prediction) as one
+    compiled program per structure, where run eagerly each of its operations (each
+    initial draw and state) compiles a program of its own."""
+    return f(*args, **kwargs)
 
 
 def _scan(learner, xs, ys):
@@ -89,9 +90,9 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
     # Autostep's M sums over its own parameters: the trunk's, and the head's, in both
     # learners when MLPLearner has a head_optimizer.
     with jax.enable_x64(True):
-        mlp = _built(
+        mlp = _compiled(
             MLPLearner,
-            _built(
+            _compiled(
                 MLP,
                 3,
                 "scalar",
@@ -104,9 +105,9 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
             tx,
             head_optimizer=head_tx,
         )
-        multi = _built(
+        multi = _compiled(
             MultiHeadLearner,
-            _built(
+            _compiled(
                 MLP,
                 3,
                 1,
@@ -140,7 +141,7 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
 )
 def test_a_missing_target_changes_nothing_of_its_head(tx):
     # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
-    learner = _built(MultiHeadLearner, _built(MLP, 4, 3, (8, 8), key=NETWORK_KEY), tx)
+    learner = _compiled(MultiHeadLearner, _compiled(MLP, 4, 3, (8, 8), key=NETWORK_KEY), tx)
     xs, ys = _data(20, 4, 3)
     learner, _ = _compiled_scan(learner, xs, ys)  # some history in every state
     keep = np.array([0, 2])
@@ -186,7 +187,7 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
 
 
 def test_no_target_at_all_changes_nothing():
-    learner = _built(MultiHeadLearner, _built(MLP, 4, 2, (8,), key=NETWORK_KEY), aeo.obgd())
+    learner = _compiled(MultiHeadLearner, _compiled(MLP, 4, 2, (8,), key=NETWORK_KEY), aeo.obgd())
     new, result = _update(learner, np.ones(4, np.float32), np.full(2, np.nan, np.float32))
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(learner), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -196,9 +197,9 @@ def test_no_target_at_all_changes_nothing():
 def test_no_trunk_is_k_linear_learners():
     with jax.enable_x64(True):
         k, n = 3, 5
-        multi = _built(
+        multi = _compiled(
             MultiHeadLearner,
-            _built(
+            _compiled(
                 MLP,
                 n,
                 k,
@@ -220,7 +221,9 @@ def test_no_trunk_is_k_linear_learners():
         )
         xs, ys = np.asarray(xs), np.asarray(ys)
         for i in range(k):
-            linear = _built(LinearLearner, n, IDBD(0.05, meta_step_size=0.02), dtype=jnp.float64)
+            linear = _compiled(
+                LinearLearner, n, IDBD(0.05, meta_step_size=0.02), dtype=jnp.float64
+            )
             given = ~np.isnan(ys[:, i])
             linear, p = _compiled_scan(linear, jnp.asarray(xs[given]), jnp.asarray(ys[given, i]))
             np.testing.assert_allclose(predictions[given, i], p, rtol=1e-10, atol=1e-12)
@@ -231,11 +234,15 @@ def test_no_trunk_is_k_linear_learners():
 @pytest.mark.slow
 def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     stream = BitFlipStream(num_targets=3, target_probability=0.7, flip_interval=50)
-    learner = MultiHeadLearner(MLP(20, 3, (16,), key=NETWORK_KEY, sparsity=0.9), aeo.autostep())
+    learner = _compiled(
+        MultiHeadLearner,
+        _compiled(MLP, 20, 3, (16,), key=NETWORK_KEY, sparsity=0.9),
+        aeo.autostep(),
+    )
     result = run_learning_loop(learner, stream, 400, jax.random.key(1), metrics_window=20)
     m = result.metrics
     assert m.squared_error.shape == (20,) and m.head_squared_errors.shape == (20, 3)
-    np.testing.assert_allclose(m.head_present.mean(), 0.7, atol=0.05)
+    np.testing.assert_allclose(np.mean(np.asarray(m.head_present)), 0.7, atol=0.05)
     assert not find_divergence(result, 20).diverged
     # many seeds
     batched = run_learning_loop_batched(
@@ -244,14 +251,16 @@ def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     assert batched.metrics.head_errors.shape == (3, 100, 3)
 
     # one event at a time: OnlineLearner follows the functional updates
-    xs, ys = _data(10, 20, 3, missing=0.3)
+    xs, ys = (np.asarray(a, np.float32) for a in _data(10, 20, 3, missing=0.3))
     online = OnlineLearner(learner)
     functional = learner
     for x, y in zip(xs, ys, strict=True):
         r = online.update(x, y)
         functional, expected = _update(functional, x, y)
         np.testing.assert_allclose(r.prediction, expected.prediction, rtol=1e-5)
-    np.testing.assert_allclose(online.predict(xs[0]), functional.predict(xs[0]), rtol=1e-5)
+    np.testing.assert_allclose(
+        online.predict(xs[0]), _compiled(functional.predict, xs[0]), rtol=1e-5
+    )
 
     path = tmp_path / "multi.ckpt"
     save_checkpoint(path, functional)
@@ -264,7 +273,7 @@ def test_bad_arguments():
     tx = optax.sgd(0.1)
     with pytest.raises(ValueError, match="out_size must be >= 1, got 0"):
         MultiHeadLearner(MLP(3, 0, (4,), key=NETWORK_KEY, sparsity=0.9), tx)
-    model = _built(MLP, 3, 2, (4,), key=NETWORK_KEY, sparsity=0.9)
+    model = _compiled(MLP, 3, 2, (4,), key=NETWORK_KEY, sparsity=0.9)
     with pytest.raises(TypeError, match="head_optimizer"):
         MultiHeadLearner(model, tx, head_optimizer="sgd")
     with pytest.raises(ValueError, match="sparsity"):
@@ -286,9 +295,9 @@ def _bits(tree):
 
 
 def _cbp_learner(normalizer=None):
-    return _built(
+    return _compiled(
         MultiHeadLearner,
-        _built(MLP, 4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
+        _compiled(MLP, 4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
         aeo.idbd(meta_step_size=0.01, initial_step_size=0.05),
         key=CBP_KEY,
         unit_reset=ContinualBackprop(0.05, 0.9, 5),
