@@ -1,7 +1,6 @@
 """Feature relevance and sensitivity (0.17's semantics) and hidden units' utility,
 against NumPy computations written here."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,30 +22,21 @@ from alberta_eqx import (
     compute_unit_utility,
 )
 from alberta_eqx.nn import MLP
-
-
-@eqx.filter_jit
-def _compiled(f, *args, **kwargs):
-    """`f(*args, **kwargs)` as one compiled program, where run eagerly each of its
-    operations compiles a program of its own."""
-    return f(*args, **kwargs)
-
-
-_update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+from tests._compiled import compiled, update
 
 
 @pytest.fixture(scope="module")
 def learner():
     """A multi-head network after 5 updates, shared by the tests (it is immutable)."""
-    learner = _compiled(
+    learner = compiled(
         MultiHeadLearner,
-        _compiled(MLP, 4, 3, (6, 5), key=jax.random.split(jax.random.key(0))[0]),
+        compiled(MLP, 4, 3, (6, 5), key=jax.random.split(jax.random.key(0))[0]),
         aeo.autostep(),
         normalizer=WelfordNormalizer(),
     )
     rng = np.random.default_rng(0)
     for _ in range(5):
-        learner, _ = _update(
+        learner, _ = update(
             learner,
             jnp.asarray(rng.normal(size=4), jnp.float32),
             jnp.asarray(rng.normal(size=3), jnp.float32),
@@ -56,7 +46,7 @@ def learner():
 
 def test_relevance_is_the_path_norm(learner):
     w = [np.abs(np.asarray(layer.weight)) for layer in learner.model.layers]
-    relevance = _compiled(compute_feature_relevance, learner)
+    relevance = compiled(compute_feature_relevance, learner)
     np.testing.assert_allclose(relevance.weight_relevance, w[2] @ w[1] @ w[0], rtol=1e-5)
     np.testing.assert_allclose(relevance.head_reliance, w[2])
     step = np.asarray(learner.trunk_state.step_size[0].weight)
@@ -67,9 +57,9 @@ def test_relevance_is_the_path_norm(learner):
 
 
 def test_relevance_of_a_linear_learner_is_abs_weights():
-    learner = _compiled(LinearLearner, 3, IDBD(0.1, meta_step_size=0.1))
-    learner, _ = _update(learner, jnp.array([1.0, -2.0, 0.5]), jnp.asarray(3.0))
-    relevance = _compiled(compute_feature_relevance, learner)
+    learner = compiled(LinearLearner, 3, IDBD(0.1, meta_step_size=0.1))
+    learner, _ = update(learner, jnp.array([1.0, -2.0, 0.5]), jnp.asarray(3.0))
+    relevance = compiled(compute_feature_relevance, learner)
     np.testing.assert_allclose(
         np.asarray(relevance.weight_relevance)[0], np.abs(np.asarray(learner.weights))
     )
@@ -78,14 +68,14 @@ def test_relevance_of_a_linear_learner_is_abs_weights():
 
 def test_sensitivity_is_the_jacobian(learner):
     x = np.array([0.3, -1.0, 2.0, 0.1], np.float32)
-    jac = np.asarray(_compiled(compute_feature_sensitivity, learner, jnp.asarray(x)))
+    jac = np.asarray(compiled(compute_feature_sensitivity, learner, jnp.asarray(x)))
     assert jac.shape == (3, 4)
     eps = 1e-3
     for j in range(4):
         e = np.zeros(4, np.float32)
         e[j] = eps
         plus, minus = (
-            np.asarray(_compiled(learner.predict, jnp.asarray(x + s * e))) for s in (1, -1)
+            np.asarray(compiled(learner.predict, jnp.asarray(x + s * e))) for s in (1, -1)
         )
         fd = (plus - minus) / (2 * eps)
         np.testing.assert_allclose(jac[:, j], fd, rtol=2e-2, atol=2e-3)
@@ -93,8 +83,8 @@ def test_sensitivity_is_the_jacobian(learner):
 
 def test_unit_utility(learner):
     x = jnp.array([0.3, -1.0, 2.0, 0.1])
-    utility = _compiled(compute_unit_utility, learner, x)
-    _, hidden = _compiled(
+    utility = compiled(compute_unit_utility, learner, x)
+    _, hidden = compiled(
         lambda learner, x: learner.model.forward(learner.normalizer.normalize(x)), learner, x
     )
     for u, h, layer in zip(utility, hidden, learner.model.layers[1:], strict=True):
@@ -107,13 +97,13 @@ def test_relevance_reads_only_what_learners_declare():
     `alpha`, and None for a network whose optimizer keeps no per-parameter step-sizes
     (its snapshot's documented `ValueError`); a learner without linear layers is
     refused by name."""
-    gtd = _compiled(GradientTDLearner, 3, "tdc", 0.05)
-    relevance = _compiled(compute_feature_relevance, gtd)
+    gtd = compiled(GradientTDLearner, 3, "tdc", 0.05)
+    relevance = compiled(compute_feature_relevance, gtd)
     np.testing.assert_allclose(relevance.step_size_activity, [0.05] * 3, rtol=1e-6)
-    sgd = _compiled(
-        MLPLearner, _compiled(MLP, 3, "scalar", (4,), key=jax.random.key(1)), aeo.lms(0.1)
+    sgd = compiled(
+        MLPLearner, compiled(MLP, 3, "scalar", (4,), key=jax.random.key(1)), aeo.lms(0.1)
     )
-    assert _compiled(compute_feature_relevance, sgd).step_size_activity is None
+    assert compiled(compute_feature_relevance, sgd).step_size_activity is None
     horde = Horde(GVFQuestion(np.eye(4)[:1], [0.5]), TDLinearLearner(3))
     with pytest.raises(TypeError, match="Horde has no linear layers"):
         compute_feature_relevance(horde)

@@ -26,21 +26,11 @@ from alberta_eqx import (
 )
 from alberta_eqx.nn import MLP
 from alberta_eqx.streams.bitflip import BitFlipStream
+from tests._compiled import compiled, update
 
 # The keys of 0.x's MultiHeadLearner(..., key=jax.random.key(0)): the network's, then
 # continual backprop's.
 NETWORK_KEY, CBP_KEY = jax.random.split(jax.random.key(0))
-
-# Compiled single updates: eager ones dispatch every operation separately (slow).
-_update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
-
-
-@eqx.filter_jit
-def _compiled(f, *args, **kwargs):
-    """`f(*args, **kwargs)` (building a network or a learner, a prediction) as one
-    compiled program per structure, where run eagerly each of its operations (each
-    initial draw and state) compiles a program of its own."""
-    return f(*args, **kwargs)
 
 
 def _scan(learner, xs, ys):
@@ -90,9 +80,9 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
     # Autostep's M sums over its own parameters: the trunk's, and the head's, in both
     # learners when MLPLearner has a head_optimizer.
     with jax.enable_x64(True):
-        mlp = _compiled(
+        mlp = compiled(
             MLPLearner,
-            _compiled(
+            compiled(
                 MLP,
                 3,
                 "scalar",
@@ -105,9 +95,9 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
             tx,
             head_optimizer=head_tx,
         )
-        multi = _compiled(
+        multi = compiled(
             MultiHeadLearner,
-            _compiled(
+            compiled(
                 MLP,
                 3,
                 1,
@@ -141,7 +131,7 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
 )
 def test_a_missing_target_changes_nothing_of_its_head(tx):
     # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
-    learner = _compiled(MultiHeadLearner, _compiled(MLP, 4, 3, (8, 8), key=NETWORK_KEY), tx)
+    learner = compiled(MultiHeadLearner, compiled(MLP, 4, 3, (8, 8), key=NETWORK_KEY), tx)
     xs, ys = _data(20, 4, 3)
     learner, _ = _compiled_scan(learner, xs, ys)  # some history in every state
     keep = np.array([0, 2])
@@ -187,8 +177,8 @@ def test_a_missing_target_changes_nothing_of_its_head(tx):
 
 
 def test_no_target_at_all_changes_nothing():
-    learner = _compiled(MultiHeadLearner, _compiled(MLP, 4, 2, (8,), key=NETWORK_KEY), aeo.obgd())
-    new, result = _update(learner, np.ones(4, np.float32), np.full(2, np.nan, np.float32))
+    learner = compiled(MultiHeadLearner, compiled(MLP, 4, 2, (8,), key=NETWORK_KEY), aeo.obgd())
+    new, result = update(learner, np.ones(4, np.float32), np.full(2, np.nan, np.float32))
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(learner), strict=True):
         np.testing.assert_array_equal(a, b)
     assert result.metrics.squared_error == 0
@@ -197,9 +187,9 @@ def test_no_target_at_all_changes_nothing():
 def test_no_trunk_is_k_linear_learners():
     with jax.enable_x64(True):
         k, n = 3, 5
-        multi = _compiled(
+        multi = compiled(
             MultiHeadLearner,
-            _compiled(
+            compiled(
                 MLP,
                 n,
                 k,
@@ -221,9 +211,7 @@ def test_no_trunk_is_k_linear_learners():
         )
         xs, ys = np.asarray(xs), np.asarray(ys)
         for i in range(k):
-            linear = _compiled(
-                LinearLearner, n, IDBD(0.05, meta_step_size=0.02), dtype=jnp.float64
-            )
+            linear = compiled(LinearLearner, n, IDBD(0.05, meta_step_size=0.02), dtype=jnp.float64)
             given = ~np.isnan(ys[:, i])
             linear, p = _compiled_scan(linear, jnp.asarray(xs[given]), jnp.asarray(ys[given, i]))
             np.testing.assert_allclose(predictions[given, i], p, rtol=1e-10, atol=1e-12)
@@ -234,9 +222,9 @@ def test_no_trunk_is_k_linear_learners():
 @pytest.mark.slow
 def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     stream = BitFlipStream(num_targets=3, target_probability=0.7, flip_interval=50)
-    learner = _compiled(
+    learner = compiled(
         MultiHeadLearner,
-        _compiled(MLP, 20, 3, (16,), key=NETWORK_KEY, sparsity=0.9),
+        compiled(MLP, 20, 3, (16,), key=NETWORK_KEY, sparsity=0.9),
         aeo.autostep(),
     )
     result = run_learning_loop(learner, stream, 400, jax.random.key(1), metrics_window=20)
@@ -256,10 +244,10 @@ def test_runs_in_the_runners_online_and_checkpoints(tmp_path):
     functional = learner
     for x, y in zip(xs, ys, strict=True):
         r = online.update(x, y)
-        functional, expected = _update(functional, x, y)
+        functional, expected = update(functional, x, y)
         np.testing.assert_allclose(r.prediction, expected.prediction, rtol=1e-5)
     np.testing.assert_allclose(
-        online.predict(xs[0]), _compiled(functional.predict, xs[0]), rtol=1e-5
+        online.predict(xs[0]), compiled(functional.predict, xs[0]), rtol=1e-5
     )
 
     path = tmp_path / "multi.ckpt"
@@ -273,7 +261,7 @@ def test_bad_arguments():
     tx = optax.sgd(0.1)
     with pytest.raises(ValueError, match="out_size must be >= 1, got 0"):
         MultiHeadLearner(MLP(3, 0, (4,), key=NETWORK_KEY, sparsity=0.9), tx)
-    model = _compiled(MLP, 3, 2, (4,), key=NETWORK_KEY, sparsity=0.9)
+    model = compiled(MLP, 3, 2, (4,), key=NETWORK_KEY, sparsity=0.9)
     with pytest.raises(TypeError, match="head_optimizer"):
         MultiHeadLearner(model, tx, head_optimizer="sgd")
     with pytest.raises(ValueError, match="sparsity"):
@@ -295,9 +283,9 @@ def _bits(tree):
 
 
 def _cbp_learner(normalizer=None):
-    return _compiled(
+    return compiled(
         MultiHeadLearner,
-        _compiled(MLP, 4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
+        compiled(MLP, 4, 3, (8,), key=NETWORK_KEY, sparsity=0.9),
         aeo.idbd(meta_step_size=0.01, initial_step_size=0.05),
         key=CBP_KEY,
         unit_reset=ContinualBackprop(0.05, 0.9, 5),

@@ -19,18 +19,8 @@ from alberta_eqx import (
     run_learning_loop_batched,
 )
 from alberta_eqx.nn import MLP, check_network
+from tests._compiled import update
 from tests._doubles import AbstractWrappedLearner
-
-
-@eqx.filter_jit
-def _jit_update(learner, x, y):
-    return learner.update(x, y)
-
-
-def _update(learner, x, y):
-    """`learner.update`, compiled: one program per learner structure, where run eagerly
-    each of its operations compiles a program of its own."""
-    return _jit_update(learner, jnp.asarray(x), jnp.asarray(y))
 
 
 @eqx.filter_jit
@@ -113,14 +103,14 @@ def test_plain_optax_transformations(tx):
 def test_mean_step_size_reads_an_injected_learning_rate():
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.02)
     learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
-    _, result = _update(learner, np.ones(3, np.float32), 1.0)
+    _, result = update(learner, np.ones(3, np.float32), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
     # and, inside a chain, per-parameter step-sizes of ours
     tx = optax.chain(
         optax.clip_by_global_norm(1.0), aeo.idbd(meta_step_size=0.0, initial_step_size=0.03)
     )
     learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
-    _, result = _update(learner, np.ones(3, np.float32), 1.0)
+    _, result = update(learner, np.ones(3, np.float32), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
 
 
@@ -230,7 +220,7 @@ def test_a_masked_transformation_on_the_default_pytree():
         optax.sgd(0.1),
     )
     x, y = jnp.array([0.5, -1.0, 2.0]), 1.0
-    (decayed, _), (sgd, _) = _update(learner, x, y), _update(plain, x, y)
+    (decayed, _), (sgd, _) = update(learner, x, y), update(plain, x, y)
     layers = zip(decayed.model.layers, sgd.model.layers, plain.model.layers, strict=True)
     for a, b, p in layers:
         # sgd(0.1) on g + 0.5 w subtracts 0.05 w more from the weights; biases agree
@@ -265,16 +255,16 @@ def test_any_network_with_the_interface():
     ours = MLPLearner(_relu_mlp(3, (4, 4), key), tx)
     assert theirs.feature_dim == ours.feature_dim == 3
     for _ in range(3):
-        (theirs, a), (ours, b) = _update(theirs, x, 1.0), _update(ours, x, 1.0)
+        (theirs, a), (ours, b) = update(theirs, x, 1.0), update(ours, x, 1.0)
         np.testing.assert_array_equal(a.prediction, b.prediction)
     for p, q in zip(theirs.model.layers, ours.model.layers, strict=True):
         np.testing.assert_array_equal(p.weight, q.weight)
         np.testing.assert_array_equal(p.bias, q.bias)
     td = TDMLPLearner(eqx.nn.MLP(3, "scalar", 4, 2, key=key), tx, lambda_=0.5)
-    assert np.isfinite(_update(td, x, 1.0)[1].prediction)
+    assert np.isfinite(update(td, x, 1.0)[1].prediction)
 
     prelu = MLPLearner(MLP(3, "scalar", (4,), key=key, activation=eqx.nn.PReLU()), optax.sgd(0.1))
-    learned, _ = _update(prelu, x, 1.0)
+    learned, _ = update(prelu, x, 1.0)
     slopes = learned.model.activation.negative_slope, prelu.model.activation.negative_slope
     assert np.asarray(slopes[0]) != np.asarray(slopes[1])
 
