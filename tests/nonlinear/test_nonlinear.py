@@ -19,12 +19,28 @@ from alberta_eqx import (
     run_learning_loop_batched,
 )
 from alberta_eqx.nn import MLP, check_network
+from tests._compiled import update
 from tests._doubles import AbstractWrappedLearner
 
 
-def _relu_mlp(feature_dim, hidden_sizes, key):
+@eqx.filter_jit
+def _targets(stream, keys, num_steps: int):
+    """The targets of the first `num_steps` steps of each key's stream, one program."""
+    return jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), num_steps)[0].target)(
+        keys
+    )
+
+
+@eqx.filter_jit  # one program per shape, where built eagerly each draw compiles its own
+def _relu_mlp(feature_dim, hidden_sizes, key, dtype=None):
     return MLP(
-        feature_dim, "scalar", hidden_sizes, key=key, activation=jax.nn.relu, layer_norm=False
+        feature_dim,
+        "scalar",
+        hidden_sizes,
+        key=key,
+        dtype=dtype,
+        activation=jax.nn.relu,
+        layer_norm=False,
     )
 
 
@@ -55,13 +71,12 @@ def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     run_learning_loop_batched(other, stream, 6000, keys[::-1], metrics_window=1000)
     assert _Counting.traces == traced
 
-    assert result.metrics.squared_error.shape == (8, 6)
+    squared_error = np.asarray(result.metrics.squared_error)
+    assert squared_error.shape == (8, 6)
     # The error of predicting zero: the targets' mean square over the same stretch.
-    targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), 6000)[0].target)(
-        keys
-    )
-    zero_error = np.mean(np.asarray(targets[:, 5000:]) ** 2)
-    final = float(np.mean(result.metrics.squared_error[:, -1]))
+    targets = np.asarray(_targets(stream, keys, 6000))
+    zero_error = np.mean(targets[:, 5000:] ** 2)
+    final = float(np.mean(squared_error[:, -1]))
     assert final < 0.3 * zero_error, (final, zero_error)
     assert np.all(np.isfinite(result.metrics.mean_step_size))
 
@@ -75,8 +90,9 @@ def test_plain_optax_transformations(tx):
         normalizer=EMANormalizer(),
     )
     result = run_learning_loop(learner, stream, 3000, jax.random.key(2), metrics_window=1000)
-    assert np.all(np.isfinite(result.metrics.squared_error))
-    assert result.metrics.squared_error[-1] < result.metrics.squared_error[0]
+    squared_error = np.asarray(result.metrics.squared_error)
+    assert np.all(np.isfinite(squared_error))
+    assert squared_error[-1] < squared_error[0]
     assert np.all(np.isnan(result.metrics.mean_step_size))  # no step-size in the state
     with pytest.raises(ValueError, match="per-parameter step-sizes"):
         run_learning_loop(
@@ -87,14 +103,14 @@ def test_plain_optax_transformations(tx):
 def test_mean_step_size_reads_an_injected_learning_rate():
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.02)
     learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
-    _, result = learner.update(jnp.ones(3), 1.0)
+    _, result = update(learner, np.ones(3, np.float32), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.02)
     # and, inside a chain, per-parameter step-sizes of ours
     tx = optax.chain(
         optax.clip_by_global_norm(1.0), aeo.idbd(meta_step_size=0.0, initial_step_size=0.03)
     )
     learner = MLPLearner(_relu_mlp(3, (4,), jax.random.key(0)), tx)
-    _, result = learner.update(jnp.ones(3), 1.0)
+    _, result = update(learner, np.ones(3, np.float32), 1.0)
     np.testing.assert_allclose(result.metrics.mean_step_size, 0.03, rtol=1e-6)
 
 
@@ -113,7 +129,7 @@ def test_step_size_tracking_of_an_idbd_mlp():
     assert history.bias_step_sizes is None
     assert history.step_size_normalizers is None  # IDBD has no v
     final = jax.flatten_util.ravel_pytree(result.learner.opt_state.step_size)[0]
-    np.testing.assert_allclose(history.step_sizes[-1], final)
+    np.testing.assert_allclose(np.asarray(history.step_sizes)[-1], final)
 
 
 @pytest.mark.parametrize("flatten", [True, False], ids=["flat", "pytree"])
@@ -126,17 +142,23 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
         tx,
         flatten=flatten,
     )
-    x, y = jnp.array([0.5, -1.0, 2.0]), 3.0
-    new, result = learner.update(x, y)
-    params, static = eqx.partition(learner.model, eqx.is_inexact_array)
-    z = jax.grad(lambda p: eqx.combine(p, static)(x))(params)
-    delta = y - learner.model(x)
-    g = jax.tree.map(lambda z: -delta * z, z)
-    c = jax.tree.map(jnp.square, z)
     as_given = (lambda t: jax.flatten_util.ravel_pytree(t)[0]) if flatten else (lambda t: t)
-    state = tx.init(as_given(params))
-    updates, _ = tx.update(as_given(g), state, as_given(params), curvature=as_given(c))
-    expected = optax.apply_updates(as_given(params), updates)
+
+    @eqx.filter_jit  # the step and the hand-made one, as one program
+    def steps(learner, x, y):
+        new, result = learner.update(x, y)
+        params, static = eqx.partition(learner.model, eqx.is_inexact_array)
+        z = jax.grad(lambda p: eqx.combine(p, static)(x))(params)
+        delta = y - learner.model(x)
+        g = jax.tree.map(lambda z: -delta * z, z)
+        c = jax.tree.map(jnp.square, z)
+        state = tx.init(as_given(params))
+        updates, _ = tx.update(as_given(g), state, as_given(params), curvature=as_given(c))
+        expected = optax.apply_updates(as_given(params), updates)
+        return new, result, delta, expected, learner.model(x), new.model(x)
+
+    x, y = jnp.array([0.5, -1.0, 2.0]), 3.0
+    new, result, delta, expected, before, after = steps(learner, x, jnp.asarray(y))
     np.testing.assert_allclose(result.error, delta, rtol=1e-6)
     for a, b in zip(
         jax.tree.leaves(as_given(eqx.filter(new.model, eqx.is_inexact_array))),
@@ -145,7 +167,7 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
     ):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     # the overshoot guard held: the new prediction moved towards y, not past it
-    assert float(learner.model(x)) < float(new.model(x)) <= y
+    assert float(before) < float(after) <= y
 
 
 @pytest.mark.parametrize(
@@ -198,7 +220,7 @@ def test_a_masked_transformation_on_the_default_pytree():
         optax.sgd(0.1),
     )
     x, y = jnp.array([0.5, -1.0, 2.0]), 1.0
-    (decayed, _), (sgd, _) = learner.update(x, y), plain.update(x, y)
+    (decayed, _), (sgd, _) = update(learner, x, y), update(plain, x, y)
     layers = zip(decayed.model.layers, sgd.model.layers, plain.model.layers, strict=True)
     for a, b, p in layers:
         # sgd(0.1) on g + 0.5 w subtracts 0.05 w more from the weights; biases agree
@@ -216,19 +238,9 @@ def test_a_masked_transformation_on_the_default_pytree():
 def test_float32_learner_with_x64_on():
     with jax.enable_x64(True):
         stream = NonlinearTeacherStream(3)  # float64 observations
+        model = _relu_mlp(3, (4,), jax.random.key(0), dtype=jnp.float32)
         for tx in (aeo.autostep(), optax.adam(1e-3)):
-            learner = MLPLearner(
-                MLP(
-                    3,
-                    "scalar",
-                    (4,),
-                    key=jax.random.key(0),
-                    dtype=jnp.float32,
-                    activation=jax.nn.relu,
-                    layer_norm=False,
-                ),
-                tx,
-            )
+            learner = MLPLearner(model, tx)
             result = run_learning_loop(learner, stream, 50, jax.random.key(0))
             leaves = jax.tree.leaves(eqx.filter(result.learner, eqx.is_inexact_array))
             assert all(leaf.dtype == jnp.float32 for leaf in leaves)
@@ -243,17 +255,18 @@ def test_any_network_with_the_interface():
     ours = MLPLearner(_relu_mlp(3, (4, 4), key), tx)
     assert theirs.feature_dim == ours.feature_dim == 3
     for _ in range(3):
-        (theirs, a), (ours, b) = theirs.update(x, 1.0), ours.update(x, 1.0)
+        (theirs, a), (ours, b) = update(theirs, x, 1.0), update(ours, x, 1.0)
         np.testing.assert_array_equal(a.prediction, b.prediction)
     for p, q in zip(theirs.model.layers, ours.model.layers, strict=True):
         np.testing.assert_array_equal(p.weight, q.weight)
         np.testing.assert_array_equal(p.bias, q.bias)
     td = TDMLPLearner(eqx.nn.MLP(3, "scalar", 4, 2, key=key), tx, lambda_=0.5)
-    assert np.isfinite(td.update(x, 1.0)[1].prediction)
+    assert np.isfinite(update(td, x, 1.0)[1].prediction)
 
     prelu = MLPLearner(MLP(3, "scalar", (4,), key=key, activation=eqx.nn.PReLU()), optax.sgd(0.1))
-    learned, _ = prelu.update(x, 1.0)
-    assert learned.model.activation.negative_slope != prelu.model.activation.negative_slope
+    learned, _ = update(prelu, x, 1.0)
+    slopes = learned.model.activation.negative_slope, prelu.model.activation.negative_slope
+    assert np.asarray(slopes[0]) != np.asarray(slopes[1])
 
 
 def test_bad_arguments():
@@ -281,12 +294,23 @@ def test_bad_arguments():
 # The teacher stream.
 
 
+def _numpy(tree):
+    """The tree's float arrays as NumPy arrays (its keys as None), so that the checks
+    on them compile nothing."""
+    return jax.tree.map(np.asarray, eqx.filter(tree, eqx.is_inexact_array))
+
+
 def test_teacher_chunks_equal_steps_and_follow_the_equations():
+    @eqx.filter_jit  # one program, not one per operation
+    def chunks(stream, key):
+        state = stream.init(key)
+        whole, end = stream.chunk(state, jnp.asarray(0), 40)
+        first, middle = stream.chunk(state, jnp.asarray(0), 25)
+        second, end2 = stream.chunk(middle, jnp.asarray(25), 15)
+        return whole, end, first, second, end2
+
     stream = NonlinearTeacherStream(5, hidden_size=3, drift_rate=0.05, noise_std=0.0)
-    state = stream.init(jax.random.key(0))
-    whole, end = stream.chunk(state, jnp.asarray(0), 40)
-    first, middle = stream.chunk(state, jnp.asarray(0), 25)
-    second, end2 = stream.chunk(middle, jnp.asarray(25), 15)
+    whole, end, first, second, end2 = _numpy(chunks(stream, jax.random.key(0)))
     np.testing.assert_allclose(whole.observation[:25], first.observation)
     np.testing.assert_allclose(whole.observation[25:], second.observation)
     np.testing.assert_allclose(whole.target[25:], second.target, rtol=1e-5, atol=1e-6)
@@ -294,26 +318,29 @@ def test_teacher_chunks_equal_steps_and_follow_the_equations():
     # y_t = v_t . tanh(W_t x_t) with the weights after step t (noise_std = 0)
     x = whole.observation[-1]
     np.testing.assert_allclose(
-        whole.target[-1], end.output @ jnp.tanh(end.hidden @ x), rtol=1e-5, atol=1e-6
+        whole.target[-1], end.output @ np.tanh(end.hidden @ x), rtol=1e-5, atol=1e-6
     )
 
 
 def test_teacher_drift_and_scale():
+    @eqx.filter_jit  # one program, not one per operation
+    def chunks(stream, frozen, key):
+        state = stream.init(key)
+        steps, end = stream.chunk(state, jnp.asarray(0), 2500)
+        _, same = frozen.chunk(state, jnp.asarray(0), 10)
+        return state, steps, end, same
+
     stream = NonlinearTeacherStream(16, hidden_size=32, drift_rate=0.01, noise_std=0.5)
-    state = stream.init(jax.random.key(1))
-    steps, end = stream.chunk(state, jnp.asarray(0), 2500)
+    frozen = NonlinearTeacherStream(16, hidden_size=32, drift_rate=0.0)
+    state, steps, end, same = _numpy(chunks(stream, frozen, jax.random.key(1)))
     # each weight walks drift_rate * sqrt(t) (W's scaled by 1/sqrt(n))
     np.testing.assert_allclose(np.std(end.output - state.output), 0.01 * 50, rtol=0.2)
     np.testing.assert_allclose(np.std(end.hidden - state.hidden), 0.01 * 50 / 4, rtol=0.1)
     # the target's mean square, on average over teachers: about 0.4 hidden_size +
     # noise_std**2 (one teacher's varies with its sum of v_j**2)
-    targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), 200)[0].target)(
-        jax.random.split(jax.random.key(2), 64)
-    )
+    targets = np.asarray(_targets(stream, jax.random.split(jax.random.key(2), 64), 200))
     np.testing.assert_allclose(np.mean(targets**2), 0.39 * 32 + 0.25, rtol=0.2)
     np.testing.assert_allclose(np.std(steps.observation), 1.0, rtol=0.05)
-    frozen = NonlinearTeacherStream(16, hidden_size=32, drift_rate=0.0)
-    _, same = frozen.chunk(state, jnp.asarray(0), 10)
     np.testing.assert_array_equal(same.hidden, state.hidden)
     with pytest.raises(ValueError, match="drift_rate"):
         NonlinearTeacherStream(3, drift_rate=-1.0)
@@ -331,10 +358,8 @@ def test_obgd_with_the_papers_defaults_learns_where_sgd_diverges():
     steps = 3000
     # LeakyReLU and parameterless LayerNorm are MLP's defaults
     model = MLP(8, "scalar", (32, 32), key=jax.random.key(100), sparsity=0.9)
-    targets = jax.vmap(lambda k: stream.chunk(stream.init(k), jnp.asarray(0), steps)[0].target)(
-        keys
-    )
-    zero_error = np.mean(np.asarray(targets[:, -500:]) ** 2, axis=1)
+    targets = np.asarray(_targets(stream, keys, steps))
+    zero_error = np.mean(targets[:, -500:] ** 2, axis=1)
     runs = {
         name: run_learning_loop_batched(
             MLPLearner(model, tx),
