@@ -31,7 +31,12 @@ from tests._reference.sarsa import sarsa_lambda as reference_sarsa
 from tests._reference.stream import ObGD, Wrappers, mlp, stream_ac_update, stream_q_update
 
 
-def _record(run, env, num_steps):
+@eqx.filter_jit
+def _record(agent, env, key, num_steps):
+    """`num_steps` steps from `start_control`, in one compiled program (run eagerly,
+    the start alone is dozens of small ones): each step's `S, A`, end, `S', A'` and
+    weights after it."""
+
     def body(run, _):
         following = control_step(run, env)
         ended = following.num_episodes > run.num_episodes
@@ -44,7 +49,7 @@ def _record(run, env, num_steps):
             following.agent.weights,
         )
 
-    return jax.jit(lambda r: jax.lax.scan(body, r, length=num_steps))(run)[1]
+    return jax.lax.scan(body, start_control(agent, env, key), length=num_steps)[1]
 
 
 @pytest.mark.parametrize("target", ["sarsa", "q"])
@@ -65,8 +70,8 @@ def test_agent_equals_the_book_box_in_float64(environment, target):
         num_actions = 3 if environment == "mountain-car" else 2
         coder = TileCoder(8, jnp.asarray(scale, jnp.float64), 1024)
         agent = SarsaLambda(coder, num_actions, alpha, lam, gamma, policy, target=target)
-        run = start_control(agent, env, jax.random.key(3))
-        s, a, ended, s_next, a_next, w = (np.asarray(v) for v in _record(run, env, num_steps))
+        recorded = _record(agent, env, jax.random.key(3), num_steps)
+        s, a, ended, s_next, a_next, w = (np.asarray(v) for v in recorded)
         assert ended.sum() >= (1 if environment == "mountain-car" else 10)
         trajectory = [
             (s[t], a[t], reward, ended[t], False, s_next[t], a_next[t]) for t in range(num_steps)
@@ -83,23 +88,31 @@ def test_greedy_agent_breaks_ties_at_random_and_explores_optimistically():
     )
     agent = SarsaLambda(coder, 3, 0.5 / 8, 0.9)
     # all values 0: every action is greedy, each taken about a third of the time
-    actions = jax.vmap(lambda k: agent.act(k, jnp.array([-0.5, 0.0])))(
-        jax.random.split(jax.random.key(0), 3000)
-    )
+    actions = jax.jit(
+        lambda key: jax.vmap(lambda k: agent.act(k, jnp.array([-0.5, 0.0])))(
+            jax.random.split(key, 3000)
+        )
+    )(jax.random.key(0))
     counts = np.bincount(np.asarray(actions), minlength=3)
     assert np.all(np.abs(counts - 1000) < 150)
 
 
 def test_policies_probabilities():
-    q = jnp.array([1.0, 3.0, 3.0, 0.0])
-    np.testing.assert_allclose(EpsilonGreedy(0.2).probabilities(q), [0.05, 0.45, 0.45, 0.05])
-    np.testing.assert_allclose(
-        Softmax(0.5).probabilities(q), np.exp(2 * q) / np.exp(2 * q).sum(), rtol=1e-6
-    )
-    np.testing.assert_allclose(FixedPolicy([0.25, 0.75]).probabilities(jnp.zeros(2)), [0.25, 0.75])
-    draws = jax.vmap(lambda k: Softmax(1.0).sample(k, q))(
-        jax.random.split(jax.random.key(1), 20000)
-    )
+    @jax.jit
+    def probabilities_and_draws(q, key):
+        # one compiled program: eagerly each operation is one
+        return (
+            EpsilonGreedy(0.2).probabilities(q),
+            Softmax(0.5).probabilities(q),
+            FixedPolicy([0.25, 0.75]).probabilities(jnp.zeros(2)),
+            jax.vmap(lambda k: Softmax(1.0).sample(k, q))(jax.random.split(key, 20000)),
+        )
+
+    q = np.array([1.0, 3.0, 3.0, 0.0], np.float32)
+    epsilon_greedy, softmax, fixed, draws = probabilities_and_draws(q, jax.random.key(1))
+    np.testing.assert_allclose(epsilon_greedy, [0.05, 0.45, 0.45, 0.05])
+    np.testing.assert_allclose(softmax, np.exp(2 * q) / np.exp(2 * q).sum(), rtol=1e-6)
+    np.testing.assert_allclose(fixed, [0.25, 0.75])
     frequencies = np.bincount(np.asarray(draws), minlength=4) / 20000
     np.testing.assert_allclose(frequencies, np.exp(q) / np.exp(q).sum(), atol=0.015)
 
@@ -129,12 +142,13 @@ def test_loop_records_episodes_and_continues_across_calls():
     coder = TileCoder(
         8, 8 / np.array([1.7, 0.14]), low=[-1.2, -0.07], high=[0.5, 0.07], int_sizes=(3,)
     )
-    runs = eqx.filter_vmap(
-        lambda k: start_control(watkins_q_lambda(coder, 3, 1.0 / 8, 0.9), env, k, max_episodes=8)
-    )(jax.random.split(jax.random.key(0), 3))
-    once = eqx.filter_vmap(lambda r: run_control(r, env, 3000))(runs)
-    twice = eqx.filter_vmap(lambda r: run_control(r, env, 1500))(runs)
-    twice = eqx.filter_vmap(lambda r: run_control(r, env, 1500))(twice)
+    agent = watkins_q_lambda(coder, 3, 1.0 / 8, 0.9)
+    # compiled, vmapped over 3 seeds: eagerly each operation is a program of its own
+    start = eqx.filter_jit(eqx.filter_vmap(lambda k: start_control(agent, env, k, max_episodes=8)))
+    runs = start(jax.random.split(jax.random.key(0), 3))
+    run = eqx.filter_jit(eqx.filter_vmap(run_control))
+    once = run(runs, env, 3000)
+    twice = run(run(runs, env, 1500), env, 1500)
     np.testing.assert_array_equal(once.lengths, twice.lengths)
     np.testing.assert_array_equal(once.agent.weights, twice.agent.weights)
     for lengths, ends, n in zip(
@@ -146,21 +160,33 @@ def test_loop_records_episodes_and_continues_across_calls():
         k = min(n, 8)
         assert k >= 2 and np.all(lengths[:k] > 0) and np.all(lengths[k:] == -1)
         np.testing.assert_array_equal(np.cumsum(lengths[:k]), ends[:k])
-    np.testing.assert_array_equal(once.returns[once.lengths > 0], -once.lengths[once.lengths > 0])
+    returns, lengths = np.asarray(once.returns), np.asarray(once.lengths)
+    np.testing.assert_array_equal(returns[lengths > 0], -lengths[lengths > 0])
 
 
 # --- Stream AC(lambda) and the streaming wrappers --------------------------------
 
 
+@pytest.fixture(scope="module")
+def cartpole_trajectory():
+    """120 steps of `_cartpole_trajectory` in float64, made once for the module's
+    tests (the Stream agents' read the first 70)."""
+    with jax.enable_x64(True):
+        return _cartpole_trajectory(120)
+
+
 def _cartpole_trajectory(num_steps, seed=0):
     """Random actions on gymnax's CartPole through `StreamingWrapper`, and the same
-    steps of the bare environment (the wrapper passes its key through)."""
+    steps of the bare environment (the wrapper passes its key through): the first
+    observation, the wrapped transitions `(S, A, R, done, final S', next S)` and the
+    bare ones `(final S', R, done, next S)`."""
     import gymnax
 
     base, params = gymnax.make("CartPole-v1")
     env = StreamingWrapper(base, 0.99, 500)
     key = jax.random.key(seed)
-    observation, state = env.reset(key, params)
+    # compiled: eagerly the wrapper's every operation is a program of its own
+    observation, state = eqx.filter_jit(env.reset)(key, params)
     raw_observation, raw_state = base.reset(key, params)
     step, raw_step = eqx.filter_jit(env.step), jax.jit(base.step)
     actions = np.random.default_rng(seed).integers(0, 2, num_steps)
@@ -208,9 +234,8 @@ def _transition(s, a, r, s_next, terminated, truncated):
     )
 
 
-def test_streaming_wrapper_equals_the_authors_wrappers():
-    with jax.enable_x64(True):
-        first, wrapped, raw = _cartpole_trajectory(120)
+def test_streaming_wrapper_equals_the_authors_wrappers(cartpole_trajectory):
+    first, wrapped, raw = cartpole_trajectory
     reference = Wrappers(0.99, 500)
     np.testing.assert_allclose(first, reference.reset(raw[0]), rtol=1e-9, atol=1e-9)
     ends = 0
@@ -227,10 +252,17 @@ def test_streaming_wrapper_equals_the_authors_wrappers():
     assert ends >= 3
 
 
-def test_stream_ac_equals_the_authors_update_in_float64():
+@eqx.filter_jit
+def _stream_agent(agent_type, key, **kwargs):
+    """A Stream agent on CartPole's wrapped observations with two hidden layers of 6,
+    built in one compiled program (eagerly its sparse initialisation is dozens)."""
+    return agent_type(5, 2, key=key, hidden_sizes=(6, 6), **kwargs)
+
+
+def test_stream_ac_equals_the_authors_update_in_float64(cartpole_trajectory):
+    wrapped = cartpole_trajectory[1][:70]
     with jax.enable_x64(True):
-        _, wrapped, _ = _cartpole_trajectory(70, seed=0)
-        agent = StreamAC(5, 2, key=jax.random.key(2), hidden_sizes=(6, 6))
+        agent = _stream_agent(StreamAC, jax.random.key(2))
         agent = jax.tree.map(
             lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
         )
@@ -270,13 +302,11 @@ def test_stream_ac_learns_cartpole_reduced():
 
 
 @pytest.mark.parametrize("target", ["q", "sarsa"])
-def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target):
+def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target, cartpole_trajectory):
     sarsa = target == "sarsa"
+    wrapped = cartpole_trajectory[1][:70]
     with jax.enable_x64(True):
-        _, wrapped, _ = _cartpole_trajectory(70, seed=0)
-        agent = StreamQ(
-            5, 2, key=jax.random.key(4), hidden_sizes=(6, 6), target=target, exploration_steps=40
-        )
+        agent = _stream_agent(StreamQ, jax.random.key(4), target=target, exploration_steps=40)
         agent = jax.tree.map(
             lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent
         )
@@ -313,8 +343,9 @@ def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target):
                 np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
         assert cuts >= 2
         # the schedule: epsilon from 1 to 0.01 over the first 40 actions
-        np.testing.assert_allclose(agent.epsilon(jnp.asarray(20)), 1 - 0.99 * 20 / 40)
-        np.testing.assert_allclose(agent.epsilon(jnp.asarray(60)), 0.01)
+        epsilon = eqx.filter_jit(agent.epsilon)
+        np.testing.assert_allclose(epsilon(jnp.asarray(20)), 1 - 0.99 * 20 / 40)
+        np.testing.assert_allclose(epsilon(jnp.asarray(60)), 0.01)
 
 
 # --- terminated and truncated transitions, per agent --------------------------------
@@ -405,12 +436,11 @@ def test_stream_agents_read_terminated_and_truncated_as_the_authors(kind):
     with jax.enable_x64(True):
         # dense weights: with the sparse ones only the output bias learns here, and
         # ObGD's bounded step along one direction does not depend on the trace's size
-        net = {"hidden_sizes": (6, 6), "sparsity": 0.0}
         if kind == "ac":
-            start = StreamAC(5, 2, key=jax.random.key(2), **net)
+            start = _stream_agent(StreamAC, jax.random.key(2), sparsity=0.0)
         else:
             # a key whose greedy actions are the recorded ones: Q cuts no trace early
-            start = StreamQ(5, 2, key=jax.random.key(8), target=kind, **net)
+            start = _stream_agent(StreamQ, jax.random.key(8), target=kind, sparsity=0.0)
         start = _as_float64(start)
         observations = np.random.default_rng(3).normal(size=(4, 5))
         steps = _three_transitions(observations, 2, seed=4)
@@ -501,10 +531,11 @@ def test_streaming_wrapper_reports_its_time_limit_as_terminal():
     params = params.replace(max_steps_in_episode=3)
     for time_limit, terminal in [(3, True), (None, False)]:
         env = StreamingWrapper(base, 0.99, time_limit)
-        _, state = env.reset(jax.random.key(0), params)
+        _, state = eqx.filter_jit(env.reset)(jax.random.key(0), params)
+        step = eqx.filter_jit(env.step)  # one program: eagerly each operation is one
         flags = []
         for t in range(3):
-            _, state, _, terminated, truncated, _ = env.step(
+            _, state, _, terminated, truncated, _ = step(
                 jax.random.key(t), state, jnp.asarray(t % 2), params
             )
             flags.append((bool(terminated), bool(truncated)))

@@ -30,7 +30,7 @@ SCALE = np.array([8 / 10, 8 / 3])  # Zhang's tiling of (free servers, priority)
 
 
 @eqx.filter_jit
-def _scan(run):
+def _scan(agent, key):
     env = AccessControl()
 
     def body(run, _):
@@ -41,15 +41,14 @@ def _scan(run):
         record = (run.observation, run.action, reward, following.observation, following.action)
         return following, (*record, following.agent.weights, estimate)
 
-    return jax.lax.scan(body, run, length=NUM_STEPS)[1]
+    return jax.lax.scan(body, start_control(agent, env, key), length=NUM_STEPS)[1]
 
 
 def _record(agent, seed=0):
     """`NUM_STEPS` transitions of `agent` on access control in the compiled loop:
     `(S, A, R, S', A')`, the weights and `Rbar` after each (one compiled program per
-    agent structure: hyperparameters are leaves)."""
-    run = start_control(agent, AccessControl(), jax.random.key(seed))
-    return tuple(np.asarray(o) for o in _scan(run))
+    agent structure, the start included: hyperparameters are leaves)."""
+    return tuple(np.asarray(o) for o in _scan(agent, jax.random.key(seed)))
 
 
 def _trajectory(recorded):
@@ -112,21 +111,24 @@ def test_a_fixed_zero_rate_is_the_discounted_rule_with_gamma_one(target):
     """The issue's check: with the rate's step-size at 0 and `Rbar` at 0 the
     differential rule (Sarsa; Watkins's: differential Q-learning at lambda = 0) is the
     discounted one with `gamma = 1`. A step-size of 0 is refused at construction (a
-    rate that never learns is a mistake), so the test sets it afterwards."""
-    coder = TileCoder(8, SCALE, low=[0, 0], high=[10, 3], int_sizes=(2,))
-    watkins = target == "q"
-    lam = 0.0 if watkins else 0.5
-    plain = SarsaLambda(coder, 2, 0.1 / 8, lam, 1.0, EpsilonGreedy(0.1), target=target)
-    differential = (
-        differential_q_learning(coder, 2, 0.1 / 8, 1.0, EpsilonGreedy(0.1))
-        if watkins
-        else differential_sarsa(coder, 2, 0.1 / 8, 0.01, lam, EpsilonGreedy(0.1))
-    )
-    differential = eqx.tree_at(lambda a: a.reward_rate.step_size, differential, jnp.zeros(()))
-    plain_run, differential_run = (_record(a, seed=4) for a in (plain, differential))
-    np.testing.assert_array_equal(plain_run[5], differential_run[5])
-    assert np.all(differential_run[6] == 0.0)
-    assert np.abs(plain_run[5][-1]).max() > 1  # it learned
+    rate that never learns is a mistake), so the test sets it afterwards. In float64
+    with the other tests' tile coder, so that the differential agents' compiled runs
+    are theirs (differential Sarsa's, and centered Q's)."""
+    with jax.enable_x64(True):
+        coder = TileCoder(8, jnp.asarray(SCALE, jnp.float64), 2048)
+        watkins = target == "q"
+        lam = 0.0 if watkins else 0.5
+        plain = SarsaLambda(coder, 2, 0.1 / 8, lam, 1.0, EpsilonGreedy(0.1), target=target)
+        differential = (
+            differential_q_learning(coder, 2, 0.1 / 8, 1.0, EpsilonGreedy(0.1))
+            if watkins
+            else differential_sarsa(coder, 2, 0.1 / 8, 0.01, lam, EpsilonGreedy(0.1))
+        )
+        differential = eqx.tree_at(lambda a: a.reward_rate.step_size, differential, jnp.zeros(()))
+        plain_run, differential_run = (_record(a, seed=4) for a in (plain, differential))
+        np.testing.assert_array_equal(plain_run[5], differential_run[5])
+        assert np.all(differential_run[6] == 0.0)
+        assert np.abs(plain_run[5][-1]).max() > 1  # it learned
 
 
 def test_access_control_dynamics():

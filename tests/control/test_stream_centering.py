@@ -25,6 +25,7 @@ def _transition(reward):
     )
 
 
+@eqx.filter_jit  # compiled, as the updates and delta below: eagerly each operation is one
 def _agent(name):
     if name == "ac":
         return StreamAC(3, 2, key=KEY, hidden_sizes=(8,))
@@ -32,6 +33,7 @@ def _agent(name):
     return StreamQ(3, 2, key=KEY, hidden_sizes=(8,), exploration_steps=10, target=target)
 
 
+@eqx.filter_jit
 def _delta(agent, reward, next_key):
     """The TD error of the transition with reward `reward` from the networks before the
     update (gamma = 0.99, not terminal)."""
@@ -49,6 +51,9 @@ def _with_rate(agent, rate):
     return eqx.tree_at(lambda a: a.reward_rate, agent, rate, is_leaf=lambda n: n is None)
 
 
+_update = eqx.filter_jit(lambda agent, key, transition: agent.update(key, transition))
+
+
 @pytest.mark.parametrize(
     ("name", "source"),
     [
@@ -60,11 +65,11 @@ def _with_rate(agent, rate):
 def test_centering_subtracts_rbar_and_learns_it(name, source):
     plain = _agent(name)
     centered = _with_rate(plain, RewardRate(BETA, RBAR, update_from=source))
-    after, action = centered.update(KEY, _transition(REWARD))
+    after, action = _update(centered, KEY, _transition(REWARD))
     # the networks learn exactly what the uncentered agent learns from R - Rbar
     frozen = eqx.tree_at(lambda a: a.reward_rate.step_size, centered, jnp.zeros(()))
-    shifted, shifted_action = plain.update(KEY, _transition(REWARD - RBAR))
-    same, _ = frozen.update(KEY, _transition(REWARD))
+    shifted, shifted_action = _update(plain, KEY, _transition(REWARD - RBAR))
+    same, _ = _update(frozen, KEY, _transition(REWARD))
     for x, y in zip(
         jax.tree.leaves(shifted), jax.tree.leaves(_with_rate(same, None)), strict=True
     ):

@@ -17,6 +17,7 @@ from tests._reference.minatar import gaussian_log_prob_entropy
 from tests._reference.stream import ObGD, mlp, numerical_gradient
 
 SHAPE = (5, 5, 2)  # a small MinAtar-like observation: the programs stay small
+HIDDEN = (5,)  # the MLP agents' hidden layer: one size, so that their programs are shared
 
 
 def _net(out_size, seed=0):
@@ -40,14 +41,19 @@ def _arrays(module):
 
 def test_agents_take_networks_and_their_config_rebuilds_them():
     key = jax.random.key(7)
-    agents = [
-        StreamQ(key=key, network=_net(3), target="sarsa", exploration_steps=100),
-        StreamAC(key=key, policy_network=_net(3), value_network=_net("scalar", 1)),
-    ]
+    # built and rebuilt in compiled programs: eagerly each operation of the networks'
+    # sparse initialisation is one
+    agents = eqx.filter_jit(
+        lambda key: [
+            StreamQ(key=key, network=_net(3), target="sarsa", exploration_steps=100),
+            StreamAC(key=key, policy_network=_net(3), value_network=_net("scalar", 1)),
+        ]
+    )(key)
     for agent in agents:
         assert agent.num_actions == 3
         config = to_config(agent)
-        rebuilt = from_config(json.loads(json.dumps(config)), key=key)
+        loaded = json.loads(json.dumps(config))
+        rebuilt = eqx.filter_jit(lambda key, loaded=loaded: from_config(loaded, key=key))(key)
         assert to_config(rebuilt) == config
         # the agent draws the weights from its key: the same agent again
         for a, b in zip(_arrays(agent), _arrays(rebuilt), strict=True):
@@ -58,7 +64,7 @@ def test_agents_take_networks_and_their_config_rebuilds_them():
     np.testing.assert_array_equal(np.sum(np.asarray(q.conv.weight) == 0), 3 * 17)
     np.testing.assert_array_equal(q.output.bias, 0.0)
     # an MLP agent's config rebuilds it too
-    mlp_agent = StreamQ(4, 2, key=key, hidden_sizes=(5,))
+    mlp_agent = StreamQ(4, 2, key=key, hidden_sizes=HIDDEN)
     rebuilt = from_config(to_config(mlp_agent), key=key)
     for a, b in zip(_arrays(mlp_agent.q_net), _arrays(rebuilt.q_net), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -88,10 +94,13 @@ def test_bad_network_arguments_are_named():
 
 
 _update = eqx.filter_jit(lambda agent, key, t: agent.update(key, t))
+_greedy = eqx.filter_jit(lambda net, observation: jnp.argmax(net(observation)))
+_act = eqx.filter_jit(lambda agent, key, observation: agent.act(key, observation))
 
 
 def _trace_size(trace):
-    return sum(float(jnp.abs(z).sum()) for z in jax.tree.leaves(trace))
+    # in NumPy: eagerly in JAX each leaf's sum is a compiled program
+    return sum(float(np.abs(np.asarray(z)).sum()) for z in jax.tree.leaves(trace))
 
 
 def test_q_cuts_its_trace_after_an_exploratory_action_and_sarsa_does_not():
@@ -100,8 +109,8 @@ def test_q_cuts_its_trace_after_an_exploratory_action_and_sarsa_does_not():
     terminated or truncated."""
     s, s_next = np.linspace(-1, 1, 4), np.linspace(1, -1, 4)
     for target in ("q", "sarsa"):
-        agent = StreamQ(4, 2, key=jax.random.key(1), hidden_sizes=(6,), target=target)
-        greedy = int(jnp.argmax(agent.q_net(jnp.asarray(s))))
+        agent = StreamQ(4, 2, key=jax.random.key(1), hidden_sizes=HIDDEN, target=target)
+        greedy = int(_greedy(agent.q_net, jnp.asarray(s)))
         for action, flags, kept in [
             (greedy, (False, False), True),
             (1 - greedy, (False, False), target == "sarsa"),
@@ -116,14 +125,18 @@ def test_gaussian_stream_ac_equals_the_authors_update_in_float64(x64):
     """`stream_ac_continuous.py`'s update: the actor's loss `-log N(a; mu, std).sum() -
     c sign(delta) H.sum()`, ObGD on both networks, the traces reset at an end."""
     d, n = 2, 3
-    key = jax.random.key(3)
-    agent = StreamAC(
-        key=key,
-        policy_network=MLP(n, 2 * d, (5,), key=key, dtype=jnp.float64),
-        value_network=MLP(n, "scalar", (5,), key=key, dtype=jnp.float64),
-        distribution="gaussian",
-        sparsity=0.0,
-    )
+
+    @eqx.filter_jit  # one compiled program: eagerly the initialisation is dozens
+    def build(key):
+        return StreamAC(
+            key=key,
+            policy_network=MLP(n, 2 * d, (5,), key=key, dtype=jnp.float64),
+            value_network=MLP(n, "scalar", (5,), key=key, dtype=jnp.float64),
+            distribution="gaussian",
+            sparsity=0.0,
+        )
+
+    agent = build(jax.random.key(3))
     agent = jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, agent)
 
     def leaves(net):
@@ -135,7 +148,7 @@ def test_gaussian_stream_ac_equals_the_authors_update_in_float64(x64):
     observations = rng.normal(size=(6, n))
     for t in range(5):
         s, s_next = observations[t], observations[t + 1]
-        action = np.asarray(agent.act(jax.random.key(t), jnp.asarray(s)))
+        action = np.asarray(_act(agent, jax.random.key(t), jnp.asarray(s)))
         assert action.shape == (d,) and action.dtype == np.float64
         r, done = rng.normal(), t == 2
         agent, _ = _update(agent, jax.random.key(t), _transition(s, action, r, s_next, done))

@@ -25,6 +25,8 @@ from alberta_eqx.streams.mountain_car import MountainCar
 
 LAST = 2**31 - 1  # the largest int32
 NEAR = LAST - 2  # a start a few steps short of it
+# the Stream Q agents' one architecture: their construction's operations compile once
+STREAM_Q = {"hidden_sizes": (8,), "sparsity": 0.0}
 
 
 @pytest.mark.parametrize("target", ["q", "sarsa"])
@@ -35,11 +37,10 @@ def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(target):
         3,
         4,
         key=jax.random.key(0),
-        hidden_sizes=(8,),
         exploration_steps=40,
         epsilon_end=0.0,
         target=target,
-        sparsity=0.0,  # dense weights: no tied q-values, so a random action shows
+        **STREAM_Q,  # dense weights: no tied q-values, so a random action shows
     )
     agent = eqx.tree_at(lambda a: a.steps, agent, jnp.asarray(NEAR, jnp.int32))
     update = eqx.filter_jit(
@@ -50,24 +51,26 @@ def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(target):
             ),
         )
     )
+    # compiled: eagerly each operation of a network's forward pass is a program
+    q_values = eqx.filter_jit(lambda net, s: net(s))
     observations = jax.random.normal(jax.random.key(1), (9, 3))
-    assert len(set(np.asarray(agent.q_net(observations[0])).tolist())) == 4
-    action = agent.act(jax.random.key(2), observations[0])
-    assert int(action) == int(jnp.argmax(agent.q_net(observations[0])))
+    assert len(set(np.asarray(q_values(agent.q_net, observations[0])).tolist())) == 4
+    action = eqx.filter_jit(agent.act)(jax.random.key(2), observations[0])
+    assert int(action) == int(jnp.argmax(q_values(agent.q_net, observations[0])))
     for t in range(8):
         s, s_next = observations[t], observations[t + 1]
         # SARSA draws A' from the agent before the update, Q from the one after it
         before = agent
         agent, action = update(agent, jax.random.key(10 + t), s, action, s_next)
         chooser = before if target == "sarsa" else agent
-        assert int(action) == int(jnp.argmax(chooser.q_net(s_next))), t
+        assert int(action) == int(jnp.argmax(q_values(chooser.q_net, s_next))), t
         assert int(agent.steps) == min(NEAR + t + 1, LAST)
-    assert float(agent.epsilon(agent.steps + 2.0)) == 0.0
+    assert float(eqx.filter_jit(agent.epsilon)(agent.steps + 2.0)) == 0.0
 
 
 def test_stream_q_refuses_a_schedule_the_counter_cannot_finish():
     with pytest.raises(ValueError, match="exploration_steps"):
-        StreamQ(3, 2, key=jax.random.key(0), exploration_steps=2**31)
+        StreamQ(3, 4, key=jax.random.key(0), exploration_steps=2**31, **STREAM_Q)
 
 
 def test_adaptive_obgd_bias_correction_past_2_31():
@@ -112,12 +115,14 @@ def test_mountain_car_episode_time_saturates():
 def test_run_control_refuses_to_count_past_2_31():
     env = MountainCar()
     agent = SarsaLambda(book_tile_coder(), 3, 0.1 / 8, 0.9)
-    run = start_control(agent, env, jax.random.key(0))
+    run = eqx.filter_jit(start_control)(agent, env, jax.random.key(0))  # one program
     run = eqx.tree_at(lambda r: r.step, run, jnp.asarray(LAST - 4, jnp.int32))
     done = run_control(run, env, 4)
     assert int(done.step) == LAST
+    # one step more, with the same compiled run
+    run = eqx.tree_at(lambda r: r.step, run, jnp.asarray(LAST - 3, jnp.int32))
     with pytest.raises(Exception, match=r"run.step \+ num_steps must be at most 2\*\*31 - 1"):
-        jax.block_until_ready(run_control(run, env, 5))
+        jax.block_until_ready(run_control(run, env, 4))
     with pytest.raises(ValueError, match="num_steps"):
         run_control(run, env, 2**31)
 
