@@ -25,6 +25,11 @@ KEY = jax.random.key(0)
 NETWORK_KEY = jax.random.split(KEY)[0]  # the network's key of a multi-head learner built with KEY
 
 
+# A network built op by op compiles some 30 small programs (a sparse init: draws, sorts,
+# scatters) per shape; built in one compiled program, it compiles one.
+_mlp = eqx.filter_jit(MLP)
+
+
 def _transitions(n, steps, seed):
     """Random features and rewards, episode ends (discount 0) and truncations."""
     rng = np.random.default_rng(seed)
@@ -66,7 +71,7 @@ def test_every_step_equals_a_float64_transcription(x64):
     gamma, lam = np.array([0.9, 0.5, 0.0]), np.array([0.8, 0.3, 0.6])
     horde = TrunkHorde(
         GVFQuestion(cumulant, gamma, lam),
-        MLP(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64),
+        _mlp(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64),
         optax.sgd(0.01),
         head_optimizer=optax.sgd(0.05),
     )
@@ -100,13 +105,13 @@ def test_lambda_zero_is_multihead_on_td_targets(x64):
     rng = np.random.default_rng(3)
     cumulant = rng.normal(size=(k, n + 1))
     gamma = np.array([0.9, 0.5, 0.0])
-    network = MLP(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64)
+    network = _mlp(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64)
     build = lambda lam: TrunkHorde(GVFQuestion(cumulant, gamma, lam), network, optimizer)  # noqa: E731
     free = build(0.0)
     assert free.trunk_traces is None and free.head_traces is None
     traced = build(0.5)
     traced = eqx.tree_at(lambda h: h.questions.lambda_, traced, jnp.zeros(k))
-    multihead = MultiHeadLearner(MLP(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64), optimizer)
+    multihead = MultiHeadLearner(_mlp(n, k, (4,), key=NETWORK_KEY, dtype=jnp.float64), optimizer)
     data = _transitions(n, steps, 4)
 
     @eqx.filter_jit
@@ -142,11 +147,11 @@ def test_one_demon_is_tdmlp_learner(x64):
     c[0, 0] = 1.0
     horde = TrunkHorde(
         GVFQuestion(c, [0.9], [0.7]),
-        MLP(n, 1, (5, 4), key=NETWORK_KEY, sparsity=0.9, dtype=jnp.float64),
+        _mlp(n, 1, (5, 4), key=NETWORK_KEY, sparsity=0.9, dtype=jnp.float64),
         optax.sgd(0.02),
     )
     td = TDMLPLearner(
-        MLP(n, "scalar", (5, 4), key=KEY, dtype=jnp.float64), optax.sgd(0.02), lambda_=0.7
+        _mlp(n, "scalar", (5, 4), key=KEY, dtype=jnp.float64), optax.sgd(0.02), lambda_=0.7
     )
     # the same initial weights (the output layer: one row, as the single head's)
     arrays = lambda model: [p for layer in model.layers for p in (layer.weight, layer.bias)]  # noqa: E731
@@ -170,7 +175,7 @@ def test_runners_many_seeds_names_and_bad_inputs():
     c = np.zeros((3, 6))
     c[0, 0], c[1, 1], c[2, 4] = 1, 1, 1  # the reward, states 1 and 4 next
     questions = GVFQuestion(c, [0.9, 0.5, 0.0], [0.5, 0.0, 0.9])
-    network = MLP(5, 3, (8,), key=NETWORK_KEY, sparsity=0.5)
+    network = _mlp(5, 3, (8,), key=NETWORK_KEY, sparsity=0.5)
     horde = TrunkHorde(questions, network, aeo.obgd(0.5), names=names)
     keys = jax.random.split(jax.random.key(1), 3)
     result = run_learning_loop_batched(horde, stream, 300, keys)
@@ -178,12 +183,19 @@ def test_runners_many_seeds_names_and_bad_inputs():
     assert result.learner.batch_shape == (3,)
     w, b = result.learner.head("left")
     assert w.shape == (3, 8) and b.shape == (3,)
-    one = jax.tree.map(lambda a: a[0] if eqx.is_array(a) else a, result.learner)
-    values = one.named(one.predict(jnp.eye(5)[2]))
+    # the first seed's learner, sliced in one compiled program
+    one = eqx.filter_jit(lambda tree: jax.tree.map(lambda a: a[0], tree))(result.learner)
+
+    @eqx.filter_jit  # one compiled program, not one per operation
+    def right(one):
+        values = one.named(one.predict(jnp.eye(5)[2]))
+        w, b = one.head("right")
+        h = one.learner.model.forward(jnp.eye(5)[2])[1][-1]
+        return values, w @ h + b
+
+    values, expected = right(one)
     assert set(values) == set(names)
-    w, b = one.head("right")
-    h = one.learner.model.forward(jnp.eye(5)[2])[1][-1]
-    np.testing.assert_allclose(values["right"], w @ h + b, rtol=1e-5)
+    np.testing.assert_allclose(values["right"], expected, rtol=1e-5)
     assert one.question("left").gamma == 0.5
     # every seed learned, each from its own stream
     moved = np.abs(result.learner.learner.head_weights - horde.learner.head_weights[None])
@@ -194,13 +206,13 @@ def test_runners_many_seeds_names_and_bad_inputs():
 
     off_policy = GVFQuestion(np.zeros((2, 6)), [0.5, 0.5], target_policy=[[0.5, 0.5]] * 2)
     with pytest.raises(ValueError, match="questions with a target_policy are off-policy"):
-        TrunkHorde(off_policy, MLP(5, 2, (8,), key=KEY), optax.sgd(0.1))
+        TrunkHorde(off_policy, _mlp(5, 2, (8,), key=KEY), optax.sgd(0.1))
     with pytest.raises(ValueError, match="feature_dim \\+ 1 = 4"):
-        TrunkHorde(questions, MLP(3, 3, (8,), key=KEY), optax.sgd(0.1))
+        TrunkHorde(questions, _mlp(3, 3, (8,), key=KEY), optax.sgd(0.1))
     with pytest.raises(ValueError, match="names must be 3 distinct names"):
         TrunkHorde(questions, network, optax.sgd(0.1), names=["a", "a", "b"])
     with pytest.raises(ValueError, match="one output per demon, out_size=3, got 2"):
-        TrunkHorde(questions, MLP(5, 2, (8,), key=KEY), optax.sgd(0.1))
+        TrunkHorde(questions, _mlp(5, 2, (8,), key=KEY), optax.sgd(0.1))
     with pytest.raises(ValueError, match="next_observation"):
         horde.learn(TDTimeStep(jnp.ones(5), 0.0, 1.0, jnp.ones(4)))
 
@@ -213,7 +225,7 @@ def test_no_trunk_is_the_linear_horde(x64):
     rng = np.random.default_rng(6)
     questions = GVFQuestion(rng.normal(size=(3, n + 1)), [0.9, 0.5, 0.0], [0.5, 0.0, 0.9])
     trunkless = TrunkHorde(
-        questions, MLP(n, 3, (), key=NETWORK_KEY, dtype=jnp.float64), optax.sgd(0.05)
+        questions, _mlp(n, 3, (), key=NETWORK_KEY, dtype=jnp.float64), optax.sgd(0.05)
     )
     zero = jax.tree.map(jnp.zeros_like, trunkless.learner.model)  # Horde's demons start at 0
     trunkless = eqx.tree_at(lambda h: h.learner.model, trunkless, zero)

@@ -11,6 +11,16 @@ import alberta_eqx as ae
 import alberta_eqx.optax as aeo
 from tests._doubles import AbstractWrappedLearner
 
+# The functional calls that `OnlineLearner` must reproduce, each one compiled program
+# (op by op, an MLP's update compiles some hundred small ones).
+_predict = eqx.filter_jit(lambda learner, x: learner.predict(x))
+_update = eqx.filter_jit(lambda learner, x, y: learner.update(x, y))
+
+
+@eqx.filter_jit
+def _network():
+    return ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0))
+
 
 @pytest.mark.parametrize("kind", ["linear", "mlp", "flat mlp"])
 def test_online_learner_follows_the_functional_updates(kind):
@@ -19,23 +29,24 @@ def test_online_learner_follows_the_functional_updates(kind):
     elif kind == "mlp":
         # adam holds an int32 step count beside float32 arrays: two packed buffers
         learner = ae.MLPLearner(
-            ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0)),
+            _network(),
             optax.adam(0.01),
         )
     else:  # the setting documented for this use
         tx = aeo.autostep(initial_step_size=0.05)
         learner = ae.MLPLearner(
-            ae.MLP(4, "scalar", (8, 8), key=jax.random.key(0)),
+            _network(),
             tx,
             flatten=True,
         )
     xs = jax.random.normal(jax.random.key(1), (20, 4))
-    ys = xs @ jnp.array([1.0, -2.0, 0.5, 0.0])
+    # NumPy rows: slicing a JAX array compiles a program per shape
+    xs, ys = np.asarray(xs), np.asarray(xs @ jnp.array([1.0, -2.0, 0.5, 0.0]))
     online = ae.OnlineLearner(learner)
     for x, y in zip(xs, ys, strict=True):
-        np.testing.assert_allclose(online.predict(x), learner.predict(x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(online.predict(x), _predict(learner, x), rtol=1e-5, atol=1e-6)
         result = online.update(x, y)
-        learner, expected = learner.update(x, y)
+        learner, expected = _update(learner, x, y)
         np.testing.assert_allclose(result.error, expected.error, rtol=1e-5, atol=1e-6)
     arrays = lambda tree: jax.tree.leaves(eqx.filter(tree, eqx.is_array))  # noqa: E731
     for got, want in zip(arrays(online.learner), arrays(learner), strict=True):
@@ -205,7 +216,7 @@ def test_the_result_unpacks_as_the_learners_own():
     for step in range(3):
         x, y = jnp.array([1.0, -1.0, 0.5]) * step, jnp.array([1.0, 2.0, 4.0])
         result = online.update(x, y)
-        learner, expected = learner.update(x, y)
+        learner, expected = _update(learner, x, y)
         assert isinstance(result.unpacked, ae.UpdateResult)
         assert result.error.shape == (3,) and result.error.dtype == np.float32
         np.testing.assert_allclose(result.error, expected.error, rtol=1e-6)
@@ -230,8 +241,8 @@ def test_learners_of_one_structure_share_one_compilation():
     x, y = jnp.array([1.0, 2.0, -1.0]), jnp.asarray(3.0)
     a.update(x, y)
     b.update(x, y)
-    np.testing.assert_array_equal(a.learner.weights, slow.update(x, y)[0].weights)
-    np.testing.assert_array_equal(b.learner.weights, fast.update(x, y)[0].weights)
+    np.testing.assert_array_equal(a.learner.weights, _update(slow, x, y)[0].weights)
+    np.testing.assert_array_equal(b.learner.weights, _update(fast, x, y)[0].weights)
     assert not np.array_equal(a.learner.weights, b.learner.weights)
     assert (
         ae.OnlineLearner(ae.LinearLearner(4, ae.IDBD(0.01, meta_step_size=0.01)))._update

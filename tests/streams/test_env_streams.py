@@ -3,6 +3,7 @@ loop, 256 copies at once) and through Gymnasium (collect, then replay)."""
 
 import sys
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,6 +44,13 @@ def _value_error(learner, observations, rewards, discounts):
     return np.mean((values - returns)[done] ** 2), np.var(returns[done])
 
 
+@eqx.filter_jit
+def _generate(stream, key, num_steps: int):
+    """A stream's first `num_steps` timesteps from `key`, generated in one compiled
+    program (op by op, an environment's steps compile dozens of small ones)."""
+    return stream.chunk(stream.init(key), jnp.asarray(0), num_steps)[0]
+
+
 def _abs_features(observation):
     # CartPole's value is about symmetric in the pole angle and the cart position:
     # |observation| lets a linear value function see it.
@@ -55,7 +63,7 @@ def test_gymnax_cartpole_value_prediction_learns():
     key = jax.random.key(0)
     result = run_learning_loop(TDLinearLearner(8, LMS(0.03)), stream, 20_000, key)
     # the same transitions again, from the stream (step t's randomness is fold_in(key, t))
-    timesteps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 20_000)
+    timesteps = _generate(stream, key, 20_000)
     discounts = np.asarray(timesteps.discount)
     assert set(np.unique(discounts)) == {0.0, np.float32(GAMMA)}
     assert np.all(np.asarray(timesteps.reward) == 1)
@@ -138,7 +146,7 @@ def test_prediction_stream_reward_and_next_observation():
     stream = PredictionStream(GymnaxTDStream("CartPole-v1"), target=1)
     key = jax.random.key(2)
     result = run_learning_loop(LinearLearner(4, Autostep(0.1)), stream, 20_000, key)
-    steps, _ = stream.chunk(stream.init(key), jnp.asarray(0), 20_000)
+    steps = _generate(stream, key, 20_000)
     error = np.mean(np.asarray(result.metrics.squared_error[-5_000:]))
     assert error < 0.5 * np.var(np.asarray(steps.target[-5_000:])), error
 
@@ -157,7 +165,7 @@ def test_epsilon_greedy_explores_with_probability_epsilon():
 
     def episodes(policy):
         stream = GymnaxTDStream("CartPole-v1", policy=policy)
-        steps, _ = stream.chunk(stream.init(jax.random.key(1)), jnp.asarray(0), 2_000)
+        steps = _generate(stream, jax.random.key(1), 2_000)
         return np.sum(np.asarray(steps.discount) == 0)
 
     # pushing toward the pole's lean keeps it up far longer than random actions do

@@ -262,39 +262,52 @@ def test_random_walk_converges_to_true_values(optimizer):
     np.testing.assert_allclose(initial, np.sqrt(np.mean(((np.arange(1, 20) - 10) / 10) ** 2)))
 
 
+# Autostep (it has step-size normalizers to track) on the 19-state walk, tracked every
+# 500 steps: the batched test's single runs and the grid test's tracked run share one
+# compiled program.
+_TRACKED_LEARNER = TDLinearLearner(19, Autostep(0.05), lambda_=0.7)
+_TRACKING = StepSizeTrackingConfig(500)
+
+
+def _tracked_single(key):
+    return run_learning_loop(
+        _TRACKED_LEARNER, RandomWalkChainStream(19), 2_000, key, step_size_tracking=_TRACKING
+    )
+
+
+@pytest.fixture(scope="module")
+def lms_grid():
+    """Two LMS step-sizes on two seeds of the 19-state walk, and the keys."""
+    keys = jax.random.split(jax.random.key(0), 2)
+    # built in one compiled program rather than op by op
+    learners = eqx.filter_jit(
+        eqx.filter_vmap(lambda a: TDLinearLearner(19, LMS(a), 0.5, use_bias=False))
+    )(jnp.asarray([0.01, 0.1]))
+    return run_learning_loop_batched(learners, RandomWalkChainStream(19), 1_000, keys), keys
+
+
 def test_batched_over_seeds_matches_single_runs():
     stream = RandomWalkChainStream(19)
-    learner = TDLinearLearner(19, IDBD(0.05, meta_step_size=0.05), lambda_=0.7)
     keys = jax.random.split(jax.random.key(3), 2)
-    tracking = StepSizeTrackingConfig(500)
-    batched = run_learning_loop_batched(learner, stream, 2_000, keys, step_size_tracking=tracking)
+    batched = run_learning_loop_batched(
+        _TRACKED_LEARNER, stream, 2_000, keys, step_size_tracking=_TRACKING
+    )
     assert batched.metrics.squared_error.shape == (2, 2_000)
     assert batched.step_size_history.step_sizes.shape == (2, 4, 19)
     for i in range(2):
-        single = run_learning_loop(learner, stream, 2_000, keys[i], step_size_tracking=tracking)
+        single = _tracked_single(keys[i])
         np.testing.assert_allclose(batched.learner.weights[i], single.learner.weights, rtol=1e-5)
         np.testing.assert_allclose(
             batched.metrics.error[i], single.metrics.error, rtol=1e-5, atol=1e-6
         )
 
 
-def test_hyperparameter_grid_over_seeds():
+def test_hyperparameter_grid_over_seeds(lms_grid):
+    result, _ = lms_grid
     stream = RandomWalkChainStream(19)
-    learners = eqx.filter_vmap(lambda a: TDLinearLearner(19, LMS(a), 0.5, use_bias=False))(
-        jnp.asarray([0.01, 0.1])
-    )
-    result = run_learning_loop_batched(
-        learners, stream, 1_000, jax.random.split(jax.random.key(0), 2)
-    )
     assert rms_error(result.learner, stream.true_values()).shape == (2, 2)
-    tracked = run_learning_loop(
-        TDLinearLearner(19, Autostep()),
-        stream,
-        100,
-        jax.random.key(0),
-        step_size_tracking=StepSizeTrackingConfig(50),
-    )
-    assert tracked.step_size_history.step_size_normalizers.shape == (2, 19)
+    tracked = _tracked_single(jax.random.key(0))
+    assert tracked.step_size_history.step_size_normalizers.shape == (4, 19)
 
 
 def test_bad_arguments_are_named():
@@ -356,15 +369,13 @@ def test_random_walk_19_documented_results():
     assert [v.outcome for v in verdicts] == ["PASS"] * 3, [v.line() for v in verdicts]
 
 
-def test_grid_cell_equals_the_configuration_alone():
-    stream = RandomWalkChainStream(19)
-    keys = jax.random.split(jax.random.key(0), 2)
-    learners = eqx.filter_vmap(lambda a: TDLinearLearner(19, LMS(a), 0.5, use_bias=False))(
-        jnp.asarray([0.01, 0.1])
-    )
-    grid = run_learning_loop_batched(learners, stream, 1_000, keys)
+def test_grid_cell_equals_the_configuration_alone(lms_grid):
+    grid, keys = lms_grid
     alone = run_learning_loop(
-        TDLinearLearner(19, LMS(0.1), 0.5, use_bias=False), stream, 1_000, keys[1]
+        TDLinearLearner(19, LMS(0.1), 0.5, use_bias=False),
+        RandomWalkChainStream(19),
+        1_000,
+        keys[1],
     )
     np.testing.assert_allclose(grid.learner.weights[1, 1], alone.learner.weights, rtol=1e-5)
     np.testing.assert_allclose(grid.metrics.error[1, 1], alone.metrics.error, rtol=1e-5, atol=1e-6)
