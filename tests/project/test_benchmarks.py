@@ -52,7 +52,7 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "obgd_vs_017.py": [str(tmp / "obgd.json")],
         "plasticity_bench.py": ["--rounds", "1", "--steps", "200",
                                 "--out", str(tmp / "plasticity.json")],
-        "plasticity_label_permuted.py": ["--steps", "5000"],
+        "plasticity_label_permuted.py": ["--steps", "200", "--interval", "100"],
         "plasticity_methods.py": ["--seeds", "2", "--steps", "100", "--rounds", "1",
                                   "--hidden", "8", "--out", str(tmp / "methods.json")],
         "swift_sarsa_operant.py": ["--signals", "20", "--steps", "200", "--seeds", "1",
