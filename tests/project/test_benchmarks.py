@@ -64,7 +64,7 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "swifttd_bench.py": ["--quick", "--repeats", "1", "--out", str(tmp / "swifttd.json")],
         "online_bench.py": ["--events", "20", "--rounds", "1", "--durable-events", "10",
                             "--out", str(tmp / "online.json")],
-        "soak.py": ["--steps", "2000", "--segment", "1000", "--window", "100",
+        "soak.py": ["--steps", "20", "--segment", "10", "--window", "5", "--feature-dim", "2",
                     "--out", str(tmp / "soak.json")],
         "sweep.py": [str(spec), "--out", str(tmp / "store")],
         "table.py": [str(results)],
