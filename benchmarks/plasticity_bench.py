@@ -64,7 +64,7 @@ def main() -> None:
     for name, ts in times.items():
         ratios = [t / s for t, s in zip(ts, times["SGD"], strict=True)]
         report[name] = {
-            "us_per_step": 1e6 * statistics.median(ts) / STEPS,
+            "us_per_step": 1e6 * statistics.median(ts) / args.steps,
             "ratio_to_sgd": statistics.median(ratios),
         }
         print(
@@ -73,7 +73,7 @@ def main() -> None:
         )
     with open(args.out, "w") as f:
         json.dump(
-            {"device": str(jax.devices()[0]), "steps": STEPS, "results": report}, f, indent=1
+            {"device": str(jax.devices()[0]), "steps": args.steps, "results": report}, f, indent=1
         )
 
 

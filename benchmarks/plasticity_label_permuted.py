@@ -16,16 +16,20 @@ import optax
 import alberta_eqx as ae
 import alberta_eqx.optax as aeo
 
-STEPS, LR = 100_000, 0.01
+STEPS, INTERVAL, LR = 100_000, 2500, 0.01
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--steps", type=int, default=STEPS, help="steps per method (a multiple of 2,500)"
+        "--steps", type=int, default=STEPS, help="steps per method (a multiple of --interval)"
+    )
+    # smaller for a smoke run only: the protocol relabels every 2,500 examples
+    parser.add_argument(
+        "--interval", type=int, default=INTERVAL, help="examples per relabelling (a task)"
     )
     args = parser.parse_args()
-    stream = ae.LabelPermutedStream(interval=2500)
+    stream = ae.LabelPermutedStream(interval=args.interval)
     methods = {
         "SGD": aeo.lms(LR),
         "UPGD": aeo.upgd(LR, 0, utility_decay=0.999, sigma=0.01),
@@ -44,7 +48,7 @@ def main() -> None:
         )
         start = time.perf_counter()
         result = ae.run_learning_loop(
-            learner, stream, args.steps, jax.random.key(0), metrics_window=2500
+            learner, stream, args.steps, jax.random.key(0), metrics_window=args.interval
         )
         accuracy = np.asarray(result.metrics.accuracy)  # one entry per task
         d = ae.plasticity_diagnostics(result.learner.model, stream.inputs[:256])
