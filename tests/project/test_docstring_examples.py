@@ -46,6 +46,13 @@ DOCUMENTED = [
     gvf.TrunkHorde,
     control.SwiftSarsa,
     control.SarsaLambda,
+    ae.AdaptiveObGD,
+    ae.ObGDBounding,
+    ae.EMANormalizer,
+    ae.WelfordNormalizer,
+    ae.ContinualBackprop,
+    ae.ReDo,
+    td.RewardRate,
 ]
 
 
