@@ -13,7 +13,8 @@ import matplotlib
 import pytest
 
 import alberta_eqx as ae
-from alberta_eqx import control, gvf, nonlinear, td
+from alberta_eqx import control, gvf, nn, nonlinear, streams, td
+from alberta_eqx.experiments import loggers
 from tests.project import test_doc_blocks as doc_blocks
 
 # The classes and functions a user meets first (issue 22, item 10).
@@ -71,6 +72,17 @@ DOCUMENTED = [
     ae.AccessControl,
     ae.MountainCar,
     ae.OperantConditioning,
+    control.StreamAC,
+    control.StreamQ,
+    control.StreamingWrapper,
+    control.EpsilonGreedy,
+    control.Softmax,
+    control.FixedPolicy,
+    streams.TileCoder,
+    nn.MLP,
+    nn.MinAtarNetwork,
+    loggers.TensorBoardLogger,
+    ae.Checkpoint,
 ]
 
 
