@@ -63,7 +63,6 @@ class MountainCar(eqx.Module):
     )  # action 2: full throttle forward
     reward  # about -1.0 on every step
     ```
-
     """
 
     num_actions: int = eqx.field(static=True, default=3)
