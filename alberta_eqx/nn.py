@@ -175,6 +175,16 @@ class MLP(eqx.Module):
     `eqx.nn.Linear`'s initialisation, and the weights equal `eqx.nn.MLP`'s for the
     same key (the same key per layer).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.nn import MLP
+
+    net = MLP(3, "scalar", (8, 8), key=jax.random.key(0))  # 3 -> 8 -> 8 -> 1
+    net(jnp.array([1.0, 0.5, -1.0])).shape  # (): a scalar
+    sparse = MLP(3, 2, (8,), key=jax.random.key(0), sparsity=0.9)  # the papers' init
+    ```
+
     **Arguments:**
 
     - `in_size`: the number of inputs.
@@ -367,6 +377,16 @@ class MinAtarNetwork(eqx.Module):
     the convolution's output is flattened channel by channel (PyTorch's order).
     Initialised as Equinox initialises its layers; the Stream agents sparse-initialise
     it (`sparse_network`).
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.nn import MinAtarNetwork
+
+    # a small image: 5x5 pixels, 2 channels; 3 outputs (one per action)
+    net = MinAtarNetwork((5, 5, 2), 3, key=jax.random.key(0), hidden_size=8, channels=4)
+    net(jnp.zeros((5, 5, 2))).shape  # (3,)
+    ```
 
     **Arguments:**
 

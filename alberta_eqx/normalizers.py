@@ -48,6 +48,16 @@ class EMANormalizer(AbstractNormalizer):
         mean_new = mean + (1 - d) (x - mean)
         var <- max(d var + (1 - d) (x - mean)(x - mean_new), epsilon)
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import EMANormalizer, LMS, LinearLearner
+
+    normalizer = EMANormalizer(decay=0.99).init(3)  # mean 0, variance 1 for 3 features
+    normalizer, z = normalizer.update(jnp.array([1.0, 0.5, -1.0]))  # z: x normalised
+    normalizer.mean[0]  # about 0.5: the first step's decay is min(0.99, 1 - 1/2)
+    learner = LinearLearner(3, LMS(0.1), normalizer=EMANormalizer())  # the usual use
+    ```
+
     **Arguments:**
 
     - `decay`: `d` in (0, 1]; larger adapts more slowly (`1` is a plain running mean).
@@ -101,6 +111,17 @@ class EMANormalizer(AbstractNormalizer):
 class WelfordNormalizer(AbstractNormalizer):
     """Exact running mean and unbiased (Bessel-corrected) variance by Welford's
     algorithm, for stationary inputs. The variance reads 1 until two samples are in.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import WelfordNormalizer
+
+    normalizer = WelfordNormalizer().init(3)  # for 3 features
+    normalizer, _ = normalizer.update(jnp.array([1.0, 0.5, -1.0]))
+    normalizer, z = normalizer.update(jnp.array([3.0, 0.5, 1.0]))  # z: x normalised
+    normalizer.mean[0]  # about 2.0
+    normalizer.var[0]  # about 2.0 = ((1 - 2)**2 + (3 - 2)**2) / (2 - 1)
+    ```
 
     **Arguments:**
 

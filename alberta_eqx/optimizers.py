@@ -372,6 +372,19 @@ class AdaptiveObGD(_AbstractObGD):
     divided by `sqrt(v_hat + eps)`, with `v` the bias-corrected running second moment
     of `delta z` (`alberta_eqx._rules.adaptive_obgd`).
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import AdaptiveObGD, LinearLearner
+
+    learner = LinearLearner(3, AdaptiveObGD(1.0, kappa=2.0))
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, _ = learner.update(x, 2.0)
+    # the first step's v_hat is (delta z)**2: each weight moves by alpha_eff sign(delta z_i),
+    # alpha_eff = 1 / (kappa max(|delta|, 1) ||z / sqrt(v_hat)||_1) = 1 / (2 * 2 * 4 / 2)
+    learner.optimizer.effective_step_size  # about 0.125
+    learner.predict(x)  # about 0.4375 = 0.125 * (|1| + |0.5| + |-1| + 1)
+    ```
+
     **Arguments:**
 
     - `step_size`: `alpha > 0` (default 1.0).
@@ -418,6 +431,17 @@ class ObGDBounding(AbstractOptimizer):
     update `u` times `1 / max(kappa max(|delta|, 1) ||u / delta||_1, 1)`
     (`alberta_eqx._rules.obgd_bound`, one L1 norm over all the parameters).
     `ObGDBounding(LMS(alpha), kappa)` is ObGD without a trace.
+
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import IDBD, LMS, LinearLearner, ObGDBounding
+
+    learner = LinearLearner(3, ObGDBounding(LMS(1.0), kappa=2.0))  # ObGD without a trace
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, _ = learner.update(x, 2.0)
+    learner.predict(x)  # about 0.464, as ObGD's: LMS's 2.0 * 3.25 times 1 / (2 * 2 * 3.5)
+    bounded_idbd = LinearLearner(3, ObGDBounding(IDBD(), kappa=2.0))  # any rule inside
+    ```
 
     **Arguments:**
 

@@ -37,6 +37,17 @@ _MAX_DIFFERENCES = 6  # listed in an error message; the rest are counted
 class Checkpoint(NamedTuple):
     """What `load_checkpoint` returns.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS, LinearLearner, load_checkpoint, save_checkpoint
+
+    learner, _ = LinearLearner(3, LMS(0.1)).update(jnp.array([1.0, 0.5, -1.0]), 2.0)
+    save_checkpoint("learner.eqx", learner, metadata={"note": "after one step"})
+    checkpoint = load_checkpoint("learner.eqx", LinearLearner(3, LMS(0.1)))  # a Checkpoint
+    checkpoint.learner.weights[0]  # about 0.2, the saved weights
+    checkpoint.metadata["note"]  # 'after one step'
+    ```
+
     **Fields:**
 
     - `learner`: the saved learner.

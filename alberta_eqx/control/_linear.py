@@ -49,6 +49,23 @@ class SarsaLambda(AbstractControlAgent):
     """SARSA(lambda) (or, with `target="q"`, Watkins's Q(lambda)) on tile-coded
     state-action features, with replacing traces. Weights start at 0.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import ControlTransition, SarsaLambda
+    from alberta_eqx.streams import TileCoder
+
+    # 4 tilings of the box [0, 1]^2, 4 tiles per unit; the action is the integer input
+    tiles = TileCoder(4, [4.0, 4.0], low=[0.0, 0.0], high=[1.0, 1.0], int_sizes=(2,))
+    agent = SarsaLambda(tiles, num_actions=2, step_size=0.5 / 4, lambda_=0.9, discount=0.9)
+    s, s_next = jnp.array([0.2, 0.7]), jnp.array([0.3, 0.6])
+    action = agent.act(jax.random.key(0), s)  # greedy (ties broken at random)
+    no = jnp.asarray(False)
+    transition = ControlTransition(s, action, jnp.asarray(1.0), s_next, no, no)  # (S, A, R, S')
+    agent, next_action = agent.update(jax.random.key(1), transition)  # learn; A' for S'
+    agent.values(s)[action]  # about 0.5 = 4 tilings * alpha delta = 4 * (0.5 / 4) * 1.0
+    ```
+
     **Arguments:**
 
     - `tile_coder`: a `TileCoder` with one integer input, the action

@@ -34,6 +34,17 @@ class EpsilonGreedy(AbstractPolicy):
     ties between greedy actions are broken uniformly at random:
     `pi(a|s) = epsilon / A + (1 - epsilon) 1[a greedy] / #greedy`.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import EpsilonGreedy
+
+    policy = EpsilonGreedy(0.1)
+    q = jnp.array([1.0, 3.0, 2.0])  # q(s, .) for 3 actions
+    policy.probabilities(q)[1]  # about 0.933 = 0.1 / 3 + 0.9: action 1 is greedy
+    action = policy.sample(jax.random.key(0), q)
+    ```
+
     **Arguments:**
 
     - `epsilon`: in `[0, 1]`.
@@ -53,6 +64,17 @@ class EpsilonGreedy(AbstractPolicy):
 class Softmax(AbstractPolicy):
     """Boltzmann exploration: `pi(a|s)` proportional to `exp(q(s, a) / temperature)`.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import Softmax
+
+    policy = Softmax(temperature=1.0)
+    q = jnp.array([0.0, jnp.log(3.0)])  # q(s, .) for 2 actions
+    policy.probabilities(q)[1]  # about 0.75 = 3 / (1 + 3)
+    action = policy.sample(jax.random.key(0), q)
+    ```
+
     **Arguments:**
 
     - `temperature`: `> 0`.
@@ -70,6 +92,16 @@ class Softmax(AbstractPolicy):
 class FixedPolicy(AbstractPolicy):
     """The same action probabilities in every state, whatever the values (a uniformly
     random behaviour, for example).
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import FixedPolicy
+
+    policy = FixedPolicy([0.25, 0.75])  # the same in every state, whatever the values
+    policy.probabilities(jnp.array([5.0, 0.0]))[1]  # about 0.75
+    action = policy.sample(jax.random.key(0), jnp.zeros(2))
+    ```
 
     **Arguments:**
 

@@ -173,6 +173,19 @@ class StreamAC(_AbstractStreamAgent):
     `ClipAction`), and the update reads the action drawn. Log-probabilities and
     entropies of the action's dimensions are summed.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import ControlTransition, StreamAC
+
+    agent = StreamAC(3, 2, key=jax.random.key(0), hidden_sizes=(8,))  # 3 features, 2 actions
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    action = agent.act(jax.random.key(1), x)  # drawn from the softmax policy
+    no = jnp.asarray(False)
+    transition = ControlTransition(x, action, jnp.asarray(1.0), x_next, no, no)  # (S, A, R, S')
+    agent, next_action = agent.update(jax.random.key(2), transition)  # ObGD steps; A' for S'
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the length of the (wrapped) observation, the MLPs' input; leave
@@ -352,6 +365,20 @@ class StreamQ(_AbstractStreamAgent):
     the trace is set to 0 after an episode's last update and, for Q, after the update
     of an exploratory action (`A` not the argmax, the authors' `is_nongreedy`). SARSA
     draws `A'` before its update, Q draws the next action after it, as their loops do.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import ControlTransition, StreamQ
+
+    # Stream Q(lambda): epsilon falls from 1 to 0.01 over the first 100 actions
+    agent = StreamQ(3, 2, key=jax.random.key(0), hidden_sizes=(8,), exploration_steps=100)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    action = agent.act(jax.random.key(1), x)
+    no = jnp.asarray(False)
+    transition = ControlTransition(x, action, jnp.asarray(1.0), x_next, no, no)  # (S, A, R, S')
+    agent, next_action = agent.update(jax.random.key(2), transition)  # an ObGD step; A' for S'
+    ```
 
     **Arguments:**
 

@@ -57,6 +57,20 @@ class SwiftSarsa(AbstractControlAgent):
 
     The observation is the feature vector `x(s)` itself (`feature_dim` floats).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx.control import ControlTransition, SwiftSarsa
+
+    agent = SwiftSarsa(3, num_actions=2, discount=0.9, exploration=0.1)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    action = agent.act(jax.random.key(0), x)  # epsilon-greedy on q(x, .)
+    no = jnp.asarray(False)
+    transition = ControlTransition(x, action, jnp.asarray(1.0), x_next, no, no)  # (S, A, R, S')
+    agent, next_action = agent.update(jax.random.key(1), transition)  # learn; A' for S'
+    agent.weights  # w_a, one row per action: only the row of `action` moved
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the length of the observation `x(s)`.

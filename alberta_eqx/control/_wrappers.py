@@ -55,6 +55,20 @@ class StreamingWrapper(eqx.Module):
     """Observation normalisation, reward scaling and a time feature around a
     gymnax-style environment (module docstring).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import MountainCar
+    from alberta_eqx.control import StreamingWrapper
+
+    env = StreamingWrapper(MountainCar(), discount=0.99, time_limit=1000)
+    observation, state = env.reset(jax.random.key(0))
+    observation.shape  # (3,): the normalised (position, velocity), then the time feature
+    observation, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(1), state, jnp.asarray(2)
+    )  # reward scaled; info["raw_reward"] is MountainCar's -1
+    ```
+
     **Arguments:**
 
     - `env`: the environment.

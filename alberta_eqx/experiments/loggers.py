@@ -69,6 +69,15 @@ class TensorBoardLogger(AbstractLogger):
     """Writes TensorBoard event files (through tensorboardX): each metric a scalar
     under its name, the settings as a text summary `settings` (JSON).
 
+    ```python
+    from alberta_eqx.experiments.loggers import TensorBoardLogger
+
+    logger = TensorBoardLogger("runs/example")  # event files in ./runs/example
+    logger.log_settings({"step_size": 0.1})
+    logger.log_metrics(0, {"squared_error": 1.5})
+    logger.close()
+    ```
+
     **Arguments:**
 
     - `logdir`: the folder of the event files (created if needed); point

@@ -115,6 +115,27 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
 
     The runners call `learn(timestep)` with an `OffPolicyTimeStep` per transition.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx.gvf import GradientTDLearner
+    from alberta_eqx.streams import OffPolicyTimeStep
+
+    learner = GradientTDLearner(3, "tdc", step_size=0.1, secondary_step_size=0.01)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    step = OffPolicyTimeStep(
+        x,
+        action=jnp.asarray(1),
+        reward=jnp.asarray(1.0),
+        discount=jnp.asarray(0.9),
+        next_observation=x_next,
+        behaviour_probability=jnp.asarray(0.5),
+        target_probability=jnp.asarray(1.0),  # rho = pi / b = 2
+    )
+    learner, result = learner.learn(step)
+    result.error  # about 1.0: delta, every value 0 at first
+    learner.predict(x)  # about 0.65 = alpha rho delta (x . x + 1) = 0.1 * 2 * 1.0 * 3.25
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the number of features.

@@ -74,6 +74,25 @@ class TrunkHorde(AbstractHorde):
     by importance-weighted or gradient-TD updates of many demons is a different
     algorithm. Use `Horde` with `GradientTDLearner` demons for them.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import alberta_eqx.optax as aeo
+    from alberta_eqx.gvf import GVFQuestion, TrunkHorde
+    from alberta_eqx.nn import MLP
+    from alberta_eqx.td import TDTimeStep
+
+    questions = [  # cumulants c . (R, x'): the discounted return, and the next x'_0
+        GVFQuestion(jnp.array([1.0, 0.0, 0.0, 0.0]), 0.9, lambda_=0.8),
+        GVFQuestion(jnp.array([0.0, 1.0, 0.0, 0.0]), 0.0),
+    ]
+    model = MLP(3, 2, (8,), key=jax.random.key(0))  # a shared trunk 3 -> 8, a head per demon
+    horde = TrunkHorde(questions, model, aeo.lms(0.1), names=["return", "next_x0"])
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.5, 1.0, 0.0])
+    horde, result = horde.learn(TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(1.0), x_next))
+    result.error  # one TD error per demon
+    ```
+
     **Arguments:**
 
     - `questions`: a batched `GVFQuestion` (leading axis: demons) or a sequence of

@@ -57,6 +57,21 @@ class ContinualBackprop(AbstractUnitReset):
     any learner of an MLP), which calls `init` with its hidden sizes and, after every
     gradient step, `step` with its network (`select` is the bookkeeping alone).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from alberta_eqx import ContinualBackprop, MLPLearner
+    from alberta_eqx.nn import MLP
+
+    model = MLP(3, "scalar", (8,), key=jax.random.key(0))
+    cbp = ContinualBackprop(replacement_rate=1e-4, decay_rate=0.99, maturity_threshold=100)
+    learner = MLPLearner(model, optax.sgd(0.01), unit_reset=cbp, key=jax.random.key(1))
+    learner, _ = learner.update(jnp.array([1.0, 0.5, -1.0]), 2.0)
+    learner.unit_reset.age  # one age per hidden layer's unit: 1 after a step
+    learner.unit_reset.utility  # the units' contribution utilities
+    ```
+
     **Arguments:**
 
     - `replacement_rate`: `rho >= 0`, the fraction of the mature units replaced per

@@ -47,6 +47,21 @@ class ClassifierLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     prediction was right), `squared_error` the Brier score `||p - onehot(y*)||^2`,
     and `mean_step_size` as `MLPLearner`'s.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from alberta_eqx import ClassifierLearner
+    from alberta_eqx.nn import MLP
+
+    model = MLP(3, 4, (8,), key=jax.random.key(0))  # 3 features -> 8 -> 4 classes
+    learner = ClassifierLearner(model, optax.sgd(0.1))
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, result = learner.update(x, 2.0)  # the target: class 2
+    result.metrics.accuracy  # 1 where the class predicted before the update was 2
+    learner.predict(x)  # the predicted class now, as a float
+    ```
+
     **Arguments:**
 
     - `model`: the network, with `out_size` the number of classes (at least 2), e.g.

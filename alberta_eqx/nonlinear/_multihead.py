@@ -111,6 +111,20 @@ class MultiHeadLearner(_AbstractNetworkLearner, AbstractSupervisedLearner):
     With no hidden layer (`hidden_sizes=()`) there is no trunk: the heads read the
     features directly, and the learner is `k` independent linear learners.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import alberta_eqx.optax as aeo
+    from alberta_eqx import MultiHeadLearner
+    from alberta_eqx.nn import MLP
+
+    model = MLP(3, 2, (8,), key=jax.random.key(0))  # a trunk 3 -> 8, and 2 heads
+    learner = MultiHeadLearner(model, aeo.lms(0.1))
+    x = jnp.array([1.0, 0.5, -1.0])
+    learner, result = learner.update(x, jnp.array([2.0, jnp.nan]))  # head 1: no target
+    result.metrics.head_present  # [1, 0]: head 1 kept its parameters
+    ```
+
     **Arguments:**
 
     - `model`: the network, an `alberta_eqx.nn.MLP` with `k = out_size >= 1`

@@ -234,6 +234,20 @@ class ReDo(AbstractUnitReset):
     reset step); when every unit of a layer was silent all are dormant (the
     authors' `score / (mean + 1e-9)` gives the same).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from alberta_eqx import MLPLearner, ReDo
+    from alberta_eqx.nn import MLP
+
+    model = MLP(3, "scalar", (8,), key=jax.random.key(0))
+    redo = ReDo(tau=0.1, period=1000)  # every 1,000 steps, reset the units with s_i <= 0.1
+    learner = MLPLearner(model, optax.sgd(0.01), unit_reset=redo, key=jax.random.key(1))
+    learner, _ = learner.update(jnp.array([1.0, 0.5, -1.0]), 2.0)
+    learner.unit_reset.activity  # per hidden layer, the sum of |h_i| since the last check
+    ```
+
     **Arguments:**
 
     - `tau`: `tau >= 0`, the dormancy threshold (the paper's 0.1 for ReDo, 0 for the

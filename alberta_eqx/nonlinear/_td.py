@@ -65,6 +65,21 @@ class TDMLPLearner(_AbstractPredictionGradientLearner, AbstractTDLearner):
     discount 0) one transition is `MLPLearner`'s supervised update on the TD target
     `R + gamma v(S')`.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from alberta_eqx.nn import MLP
+    from alberta_eqx.nonlinear import TDMLPLearner
+    from alberta_eqx.td import TDTimeStep
+
+    model = MLP(3, "scalar", (8,), key=jax.random.key(0))  # v(s): 3 -> 8 -> 1
+    learner = TDMLPLearner(model, optax.sgd(0.1), lambda_=0.9)  # TD(lambda)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    step = TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(0.9), x_next)  # reward 1, discount 0.9
+    learner, result = learner.learn(step)  # result.error: delta = R + gamma v(x') - v(x)
+    ```
+
     **Arguments:**
 
     - `model`: the value function's network, with `out_size="scalar"` (e.g.

@@ -53,6 +53,19 @@ class AccessControlParams(NamedTuple):
 class AccessControl(eqx.Module):
     """The access-control queuing task, gymnax-style (module docstring).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import AccessControl
+
+    env = AccessControl(num_servers=10)  # gymnax-style: reset, then step with an action
+    observation, state = env.reset(jax.random.key(0))  # (free servers, customer's priority)
+    observation[0]  # about 10: every server free at first
+    observation, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(1), state, jnp.asarray(1)
+    )  # action 1: accept the customer
+    ```
+
     **Arguments:**
 
     - `num_servers`: how many servers (the book: 10).

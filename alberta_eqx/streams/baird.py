@@ -48,6 +48,17 @@ class BairdStream(AbstractTDStream[OffPolicyTimeStep]):
     behaviour policy (dashed 6/7, solid 1/7) about the target policy (always solid).
     The first state is drawn uniformly.
 
+    ```python
+    import jax
+    from alberta_eqx import BairdStream, GradientTDLearner
+
+    stream = BairdStream(discount=0.99)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # an OffPolicyTimeStep, 8 features
+    learner = GradientTDLearner(8, "tdc", step_size=0.005, secondary_step_size=0.05)
+    learner, result = learner.learn(timestep)
+    ```
+
     **Arguments:**
 
     - `discount`: `gamma` (default 0.99, the book's).

@@ -64,6 +64,17 @@ class BitFlipStream(AbstractStream[TimeStep]):
     `MultiHeadLearner`); `target_probability < 1` leaves each of them out (NaN) with
     probability `1 - target_probability`.
 
+    ```python
+    import jax
+    from alberta_eqx import BitFlipStream
+
+    # 6 input bits, of which 3 flipping bits (one flips every 100 steps); 8 LTUs
+    stream = BitFlipStream(num_bits=6, num_flipping_bits=3, flip_interval=100, num_hidden=8)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)
+    timestep.observation  # the 6 bits, as floats
+    ```
+
     **Arguments:**
 
     - `num_bits`: `m`.

@@ -36,6 +36,18 @@ class ContinuingRandomWalk(eqx.Module):
     """The continuing random walk, gymnax-style (module docstring); the state is the
     index of the current state.
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import ContinuingRandomWalk
+
+    env = ContinuingRandomWalk(5)  # gymnax-style: reset, then step with an action
+    observation, state = env.reset(jax.random.key(0))  # the middle state
+    observation, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(1), state, jnp.asarray(1)
+    )  # action 1; the walk never ends (terminated and truncated are False)
+    ```
+
     **Arguments:**
 
     - `num_states`: an odd number of states, at least 3 (the authors: 5).

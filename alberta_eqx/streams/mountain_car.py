@@ -50,6 +50,19 @@ class MountainCar(eqx.Module):
     `(observation, state, reward, terminated, truncated, info)`, resetting by itself
     when an episode ends (then `info["final_observation"]` is the state reached).
     The observation is `(position, velocity)`; `truncated` is always False.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import MountainCar
+
+    env = MountainCar()
+    observation, state = env.reset(jax.random.key(0))  # (position, velocity)
+    observation, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(1), state, jnp.asarray(2)
+    )  # action 2: full throttle forward
+    reward  # about -1.0 on every step
+    ```
     """
 
     num_actions: int = eqx.field(static=True, default=3)

@@ -64,6 +64,18 @@ class OperantParams(NamedTuple):
 class OperantConditioning(eqx.Module):
     """The operant conditioning benchmark, gymnax-style (module docstring).
 
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import OperantConditioning
+
+    env = OperantConditioning(num_signals=10, num_actions=2)  # 2 cues, 8 noise signals
+    observation, state = env.reset(jax.random.key(0))  # the cues (one-hot), then the noise
+    observation, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(1), state, jnp.asarray(0)
+    )  # reward: whether action 0 was the one the cue asked for
+    ```
+
     **Arguments:**
 
     - `num_signals`: the length of the observation (cues and noise), greater than

@@ -122,6 +122,17 @@ class InputPermutedStream(_AbstractPermutedStream):
     """Input-permuted classification (the UPGD paper's input-permuted MNIST): every
     `interval` examples the input features are shuffled by a new random permutation.
 
+    ```python
+    import jax
+    from alberta_eqx import InputPermutedStream
+
+    stream = InputPermutedStream(interval=100)  # the digits, pixels re-permuted every 100 steps
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)
+    timestep.observation.shape  # (64,): an 8x8 image's pixels, permuted
+    timestep.target  # the class, 0 .. 9, as a float
+    ```
+
     **Arguments:**
 
     - `inputs`: `(m, n)` floating-point features; None (with `labels` None) for the
@@ -155,6 +166,18 @@ class LabelPermutedStream(_AbstractPermutedStream):
     CIFAR-10): every `interval` examples the classes are relabelled by a new random
     permutation (independent of the last one; the authors compose each with the
     previous, which gives the same distribution).
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from alberta_eqx import LabelPermutedStream
+
+    inputs = jnp.array([[1.0, 0.0, 0.5], [0.0, 1.0, -0.5], [1.0, 1.0, 0.0]])
+    labels = jnp.array([0, 1, 2])  # or leave both out for the digits
+    stream = LabelPermutedStream(inputs, labels, interval=30)  # classes relabelled every 30
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # an example, its label under task 0's permutation
+    ```
 
     **Arguments:**
 

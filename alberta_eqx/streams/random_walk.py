@@ -45,6 +45,16 @@ class RandomWalkChainStream(AbstractTDStream[TDTimeStep]):
     features: state `i` has feature vector `e_i` (state 1 first). Terminal states have
     the zero vector.
 
+    ```python
+    import jax
+    from alberta_eqx import RandomWalkChainStream
+
+    stream = RandomWalkChainStream(num_states=5)  # one-hot features, one per state
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # a TDTimeStep: learn it with a TD learner
+    timestep.observation  # e_3, the middle state: every walk starts there
+    ```
+
     **Arguments:**
 
     - `num_states`: the number of non-terminal states, odd and >= 3 (default 19).

@@ -25,6 +25,17 @@ class ScaledStreamWrapper(AbstractStream[TimeStep]):
     """Another stream with every observation multiplied by per-feature scales (and,
     optionally, every target by `target_scale`).
 
+    ```python
+    import jax
+    from alberta_eqx import DriftingTargetStream, ScaledStreamWrapper
+    from alberta_eqx.streams import make_scale_range
+
+    scales = make_scale_range(3, min_scale=0.01, max_scale=100.0)  # 0.01, 1, 100
+    stream = ScaledStreamWrapper(DriftingTargetStream(3), scales)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # the inner stream's x_0 times the scales
+    ```
+
     **Arguments:**
 
     - `inner_stream`: the stream to wrap.
@@ -92,6 +103,16 @@ class DynamicScaleShiftStream(AbstractStream[TimeStep]):
     `[min_scale, max_scale]` every `scale_change_interval` steps (both at `t = 0`
     too). The observation is `scales * x_raw`; the target uses the raw features, so
     only the representation changes, not the task.
+
+    ```python
+    import jax
+    from alberta_eqx import DynamicScaleShiftStream
+
+    # weights redrawn every 100 steps, feature scales (0.01 .. 100) every 200
+    stream = DynamicScaleShiftStream(3, scale_change_interval=200, weight_change_interval=100)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # step 0's (observation, target)
+    ```
 
     **Arguments:**
 
@@ -213,6 +234,16 @@ class ScaleDriftStream(AbstractStream[TimeStep]):
     `s_t = clip(s_{t-1} + scale_drift_rate N(0, I), min_log_scale, max_log_scale)`.
     The observation is `exp(s_t) * x_raw`; the target uses the raw features, so only
     the representation drifts with the scales.
+
+    ```python
+    import jax
+    from alberta_eqx import ScaleDriftStream
+
+    # weights and log feature scales both random-walk (log scales within [-4, 4])
+    stream = ScaleDriftStream(3, weight_drift_rate=0.001, scale_drift_rate=0.01)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # step 0's (observation, target)
+    ```
 
     **Arguments:**
 

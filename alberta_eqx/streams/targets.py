@@ -40,6 +40,18 @@ class DriftingTargetStream(AbstractStream[TimeStep]):
     """A linear target whose weights drift by a Gaussian random walk:
     `w_t = w_{t-1} + drift_rate N(0, I)`, `y_t = w_t . x_t + noise_std N(0, 1)`.
 
+    ```python
+    import jax
+    from alberta_eqx import LMS, DriftingTargetStream, LinearLearner
+
+    stream = DriftingTargetStream(3, drift_rate=0.001, noise_std=0.1)
+    state = stream.init(jax.random.key(0))  # the seed's target weights, and its key
+    timestep, state = stream.step(state, 0)  # step 0's example: observation x_0, target y*_0
+    learner, _ = LinearLearner(3, LMS(0.1)).update(timestep.observation, timestep.target)
+    timesteps, state = stream.chunk(state, 1, 100)  # steps 1 .. 100, stacked
+    timesteps.observation.shape  # (100, 3)
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the number of features.
@@ -91,6 +103,15 @@ class KeyState(NamedTuple):
 class AbruptChangeStream(AbstractStream[TimeStep]):
     """A linear target whose weights are redrawn from N(0, I) every `change_interval`
     steps (at `t = 0, change_interval, ...`) and constant in between.
+
+    ```python
+    import jax
+    from alberta_eqx import AbruptChangeStream
+
+    stream = AbruptChangeStream(3, change_interval=100)  # new target weights every 100 steps
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # step 0's (observation, target)
+    ```
 
     **Arguments:**
 
@@ -149,6 +170,17 @@ class SuttonExperiment1Stream(AbstractStream[TimeStep]):
     first `num_relevant` inputs with signs `s_k` in {+1, -1} (all +1 at the start);
     at every `t > 0` with `t % change_interval == 0`, one sign chosen at random flips.
 
+    ```python
+    import jax
+    from alberta_eqx import SuttonExperiment1Stream
+
+    # 5 relevant inputs whose target weights are +-1, one sign flipped every 20 steps
+    stream = SuttonExperiment1Stream(num_relevant=5, num_irrelevant=15, change_interval=20)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)
+    timestep.observation.shape  # (20,): the relevant inputs, then the irrelevant ones
+    ```
+
     **Arguments:**
 
     - `num_relevant`: inputs that carry the target.
@@ -203,6 +235,16 @@ class CyclicState(NamedTuple):
 class CyclicStream(AbstractStream[TimeStep]):
     """A linear target cycling through `num_configurations` fixed weight vectors
     (drawn at `init`), each active for `cycle_length` steps.
+
+    ```python
+    import jax
+    from alberta_eqx import CyclicStream
+
+    # 4 fixed target weight vectors, the next one every 100 steps, then round again
+    stream = CyclicStream(3, cycle_length=100, num_configurations=4)
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # step 0's (observation, target)
+    ```
 
     **Arguments:**
 
@@ -259,6 +301,15 @@ class PeriodicState(NamedTuple):
 class PeriodicChangeStream(AbstractStream[TimeStep]):
     """A linear target whose weights oscillate:
     `w_t = base + amplitude sin(2 pi t / period + phase)`, with a random phase per weight.
+
+    ```python
+    import jax
+    from alberta_eqx import PeriodicChangeStream
+
+    stream = PeriodicChangeStream(3, period=100, amplitude=1.0)  # weights oscillate, period 100
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # step 0's (observation, target)
+    ```
 
     **Arguments:**
 

@@ -39,6 +39,15 @@ class NonlinearTeacherStream(AbstractStream[TimeStep]):
     sums within a chunk, carried across chunks in the state; each step draws
     `(hidden_size + 1) (n + 1)` normals.
 
+    ```python
+    import jax
+    from alberta_eqx import NonlinearTeacherStream
+
+    stream = NonlinearTeacherStream(3, hidden_size=8, drift_rate=1e-3)  # y = v . tanh(W x) + noise
+    state = stream.init(jax.random.key(0))
+    timestep, state = stream.step(state, 0)  # step 0's (observation, target)
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the number of input features `n`.

@@ -135,6 +135,18 @@ class TileCoder(eqx.Module):
     `indices(x, ints)` gives the active tiles' indices, `features(x, ints)` the binary
     feature vector of length `size`.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx.streams import TileCoder
+
+    # 4 tilings over [0, 1]^2, 4 tiles per unit of each input, numbered densely
+    coder = TileCoder(4, [4.0, 4.0], low=[0.0, 0.0], high=[1.0, 1.0])
+    x = jnp.array([0.2, 0.7])
+    coder.indices(x)  # 4 indices, one active tile per tiling
+    coder.features(x).sum()  # about 4: a binary vector of length coder.size
+    hashed = TileCoder(8, [8 / 1.7, 8 / 0.14], size=4096)  # tiles3's hashing into 4,096
+    ```
+
     **Arguments:**
 
     - `num_tilings`: `T >= 1` tilings.

@@ -33,6 +33,19 @@ class RewardRate(eqx.Module):
     """An estimate `Rbar` of the reward rate, held in an agent's state (module
     docstring).
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx import LMS
+    from alberta_eqx.td import RewardRate, TDLinearLearner, TDTimeStep
+
+    rate = RewardRate(step_size=0.1)  # Rbar = 0 at first, learned from the TD error
+    learner = TDLinearLearner(3, LMS(0.1), reward_rate=rate)  # differential TD(0)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    learner, result = learner.learn(TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(1.0), x_next))
+    # delta = (R - Rbar) + gamma v(x') - v(x) = 1, every value 0 at first
+    learner.reward_rate.estimate  # about 0.1 = beta delta
+    ```
+
     **Arguments:**
 
     - `step_size`: `beta > 0` (Wan et al., Naik et al.: `eta alpha`).

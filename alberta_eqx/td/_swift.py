@@ -316,6 +316,23 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
     element-wise work and no scatter over the set (much the faster form on a CPU for
     up to some thousands of features, and under `vmap`), and nothing is ever dropped.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx.td import SparseSwiftTDLearner, SparseTDTimeStep
+
+    learner = SparseSwiftTDLearner(10, lambda_=0.9, initial_step_size=0.01)  # 10 features
+    step = SparseTDTimeStep(
+        indices=jnp.array([0, 4, -1]),  # phi(S): features 0 and 4 on; -1 pads the slot
+        values=None,  # binary features
+        reward=jnp.asarray(1.0),
+        discount=jnp.asarray(0.9),
+        next_indices=jnp.array([4, 7, -1]),
+        next_values=None,
+    )
+    learner, result = learner.learn(step)
+    learner.weights[4]  # about 0.01 = alpha delta, delta = 1 (every value 0 at first)
+    ```
+
     **Arguments:** those of `SwiftTDLearner`, and
 
     - `trace_capacity`: the number of slots for live traces (default `feature_dim`:

@@ -43,6 +43,18 @@ class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner)
     per transition; `update(x, y)` learns `y` as a one-step target. An episode's end
     (`discount = 0`) and a truncation cut the trace and reset `V_old`.
 
+    ```python
+    import jax.numpy as jnp
+    from alberta_eqx.td import TDTimeStep, TrueOnlineTDLearner
+
+    learner = TrueOnlineTDLearner(3, step_size=0.1, lambda_=0.9)
+    x, x_next = jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    step = TDTimeStep(x, jnp.asarray(1.0), jnp.asarray(0.9), x_next)  # reward 1, discount 0.9
+    learner, result = learner.learn(step)
+    result.error  # about 1.0: delta = R + gamma v(x') - v(x), every value 0 at first
+    learner.predict(x)  # about 0.325 = 0.1 * 1.0 * (x . x + 1): the first trace is (x, 1)
+    ```
+
     **Arguments:**
 
     - `feature_dim`: the number of features.
