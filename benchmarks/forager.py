@@ -10,14 +10,18 @@ scaling, no time feature: there is no episode), with the authors' defaults
 (Elsayed, Vasan and Mahmood 2024); Stream Q explores over the first 5% of the run.
 No published numbers exist for these agents on Forager: this records the first run.
 
-Reward centering is not included: `RewardRate` is taken by `SarsaLambda` on main, not
-by the Stream agents (issue 27 items 1-2 belong to another change).
+`--centering none value` runs each agent without and with reward centering (Naik,
+Wan, Tomar and Sutton 2024): a `RewardRate` `Rbar` of `--rate-step-size`, subtracted
+from every reward in the TD errors, learned from the TD error (`value`, value-based
+centering) or from the reward (`simple`); a centered agent's results are named
+`AGENT+CENTERING` (`stream_ac+value`).
 
     PYTHONPATH=. python benchmarks/forager.py --steps 1000000 --seeds 10 \\
-        --out benchmarks/forager.json --figure docs/assets/forager.png
+        --centering none value --out benchmarks/forager.json --figure docs/images/forager.png
 """
 
 import argparse
+import itertools
 import json
 import time
 from typing import Any
@@ -29,8 +33,11 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from alberta_eqx.control import StreamAC, StreamingWrapper, StreamQ, run_control, start_control
+from alberta_eqx.td import RewardRate
 
 ENV_ID = "ForagaxNeverEndingRelearning-v1"
+# --centering: the source of `Rbar`'s update (`RewardRate.update_from`)
+CENTERING = {"value": "td_error", "simple": "reward"}
 
 
 class ContinuingAdapter(eqx.Module):
@@ -91,6 +98,8 @@ def run_forager(
     env_id: str = ENV_ID,
     aperture_size: int = 5,
     seed: int = 0,
+    centering: str = "none",
+    rate_step_size: float = 0.001,
 ) -> dict:
     """One agent on Forager, `num_seeds` seeds vmapped, in compiled segments.
 
@@ -100,12 +109,25 @@ def run_forager(
     - `num_seeds`, `num_steps`, `segment_steps` (must divide `num_steps`): the size.
     - `env_id`, `aperture_size`: the environment.
     - `seed`: the root key.
+    - `centering`: `"none"`, or reward centering updated from the TD error (`"value"`)
+      or from the reward (`"simple"`), with step-size `rate_step_size`.
 
     Returns `{"steps", "reward_rate" (seeds x segments), "wall_seconds",
-    "first_segment_seconds"}` (the first segment includes compilation).
+    "first_segment_seconds"}` (the first segment includes compilation), and with
+    centering `"final_rbar"`, each seed's `Rbar` at the end (in the scaled rewards the
+    agent learns from).
     """
     if num_steps % segment_steps:
         raise ValueError(f"segment_steps ({segment_steps}) must divide num_steps ({num_steps})")
+    if centering not in ("none", *CENTERING):
+        raise ValueError(
+            f"centering must be 'none' or one of {tuple(CENTERING)}, got {centering!r}"
+        )
+    rate = (
+        None
+        if centering == "none"
+        else RewardRate(rate_step_size, update_from=CENTERING[centering])
+    )
     base = make_env(env_id, aperture_size)
     env = StreamingWrapper(base, 0.99, None)
     feature_dim = int(np.prod(base.env.observation_space(base.default_params).shape))
@@ -113,11 +135,15 @@ def run_forager(
     def start(key):
         agent_key, run_key = jax.random.split(key)
         if agent_name == "stream_ac":
-            agent = StreamAC(feature_dim, base.num_actions, key=agent_key)
+            agent = StreamAC(feature_dim, base.num_actions, key=agent_key, reward_rate=rate)
         elif agent_name == "stream_q":
             exploration = max(1, num_steps // 20)  # the authors: 5% of the run
             agent = StreamQ(
-                feature_dim, base.num_actions, key=agent_key, exploration_steps=exploration
+                feature_dim,
+                base.num_actions,
+                key=agent_key,
+                exploration_steps=exploration,
+                reward_rate=rate,
             )
         else:
             raise ValueError(f"agent_name must be 'stream_ac' or 'stream_q', got {agent_name!r}")
@@ -138,16 +164,20 @@ def run_forager(
         previous = total
         if first is None:
             first = time.perf_counter() - start_time
-    return {
+    result = {
         "steps": np.arange(segment_steps, num_steps + 1, segment_steps).tolist(),
         "reward_rate": np.stack(rates, axis=1).tolist(),
         "wall_seconds": time.perf_counter() - start_time,
         "first_segment_seconds": first,
     }
+    if rate is not None:
+        result["final_rbar"] = np.asarray(runs.agent.reward_rate.estimate).tolist()
+    return result
 
 
 def plot(results: dict, path: str) -> None:
-    """Reward rate against steps, mean and per-seed range, one line per agent."""
+    """Reward rate against steps, mean and per-seed range, one line per agent (dashed
+    with centering)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,7 +186,12 @@ def plot(results: dict, path: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, result in results["agents"].items():
         steps, rate = np.asarray(result["steps"]), np.asarray(result["reward_rate"])
-        (line,) = ax.plot(steps, rate.mean(axis=0), label=f"{name} (mean of {rate.shape[0]})")
+        (line,) = ax.plot(
+            steps,
+            rate.mean(axis=0),
+            "--" if "+" in name else "-",
+            label=f"{name} (mean of {rate.shape[0]})",
+        )
         ax.fill_between(
             steps, rate.min(axis=0), rate.max(axis=0), alpha=0.2, color=line.get_color()
         )
@@ -173,6 +208,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--segment", type=int, default=10_000)
     parser.add_argument("--agents", nargs="+", default=["stream_ac", "stream_q"])
+    parser.add_argument("--centering", nargs="+", default=["none"], choices=["none", *CENTERING])
+    parser.add_argument("--rate-step-size", type=float, default=0.001, help="Rbar's step-size")
     parser.add_argument("--env-id", default=ENV_ID)
     parser.add_argument("--aperture", type=int, default=5)
     parser.add_argument("--out", help="write the curves and times here (JSON)")
@@ -182,26 +219,35 @@ def main() -> None:
         "env_id": args.env_id,
         "aperture_size": args.aperture,
         "segment": args.segment,
+        "rate_step_size": args.rate_step_size,
         "agents": {},
     }
-    for name in args.agents:
+    for agent, centering in itertools.product(args.agents, args.centering):
+        name = agent if centering == "none" else f"{agent}+{centering}"
         result = run_forager(
-            name,
+            agent,
             num_seeds=args.seeds,
             num_steps=args.steps,
             segment_steps=args.segment,
             env_id=args.env_id,
             aperture_size=args.aperture,
+            centering=centering,
+            rate_step_size=args.rate_step_size,
         )
         results["agents"][name] = result
         rate = np.asarray(result["reward_rate"])
+        rbar = (
+            f"; final Rbar (scaled) {np.mean(result['final_rbar']):.4f}"
+            if centering != "none"
+            else ""
+        )
         tenth = max(1, rate.shape[1] // 10)
         print(
             f"{name}: {args.seeds} seeds x {args.steps:,} steps in {result['wall_seconds']:.0f} s "
             f"(first segment, compilation included: {result['first_segment_seconds']:.0f} s); "
             f"reward rate, first tenth {rate[:, :tenth].mean():.4f}, last tenth "
             f"{rate[:, -tenth:].mean():.4f} [seeds {rate[:, -tenth:].mean(axis=1).min():.4f}, "
-            f"{rate[:, -tenth:].mean(axis=1).max():.4f}]",
+            f"{rate[:, -tenth:].mean(axis=1).max():.4f}]{rbar}",
             flush=True,
         )
     if args.out:

@@ -73,7 +73,7 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
                           "--experiments", "catch", "bandit", "--segment", "50",
                           "--agents", "sarsa_lambda"],
         "forager.py": ["--steps", "40", "--seeds", "1", "--segment", "20",
-                       "--agents", "stream_q"],
+                       "--agents", "stream_q", "--centering", "none", "value"],
     }[name]  # fmt: skip
 
 
