@@ -95,6 +95,14 @@ def segment_unit(learners, stream, keys, options: dict) -> int:
     return math.lcm(block, window)
 
 
+def seed_paired(build, stream, keys) -> tuple:
+    """One learner per seed, `build(key)` from that seed's key, with that seed's stream
+    state: the learners' batch shape is (1, seeds), for `in_segments(...,
+    stream_states=...)` (each seed's learner meets only its own stream)."""
+    learners = eqx.filter_vmap(eqx.filter_vmap(build))(keys[None])
+    return learners, eqx.filter_vmap(stream.init)(keys)
+
+
 def in_segments(
     learners,
     stream,

@@ -23,14 +23,13 @@ the lines it prints beside the published numbers, the published checks and the f
 
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import numpy as np
 import optax
 from jaxtyping import Float
 
 from alberta_eqx._checks import positive_int
-from alberta_eqx.experiments.segments import Progress, in_segments
+from alberta_eqx.experiments.segments import Progress, in_segments, seed_paired
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import ContinualBackprop, MultiHeadLearner
 from alberta_eqx.replications.verdicts import (
@@ -128,15 +127,14 @@ def continual_backprop_bitflip(
             )
             return MultiHeadLearner(model, optax.sgd(step_size), key=cbp_key, unit_reset=rule)
 
-        # One learner per seed, paired with that seed's stream: batch shape (1, seeds).
-        learners = eqx.filter_vmap(eqx.filter_vmap(build))(keys[None])
+        learners, states = seed_paired(build, stream, keys)
         segments = in_segments(
             learners,
             stream,
             num_steps,
             keys,
             progress,
-            stream_states=eqx.filter_vmap(stream.init)(keys),
+            stream_states=states,
             metrics_window=bin_size,
         )
         # metrics (1, seeds, bins, heads): the bins of the segments in order

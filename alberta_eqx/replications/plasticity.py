@@ -31,7 +31,7 @@ import alberta_eqx.optax as aeo
 from alberta_eqx._checks import positive_int
 from alberta_eqx._rules import NoiseState, UPGDState
 from alberta_eqx.experiments.plots import pyplot
-from alberta_eqx.experiments.segments import Progress, in_segments
+from alberta_eqx.experiments.segments import Progress, in_segments, seed_paired
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import (
     ClassifierLearner,
@@ -232,15 +232,14 @@ def plasticity_permuted(
         accuracy[problem], dormant[problem] = {}, {}
         for method in methods:
             build = _builder(method, settings, hidden_sizes, inputs.shape[1], stream.num_classes)
-            # One learner per seed, paired with that seed's stream: batch shape (1, seeds).
-            learners = eqx.filter_vmap(eqx.filter_vmap(build))(keys[None])
+            learners, states = seed_paired(build, stream, keys)
             segments = in_segments(
                 learners,
                 stream,
                 num_steps,
                 keys,
                 progress,
-                stream_states=eqx.filter_vmap(stream.init)(keys),
+                stream_states=states,
                 metrics_window=stream.interval,
             )
             accuracy[problem][method] = np.concatenate(
