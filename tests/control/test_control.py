@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from alberta_eqx.control import (
-    ControlTransition,
     EpsilonGreedy,
     FixedPolicy,
     SarsaLambda,
@@ -29,6 +28,7 @@ from alberta_eqx.streams.mountain_car import MountainCar
 from alberta_eqx.streams.tiles import TileCoder
 from tests._reference.sarsa import sarsa_lambda as reference_sarsa
 from tests._reference.stream import ObGD, Wrappers, mlp, stream_ac_update, stream_q_update
+from tests.control._transitions import make_transition
 
 
 @eqx.filter_jit
@@ -223,17 +223,6 @@ def _cartpole_trajectory(num_steps, seed=0):
     return first, wrapped, raw
 
 
-def _transition(s, a, r, s_next, terminated, truncated):
-    return ControlTransition(
-        jnp.asarray(s),
-        jnp.asarray(a),
-        jnp.asarray(r),
-        jnp.asarray(s_next),
-        jnp.asarray(terminated),
-        jnp.asarray(truncated),
-    )
-
-
 def test_streaming_wrapper_equals_the_authors_wrappers(cartpole_trajectory):
     first, wrapped, raw = cartpole_trajectory
     reference = Wrappers(0.99, 500)
@@ -280,7 +269,7 @@ def test_stream_ac_equals_the_authors_update_in_float64(cartpole_trajectory):
         ends = 0
         for s, a, r, done, s_next, _ in wrapped:
             # the wrapper's time feature makes a time limit terminal: done is terminated
-            agent = update(agent, _transition(s, a, r, s_next, done, False))
+            agent = update(agent, make_transition(s, a, r, s_next, done, False))
             stream_ac_update(actor, critic, opt_pi, opt_v, s, a, r, s_next, done, 0.99, 0.01)
             ends += done
             for got, want in zip(
@@ -324,7 +313,7 @@ def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target, cartpole
         for t, (s, a, r, done, s_next, _) in enumerate(wrapped):
             nongreedy = a != int(np.argmax(mlp(net, s)))
             agent, a_next = update(
-                agent, jax.random.key(t), _transition(s, a, r, s_next, done, False)
+                agent, jax.random.key(t), make_transition(s, a, r, s_next, done, False)
             )
             stream_q_update(
                 net,
@@ -400,7 +389,7 @@ def test_linear_agents_read_terminated_and_truncated_as_the_book(kind):
         for flags in FLAGS:
             agent, trajectory, got = start, [], []
             for t, (s, a, r, s_next, terminated, truncated) in enumerate(_flagged(steps, flags)):
-                transition = _transition(s, a, r, s_next, terminated, truncated)
+                transition = make_transition(s, a, r, s_next, terminated, truncated)
                 agent, a_next = _update(agent, jax.random.key(t), transition)
                 trajectory.append((s, a, r, terminated, truncated, s_next, int(a_next)))
                 got.append(np.asarray(agent.weights))
@@ -454,7 +443,7 @@ def test_stream_agents_read_terminated_and_truncated_as_the_authors(kind):
                 net = _float64_leaves(agent.q_net)
                 opt = ObGD(net, 1.0, 0.99, 0.8, 2.0)
             for t, (s, a, r, s_next, terminated, truncated) in enumerate(_flagged(steps, flags)):
-                transition = _transition(s, a, r, s_next, terminated, truncated)
+                transition = make_transition(s, a, r, s_next, terminated, truncated)
                 if kind == "ac":
                     agent, _ = _update(agent, jax.random.key(t), transition)
                     stream_ac_update(
@@ -502,7 +491,7 @@ def test_stream_agents_read_terminated_and_truncated_as_the_authors(kind):
 def test_bad_transition_fields_are_named():
     coder = TileCoder(4, [1.0, 1.0], 256)
     agent = SarsaLambda(coder, 3, 0.1)
-    good = _transition([0.1, 0.2], 1, 1.0, [0.2, 0.3], False, False)
+    good = make_transition([0.1, 0.2], 1, 1.0, [0.2, 0.3], False, False)
     bad = {
         "action": (jnp.asarray(1.0), TypeError),
         "reward": (jnp.ones(2), ValueError),

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from alberta_eqx.config import from_config, to_config
-from alberta_eqx.control import ControlTransition, StreamAC, StreamQ
+from alberta_eqx.control import StreamAC, StreamQ
 from alberta_eqx.nn import MLP, MinAtarNetwork
 from tests._reference.minatar import gaussian_log_prob_entropy
 from tests._reference.stream import ObGD, mlp, numerical_gradient
+from tests.control._transitions import make_transition
 
 SHAPE = (5, 5, 2)  # a small MinAtar-like observation: the programs stay small
 HIDDEN = (5,)  # the MLP agents' hidden layer: one size, so that their programs are shared
@@ -22,17 +23,6 @@ HIDDEN = (5,)  # the MLP agents' hidden layer: one size, so that their programs 
 
 def _net(out_size, seed=0):
     return MinAtarNetwork(SHAPE, out_size, key=jax.random.key(seed), hidden_size=8, channels=3)
-
-
-def _transition(s, a, r, s_next, terminated=False, truncated=False):
-    return ControlTransition(
-        jnp.asarray(s),
-        jnp.asarray(a),
-        jnp.asarray(r),
-        jnp.asarray(s_next),
-        jnp.asarray(terminated),
-        jnp.asarray(truncated),
-    )
 
 
 def _arrays(module):
@@ -117,7 +107,9 @@ def test_q_cuts_its_trace_after_an_exploratory_action_and_sarsa_does_not():
             (greedy, (True, False), False),
             (greedy, (False, True), False),
         ]:
-            new, _ = _update(agent, jax.random.key(0), _transition(s, action, 1.0, s_next, *flags))
+            new, _ = _update(
+                agent, jax.random.key(0), make_transition(s, action, 1.0, s_next, *flags)
+            )
             assert (_trace_size(new.trace) > 0) == kept, (target, action, flags)
 
 
@@ -151,7 +143,7 @@ def test_gaussian_stream_ac_equals_the_authors_update_in_float64(x64):
         action = np.asarray(_act(agent, jax.random.key(t), jnp.asarray(s)))
         assert action.shape == (d,) and action.dtype == np.float64
         r, done = rng.normal(), t == 2
-        agent, _ = _update(agent, jax.random.key(t), _transition(s, action, r, s_next, done))
+        agent, _ = _update(agent, jax.random.key(t), make_transition(s, action, r, s_next, done))
         v_s, v_next = mlp(critic, s)[0], mlp(critic, s_next)[0]
         delta = r + 0.99 * v_next * (0 if done else 1) - v_s
 
