@@ -27,6 +27,11 @@ resets the meta-traces of the active features only, before the increment. The tw
 forms part the way SwiftTD's do (docs/swifttd.md); with `meta_step_size = 0` and a bound
 that never binds they are both True Online Sarsa(lambda) with step-size
 `initial_step_size`.
+
+With a `RewardRate` `Rbar` (`reward_rate`, held by the `SwiftTDLearner`) the Sarsa
+TD error uses `R - Rbar` and `Rbar` is updated after every transition from it (or
+from the reward): differential Swift-Sarsa with `discount = 1` (Sutton and Barto 2018,
+section 10.3), reward centering (Naik, Wan, Tomar and Sutton 2024) below it.
 """
 
 from typing import Any, NamedTuple
@@ -48,7 +53,7 @@ from alberta_eqx.control._loop import (
 from alberta_eqx.control._policies import EpsilonGreedy
 from alberta_eqx.learners import UpdateResult
 from alberta_eqx.streams import TDTimeStep
-from alberta_eqx.td import SwiftTDLearner
+from alberta_eqx.td import RewardRate, SwiftTDLearner
 
 
 class SwiftSarsa(AbstractControlAgent):
@@ -83,6 +88,8 @@ class SwiftSarsa(AbstractControlAgent):
       hyperparameters, as `SwiftTDLearner` takes them (`epsilon` is unused by this
       dense form).
     - `dtype`: the floating-point dtype of weights and state.
+    - `reward_rate`: a `RewardRate` for differential learning or reward centering
+      (module docstring), or None.
     """
 
     learner: SwiftTDLearner
@@ -106,6 +113,7 @@ class SwiftSarsa(AbstractControlAgent):
         epsilon: ArrayLike = 1e-5,
         *,
         dtype=None,
+        reward_rate: RewardRate | None = None,
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         self.num_actions = _checks.positive_int("num_actions", num_actions)
@@ -119,6 +127,7 @@ class SwiftSarsa(AbstractControlAgent):
             eta_min,
             epsilon,
             dtype=dtype,
+            reward_rate=reward_rate,
         )
         dtype = self.learner.weights.dtype
         self.discount = _checks.in_unit_interval("discount", discount, dtype)
@@ -137,10 +146,16 @@ class SwiftSarsa(AbstractControlAgent):
             "meta_step_size",
             "eta_min",
             "epsilon",
+            "reward_rate",
         ]
         return {"exploration": self.policy.epsilon} | {
             name: getattr(self.learner, name) for name in names
         }
+
+    @property
+    def reward_rate(self) -> RewardRate | None:
+        """The learner's `RewardRate` (`Rbar`), or None."""
+        return self.learner.reward_rate
 
     def _blocks(self, flat: Float[Array, "*batch An"]) -> Float[Array, "*batch A n"]:
         return flat.reshape(*flat.shape[:-1], self.num_actions, self.feature_dim)

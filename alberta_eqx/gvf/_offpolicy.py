@@ -45,6 +45,21 @@ sec. 11.7, which Baird's counterexample in Figure 11.5 uses) while Maei's
 GTD(lambda) carries it only in `delta e`: the two agree in expectation under `b` and
 exactly when `rho = 1`, not sample by sample. Both are kept as published.
 
+**Reward centering.** With a `RewardRate` `Rbar` (`reward_rate`) the reward in `delta`
+is `R - Rbar` for every method, and `Rbar` is updated after the transition
+(`alberta_eqx.td._reward_rate`). Value-based centering weights its step by `rho`, as
+the state-value update is weighted, so that `Rbar` estimates the target policy's
+reward rate (Naik, Wan, Tomar and Sutton 2024, off-policy TD-learning with value-based
+centering, `Rbar <- Rbar + eta alpha rho delta`): for `"td"`, `"tdc"`, `"gtd2"` and
+`"gtd"`,
+
+    Rbar <- Rbar + beta_R rho delta
+
+and for `"gq"`, whose action-value TD error needs no ratio (one-step action values;
+Naik et al.'s centered Q-learning), `Rbar <- Rbar + beta_R delta`. Simple centering,
+`Rbar <- Rbar + beta_R (R - Rbar)`, averages the rewards received (the behaviour
+policy's rate): a constant shift, which Naik et al. use on-policy only.
+
 Step-sizes are fixed. The gradient-TD methods' convergence proofs are for scalar
 two-timescale step-sizes, and no paper derives IDBD- or Autostep-style per-weight
 step-sizes for their two sets of weights; for meta-learned step-sizes on on-policy
@@ -68,6 +83,7 @@ from alberta_eqx.learners import (
     UpdateResult,
 )
 from alberta_eqx.streams import OffPolicyTimeStep
+from alberta_eqx.td import RewardRate, centered_reward, check_reward_rate, with_updated_rate
 
 _METHODS = ("td", "tdc", "gtd2", "gtd", "gq")
 
@@ -147,6 +163,7 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
       `"gtd2"` (use `"gtd"` for TDC with traces).
     - `use_bias`: whether to learn a bias (its feature is the constant 1).
     - `dtype`: the floating-point dtype (default: JAX's default float).
+    - `reward_rate`: a `RewardRate` for reward centering (module docstring), or None.
     """
 
     timestep_type: ClassVar[type] = OffPolicyTimeStep
@@ -156,6 +173,7 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
     secondary: tuple[Float[Array, "..."], ...]
     traces: tuple[Float[Array, "..."], ...]
     previous_discount: Float[Array, ""]
+    reward_rate: RewardRate | None
     step_size: Float[Array, ""] = _checks.hyperparameter()
     secondary_step_size: Float[Array, ""] = _checks.hyperparameter()
     lambda_: Float[Array, ""] = _checks.hyperparameter()
@@ -172,6 +190,7 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
         use_bias: bool = True,
         *,
         dtype=None,
+        reward_rate: RewardRate | None = None,
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         if method not in _METHODS:
@@ -195,6 +214,7 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
         self.traces = jax.tree.map(jnp.zeros_like, self._params)
         # No transition led into the first state: its trace starts from x alone.
         self.previous_discount = jnp.zeros((), dtype)
+        self.reward_rate = check_reward_rate(reward_rate, self.step_size.dtype)
 
     def _features(self, x: Float[Array, " n"], one) -> tuple[Array, ...]:
         """The features of every parameter: `x`, and `one` for the bias."""
@@ -213,7 +233,9 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
         # is selected elementwise, which the compiler fuses into them (no copy).
         live = lambda z: jnp.where(gamma == 0, 0, z)  # noqa: E731
         value = self._linear(x)
-        delta = reward + gamma * live(self._linear(x_next)) - value
+        # centered: R - Rbar in place of R (module docstring)
+        centered = centered_reward(self.reward_rate, reward)
+        delta = centered + gamma * live(self._linear(x_next)) - value
         one = jnp.ones((), dtype)
         xs = self._features(x, one)
         xs_next = self._features(live(x_next), one)  # gamma scales the bias's 1 below
@@ -251,6 +273,8 @@ class GradientTDLearner(AbstractFixedStepSizeLinearLearner):
             (params[0], params[1] if len(params) > 1 else None, secondary, traces, gamma),
             is_leaf=lambda n: n is None,
         )
+        # Rbar <- Rbar + beta_R rho delta; GQ's action-value error without rho
+        new = with_updated_rate(new, reward, delta, None if self.method == "gq" else rho)
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=alpha)
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
 

@@ -36,6 +36,13 @@ trunk's: `update(g, state, theta, curvature=sum_i grad_i * z_i, meta_gradient=-s
 delta_i grad_i, error=1, prediction_gradient=sum_i delta_i z_i, trace_decay=0)`,
 `MultiHeadLearner`'s pseudo-error 1 (0.17's), so ObGD bounds the summed step.
 
+With a `RewardRate` (`reward_rate`) every demon keeps its own `Rbar_i`, as a `Horde`
+whose demon holds a rate does: demon `i`'s TD error uses `C_i - Rbar_i` in place of
+`C_i`, and `Rbar_i` is updated after the transition from that TD error (or from
+`C_i`) by `RewardRate.update` (`alberta_eqx.td._reward_rate`), centering the
+cumulant (Naik, Wan, Tomar and Sutton 2024), or with `gamma_i = 1` differential
+TD(lambda) (Sutton and Barto 2018, section 10.3).
+
 alberta-framework 0.17.1's `HordeLearner(hidden_sizes=...)` keeps the trunk at
 `lambda = 0` (no trunk traces, an approximation of TD(lambda) for `lambda > 0`) and
 traces the heads only; here the trunk's traces make every demon's step exact.
@@ -58,7 +65,7 @@ from alberta_eqx.learners import StepSizeSnapshot
 from alberta_eqx.nn import MLP
 from alberta_eqx.nonlinear import MultiHeadLearner, MultiHeadStepMetrics, MultiHeadUpdateResult
 from alberta_eqx.streams import TDTimeStep
-from alberta_eqx.td import next_trace_discount
+from alberta_eqx.td import RewardRate, check_reward_rate, next_trace_discount
 
 
 class TrunkHorde(AbstractHorde):
@@ -106,6 +113,8 @@ class TrunkHorde(AbstractHorde):
       `head_optimizer` is given), as for `MultiHeadLearner`.
     - `head_optimizer`: as for `MultiHeadLearner`.
     - `names`: one name per demon, for reporting (default `"demon_0"`, ...).
+    - `reward_rate`: a `RewardRate` that every demon starts from, each then learning
+      its own `Rbar_i` (module docstring), or None.
     """
 
     timestep_type: ClassVar[type] = TDTimeStep
@@ -118,6 +127,8 @@ class TrunkHorde(AbstractHorde):
     head_traces: tuple[Float[Array, "*batch demons h"], Float[Array, "*batch demons"]] | None
     trunk_traces: PyTree[Array] | None
     previous_gammas: Float[Array, "*batch demons"]
+    # One rate per demon: every leaf with the demons' axis last.
+    reward_rate: RewardRate | None
     names: tuple[str, ...] = eqx.field(static=True)
 
     def __init__(
@@ -128,6 +139,7 @@ class TrunkHorde(AbstractHorde):
         *,
         head_optimizer: optax.GradientTransformation | None = None,
         names: Sequence[str] | None = None,
+        reward_rate: RewardRate | None = None,
     ):
         questions, names = demon_questions(questions, names)
         if questions.target_policy is not None:
@@ -161,6 +173,13 @@ class TrunkHorde(AbstractHorde):
             self.head_traces = self.trunk_traces = None
         # No transition led into the first state: its traces start from the gradient.
         self.previous_gammas = jnp.zeros(len(names), dtype)
+        rate = check_reward_rate(reward_rate, dtype)
+        self.reward_rate = jax.tree.map(lambda a: jnp.broadcast_to(a, (len(names),)), rate)
+
+    def config_arguments(self) -> dict:
+        """`reward_rate`: the first demon's (`alberta_eqx.config.Configurable`), as
+        `Horde` gives its first demon."""
+        return {"reward_rate": jax.tree.map(lambda leaf: leaf[..., 0], self.reward_rate)}
 
     # The construction, read back from the learner (for `to_config`).
     @property
@@ -198,6 +217,10 @@ class TrunkHorde(AbstractHorde):
         learner = self.learner
         dtype = learner.head_weights.dtype
         x, x_next, _, discount, cumulants, gammas = self._transition(timestep, dtype)
+        rate = self.reward_rate
+        # centered: C_i - Rbar_i in place of C_i (module docstring)
+        center = eqx.filter_vmap(lambda r, c: r.center(c))
+        centered = cumulants if rate is None else center(rate, cumulants)
         # Semi-gradient: v(x') is a target, not differentiated. Where gamma_i' = 0 it
         # does not enter at all, whatever the stream put in x'.
         next_values = jnp.where(gammas == 0, 0, learner.model(x_next))
@@ -205,14 +228,14 @@ class TrunkHorde(AbstractHorde):
         previous = self.questions.gamma * (next_trace_discount(discount, timestep.truncated) > 0)
         if self.trunk_traces is None:
             # Every trace is the gradient: the supervised step on the TD targets.
-            learner, result = learner.update(x, cumulants + gammas * next_values)
+            learner, result = learner.update(x, centered + gammas * next_values)
             new = eqx.tree_at(lambda s: (s.learner, s.previous_gammas), self, (learner, previous))
-            return new, result
+            return new._with_rates(cumulants, result.error), result
 
         W, b = learner._head
         h, backward, _ = learner._trunk_features(x)
         values = W @ h + b
-        delta = cumulants + gammas * next_values - values
+        delta = centered + gammas * next_values - values
         decay = self.previous_gammas * self.questions.lambda_  # gamma_i^prev lambda_i
         trace = jax.vmap(_rules.accumulate_trace)  # e <- decay e + grad, per demon
         # Heads: grad_{u_i} v_i = (h, 1).
@@ -245,6 +268,7 @@ class TrunkHorde(AbstractHorde):
             self,
             (learner, e, z, previous),
         )
+        new = new._with_rates(cumulants, delta)
         squared = delta * delta
         metrics = MultiHeadStepMetrics(
             squared_error=jnp.mean(squared),
@@ -256,6 +280,17 @@ class TrunkHorde(AbstractHorde):
             head_present=jnp.ones_like(delta),
         )
         return new, MultiHeadUpdateResult(prediction=values, error=delta, metrics=metrics)
+
+    def _with_rates(
+        self, cumulants: Float[Array, " demons"], delta: Float[Array, " demons"]
+    ) -> "TrunkHorde":
+        """This Horde with every demon's `Rbar_i` updated from its cumulant and TD
+        error (`RewardRate.update`, demon by demon); unchanged without a rate."""
+        rate = self.reward_rate
+        if rate is None:
+            return self
+        rates = eqx.filter_vmap(lambda r, c, d: r.update(c, d))(rate, cumulants, delta)
+        return eqx.tree_at(lambda s: s.reward_rate, self, rates)
 
     def update(
         self, x: Float[Array, " n"], y: ArrayLike

@@ -5,7 +5,12 @@ True Online TD(lambda) (`alberta_eqx.td._true_online`) and SwiftTD
 differential (average-reward) or reward-centered (`alberta_eqx.td._reward_rate`)."""
 
 from alberta_eqx.td._lambda import TDLinearLearner, TDTimeStep, next_trace_discount
-from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
+from alberta_eqx.td._reward_rate import (
+    RewardRate,
+    centered_reward,
+    check_reward_rate,
+    with_updated_rate,
+)
 from alberta_eqx.td._swift import SparseSwiftTDLearner, SparseTDTimeStep, SwiftTDLearner
 from alberta_eqx.td._swift_rule import SwiftTDState
 from alberta_eqx.td._true_online import TrueOnlineTDLearner
@@ -19,6 +24,8 @@ __all__ = [
     "TDLinearLearner",
     "TDTimeStep",
     "TrueOnlineTDLearner",
+    "centered_reward",
     "check_reward_rate",
     "next_trace_discount",
+    "with_updated_rate",
 ]

@@ -1,8 +1,9 @@
 r"""The reward-rate estimate `Rbar` that average-reward (differential) TD rules and
 reward centering subtract from every reward, and its one update rule: one object
-that every TD learner (`TDLinearLearner`, `TDMLPLearner`, a `Horde`'s demons) and
-every control agent (`SarsaLambda`, `StreamAC`, `StreamQ`) holds as its optional
-`reward_rate`.
+that every TD learner (`TDLinearLearner`, `TrueOnlineTDLearner`, the SwiftTD learners,
+`TDMLPLearner`, `GradientTDLearner`, a `Horde`'s or a `TrunkHorde`'s demons) and every
+control agent (`SarsaLambda`, `SwiftSarsa`, `StreamAC`, `StreamQ`) holds as its
+optional `reward_rate`.
 
 Differential semi-gradient TD(lambda) and Sarsa (Sutton and Barto 2018, section
 10.3, the box, with traces), differential Q-learning (Wan, Naik and Sutton 2021,
@@ -14,11 +15,25 @@ all update it from the TD error that used it; simple reward centering (Naik et a
     Rbar  <- Rbar + beta delta                         (update_from="td_error")
     Rbar  <- Rbar + beta (R - Rbar)                    (update_from="reward")
 
+Off-policy, the TD error of a state-value learner is weighted by the importance-
+sampling ratio `rho = pi(A|S) / b(A|S)` in the value update, and value-based centering
+weights the rate's update the same way, so that `Rbar` estimates the *target* policy's
+reward rate (Naik et al. 2024, value-based centering for off-policy TD-learning:
+`Rbar <- Rbar + eta alpha rho delta`, beside `V(S) <- V(S) + alpha rho delta`):
+
+    Rbar  <- Rbar + beta rho delta                     (update_from="td_error", ratio rho)
+
+Simple centering has no off-policy form there: with a ratio it still averages the
+rewards received (the behaviour policy's rate), a constant shift that leaves the
+target policy's values' differences unchanged.
+
 The book calls the step-size `beta`; Wan et al. and Naik et al. write it `eta alpha`
 (a multiple of the value step-size): pass the product as `step_size`. With
 `discount = 1` the value-based rule is differential learning; with `discount < 1`
 it is reward centering.
 """
+
+from typing import TypeVar
 
 import equinox as eqx
 from jaxtyping import Array, Float
@@ -27,6 +42,7 @@ from alberta_eqx import _checks
 from alberta_eqx._checks import ArrayLike
 
 _SOURCES = ("td_error", "reward")
+_Learner = TypeVar("_Learner", bound=eqx.Module)
 
 
 class RewardRate(eqx.Module):
@@ -76,12 +92,45 @@ class RewardRate(eqx.Module):
         """`R - Rbar`: the reward a centered or differential TD error uses."""
         return reward - self.estimate.astype(reward.dtype)
 
-    def update(self, reward: Float[Array, ""], delta: Float[Array, ""]) -> "RewardRate":
+    def update(
+        self,
+        reward: Float[Array, ""],
+        delta: Float[Array, ""],
+        ratio: Float[Array, ""] | None = None,
+    ) -> "RewardRate":
         """`Rbar` after one transition with reward `reward` and TD error `delta`
-        (computed with the current `Rbar`)."""
-        signal = delta if self.update_from == "td_error" else self.center(reward)
+        (computed with the current `Rbar`); `ratio`: the importance-sampling ratio
+        `rho` of an off-policy state-value TD error, which weights value-based
+        centering's step (module docstring; simple centering does not use it)."""
+        if self.update_from == "td_error":
+            signal = delta if ratio is None else ratio * delta
+        else:
+            signal = self.center(reward)
         estimate = self.estimate + self.step_size * signal.astype(self.estimate.dtype)
         return eqx.tree_at(lambda r: r.estimate, self, estimate)
+
+
+def centered_reward(rate: RewardRate | None, reward: Float[Array, ""]) -> Array:
+    """The reward a TD error uses: `R`, or `R - Rbar` with a `rate`."""
+    return reward if rate is None else rate.center(reward)
+
+
+def with_updated_rate(
+    learner: _Learner,
+    reward: Float[Array, ""],
+    delta: Float[Array, ""],
+    ratio: Float[Array, ""] | None = None,
+) -> _Learner:
+    """`learner` (any module with a `reward_rate` field) with `Rbar` updated after a
+    transition by `RewardRate.update`; unchanged where it holds no rate."""
+    rate = learner.reward_rate  # type: ignore[attr-defined]
+    if rate is None:
+        return learner
+    return eqx.tree_at(
+        lambda m: m.reward_rate,  # type: ignore[attr-defined]
+        learner,
+        rate.update(reward, delta, ratio),
+    )
 
 
 def check_reward_rate(reward_rate: RewardRate | None, dtype) -> RewardRate | None:

@@ -19,6 +19,11 @@ transitions chain (`phi` is the previous `phi'`) the two are the same computatio
 package's `gamma` is the transition's discount. At an episode's start (after a
 discount of 0 or a truncation, and before the first transition) the traces are cut and
 the step is the package's first step on `phi`.
+
+With a `RewardRate` `Rbar` (`reward_rate`) the reward in the TD error is `R - Rbar`
+and `Rbar` is updated after the transition from that TD error (or from the reward),
+as in `TDLinearLearner` (`alberta_eqx.td._reward_rate`): the package's `step(x_t, r_t)`
+given `r_t - Rbar`. The step-size rule sees only the TD error, so it is unchanged.
 """
 
 from typing import ClassVar, NamedTuple
@@ -39,6 +44,12 @@ from alberta_eqx.learners import (
 )
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
+from alberta_eqx.td._reward_rate import (
+    RewardRate,
+    centered_reward,
+    check_reward_rate,
+    with_updated_rate,
+)
 from alberta_eqx.td._swift_rule import (
     SwiftTDState,
     swifttd_init,
@@ -101,6 +112,7 @@ class _AbstractSwiftTD(AbstractLearner):
     state: eqx.AbstractVar[SwiftTDState]
     value_old: Float[Array, ""]
     previous_discount: Float[Array, ""]
+    reward_rate: RewardRate | None
     lambda_: Float[Array, ""] = _checks.hyperparameter()
     initial_step_size: Float[Array, ""] = _checks.hyperparameter()
     max_step_size: Float[Array, ""] = _checks.hyperparameter()
@@ -121,6 +133,7 @@ class _AbstractSwiftTD(AbstractLearner):
         eta_min,
         epsilon,
         dtype,
+        reward_rate,
     ) -> None:
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
@@ -133,6 +146,7 @@ class _AbstractSwiftTD(AbstractLearner):
         self.epsilon = _checks.non_negative("epsilon", epsilon, dtype)
         self.value_old = jnp.zeros((), dtype)
         self.previous_discount = jnp.zeros((), dtype)  # the first state starts an episode
+        self.reward_rate = check_reward_rate(reward_rate, dtype)
 
     @property
     def weights(self) -> Float[Array, "*batch n"]:
@@ -192,18 +206,25 @@ class _AbstractSwiftTD(AbstractLearner):
             self.eta_min,
         )
 
+    def _delta(self, reward, gamma, value_next, value_old):
+        """The TD error `R + gamma v(phi') - v_old`; differential / centered: `R - Rbar`
+        in place of `R` (module docstring)."""
+        return centered_reward(self.reward_rate, reward) + gamma * value_next - value_old
+
     def _result(self, delta, value_old, active: SwiftTDState, x) -> UpdateResult:
         on = x != 0
         mean_alpha = jnp.sum(jnp.where(on, jnp.exp(active.beta), 0)) / jnp.maximum(jnp.sum(on), 1)
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=mean_alpha)
         return UpdateResult(prediction=value_old, error=delta, metrics=metrics)
 
-    def _finish(self, value_next, gamma, truncated, **more):
-        """This learner with the fields in `more` replaced and the next step's
-        `V_old` and trace discount."""
+    def _finish(self, value_next, gamma, truncated, reward, delta, **more):
+        """This learner with the fields in `more` replaced, the next step's `V_old`
+        and trace discount, and `Rbar` updated from the transition's reward and TD
+        error `delta`."""
         names = ("value_old", "previous_discount", *more)
         values = (value_next, next_trace_discount(gamma, truncated), *more.values())
-        return eqx.tree_at(lambda m: tuple(getattr(m, n) for n in names), self, values)
+        new = eqx.tree_at(lambda m: tuple(getattr(m, n) for n in names), self, values)
+        return with_updated_rate(new, reward, delta)
 
 
 class SwiftTDLearner(_AbstractSwiftTD, AbstractTDLearner):
@@ -240,6 +261,8 @@ class SwiftTDLearner(_AbstractSwiftTD, AbstractTDLearner):
     - `epsilon`: `>= 0`, the sparse forms' threshold for dropping a trace (unused by
       this dense form, as in the package; kept so that both take the same arguments).
     - `dtype`: the floating-point dtype of weights and state.
+    - `reward_rate`: a `RewardRate` to subtract from every reward and learn
+      (differential TD or reward centering; module docstring), or None.
     """
 
     state: SwiftTDState
@@ -256,6 +279,7 @@ class SwiftTDLearner(_AbstractSwiftTD, AbstractTDLearner):
         epsilon: ArrayLike = 1e-5,
         *,
         dtype=None,
+        reward_rate: RewardRate | None = None,
     ):
         self._setup(
             feature_dim,
@@ -267,6 +291,7 @@ class SwiftTDLearner(_AbstractSwiftTD, AbstractTDLearner):
             eta_min,
             epsilon,
             dtype,
+            reward_rate,
         )
         self.state = swifttd_init(
             jnp.zeros(feature_dim, self.lambda_.dtype), self.initial_step_size
@@ -291,10 +316,10 @@ class SwiftTDLearner(_AbstractSwiftTD, AbstractTDLearner):
         s = swifttd_trace_increment(s, x, scale, t, rate > eta, self.step_size_decay, False)
         # v(phi') with the weights before the update; 0 after a terminal step
         value_next = jnp.where(gamma == 0, 0, jnp.dot(s.weights, x_next))
-        delta = reward + gamma * value_next - value_old
+        delta = self._delta(reward, gamma, value_next, value_old)
         result = self._result(delta, value_old, s, x)
         s = self._trace_step(s, delta, v_delta, gamma)
-        return self._finish(value_next, gamma, timestep.truncated, state=s), result
+        return self._finish(value_next, gamma, timestep.truncated, reward, delta, state=s), result
 
 
 class SparseSwiftTDLearner(_AbstractSwiftTD):
@@ -333,7 +358,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
     learner.weights[4]  # about 0.01 = alpha delta, delta = 1 (every value 0 at first)
     ```
 
-    **Arguments:** those of `SwiftTDLearner`, and
+    **Arguments:** those of `SwiftTDLearner` (`reward_rate` included), and
 
     - `trace_capacity`: the number of slots for live traces (default `feature_dim`:
       every feature its own slot, see above).
@@ -358,6 +383,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         trace_capacity: int | None = None,
         *,
         dtype=None,
+        reward_rate: RewardRate | None = None,
     ):
         self._setup(
             feature_dim,
@@ -369,6 +395,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             eta_min,
             epsilon,
             dtype,
+            reward_rate,
         )
         state = swifttd_init(jnp.zeros(feature_dim, self.lambda_.dtype), self.initial_step_size)
         # One row per feature (the fields of SwiftTDState side by side): a step reads
@@ -445,7 +472,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         # -- the package's first loop, over the live traces
         w_next = table.at[next_at, _WEIGHTS].get(mode="promise_in_bounds")
         value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
-        delta = reward + gamma * value_next - value_old
+        delta = self._delta(reward, gamma, value_next, value_old)
         result = self._result(delta, value_old, active, x)
         live = self._trace_step(_rows(table, slots), delta, v_delta, gamma)
         # A trace at or below epsilon times its feature's last step-size leaves the set.
@@ -456,7 +483,14 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         table = _write(table, slots, slice(None), jnp.stack(live, axis=-1))
         slots = jnp.where(gone, n, slots)
         learner = self._finish(
-            value_next, gamma, timestep.truncated, table=table, slots=slots, dropped_traces=dropped
+            value_next,
+            gamma,
+            timestep.truncated,
+            reward,
+            delta,
+            table=table,
+            slots=slots,
+            dropped_traces=dropped,
         )
         return learner, result
 
@@ -489,7 +523,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         # -- the package's first loop, over the live traces
         w_next = columns[_WEIGHTS].at[next_at].get(mode="promise_in_bounds")
         value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
-        delta = reward + gamma * value_next - value_old
+        delta = self._delta(reward, gamma, value_next, value_old)
         result = self._result(delta, value_old, active, x)
         before = SwiftTDState(*columns)
         after = self._trace_step(before, delta, v_delta, gamma)
@@ -500,7 +534,7 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             i = SwiftTDState._fields.index(k)
             state[i] = jnp.where(gone, 0, state[i])
         learner = self._finish(
-            value_next, gamma, timestep.truncated, table=jnp.stack(state, axis=-1)
+            value_next, gamma, timestep.truncated, reward, delta, table=jnp.stack(state, axis=-1)
         )
         return learner, result
 

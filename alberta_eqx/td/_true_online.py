@@ -16,6 +16,11 @@ Per transition `(phi, R, gamma, phi')`, with `V = w . phi` and `V' = w . phi'` (
 start (after a terminal or a truncated transition, and before the first), where the
 algorithm starts with `z = 0` and `V_old = 0`. With `lambda = 0` the trace is `phi`
 and the update is TD(0)'s, `w <- w + alpha delta phi`.
+
+With a `RewardRate` `Rbar` (`reward_rate`) the reward in `delta` is `R - Rbar` and
+`Rbar` is updated after the transition from that `delta` (or from the reward), as in
+`TDLinearLearner` (`alberta_eqx.td._reward_rate`): differential True Online TD(lambda)
+with the stream's discount 1, reward centering below it.
 """
 
 import equinox as eqx
@@ -33,6 +38,12 @@ from alberta_eqx.learners import (
 )
 from alberta_eqx.streams import TDTimeStep
 from alberta_eqx.td._lambda import next_trace_discount
+from alberta_eqx.td._reward_rate import (
+    RewardRate,
+    centered_reward,
+    check_reward_rate,
+    with_updated_rate,
+)
 
 
 class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner):
@@ -63,12 +74,15 @@ class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner)
     - `use_bias`: whether to learn a bias (a weight whose feature is the constant 1).
     - `dtype`: the floating-point dtype of weights and state (default: JAX's default
       float).
+    - `reward_rate`: a `RewardRate` to subtract from every reward and learn
+      (differential TD or reward centering; module docstring), or None.
     """
 
     weights: Float[Array, " n"]
     bias: Float[Array, ""] | None
     traces: tuple[Float[Array, "..."], ...]
     value_old: Float[Array, ""]
+    reward_rate: RewardRate | None
     previous_discount: Float[Array, ""]
     step_size: Float[Array, ""] = _checks.hyperparameter()
     lambda_: Float[Array, ""] = _checks.hyperparameter()
@@ -82,10 +96,12 @@ class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner)
         use_bias: bool = True,
         *,
         dtype=None,
+        reward_rate: RewardRate | None = None,
     ):
         self.feature_dim = _checks.positive_int("feature_dim", feature_dim)
         dtype = _checks.float_dtype("dtype", dtype or _checks.default_float())
         self.step_size = _checks.positive("step_size", step_size, dtype)
+        self.reward_rate = check_reward_rate(reward_rate, dtype)
         self.lambda_ = _checks.unit_interval_closed("lambda_", lambda_, dtype)
         self.weights = jnp.zeros(feature_dim, dtype)
         self.bias = jnp.zeros((), dtype) if use_bias else None
@@ -106,7 +122,8 @@ class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner)
         value = self._linear(x)
         # V' = 0 after a terminal step, whatever the stream put in phi'
         value_next = jnp.where(gamma == 0, 0, self._linear(x_next))
-        delta = reward + gamma * value_next - value
+        # differential / centered: R - Rbar in place of R (module docstring)
+        delta = centered_reward(self.reward_rate, reward) + gamma * value_next - value
         # An episode's start: z <- 0 (the decay is 0) and V_old <- 0.
         decay = self.previous_discount * self.lambda_
         value_old = jnp.where(self.previous_discount == 0, 0, self.value_old)
@@ -134,5 +151,6 @@ class TrueOnlineTDLearner(AbstractFixedStepSizeLinearLearner, AbstractTDLearner)
             ),
             is_leaf=lambda n: n is None,
         )
+        new = with_updated_rate(new, reward, delta)  # Rbar <- Rbar + beta delta (or R - Rbar)
         metrics = StepMetrics(squared_error=delta * delta, error=delta, mean_step_size=alpha)
         return new, UpdateResult(prediction=value, error=delta, metrics=metrics)
