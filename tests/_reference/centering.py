@@ -34,3 +34,22 @@ def centered_td_lambda(phis, rewards, gammas, phis_next, alpha, lam, beta, simpl
         ws.append(w.copy())
         rates.append(rbar)
     return np.array(ws), np.array(rates)
+
+
+class Rate:
+    """`Rbar` for the transcriptions of the other learners (their `rate=` argument):
+    Sutton and Barto (2018), section 10.3, and Naik, Wan, Tomar and Sutton (2024).
+    `center(R) = R - Rbar`; after the transition, value-based centering
+    `Rbar += beta rho delta` (`rho = 1` on-policy; off-policy state values weight the
+    rate's step by the importance-sampling ratio as they weight the value's) or simple
+    centering `Rbar += beta (R - Rbar)`. `history`: `Rbar` after every update."""
+
+    def __init__(self, beta, simple=False):
+        self.beta, self.simple, self.rbar, self.history = beta, simple, 0.0, []
+
+    def center(self, r):
+        return r - self.rbar
+
+    def update(self, r, delta, rho=1.0):
+        self.rbar += self.beta * ((r - self.rbar) if self.simple else rho * delta)
+        self.history.append(self.rbar)

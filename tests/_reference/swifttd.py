@@ -5,7 +5,8 @@ TD(lambda) (van Seijen et al. 2016, JMLR, Algorithm 1). Plain Python loops over
 features, NumPy float64, nothing shared with `alberta_eqx`.
 
 The package's objects see one observation at a time: `step(x, r)` returns
-`v = w . x` and learns from the transition that ended in `x` with reward `r`.
+`v = w . x` and learns from the transition that ended in `x` with reward `r` (its TD
+error is kept in `delta`, for the centered runs' `Rbar`).
 """
 
 import math
@@ -56,7 +57,7 @@ class SwiftTDNonSparse(_State):
     def step(self, x, r):
         n = len(x)
         v = sum(self.w[i] * x[i] for i in range(n))
-        delta = r + self.gamma * v - self.v_old
+        delta = self.delta = r + self.gamma * v - self.v_old
         for i in range(n):
             self._trace_step(i, delta)
         self.v_delta = 0.0
@@ -88,7 +89,7 @@ class SwiftTD(_State):
 
     def step(self, pairs, r):
         v = sum(self.w[i] * x for i, x in pairs)
-        delta = r + self.gamma * v - self.v_old
+        delta = self.delta = r + self.gamma * v - self.v_old
         position = 0
         while position < len(self.eligible):
             i = self.eligible[position]
@@ -128,10 +129,12 @@ class SwiftTD(_State):
         return self.step([(i, 1.0) for i in indices], r)
 
 
-def true_online_td(phis, rewards, gammas, phis_next, truncated, alpha, lam):
+def true_online_td(phis, rewards, gammas, phis_next, truncated, alpha, lam, rate=None):
     """True Online TD(lambda), JMLR Algorithm 1, one transition at a time; an episode
-    (re)starts after a transition with discount 0 or a truncation. Returns (w, V) after
-    every transition, V the value of `phi` before the update."""
+    (re)starts after a transition with discount 0 or a truncation. With a `rate`
+    (`tests._reference.centering.Rate`) the reward in `delta` is `R - Rbar`, and `Rbar`
+    is updated after the transition. Returns (w, V) after every transition, V the
+    value of `phi` before the update."""
     n = phis.shape[1]
     w, e = np.zeros(n), np.zeros(n)
     v_old, start = 0.0, True
@@ -144,12 +147,14 @@ def true_online_td(phis, rewards, gammas, phis_next, truncated, alpha, lam):
             v_old, gamma_prev = 0.0, 0.0
         v = sum(w[i] * phi[i] for i in range(n))
         v_next = sum(w[i] * phi_next[i] for i in range(n)) if gamma != 0 else 0.0
-        delta = r + gamma * v_next - v
+        delta = (r if rate is None else rate.center(r)) + gamma * v_next - v
         e_phi = sum(e[i] * phi[i] for i in range(n))
         for i in range(n):  # dutch trace
             e[i] = gamma_prev * lam * e[i] + (1 - alpha * gamma_prev * lam * e_phi) * phi[i]
         for i in range(n):
             w[i] += alpha * (delta + v - v_old) * e[i] - alpha * (v - v_old) * phi[i]
+        if rate is not None:
+            rate.update(r, delta)
         v_old = v_next
         gamma_prev = gamma
         start = gamma == 0 or bool(cut)

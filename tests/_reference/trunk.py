@@ -19,6 +19,9 @@ transition `(x, R, d, x', truncated)` demon `i` has the cumulant
 with `gprev_i` the previous transition's `g_i` (0 before the first transition and
 after a truncated one). `grad v_i` is zero on the other demons' heads, so the heads
 take `alpha_head delta_i e_i` (their own) and the trunk `alpha sum_i delta_i e_i`.
+
+With `rates` (one `tests._reference.centering.Rate` per demon) demon `i`'s cumulant
+is centered, `C_i - Rbar_i` in `delta_i`, and `Rbar_i` is updated after the step.
 """
 
 import numpy as np
@@ -70,7 +73,7 @@ def gradients(params, x, layer_norm):
 
 def trunk_td_lambda(
     params, cumulant, gamma, lam, xs, rewards, discounts, xs_next, truncated,
-    alpha, alpha_head, layer_norm,
+    alpha, alpha_head, layer_norm, rates=None,
 ):  # fmt: skip
     """Run the demons over the transitions. Returns, per step, the values `v(x)`
     before the update and the parameters `(W1, b1, W2, b2)` after it."""
@@ -86,9 +89,11 @@ def trunk_td_lambda(
         signals = np.concatenate([[r], x_next])
         g = np.where(d > 0, gamma, 0.0)
         delta = np.empty(k)
+        c = np.array([cumulant[i] @ signals for i in range(k)])
         for i in range(k):
             bootstrap = g[i] * v_next[i] if g[i] != 0 else 0.0
-            delta[i] = cumulant[i] @ signals + bootstrap - v[i]
+            c_i = c[i] if rates is None else rates[i].center(c[i])
+            delta[i] = c_i + bootstrap - v[i]
         grads = gradients(params, x, layer_norm)
         for e, grad in zip(traces, grads, strict=True):
             for i in range(k):
@@ -98,6 +103,8 @@ def trunk_td_lambda(
         b1 = b1 + alpha * step[1]
         W2 = W2 + alpha_head * step[2]
         b2 = b2 + alpha_head * step[3]
+        for i in range(k if rates is not None else 0):
+            rates[i].update(c[i], delta[i])
         gprev = np.zeros(k) if cut else g
         values.append(v)
         history.append((W1.copy(), b1.copy(), W2.copy(), b2.copy()))
