@@ -39,7 +39,7 @@ from alberta_eqx.experiments.segments import Progress
 from alberta_eqx.replications.verdicts import Check, Replication, on_new_axes
 from alberta_eqx.streams.operant import OperantConditioning
 
-OPERANT_METHODS: dict[str, dict[str, float]] = {
+OPERANT_METHODS: dict[str, dict[str, Any]] = {
     "Swift-Sarsa": dict(max_step_size=0.1, step_size_decay=0.999, meta_step_size=1e-3),
     "True Online Sarsa(lambda), fixed step-size": dict(
         max_step_size=1e6, step_size_decay=1.0, meta_step_size=0.0
