@@ -456,39 +456,46 @@ def test_trunk_horde_with_held_rates_is_the_plain_rule_on_shifted_rewards(x64):
 # Configs and bad inputs
 
 
-def test_configs_and_bad_inputs():
+def _check_configs_and_bad_inputs(builds):
+    """Each `build(rate)` round-trips its `RewardRate` through `to_config` /
+    `from_config`, holds None without one, and refuses a rate that is not a
+    `RewardRate`, naming `reward_rate`."""
     rate = RewardRate(0.05, 1.5, update_from="reward")
-    cumulant = np.eye(2, N + 1)
-    network = MLP(N, 2, (4,), key=jax.random.key(0))
-    learners = [
-        TrueOnlineTDLearner(N, reward_rate=rate),
-        SwiftTDLearner(N, reward_rate=rate),
-        SparseSwiftTDLearner(N, trace_capacity=3, reward_rate=rate),
-        SwiftSarsa(N, 2, reward_rate=rate),
-        GradientTDLearner(N, "gtd", lambda_=0.5, reward_rate=rate),
-        TrunkHorde(GVFQuestion(cumulant, [0.9, 0.0]), network, aeo.lms(0.1), reward_rate=rate),
-        Horde(
-            GVFQuestion(cumulant, [0.9, 0.0], target_policy=[[0.5, 0.5]] * 2),
-            GradientTDLearner(N, reward_rate=rate),
-        ),
-    ]
-    for learner in learners:
+    for build in builds:
+        learner = build(rate)
         again = from_config(to_config(learner), key=jax.random.key(0))
         got = again.demons.reward_rate if isinstance(again, Horde) else again.reward_rate
         assert got.update_from == "reward", type(learner).__name__
         np.testing.assert_allclose(got.estimate, 1.5)
         np.testing.assert_allclose(got.step_size, 0.05, rtol=1e-6)
-    assert learners[5].reward_rate.estimate.shape == (2,)  # one Rbar per demon
-    for build in (
-        lambda r: TrueOnlineTDLearner(N, reward_rate=r),
-        lambda r: SwiftTDLearner(N, reward_rate=r),
-        lambda r: SparseSwiftTDLearner(N, reward_rate=r),
-        lambda r: SwiftSarsa(N, 2, reward_rate=r),
-        lambda r: GradientTDLearner(N, reward_rate=r),
-        lambda r: TrunkHorde(
-            GVFQuestion(cumulant, [0.9, 0.0]), network, aeo.lms(0.1), reward_rate=r
-        ),
-    ):
-        assert build(None).reward_rate is None
+        empty = build(None)
+        assert (empty.demons if isinstance(empty, Horde) else empty).reward_rate is None
         with pytest.raises(TypeError, match="reward_rate"):
             build(0.1)
+
+
+def test_configs_and_bad_inputs():
+    _check_configs_and_bad_inputs(
+        [
+            lambda r: TrueOnlineTDLearner(N, reward_rate=r),
+            lambda r: SwiftTDLearner(N, reward_rate=r),
+            lambda r: SparseSwiftTDLearner(N, trace_capacity=3, reward_rate=r),
+            lambda r: SwiftSarsa(N, 2, reward_rate=r),
+            lambda r: GradientTDLearner(N, "gtd", lambda_=0.5, reward_rate=r),
+        ]
+    )
+
+
+@pytest.mark.slow
+def test_horde_configs_and_bad_inputs():
+    """A `TrunkHorde`'s config holds the first demon's rate, as a `Horde`'s holds its
+    first demon (here a gradient-TD one); the Horde built from it gives every demon
+    that rate."""
+    network = MLP(N, 2, (4,), key=jax.random.key(0))
+    questions = GVFQuestion(np.eye(2, N + 1), [0.9, 0.0])
+    off_policy = GVFQuestion(np.eye(2, N + 1), [0.9, 0.0], target_policy=[[0.5, 0.5]] * 2)
+    build = lambda r: TrunkHorde(questions, network, aeo.lms(0.1), reward_rate=r)  # noqa: E731
+    _check_configs_and_bad_inputs(
+        [build, lambda r: Horde(off_policy, GradientTDLearner(N, reward_rate=r))]
+    )
+    assert build(RewardRate(0.1)).reward_rate.estimate.shape == (2,)  # one Rbar per demon
