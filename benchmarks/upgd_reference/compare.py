@@ -49,6 +49,12 @@ def _problem(args) -> dict[str, np.ndarray]:
     return out
 
 
+def _their_commit() -> str:
+    """The commit upstream/ is at (setup.sh pins it)."""
+    git = ["git", "-C", str(HERE / "upstream"), "rev-parse", "--short", "HEAD"]
+    return subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def _cases(args) -> list[dict]:
     return [
         {"name": f"{dtype} protect={protect} sigma={sigma:g}", "dtype": dtype,
@@ -236,7 +242,8 @@ def main() -> None:
 
     checkpoints = [t for t in CHECKPOINTS if t <= args.steps]
     print(
-        f"UPGD, ours (alberta_eqx.optax.upgd) against theirs ({args.their_python}), "
+        "UPGD, ours (alberta_eqx.optax.upgd) against theirs (upstream/ at "
+        f"{_their_commit()}, core/optim/weight_upgd/first_order.py), "
         f"network {sizes} ReLU, cross-entropy, one example a step;\nstep_size "
         f"{args.step_size}, utility_decay {args.utility_decay}, weight_decay "
         f"{args.weight_decay}; the same weights, examples and perturbations.\n"
