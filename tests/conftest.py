@@ -5,12 +5,24 @@ import sys
 import pytest
 
 # The suite compiles about 6,000 small programs and runs most of them for a few steps,
-# so XLA's optimisation passes cost more than they save: without them a file's CPU
-# time falls by about a fifth (tests/control: 114 s to 92 s of user CPU). Set here, at
-# import, so that JAX reads it when first imported, in this process, in the xdist
-# workers and in the subprocesses the tests start (they inherit the environment).
-# `JAX_DISABLE_MOST_OPTIMIZATIONS=0 pytest` runs the suite on optimised programs.
-os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# so it compiles them as cheaply as XLA allows, all three settings read when JAX's CPU
+# backend starts (set here, at import: also in the xdist workers and in the
+# subprocesses the tests start, which inherit the environment):
+# - JAX_DISABLE_MOST_OPTIMIZATIONS: XLA's optimisation passes cost more than they save
+#   (tests/control: 114 s to 92 s of user CPU);
+# - `--xla_cpu_use_fusion_emitters=false`: XLA's legacy CPU code generator, cheaper to
+#   run than its MLIR fusion emitters (tests/nonlinear's quick tests: 38-40 s of user
+#   CPU to 23 s; the plasticity and MinAtar replications' tests 63 s to 48 s);
+# - `--xla_cpu_max_isa=AVX`: no fused multiply-add, which the legacy generator
+#   contracts differently in different programs, so that a chunked run and a
+#   step-by-step run (or a resumed one) differ in the last bit; the tests that hold
+#   them bit-identical test the library, not the contraction. Same cost.
+# `JAX_DISABLE_MOST_OPTIMIZATIONS=0 pytest` compiles as users do (optimised, the
+# default code generator, the machine's full instruction set).
+_FAST_COMPILE = os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1") != "0"
+if _FAST_COMPILE and "--xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
+    flags = "--xla_cpu_use_fusion_emitters=false --xla_cpu_max_isa=AVX"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
 if "jax" in sys.modules:  # imported already (by a plugin): tell its config too
     sys.modules["jax"].config.update(
         "jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] != "0"

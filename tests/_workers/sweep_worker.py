@@ -15,7 +15,9 @@ import sys
 
 MODE, OUT = sys.argv[1], sys.argv[2]
 DEVICES = int(sys.argv[3]) if MODE == "mesh" else {"kill": 1, "process": 2, "shard": 4}[MODE]
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES}"
+# Beside the flags the test suite set (tests/conftest.py), not in place of them.
+FORCED = f"--xla_force_host_platform_device_count={DEVICES}"
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FORCED}".strip()
 
 import time  # noqa: E402
 

@@ -291,6 +291,7 @@ def test_save_argument_errors(tmp_path):
     assert not (tmp_path / "c.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_mlp_learner_round_trip(tmp_path):
     """A learner with non-array leaves (the MLP's activation) and optax state."""
 

@@ -33,6 +33,7 @@ def _run(tmp_path, *args):
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_run_writes_metrics_plot_and_its_record(tmp_path, capsys):
     record = _run(
         tmp_path,
@@ -259,6 +260,7 @@ def test_steps_accept_scientific_notation():
     assert args.steps == 100_000 and args.seeds == 1000
 
 
+@pytest.mark.slow
 def test_help_shows_defaults_and_the_default_command():
     text = cli.parser().format_help()
     assert "replicate sutton1992-exp1" in text and "(default: alberta-eqx-out)" in text
@@ -312,6 +314,7 @@ def test_errors_through_the_entry_point_have_no_traceback(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_out_naming_a_file(tmp_path):
     target = tmp_path / "a-file"
     target.write_text("")
@@ -323,6 +326,7 @@ def test_out_naming_a_file(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()

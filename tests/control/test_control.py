@@ -54,6 +54,7 @@ def _record(agent, env, key, num_steps):
 
 @pytest.mark.parametrize("target", ["sarsa", "q"])
 @pytest.mark.parametrize("environment", ["mountain-car", "cartpole"])
+@pytest.mark.slow
 def test_agent_equals_the_book_box_in_float64(environment, target):
     watkins = target == "q"
     with jax.enable_x64(True):
@@ -137,6 +138,7 @@ def test_bad_policy_and_agent_arguments_are_named():
         TileCoder(0, [1.0], 256)
 
 
+@pytest.mark.slow
 def test_loop_records_episodes_and_continues_across_calls():
     env = MountainCar()
     coder = TileCoder(
@@ -248,6 +250,7 @@ def _stream_agent(agent_type, key, **kwargs):
     return agent_type(5, 2, key=key, hidden_sizes=(6, 6), **kwargs)
 
 
+@pytest.mark.slow
 def test_stream_ac_equals_the_authors_update_in_float64(cartpole_trajectory):
     wrapped = cartpole_trajectory[1][:70]
     with jax.enable_x64(True):
@@ -291,6 +294,7 @@ def test_stream_ac_learns_cartpole_reduced():
 
 
 @pytest.mark.parametrize("target", ["q", "sarsa"])
+@pytest.mark.slow
 def test_stream_q_and_sarsa_equal_the_authors_update_in_float64(target, cartpole_trajectory):
     sarsa = target == "sarsa"
     wrapped = cartpole_trajectory[1][:70]

@@ -58,6 +58,7 @@ def _trajectory(recorded):
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.8])
+@pytest.mark.slow
 def test_differential_sarsa_equals_the_book_box_in_float64(lam):
     with jax.enable_x64(True):
         coder = TileCoder(8, jnp.asarray(SCALE, jnp.float64), 2048)

@@ -29,6 +29,7 @@ def _arrays(module):
     return jax.tree.leaves(eqx.filter(module, eqx.is_array))
 
 
+@pytest.mark.slow
 def test_agents_take_networks_and_their_config_rebuilds_them():
     key = jax.random.key(7)
     # built and rebuilt in compiled programs: eagerly each operation of the networks'
@@ -60,6 +61,7 @@ def test_agents_take_networks_and_their_config_rebuilds_them():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_bad_network_arguments_are_named():
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="network must have out_size=2"):

@@ -281,6 +281,7 @@ def rolled():
     return env, *(jax.tree.map(np.asarray, r) for r in rolls)
 
 
+@pytest.mark.slow
 def test_environment_dynamics(rolled):
     env, (states, actions, rewards, obs, ends), _ = rolled
     # reward 1 exactly when the action is the cue of the state it was taken in

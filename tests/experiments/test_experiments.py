@@ -370,6 +370,7 @@ def test_compare_rejects_bad_arguments(kwargs, match):
         compare(_synthetic_result(finals), **kwargs)
 
 
+@pytest.mark.slow
 def test_the_package_imports_without_the_extras():
     """SciPy and Matplotlib are imported only by the functions that need them."""
     blocked = "import sys; sys.modules.update(scipy=None, matplotlib=None); "

@@ -112,6 +112,7 @@ def _scalars(logdir):
     }
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_equal_the_windowed_metrics(logged):
     result, folder, _ = logged
     scalars = _scalars(folder / "tb")
@@ -306,6 +307,7 @@ def test_cli_tracker_that_cannot_start_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_library_imports_no_tracker():
     code = (
         "import sys, alberta_eqx, alberta_eqx.experiments, alberta_eqx.cli; "

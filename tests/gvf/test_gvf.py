@@ -101,6 +101,7 @@ def test_next_features_do_not_enter_where_the_discount_is_zero(x64, optimizer, s
     np.testing.assert_array_equal(finals[0].bias, finals[1].bias)
 
 
+@pytest.mark.slow
 def test_off_policy_demons_agree_with_demons_alone(x64):
     stream, k, steps = BairdStream(), 50, 300
     rng = np.random.default_rng(3)

@@ -139,6 +139,7 @@ def test_lambda_zero_is_multihead_on_td_targets(x64):
     assert np.abs(first[-1] - first[0]).max() > 1e-4  # the trunk learned
 
 
+@pytest.mark.slow
 def test_one_demon_is_tdmlp_learner(x64):
     """One demon predicting the reward with gamma 0.9 and lambda 0.7 is
     `TDMLPLearner`'s TD(lambda) on the stream's transitions (same network, SGD)."""
@@ -169,6 +170,7 @@ def test_one_demon_is_tdmlp_learner(x64):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_runners_many_seeds_names_and_bad_inputs():
     stream = RandomWalkChainStream(5)
     names = ["reward", "left", "right"]

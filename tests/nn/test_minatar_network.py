@@ -26,6 +26,7 @@ def _weights(net):
     ]
 
 
+@pytest.mark.slow
 def test_minatar_network_equals_the_authors_layers_in_float64(x64):
     # a non-square observation and small layers: every index is tested, and cheaply
     shape = (6, 5, 3)
@@ -57,6 +58,7 @@ def test_minatar_network_equals_the_authors_layers_in_float64(x64):
     assert jax.eval_shape(scalar, jnp.ones((10, 10, 7))).shape == ()
 
 
+@pytest.mark.slow
 def test_sparse_network_zeroes_the_stated_fraction_per_output_unit():
     net = MinAtarNetwork((10, 10, 6), 5, key=jax.random.key(0))
     sparse = eqx.filter_jit(sparse_network)(net, key=jax.random.key(1), sparsity=0.9)

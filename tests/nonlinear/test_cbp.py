@@ -68,6 +68,7 @@ def test_maturity_threshold_below_the_largest_age():
         ContinualBackprop(maturity_threshold=2**31 - 1)
 
 
+@pytest.mark.slow
 def test_replaced_units_are_fresh_and_silent():
     network_key, cbp_key = jax.random.split(jax.random.key(0))
     learner = MultiHeadLearner(

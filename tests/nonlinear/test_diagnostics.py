@@ -44,6 +44,7 @@ def learner():
     return learner
 
 
+@pytest.mark.slow
 def test_relevance_is_the_path_norm(learner):
     w = [np.abs(np.asarray(layer.weight)) for layer in learner.model.layers]
     relevance = compiled(compute_feature_relevance, learner)

@@ -76,6 +76,7 @@ def _data(steps, n, k, seed=0, missing=0.0):
     ],
     ids=["idbd", "autostep-with-head-optimizer"],
 )
+@pytest.mark.slow
 def test_one_head_equals_mlp_learner(tx, head_tx):
     # Autostep's M sums over its own parameters: the trunk's, and the head's, in both
     # learners when MLPLearner has a head_optimizer.
@@ -129,6 +130,7 @@ def test_one_head_equals_mlp_learner(tx, head_tx):
 @pytest.mark.parametrize(
     "tx", [aeo.autostep(), aeo.obgd(1.0, kappa=2.0)], ids=["autostep", "obgd"]
 )
+@pytest.mark.slow
 def test_a_missing_target_changes_nothing_of_its_head(tx):
     # sparsity=None: with 4 inputs, sparsity 0.9 would zero every incoming weight
     learner = compiled(MultiHeadLearner, compiled(MLP, 4, 3, (8, 8), key=NETWORK_KEY), tx)

@@ -56,6 +56,7 @@ class _Counting(AbstractWrappedLearner):
         return self._with(inner), result
 
 
+@pytest.mark.slow
 def test_autostep_mlp_learns_the_teacher_over_8_seeds_without_retracing():
     stream = NonlinearTeacherStream(4, hidden_size=4)
     tx = aeo.autostep(initial_step_size=0.01)
@@ -175,6 +176,7 @@ def test_the_update_uses_the_prediction_gradient_once_for_g_and_c(flatten):
     [aeo.autostep(), aeo.idbd(meta_step_size=0.01), optax.adam(1e-3)],
     ids=["autostep", "idbd", "adam"],
 )
+@pytest.mark.slow
 def test_flatten_changes_only_the_layout(tx):
     """Per-parameter transformations learn the same with the parameters raveled into
     one vector as with the model's pytree; the state holds vectors instead."""
@@ -235,6 +237,7 @@ def test_a_masked_transformation_on_the_default_pytree():
     assert "pass flatten=False" in "".join(error.value.__notes__)
 
 
+@pytest.mark.slow
 def test_float32_learner_with_x64_on():
     with jax.enable_x64(True):
         stream = NonlinearTeacherStream(3)  # float64 observations
@@ -246,6 +249,7 @@ def test_float32_learner_with_x64_on():
             assert all(leaf.dtype == jnp.float32 for leaf in leaves)
 
 
+@pytest.mark.slow
 def test_any_network_with_the_interface():
     """`eqx.nn.MLP` is `MLP(..., activation=relu, layer_norm=False)` weight for weight,
     and a learner of either makes the same steps; a learnt activation (a module, in the
@@ -322,6 +326,7 @@ def test_teacher_chunks_equal_steps_and_follow_the_equations():
     )
 
 
+@pytest.mark.slow
 def test_teacher_drift_and_scale():
     @eqx.filter_jit  # one program, not one per operation
     def chunks(stream, frozen, key):

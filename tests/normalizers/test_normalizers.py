@@ -46,6 +46,7 @@ def test_welford_matches_numpy():
 
 @SETTINGS
 @given(st.integers(2, 200), st.integers(1, 5), st.integers(0, 2**16), st.floats(-50, 50))
+@pytest.mark.slow
 def test_welford_matches_numpy_and_bounds_z_scores(steps, n, seed, shift):
     xs = np.random.default_rng(seed).normal(shift, 3.0, size=(steps, n))
     norm = WelfordNormalizer().init(n)

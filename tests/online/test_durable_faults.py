@@ -343,6 +343,7 @@ def _journal_bytes(n):
     return _journal.header(dtype) + b"".join(_records(n)), dtype
 
 
+@pytest.mark.slow
 def test_every_single_bit_flip_of_a_journal_is_refused_or_harmless():
     """Every single-bit flip of a 100-record journal raises `JournalError` or reads
     all 100 events unchanged. (A flip in record i is parsed from record i - 1 on: the

@@ -23,6 +23,7 @@ def _network():
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp", "flat mlp"])
+@pytest.mark.slow
 def test_online_learner_follows_the_functional_updates(kind):
     if kind == "linear":
         learner = ae.LinearLearner(4, ae.Autostep(0.05), normalizer=ae.WelfordNormalizer())

@@ -193,6 +193,7 @@ _forward = eqx.filter_jit(lambda model, x: model(x))
 
 
 @pytest.mark.parametrize("name", ["idbd", "autostep"])
+@pytest.mark.slow
 def test_filtered_mlp_params_under_jit(name):
     x = jnp.array([0.3, -1.0, 2.0])
     mlp, z = _mlp_and_gradient(x)

@@ -130,6 +130,7 @@ def _upgd_reference(lr, beta, sigma, wd, protect, seed):
 @pytest.mark.parametrize(
     ("protect", "wd"), [(True, 0.01), (False, 0.0)], ids=["protecting", "non-protecting"]
 )
+@pytest.mark.slow
 def test_upgd_follows_the_reference(protect, wd):
     lr, beta, sigma = 0.05, 0.9, 0.1
     got = _run_jax(

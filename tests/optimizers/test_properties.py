@@ -4,6 +4,7 @@ hyperparameters and data. The number of examples is fixed and small, so CI is bo
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ optimizers = st.one_of(
 
 @SETTINGS
 @given(problems(), optimizers)
+@pytest.mark.slow
 def test_negated_targets_negate_weights_and_keep_step_sizes(problem, optimizer):
     xs, ys = problem
     learner = LinearLearner(xs.shape[1], optimizer)
@@ -64,6 +66,7 @@ def test_negated_targets_negate_weights_and_keep_step_sizes(problem, optimizer):
 
 @SETTINGS
 @given(problems(), st.floats(-3.0, 3.0), st.floats(1e-3, 0.1), st.floats(1e-3, 0.1))
+@pytest.mark.slow
 def test_autostep_step_sizes_ignore_the_target_scale(problem, log10_c, alpha0, mu):
     xs, ys = problem
     c = 10.0**log10_c
@@ -76,6 +79,7 @@ def test_autostep_step_sizes_ignore_the_target_scale(problem, log10_c, alpha0, m
 
 @SETTINGS
 @given(problems(), st.floats(1e-3, 0.05))
+@pytest.mark.slow
 def test_idbd_without_meta_learning_is_lms(problem, alpha):
     xs, ys = problem
     w_idbd, a_idbd = _trajectory(
@@ -86,6 +90,7 @@ def test_idbd_without_meta_learning_is_lms(problem, alpha):
     np.testing.assert_allclose(w_idbd, w_lms, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_float64_end_to_end():
     with jax.enable_x64(True):
         learner = LinearLearner(20, Autostep(0.005), dtype=jnp.float64)

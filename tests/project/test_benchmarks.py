@@ -86,33 +86,19 @@ def test_every_script_has_a_smoke_run(tmp_path):
         assert _tiny(name, tmp_path) is not None, name
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SCRIPTS)
-def test_a_smoke_run_at_a_tiny_size(name, tmp_path):
-    if name in SIDE_BY_SIDE_ONLY and not HAS_FRAMEWORK:
-        pytest.skip(NO_FRAMEWORK)
-    if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
-        pytest.skip(f"{NEEDS[name]} (the side-by-side package) is not installed")
-    result = _run(str(ROOT / "benchmarks" / name), *_tiny(name, tmp_path), cwd=tmp_path)
-    # soak.py exits 1 when a pair became non-finite, as pairs without a normalizer on
-    # the scaled streams do (benchmarks/soak-10M.txt): its finding, not a failure to run
-    ok = (0, 1) if name == "soak.py" else (0,)
-    assert result.returncode in ok, result.stderr[-3000:]
-    assert result.stdout.strip(), "prints its numbers"
-    if name == "soak.py":
-        assert "largest memory growth" in result.stdout
-
-
-# Runs each script named after its first argument (the output file) as
-# `python SCRIPT --help` would (as __main__, its folder first on the path), one after
-# another in one interpreter: one start of JAX for all of them instead of one each.
-# Writes {script: [exit code, stdout, stderr]}.
-_EVERY_USAGE = """
+# Runs scripts as `python SCRIPT ARGS...` would (as __main__, its folder first on the
+# path, in its own working directory), one after another in one interpreter: one start
+# of JAX for all of them instead of one each. Reads the plan
+# [[script, [args...], working directory], ...] from the JSON file named by its first
+# argument and writes {script: [exit code, stdout, stderr]} to the second.
+_RUN_EACH = """
 import contextlib, io, json, os, runpy, sys, traceback
-out, (path, *scripts) = {}, sys.argv[1:]
-for script in scripts:
+plan, path = sys.argv[1:]
+out = {}
+for script, args, cwd in json.load(open(plan)):
     stdout, stderr, code = io.StringIO(), io.StringIO(), 0
-    sys.argv, sys.path[0] = [script, "--help"], os.path.dirname(script)
+    sys.argv, sys.path[0] = [script, *args], os.path.dirname(script)
+    os.chdir(cwd)
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             runpy.run_path(script, run_name="__main__")
@@ -126,17 +112,57 @@ with open(path, "w") as f:
 """
 
 
+def _run_each(tmp: pathlib.Path, plan: list) -> dict:
+    """`_RUN_EACH` over `plan`: {script name: [exit code, stdout, stderr]}."""
+    (tmp / "plan.json").write_text(json.dumps(plan))
+    result = _run("-c", _RUN_EACH, str(tmp / "plan.json"), str(tmp / "out.json"), cwd=tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((tmp / "out.json").read_text())
+
+
+def _skip_reason(name: str) -> str | None:
+    if name in SIDE_BY_SIDE_ONLY and not HAS_FRAMEWORK:
+        return NO_FRAMEWORK
+    if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
+        return f"{NEEDS[name]} (the side-by-side package) is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    """Each runnable script's smoke run at its tiny size, each writing only into a
+    temporary folder of its own: [exit code, stdout, stderr] by name."""
+    tmp = tmp_path_factory.mktemp("smoke")
+    plan = []
+    for name in SCRIPTS:
+        if _skip_reason(name) is None:
+            folder = tmp / name.removesuffix(".py")
+            folder.mkdir()
+            plan.append([str(ROOT / "benchmarks" / name), _tiny(name, folder), str(folder)])
+    return _run_each(tmp, plan)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_smoke_run_at_a_tiny_size(name, smoke_runs):
+    if reason := _skip_reason(name):
+        pytest.skip(reason)
+    code, stdout, stderr = smoke_runs[name]
+    # soak.py exits 1 when a pair became non-finite, as pairs without a normalizer on
+    # the scaled streams do (benchmarks/soak-10M.txt): its finding, not a failure to run
+    ok = (0, 1) if name == "soak.py" else (0,)
+    assert code in ok, (code, stderr[-3000:])
+    assert stdout.strip(), "prints its numbers"
+    if name == "soak.py":
+        assert "largest memory growth" in stdout
+
+
 @pytest.fixture(scope="module")
 def usages(tmp_path_factory):
     """Each script's `--help`: [exit code, stdout, stderr] by name."""
     tmp = tmp_path_factory.mktemp("usage")
-    scripts = [str(ROOT / "benchmarks" / name) for name in SCRIPTS]
-    scripts = [
-        s for s in scripts if HAS_FRAMEWORK or pathlib.Path(s).name not in SIDE_BY_SIDE_ONLY
-    ]
-    result = _run("-c", _EVERY_USAGE, str(tmp / "usage.json"), *scripts, cwd=tmp)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((tmp / "usage.json").read_text())
+    scripts = [name for name in SCRIPTS if HAS_FRAMEWORK or name not in SIDE_BY_SIDE_ONLY]
+    return _run_each(tmp, [[str(ROOT / "benchmarks" / n), ["--help"], str(tmp)] for n in scripts])
 
 
 @pytest.mark.slow

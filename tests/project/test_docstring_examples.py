@@ -161,6 +161,7 @@ def _examples_of(names):
     ]
 
 
+@pytest.mark.slow
 def test_docstring_examples_run(tmp_path, monkeypatch):
     quick = {obj.__name__ for obj in MAIN} - SLOW
     examples = _examples_of(quick)

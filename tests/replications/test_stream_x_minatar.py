@@ -119,6 +119,7 @@ def test_streaming_wrapper_on_minatar_equals_the_authors_wrappers(x64):
     assert ends >= 2
 
 
+@pytest.mark.slow
 def test_the_command_line_options_and_lengths():
     """`--game` and `--agent` are stream-x-minatar's own options, checked against
     their choices; the default length is the agent's script's."""

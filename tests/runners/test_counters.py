@@ -30,6 +30,7 @@ STREAM_Q = {"hidden_sizes": (8,), "sparsity": 0.0}
 
 
 @pytest.mark.parametrize("target", ["q", "sarsa"])
+@pytest.mark.slow
 def test_stream_q_acts_greedily_past_2_31_when_epsilon_ends_at_0(target):
     """With `epsilon_end = 0` every action after the schedule is greedy; a wrapped
     counter made epsilon about 5e7 (every action random)."""

@@ -21,6 +21,7 @@ from alberta_eqx.nonlinear import plasticity_diagnostics
 PROBE = np.asarray(np.random.default_rng(0).normal(size=(16, 64)), np.float32)
 
 
+@pytest.mark.slow
 def test_the_last_recording_is_the_final_networks_diagnostics():
     stream = InputPermutedStream(interval=20)
     model = MLP(64, 10, (6, 5), key=jax.random.key(0), activation=jax.nn.relu, layer_norm=False)

@@ -282,6 +282,7 @@ def test_bad_arguments(kwargs, error, match):
         run_learning_loop(**args)
 
 
+@pytest.mark.slow
 def test_a_run_in_segments_equals_one_run():
     """Continuing from a result's learner and stream state learns from the same
     examples as one long run (what progress reporting and checkpoints rely on)."""

@@ -73,6 +73,7 @@ def test_gymnax_cartpole_value_prediction_learns():
     assert error < 0.5 * variance, (error, variance)
 
 
+@pytest.mark.slow
 def test_gymnax_256_copies_in_one_call():
     stream = GymnaxTDStream("CartPole-v1", discount=GAMMA)
     keys = jax.random.split(jax.random.key(1), 256)

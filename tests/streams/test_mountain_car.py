@@ -21,6 +21,7 @@ def book_step(x, v, a):
     return x, v, x == 0.5
 
 
+@pytest.mark.slow
 def test_dynamics_equal_the_book_step_by_step():
     with jax.enable_x64(True):
         env = MountainCar()

@@ -297,6 +297,7 @@ def _sequential_clip(start, increments, low, high):
         (0.0, 0.3, np.array([-0.1, -2.0, 0.0]), np.array([0.1, 2.0, 1e-4])),  # per feature
     ],
 )
+@pytest.mark.slow
 def test_clipped_walk_matches_sequential_loop(start, std, low, high):
     rng = np.random.default_rng(0)
     increments = rng.normal(0, std, size=(777, 3)).astype(np.float32)
@@ -723,6 +724,7 @@ def test_streams_are_abstract_or_final():
                 assert not overridden, f"{cls.__name__}.{name} overrides {base.__name__}'s"
 
 
+@pytest.mark.slow
 def test_a_stream_must_declare_its_feature_dim():
     """`feature_dim` is an `AbstractVar` of `AbstractStream`: a stream without it
     cannot be built, one with it as a field or a property can."""

@@ -59,6 +59,7 @@ def test_toml_names_what_is_wrong(tmp_path):
         SweepSpec(SPEC.stream, SPEC.learner, {"a": []}, num_steps=400)
 
 
+@pytest.mark.slow
 def test_store_holds_each_run_labelled(tmp_path):
     """The store opens with `xarray.open_zarr`: dims `(config, seed, window)`,
     hyperparameters as coordinates, and each cell is the run of that configuration on

@@ -183,6 +183,7 @@ def test_the_package_forms_differ_and_ours_follow_each(long_data):
     )
 
 
+@pytest.mark.slow
 def test_small_trace_capacity_and_many_features():
     """5,000 features, 5 active binary ones, 1,200 trace slots (a trace lives about
     log(1e-5) / log(0.99 * 0.95) = 186 steps): no trace is dropped and the predictions

@@ -286,6 +286,7 @@ def lms_grid():
     return run_learning_loop_batched(learners, RandomWalkChainStream(19), 1_000, keys), keys
 
 
+@pytest.mark.slow
 def test_batched_over_seeds_matches_single_runs():
     stream = RandomWalkChainStream(19)
     keys = jax.random.split(jax.random.key(3), 2)

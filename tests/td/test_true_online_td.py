@@ -113,6 +113,7 @@ def test_forward_view_is_the_online_lambda_return():
     np.testing.assert_allclose(w, expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_runner_seeds_online_checkpoint_and_config(tmp_path):
     stream = RandomWalkChainStream(5)
     learner = TrueOnlineTDLearner(5, 0.05, 0.8, use_bias=False)
