@@ -12,29 +12,18 @@
 #   Give a local clone (or a bare mirror) where the machine cannot reach GitHub.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../reference_setup.sh
+source "$HERE/../reference_setup.sh"
 # The commit the recorded results were produced with (2025-03-01, "modify the hps in the code to
 # match the one used to produce the figures with MinAtar").
 PINNED=407dca7a8b584c1c20bc649053557f66e270b1e6
 SOURCE="${1:-https://github.com/mohmdelsayed/streaming-drl}"
 PYTHON="${PYTHON:-python3.11}"
 
-if [ ! -d "$HERE/upstream/.git" ]; then
-    git clone --quiet --no-checkout "$SOURCE" "$HERE/upstream"
-    # Only the scripts: a partial mirror may lack the large assets (gif, png).
-    git -C "$HERE/upstream" sparse-checkout set --no-cone '*.py' '*.md' requirements.txt
-fi
-git -C "$HERE/upstream" -c advice.detachedHead=false checkout --quiet "$PINNED"
-echo "upstream/ at $(git -C "$HERE/upstream" rev-parse HEAD)"
-
-if [ ! -x "$HERE/.venv/bin/python" ]; then
-    "$PYTHON" -m venv "$HERE/.venv"
-fi
+# Only the scripts: a partial mirror may lack the large assets (gif, png).
+checkout_pinned "$HERE" "$SOURCE" "$PINNED" '*.py' '*.md' requirements.txt
+torch_venv "$HERE" "$PYTHON"
 PIP="$HERE/.venv/bin/pip"
-# The CPU-only wheel: from a local wheel folder when one is configured (pip's find-links), else
-# from PyTorch's CPU index. The plain PyPI wheel also works but pulls several GB of CUDA libraries.
-if ! "$PIP" install --quiet "torch==2.13.0+cpu"; then
-    "$PIP" install --quiet "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
-fi
 "$PIP" install --quiet "numpy==1.26.4" "pandas==2.2.2" "gymnasium==0.29.1" "minatar==1.0.15"
 "$HERE/.venv/bin/python" - <<'PY'
 import gymnasium, minatar, numpy, torch

@@ -14,28 +14,17 @@
 #   Give a local clone (or a bare mirror) where the machine cannot reach GitHub.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../reference_setup.sh
+source "$HERE/../reference_setup.sh"
 # The commit the recorded results were produced with (2024-10-14, "update gitmodules file").
 PINNED=b75e90ad4b09c28971ac9dbb902a8fd86709b28c
 SOURCE="${1:-https://github.com/mohmdelsayed/upgd}"
 PYTHON="${PYTHON:-python3.11}"
 
-if [ ! -d "$HERE/upstream/.git" ]; then
-    git clone --quiet --no-checkout "$SOURCE" "$HERE/upstream"
-    # Only the Python code and text (no HesScale submodule: first_order.py does not use it).
-    git -C "$HERE/upstream" sparse-checkout set --no-cone '*.py' '*.md' LICENSE
-fi
-git -C "$HERE/upstream" -c advice.detachedHead=false checkout --quiet "$PINNED"
-echo "upstream/ at $(git -C "$HERE/upstream" rev-parse HEAD)"
-
-if [ ! -x "$HERE/.venv/bin/python" ]; then
-    "$PYTHON" -m venv "$HERE/.venv"
-fi
+# Only the Python code and text (no HesScale submodule: first_order.py does not use it).
+checkout_pinned "$HERE" "$SOURCE" "$PINNED" '*.py' '*.md' LICENSE
+torch_venv "$HERE" "$PYTHON"
 PIP="$HERE/.venv/bin/pip"
-# The CPU-only wheel: from a local wheel folder when one is configured (pip's find-links), else
-# from PyTorch's CPU index. The plain PyPI wheel also works but pulls several GB of CUDA libraries.
-if ! "$PIP" install --quiet "torch==2.13.0+cpu"; then
-    "$PIP" install --quiet "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
-fi
 "$PIP" install --quiet "numpy==1.26.4"
 "$HERE/.venv/bin/python" - "$HERE/upstream" <<'PY'
 import sys
