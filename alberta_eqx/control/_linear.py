@@ -42,7 +42,7 @@ from alberta_eqx.control._loop import (
 )
 from alberta_eqx.control._policies import AbstractPolicy, EpsilonGreedy, greedy_actions
 from alberta_eqx.streams.tiles import TileCoder
-from alberta_eqx.td import RewardRate, check_reward_rate
+from alberta_eqx.td import RewardRate, centered_reward, check_reward_rate, with_updated_rate
 
 
 class SarsaLambda(AbstractControlAgent):
@@ -150,8 +150,7 @@ class SarsaLambda(AbstractControlAgent):
         gamma = jnp.where(t.terminated, 0, self.discount)  # truncated: bootstrap
         # the box's loops: delta <- R - sum_{F(S,A)} w_i + gamma sum_{F(S',A')} w_i;
         # differential / centered (section 10.3's box): R - Rbar in place of R
-        rate = self.reward_rate
-        centered = t.reward if rate is None else rate.center(t.reward)
+        centered = centered_reward(self.reward_rate, t.reward)
         delta = centered + gamma * bootstrap - jnp.sum(self.weights[active])
         trace = self.trace.at[active].set(1)  # replacing traces
         weights = self.weights + self.step_size * delta * trace
@@ -160,9 +159,8 @@ class SarsaLambda(AbstractControlAgent):
             keep = keep & greedy  # Watkins: cut after a non-greedy A'
         trace = jnp.where(keep, self.discount * self.lambda_ * trace, 0)
         new = eqx.tree_at(lambda s: (s.weights, s.trace), self, (weights, trace))
-        if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
-            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(t.reward, delta))
-        return new, next_action
+        # Rbar <- Rbar + beta delta (or beta (R - Rbar))
+        return with_updated_rate(new, t.reward, delta), next_action
 
 
 def watkins_q_lambda(

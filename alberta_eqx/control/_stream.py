@@ -50,7 +50,7 @@ from alberta_eqx.control._loop import (
     td_hyperparameters,
 )
 from alberta_eqx.nn import MLP, sparse_network
-from alberta_eqx.td import RewardRate, check_reward_rate
+from alberta_eqx.td import RewardRate, centered_reward, check_reward_rate, with_updated_rate
 
 _DEFAULT_HIDDEN = (32, 32)
 
@@ -128,16 +128,13 @@ class _AbstractStreamAgent(AbstractControlAgent):
 
     def _centered(self, reward: Float[Array, ""]) -> Float[Array, ""]:
         """The reward a TD error uses: `R`, or `R - Rbar` with reward centering."""
-        return reward if self.reward_rate is None else self.reward_rate.center(reward)
+        return centered_reward(self.reward_rate, reward)
 
     def _with_rate(
         self, reward: Float[Array, ""], delta: Float[Array, ""]
     ) -> "_AbstractStreamAgent":
         """This agent with `Rbar` updated after a transition (module docstring)."""
-        rate = self.reward_rate
-        if rate is None:
-            return self
-        return eqx.tree_at(lambda s: s.reward_rate, self, rate.update(reward, delta))
+        return with_updated_rate(self, reward, delta)
 
     def _obgd(
         self,

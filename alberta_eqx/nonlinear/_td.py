@@ -49,7 +49,13 @@ from alberta_eqx.nonlinear._mlp import (
 )
 from alberta_eqx.nonlinear._resets import AbstractUnitReset
 from alberta_eqx.streams import TDTimeStep
-from alberta_eqx.td import RewardRate, check_reward_rate, next_trace_discount
+from alberta_eqx.td import (
+    RewardRate,
+    centered_reward,
+    check_reward_rate,
+    next_trace_discount,
+    with_updated_rate,
+)
 
 _TRACES = {"accumulating": _rules.accumulate_trace, "replacing": _rules.replace_trace}
 
@@ -153,9 +159,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner, AbstractTDLearner):
         # terminal next state) it does not enter at all, whatever the stream put there.
         next_value = jnp.where(gamma == 0, 0, self.model(x_next))
         # differential / centered: R - Rbar in place of R (module docstring)
-        rate = self.reward_rate
-        centered = reward if rate is None else rate.center(reward)
-        delta = centered + gamma * next_value - value
+        delta = centered_reward(self.reward_rate, reward) + gamma * next_value - value
         # e <- gamma_prev lambda e + grad (or the replacing trace)
         decay = self.previous_discount * self.lambda_
         traces = _TRACES[self.trace_type](self.traces, decay, grad)
@@ -174,8 +178,7 @@ class TDMLPLearner(_AbstractPredictionGradientLearner, AbstractTDLearner):
             self,
             (model, opt_state, traces, next_trace_discount(gamma, timestep.truncated)),
         )
-        if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
-            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
+        new = with_updated_rate(new, reward, delta)  # Rbar <- Rbar + beta delta (or R - Rbar)
         if new.unit_reset is not None:
             unit_reset, model, opt_state, mask = new._reset_units(new.unit_reset, hidden)
             traces = jax.tree.map(lambda e, m: jnp.where(m, 0, e), new.traces, mask)

@@ -93,7 +93,12 @@ from alberta_eqx.learners import (
 )
 from alberta_eqx.optimizers import AbstractOptimizer
 from alberta_eqx.streams import TDTimeStep
-from alberta_eqx.td._reward_rate import RewardRate, check_reward_rate
+from alberta_eqx.td._reward_rate import (
+    RewardRate,
+    centered_reward,
+    check_reward_rate,
+    with_updated_rate,
+)
 
 
 def _td_gradients(
@@ -214,8 +219,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner, AbstractTDLearner):
         value = self._linear(x)
         # delta = R + gamma v(phi') - v(phi), both values from the weights before the
         # update; differential / centered: R - Rbar in place of R (module docstring)
-        rate = self.reward_rate
-        centered = reward if rate is None else rate.center(reward)
+        centered = centered_reward(self.reward_rate, reward)
         delta = centered + discounted(self._linear(x_next)) - value
         grad = self._grad(x)
         next_grad = jax.tree.map(discounted, self._grad(x_next))
@@ -241,8 +245,7 @@ class TDLinearLearner(AbstractOptimizedLinearLearner, AbstractTDLearner):
             ),
             is_leaf=lambda n: n is None,
         )
-        if rate is not None:  # Rbar <- Rbar + beta delta (or beta (R - Rbar))
-            new = eqx.tree_at(lambda s: s.reward_rate, new, rate.update(reward, delta))
+        new = with_updated_rate(new, reward, delta)  # Rbar <- Rbar + beta delta (or R - Rbar)
         metrics = StepMetrics(
             squared_error=delta * delta,
             error=delta,
