@@ -283,6 +283,7 @@ def test_stream_ac_equals_the_authors_update_in_float64(cartpole_trajectory):
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_stream_ac_learns_cartpole_reduced():
     """A reduced version of the replication (`alberta-eqx replicate stream-ac-cartpole`:
     10 seeds, 500,000 steps): 4 seeds, 40,000 steps; in the full run every seed's

@@ -323,6 +323,7 @@ def test_environment_arguments_are_checked():
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_swift_sarsa_is_robust_where_fixed_step_size_sarsa_is_not():
     """100 signals (2 cues, 98 noise), 8,000 steps, 3 seeds, ε = 0.1 (the optimum is
     0.95 a step): from every initial step-size in 1e-4 ... 1e-1 Swift-Sarsa's reward in

@@ -62,6 +62,7 @@ def test_left_wall_stops_the_car_and_bounds_hold():
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_figure_12_10_at_reduced_runs():
     """Figure 12.10 (SARSA(lambda), replacing traces, 8 tilings, steps per episode over
     the first 50 episodes) at 5 runs instead of 100, at alpha x 8 = 1, where the
@@ -84,6 +85,7 @@ def test_figure_12_10_at_reduced_runs():
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_figure_12_10_point_within_an_independent_implementations_band():
     """SARSA(lambda = 0.5), alpha x 8 = 1.5, 8 runs: the mean steps per episode over the
     first 50 episodes lies within the band of an independent implementation, Shangtong

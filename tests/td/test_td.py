@@ -355,6 +355,7 @@ def test_random_walk_19_replication_shapes():
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_random_walk_19_documented_results():
     """The numbers `random_walk_19`'s docstring quotes, at its defaults: TD(lambda)'s
     best step-size 0.02 with RMS error 0.051 after 1000 episodes, TD-IDBD 0.036,
