@@ -86,11 +86,12 @@ class SparseTDTimeStep(NamedTuple):
 
 _WEIGHTS = SwiftTDState._fields.index("weights")
 _Z = SwiftTDState._fields.index("z")
-# The columns an episode's start zeroes (the traces), and those a lost trace zeroes.
-_CUT = jnp.array([SwiftTDState._fields.index(k) for k in ("z", "p", "z_bar", "delta_w")])
-_LOST = jnp.array([SwiftTDState._fields.index(k) for k in ("z", "z_delta", "p", "z_bar")])
+# The columns an episode's start zeroes (the traces), and those a lost trace zeroes
+# (NumPy constants: a JAX array here would start JAX's backend on import).
+_CUT = np.array([SwiftTDState._fields.index(k) for k in ("z", "p", "z_bar", "delta_w")])
+_LOST = np.array([SwiftTDState._fields.index(k) for k in ("z", "z_delta", "p", "z_bar")])
 # 1 in the columns an episode's start keeps, 0 in those it cuts
-_KEEP = np.isin(np.arange(len(SwiftTDState._fields)), np.asarray(_CUT), invert=True)
+_KEEP = np.isin(np.arange(len(SwiftTDState._fields)), _CUT, invert=True)
 
 
 def _rows(table: Float[Array, "rows 11"], where: Int[Array, " k"]) -> SwiftTDState:

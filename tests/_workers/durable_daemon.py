@@ -4,9 +4,13 @@ learns events one after the other, printing each event's index once `update` has
 acknowledged it, until it is killed.
 
     python tests/_workers/durable_daemon.py DIRECTORY POLICY
+
+`test_journal.py` starts it through `run`, as a fork of a process that imported it
+once (multiprocessing's fork server).
 """
 
 import hashlib
+import os
 import sys
 
 import equinox as eqx
@@ -46,6 +50,12 @@ def main(directory: str, policy: str) -> None:
         i = durable.events
         durable.update(xs[i], ys[i])
         print(i, flush=True)
+
+
+def run(directory: str, policy: str, out) -> None:
+    """`main`, printing into `out` (the writing end of a multiprocessing pipe)."""
+    sys.stdout = os.fdopen(out.fileno(), "w")
+    main(directory, policy)
 
 
 if __name__ == "__main__":
