@@ -5,8 +5,12 @@ a crash between a checkpoint and the journal's rotation, or a SIGKILL at any mom
 import multiprocessing
 import os
 import random
+import select
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,6 +149,26 @@ def test_fsync_policies(tmp_path, monkeypatch, policy, syncs, pending):
     durable.close(checkpoint=False)
 
 
+def _line(output) -> str:
+    """The daemon's next line (`output` unbuffered), or a failure after 120 s instead
+    of a hang: a forked process whose parent had started JAX's backend hangs."""
+    assert select.select([output], [], [], 120.0)[0], "the daemon printed nothing in 120 s"
+    return output.readline().decode()
+
+
+@pytest.mark.slow  # a subprocess importing JAX
+def test_importing_the_daemon_leaves_the_backend_unstarted():
+    """The SIGKILL test forks its daemons from a process that imported them, and
+    XLA's threads do not survive a fork: the import must not start JAX's backend."""
+    code = (
+        "import tests._workers.durable_daemon; from jax._src import xla_bridge; "
+        "print('started' if xla_bridge._backends else 'not started')"
+    )
+    root = Path(__file__).parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.stdout.strip() == "not started", result.stderr[-2000:]
+
+
 @pytest.mark.slow  # 20 daemon processes: about 20 s on 2 busy cores
 def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path):
     """A daemon killed 20 times; every restart holds exactly the acknowledged events
@@ -163,19 +187,19 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path):
         )
         daemon.start()
         writer.close()  # the daemon holds the only writing end: its death ends the output
-        output = os.fdopen(os.dup(reader.fileno()))
+        output = os.fdopen(os.dup(reader.fileno()), "rb", buffering=0)
         reader.close()
         if kill % 5 == 4:  # now and then while it starts: restoring, replaying
             time.sleep(moments.uniform(0.0, 1.5))
             start = first = None
         else:  # while it learns: after its first acknowledgement (it compiles first)
-            start = output.readline().split()
-            first = output.readline()
+            start = _line(output).split()
+            first = _line(output)
             time.sleep(moments.uniform(0.0, 0.3))
         daemon.kill()
         daemon.join()
         with output:
-            lines = output.read().split("\n")
+            lines = output.read().decode().split("\n")
         if first is not None:
             lines.insert(0, first.strip())
         if start is None:
