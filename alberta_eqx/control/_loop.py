@@ -220,6 +220,11 @@ def start_control(
     reset_key, act_key, key = jax.random.split(key, 3)
     observation, env_state = env.reset(reset_key, env_params)
     action = agent.act(act_key, observation)
+    # the environment's state typed as its step returns it: gymnax's Freeway resets
+    # to a weakly typed position that its step makes int32, and a run whose types
+    # change after one segment compiles its segment program twice
+    stepped = jax.eval_shape(env.step, reset_key, env_state, action, env_params)[1]
+    env_state = jax.tree.map(_typed_as, env_state, stepped)
     float_dtype = _checks.default_float()
     return ControlRun(
         agent=agent,
@@ -235,6 +240,16 @@ def start_control(
         end_steps=jnp.full(max_episodes, -1, jnp.int32),
         num_episodes=jnp.zeros((), jnp.int32),
     )
+
+
+def _typed_as(x: Any, like: jax.ShapeDtypeStruct) -> Any:
+    """`x` (an array or a Python scalar) as an array of `like`'s dtype, strongly typed
+    where `like` is (a weakly typed `like` takes its dtype from the arrays it meets)."""
+    if like.weak_type:
+        return x if eqx.is_array(x) else jnp.asarray(x)
+    if eqx.is_array(x) and x.dtype == like.dtype and not jax.typeof(x).weak_type:
+        return x
+    return jax.lax.convert_element_type(x, like.dtype)
 
 
 def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> ControlRun:

@@ -166,6 +166,37 @@ def test_loop_records_episodes_and_continues_across_calls():
     np.testing.assert_array_equal(returns[lengths > 0], -lengths[lengths > 0])
 
 
+class _LooselyTyped:
+    """MountainCar with a reset state typed loosely (a weakly typed counter and a
+    Python bool), as gymnax's Freeway resets its position; its step types them."""
+
+    def __init__(self):
+        self.inner = MountainCar()
+        self.default_params = self.inner.default_params
+
+    def reset(self, key, params):
+        observation, state = self.inner.reset(key, params)
+        return observation, (state, jnp.asarray(0), False)
+
+    def step(self, key, state, action, params):
+        inner, count, _ = state
+        observation, inner, *rest = self.inner.step(key, inner, action, params)
+        return observation, (inner, (count + 1).astype(jnp.int32), rest[1]), *rest
+
+
+def test_a_run_starts_with_the_types_its_steps_keep():
+    """A start typed otherwise than the step makes it compiles a run's segment
+    program twice (the second segment's input types differ from the first's)."""
+    env = _LooselyTyped()
+    coder = TileCoder(
+        4, 4 / np.array([1.7, 0.14]), low=[-1.2, -0.07], high=[0.5, 0.07], int_sizes=(3,)
+    )
+    run = start_control(watkins_q_lambda(coder, 3, 0.1, 0.9), env, jax.random.key(0))
+    stepped = jax.eval_shape(lambda r: control_step(r, env), run)
+    types = jax.tree.map(jax.typeof, eqx.filter(run, eqx.is_array))
+    assert types == jax.tree.map(jax.typeof, stepped)
+
+
 # --- Stream AC(lambda) and the streaming wrappers --------------------------------
 
 
