@@ -99,11 +99,8 @@ def _optimized(request):
 
 
 # Tests that share nothing compiled with their file's other tests (each runs its own
-# page or notebook from scratch), so that the workers may split them: a unit each.
-_INDEPENDENT = (
-    "tests/project/test_doc_blocks.py::test_code_blocks_run[",
-    "tests/project/test_notebooks.py::test_notebook_runs[",
-)
+# page from scratch), so that the workers may split them: a unit each.
+_INDEPENDENT = ("tests/project/test_doc_blocks.py::test_code_blocks_run[",)
 
 
 def _unit(nodeid: str) -> str:
@@ -114,8 +111,8 @@ def _unit(nodeid: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadfile` with `_unit` for a file: the long doc pages and notebooks
-    would otherwise run one after another in one worker while the other idles."""
+    """`--dist loadfile` with `_unit` for a file: the long doc pages would otherwise
+    run one after another in one worker while the other idles."""
     from xdist.scheduler import LoadFileScheduling
 
     class _Units(LoadFileScheduling):
