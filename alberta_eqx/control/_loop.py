@@ -247,7 +247,7 @@ def _typed_as(x: Any, like: jax.ShapeDtypeStruct) -> Any:
     where `like` is (a weakly typed `like` takes its dtype from the arrays it meets)."""
     if like.weak_type:
         return x if eqx.is_array(x) else jnp.asarray(x)
-    if eqx.is_array(x) and x.dtype == like.dtype and not jax.typeof(x).weak_type:
+    if eqx.is_array(x) and x.dtype == like.dtype and not getattr(x, "weak_type", False):
         return x
     return jax.lax.convert_element_type(x, like.dtype)
 
