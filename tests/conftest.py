@@ -20,7 +20,7 @@ import pytest
 # - `--xla_cpu_parallel_codegen_split_count=1`: each program's LLVM module compiled
 #   whole, not split into parts for a thread pool, which for programs this small costs
 #   more than it saves (tests/td, tests/nonlinear and the stream networks' tests, one
-#   process, four alternating pairs: 3-12% less user CPU).
+#   process, four alternating pairs: 4-11% less user CPU).
 # `JAX_DISABLE_MOST_OPTIMIZATIONS=0 pytest` compiles as users do (optimised, the
 # default code generator, the machine's full instruction set).
 _FAST_COMPILE = os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1") != "0"
