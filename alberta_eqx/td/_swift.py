@@ -92,19 +92,21 @@ _CUT = np.array([SwiftTDState._fields.index(k) for k in ("z", "p", "z_bar", "del
 _LOST = np.array([SwiftTDState._fields.index(k) for k in ("z", "z_delta", "p", "z_bar")])
 # 1 in the columns an episode's start keeps, 0 in those it cuts
 _KEEP = np.isin(np.arange(len(SwiftTDState._fields)), _CUT, invert=True)
+_LOSE = np.isin(np.arange(len(SwiftTDState._fields)), _LOST, invert=True)
 
 
-def _rows(table: Float[Array, "rows 11"], where: Int[Array, " k"]) -> SwiftTDState:
-    """The state at the features `where` (0 at `feature_dim`, the padding row)."""
-    return SwiftTDState(*table.at[where].get(mode="promise_in_bounds").T)
-
-
-def _write(table: Float[Array, "rows 11"], where, columns, values) -> Float[Array, "rows 11"]:
-    """`table` with `values` written at rows `where` (and `columns`), the padding row
-    (the last, which padded indices point at) kept at zero. Every index is in bounds,
-    so the scatter needs no checks."""
-    table = table.at[where, columns].set(values, mode="promise_in_bounds")
+def _write(table: Float[Array, "rows 11"], where, values) -> Float[Array, "rows 11"]:
+    """`table` with the rows `values` written at `where`, the padding row (the last,
+    which padded indices point at) kept at zero. Every index is in bounds, so the
+    scatter needs no checks."""
+    table = table.at[where].set(values, mode="promise_in_bounds")
     return table.at[-1].set(0)
+
+
+def _merged(table, slots, resident):
+    """The per-feature rows: `table` with the slots' rows (`resident`, one column per
+    slot) written at their features; the padding row dropped."""
+    return table.at[slots].set(resident.T, mode="promise_in_bounds")[:-1]
 
 
 class _AbstractSwiftTD(AbstractLearner):
@@ -333,9 +335,13 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
     decays below `epsilon` times the feature's last step-size (or turns negative);
     each step touches only the active features and that set, so its cost grows with
     them, not with `feature_dim`. The set is a fixed array of `trace_capacity` slots
-    (compiled shapes are fixed); a feature that finds no free slot loses its trace at
-    once, counted in `dropped_traces` (the run then departs from the package's). With
-    `k` active features per step, `k * log(epsilon) / log(gamma lambda)` slots suffice.
+    (compiled shapes are fixed), and a feature's whole state lives in its slot while
+    its trace does, and after, until another feature needs the slot: so a step works
+    on the slots in place and moves only the active features' rows. A joining feature
+    that holds no slot takes a free one in the order of `indices`; one that finds none
+    loses its trace at once, counted in `dropped_traces` (the run then departs from the
+    package's). With `k` active features per step, `k * log(epsilon) / log(gamma
+    lambda)` slots suffice.
 
     With `trace_capacity >= feature_dim` (the default) every feature has a slot of its
     own: the set is then a mask over the features, each step costs `O(feature_dim)`
@@ -366,7 +372,9 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
     """
 
     table: Float[Array, "rows 11"]
+    resident: Float[Array, "11 capacity"]
     slots: Int[Array, " capacity"]
+    slot_of: Int[Array, " rows"]
     dropped_traces: Int[Array, ""]
     trace_capacity: int = eqx.field(static=True)
     timestep_type: ClassVar[type] = SparseTDTimeStep
@@ -400,13 +408,19 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         )
         state = swifttd_init(jnp.zeros(feature_dim, self.lambda_.dtype), self.initial_step_size)
         # One row per feature (the fields of SwiftTDState side by side): a step reads
-        # and writes whole rows at the active features and at the live traces.
+        # and writes whole rows at the active features.
         self.table = jnp.pad(jnp.stack(state, axis=-1), ((0, 1), (0, 0)))
         capacity = feature_dim if trace_capacity is None else trace_capacity
         self.trace_capacity = _checks.positive_int("trace_capacity", capacity)
-        # all free; with a slot per feature the live traces are those with z != 0
+        # With a slot per feature the table is the whole state (the live traces are
+        # those with z != 0) and the slot arrays are empty. Otherwise every slot is
+        # free (`feature_dim`), no feature holds one (`trace_capacity`), and the
+        # slots' state is one column per slot, so that the step over them is
+        # element-wise over contiguous arrays.
         slots = 0 if self._every_feature_has_a_slot else self.trace_capacity
         self.slots = jnp.full(slots, feature_dim, jnp.int32)
+        self.slot_of = jnp.full(feature_dim + 1 if slots else 0, slots, jnp.int32)
+        self.resident = jnp.zeros((len(SwiftTDState._fields), slots), self.table.dtype)
         self.dropped_traces = jnp.zeros((), jnp.int32)
 
     def _sparse(self, name: str, indices, values):
@@ -434,8 +448,11 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
 
     @property
     def state(self) -> SwiftTDState:
-        """The per-feature state, as `SwiftTDLearner.state` (a copy out of the table)."""
-        return SwiftTDState(*jnp.moveaxis(self.table[..., :-1, :], -1, 0))
+        """The per-feature state, as `SwiftTDLearner.state` (a copy out of the table
+        and the slots)."""
+        merged = jnp.vectorize(_merged, signature="(r,c),(s),(c,s)->(n,c)")
+        rows = merged(self.table, self.slots, self.resident)
+        return SwiftTDState(*jnp.moveaxis(rows, -1, 0))
 
     def learn(self, timestep: SparseTDTimeStep) -> tuple["SparseSwiftTDLearner", UpdateResult]:
         """Learn from one transition (the runners' entry point)."""
@@ -447,14 +464,18 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         fresh = self.previous_discount == 0
         if self._every_feature_has_a_slot:
             return self._learn_masked(timestep, at, x, next_at, x_next, reward, gamma, fresh)
-        table, slots = self.table, self.slots
-        # An episode's start cuts every live trace and empties the set.
-        # (A scatter to the padding row where no episode starts, rather than a
-        # `lax.cond`: vmapped, a cond becomes a select over the whole table.)
-        table = _write(table, jnp.where(fresh, slots, n)[:, None], _CUT, 0)
-        slots = jnp.where(fresh, n, slots)
-        # -- the package's second loop, over the active features
-        active = _rows(table, at)
+        table, resident, slots, slot_of = self.table, self.resident, self.slots, self.slot_of
+        cap = self.trace_capacity
+        # An episode's start cuts every trace (only the slots hold any).
+        resident = resident * jnp.where(fresh, _KEEP, 1).astype(resident.dtype)[:, None]
+        live = (slots < n) & (resident[_Z] != 0)
+        # -- the package's second loop, over the active features; a feature holding a
+        # slot (`held`) has its state there, the others in the table
+        slot = slot_of.at[at].get(mode="promise_in_bounds")  # `cap`: none
+        held = slot < cap
+        in_slot = resident.at[:, slot].get(mode="fill", fill_value=0)
+        rows = jnp.where(held, in_slot, table.at[at].get(mode="promise_in_bounds").T)
+        active = SwiftTDState(*rows)
         v_delta, value_old, rate, t = self._start(active, x, fresh)
         joining = (at < n) & (active.z == 0)  # no live trace: joins the set
         eta = self.max_step_size
@@ -462,27 +483,47 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         active = swifttd_trace_increment(
             active, x, scale, t, scale < 1, self.step_size_decay, True
         )
-        table = _write(table, at, slice(None), jnp.stack(active, axis=-1))
-        # Joining features take free slots in order; one that finds none loses its trace.
-        free = jnp.nonzero(slots == n, size=at.shape[0], fill_value=self.trace_capacity)[0]
-        slot = jnp.where(joining, free[jnp.cumsum(joining) - 1], self.trace_capacity)
-        slots = slots.at[slot].set(at, mode="drop")
-        lost = jnp.where(joining & (slot == self.trace_capacity), at, n)
-        table = _write(table, lost[:, None], _LOST, 0)
-        dropped = self.dropped_traces + jnp.sum(lost < n, dtype=jnp.int32)
+        rows = jnp.stack(active)
+        # A joining feature without a slot takes one, in order, from the slots neither
+        # live nor held by an active feature; a feature left in a slot it took is
+        # moved back to the table first. One that finds none loses its trace.
+        needs = joining & ~held
+        taken = jnp.zeros(cap, bool).at[slot].set(True, mode="drop")
+        free = jnp.nonzero(~live & ~taken, size=at.shape[0], fill_value=cap)[0].astype(jnp.int32)
+        new_slot = jnp.where(needs, free[jnp.cumsum(needs) - 1], cap)
+        lost = needs & (new_slot == cap)
+        leaving = slots.at[new_slot].get(mode="fill", fill_value=n)
+        left = resident.at[:, new_slot].get(mode="fill", fill_value=0)
+        table = _write(table, leaving, left.T)
+        slot_of = slot_of.at[leaving].set(cap, mode="promise_in_bounds")
+        slots = slots.at[new_slot].set(at, mode="drop")
+        placed = jnp.where(new_slot < cap, at, n)  # the rest write `cap` at the padding
+        slot_of = slot_of.at[placed].set(new_slot, mode="promise_in_bounds")
+        target = jnp.where(held, slot, new_slot)
+        resident = resident.at[:, target].set(rows, mode="drop")
+        outside = jnp.where(target == cap, at, n)  # lost features (and the padding)
+        rows = rows * jnp.where(lost, _LOSE[:, None], 1).astype(rows.dtype)
+        table = _write(table, outside, rows.T)
+        dropped = self.dropped_traces + jnp.sum(lost, dtype=jnp.int32)
         # -- the package's first loop, over the live traces
-        w_next = table.at[next_at, _WEIGHTS].get(mode="promise_in_bounds")
+        next_slot = slot_of.at[next_at].get(mode="promise_in_bounds")
+        w_next = jnp.where(
+            next_slot < cap,
+            resident[_WEIGHTS].at[next_slot].get(mode="fill", fill_value=0),
+            table.at[next_at, _WEIGHTS].get(mode="promise_in_bounds"),
+        )
         value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
         delta = self._delta(reward, gamma, value_next, value_old)
         result = self._result(delta, value_old, active, x)
-        live = self._trace_step(_rows(table, slots), delta, v_delta, gamma)
-        # A trace at or below epsilon times its feature's last step-size leaves the set.
-        gone = (slots < n) & (live.z <= live.last_alpha * self.epsilon)
-        live = live._replace(
-            **{k: jnp.where(gone, 0, getattr(live, k)) for k in ("z", "p", "z_bar", "delta_w")}
-        )
-        table = _write(table, slots, slice(None), jnp.stack(live, axis=-1))
-        slots = jnp.where(gone, n, slots)
+        member = live.at[target].set(True, mode="drop")
+        before = SwiftTDState(*resident)
+        after = self._trace_step(before, delta, v_delta, gamma)
+        # A trace at or below epsilon times its feature's last step-size leaves the set
+        # (the feature keeps its slot until another needs it).
+        gone = member & (after.z <= after.last_alpha * self.epsilon)
+        state = [jnp.where(member, a, b) for a, b in zip(after, before, strict=True)]
+        for i in _CUT:
+            state[i] = jnp.where(gone, 0, state[i])
         learner = self._finish(
             value_next,
             gamma,
@@ -490,7 +531,9 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             reward,
             delta,
             table=table,
+            resident=jnp.stack(state),
             slots=slots,
+            slot_of=slot_of,
             dropped_traces=dropped,
         )
         return learner, result

@@ -15,6 +15,7 @@ from alberta_eqx.td import (
     SparseSwiftTDLearner,
     SparseTDTimeStep,
     SwiftTDLearner,
+    SwiftTDState,
     TDTimeStep,
     TrueOnlineTDLearner,
 )
@@ -214,6 +215,49 @@ def test_small_trace_capacity_and_many_features():
     np.testing.assert_allclose(ours, expected[:-1], rtol=1e-5, atol=1e-5 * rms)
     small = SparseSwiftTDLearner(n, lam, alpha, eta, decay, meta, eta_min, eps, trace_capacity=100)
     assert int(_predictions(small, transitions)[0].dropped_traces) > 0
+
+
+@pytest.mark.slow  # about 20 s: eight compilations
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_the_slot_set_equals_the_mask(x64, setting):
+    """Fewer slots than features (features take, leave and retake slots, and a
+    feature whose trace has gone keeps its state in a slot until another feature
+    needs it) computes what a slot per feature computes, in float64: predictions
+    and every field of the final state, `(index, value)` and binary features, with
+    episode ends and truncations."""
+    rng = np.random.default_rng(7)
+    n, k, steps, capacity = 3000, 4, 1500, 900
+    idx = np.stack([rng.choice(n, k, replace=False) for _ in range(steps + 1)]).astype(np.int32)
+    idx[rng.uniform(size=idx.shape) < 0.2] = -1  # some padding
+    values = rng.normal(size=idx.shape)
+    assert len(np.unique(idx[idx >= 0])) > 2 * capacity  # the slots turn over
+    end = rng.uniform(size=steps) < 0.02
+    truncated = ~end & (rng.uniform(size=steps) < 0.02)
+    lam, alpha, gamma, eps, eta, decay, meta, eta_min = SETTINGS[setting]
+    for binary in (False, True):
+        transitions = SparseTDTimeStep(
+            jnp.asarray(idx[:-1]),
+            None if binary else jnp.asarray(values[:-1]),
+            jnp.asarray(rng.normal(size=steps)),
+            jnp.asarray(np.where(end, 0.0, gamma)),
+            jnp.asarray(idx[1:]),
+            None if binary else jnp.asarray(values[1:]),
+            jnp.asarray(truncated),
+        )
+        runs = [
+            _predictions(
+                SparseSwiftTDLearner(
+                    n, lam, alpha, eta, decay, meta, eta_min, eps, c, dtype=jnp.float64
+                ),
+                transitions,
+            )
+            for c in (None, capacity)
+        ]
+        (mask, expected), (slots, ours) = runs
+        assert int(slots.dropped_traces) == 0
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+        for name, a, b in zip(SwiftTDState._fields, slots.state, mask.state, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 def test_fixed_unbounded_step_sizes_are_true_online_td():
