@@ -3,6 +3,7 @@
 
     python benchmarks/swifttd_bench.py            # the table below, ratios as medians
     python benchmarks/swifttd_bench.py --quick    # small step counts, a smoke run
+    python benchmarks/swifttd_bench.py --cases scan --sizes 10000:10 1000000:10
 
 Cases (features n, active k per step; values uniform in (0, 1], random rewards,
 gamma 0.99 and the package README's other hyperparameters):
@@ -41,6 +42,10 @@ except ImportError:  # wheels exist for CPython 3.11 on Linux only
 # lambda_, initial_step_size, gamma, epsilon, max_step_size, step_size_decay,
 # meta_step_size, eta_min: the package README's values
 LAM, ALPHA, GAMMA, EPS, ETA, DECAY, META, ETA_MIN = 0.95, 1e-2, 0.99, 1e-5, 0.1, 0.999, 1e-3, 1e-10
+
+
+CASES = ["scan", "latency", "batched"]
+SIZES = ["1000:10", "100000:10", "1000:1000", "100000:1000"]
 
 
 def _capacity(n: int, k: int) -> int:
@@ -226,6 +231,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--cases", nargs="+", choices=("scan", "latency", "batched"), default=CASES
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=SIZES,
+        help="the scan case's features:active pairs (default: %(default)s)",
+    )
     args = parser.parse_args()
     if swifttd is None:
         raise SystemExit(
@@ -233,16 +247,18 @@ def main() -> None:
         )
     steps = 500 if args.quick else args.steps
     rows = []
-    for n, k in ((1000, 10), (100_000, 10), (1000, 1000), (100_000, 1000)):
-        case_steps = steps if k == 10 else max(steps // 20, 100)
+    for n, k in (map(int, size.split(":")) for size in args.sizes if "scan" in args.cases):
+        case_steps = steps if k <= 10 else max(steps // 20, 100)
         rows.append(scan_case(n, k, case_steps, args.repeats))
         print(json.dumps(rows[-1]), flush=True)
-    for row in latency_case(1000, 10, 200 if args.quick else 2000, args.repeats):
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    batch = 50 if args.quick else args.batch
-    rows.append(batched_case(1000, 10, batch, 50 if args.quick else 200, args.repeats))
-    print(json.dumps(rows[-1]), flush=True)
+    if "latency" in args.cases:
+        for row in latency_case(1000, 10, 200 if args.quick else 2000, args.repeats):
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if "batched" in args.cases:
+        batch = 50 if args.quick else args.batch
+        rows.append(batched_case(1000, 10, batch, 50 if args.quick else 200, args.repeats))
+        print(json.dumps(rows[-1]), flush=True)
     info = {
         "jax": jax.__version__,
         "swifttd": swifttd.__version__,
