@@ -20,7 +20,10 @@ Differences from the authors' runs, all of the environment: the `minatar` packag
 they use (`MinAtar/*-v1`, minimal action sets, as gymnax's) repeats the previous
 action with probability 0.1 (sticky actions) and sets no episode limit; gymnax's games
 have no sticky actions and end an episode after 1,000 steps (Freeway 2,500). Such an
-episode is truncated, and the agents bootstrap from its last state.
+episode is truncated, and the agents bootstrap from its last state. `stream_x(...,
+sticky_action_prob=0.1)` puts minatar's sticky actions back (gymnax's
+`StickyActionWrapper`, the same rule: the previously executed action, 0 at first and
+kept across episodes, replaces the chosen one with that probability).
 
 `stream_x(game, agent, ...)` runs one game and agent; `alberta-eqx replicate
 stream-x-minatar --game breakout --agent q` runs it with verdict lines
@@ -68,17 +71,27 @@ def _exploration_steps(agent: str, num_steps: int) -> int:
     return 50_000  # 0.05 * the class default total_steps=1,000,000 (module docstring)
 
 
-def environment(game: str, discount: float = 0.99) -> tuple[Any, Any, StreamingWrapper]:
+def environment(
+    game: str, discount: float = 0.99, sticky_action_prob: float = 0.0
+) -> tuple[Any, Any, StreamingWrapper]:
     """`(base, params, wrapped)`: gymnax's environment `GAMES[game]`, its default
     parameters, and the environment inside the authors' wrappers
-    (`StreamingWrapper`: with a time feature for Pendulum only, as their scripts)."""
+    (`StreamingWrapper`: with a time feature for Pendulum only, as their scripts),
+    with sticky actions inside them where `sticky_action_prob > 0` (the `minatar`
+    package's 0.1; module docstring)."""
     import gymnax
+    from gymnax.wrappers import StickyActionWrapper
 
     if game not in GAMES:
         raise ValueError(f"game must be one of {sorted(GAMES)}, got {game!r}")
+    if not 0 <= sticky_action_prob <= 1:
+        raise ValueError(f"sticky_action_prob must be in [0, 1], got {sticky_action_prob!r}")
+    if sticky_action_prob and game == "pendulum":
+        raise ValueError("sticky_action_prob needs discrete actions: Pendulum-v1 has none")
     base, params = gymnax.make(GAMES[game])
     time_limit = int(params.max_steps_in_episode) if game == "pendulum" else None
-    return base, params, StreamingWrapper(base, discount, time_limit)
+    inner = StickyActionWrapper(base, sticky_action_prob) if sticky_action_prob else base
+    return base, params, StreamingWrapper(inner, discount, time_limit)
 
 
 def make_agent(
@@ -195,6 +208,7 @@ def stream_x(
     grid: Mapping[str, Sequence[float]] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    sticky_action_prob: float = 0.0,
     **hyperparameters: Any,
 ) -> StreamXResult:
     """`agent` on `game` for `num_steps` steps, `num_seeds` seeds times every point
@@ -211,6 +225,8 @@ def stream_x(
       of the agent: `step_size`, `lambda_`, `kappa`, ...); every combination runs.
     - `seed`: the root key; seed `i` of every grid point uses the same key.
     - `progress`: called with the number of steps after every segment.
+    - `sticky_action_prob`: the probability that the previous action replaces the
+      chosen one (the authors' `minatar` environments: 0.1; default 0, gymnax's).
     - `hyperparameters`: passed to the agent for every run.
     """
     start_time = time.perf_counter()
@@ -218,7 +234,9 @@ def stream_x(
         num_steps = PENDULUM_STEPS if game == "pendulum" else DEFAULT_STEPS[agent]
     if num_steps % segment_steps:
         raise ValueError(f"segment_steps ({segment_steps}) must divide num_steps ({num_steps})")
-    base, params, env = environment(game, hyperparameters.get("discount", 0.99))
+    base, params, env = environment(
+        game, hyperparameters.get("discount", 0.99), sticky_action_prob
+    )
     grid = dict(grid or {})
     configs = [
         dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())

@@ -35,6 +35,12 @@ def main() -> None:
         help="epsilon's decay length (default: the script's 20%% of --steps); give the "
         "authors' run's, to compare with the first --steps steps of a longer run of theirs",
     )
+    parser.add_argument(
+        "--sticky-action-prob",
+        type=float,
+        default=0.0,
+        help="sticky actions as minatar's (their runs: 0.1; default 0, gymnax's)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -61,6 +67,7 @@ def main() -> None:
         segment_steps=args.segment,
         seed=args.seed,
         progress=progress,
+        sticky_action_prob=args.sticky_action_prob,
         **extra,
     )
     runs = {}
@@ -80,6 +87,7 @@ def main() -> None:
         "num_seeds": args.seeds,
         "segment_steps": args.segment,
         "exploration_steps": args.exploration_steps,
+        "sticky_action_prob": args.sticky_action_prob,
         "backend": jax.default_backend(),
         "clock": clock,
         "wall_seconds": result.wall_seconds,

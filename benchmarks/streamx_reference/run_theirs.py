@@ -15,6 +15,11 @@ Usage (from the repository root, after `bash benchmarks/streamx_reference/setup.
 
 The seeds run as parallel processes; the JSON holds per seed the episodes' returns and
 end steps (from their pickle) and `(step, wall seconds, CPU seconds)` at every episode end.
+
+`--sticky-action-prob P` runs the same unmodified script on `minatar.Environment` with
+`sticky_action_prob=P` instead of its default 0.1 (their script has no such option): a
+launcher re-registers the environment id with that keyword, then runs the script as
+`__main__` in the same process.
 """
 
 import argparse
@@ -30,6 +35,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "upstream" / "stream_q_minatar.py"
+# Re-registers argv[1]'s environment id with sticky_action_prob=argv[2], then runs the
+# script argv[3] as __main__ with the remaining arguments.
+LAUNCH = """
+import runpy, sys
+import gymnasium
+from gymnasium.envs.registration import registry, register
+env_id, prob, script = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+spec = registry[env_id]
+kwargs = {**spec.kwargs, "sticky_action_prob": prob}
+register(id=env_id, entry_point=spec.entry_point, kwargs=kwargs)
+sys.argv = sys.argv[3:]
+sys.path.insert(0, str(__import__("pathlib").Path(script).parent))
+runpy.run_path(script, run_name="__main__")
+"""
 LINE = re.compile(r"Episodic Return: (\S+), Time Step (\d+)")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -47,15 +66,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, default=HERE / "runs")
+    parser.add_argument(
+        "--sticky-action-prob",
+        type=float,
+        help="minatar's sticky_action_prob (default: the script's environment, 0.1)",
+    )
     args = parser.parse_args()
 
     workdir = args.workdir / args.env.replace("/", "_")
+    if args.sticky_action_prob is not None:
+        workdir = workdir.with_name(f"{workdir.name}_sticky{args.sticky_action_prob:g}")
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     procs = {}
     for seed in args.seeds:
         command = [sys.executable, str(SCRIPT), "--env_name", args.env, "--seed", str(seed)]
         command += ["--total_steps", str(args.steps), "--debug"]
+        if args.sticky_action_prob is not None:
+            launch = [sys.executable, "-c", LAUNCH, args.env, str(args.sticky_action_prob)]
+            command = launch + command[1:]
         procs[seed] = subprocess.Popen(
             command, cwd=workdir, env=env, stdout=subprocess.PIPE, text=True
         )
@@ -108,6 +137,7 @@ def main() -> None:
             "steps": args.steps,
             "seeds": args.seeds,
             "upstream_commit": commit,
+            "sticky_action_prob": args.sticky_action_prob,
             "finished": final,
             "runs": results,
         }

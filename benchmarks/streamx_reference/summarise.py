@@ -37,6 +37,15 @@ def load(path: Path) -> dict:
     return document
 
 
+def label(document: dict) -> str:
+    """Who ran it, and with which sticky actions (the authors' `minatar` runs default
+    to 0.1, ours to gymnax's 0); `run_theirs.py --sticky-action-prob` and
+    `run_ours.py --sticky-action-prob` record other values."""
+    default = 0.1 if document["who"] == "theirs" else 0.0
+    sticky = document.get("sticky_action_prob")
+    return f"{document['who']}, sticky {default if sticky is None else sticky:g}"
+
+
 def last_mean(returns: list[float], ends: list[int], step: int) -> float:
     """The mean return of the last `LAST` episodes that ended at or before `step`."""
     done = [r for r, t in zip(returns, ends, strict=True) if t <= step]
@@ -63,11 +72,11 @@ def returns_table(theirs: dict, ours: dict, figure: Path | None) -> list[str]:
         checkpoints.append(horizon)
     lines = [
         f"returns: mean of the last {LAST} episodes ending at or before each step, "
-        f"mean over seeds ± 95% t interval; theirs {len(theirs['runs'])} seeds "
+        f"mean over seeds ± 95% t interval; {label(theirs)}: {len(theirs['runs'])} seeds "
         f"({'finished' if theirs.get('finished') else f'cut at step {last_theirs}'}), "
-        f"ours {len(ours['runs'])} seeds ({ours['steps']}-step run, "
+        f"{label(ours)}: {len(ours['runs'])} seeds ({ours['steps']}-step run, "
         f"{'finished' if ours.get('finished', True) else 'unfinished'})",
-        f"{'step':>8}  {'theirs (stream_q_minatar.py)':<48}  ours (alberta_eqx)",
+        f"{'step':>8}  {label(theirs):<48}  {label(ours)}",
     ]
     for step in checkpoints:
         a = [last_mean(r["returns"], r["end_steps"], step) for r in theirs["runs"].values()]
@@ -82,7 +91,8 @@ def returns_table(theirs: dict, ours: dict, figure: Path | None) -> list[str]:
 
         fig, ax = plt.subplots(figsize=(7, 4))
         grid = np.linspace(2_000, horizon, 60).astype(int)
-        for name, document, color in (("theirs", theirs, "C0"), ("ours", ours, "C1")):
+        for document, color in ((theirs, "C0"), (ours, "C1")):
+            name = label(document)
             curves = np.array(
                 [
                     [last_mean(r["returns"], r["end_steps"], s) for s in grid]
@@ -94,7 +104,7 @@ def returns_table(theirs: dict, ours: dict, figure: Path | None) -> list[str]:
             ax.plot(grid, curves.mean(0), color=color, lw=2, label=f"{name} ({len(curves)} seeds)")
         ax.set_xlabel("step")
         ax.set_ylabel(f"mean return, last {LAST} episodes")
-        ax.set_title(f"Stream Q(λ), {theirs['env']}: authors' script vs alberta_eqx")
+        ax.set_title(f"Stream Q(λ), {theirs['env']}")
         ax.legend()
         fig.tight_layout()
         fig.savefig(figure, dpi=100)

@@ -120,6 +120,52 @@ def test_streaming_wrapper_on_minatar_equals_the_authors_wrappers(x64):
 
 
 @pytest.mark.slow
+def test_sticky_actions_are_minatars():
+    """`sticky_action_prob` as `minatar.Environment.act`: the previously executed
+    action (0 before the first) replaces the chosen one with that probability, and is
+    kept across an episode's end (minatar's `reset` leaves `last_action` alone)."""
+    base, params, _ = environment("breakout")
+    chosen = jax.numpy.array([1, 2, 2, 1, 2, 1])
+
+    def run(env, actions):
+        def step(state, inputs):
+            k, action = inputs
+            out = env.step(k, state, action, params)
+            return out[1], (out[1], out[2], out[3] | out[4], out[5]["final_observation"])
+
+        _, state = env.reset(jax.random.key(3), params)
+        keys = jax.random.split(jax.random.key(4), actions.shape[0])
+        return jax.jit(lambda s: jax.lax.scan(step, s, (keys, actions)))(state)[1]
+
+    # always sticky: every executed action is the first previous one, 0 (no-op); a
+    # short stretch without an episode's end, where Breakout's dynamics use no key
+    _, _, done, final = run(environment("breakout", sticky_action_prob=1.0)[2], chosen)
+    _, _, base_done, base_final = run(environment("breakout")[2], chosen * 0)
+    _, _, _, moved = run(environment("breakout")[2], chosen)
+    assert not done.any() and not base_done.any()
+    np.testing.assert_array_equal(final, base_final)
+    assert not np.array_equal(final, moved)  # the chosen actions would have moved the paddle
+
+    # half sticky, 300 steps: each step executes the chosen action or repeats the last
+    actions = jax.random.randint(jax.random.key(5), (300,), 0, base.num_actions)
+    states, _, done, _ = run(environment("breakout", sticky_action_prob=0.5)[2], actions)
+    last = np.asarray(states.env_state.last_action)
+    previous = np.concatenate([[0], last[:-1]])
+    actions = np.asarray(actions)
+    assert ((last == actions) | (last == previous)).all()
+    differs = actions != previous
+    assert 0.35 < np.mean(last[differs] == previous[differs]) < 0.65
+    # An episode's end keeps the executed action, not 0: with the check above, the
+    # step after an end repeats the ending step's action, as minatar's does.
+    ends = np.flatnonzero(np.asarray(done))
+    assert ends.size >= 2 and (last[ends] != 0).any()
+    with pytest.raises(ValueError, match="sticky_action_prob"):
+        environment("breakout", sticky_action_prob=1.5)
+    with pytest.raises(ValueError, match="sticky_action_prob"):
+        environment("pendulum", sticky_action_prob=0.1)
+
+
+@pytest.mark.slow
 def test_the_command_line_options_and_lengths():
     """`--game` and `--agent` are stream-x-minatar's own options, checked against
     their choices; the default length is the agent's script's."""
