@@ -119,36 +119,43 @@ def test_streaming_wrapper_on_minatar_equals_the_authors_wrappers(x64):
     assert ends >= 2
 
 
+@eqx.filter_jit
+def _rollout(env, params, actions):
+    """`env` from a fixed start under `actions`: each step's state, reward, end and
+    final observation."""
+
+    def step(state, inputs):
+        key, action = inputs
+        out = env.step(key, state, action, params)
+        return out[1], (out[1], out[2], out[3] | out[4], out[5]["final_observation"])
+
+    _, state = env.reset(jax.random.key(3), params)
+    keys = jax.random.split(jax.random.key(4), actions.shape[0])
+    return jax.lax.scan(step, state, (keys, actions))[1]
+
+
 @pytest.mark.slow
 def test_sticky_actions_are_minatars():
     """`sticky_action_prob` as `minatar.Environment.act`: the previously executed
     action (0 before the first) replaces the chosen one with that probability, and is
     kept across an episode's end (minatar's `reset` leaves `last_action` alone)."""
-    base, params, _ = environment("breakout")
+    base, params, plain = environment("breakout")
     chosen = jax.numpy.array([1, 2, 2, 1, 2, 1])
-
-    def run(env, actions):
-        def step(state, inputs):
-            k, action = inputs
-            out = env.step(k, state, action, params)
-            return out[1], (out[1], out[2], out[3] | out[4], out[5]["final_observation"])
-
-        _, state = env.reset(jax.random.key(3), params)
-        keys = jax.random.split(jax.random.key(4), actions.shape[0])
-        return jax.jit(lambda s: jax.lax.scan(step, s, (keys, actions)))(state)[1]
-
     # always sticky: every executed action is the first previous one, 0 (no-op); a
     # short stretch without an episode's end, where Breakout's dynamics use no key
-    _, _, done, final = run(environment("breakout", sticky_action_prob=1.0)[2], chosen)
-    _, _, base_done, base_final = run(environment("breakout")[2], chosen * 0)
-    _, _, _, moved = run(environment("breakout")[2], chosen)
+    _, _, done, final = _rollout(
+        environment("breakout", sticky_action_prob=1.0)[2], params, chosen
+    )
+    _, _, base_done, base_final = _rollout(plain, params, chosen * 0)
+    _, _, _, moved = _rollout(plain, params, chosen)
     assert not done.any() and not base_done.any()
     np.testing.assert_array_equal(final, base_final)
     assert not np.array_equal(final, moved)  # the chosen actions would have moved the paddle
 
     # half sticky, 300 steps: each step executes the chosen action or repeats the last
     actions = jax.random.randint(jax.random.key(5), (300,), 0, base.num_actions)
-    states, _, done, _ = run(environment("breakout", sticky_action_prob=0.5)[2], actions)
+    half = environment("breakout", sticky_action_prob=0.5)[2]
+    states, _, done, _ = _rollout(half, params, actions)
     last = np.asarray(states.env_state.last_action)
     previous = np.concatenate([[0], last[:-1]])
     actions = np.asarray(actions)

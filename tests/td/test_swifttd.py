@@ -1,6 +1,8 @@
 """SwiftTD, step for step: against the authors' `swifttd` package (float32, its three
 forms) and against float64 transcriptions of the package's C++ (`reference_swifttd`)."""
 
+import itertools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -217,9 +219,8 @@ def test_small_trace_capacity_and_many_features():
     assert int(_predictions(small, transitions)[0].dropped_traces) > 0
 
 
-@pytest.mark.slow  # about 20 s: eight compilations
-@pytest.mark.parametrize("setting", SETTINGS)
-def test_the_slot_set_equals_the_mask(x64, setting):
+@pytest.mark.slow  # four compilations, shared by the settings
+def test_the_slot_set_equals_the_mask(x64):
     """Fewer slots than features (features take, leave and retake slots, and a
     feature whose trace has gone keeps its state in a slot until another feature
     needs it) computes what a slot per feature computes, in float64: predictions
@@ -233,8 +234,9 @@ def test_the_slot_set_equals_the_mask(x64, setting):
     assert len(np.unique(idx[idx >= 0])) > 2 * capacity  # the slots turn over
     end = rng.uniform(size=steps) < 0.02
     truncated = ~end & (rng.uniform(size=steps) < 0.02)
-    lam, alpha, gamma, eps, eta, decay, meta, eta_min = SETTINGS[setting]
-    for binary in (False, True):
+    for (lam, alpha, gamma, eps, eta, decay, meta, eta_min), binary in itertools.product(
+        SETTINGS.values(), (False, True)
+    ):
         transitions = SparseTDTimeStep(
             jnp.asarray(idx[:-1]),
             None if binary else jnp.asarray(values[:-1]),
