@@ -16,14 +16,17 @@ And Stream AC(lambda) with a Gaussian policy on gymnax's `Pendulum-v1`
 (`stream_ac_continuous.py`: two hidden layers of 128, observation normalisation,
 reward scaling and a time feature; 2,000,000 steps).
 
-Differences from the authors' runs, all of the environment: the `minatar` package
-they use (`MinAtar/*-v1`, minimal action sets, as gymnax's) repeats the previous
-action with probability 0.1 (sticky actions) and sets no episode limit; gymnax's games
-have no sticky actions and end an episode after 1,000 steps (Freeway 2,500). Such an
-episode is truncated, and the agents bootstrap from its last state. `stream_x(...,
-sticky_action_prob=0.1)` puts minatar's sticky actions back (gymnax's
-`StickyActionWrapper`, the same rule: the previously executed action, 0 at first and
-kept across episodes, replaces the chosen one with that probability).
+The environment: the `minatar` package the authors use (`MinAtar/*-v1`, minimal action
+sets, as gymnax's) repeats the previous action with probability 0.1 (sticky actions),
+and so do these runs (`STICKY_ACTION_PROB`, through gymnax's `StickyActionWrapper`,
+the same rule: the previously executed action, 0 at first and kept across episodes,
+replaces the chosen one with that probability; `stream_x(..., sticky_action_prob=0)`
+for gymnax's games as they are). It matters: on Breakout, the authors' own script
+scores 3.6 with them and 5.7 without after 50,000 steps
+(`benchmarks/streamx_reference/README.md`). The difference that remains is that
+`minatar` sets no episode limit, while gymnax's games end an episode after 1,000 steps
+(Freeway 2,500): such an episode is truncated, and the agents bootstrap from its last
+state.
 
 `stream_x(game, agent, ...)` runs one game and agent; `alberta-eqx replicate
 stream-x-minatar --game breakout --agent q` runs it with verdict lines
@@ -57,6 +60,9 @@ GAMES: dict[str, str] = {
 gymnax's registered MinAtar games), and Pendulum-v1 for the Gaussian Stream AC."""
 
 AGENTS = ("q", "sarsa", "ac")
+
+STICKY_ACTION_PROB = 0.1
+"""The `minatar` package's sticky actions, which the authors' MinAtar runs have."""
 
 DEFAULT_STEPS = {"q": 5_000_000, "sarsa": 10_000_000, "ac": 10_000_000}
 """The scripts' `--total_steps` per agent (Pendulum: `stream_ac_continuous.py`'s
@@ -208,7 +214,7 @@ def stream_x(
     grid: Mapping[str, Sequence[float]] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
-    sticky_action_prob: float = 0.0,
+    sticky_action_prob: float | None = None,
     **hyperparameters: Any,
 ) -> StreamXResult:
     """`agent` on `game` for `num_steps` steps, `num_seeds` seeds times every point
@@ -226,7 +232,8 @@ def stream_x(
     - `seed`: the root key; seed `i` of every grid point uses the same key.
     - `progress`: called with the number of steps after every segment.
     - `sticky_action_prob`: the probability that the previous action replaces the
-      chosen one (the authors' `minatar` environments: 0.1; default 0, gymnax's).
+      chosen one (default: the authors' `minatar` environments', `STICKY_ACTION_PROB`,
+      on the MinAtar games; 0 is gymnax's games as they are).
     - `hyperparameters`: passed to the agent for every run.
     """
     start_time = time.perf_counter()
@@ -234,6 +241,8 @@ def stream_x(
         num_steps = PENDULUM_STEPS if game == "pendulum" else DEFAULT_STEPS[agent]
     if num_steps % segment_steps:
         raise ValueError(f"segment_steps ({segment_steps}) must divide num_steps ({num_steps})")
+    if sticky_action_prob is None:
+        sticky_action_prob = 0.0 if game == "pendulum" else STICKY_ACTION_PROB
     base, params, env = environment(
         game, hyperparameters.get("discount", 0.99), sticky_action_prob
     )

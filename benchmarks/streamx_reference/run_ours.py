@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jax
 
-from alberta_eqx.replications.stream_x_minatar import stream_x
+from alberta_eqx.replications.stream_x_minatar import STICKY_ACTION_PROB, stream_x
 
 
 def main() -> None:
@@ -38,8 +38,8 @@ def main() -> None:
     parser.add_argument(
         "--sticky-action-prob",
         type=float,
-        default=0.0,
-        help="sticky actions as minatar's (their runs: 0.1; default 0, gymnax's)",
+        default=STICKY_ACTION_PROB,
+        help="sticky actions as minatar's (default: theirs, %(default)s; 0: gymnax's games)",
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

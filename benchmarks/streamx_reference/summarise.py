@@ -38,9 +38,9 @@ def load(path: Path) -> dict:
 
 
 def label(document: dict) -> str:
-    """Who ran it, and with which sticky actions (the authors' `minatar` runs default
-    to 0.1, ours to gymnax's 0); `run_theirs.py --sticky-action-prob` and
-    `run_ours.py --sticky-action-prob` record other values."""
+    """Who ran it, and with which sticky actions: the authors' `minatar` runs have 0.1
+    unless `run_theirs.py --sticky-action-prob` recorded another value; our runs record
+    theirs, and had none (gymnax's games) before they did."""
     default = 0.1 if document["who"] == "theirs" else 0.0
     sticky = document.get("sticky_action_prob")
     return f"{document['who']}, sticky {default if sticky is None else sticky:g}"
