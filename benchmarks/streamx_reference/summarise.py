@@ -46,6 +46,12 @@ def label(document: dict) -> str:
     return f"{document['who']}, sticky {default if sticky is None else sticky:g}"
 
 
+def pooled(documents: list[dict]) -> dict:
+    """The first document with the runs of all of them, as one set of seeds."""
+    runs = {f"{i}/{k}": v for i, d in enumerate(documents) for k, v in d["runs"].items()}
+    return {**documents[0], "runs": runs}
+
+
 def last_mean(returns: list[float], ends: list[int], step: int) -> float:
     """The mean return of the last `LAST` episodes that ended at or before `step`."""
     done = [r for r, t in zip(returns, ends, strict=True) if t <= step]
@@ -192,11 +198,26 @@ def main() -> None:
     parser.add_argument("--returns", type=Path, help="our run to compare returns with")
     parser.add_argument("--speed", type=Path, nargs="*", default=[], help="our runs to time")
     parser.add_argument("--figure", type=Path)
+    parser.add_argument(
+        "--more-seeds",
+        type=Path,
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("THEIRS", "OURS"),
+        help="runs of more seeds with the same settings, added to the returns (not to the "
+        "speeds); may be repeated",
+    )
     args = parser.parse_args()
     theirs = load(args.theirs)
     lines = [f"{theirs['env']}, upstream commit {theirs['upstream_commit']}"]
     if args.returns is not None:
-        lines += returns_table(theirs, load(args.returns), args.figure)
+        more = [tuple(load(p) for p in pair) for pair in args.more_seeds]
+        sides = [[theirs, *(t for t, _ in more)], [load(args.returns), *(o for _, o in more)]]
+        for side in sides:
+            if len({label(d) for d in side}) > 1:
+                raise SystemExit(f"--more-seeds: settings differ: {[label(d) for d in side]}")
+        lines += returns_table(pooled(sides[0]), pooled(sides[1]), args.figure)
     lines += speed_table(theirs, [load(p) for p in args.speed])
     print("\n".join(lines))
 
