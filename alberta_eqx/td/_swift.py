@@ -515,15 +515,8 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
         delta = self._delta(reward, gamma, value_next, value_old)
         result = self._result(delta, value_old, active, x)
+        # (a feature whose trace leaves keeps its slot until another feature needs it)
         member = live.at[target].set(True, mode="drop")
-        before = SwiftTDState(*resident)
-        after = self._trace_step(before, delta, v_delta, gamma)
-        # A trace at or below epsilon times its feature's last step-size leaves the set
-        # (the feature keeps its slot until another needs it).
-        gone = member & (after.z <= after.last_alpha * self.epsilon)
-        state = [jnp.where(member, a, b) for a, b in zip(after, before, strict=True)]
-        for i in _CUT:
-            state[i] = jnp.where(gone, 0, state[i])
         learner = self._finish(
             value_next,
             gamma,
@@ -531,12 +524,24 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
             reward,
             delta,
             table=table,
-            resident=jnp.stack(state),
+            resident=self._live_step(resident, member, delta, v_delta, gamma),
             slots=slots,
             slot_of=slot_of,
             dropped_traces=dropped,
         )
         return learner, result
+
+    def _live_step(self, columns, live, delta, v_delta, gamma):
+        """The package's first loop over the state `columns` (one array per field) of
+        the features whose traces are `live`, the others kept; a trace at or below
+        epsilon times its feature's last step-size leaves the set (is zeroed)."""
+        before = SwiftTDState(*columns)
+        after = self._trace_step(before, delta, v_delta, gamma)
+        gone = live & (after.z <= after.last_alpha * self.epsilon)
+        state = [jnp.where(live, a, b) for a, b in zip(after, before, strict=True)]
+        for i in _CUT:
+            state[i] = jnp.where(gone, 0, state[i])
+        return jnp.stack(state)
 
     @property
     def _every_feature_has_a_slot(self) -> bool:
@@ -569,17 +574,8 @@ class SparseSwiftTDLearner(_AbstractSwiftTD):
         value_next = jnp.where(gamma == 0, 0, jnp.sum(w_next * x_next))
         delta = self._delta(reward, gamma, value_next, value_old)
         result = self._result(delta, value_old, active, x)
-        before = SwiftTDState(*columns)
-        after = self._trace_step(before, delta, v_delta, gamma)
-        # A trace at or below epsilon times its feature's last step-size leaves the set.
-        gone = live & (after.z <= after.last_alpha * self.epsilon)
-        state = [jnp.where(live, a, b) for a, b in zip(after, before, strict=True)]
-        for k in ("z", "p", "z_bar", "delta_w"):
-            i = SwiftTDState._fields.index(k)
-            state[i] = jnp.where(gone, 0, state[i])
-        learner = self._finish(
-            value_next, gamma, timestep.truncated, reward, delta, table=jnp.stack(state, axis=-1)
-        )
+        table = self._live_step(columns, live, delta, v_delta, gamma).T
+        learner = self._finish(value_next, gamma, timestep.truncated, reward, delta, table=table)
         return learner, result
 
     def update(
