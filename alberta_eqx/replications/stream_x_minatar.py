@@ -90,9 +90,7 @@ def environment(
 
     if game not in GAMES:
         raise ValueError(f"game must be one of {sorted(GAMES)}, got {game!r}")
-    if not 0 <= sticky_action_prob <= 1:
-        raise ValueError(f"sticky_action_prob must be in [0, 1], got {sticky_action_prob!r}")
-    if sticky_action_prob and game == "pendulum":
+    if sticky_action_prob and game == "pendulum":  # (gymnax's wrapper checks the range)
         raise ValueError("sticky_action_prob needs discrete actions: Pendulum-v1 has none")
     base, params = gymnax.make(GAMES[game])
     time_limit = int(params.max_steps_in_episode) if game == "pendulum" else None
