@@ -12,7 +12,8 @@ time feature: their MinAtar scripts add none), and
   leaves at the class default of 1,000,000 (it does not pass its `--total_steps`);
 - AC: 10,000,000 steps, `kappa` 3 (policy) and 2 (value), entropy 0.01.
 
-And Stream AC(lambda) with a Gaussian policy on gymnax's `Pendulum-v1`
+And Stream AC(lambda) with a Gaussian policy on gymnax's `Pendulum-v1` and on brax's
+inverted pendulum (`inverted_pendulum`, 1,000-step episodes; the `[brax]` extra)
 (`stream_ac_continuous.py`: two hidden layers of 128, observation normalisation,
 reward scaling and a time feature; 2,000,000 steps).
 
@@ -48,6 +49,7 @@ from alberta_eqx.control import StreamAC, StreamingWrapper, StreamQ, run_control
 from alberta_eqx.experiments.segments import Progress
 from alberta_eqx.nn import MLP, MinAtarNetwork
 from alberta_eqx.replications.verdicts import Check, Replication, mean_stderr, on_new_axes
+from alberta_eqx.streams.brax_environment import BraxEnvironment
 
 GAMES: dict[str, str] = {
     "breakout": "Breakout-MinAtar",
@@ -55,9 +57,14 @@ GAMES: dict[str, str] = {
     "freeway": "Freeway-MinAtar",
     "space_invaders": "SpaceInvaders-MinAtar",
     "pendulum": "Pendulum-v1",
+    "inverted_pendulum": "brax:inverted_pendulum",
 }
 """The environments by name: the four MinAtar games gymnax has (Seaquest is not among
-gymnax's registered MinAtar games), and Pendulum-v1 for the Gaussian Stream AC."""
+gymnax's registered MinAtar games), and for the Gaussian Stream AC gymnax's Pendulum-v1
+and brax's inverted pendulum (`BraxEnvironment`, the `[brax]` extra)."""
+
+CONTINUOUS = ("pendulum", "inverted_pendulum")
+"""The environments with continuous actions (Stream AC with a Gaussian policy)."""
 
 AGENTS = ("q", "sarsa", "ac")
 
@@ -82,7 +89,8 @@ def environment(
 ) -> tuple[Any, Any, StreamingWrapper]:
     """`(base, params, wrapped)`: gymnax's environment `GAMES[game]`, its default
     parameters, and the environment inside the authors' wrappers
-    (`StreamingWrapper`: with a time feature for Pendulum only, as their scripts),
+    (`StreamingWrapper`: with a time feature for the continuous ones only, as their
+    scripts),
     with sticky actions inside them where `sticky_action_prob > 0` (the `minatar`
     package's 0.1; module docstring)."""
     import gymnax
@@ -90,8 +98,11 @@ def environment(
 
     if game not in GAMES:
         raise ValueError(f"game must be one of {sorted(GAMES)}, got {game!r}")
-    if sticky_action_prob and game == "pendulum":  # (gymnax's wrapper checks the range)
-        raise ValueError("sticky_action_prob needs discrete actions: Pendulum-v1 has none")
+    if sticky_action_prob and game in CONTINUOUS:  # (gymnax's wrapper checks the range)
+        raise ValueError(f"sticky_action_prob needs discrete actions: {game} has none")
+    if GAMES[game].startswith("brax:"):
+        brax = BraxEnvironment(GAMES[game].removeprefix("brax:"))
+        return brax, brax.default_params, StreamingWrapper(brax, discount, brax.episode_length)
     base, params = gymnax.make(GAMES[game])
     time_limit = int(params.max_steps_in_episode) if game == "pendulum" else None
     inner = StickyActionWrapper(base, sticky_action_prob) if sticky_action_prob else base
@@ -109,11 +120,12 @@ def make_agent(
     **hyperparameters: Any,
 ) -> StreamAC | StreamQ:
     """The agent `agent` for `game`, as the authors' script builds it: the MinAtar
-    network for the games, two hidden layers of 128 and a Gaussian policy on Pendulum.
+    network for the games, two hidden layers of 128 and a Gaussian policy on the
+    continuous environments (`CONTINUOUS`).
 
     **Arguments:**
 
-    - `game`, `agent`: a key of `GAMES` and one of `AGENTS` (Pendulum: `"ac"`).
+    - `game`, `agent`: a key of `GAMES` and one of `AGENTS` (`CONTINUOUS`: `"ac"`).
     - `key`: the agent's key.
     - `num_steps`: the run's length (the epsilon schedule of Q is a fraction of it).
     - `base`, `params`: the gymnax environment and its parameters (default: made).
@@ -123,11 +135,9 @@ def make_agent(
         raise ValueError(f"agent must be one of {AGENTS}, got {agent!r}")
     if base is None:
         base, params, _ = environment(game)
-    if game == "pendulum":
+    if game in CONTINUOUS:
         if agent != "ac":
-            raise ValueError(
-                f"Pendulum-v1 has continuous actions: agent must be 'ac', got {agent!r}"
-            )
+            raise ValueError(f"{game} has continuous actions: agent must be 'ac', got {agent!r}")
         action_dim = int(np.prod(base.action_space(params).shape))
         obs_dim = int(np.prod(base.observation_space(params).shape)) + 1  # and the time
         net_key, value_key, key = jax.random.split(key, 3)
@@ -236,11 +246,11 @@ def stream_x(
     """
     start_time = time.perf_counter()
     if num_steps is None:
-        num_steps = PENDULUM_STEPS if game == "pendulum" else DEFAULT_STEPS[agent]
+        num_steps = PENDULUM_STEPS if game in CONTINUOUS else DEFAULT_STEPS[agent]
     if num_steps % segment_steps:
         raise ValueError(f"segment_steps ({segment_steps}) must divide num_steps ({num_steps})")
     if sticky_action_prob is None:
-        sticky_action_prob = 0.0 if game == "pendulum" else STICKY_ACTION_PROB
+        sticky_action_prob = 0.0 if game in CONTINUOUS else STICKY_ACTION_PROB
     base, params, env = environment(
         game, hyperparameters.get("discount", 0.99), sticky_action_prob
     )
@@ -400,7 +410,7 @@ def _run(seeds: int, steps: int, progress: Progress | None, *, game: str, agent:
 
 
 def _steps_of(*, game: str, agent: str) -> int:
-    return PENDULUM_STEPS if game == "pendulum" else DEFAULT_STEPS[agent]
+    return PENDULUM_STEPS if game in CONTINUOUS else DEFAULT_STEPS[agent]
 
 
 STREAM_X_MINATAR = Replication(

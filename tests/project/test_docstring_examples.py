@@ -15,6 +15,7 @@ import pytest
 import alberta_eqx as ae
 from alberta_eqx import control, gvf, nn, nonlinear, streams, td
 from alberta_eqx.experiments import loggers
+from alberta_eqx.streams.brax_environment import BraxEnvironment
 from tests.project import test_doc_blocks as doc_blocks
 
 # The classes and functions a user meets first (issue 22, item 10).
@@ -39,6 +40,7 @@ SLOW = {"run_learning_loop", "run_learning_loop_batched"}
 # even offline, wandb writes its logs outside the working directory (~/.cache/wandb).
 DOCUMENTED = [
     ae.DurableLearner,
+    BraxEnvironment,
     ae.ClassifierLearner,
     ae.MultiHeadLearner,
     nonlinear.TDMLPLearner,
@@ -86,7 +88,7 @@ DOCUMENTED = [
     ae.Checkpoint,
 ]
 # The examples that need an optional package (an extra that `dev` installs).
-NEEDS = {"TensorBoardLogger": "tensorboardX"}
+NEEDS = {"TensorBoardLogger": "tensorboardX", "BraxEnvironment": "brax"}
 
 
 def _public():

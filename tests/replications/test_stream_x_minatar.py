@@ -3,6 +3,7 @@
 MinAtar's images against the authors' wrappers. Each case compiles its own program
 (a game's environment and shapes are its own), so they are slow tests."""
 
+import importlib.util
 import math
 
 import equinox as eqx
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 from alberta_eqx.replications.stream_x_minatar import (
+    AGENTS,
+    CONTINUOUS,
     GAMES,
     environment,
     stream_x,
@@ -19,8 +22,17 @@ from alberta_eqx.replications.stream_x_minatar import (
 
 pytest.importorskip("gymnax", reason="the MinAtar games are gymnax's")
 
-CASES = [(game, agent) for game in GAMES if game != "pendulum" for agent in ("q", "sarsa", "ac")]
+CASES = [(game, agent) for game in GAMES if game not in CONTINUOUS for agent in AGENTS]
 CASES.append(("pendulum", "ac"))
+CASES.append(
+    pytest.param(
+        "inverted_pendulum",
+        "ac",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("brax") is None, reason="needs the [brax] extra"
+        ),
+    )
+)
 
 
 def _params(runs):
@@ -38,7 +50,7 @@ def test_every_agent_runs_on_every_game(game, agent):
     grid = {"kappa": [2.0, 3.0]} if (game, agent) == ("breakout", "q") else None
     # (compilation is most of a case's time; the games whose episodes are not checked
     # to end run a quarter of the steps, still in two segments)
-    num_steps = 400 if game in ("breakout", "pendulum") else 100
+    num_steps = 400 if game in ("breakout", *CONTINUOUS) else 100
     result = stream_x(
         game, agent, num_seeds=2, num_steps=num_steps, segment_steps=num_steps // 2, grid=grid
     )
@@ -55,10 +67,10 @@ def test_every_agent_runs_on_every_game(game, agent):
             assert np.all(np.sum(per_run == 0, axis=(1, 2)) < initial_zeros)
     for returns, n in zip(result.returns, result.num_episodes, strict=True):
         assert np.all(np.isfinite(returns[:n])) and np.all(np.isnan(returns[n:]))
-        if game != "pendulum":  # MinAtar's raw rewards are 0 or 1 (true returns)
+        if game not in CONTINUOUS:  # MinAtar's raw rewards are 0 or 1 (true returns)
             np.testing.assert_array_equal(returns[:n], np.round(returns[:n]))
             assert np.all(returns[:n] >= 0)
-    if game in ("breakout", "pendulum"):  # episodes end within 400 steps
+    if game in ("breakout", *CONTINUOUS):  # episodes end within 400 steps
         assert np.all(result.num_episodes >= 1)
         assert len(stream_x_table(result)) == 2 + runs + 1
     if grid:
