@@ -68,8 +68,12 @@ class BraxEnvironment(eqx.Module):
 
     def __init__(self, env: Any, episode_length: int = 1000, **kwargs: Any):
         if isinstance(env, str):
-            from brax import envs
-
+            try:
+                from brax import envs
+            except ImportError as error:
+                raise ImportError(
+                    "BraxEnvironment needs brax: pip install 'alberta_eqx[brax]'"
+                ) from error
             env = envs.get_environment(env, **kwargs)
         self.env = env
         self.episode_length = _checks.positive_int("episode_length", episode_length)
