@@ -87,15 +87,11 @@ def _exploration_steps(agent: str, num_steps: int) -> int:
 def environment(
     game: str, discount: float = 0.99, sticky_action_prob: float = 0.0
 ) -> tuple[Any, Any, StreamingWrapper]:
-    """`(base, params, wrapped)`: gymnax's environment `GAMES[game]`, its default
-    parameters, and the environment inside the authors' wrappers
-    (`StreamingWrapper`: with a time feature for the continuous ones only, as their
-    scripts),
-    with sticky actions inside them where `sticky_action_prob > 0` (the `minatar`
-    package's 0.1; module docstring)."""
-    import gymnax
-    from gymnax.wrappers import StickyActionWrapper
-
+    """`(base, params, wrapped)`: the environment `GAMES[game]` (gymnax's, or brax's
+    through `BraxEnvironment`), its default parameters, and the environment inside the
+    authors' wrappers (`StreamingWrapper`: with a time feature for the continuous ones
+    only, as their scripts), with sticky actions inside them where
+    `sticky_action_prob > 0` (the `minatar` package's 0.1; module docstring)."""
     if game not in GAMES:
         raise ValueError(f"game must be one of {sorted(GAMES)}, got {game!r}")
     if sticky_action_prob and game in CONTINUOUS:  # (gymnax's wrapper checks the range)
@@ -103,6 +99,9 @@ def environment(
     if GAMES[game].startswith("brax:"):
         brax = BraxEnvironment(GAMES[game].removeprefix("brax:"))
         return brax, brax.default_params, StreamingWrapper(brax, discount, brax.episode_length)
+    import gymnax  # (brax's environment needs no gymnax)
+    from gymnax.wrappers import StickyActionWrapper
+
     base, params = gymnax.make(GAMES[game])
     time_limit = int(params.max_steps_in_episode) if game == "pendulum" else None
     inner = StickyActionWrapper(base, sticky_action_prob) if sticky_action_prob else base
