@@ -78,10 +78,10 @@ def _show_record(record: dict) -> None:
 def _show_sweep(folder: str, with_spec: bool) -> None:
     """The store's progress and its best configurations, and its specification
     `with_spec` (a sweep's record already shows it)."""
-    from alberta_eqx.cli._sweep import METRIC, TOP, best_table
+    from alberta_eqx.cli._sweep import best_rows, best_table
     from alberta_eqx.sweeps import store
     from alberta_eqx.sweeps.labelled import xarray_module
-    from alberta_eqx.sweeps.sweep import best_configurations, find_store
+    from alberta_eqx.sweeps.sweep import find_store
 
     path = find_store(folder)
     try:
@@ -96,7 +96,7 @@ def _show_sweep(folder: str, with_spec: bool) -> None:
     num_configs = len(next(iter(table.values())))
     try:
         completed = ds.completed.values
-        rows = best_configurations(ds, METRIC, TOP) if METRIC in ds.data_vars else []
+        rows = best_rows(ds)
     except ValueError as error:  # a chunk that fails its checksum
         fail(f"{path}: results unreadable ({error}); see alberta-eqx sweep --verify {folder}")
     size = spec["shard_size"]
@@ -104,8 +104,9 @@ def _show_sweep(folder: str, with_spec: bool) -> None:
     finished = sum(bool(completed[i : i + size].all()) for i in range(0, num_configs, size))
     print(f"store: {path}")
     if with_spec:
-        print(f"stream: {json.dumps(spec['stream'])}")
-        print(f"learner: {json.dumps(spec['learner'])}")
+        for part in ("stream", "learner", "environment", "agent"):
+            if part in spec:
+                print(f"{part}: {json.dumps(spec[part])}")
     grid = ", ".join(f"{name} = {spec['grid'][name]}" for name in table)
     print(f"grid: {grid} ({num_configs} configurations)")
     print(

@@ -13,6 +13,8 @@ from alberta_eqx.cli._options import _Help, add_log_option, count, fail, open_lo
 from alberta_eqx.cli._output import _device, output_folder, pyplot, save_figure
 
 METRIC = "squared_error"
+"""The metric that ranks a store's configurations, lowest first, where the store names
+none (`rank_by`: a control sweep ranks by its reward rate, highest first)."""
 TOP = 5
 PLOT = "sweep.png"
 
@@ -26,7 +28,8 @@ def _add_sweep(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Run (or resume after a crash) the sweep a TOML file specifies into\n"
         "OUT/sweep.zarr, shard by shard; finished shards are never recomputed, but read\n"
         "back through their checksums first, and run again if damaged. At the end it\n"
-        f"prints the {TOP} best configurations by final squared error, writes run.json\n"
+        f"prints the {TOP} best configurations by final squared error (a control sweep:\n"
+        "by final reward rate), writes run.json\n"
         f"and plots their learning curves in {PLOT} (docs/scale.md).\n"
         'A spec\'s `type = "module:attr"` imports and calls what it names, like a Python file.',
     )
@@ -53,7 +56,6 @@ def sweep(args: argparse.Namespace) -> None:
     from alberta_eqx.experiments.record import finish_record, start_record
     from alberta_eqx.sweeps import (
         SweepError,
-        best_configurations,
         check_sweep,
         load_spec,
         run_sweep,
@@ -102,7 +104,7 @@ def sweep(args: argparse.Namespace) -> None:
         f"{spec.num_steps} steps in {time.perf_counter() - began:.1f} s; the store: "
         f"{os.path.join(out, STORE)} (xarray.open_zarr)"
     )
-    rows = best_configurations(ds, METRIC, TOP) if METRIC in ds.data_vars else []
+    rows = best_rows(ds)
     lines = best_table(rows, ds, spec.num_configs)
     print("\n".join(lines))
     outputs: list[str] = []
@@ -140,19 +142,36 @@ def _log_shard(loggers: list, out: str, start: int, stop: int) -> None:
         )
 
 
+def rank_by(ds: Any) -> tuple[str, bool]:
+    """The metric that ranks a store's configurations, and whether higher is better."""
+    metric, higher = ds.attrs.get("rank_by", (METRIC, False))
+    return str(metric), bool(higher)
+
+
+def best_rows(ds: Any) -> list[dict]:
+    """The store's best configurations (`best_configurations` by `rank_by`)."""
+    from alberta_eqx.sweeps import best_configurations
+
+    metric, higher = rank_by(ds)
+    if metric not in ds.data_vars:
+        return []
+    return best_configurations(ds, metric, TOP, higher_is_better=higher)
+
+
 def best_table(rows: list[dict], ds: Any, num_configs: int) -> list[str]:
     """The best configurations as lines of text: a table, then the best one."""
+    metric, _ = rank_by(ds)
     window = ds.attrs.get("metrics_window")
     title = (
-        f"best {len(rows)} of {num_configs} configurations by final {METRIC} (the last "
+        f"best {len(rows)} of {num_configs} configurations by final {metric} (the last "
         f"{window}-step window; mean over {ds.sizes['seed']} seeds, 95% bootstrap CI):"
     )
-    if METRIC not in ds.data_vars:
-        return [f"no {METRIC} in the store to rank the configurations by"]
+    if metric not in ds.data_vars:
+        return [f"no {metric} in the store to rank the configurations by"]
     if not rows:
         return [f"no configuration is completed yet ({num_configs} in the grid)"]
     names = [k for k in rows[0] if k not in _COLUMNS]
-    header = ["config", *names, f"final {METRIC} [95% CI]", "diverged seeds"]
+    header = ["config", *names, f"final {metric} [95% CI]", "diverged seeds"]
     cells = [
         [
             str(row["config"]),
@@ -172,7 +191,7 @@ def best_table(rows: list[dict], ds: Any, num_configs: int) -> list[str]:
     return [
         title,
         *("  " + line for line in table),
-        f"best: configuration {best['config']} ({settings}): final {METRIC} {_interval(best)}",
+        f"best: configuration {best['config']} ({settings}): final {metric} {_interval(best)}",
     ]
 
 
@@ -188,10 +207,11 @@ def _figure(ds: Any, rows: list[dict]) -> Any:
     import numpy as np
 
     plt = pyplot()
+    metric, _ = rank_by(ds)
     fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
     steps = ds.step.values
     for i, row in enumerate(rows):
-        curves = np.asarray(ds[METRIC].values[row["config"]], np.float64)
+        curves = np.asarray(ds[metric].values[row["config"]], np.float64)
         curves = curves[np.isfinite(curves).all(axis=1)]
         if not curves.shape[0]:
             continue
@@ -202,7 +222,7 @@ def _figure(ds: Any, rows: list[dict]) -> Any:
             err = curves.std(axis=0, ddof=1) / np.sqrt(curves.shape[0])
             ax.fill_between(steps, mean - err, mean + err, color=f"C{i}", alpha=0.25, lw=0)
     ax.set(
-        xlabel="step", ylabel=f"{METRIC} (mean of {ds.attrs.get('metrics_window')}-step windows)"
+        xlabel="step", ylabel=f"{metric} (mean of {ds.attrs.get('metrics_window')}-step windows)"
     )
     ax.set_title(f"the {len(rows)} best configurations, {ds.sizes['seed']} seeds (band: one SE)")
     if ax.get_lines():

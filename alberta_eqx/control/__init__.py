@@ -12,6 +12,7 @@ from alberta_eqx.control._loop import (
     ControlRun,
     ControlTransition,
     control_step,
+    control_step_with_reward,
     run_control,
     start_control,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "SwiftSarsa",
     "check_probabilities",
     "control_step",
+    "control_step_with_reward",
     "differential_q_learning",
     "differential_sarsa",
     "greedy_actions",

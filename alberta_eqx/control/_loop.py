@@ -254,6 +254,15 @@ def _typed_as(x: Any, like: jax.ShapeDtypeStruct) -> Any:
 
 def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> ControlRun:
     """One step: act, observe, learn, record."""
+    return control_step_with_reward(run, env, env_params)[0]
+
+
+def control_step_with_reward(
+    run: ControlRun, env: Any, env_params: PyTree = None
+) -> tuple[ControlRun, Float[Array, ""]]:
+    """`control_step`, and the step's undiscounted reward (`info["raw_reward"]` where
+    the environment gives it), for measures that are not per episode (a reward rate
+    over a window of steps: `alberta_eqx.sweeps.ControlSweepSpec`)."""
     env_params = env.default_params if env_params is None else env_params
     step_key = jax.random.fold_in(run.key, run.step)
     env_key, update_key, act_key = jax.random.split(step_key, 3)
@@ -274,7 +283,7 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
     episode_return = run.episode_return + raw_reward
     episode_length = run.episode_length + 1  # at most step (so is num_episodes)
     index = jnp.where(episode_end, run.num_episodes, run.returns.shape[0])  # out of range: dropped
-    return ControlRun(
+    new = ControlRun(
         agent=agent,
         env_state=env_state,
         observation=observation,
@@ -288,6 +297,7 @@ def control_step(run: ControlRun, env: Any, env_params: PyTree = None) -> Contro
         end_steps=run.end_steps.at[index].set(step, mode="drop"),
         num_episodes=run.num_episodes + episode_end.astype(jnp.int32),
     )
+    return new, raw_reward
 
 
 @eqx.filter_jit

@@ -29,7 +29,8 @@ scores 3.6 with them and 5.7 without after 50,000 steps
 (Freeway 2,500): such an episode is truncated, and the agents bootstrap from its last
 state.
 
-`stream_x(game, agent, ...)` runs one game and agent; `alberta-eqx replicate
+The environments and agents are `alberta_eqx.control.stream_x`'s (`environment`,
+`make_agent`). `stream_x(game, agent, ...)` runs one game and agent; `alberta-eqx replicate
 stream-x-minatar --game breakout --agent q` runs it with verdict lines
 (`STREAM_X_MINATAR`). On a GPU machine the full-size run is the same command
 (`benchmarks/streamx_minatar_speed.py` documents it).
@@ -38,132 +39,45 @@ stream-x-minatar --game breakout --agent q` runs it with verdict lines
 import itertools
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alberta_eqx.control import StreamAC, StreamingWrapper, StreamQ, run_control, start_control
+from alberta_eqx.control import run_control, start_control
+from alberta_eqx.control.stream_x import (
+    AGENTS,
+    CONTINUOUS,
+    DEFAULT_STEPS,
+    GAMES,
+    PENDULUM_STEPS,
+    STICKY_ACTION_PROB,
+    environment,
+    make_agent,
+)
 from alberta_eqx.experiments.segments import Progress
-from alberta_eqx.nn import MLP, MinAtarNetwork
 from alberta_eqx.replications.verdicts import Check, Replication, mean_stderr, on_new_axes
-from alberta_eqx.streams.brax_environment import BraxEnvironment
 
-GAMES: dict[str, str] = {
-    "breakout": "Breakout-MinAtar",
-    "asterix": "Asterix-MinAtar",
-    "freeway": "Freeway-MinAtar",
-    "space_invaders": "SpaceInvaders-MinAtar",
-    "pendulum": "Pendulum-v1",
-    "inverted_pendulum": "brax:inverted_pendulum",
-}
-"""The environments by name: the four MinAtar games gymnax has (Seaquest is not among
-gymnax's registered MinAtar games), and for the Gaussian Stream AC gymnax's Pendulum-v1
-and brax's inverted pendulum (`BraxEnvironment`, the `[brax]` extra)."""
-
-CONTINUOUS = ("pendulum", "inverted_pendulum")
-"""The environments with continuous actions (Stream AC with a Gaussian policy)."""
-
-AGENTS = ("q", "sarsa", "ac")
-
-STICKY_ACTION_PROB = 0.1
-"""The `minatar` package's sticky actions, which the authors' MinAtar runs have."""
-
-DEFAULT_STEPS = {"q": 5_000_000, "sarsa": 10_000_000, "ac": 10_000_000}
-"""The scripts' `--total_steps` per agent (Pendulum: `stream_ac_continuous.py`'s
-2,000,000)."""
-PENDULUM_STEPS = 2_000_000
-
-
-def _exploration_steps(agent: str, num_steps: int) -> int:
-    """The epsilon schedule's length as the authors' scripts compute it."""
-    if agent == "q":
-        return max(1, round(0.2 * num_steps))
-    return 50_000  # 0.05 * the class default total_steps=1,000,000 (module docstring)
-
-
-def environment(
-    game: str, discount: float = 0.99, sticky_action_prob: float = 0.0
-) -> tuple[Any, Any, StreamingWrapper]:
-    """`(base, params, wrapped)`: the environment `GAMES[game]` (gymnax's, or brax's
-    through `BraxEnvironment`), its default parameters, and the environment inside the
-    authors' wrappers (`StreamingWrapper`: with a time feature for the continuous ones
-    only, as their scripts), with sticky actions inside them where
-    `sticky_action_prob > 0` (the `minatar` package's 0.1; module docstring)."""
-    if game not in GAMES:
-        raise ValueError(f"game must be one of {sorted(GAMES)}, got {game!r}")
-    if sticky_action_prob and game in CONTINUOUS:  # (gymnax's wrapper checks the range)
-        raise ValueError(f"sticky_action_prob needs discrete actions: {game} has none")
-    if GAMES[game].startswith("brax:"):
-        brax = BraxEnvironment(GAMES[game].removeprefix("brax:"))
-        return brax, brax.default_params, StreamingWrapper(brax, discount, brax.episode_length)
-    import gymnax  # (brax's environment needs no gymnax)
-    from gymnax.wrappers import StickyActionWrapper
-
-    base, params = gymnax.make(GAMES[game])
-    time_limit = int(params.max_steps_in_episode) if game == "pendulum" else None
-    inner = StickyActionWrapper(base, sticky_action_prob) if sticky_action_prob else base
-    return base, params, StreamingWrapper(inner, discount, time_limit)
-
-
-def make_agent(
-    game: str,
-    agent: str,
-    key: jax.Array,
-    *,
-    num_steps: int,
-    base: Any = None,
-    params: Any = None,
-    **hyperparameters: Any,
-) -> StreamAC | StreamQ:
-    """The agent `agent` for `game`, as the authors' script builds it: the MinAtar
-    network for the games, two hidden layers of 128 and a Gaussian policy on the
-    continuous environments (`CONTINUOUS`).
-
-    **Arguments:**
-
-    - `game`, `agent`: a key of `GAMES` and one of `AGENTS` (`CONTINUOUS`: `"ac"`).
-    - `key`: the agent's key.
-    - `num_steps`: the run's length (the epsilon schedule of Q is a fraction of it).
-    - `base`, `params`: the gymnax environment and its parameters (default: made).
-    - `hyperparameters`: passed to the agent, overriding the scripts' defaults.
-    """
-    if agent not in AGENTS:
-        raise ValueError(f"agent must be one of {AGENTS}, got {agent!r}")
-    if base is None:
-        base, params, _ = environment(game)
-    if game in CONTINUOUS:
-        if agent != "ac":
-            raise ValueError(f"{game} has continuous actions: agent must be 'ac', got {agent!r}")
-        action_dim = int(np.prod(base.action_space(params).shape))
-        obs_dim = int(np.prod(base.observation_space(params).shape)) + 1  # and the time
-        net_key, value_key, key = jax.random.split(key, 3)
-        return StreamAC(
-            key=key,
-            policy_network=MLP(obs_dim, 2 * action_dim, (128, 128), key=net_key),
-            value_network=MLP(obs_dim, "scalar", (128, 128), key=value_key),
-            distribution="gaussian",
-            **hyperparameters,
-        )
-    shape = tuple(base.observation_space(params).shape)
-    num_actions = base.num_actions
-    net_key, value_key, key = jax.random.split(key, 3)
-    if agent == "ac":
-        return StreamAC(
-            key=key,
-            policy_network=MinAtarNetwork(shape, num_actions, key=net_key),
-            value_network=MinAtarNetwork(shape, "scalar", key=value_key),
-            **hyperparameters,
-        )
-    hyperparameters.setdefault("exploration_steps", _exploration_steps(agent, num_steps))
-    return StreamQ(
-        key=key,
-        network=MinAtarNetwork(shape, num_actions, key=net_key),
-        target=cast(Literal["sarsa", "q"], agent),
-        **hyperparameters,
-    )
+__all__ = [
+    "AGENTS",
+    "CONTINUOUS",
+    "DEFAULT_STEPS",
+    "GAMES",
+    "PENDULUM_STEPS",
+    "STICKY_ACTION_PROB",
+    "STREAM_X_MINATAR",
+    "StreamXResult",
+    "curves",
+    "early_average",
+    "environment",
+    "final_average",
+    "make_agent",
+    "plot_stream_x",
+    "stream_x",
+    "stream_x_table",
+]
 
 
 class StreamXResult(NamedTuple):

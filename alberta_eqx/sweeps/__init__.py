@@ -1,7 +1,9 @@
-"""Sweeps at scale: a stream x a learner x a hyperparameter grid x seeds, run in
-shards into a resumable Zarr store, spread over devices and processes.
+"""Sweeps at scale: a stream x a learner (or an environment x a control agent) x a
+hyperparameter grid x seeds, run in shards into a resumable Zarr store, spread over
+devices and processes.
 
-`SweepSpec` / `load_spec` say what to run (`sweep_spec`); `check_sweep` refuses what
+`SweepSpec` / `ControlSweepSpec` / `load_spec` say what to run (`sweep_spec`,
+`control_sweep`); `check_sweep` refuses what
 cannot run before anything is written (`check`); `run_sweep` runs it into the store
 (`sweep`, `store`); `make_mesh` / `shard_batch` spread a batch over devices
 (`sharding`); `to_xarray` / `describe` label results (`labelled`); `spec` is what
@@ -11,12 +13,15 @@ between processes (`cache`).
 
 from alberta_eqx.sweeps.cache import enable_compilation_cache
 from alberta_eqx.sweeps.check import check_sweep
+from alberta_eqx.sweeps.control_sweep import ControlSweepSpec
 from alberta_eqx.sweeps.labelled import describe, to_xarray
 from alberta_eqx.sweeps.sharding import make_mesh, shard_batch
 from alberta_eqx.sweeps.sweep import best_configurations, run_sweep, verify_store
-from alberta_eqx.sweeps.sweep_spec import SweepError, SweepSpec, load_spec
+from alberta_eqx.sweeps.sweep_spec import AbstractSweepSpec, SweepError, SweepSpec, load_spec
 
 __all__ = [
+    "AbstractSweepSpec",
+    "ControlSweepSpec",
     "SweepError",
     "SweepSpec",
     "best_configurations",

@@ -1,11 +1,12 @@
-"""Sweeps: a stream x a learner x a hyperparameter grid x seeds, run in shards of
-configurations into a Zarr store, resumable after a crash.
+"""Sweeps: a stream x a learner (or an environment x an agent) x a hyperparameter grid
+x seeds, run in shards of configurations into a Zarr store, resumable after a crash.
 
-A `SweepSpec` says what to run (from Python, or from a TOML file with `load_spec`);
-`run_sweep` runs the grid's configurations in shards sized to a memory budget, each
-shard one compiled call of `run_learning_loop_batched` over all seeds (every seed's
-stream generated once and shared by the shard's configurations), and writes every
-finished shard to the store before starting the next. Started again on the same
+A `SweepSpec` (`ControlSweepSpec`) says what to run (from Python, or from a TOML file
+with `load_spec`); `run_sweep` runs the grid's configurations in shards sized to a
+memory budget, each shard one compiled call over all seeds (`SweepSpec`: of
+`run_learning_loop_batched`, every seed's stream generated once and shared by the
+shard's configurations; `ControlSweepSpec`: of the agent-environment loop), and
+writes every finished shard to the store before starting the next. Started again on the same
 folder, it skips the shards the store marks completed, and says so in its log.
 Given a mesh (`make_mesh`), each shard is spread over its devices, in one process
 or several (`jax.distributed.initialize`); each process writes its devices' blocks.
@@ -24,20 +25,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.experiments.runner import seed_keys
-from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.sweeps import store
-from alberta_eqx.sweeps.check import _block, _check_resume, _metric_names, _shard_size, check_sweep
+from alberta_eqx.sweeps.check import _check_resume, _shard_size, check_sweep
 from alberta_eqx.sweeps.labelled import versions, xarray_module
-from alberta_eqx.sweeps.sharding import CONFIGS, SEEDS, shard_batch
+from alberta_eqx.sweeps.sharding import CONFIGS, SEEDS
 from alberta_eqx.sweeps.store import STORE
-from alberta_eqx.sweeps.sweep_spec import SweepError, SweepSpec
+from alberta_eqx.sweeps.sweep_spec import AbstractSweepSpec, SweepError
 
 log = logging.getLogger("alberta_eqx.sweep")
 
@@ -46,7 +45,7 @@ def _write_result(path: str, names: list[str], metrics, start: int, stop: int) -
     """Write this process's blocks of a shard's metrics (padding configurations
     beyond `stop` are dropped)."""
     for name in names:
-        array = getattr(metrics, name)
+        array = metrics[name]
         for block in array.addressable_shards:
             if block.replica_id:
                 continue  # another device holds the same block; it writes it
@@ -67,7 +66,7 @@ def _barrier(name: str) -> None:
 
 
 def run_sweep(
-    spec: SweepSpec,
+    spec: AbstractSweepSpec,
     out: str | os.PathLike,
     *,
     shard_size: int | None = None,
@@ -84,7 +83,7 @@ def run_sweep(
 
     **Arguments:**
 
-    - `spec`: the sweep.
+    - `spec`: the sweep (a `SweepSpec` or a `ControlSweepSpec`).
     - `out`: the output folder (created if needed).
     - `shard_size`: configurations per shard; by default as many as fit
       `memory_budget`. A resumed sweep keeps the store's shards.
@@ -122,7 +121,7 @@ def run_sweep(
     path = os.path.join(out, STORE)
     description = spec.describe()
     seeds = description["seeds"]
-    names = _metric_names(spec)
+    names = spec.metric_names()
     # Process 0 creates the store; the others wait for it, whatever they would see.
     if jax.process_index() == 0 and store.open_store(path) is None:
         size = (
@@ -134,8 +133,12 @@ def run_sweep(
             "spec": json.dumps({**description, "shard_size": size}),
             "hyperparameters": list(spec.grid),
             "metrics": names,
-            "stream": json.dumps(description["stream"]),
-            "learner": json.dumps(description["learner"]),
+            "rank_by": list(spec.rank_by),
+            **{
+                part: json.dumps(description[part])
+                for part in ("stream", "learner", "environment", "agent")
+                if part in description
+            },
             "num_steps": spec.num_steps,
             "metrics_window": spec.metrics_window,
             "start_step": 0,
@@ -170,7 +173,6 @@ def run_sweep(
     status = [store.check_shard(path, start, stop) for start, stop in bounds]
     _barrier("alberta_eqx.sweep.verified")
     stream_keys = jnp.stack([seed_keys(s)[0] for s in seeds])
-    block = _block(spec.metrics_window, spec.num_steps)
     for index, ((start, stop), (done, problem)) in enumerate(zip(bounds, status, strict=True)):
         if done:
             log.info(
@@ -190,19 +192,8 @@ def run_sweep(
         # then the same compiled program, and divides over the mesh.
         picks = np.minimum(np.arange(start, start + size), spec.num_configs - 1)
         points = {name: jnp.asarray(values[picks]) for name, values in configurations.items()}
-        learners = eqx.filter_vmap(lambda p: spec.learner(**p))(points)
-        keys = stream_keys
-        if mesh is not None:
-            learners, keys = shard_batch(mesh, learners, keys)
-        result = run_learning_loop_batched(
-            learners,
-            spec.stream,
-            spec.num_steps,
-            keys,
-            metrics_window=spec.metrics_window,
-            block_size=block,
-        )
-        _write_result(path, names, result.metrics, start, stop)
+        metrics = spec.run_shard(points, stream_keys, mesh)
+        _write_result(path, names, metrics, start, stop)
         _barrier(f"alberta_eqx.sweep.shard{index}")
         if jax.process_index() == 0:
             store.mark_completed(path, start, stop)
@@ -249,18 +240,22 @@ def verify_store(path: str | os.PathLike) -> list[str]:
     return problems
 
 
-def best_configurations(ds: Any, metric: str = "squared_error", top: int = 5) -> list[dict]:
-    """The completed configurations with the lowest final `metric` (its last window),
-    best first: per configuration its index, its hyperparameters, the mean over the
-    seeds that did not diverge, a 95% bootstrap confidence interval of that mean
-    (`summarize`), and how many seeds diverged (a non-finite final value). A
-    configuration whose every seed diverged ranks last.
+def best_configurations(
+    ds: Any, metric: str = "squared_error", top: int = 5, *, higher_is_better: bool = False
+) -> list[dict]:
+    """The completed configurations with the lowest (`higher_is_better`: the highest)
+    final `metric` (its last window), best first: per configuration its index, its
+    hyperparameters, the mean over the seeds that did not diverge, a 95% bootstrap
+    confidence interval of that mean (`summarize`), and how many seeds diverged (a
+    non-finite final value). A configuration whose every seed diverged ranks last.
 
     **Arguments:**
 
     - `ds`: a sweep's store, as `run_sweep` returns it (or `xarray.open_zarr` reads it).
     - `metric`: a data variable of the store.
     - `top`: how many configurations to return, at most.
+    - `higher_is_better`: rank the highest first (a reward rate) instead of the lowest
+      (an error).
     """
     from alberta_eqx.experiments.summary import summarize
 
@@ -273,7 +268,8 @@ def best_configurations(ds: Any, metric: str = "squared_error", top: int = 5) ->
     finite = np.isfinite(final)
     counts = finite.sum(axis=1)
     means = np.where(finite, final, 0.0).sum(axis=1) / np.maximum(counts, 1)
-    order = np.lexsort((means, counts == 0))[:top]  # every seed diverged: last
+    ranked = -means if higher_is_better else means
+    order = np.lexsort((ranked, counts == 0))[:top]  # every seed diverged: last
     rows = []
     for i in order:
         config = int(done[i])

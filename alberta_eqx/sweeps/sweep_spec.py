@@ -1,21 +1,30 @@
 """What a sweep runs, as data: a stream x a learner x a hyperparameter grid x seeds
-(`SweepSpec`), from Python or from a TOML file (`load_spec`), checked as it is built."""
+(`SweepSpec`; `ControlSweepSpec` for an environment x an agent), from Python or from
+a TOML file (`load_spec`), checked as it is built; and what every kind of sweep
+tells the runner (`AbstractSweepSpec`): its metrics, its memory, one shard's run."""
 
+import abc
 import dataclasses
 import math
 import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
 from alberta_eqx._checks import positive_int
 from alberta_eqx.experiments.runner import seed_numbers
 from alberta_eqx.learners import AbstractLearner, LinearLearner
+from alberta_eqx.runners import run_learning_loop_batched
 from alberta_eqx.streams import AbstractStream
 from alberta_eqx.sweeps import store
 from alberta_eqx.sweeps.labelled import describe
+from alberta_eqx.sweeps.sharding import shard_batch
 from alberta_eqx.sweeps.spec import SpecError, _parameters, call, resolve
 
 # Step indices are int32 (the runners refuse a run that ends past step 2**31).
@@ -39,8 +48,111 @@ def _check_grid(grid: Any) -> None:
                 raise ValueError(f"grid[{name!r}][{i}] must be a finite number, got {value!r}")
 
 
+def floats(tree: Any) -> int:
+    """The floating-point numbers in a pytree of arrays or their shapes."""
+    leaves = jax.tree.leaves(tree)
+    return sum(
+        math.prod(a.shape)
+        for a in leaves
+        if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.inexact)
+    )
+
+
+def block_size(window: int, num_steps: int) -> int:
+    """Steps per compiled block: the largest multiple of the window that divides the
+    run and is at most `max(window, 1000)`. Across a wide batch (a shard's
+    configurations times its seeds) a few hundred steps make the per-block costs
+    vanish, while the per-step metrics the block holds stay small."""
+    units = num_steps // window
+    k = max(d for d in range(1, max(1, 1000 // window) + 1) if units % d == 0)
+    return window * k
+
+
+def check_run_fields(spec: Any, max_steps: int, max_text: str) -> None:
+    """Check the fields every sweep has: `grid`, `num_steps` (at most `max_steps`,
+    written `max_text` in the message), `metrics_window` (dividing it) and `seeds`."""
+    _check_grid(spec.grid)
+    positive_int("num_steps", spec.num_steps)
+    if spec.num_steps > max_steps:
+        raise ValueError(
+            f"num_steps must be at most {max_text} (step counts are int32), got {spec.num_steps}"
+        )
+    window = positive_int("metrics_window", spec.metrics_window)
+    if spec.num_steps % window:
+        raise ValueError(
+            f"num_steps ({spec.num_steps}) must be a multiple of metrics_window ({window})"
+        )
+    if isinstance(spec.seeds, int):
+        positive_int("seeds", spec.seeds)  # not listed: check_sweep refuses a huge one
+    else:
+        seed_numbers(spec.seeds)
+
+
+class AbstractSweepSpec(abc.ABC):
+    """What `run_sweep` and `check_sweep` need of a sweep: a grid of hyperparameters
+    (`grid`), runs of `num_steps` steps on `seeds`, metrics averaged over windows of
+    `metrics_window` steps; and, per kind of sweep, how to build one configuration,
+    what a run holds and how a shard runs."""
+
+    grid: Mapping[str, Sequence[float]]
+    num_steps: int
+    seeds: int | Sequence[int]
+    metrics_window: int
+    kind: ClassVar[str]
+    """What a configuration builds, for messages: "learner", "agent"."""
+    rank_by: ClassVar[tuple[str, bool]]
+    """The metric that ranks configurations, and whether higher is better."""
+
+    @property
+    def configurations(self) -> dict[str, np.ndarray]:
+        """Each hyperparameter's value per configuration, in the sweep's order."""
+        return store.configurations(self.grid)
+
+    @property
+    def num_configs(self) -> int:
+        return math.prod(len(v) for v in self.grid.values())
+
+    @property
+    def num_seeds(self) -> int:
+        return self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+
+    @abc.abstractmethod
+    def build(self, point: Mapping[str, Any]) -> Any:
+        """The learner (agent) of one configuration `point` (traced under
+        `eqx.filter_vmap` for a whole shard)."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """The specification as JSON-able data: what a store records, and what a
+        resumed sweep must match."""
+
+    @abc.abstractmethod
+    def metric_names(self) -> list[str]:
+        """The metrics a run reports, by shape only."""
+
+    @abc.abstractmethod
+    def state_floats(self) -> int:
+        """One run's state (a learner or agent and its stream or environment)."""
+
+    @abc.abstractmethod
+    def block_floats(self) -> int:
+        """The generated data one seed holds at once, beyond its state."""
+
+    @abc.abstractmethod
+    def floats_per_run(self) -> int:
+        """What one run (a configuration on a seed) holds at once."""
+
+    @abc.abstractmethod
+    def run_shard(
+        self, points: Mapping[str, Array], keys: Array, mesh: jax.sharding.Mesh | None
+    ) -> dict[str, Array]:
+        """One shard: the configurations `points` (each hyperparameter's values) on
+        every seed's key in `keys`, spread over `mesh` if given. Returns each metric
+        as `(configurations, seeds, windows)`."""
+
+
 @dataclasses.dataclass(frozen=True)
-class SweepSpec:
+class SweepSpec(AbstractSweepSpec):
     """What a sweep runs.
 
     **Fields:**
@@ -66,48 +178,24 @@ class SweepSpec:
     num_steps: int
     seeds: int | Sequence[int] = 30
     metrics_window: int = 1
+    kind: ClassVar[str] = "learner"
+    rank_by: ClassVar[tuple[str, bool]] = ("squared_error", False)
 
     def __post_init__(self):
         if not isinstance(self.stream, AbstractStream):
             raise TypeError(f"stream must be an AbstractStream, got {type(self.stream).__name__}")
         if not callable(self.learner):
             raise TypeError(f"learner must be a function, got {type(self.learner).__name__}")
-        _check_grid(self.grid)
-        positive_int("num_steps", self.num_steps)
-        if self.num_steps > _MAX_STEPS:
-            raise ValueError(
-                f"num_steps must be at most 2**31 (step indices are int32), got {self.num_steps}"
-            )
-        window = positive_int("metrics_window", self.metrics_window)
-        if self.num_steps % window:
-            raise ValueError(
-                f"num_steps ({self.num_steps}) must be a multiple of metrics_window ({window})"
-            )
-        if isinstance(self.seeds, int):
-            positive_int("seeds", self.seeds)  # not listed: check_sweep refuses a huge one
-        else:
-            seed_numbers(self.seeds)
+        check_run_fields(self, _MAX_STEPS, "2**31")
 
-    @property
-    def configurations(self) -> dict[str, np.ndarray]:
-        """Each hyperparameter's value per configuration, in the sweep's order."""
-        return store.configurations(self.grid)
-
-    @property
-    def num_configs(self) -> int:
-        return math.prod(len(v) for v in self.grid.values())
-
-    @property
-    def num_seeds(self) -> int:
-        return self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+    def build(self, point: Mapping[str, Any]) -> AbstractLearner:
+        return self.learner(**point)
 
     def template(self) -> AbstractLearner:
         """The learner of the grid's first configuration."""
-        return self.learner(**{name: values[0] for name, values in self.grid.items()})
+        return self.build({name: values[0] for name, values in self.grid.items()})
 
     def describe(self) -> dict[str, Any]:
-        """The specification as JSON-able data: what a store records, and what a
-        resumed sweep must match."""
         return {
             "stream": describe(self.stream),
             "learner": describe(self.template()),
@@ -116,6 +204,55 @@ class SweepSpec:
             "seeds": list(seed_numbers(self.seeds)),
             "metrics_window": self.metrics_window,
         }
+
+    def _example(self) -> Any:
+        """One step's example, by shape."""
+        stream_state = jax.eval_shape(self.stream.init, jax.random.key(0))
+        timesteps, _ = jax.eval_shape(
+            lambda s: self.stream.chunk(s, jnp.asarray(0), 1), stream_state
+        )
+        return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), timesteps)
+
+    def metric_names(self) -> list[str]:
+        """The `StepMetrics` fields the learner fills."""
+        learner = eqx.filter_eval_shape(self.template)
+        metrics = eqx.filter_eval_shape(
+            lambda lr, ts: lr.learn(ts)[1].metrics, learner, self._example()
+        )
+        return [name for name, value in metrics._asdict().items() if value is not None]
+
+    def state_floats(self) -> int:
+        learner = eqx.filter_eval_shape(self.template)
+        return floats(learner) + floats(jax.eval_shape(self.stream.init, jax.random.key(0)))
+
+    def block_floats(self) -> int:
+        """A seed's generated block of examples, times the copies XLA holds of it: a
+        200-step block of 10**7 features on 2 seeds asked for 7 copies (measured), so 8
+        are counted."""
+        return 8 * block_size(self.metrics_window, self.num_steps) * floats(self._example())
+
+    def floats_per_run(self) -> int:
+        """Its results, a block's per-step metrics and a few copies of its state."""
+        windows = self.num_steps // self.metrics_window
+        block = block_size(self.metrics_window, self.num_steps)
+        return 3 * (windows + block) + 4 * self.state_floats()
+
+    def run_shard(
+        self, points: Mapping[str, Array], keys: Array, mesh: jax.sharding.Mesh | None
+    ) -> dict[str, Array]:
+        """Every seed's stream generated once and shared by the shard's learners."""
+        learners = eqx.filter_vmap(self.build)(points)
+        if mesh is not None:
+            learners, keys = shard_batch(mesh, learners, keys)
+        result = run_learning_loop_batched(
+            learners,
+            self.stream,
+            self.num_steps,
+            keys,
+            metrics_window=self.metrics_window,
+            block_size=block_size(self.metrics_window, self.num_steps),
+        )
+        return {k: v for k, v in result.metrics._asdict().items() if v is not None}
 
 
 def _resolve(name: str, what: str) -> Any:
@@ -154,8 +291,13 @@ def _check_keys(
             seen.add(key)
 
 
-def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
-    """A `SweepSpec` from the contents of a sweep file (see `load_spec`)."""
+def spec_from_dict(data: Mapping[str, Any]) -> AbstractSweepSpec:
+    """A `SweepSpec` from the contents of a sweep file (see `load_spec`); with an
+    `[environment]` table, a `ControlSweepSpec` (`control_spec_from_dict`)."""
+    if "environment" in data:
+        from alberta_eqx.sweeps.control_sweep import control_spec_from_dict
+
+        return control_spec_from_dict(data)
     known = {"num_steps", "seeds", "metrics_window", "stream", "learner", "optimizer", "grid"}
     unknown = set(data) - known
     if unknown:
@@ -210,8 +352,9 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
     )
 
 
-def load_spec(path: str | os.PathLike) -> SweepSpec:
-    """A `SweepSpec` from a TOML file:
+def load_spec(path: str | os.PathLike) -> AbstractSweepSpec:
+    """A `SweepSpec` from a TOML file (with an `[environment]` table: a
+    `ControlSweepSpec`, see `control_spec_from_dict`):
 
     ```toml
     num_steps = 10000
