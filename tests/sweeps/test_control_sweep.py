@@ -4,6 +4,7 @@ episodes `run_control` records for the same keys, sweep files with an
 game, resumed."""
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ pytest.importorskip("gymnax", reason="the environments are gymnax's")
 pytest.importorskip("zarr", reason="the sweep store needs the [sweep] extra")
 
 WINDOW, WINDOWS = 50, 4
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def catch():
@@ -128,6 +130,11 @@ def test_a_sweep_file_with_a_game_builds_the_authors_agent(tmp_path):
     assert isinstance(agent, StreamQ)
     assert float(agent.kappa) == 3.0 and float(agent.step_size) == 0.5
     assert float(agent.exploration_steps) == 40  # 20% of the run (the Q script's)
+
+
+def test_the_benchmark_sweep_file_is_a_control_sweep():
+    spec = load_spec(os.path.join(ROOT, "benchmarks", "sweep-breakout.toml"))
+    assert isinstance(spec, ControlSweepSpec) and spec.num_configs == 3
 
 
 def test_a_sweep_file_with_factories_calls_them(tmp_path):
