@@ -29,7 +29,7 @@ import equinox as eqx
 import jax
 
 from alberta_eqx.control import run_control, start_control
-from alberta_eqx.replications.stream_x_minatar import environment, make_agent
+from alberta_eqx.control.stream_x import environment, make_agent
 
 
 def rate(game: str, agent: str, seeds: int, segment_steps: int, repeats: int) -> dict:
