@@ -10,7 +10,8 @@ control loop runs, and tile coding.
   (`baird`). The streams of gymnax and Gymnasium environments under a fixed policy
   need optional extras and stay in their module, `alberta_eqx.streams.environments`.
 - **Environments** for the control loop, gymnax-style `reset`/`step` (not streams: an
-  agent chooses the actions): `MountainCar`, `AccessControl`, `ContinuingRandomWalk`.
+  agent chooses the actions): `MountainCar`, `AccessControl`, `ContinuingCatch`,
+  `ContinuingRandomWalk`.
 - **A feature constructor**: `TileCoder` (not a stream: it maps an observation to
   binary features, for the control agents or a TD stream's `features`).
 
@@ -39,6 +40,11 @@ from alberta_eqx.streams.baird import (
     baird_initial_weights,
 )
 from alberta_eqx.streams.bitflip import BitFlipState, BitFlipStream
+from alberta_eqx.streams.continuing_catch import (
+    ContinuingCatch,
+    ContinuingCatchParams,
+    ContinuingCatchState,
+)
 from alberta_eqx.streams.continuing_walk import ContinuingRandomWalk, ContinuingWalkParams
 from alberta_eqx.streams.mountain_car import MountainCar, MountainCarParams, MountainCarState
 from alberta_eqx.streams.operant import OperantConditioning, OperantParams, OperantState
@@ -113,6 +119,9 @@ __all__ = [  # noqa: RUF022 - grouped by kind, as the docstring lists them
     "AccessControl",
     "AccessControlParams",
     "AccessControlState",
+    "ContinuingCatch",
+    "ContinuingCatchParams",
+    "ContinuingCatchState",
     "ContinuingRandomWalk",
     "ContinuingWalkParams",
     "OperantConditioning",

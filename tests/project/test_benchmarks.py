@@ -18,6 +18,7 @@ HAS_FRAMEWORK = importlib.util.find_spec("alberta_framework") is not None
 # Scripts that time another package beside ours, and nothing without it.
 NEEDS = {"swifttd_bench.py": "swifttd"}
 NEEDS.update({"bsuite_run.py": "bsuite", "forager.py": "foragax"})
+NEEDS["csuite_catch_check.py"] = "csuite"  # its source on PYTHONPATH (the docstring)
 NO_FRAMEWORK = "alberta-framework (the side-by-side half) is not installed"
 
 
@@ -42,6 +43,7 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         json.dumps({"rows": [{"case": "idbd d=10", "steps_per_s": 2e6, "first_call_s": 1.5}]})
     )
     return {
+        "csuite_catch_check.py": ["--steps", "50"],
         "bench.py": ["--quick", "--dims", "3", "--batched-only", "--no-floor",
                      "--out", str(tmp / "bench.json")],
         "horde_bench.py": ["--demons", "4", "--steps", "100", "--rounds", "1",

@@ -71,6 +71,7 @@ DOCUMENTED = [
     ae.ScaledStreamWrapper,
     ae.DynamicScaleShiftStream,
     ae.ScaleDriftStream,
+    ae.ContinuingCatch,
     ae.ContinuingRandomWalk,
     ae.AccessControl,
     ae.MountainCar,
