@@ -64,7 +64,8 @@ def replicate(args: argparse.Namespace) -> None:
         print(line)
     outputs: list[str] = []
     if not args.no_plot:
-        save_figure(replication.figure(result), args.out, replication.filename, outputs)
+        filename = replication.filename.format(**options)
+        save_figure(replication.figure(result), args.out, filename, outputs)
     atomic_write(os.path.join(args.out, "report.txt"), lambda p: _write_lines(p, lines))
     outputs.append("report.txt")
     finish_record(

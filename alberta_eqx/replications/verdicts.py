@@ -64,20 +64,22 @@ class Check(NamedTuple):
     - `measure`: `measure(result) -> (passed, measured)`: whether the result meets the
       claim (None where the result cannot tell, e.g. one seed where the claim needs
       a confidence interval), and the measured value with its uncertainty.
-    - `min_steps`: a run shorter than this does not test the claim.
+    - `min_steps`: a run shorter than this does not test the claim (or a function of
+      the result giving it, where it depends on the experiment's options).
     - `if_failed`: what is known about a failure (printed beside FAIL).
     """
 
     claim: str
     measure: Callable[[Any], tuple[bool | None, str]]
-    min_steps: int = 0
+    min_steps: int | Callable[[Any], int] = 0
     if_failed: str = ""
 
     def verdict(self, result: Any, num_steps: int) -> Verdict:
         """The check's verdict on `result`, a run of `num_steps` steps per seed."""
         passed, measured = self.measure(result)
-        if num_steps < self.min_steps:
-            why = f"the claim needs {self.min_steps:,} steps, this run has {num_steps:,}"
+        need = self.min_steps(result) if callable(self.min_steps) else self.min_steps
+        if num_steps < need:
+            why = f"the claim needs {need:,} steps, this run has {num_steps:,}"
             return Verdict(self.claim, measured, "not tested at this length", why)
         if passed is None:
             return Verdict(self.claim, measured, "not tested")
@@ -134,7 +136,8 @@ class Replication(NamedTuple):
       run one after another).
     - `report`: `report(result) -> lines` printed after the run.
     - `figure`: `figure(result) -> matplotlib Figure`.
-    - `filename`: the PNG's name in `--out`.
+    - `filename`: the PNG's name in `--out`; `{name}` fields take the `options`'
+      values (`"reward_centering_{task}.png"`).
     - `quick_seeds`: the seeds of a `--quick` run, where fewer seeds rather than fewer
       steps make it short (None: the default seeds).
     - `checks`: the paper's claims, each a `Check` that gives PASS, FAIL or "not tested

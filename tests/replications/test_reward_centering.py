@@ -29,3 +29,21 @@ def test_reduced_run():
     assert rc.figure(result) is not None
     verdicts = REPLICATIONS["reward-centering"].verdicts(result, result.num_steps)
     assert {v.outcome for v in verdicts} == {"not tested at this length"}
+
+
+def test_reduced_catch_run():
+    """`--task catch` (16 tilings over the continuous observation): Catch's rewards
+    are -1, 0 or +1 a step, the centered learners' `Rbar` tracks them plus the
+    offset, and the verdicts wait for the task's own length (20,000 steps)."""
+    result = rc.reward_centering(task="catch", num_seeds=2, num_steps=2_000)
+    assert result.window == 1_000 and result.offsets == (-4.0, 0.0, 4.0)
+    assert result.curves.shape == (2, 3, 3, 3, 2, 2)
+    assert np.all((result.curves >= -1) & (result.curves <= 1))
+    shift = np.asarray(result.offsets)[None, :, None, None]
+    received = result.curves[1].mean(axis=-1) + shift
+    assert np.abs(result.reward_rate[1] - received).max() < 1.0
+    assert any(line.startswith("continuing Catch") for line in rc.report(result))
+    assert rc.figure(result) is not None
+    verdicts = REPLICATIONS["reward-centering"].verdicts(result, result.num_steps)
+    assert {v.outcome for v in verdicts} == {"not tested at this length"}
+    assert "20,000 steps" in verdicts[0].why
