@@ -5,6 +5,7 @@ test_distributed.py (forced host devices must be set before JAX starts).
     python tests/_workers/sweep_worker.py mesh OUT DEVICES    # the sweep on a mesh of DEVICES
     python tests/_workers/sweep_worker.py process OUT ADDRESS ID    # one of two processes
     python tests/_workers/sweep_worker.py shard OUT    # shard_batch on 4 devices -> OUT.npz
+    python tests/_workers/sweep_worker.py control OUT    # a control sweep on 4 devices
 
 `kill` prints `WRITTEN <index>` after each shard and, after the first, waits to be
 killed (SIGKILL) by the test.
@@ -14,7 +15,8 @@ import os
 import sys
 
 MODE, OUT = sys.argv[1], sys.argv[2]
-DEVICES = int(sys.argv[3]) if MODE == "mesh" else {"kill": 1, "process": 2, "shard": 4}[MODE]
+FIXED = {"kill": 1, "process": 2, "shard": 4, "control": 4}
+DEVICES = int(sys.argv[3]) if MODE == "mesh" else FIXED[MODE]
 # Beside the flags the test suite set (tests/conftest.py), not in place of them.
 FORCED = f"--xla_force_host_platform_device_count={DEVICES}"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FORCED}".strip()
@@ -83,3 +85,9 @@ elif MODE == "shard":
         weights_spec=[str(axis) for axis in sharded.learner.weights.sharding.spec],
         shards=len(errors.addressable_shards),
     )
+elif MODE == "control":
+    from tests.sweeps.test_control_sweep import control_spec
+
+    spec = control_spec((1e-4, 0.01, 0.1, 1.0))
+    run_sweep(spec, OUT, shard_size=2, mesh=make_mesh(seed_devices=2))
+    print("DONE", len(jax.devices()), flush=True)

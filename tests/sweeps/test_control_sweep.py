@@ -5,6 +5,8 @@ game, resumed."""
 
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,13 @@ from alberta_eqx.sweeps.spec import SpecError
 
 pytest.importorskip("gymnax", reason="the environments are gymnax's")
 pytest.importorskip("zarr", reason="the sweep store needs the [sweep] extra")
+
+
+def xarray():
+    import xarray
+
+    return xarray
+
 
 WINDOW, WINDOWS = 50, 4
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,20 +79,27 @@ class Flat:
         return observation, state, reward, done, False, info
 
 
+def control_spec(step_sizes=(1e-4, 1.0), seeds=(3, 5)) -> ControlSweepSpec:
+    """Stream Q on Catch: a grid of step-sizes on two seeds (also the worker's sweep on
+    a mesh, `tests/_workers/sweep_worker.py control`)."""
+    env = Flat()
+    return ControlSweepSpec(
+        environment=env,
+        agent=lambda key, step_size: catch_agent(key, env, step_size),
+        grid={"step_size": list(step_sizes)},
+        num_steps=WINDOW * WINDOWS,
+        seeds=list(seeds),
+        metrics_window=WINDOW,
+    )
+
+
 def test_the_windows_are_the_episodes_run_control_records(tmp_path):
     """Each configuration on each seed, stepped by `run_control` from the keys the
     sweep gives it: its recorded episodes, binned by the step they ended at, give the
     store's episode counts, mean returns and (Catch rewards only an episode's last
     step) reward rates."""
-    env = Flat()
-    spec = ControlSweepSpec(
-        environment=env,
-        agent=lambda key, step_size: catch_agent(key, env, step_size),
-        grid={"step_size": [1e-4, 1.0]},
-        num_steps=WINDOW * WINDOWS,
-        seeds=[3, 5],
-        metrics_window=WINDOW,
-    )
+    spec = control_spec()
+    env = spec.environment
     ds = run_sweep(spec, tmp_path)
     assert bool(ds.completed.all())
     for c, step_size in enumerate([1e-4, 1.0]):
@@ -195,3 +211,27 @@ def test_the_command_line_sweeps_a_game_and_resumes(tmp_path, capsys):
     assert record["results"]["completed"] == 2
     best = record["results"]["best"]
     assert best[0]["final"] >= best[1]["final"]  # highest reward rate first
+
+
+@pytest.mark.slow
+def test_a_mesh_of_four_devices_gives_the_one_device_numbers(tmp_path):
+    """The sweep on 4 forced host devices (configurations 2 x seeds 2, two shards),
+    in a process of its own, against the same sweep on one device here."""
+    out = tmp_path / "mesh"
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    worker = os.path.join(ROOT, "tests", "_workers", "sweep_worker.py")
+    done = subprocess.run(
+        [sys.executable, worker, "control", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "DONE 4" in done.stdout
+    spec = control_spec((1e-4, 0.01, 0.1, 1.0))
+    mesh = xarray().open_zarr(out / "sweep.zarr")
+    here = run_sweep(spec, tmp_path / "one")
+    assert bool(mesh.completed.all())
+    for name in ("reward_rate", "episodes", "episode_return"):
+        np.testing.assert_allclose(mesh[name].values, here[name].values, rtol=1e-5)
