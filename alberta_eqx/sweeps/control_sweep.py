@@ -1,7 +1,7 @@
 """Sweeps of control agents: an environment x an agent x a hyperparameter grid x seeds
-(`ControlSweepSpec`), each shard one compiled program of the agent-environment loop
-(`control_step`) over its configurations and seeds, into the same resumable store as
-the learners' sweeps (`run_sweep`).
+(`ControlSweepSpec`), every shard run by the same compiled programs of the
+agent-environment loop (`control_step`) over its configurations and seeds, into the
+same resumable store as the learners' sweeps (`run_sweep`).
 
 A run's metrics, per window of `metrics_window` steps:
 
@@ -11,13 +11,16 @@ A run's metrics, per window of `metrics_window` steps:
 - `episode_return`: the mean undiscounted return of those episodes (NaN where none
   ended).
 
-Configurations are ranked by their final `reward_rate`, highest first. Every
+Configurations are ranked by their final `reward_rate`, highest first. A shard runs
+in compiled calls of at most 100,000 steps (whole windows), each logged, so a long
+shard shows its progress; a resumed sweep runs an unfinished shard again. Every
 configuration of a seed starts from the same keys (the agent's initial weights, the
 environment's draws), so that configurations differ by their hyperparameters only.
 """
 
 import dataclasses
 import functools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -52,6 +55,8 @@ from alberta_eqx.sweeps.sweep_spec import (
 
 METRICS = ("reward_rate", "episodes", "episode_return")
 _MAX_STEPS = (1 << 31) - 1  # a ControlRun counts its steps in int32
+_STEPS_PER_CALL = 100_000
+log = logging.getLogger("alberta_eqx.sweep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +139,7 @@ class ControlSweepSpec(AbstractSweepSpec):
         """`METRICS`, once one window of a run has been traced (by shape only)."""
         first = {name: values[0] for name, values in self.grid.items()}
         key = jax.random.key(0)
-        eqx.filter_eval_shape(lambda k: _windows(self, self._start(first, k), 1, 1), key)
+        eqx.filter_eval_shape(lambda k: _windows(self, self._start(first, k), 1, 1)[1], key)
         return list(METRICS)
 
     def state_floats(self) -> int:
@@ -163,25 +168,46 @@ class ControlSweepSpec(AbstractSweepSpec):
                 _put(data, NamedSharding(mesh, PartitionSpec(SEEDS, None))),
                 impl=jax.random.key_impl(keys),
             )
-        return self._shard_program(points, keys)
+        start, segment = self._programs
+        runs = start(points, keys)
+        windows = self.num_steps // self.metrics_window
+        per_call = _windows_per_call(windows, self.metrics_window)
+        parts = []
+        for done in range(per_call, windows + 1, per_call):
+            runs, metrics = segment(runs)
+            parts.append(metrics)
+            if windows > per_call:
+                log.info("    %d/%d steps", done * self.metrics_window, self.num_steps)
+        return {
+            name: jnp.concatenate([part[i] for part in parts], axis=-1)
+            for i, name in enumerate(METRICS)
+        }
 
     @functools.cached_property
-    def _shard_program(self) -> Callable[..., dict[str, Array]]:
-        """Every configuration of `points` on every seed's key: `(configs, seeds,
-        windows)` per metric; one compiled program for every shard of the sweep."""
-        windows = self.num_steps // self.metrics_window
+    def _programs(self) -> tuple[Callable[..., ControlRun], Callable[..., Any]]:
+        """`start(points, keys)`, every configuration's run on every seed's key, and
+        `segment(runs)`, their next windows and each metric `(configs, seeds,
+        windows)`: compiled once for every shard of the sweep."""
+        windows = _windows_per_call(self.num_steps // self.metrics_window, self.metrics_window)
+        over_seeds = eqx.filter_vmap(self._start, in_axes=(None, 0))
+        start = eqx.filter_jit(eqx.filter_vmap(over_seeds, in_axes=(0, None)))
 
-        def one(point, key):
-            metrics = _windows(self, self._start(point, key), windows, self.metrics_window)
-            return dict(zip(METRICS, metrics, strict=True))
+        def one(run):
+            return _windows(self, run, windows, self.metrics_window)
 
-        over_seeds = eqx.filter_vmap(one, in_axes=(None, 0))
-        return eqx.filter_jit(eqx.filter_vmap(over_seeds, in_axes=(0, None)))
+        return start, eqx.filter_jit(eqx.filter_vmap(eqx.filter_vmap(one)))
+
+
+def _windows_per_call(num_windows: int, window: int) -> int:
+    """Windows per compiled call: the most that divide the run and span at most
+    `max(window, 100_000)` steps, so that a long shard reports its progress."""
+    most = max(1, _STEPS_PER_CALL // window)
+    return max(d for d in range(1, min(most, num_windows) + 1) if num_windows % d == 0)
 
 
 def _windows(spec: ControlSweepSpec, run: ControlRun, num_windows: int, window: int):
-    """`num_windows` windows of `window` steps of one run: per window its reward
-    rate, the episodes that ended in it and their mean return."""
+    """`num_windows` windows of `window` steps of one run: the run after them, and per
+    window its reward rate, the episodes that ended in it and their mean return."""
     dtype = default_float()
 
     def step(carry, _):
@@ -198,8 +224,7 @@ def _windows(spec: ControlSweepSpec, run: ControlRun, num_windows: int, window: 
         mean_return = jnp.where(episodes > 0, returns / jnp.maximum(episodes, 1), jnp.nan)
         return run, (reward / window, episodes.astype(dtype), mean_return)
 
-    _, metrics = jax.lax.scan(one_window, run, length=num_windows)
-    return metrics
+    return jax.lax.scan(one_window, run, length=num_windows)
 
 
 def control_spec_from_dict(data: Mapping[str, Any]) -> ControlSweepSpec:

@@ -4,6 +4,7 @@ episodes `run_control` records for the same keys, sweep files with an
 game, resumed."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from alberta_eqx.cli import main
 from alberta_eqx.control import StreamQ, run_control, start_control
 from alberta_eqx.experiments.runner import seed_keys
-from alberta_eqx.sweeps import ControlSweepSpec, load_spec, run_sweep
+from alberta_eqx.sweeps import ControlSweepSpec, control_sweep, load_spec, run_sweep
 from alberta_eqx.sweeps.spec import SpecError
 
 pytest.importorskip("gymnax", reason="the environments are gymnax's")
@@ -93,14 +94,20 @@ def control_spec(step_sizes=(1e-4, 1.0), seeds=(3, 5)) -> ControlSweepSpec:
     )
 
 
-def test_the_windows_are_the_episodes_run_control_records(tmp_path):
+def test_the_windows_are_the_episodes_run_control_records(tmp_path, monkeypatch, caplog):
     """Each configuration on each seed, stepped by `run_control` from the keys the
     sweep gives it: its recorded episodes, binned by the step they ended at, give the
     store's episode counts, mean returns and (Catch rewards only an episode's last
-    step) reward rates."""
+    step) reward rates. The shard runs in two calls of two windows, each logged."""
+    monkeypatch.setattr(control_sweep, "_STEPS_PER_CALL", 2 * WINDOW)
     spec = control_spec()
     env = spec.environment
-    ds = run_sweep(spec, tmp_path)
+    with caplog.at_level(logging.INFO, logger="alberta_eqx.sweep"):
+        ds = run_sweep(spec, tmp_path)
+    assert [r.getMessage().strip() for r in caplog.records if "/200 steps" in r.getMessage()] == [
+        "100/200 steps",
+        "200/200 steps",
+    ]
     assert bool(ds.completed.all())
     for c, step_size in enumerate([1e-4, 1.0]):
         for s, seed in enumerate([3, 5]):
