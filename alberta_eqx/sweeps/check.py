@@ -41,7 +41,7 @@ def check_sweep(
     - `out`: the output folder, whose store (if any) the sweep would resume.
     - `seed_devices`: the devices the seeds are spread over (the mesh's `seeds` axis).
     """
-    first = {name: values[0] for name, values in spec.grid.items()}
+    first = spec.first_point
     try:
         per_seed = spec.floats_per_run() + spec.block_floats()
     except (TypeError, ValueError) as error:

@@ -27,8 +27,6 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from alberta_eqx._checks import default_float
@@ -41,7 +39,7 @@ from alberta_eqx.control import (
 )
 from alberta_eqx.experiments.runner import seed_numbers
 from alberta_eqx.sweeps.labelled import describe
-from alberta_eqx.sweeps.sharding import CONFIGS, SEEDS, _put
+from alberta_eqx.sweeps.sharding import place
 from alberta_eqx.sweeps.spec import SpecError, call
 from alberta_eqx.sweeps.sweep_spec import (
     AbstractSweepSpec,
@@ -119,7 +117,6 @@ class ControlSweepSpec(AbstractSweepSpec):
         )
 
     def describe(self) -> dict[str, Any]:
-        first = {name: values[0] for name, values in self.grid.items()}
         environment = self.settings
         if environment is None:
             environment = describe(self.environment)
@@ -128,7 +125,7 @@ class ControlSweepSpec(AbstractSweepSpec):
                 environment = {"type": f"{kind.__module__}.{kind.__qualname__}"}
         return {
             "environment": dict(environment),
-            "agent": describe(self.build(first)),
+            "agent": describe(self.build(self.first_point)),
             "grid": {name: [float(v) for v in values] for name, values in self.grid.items()},
             "num_steps": self.num_steps,
             "seeds": list(seed_numbers(self.seeds)),
@@ -137,14 +134,13 @@ class ControlSweepSpec(AbstractSweepSpec):
 
     def metric_names(self) -> list[str]:
         """`METRICS`, once one window of a run has been traced (by shape only)."""
-        first = {name: values[0] for name, values in self.grid.items()}
+        first = self.first_point
         key = jax.random.key(0)
         eqx.filter_eval_shape(lambda k: _windows(self, self._start(first, k), 1, 1)[1], key)
         return list(METRICS)
 
     def state_floats(self) -> int:
-        first = {name: values[0] for name, values in self.grid.items()}
-        return floats(eqx.filter_eval_shape(self._start, first, jax.random.key(0)))
+        return floats(eqx.filter_eval_shape(self._start, self.first_point, jax.random.key(0)))
 
     def block_floats(self) -> int:
         return 0  # the environment is stepped in the loop: nothing is generated ahead
@@ -159,15 +155,7 @@ class ControlSweepSpec(AbstractSweepSpec):
         self, points: Mapping[str, Array], keys: Array, mesh: jax.sharding.Mesh | None
     ) -> dict[str, Array]:
         if mesh is not None:
-            points = {
-                name: _put(np.asarray(v), NamedSharding(mesh, PartitionSpec(CONFIGS)))
-                for name, v in points.items()
-            }
-            data = np.asarray(jax.random.key_data(keys))
-            keys = jax.random.wrap_key_data(
-                _put(data, NamedSharding(mesh, PartitionSpec(SEEDS, None))),
-                impl=jax.random.key_impl(keys),
-            )
+            points, keys = place(mesh, dict(points), keys)
         start, segment = self._programs
         runs = start(points, keys)
         windows = self.num_steps // self.metrics_window

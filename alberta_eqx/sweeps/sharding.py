@@ -11,6 +11,7 @@ lists every process's devices, and each process holds its own devices' blocks.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -86,8 +87,15 @@ def shard_batch(
             f"the {keys.shape[0]} keys must be a multiple of the mesh's 'seeds' axis "
             f"({mesh.shape[SEEDS]} devices)"
         )
+    return place(mesh, learners, keys)
+
+
+def place(mesh: Mesh, grid: Any, keys: Array) -> tuple[Any, Array]:
+    """Place `grid`'s arrays (a leading configurations axis: learners, or each
+    hyperparameter's values) on the mesh's `configs` axis and `keys` on its `seeds`
+    axis, as global arrays; the sizes must divide (`shard_batch` checks them)."""
     over_configs = NamedSharding(mesh, PartitionSpec(CONFIGS))
-    dynamic, static = eqx.partition(learners, eqx.is_array)
+    dynamic, static = eqx.partition(grid, eqx.is_array)
     dynamic = jax.tree.map(lambda a: _put(np.asarray(a), over_configs), dynamic)
     typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
     data = np.asarray(jax.random.key_data(keys) if typed else keys)

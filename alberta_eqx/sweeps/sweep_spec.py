@@ -116,6 +116,11 @@ class AbstractSweepSpec(abc.ABC):
     def num_seeds(self) -> int:
         return self.seeds if isinstance(self.seeds, int) else len(self.seeds)
 
+    @property
+    def first_point(self) -> dict[str, float]:
+        """The grid's first configuration: each hyperparameter's first value."""
+        return {name: values[0] for name, values in self.grid.items()}
+
     @abc.abstractmethod
     def build(self, point: Mapping[str, Any]) -> Any:
         """The learner (agent) of one configuration `point` (traced under
@@ -193,7 +198,7 @@ class SweepSpec(AbstractSweepSpec):
 
     def template(self) -> AbstractLearner:
         """The learner of the grid's first configuration."""
-        return self.build({name: values[0] for name, values in self.grid.items()})
+        return self.build(self.first_point)
 
     def describe(self) -> dict[str, Any]:
         return {
