@@ -38,6 +38,7 @@ _XXPRIME_1 = 0x9E3779B185EBCA87
 _XXPRIME_2 = 0xC2B2AE3D27D4EB4F
 _XXPRIME_5 = 0x27D4EB2F165667C5
 _MASK32 = 0xFFFFFFFF
+_UNROLL = 8  # coordinates per iteration of the hash's loop
 
 
 def _split(value: int) -> tuple[Array, Array]:
@@ -88,16 +89,21 @@ def python_tuple_hash_mod(coordinates: Int[Array, "... k"], modulus: int) -> Int
     - `modulus`: `1 <= modulus < 2**31`.
     """
     coordinates = jnp.asarray(coordinates, jnp.int32)
-    acc = _split(_XXPRIME_5)
-    for i in range(coordinates.shape[-1]):
-        n = coordinates[..., i]
+
+    def absorb(acc, n):
         # hash(n) = n for small ints, except hash(-1) = -2; sign-extended to 64 bits
         n = jnp.where(n == -1, -2, n)
         lane = (jnp.where(n < 0, jnp.uint32(_MASK32), jnp.uint32(0)), n.astype(jnp.uint32))
         acc = _add64(acc, _mul64(lane, _split(_XXPRIME_2)))
         high, low = acc
         acc = ((high << 31) | (low >> 1), (low << 31) | (high >> 1))  # rotate left 31
-        acc = _mul64(acc, _split(_XXPRIME_1))
+        return _mul64(acc, _split(_XXPRIME_1)), None
+
+    start = jax.tree.map(lambda w: jnp.broadcast_to(w, coordinates.shape[:-1]), _split(_XXPRIME_5))
+    # a loop, not the coordinates unrolled: unrolled, XLA fuses the chain into one
+    # expression whose size doubles with each coordinate (each step reads both words
+    # of the last), and past about 60 coordinates a step took 100 times longer
+    acc, _ = jax.lax.scan(absorb, start, jnp.moveaxis(coordinates, -1, 0), unroll=_UNROLL)
     length = coordinates.shape[-1]
     acc = _add64(acc, _split(length ^ (_XXPRIME_5 ^ 3527539)))
     high, low = acc

@@ -49,6 +49,7 @@ def _tiny(name: str, tmp: pathlib.Path) -> list[str]:
         "horde_bench.py": ["--demons", "4", "--steps", "100", "--rounds", "1",
                            "--out", str(tmp / "horde.json")],
         "mlp_layout.py": ["--rounds", "1", "--steps", "10", "--out", str(tmp / "layout.json")],
+        "tile_hash_bench.py": ["--dims", "2", "--steps", "10", "--repeats", "1"],
         "mlp_online.py": ["--steps", "4", "--seeds", "2", "--features", "2", "--hidden", "4",
                           "--teacher-hidden", "2", "--initial-step-sizes", "0.01",
                           "--out", str(tmp / "mlp.json")],

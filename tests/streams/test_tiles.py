@@ -43,6 +43,17 @@ def test_python_tuple_hash_on_extreme_integers():
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("length", [1, 9, 100])
+def test_python_tuple_hash_of_long_tuples(length):
+    """Tuples shorter and longer than the hash loop's unrolling (8), up to the 100
+    distractors of bsuite's umbrella_distract."""
+    rng = np.random.default_rng(length)
+    tuples = rng.integers(-(2**31), 2**31, (50, length))
+    got = np.asarray(python_tuple_hash_mod(jnp.asarray(tuples, jnp.int32), 2**31 - 1))
+    want = [hash(tuple(int(v) for v in t)) % (2**31 - 1) for t in tuples]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_dense_indices_relabel_the_index_hash_table():
     """The dense numbering and tiles3 with an IHT large enough never to fill are one
     relabelling of the other: equal tuples get equal indices, different tuples
