@@ -74,10 +74,14 @@ class Check(NamedTuple):
     min_steps: int | Callable[[Any], int] = 0
     if_failed: str = ""
 
+    def steps_needed(self, result: Any) -> int:
+        """The steps a run needs to test the claim (`min_steps`, for this result)."""
+        return self.min_steps(result) if callable(self.min_steps) else self.min_steps
+
     def verdict(self, result: Any, num_steps: int) -> Verdict:
         """The check's verdict on `result`, a run of `num_steps` steps per seed."""
         passed, measured = self.measure(result)
-        need = self.min_steps(result) if callable(self.min_steps) else self.min_steps
+        need = self.steps_needed(result)
         if num_steps < need:
             why = f"the claim needs {need:,} steps, this run has {num_steps:,}"
             return Verdict(self.claim, measured, "not tested at this length", why)
