@@ -3,11 +3,12 @@ x seeds, run in shards of configurations into a Zarr store, resumable after a cr
 
 A `SweepSpec` (`ControlSweepSpec`) says what to run (from Python, or from a TOML file
 with `load_spec`); `run_sweep` runs the grid's configurations in shards sized to a
-memory budget, each shard one compiled call over all seeds (`SweepSpec`: of
+memory budget, each shard one compiled program over all seeds (`SweepSpec`:
 `run_learning_loop_batched`, every seed's stream generated once and shared by the
-shard's configurations; `ControlSweepSpec`: of the agent-environment loop), and
-writes every finished shard to the store before starting the next. Started again on the same
-folder, it skips the shards the store marks completed, and says so in its log.
+shard's configurations; `ControlSweepSpec`: the agent-environment loop, in calls of
+at most 100,000 steps), and writes every finished shard to the store before starting
+the next. Started again on the same folder, it skips the shards the store marks
+completed, and says so in its log.
 Given a mesh (`make_mesh`), each shard is spread over its devices, in one process
 or several (`jax.distributed.initialize`); each process writes its devices' blocks.
 
