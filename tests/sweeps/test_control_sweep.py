@@ -1,7 +1,7 @@
 """Sweeps of control agents (`ControlSweepSpec`): the store's windows against the
 episodes `run_control` records for the same keys, sweep files with an
-`[environment]` table (and their refusals), and `alberta-eqx sweep` on a MinAtar
-game, resumed."""
+`[environment]` table (and their refusals), `alberta-eqx sweep`, resumed, and a
+mesh of four devices."""
 
 import json
 import logging
@@ -204,10 +204,15 @@ def test_a_control_spec_refuses_what_is_not_an_environment():
 
 
 @pytest.mark.slow
-def test_the_command_line_sweeps_a_game_and_resumes(tmp_path, capsys):
-    """`alberta-eqx sweep` on Breakout: the store, the ranking by reward rate; run
-    again, every shard is already there and nothing is recomputed."""
-    path = _spec_file(tmp_path, 'game = "breakout"', 'type = "q"')
+def test_the_command_line_sweeps_and_resumes(tmp_path, capsys):
+    """`alberta-eqx sweep` (on Catch, through the factories: a game's file is built
+    above): the store, the ranking by reward rate; run again, every shard is already
+    there and nothing is recomputed."""
+    path = _spec_file(
+        tmp_path,
+        'type = "tests.sweeps.test_control_sweep:Flat"',
+        'type = "tests.sweeps.test_control_sweep:catch_agent"',
+    )
     out = tmp_path / "out"
     command = ["sweep", str(path), "--out", str(out), "--shard-size", "1", "--no-plot"]
     main(command)
